@@ -1,0 +1,122 @@
+"""Clean-lap flags: boolean columns on the lap table, one per reason code. Rows are never dropped.
+
+Every rule is written out in docs/DATA_REFERENCE.md; every threshold is in params/ingest.yaml.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import params
+from .laps import SECTORS, SUBSECTIONS
+
+# Reason codes, in the order they are listed in ``exclusion_reasons``.
+FLAG_CODES = (
+    "first_lap",        # lap 1: standing/rolling start, never a best lap
+    "caution",          # FLAG_AT_FL is not green
+    "deleted",          # the officials deleted it (faster than the car's LAP_IMPROVEMENT lap)
+    "after_caution",    # the lap after a caution lap: the restart
+    "pit_in",           # ended in the pit lane
+    "pit_out",          # began in the pit lane
+    "missing_sectors",  # one of S1..S3 missing
+    "sector_sum",       # S1+S2+S3 differs from the lap time beyond the tolerance
+    "slow",             # > 107% of the class median of green laps
+    "glitch",           # a section below the physical floor
+    "outlier",          # robust outlier within the car (modified z-score)
+)
+FLAG_COLUMNS = tuple(f"flag_{c}" for c in FLAG_CODES)
+
+
+def deleted_laps(laps: pd.DataFrame) -> pd.Series:
+    """Laps the officials deleted. LAP_IMPROVEMENT (2 or 3) marks each car's official best lap; any
+    faster lap of that car, lap 1 apart (never eligible), was therefore deleted."""
+    official = laps["lap_improvement"].isin([2, 3]).fillna(False)
+    best_marked = laps["lap_time_s"].where(official).groupby(laps["car"]).transform("min")
+    return ((laps["lap"] > 1) & (laps["lap_time_s"] < best_marked - 1e-9)).fillna(False)
+
+
+def modified_z(x: pd.Series) -> pd.Series:
+    """Iglewicz-Hoaglin modified z-score: 0.6745 (x - median) / MAD; NaN when MAD = 0."""
+    med = x.median()
+    mad = (x - med).abs().median()
+    if not np.isfinite(mad) or mad == 0:
+        return pd.Series(np.nan, index=x.index)
+    return 0.6745 * (x - med) / mad
+
+
+def add_flags(laps: pd.DataFrame, track: dict | None = None,
+              deleted_by_officials: np.ndarray | None = None) -> pd.DataFrame:
+    """Return ``laps`` with ``flag_*`` columns, ``is_clean`` and ``exclusion_reasons``.
+
+    ``deleted_by_officials``: laps the official best-10 file shows were deleted (see reconcile);
+    ``deleted_by`` records which evidence flagged each deleted lap.
+    """
+    cfg = params.load("ingest")["flags"]
+    laps = laps.copy()
+    by_car = laps.groupby("car", sort=False)
+    green = laps["flag"].isin(cfg["green_flags"]).fillna(False)
+    laps["flag_first_lap"] = laps["lap"] == 1
+    laps["flag_caution"] = ~green
+    by_improvement = deleted_laps(laps)
+    by_best10 = pd.Series(False if deleted_by_officials is None else deleted_by_officials, index=laps.index)
+    laps["flag_deleted"] = by_improvement | by_best10
+    laps["deleted_by"] = pd.Series(np.where(by_improvement, "lap_improvement",
+                                            np.where(by_best10, "best10", None)), index=laps.index, dtype="string")
+    prev_caution = by_car["flag_caution"].shift(1, fill_value=False).astype(bool)
+    laps["flag_after_caution"] = green & prev_caution
+    laps["flag_pit_in"] = laps["pit_in"].astype(bool)
+    prev_pit_in = by_car["pit_in"].shift(1, fill_value=False).astype(bool)
+    # PIT_TIME is usually on the lap after the pit-in lap (the out-lap), sometimes on the same row.
+    laps["flag_pit_out"] = prev_pit_in | (laps["pit_time_s"].notna() & ~laps["pit_in"])
+    sectors = laps[[f"{s}_s" for s in SECTORS]]
+    laps["flag_missing_sectors"] = sectors.isna().any(axis=1)
+    ssum = sectors.sum(axis=1, min_count=3)
+    laps["flag_sector_sum"] = ((ssum - laps["lap_time_s"]).abs() > cfg["sector_sum_tolerance_s"]) & ssum.notna()
+
+    basic = (laps["flag_first_lap"] | laps["flag_caution"] | laps["flag_after_caution"]
+             | laps["flag_pit_in"] | laps["flag_pit_out"])
+    class_key = laps["class"].fillna("")
+    green_median = laps["lap_time_s"].where(~basic).groupby(class_key).transform("median")
+    laps["flag_slow"] = (laps["lap_time_s"] > cfg["slow_factor"] * green_median).fillna(False)
+
+    glitch = pd.Series(False, index=laps.index)
+    reference = ~basic & ~laps["flag_slow"]
+    lengths = (track or {}).get("sector_lengths_m") or []
+    vmax = cfg["max_speed_kph"] / 3.6
+    for i, col in enumerate([f"{s}_s" for s in SECTORS] + [f"{k}_s" for k, _ in SUBSECTIONS]):
+        t = laps[col]
+        floor = cfg["glitch_floor_fraction"] * t.where(reference).median()
+        if i < 3 and i < len(lengths):
+            floor = max(floor, lengths[i] / vmax) if np.isfinite(floor) else lengths[i] / vmax
+        glitch |= ((t <= 0) | (t < floor)).fillna(False)
+    lap_floor = sum(lengths) / vmax if lengths else 0.0
+    glitch |= laps["lap_time_s"] < max(lap_floor, cfg["glitch_floor_fraction"] *
+                                       laps["lap_time_s"].where(reference).median())
+    laps["flag_glitch"] = glitch.fillna(False)
+
+    candidates = ~(basic | laps["flag_deleted"] | laps["flag_missing_sectors"] | laps["flag_sector_sum"]
+                   | laps["flag_slow"] | laps["flag_glitch"])
+    # Modified z-score within each car, over its laps that no other flag caught.
+    t = laps["lap_time_s"].where(candidates)
+    g = t.groupby(laps["car"])
+    med = g.transform("median")
+    mad = (t - med).abs().groupby(laps["car"]).transform("median")
+    z = 0.6745 * (t - med) / mad.where(mad > 0)
+    z = z.where(g.transform("count") >= cfg["outlier_min_laps"])
+    laps["flag_outlier"] = (z.abs() > cfg["outlier_modified_z"]).fillna(False)
+
+    flags = laps[list(FLAG_COLUMNS)].astype(bool)
+    laps[list(FLAG_COLUMNS)] = flags
+    laps["is_clean"] = ~flags.any(axis=1)
+    names = np.array(FLAG_CODES, dtype=object)
+    laps["exclusion_reasons"] = pd.Series(
+        [";".join(names[row]) for row in flags.to_numpy()], index=laps.index, dtype="string")
+    return laps
+
+
+def exclusion_summary(laps: pd.DataFrame) -> pd.DataFrame:
+    """Per flag: laps it catches, and laps it alone catches."""
+    flags = laps[list(FLAG_COLUMNS)].astype(bool)
+    only = flags & (flags.sum(axis=1) == 1).to_numpy()[:, None]
+    return pd.DataFrame({"flag": FLAG_CODES, "laps": flags.sum().to_numpy(),
+                         "only_this_flag": only.sum().to_numpy()})

@@ -1,0 +1,346 @@
+"""Ingest: TRD folders or zips in, one :class:`Race` per race out (lap table, weather, official
+documents, car-side events, reconciliation and the quality ledger).
+
+>>> races, issues = load([Path("../shared/trd")])          # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import __version__, params
+from .flags import add_flags, exclusion_summary
+from .lap_events import EVENT_COLUMNS, check_and_align, event_date, read_lap_events
+from .laps import LAP_COLUMNS, SUBSECTIONS, add_crossing_utc, build_laps, read_sections
+from .ledger import Issue
+from .official import STATUS_PREFERENCE, read_best10, read_results, results_status
+from .readers import UnreadableFile
+from .reconcile import reconcile
+from .sources import RaceFiles, SourceFile, content_hash, discover
+from .weather import WEATHER_COLUMNS, read_weather
+
+# Bump when parsing or flag logic changes: it invalidates the cache.
+PARSER_VERSION = "1"
+
+
+@dataclass
+class Race:
+    race_id: str
+    track_id: str
+    race_number: int
+    status: str = "loaded"                  # loaded | failed
+    date: str | None = None                 # local date of the race (YYYY-MM-DD)
+    date_source: str | None = None          # weather | lap_events | meta_event
+    laps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(LAP_COLUMNS)))
+    weather: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(WEATHER_COLUMNS)))
+    results: pd.DataFrame | None = None      # overall
+    results_by_class: pd.DataFrame | None = None
+    best10: pd.DataFrame | None = None
+    lap_events: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(EVENT_COLUMNS)))
+    reconciliation: pd.DataFrame | None = None
+    issues: list[Issue] = field(default_factory=list)
+    files: dict[str, list[str]] = field(default_factory=dict)
+    results_choice: dict[str, dict[str, str]] = field(default_factory=dict)
+    lap_event_offset_s: float | None = None   # ECU clock/trigger offset vs the timing line (median)
+
+    @property
+    def clean_laps(self) -> int:
+        return int(self.laps["is_clean"].sum()) if "is_clean" in self.laps else 0
+
+    def exclusion_summary(self) -> pd.DataFrame:
+        return exclusion_summary(self.laps)
+
+    def summary(self) -> dict[str, Any]:
+        """The ``inspect --json`` document for this race."""
+        cars = []
+        if self.reconciliation is not None:
+            for r in self.reconciliation.itertuples(index=False):
+                cars.append({"car": r.car, "number": r.number, "class": _none(r._2),
+                             "laps": int(r.laps), "clean_laps": int(r.clean_laps),
+                             "best_lap_s": _none(r.best_lap_s), "best_lap_number": _none(r.best_lap_number)})
+        return {
+            "race_id": self.race_id, "track_id": self.track_id, "race_number": self.race_number,
+            "status": self.status, "date": self.date, "date_source": self.date_source,
+            "laps": int(len(self.laps)), "clean_laps": self.clean_laps,
+            "weather_rows": int(len(self.weather)),
+            "lap_events": int(len(self.lap_events)),
+            "lap_events_aligned": int(self.lap_events["lap"].notna().sum()) if len(self.lap_events) else 0,
+            "lap_event_offset_s": _none(self.lap_event_offset_s),
+            "cars": cars,
+            "files": self.files,
+            "results_used": self.results_choice,
+            "exclusions": self.exclusion_summary().to_dict(orient="records") if len(self.laps) else [],
+            "issues": [i.to_dict() for i in self.issues],
+        }
+
+
+def _none(v):
+    if v is None or (isinstance(v, float) and v != v) or v is pd.NA:
+        return None
+    if hasattr(v, "item"):
+        return v.item()
+    return v
+
+
+def _pick(race: RaceFiles, role: str, issues: list[Issue]) -> list[tuple[SourceFile, bytes]]:
+    """The files of one role, duplicates removed: identical copies -> one; different -> conflict."""
+    srcs = race.files.get(role, [])
+    groups: dict[str, list[tuple[SourceFile, bytes]]] = {}
+    for src in srcs:
+        key = results_status(src) if role.startswith("results") else role
+        groups.setdefault(key, []).append((src, src.read_bytes()))
+    chosen = []
+    for key, items in groups.items():
+        first_src, first_data = items[0]
+        h = content_hash(first_data)
+        conflict = False
+        for src, data in items[1:]:
+            if content_hash(data) == h:
+                issues.append(Issue("duplicate_file", f"identical to {first_src.display}; one copy used",
+                                    file=src.display))
+            else:
+                conflict = True
+                issues.append(Issue("conflicting_files",
+                                    f"differs from {first_src.display}, which claims the same race and role "
+                                    f"({role}); neither used", file=src.display))
+        if not conflict:
+            chosen.append((first_src, first_data))
+    return chosen
+
+
+def load_race(race: RaceFiles) -> Race:
+    """Read every file of one race. Never raises for bad input: problems become ledger entries."""
+    track = params.tracks().get(race.track_id, {})
+    out = Race(race.race_id, race.track_id, race.race_number)
+    issues = out.issues
+    out.files = {role: [s.display for s in srcs] for role, srcs in sorted(race.files.items())}
+
+    sections = _pick(race, "sections", issues)
+    if not sections:
+        if "sections" not in race.files:
+            issues.append(Issue("missing_file", "no 23_AnalysisEnduranceWithSections file: the race has no laps"))
+        out.status = "failed"
+        return out
+    src, data = sections[0]
+    try:
+        table = read_sections(src, data)
+    except UnreadableFile as exc:
+        issues.append(exc.issue)
+        out.status = "failed"
+        return out
+    laps, lap_issues = build_laps(table, race.track_id, race.race_id)
+    issues += table.issues + lap_issues
+    if laps.empty:
+        issues.append(Issue("missing_file", "the lap file has no usable rows", file=src.display))
+        out.status = "failed"
+        return out
+
+    # Weather
+    weather_files = _pick(race, "weather", issues)
+    if weather_files:
+        wsrc, wdata = weather_files[0]
+        try:
+            out.weather, w_issues = read_weather(wsrc, wdata)
+            issues += w_issues
+        except UnreadableFile as exc:
+            issues.append(exc.issue)
+    elif "weather" not in race.files:
+        issues.append(Issue("missing_file", "no 26_Weather file: weather analysis is not possible for this race"))
+
+    # Car-side lap events (read before dating the race: they can date it)
+    events = []
+    for role in ("lap_time", "lap_start", "lap_end"):
+        for esrc, edata in _pick(race, role, issues):
+            try:
+                ev, ev_issues = read_lap_events(esrc, role, edata)
+                events.append(ev)
+                issues += ev_issues
+            except UnreadableFile as exc:
+                issues.append(exc.issue)
+    if not race.files.keys() & {"lap_time", "lap_start", "lap_end"}:
+        issues.append(Issue("missing_file", "no car-side lap event files"))
+    events_df = pd.concat(events, ignore_index=True) if events else out.lap_events
+
+    # Race date: weather first (UTC, exact), then the lap events, then the event name.
+    tz = track.get("timezone")
+    if tz and not out.weather.empty:
+        out.date = str(out.weather["time_utc"].median().tz_convert(tz).date())
+        out.date_source = "weather"
+    elif tz and not events_df.empty:
+        session = events_df[events_df["meta_session"].str.upper() == f"R{race.race_number}"]
+        out.date = event_date(session if not session.empty else events_df, tz)
+        out.date_source = "lap_events"
+    elif not events_df.empty and events_df["meta_event"].notna().any():
+        out.date = events_df["meta_event"].dropna().iloc[0][-10:]
+        out.date_source = "meta_event"
+        issues.append(Issue("date_assumed", f"race dated {out.date} from meta_event (the weekend's last day)"))
+    laps = add_crossing_utc(laps, out.date, tz)
+    laps = add_flags(laps, track)
+    out.laps = laps
+
+    if not events_df.empty:
+        out.lap_events, out.lap_event_offset_s, ev_issues = check_and_align(events_df, laps, race.race_number)
+        issues += ev_issues
+
+    # Official documents
+    results_overall = _choose_results(race, "results_overall", out, issues)
+    results_class = _choose_results(race, "results_class", out, issues)
+    out.results, out.results_by_class = results_overall[0], results_class[0]
+    best_files = _pick(race, "best10", issues)
+    best_file = None
+    if best_files:
+        bsrc, bdata = best_files[0]
+        try:
+            out.best10, b_issues = read_best10(bsrc, bdata)
+            issues += b_issues
+            best_file = bsrc.display
+        except UnreadableFile as exc:
+            issues.append(exc.issue)
+    elif "best10" not in race.files:
+        issues.append(Issue("missing_file", "no 99_Best 10 Laps file: best laps cannot be checked"))
+
+    results_for_check = out.results if out.results is not None else out.results_by_class
+    results_file = results_overall[1] or results_class[1]
+    rec = reconcile(laps, out.best10, results_for_check, best_file, results_file)
+    if rec.deleted:
+        # Laps the best-10 file shows were deleted: flag them and reconcile again.
+        keys = pd.MultiIndex.from_frame(laps[["car", "lap"]].astype({"car": object, "lap": int}))
+        laps = add_flags(laps, track, deleted_by_officials=keys.isin(list(rec.deleted)))
+        out.laps = laps
+        rec = reconcile(laps, out.best10, results_for_check, best_file, results_file)
+    out.reconciliation = rec.table
+    issues += rec.issues
+    issues += _lap_quality_issues(laps, src.display)
+    return out
+
+
+def _choose_results(race: RaceFiles, role: str, out: Race, issues: list[Issue]):
+    """Official > unlabelled > provisional: the official file carries post-race penalties."""
+    files = _pick(race, role, issues)
+    if not files:
+        if role not in race.files:
+            issues.append(Issue("missing_file", f"no {'overall' if role == 'results_overall' else 'by-class'} "
+                                "results file"))
+        return None, None
+    read = {}
+    for src, data in files:
+        try:
+            read[results_status(src)] = (src, read_results(src, role == "results_class", data))
+        except UnreadableFile as exc:
+            issues.append(exc.issue)
+    for status in STATUS_PREFERENCE:
+        if status in read:
+            src, (frame, r_issues) = read[status]
+            issues += r_issues
+            others = [s for s in read if s != status]
+            reason = {"official": "the official file includes post-race decisions",
+                      "unlabelled": "no file is labelled official; the unlabelled file is the final issue",
+                      "provisional": "only provisional results exist"}[status]
+            out.results_choice[role] = {"file": src.display, "status": status, "reason": reason}
+            if "provisional" in others and status != "provisional":
+                prov = read["provisional"][1][0]
+                cols = ["number", "laps", "total_time_s", "position", "class_position", "status"]
+                a = frame[cols].reset_index(drop=True)
+                b = prov[cols].reset_index(drop=True)
+                if len(a) != len(b) or not a.equals(b):
+                    issues.append(Issue("results_amended", f"{status} results differ from the provisional ones "
+                                        f"({read['provisional'][0].display})", file=src.display))
+            return frame, src.display
+    return None, None
+
+
+def _lap_quality_issues(laps: pd.DataFrame, file: str) -> list[Issue]:
+    """Ledger entries summarising lap-level problems, one per car and problem."""
+    issues = []
+    sub_cols = [f"{k}_s" for k, _ in SUBSECTIONS]
+    checks = [
+        ("missing_sectors", laps["flag_missing_sectors"], "laps with a missing S1..S3 time"),
+        ("missing_subsections", laps[sub_cols].isna().any(axis=1) & ~laps["flag_missing_sectors"],
+         "laps with a missing sub-section time (sectors complete)"),
+        ("sector_sum_mismatch", laps["flag_sector_sum"], "laps whose S1+S2+S3 differs from LAP_TIME"),
+        ("timing_glitch", laps["flag_glitch"], "laps with a section below the physical floor"),
+        ("deleted_lap", laps["flag_deleted"], "laps faster than the official best: deleted by the officials"),
+    ]
+    for code, mask, what in checks:
+        for car, g in laps[mask].groupby("car", sort=False):
+            lap_list = [int(x) for x in g["lap"]]
+            issues.append(Issue(code, f"car {car}: {len(lap_list)} {what}", file=file,
+                                line=int(g["source_line"].iloc[0]), car=str(car), laps=lap_list))
+    return issues
+
+
+# --------------------------------------------------------------------------- cache
+
+def cache_dir() -> Path:
+    env = os.environ.get("KAIZENLAP_CACHE")
+    return Path(env) if env else params.params_dir().parent / ".kaizenlap" / "cache"
+
+
+def _race_key(race: RaceFiles) -> str:
+    h = hashlib.sha256()
+    h.update(f"{PARSER_VERSION}|{__version__}|{race.race_id}".encode())
+    for p in sorted(params.params_dir().rglob("*.yaml")):
+        h.update(p.read_bytes())
+    for role in sorted(race.files):
+        for src in race.files[role]:
+            h.update(role.encode() + src.display.encode() + content_hash(src.read_bytes()).encode())
+    return h.hexdigest()[:24]
+
+
+_FRAMES = ("laps", "weather", "results", "results_by_class", "best10", "lap_events", "reconciliation")
+
+
+def _save(race: Race, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for name in _FRAMES:
+        frame = getattr(race, name)
+        if frame is not None:
+            frame.to_parquet(tmp / f"{name}.parquet", index=False)
+    meta = {k: getattr(race, k) for k in ("race_id", "track_id", "race_number", "status", "date",
+                                           "date_source", "files", "results_choice", "lap_event_offset_s")}
+    meta["issues"] = [i.to_dict() for i in race.issues]
+    (tmp / "race.json").write_text(json.dumps(meta))
+    if path.exists():
+        import shutil
+        shutil.rmtree(path)
+    tmp.rename(path)  # a reader never sees a half-written cache entry
+
+
+def _restore(path: Path) -> Race:
+    meta = json.loads((path / "race.json").read_text())
+    issues = [Issue(**i) for i in meta.pop("issues")]
+    race = Race(**meta, issues=issues)
+    for name in _FRAMES:
+        f = path / f"{name}.parquet"
+        setattr(race, name, pd.read_parquet(f) if f.exists() else None)
+    return race
+
+
+def load(inputs: list[Path | str], use_cache: bool = True) -> tuple[list[Race], list[Issue]]:
+    """Every race found under ``inputs`` (folders and/or zips), with input-level issues."""
+    found, issues = discover([Path(p) for p in inputs])
+    races = []
+    for rf in found:
+        path = cache_dir() / f"{rf.race_id}-{_race_key(rf)}" if use_cache else None
+        if path is not None and (path / "race.json").exists():
+            try:
+                races.append(_restore(path))
+                continue
+            except Exception:  # a damaged cache entry is re-parsed, never trusted
+                pass
+        race = load_race(rf)
+        if path is not None:
+            try:
+                _save(race, path)
+            except OSError:
+                pass
+        races.append(race)
+    return races, issues

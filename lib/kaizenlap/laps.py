@@ -1,0 +1,168 @@
+"""The lap table: one row per car-lap, from a ``23_AnalysisEnduranceWithSections`` file.
+
+Column names, dtypes and units are listed in :data:`LAP_COLUMNS` and docs/DATA_REFERENCE.md.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from .ledger import Issue
+from .readers import Table, duration_column, number_column, read_table
+from .sources import SourceFile
+
+SECTORS = ("s1", "s2", "s3")
+# Sub-sections in track order, with the TRD column stem; S1 = IM1a+IM1, S2 = IM2a+IM2, S3 = IM3a+FL.
+SUBSECTIONS = (("im1a", "IM1a"), ("im1", "IM1"), ("im2a", "IM2a"), ("im2", "IM2"),
+               ("im3a", "IM3a"), ("fl", "FL"))
+SUBSECTION_OF_SECTOR = {"s1": ("im1a", "im1"), "s2": ("im2a", "im2"), "s3": ("im3a", "fl")}
+
+LAP_COLUMNS: dict[str, str] = {
+    "track_id": "string", "race_id": "string",
+    "car": "string",            # unique car instance in the race: NUMBER, or NUMBER-k when shared
+    "number": "string",         # car number as written (text: '03' and '3' differ)
+    "instance": "int64",        # 1, 2, ... among cars sharing the number, in file order
+    "class": "string", "group": "string", "manufacturer": "string",
+    "driver_name": "string", "team": "string",
+    "lap": "int64", "lap_time_s": "float64",
+    "s1_s": "float64", "s2_s": "float64", "s3_s": "float64",
+    "im1a_s": "float64", "im1_s": "float64", "im2a_s": "float64", "im2_s": "float64",
+    "im3a_s": "float64", "fl_s": "float64",
+    "elapsed_s": "float64",     # race time at the line for this car
+    "hour_local_s": "float64",  # local time of day at the line, seconds since midnight
+    "crossing_utc": "datetime64[ns, UTC]",
+    "flag": "string",           # FLAG_AT_FL: GF, FCY, FF
+    "pit_in": "bool",           # the lap ended in the pit lane (CROSSING_FINISH_LINE_IN_PIT = B)
+    "pit_time_s": "float64", "kph": "float64", "top_speed_kph": "float64",
+    "lap_improvement": "Int64",  # 2 = car's best of the race, 3 = overall best
+    "source_line": "int64",
+}
+
+REQUIRED = ["NUMBER", "LAP_NUMBER", "LAP_TIME"]
+
+
+def canonical_header(name: str) -> str:
+    """``INT-1_time`` (Sonoma) -> ``IM1_time``; other names unchanged."""
+    return re.sub(r"^INT-?(\d)(_)", r"IM\1\2", name, flags=re.I)
+
+
+def read_sections(src: SourceFile, data: bytes | None = None) -> Table:
+    return read_table(src, ";", REQUIRED, rename=canonical_header, data=data)
+
+
+def build_laps(table: Table, track_id: str, race_id: str) -> tuple[pd.DataFrame, list[Issue]]:
+    """Typed lap table from a read sections file; issues for what it had to drop or derive."""
+    f = table.frame
+    issues: list[Issue] = []
+    lap = pd.to_numeric(f["LAP_NUMBER"], errors="coerce")
+    lap_time = duration_column(table, "LAP_TIME")
+    number = f["NUMBER"].astype("string").str.strip()
+    unusable = lap.isna() | lap_time.isna() | number.isna() | (number == "")
+    for idx in unusable[unusable].index:
+        col = "NUMBER" if (pd.isna(number[idx]) or number[idx] == "") else \
+            ("LAP_NUMBER" if pd.isna(lap[idx]) else "LAP_TIME")
+        if not any(i.line == int(f.at[idx, "_line"]) and i.code == "bad_value" for i in table.issues):
+            table.issues.append(Issue("bad_value", f"row has no usable {col}; dropped", file=table.file,
+                                      line=int(f.at[idx, "_line"]), column=col))
+        else:
+            for i in table.issues:
+                if i.line == int(f.at[idx, "_line"]) and i.code == "bad_value":
+                    i.message += "; row dropped"
+    keep = ~unusable
+    f, lap, lap_time, number = f[keep], lap[keep], lap_time[keep], number[keep]
+    # Which rows in `table.frame` survive: align helper columns on the kept index.
+
+    def dur(col: str) -> pd.Series:
+        return duration_column(table, col)[keep] if col in f else pd.Series(np.nan, index=f.index)
+
+    def num(col: str) -> pd.Series:
+        return number_column(table, col)[keep] if col in f else pd.Series(np.nan, index=f.index)
+
+    def text(col: str) -> pd.Series:
+        return f[col].replace("", pd.NA).astype("string") if col in f else pd.Series(pd.NA, index=f.index,
+                                                                                   dtype="string")
+
+    out = pd.DataFrame(index=f.index)
+    out["track_id"] = track_id
+    out["race_id"] = race_id
+    # A new car starts where the number changes or the lap counter does not go up.
+    new_car = (number != number.shift()) | (lap.diff().fillna(-1) <= 0)
+    car_block = new_car.cumsum()
+    first_rows = f.index[new_car.to_numpy()]
+    instance = number.groupby(new_car.cumsum()).transform("first")
+    inst_of_block = {}
+    seen: dict[str, int] = {}
+    for block, row in zip(car_block[first_rows], first_rows):
+        n = number[row]
+        seen[n] = seen.get(n, 0) + 1
+        inst_of_block[block] = seen[n]
+    out["number"] = number
+    out["instance"] = car_block.map(inst_of_block).astype("int64")
+    shared = {n for n, k in seen.items() if k > 1}
+    out["car"] = np.where(number.isin(shared), number + "-" + out["instance"].astype(str), number)
+    for n in sorted(shared):
+        lines = [int(f.at[r, "_line"]) for r in first_rows if number[r] == n]
+        issues.append(Issue("shared_car_number",
+                            f"{seen[n]} cars use number {n}; named " +
+                            ", ".join(f"{n}-{k}" for k in range(1, seen[n] + 1)) +
+                            " in file order (their rows start at lines " + ", ".join(map(str, lines)) + ")",
+                            file=table.file, line=lines[1], column="NUMBER", car=n))
+    del instance
+    out["class"] = text("CLASS")
+    out["group"] = text("GROUP")
+    out["manufacturer"] = text("MANUFACTURER")
+    out["driver_name"] = text("DRIVER_NAME")
+    out["team"] = text("TEAM")
+    out["lap"] = lap.astype("int64")
+    out["lap_time_s"] = lap_time.astype("float64")
+    for s in SECTORS:
+        sec = num(f"{s.upper()}_SECONDS")
+        fallback = dur(s.upper())
+        out[f"{s}_s"] = sec.fillna(fallback)
+    derived_laps = []
+    prev_elapsed = pd.Series(0.0, index=f.index)
+    for key, stem in SUBSECTIONS:
+        t = dur(f"{stem}_time")
+        el = dur(f"{stem}_elapsed")
+        from_elapsed = el - prev_elapsed
+        use_derived = t.isna() & from_elapsed.notna()
+        derived_laps.append(use_derived)
+        out[f"{key}_s"] = t.where(~use_derived, from_elapsed.round(3))
+        prev_elapsed = el
+    derived_any = pd.concat(derived_laps, axis=1).any(axis=1)
+    if derived_any.any():
+        issues.append(Issue("subsections_from_elapsed",
+                            f"{int(derived_any.sum())} laps had empty *_time sub-section columns; "
+                            "times taken as differences of the cumulative *_elapsed columns",
+                            file=table.file))
+    # Sectors missing but rebuildable from their two sub-sections.
+    for s, (a, b) in SUBSECTION_OF_SECTOR.items():
+        out[f"{s}_s"] = out[f"{s}_s"].fillna((out[f"{a}_s"] + out[f"{b}_s"]).round(3))
+    out["elapsed_s"] = dur("ELAPSED")
+    out["hour_local_s"] = dur("HOUR")
+    out["crossing_utc"] = pd.Series(pd.NaT, index=f.index, dtype="datetime64[ns, UTC]")
+    out["flag"] = text("FLAG_AT_FL")
+    out["pit_in"] = (f["CROSSING_FINISH_LINE_IN_PIT"].str.upper() == "B") if "CROSSING_FINISH_LINE_IN_PIT" in f \
+        else False
+    out["pit_time_s"] = dur("PIT_TIME")
+    out["kph"] = num("KPH")
+    out["top_speed_kph"] = num("TOP_SPEED")
+    out["lap_improvement"] = num("LAP_IMPROVEMENT").astype("Int64")
+    out["source_line"] = f["_line"].astype("int64")
+    out = out.reset_index(drop=True)
+    for col, dtype in LAP_COLUMNS.items():
+        out[col] = out[col].astype(dtype)
+    return out[list(LAP_COLUMNS)], issues
+
+
+def add_crossing_utc(laps: pd.DataFrame, race_date: str | None, timezone: str | None) -> pd.DataFrame:
+    """UTC time of each line crossing = race date + HOUR, in the track's time zone."""
+    if race_date is None or timezone is None or laps.empty:
+        return laps
+    midnight = pd.Timestamp(race_date).tz_localize(timezone)
+    local = midnight + pd.to_timedelta(laps["hour_local_s"], unit="s")
+    laps = laps.copy()
+    laps["crossing_utc"] = local.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    return laps

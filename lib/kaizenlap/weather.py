@@ -1,0 +1,52 @@
+"""Weather (``26_Weather``): one row per ~63 s, UTC. Sentinels become missing, with a ledger entry."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import params
+from .ledger import Issue
+from .readers import Table, number_column, read_table
+from .sources import SourceFile
+
+WEATHER_COLUMNS = {
+    "time_utc": "datetime64[ns, UTC]",
+    "air_temp_c": "float64", "track_temp_c": "float64", "humidity_pct": "float64",
+    "pressure_hpa": "float64", "wind_speed_kph": "float64", "wind_direction_deg": "float64",
+    "rain": "float64", "source_line": "int64",
+}
+_NAMES = {"AIR_TEMP": "air_temp_c", "TRACK_TEMP": "track_temp_c", "HUMIDITY": "humidity_pct",
+          "PRESSURE": "pressure_hpa", "WIND_SPEED": "wind_speed_kph", "WIND_DIRECTION": "wind_direction_deg"}
+
+
+def read_weather(src: SourceFile, data: bytes | None = None) -> tuple[pd.DataFrame, list[Issue]]:
+    table: Table = read_table(src, ";", ["TIME_UTC_SECONDS"], data=data)
+    cfg = params.load("ingest")["weather"]
+    epoch = number_column(table, "TIME_UTC_SECONDS")
+    out = pd.DataFrame({"time_utc": pd.to_datetime(epoch, unit="s", utc=True)})
+    issues: list[Issue] = []
+    for raw, name in _NAMES.items():
+        values = number_column(table, raw)
+        if raw not in table.frame:
+            out[name] = np.nan
+            continue
+        if len(values) and (values == cfg["absent_sensor_value"]).all():
+            issues.append(Issue("sentinel_value",
+                                f"{raw} reads {cfg['absent_sensor_value']} on every row: no sensor; set missing",
+                                file=table.file, column=raw))
+            values = values * np.nan
+        sentinel = values.isin(cfg["missing_values"])
+        if sentinel.any():
+            first = int(table.frame.loc[sentinel, "_line"].iloc[0])
+            issues.append(Issue("sentinel_value",
+                                f"{int(sentinel.sum())} {raw} readings are a missing-value sentinel "
+                                f"({values[sentinel].iloc[0]:g}); set missing",
+                                file=table.file, line=first, column=raw))
+            values = values.mask(sentinel)
+        out[name] = values
+    out["rain"] = number_column(table, "RAIN")
+    out["source_line"] = table.frame["_line"].astype("int64")
+    out = out[out["time_utc"].notna()].sort_values("time_utc").reset_index(drop=True)
+    for col, dtype in WEATHER_COLUMNS.items():
+        out[col] = out[col].astype(dtype)
+    return out, table.issues + issues
