@@ -85,13 +85,15 @@ def add_flags(laps: pd.DataFrame, track: dict | None = None,
     vmax = cfg["max_speed_kph"] / 3.6
     for i, col in enumerate([f"{s}_s" for s in SECTORS] + [f"{k}_s" for k, _ in SUBSECTIONS]):
         t = laps[col]
-        floor = cfg["glitch_floor_fraction"] * t.where(reference).median()
+        ref = t[reference].dropna()
+        floor = cfg["glitch_floor_fraction"] * ref.median() if len(ref) else np.nan
         if i < 3 and i < len(lengths):
             floor = max(floor, lengths[i] / vmax) if np.isfinite(floor) else lengths[i] / vmax
         glitch |= ((t <= 0) | (t < floor)).fillna(False)
     lap_floor = sum(lengths) / vmax if lengths else 0.0
-    glitch |= laps["lap_time_s"] < max(lap_floor, cfg["glitch_floor_fraction"] *
-                                       laps["lap_time_s"].where(reference).median())
+    ref_laps = laps["lap_time_s"][reference].dropna()
+    lap_floor = max(lap_floor, cfg["glitch_floor_fraction"] * ref_laps.median() if len(ref_laps) else 0.0)
+    glitch |= laps["lap_time_s"] < lap_floor
     laps["flag_glitch"] = glitch.fillna(False)
 
     candidates = ~(basic | laps["flag_deleted"] | laps["flag_missing_sectors"] | laps["flag_sector_sum"]

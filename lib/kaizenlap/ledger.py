@@ -61,7 +61,7 @@ class Issue:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
     def where(self) -> str:
-        parts = [self.file or "?"]
+        parts = [self.file or "race-level"]
         if self.line is not None:
             parts.append(f"line {self.line}")
         if self.column is not None:
