@@ -109,10 +109,13 @@ def sections_text() -> str:
     return "\n".join(lines) + "\n"
 
 
+NOT_LISTED = {("7", 7), ("03", 6), ("03", 7)}   # deleted lap; pit-in and pit-out laps
+
+
 def eligible(car: str) -> list[tuple[float, int]]:
-    """Official rule, by hand: lap 1 and the deleted lap (car 7, lap 7) never count."""
+    """Official rules, by hand: lap 1, the deleted lap and the pit laps are never listed."""
     return sorted((r["lap_time"], r["lap"]) for r in lap_rows()
-                  if r["car"] == car and r["lap"] > 1 and not (car == "7" and r["lap"] == 7))
+                  if r["car"] == car and r["lap"] > 1 and (car, r["lap"]) not in NOT_LISTED)
 
 
 def best10_text() -> str:

@@ -69,7 +69,8 @@ def test_ten_best_equal_official(real_races, trd_dir, race_id):
     race = real_races[race_id]
     [path] = official(trd_dir, race_id, "99_")
     laps = race.laps
-    eligible = laps[(laps["lap"] > 1) & ~laps["flag_deleted"]]
+    # the official lists hold no lap 1, no deleted lap and no lap that ends or begins in the pit lane
+    eligible = laps[(laps["lap"] > 1) & ~laps["flag_deleted"] & ~laps["flag_pit_in"] & ~laps["flag_pit_out"]]
     ours = Counter(tuple(sorted(round(t, 3) for t in g["lap_time_s"])[:10]) + (n,)
                    for (car, n), g in eligible.groupby(["car", "number"]))
     theirs = Counter()
@@ -176,6 +177,8 @@ def test_deleted_laps_found(real_races):
     # car 47: LAP_IMPROVEMENT marks lap 10 as its official best, yet lap 7 is faster
     assert ("47", 7, "lap_improvement") in set(zip(d["car"], d["lap"], d["deleted_by"]))
     assert (d["deleted_by"] == "best10").any()
+    # a pit lap missing from the official list is a pit lap, not a deleted one
+    assert not (d["flag_pit_in"] | d["flag_pit_out"]).any()
     assert not cota.loc[cota["flag_deleted"], "is_clean"].any()
 
 

@@ -35,6 +35,13 @@ def deleted_laps(laps: pd.DataFrame) -> pd.Series:
     return ((laps["lap"] > 1) & (laps["lap_time_s"] < best_marked - 1e-9)).fillna(False)
 
 
+def pit_out_laps(laps: pd.DataFrame) -> pd.Series:
+    """Laps begun in the pit lane: the lap after a pit-in lap, or a lap carrying PIT_TIME (usually
+    the out-lap, sometimes written on the pit-in row itself, which is then already pit-in)."""
+    prev_pit_in = laps.groupby("car", sort=False)["pit_in"].shift(1, fill_value=False).astype(bool)
+    return prev_pit_in | (laps["pit_time_s"].notna() & ~laps["pit_in"].astype(bool))
+
+
 def modified_z(x: pd.Series) -> pd.Series:
     """Iglewicz-Hoaglin modified z-score: 0.6745 (x - median) / MAD; NaN when MAD = 0."""
     med = x.median()
@@ -65,9 +72,7 @@ def add_flags(laps: pd.DataFrame, track: dict | None = None,
     prev_caution = by_car["flag_caution"].shift(1, fill_value=False).astype(bool)
     laps["flag_after_caution"] = green & prev_caution
     laps["flag_pit_in"] = laps["pit_in"].astype(bool)
-    prev_pit_in = by_car["pit_in"].shift(1, fill_value=False).astype(bool)
-    # PIT_TIME is usually on the lap after the pit-in lap (the out-lap), sometimes on the same row.
-    laps["flag_pit_out"] = prev_pit_in | (laps["pit_time_s"].notna() & ~laps["pit_in"])
+    laps["flag_pit_out"] = pit_out_laps(laps)
     sectors = laps[[f"{s}_s" for s in SECTORS]]
     laps["flag_missing_sectors"] = sectors.isna().any(axis=1)
     ssum = sectors.sum(axis=1, min_count=3)

@@ -5,6 +5,7 @@ documents, car-side events, reconciliation and the quality ledger).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from . import __version__, params
@@ -22,7 +24,7 @@ from .laps import LAP_COLUMNS, SUBSECTIONS, add_crossing_utc, build_laps, read_s
 from .ledger import Issue
 from .official import STATUS_PREFERENCE, read_best10, read_results, results_status
 from .readers import UnreadableFile
-from .reconcile import reconcile
+from .reconcile import best10_deletions, reconcile
 from .sources import RaceFiles, SourceFile, content_hash, discover
 from .weather import WEATHER_COLUMNS, read_weather
 
@@ -61,10 +63,10 @@ class Race:
         """The ``inspect --json`` document for this race."""
         cars = []
         if self.reconciliation is not None:
-            for r in self.reconciliation.itertuples(index=False):
-                cars.append({"car": r.car, "number": r.number, "class": _none(r._2),
-                             "laps": int(r.laps), "clean_laps": int(r.clean_laps),
-                             "best_lap_s": _none(r.best_lap_s), "best_lap_number": _none(r.best_lap_number)})
+            for r in self.reconciliation.to_dict("records"):
+                cars.append({"car": r["car"], "number": r["number"], "class": _none(r["class"]),
+                             "laps": int(r["laps"]), "clean_laps": int(r["clean_laps"]),
+                             "best_lap_s": _none(r["best_lap_s"]), "best_lap_number": _none(r["best_lap_number"])})
         return {
             "race_id": self.race_id, "track_id": self.track_id, "race_number": self.race_number,
             "status": self.status, "date": self.date, "date_source": self.date_source,
@@ -182,12 +184,6 @@ def load_race(race: RaceFiles) -> Race:
         out.date_source = "meta_event"
         issues.append(Issue("date_assumed", f"race dated {out.date} from meta_event (the weekend's last day)"))
     laps = add_crossing_utc(laps, out.date, tz)
-    laps = add_flags(laps, track)
-    out.laps = laps
-
-    if not events_df.empty:
-        out.lap_events, out.lap_event_offset_s, ev_issues = check_and_align(events_df, laps, race.race_number)
-        issues += ev_issues
 
     # Official documents
     results_overall = _choose_results(race, "results_overall", out, issues)
@@ -206,15 +202,16 @@ def load_race(race: RaceFiles) -> Race:
     elif "best10" not in race.files:
         issues.append(Issue("missing_file", "no 99_Best 10 Laps file: best laps cannot be checked"))
 
-    results_for_check = out.results if out.results is not None else out.results_by_class
-    results_file = results_overall[1] or results_class[1]
-    rec = reconcile(laps, out.best10, results_for_check, best_file, results_file)
-    if rec.deleted:
-        # Laps the best-10 file shows were deleted: flag them and reconcile again.
-        keys = pd.MultiIndex.from_frame(laps[["car", "lap"]].astype({"car": object, "lap": int}))
-        laps = add_flags(laps, track, deleted_by_officials=keys.isin(list(rec.deleted)))
-        out.laps = laps
-        rec = reconcile(laps, out.best10, results_for_check, best_file, results_file)
+    # Laps the best-10 file shows were deleted are flagged before anything uses the laps.
+    deleted = best10_deletions(laps, out.best10)
+    keys = list(zip(laps["car"], laps["lap"]))
+    laps = add_flags(laps, track, deleted_by_officials=np.array([k in deleted for k in keys], dtype=bool))
+    out.laps = laps
+    if not events_df.empty:
+        out.lap_events, out.lap_event_offset_s, ev_issues = check_and_align(events_df, laps, race.race_number)
+        issues += ev_issues
+    rec = reconcile(laps, out.best10, out.results if out.results is not None else out.results_by_class,
+                    best_file, results_overall[1] or results_class[1])
     out.reconciliation = rec.table
     issues += rec.issues
     issues += _lap_quality_issues(laps, src.display)
@@ -266,10 +263,13 @@ def _lap_quality_issues(laps: pd.DataFrame, file: str) -> list[Issue]:
          "laps with a missing sub-section time (sectors complete)"),
         ("sector_sum_mismatch", laps["flag_sector_sum"], "laps whose S1+S2+S3 differs from LAP_TIME"),
         ("timing_glitch", laps["flag_glitch"], "laps with a section below the physical floor"),
-        ("deleted_lap", laps["flag_deleted"], "laps faster than the official best: deleted by the officials"),
+        ("deleted_lap", laps["deleted_by"] == "lap_improvement",
+         "laps faster than the car's official best (LAP_IMPROVEMENT): deleted by the officials"),
+        ("deleted_lap", laps["deleted_by"] == "best10",
+         "laps inside the car's official best-10 cut-off but absent from it: deleted by the officials"),
     ]
     for code, mask, what in checks:
-        for car, g in laps[mask].groupby("car", sort=False):
+        for car, g in laps[mask.fillna(False).astype(bool)].groupby("car", sort=False):
             lap_list = [int(x) for x in g["lap"]]
             issues.append(Issue(code, f"car {car}: {len(lap_list)} {what}", file=file,
                                 line=int(g["source_line"].iloc[0]), car=str(car), laps=lap_list))
@@ -283,9 +283,18 @@ def cache_dir() -> Path:
     return Path(env) if env else params.params_dir().parent / ".kaizenlap" / "cache"
 
 
+@functools.lru_cache(maxsize=1)
+def _code_hash() -> str:
+    """Hash of the package's source: a code change invalidates every cached race."""
+    h = hashlib.sha256()
+    for p in sorted(Path(__file__).parent.rglob("*.py")):
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
 def _race_key(race: RaceFiles) -> str:
     h = hashlib.sha256()
-    h.update(f"{PARSER_VERSION}|{__version__}|{race.race_id}".encode())
+    h.update(f"{PARSER_VERSION}|{__version__}|{_code_hash()}|{race.race_id}".encode())
     for p in sorted(params.params_dir().rglob("*.yaml")):
         h.update(p.read_bytes())
     for role in sorted(race.files):

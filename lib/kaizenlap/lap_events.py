@@ -148,7 +148,9 @@ def align(events: pd.DataFrame, laps: pd.DataFrame, tolerance_s: float, search_s
     # (chassis) the car whose crossings its events meet most often, then align to that car only.
     trial = pd.merge_asof(ev, crossings[["crossing", "vehicle_number", "car"]], left_on="shifted",
                           right_on="crossing", by="vehicle_number", direction="nearest", tolerance=tol)
-    car_of_vehicle = trial.dropna(subset=["car"]).groupby("vehicle_id")["car"].agg(lambda c: c.mode().iloc[0])
+    counts = trial.dropna(subset=["car"]).groupby(["vehicle_id", "car"]).size().rename("n").reset_index()
+    car_of_vehicle = counts.sort_values(["vehicle_id", "n", "car"], ascending=[True, False, True]) \
+        .drop_duplicates("vehicle_id").set_index("vehicle_id")["car"]
     ev["car"] = ev["vehicle_id"].map(car_of_vehicle)
     ev = ev.dropna(subset=["car"])
     merged = pd.merge_asof(ev, crossings.drop(columns=["vehicle_number"]), left_on="shifted", right_on="crossing",

@@ -29,7 +29,7 @@ CODES: dict[str, tuple[str, str]] = {
     "shared_car_number": ("warning", "two cars share a number in one race; told apart by instance"),
     "sector_sum_mismatch": ("warning", "S1+S2+S3 differs from LAP_TIME beyond the tolerance"),
     "timing_glitch": ("warning", "a section time below the physical floor"),
-    "deleted_lap": ("info", "a lap faster than the car's official best: deleted by the officials"),
+    "deleted_lap": ("info", "a lap the officials deleted (track limits), shown by LAP_IMPROVEMENT or the best-10 file"),
     "lap_events_mismatch": ("warning", "a car-side lap-event file whose session or date is not this race's"),
     "car_missing_from_source": ("warning", "a car present in one source of the race and absent in another"),
     "results_amended": ("info", "the official results differ from the provisional ones"),

@@ -12,6 +12,7 @@ import io
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from .ledger import Issue
@@ -68,8 +69,16 @@ def read_table(src: SourceFile, delimiter: str, required: list[str],
     Rows with the wrong number of fields are dropped with a ``malformed_row`` issue.
     """
     text = decode(src, data)
-    lines = text.splitlines()
-    rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter))
+    # Only \n, \r\n and \r end a line (str.splitlines would also split on \x85, \u2028, ...).
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    rows: list[list[str]] = []
+    line_of_row: list[int] = []
+    start = 1
+    for row in reader:
+        rows.append(row)
+        line_of_row.append(start)         # the line the record starts on (quoted newlines span lines)
+        start = reader.line_num + 1
     if not rows:
         raise UnreadableFile(Issue("unreadable_file", "no header line", file=src.display, line=1))
     header = [h.strip() for h in rows[0]]
@@ -92,7 +101,7 @@ def read_table(src: SourceFile, delimiter: str, required: list[str],
     good: list[list[str]] = []
     line_numbers: list[int] = []
     width = len(header)
-    for i, row in enumerate(rows[1:], start=2):
+    for i, row in zip(line_of_row[1:], rows[1:]):
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # blank line
         if len(row) == width + 1 and row[-1].strip() == "":
@@ -105,8 +114,8 @@ def read_table(src: SourceFile, delimiter: str, required: list[str],
             continue
         good.append([v.strip() for v in row])
         line_numbers.append(i)
-    frame = pd.DataFrame(good, columns=header, dtype="string") if good else \
-        pd.DataFrame({c: pd.Series(dtype="string") for c in header})
+    frame = pd.DataFrame(good, columns=header, dtype=object) if good else \
+        pd.DataFrame({c: pd.Series(dtype=object) for c in header})
     frame["_line"] = pd.array(line_numbers, dtype="int64")
     return Table(frame, src, issues)
 
@@ -116,9 +125,11 @@ def duration_column(table: Table, column: str) -> pd.Series:
     if column not in table.frame:
         return pd.Series(float("nan"), index=table.frame.index)
     seconds, bad = parse_durations(table.frame[column])
-    for idx in bad[bad].index:
-        table.issues.append(Issue("bad_value", f"{table.frame.at[idx, column]!r} is not a time",
-                                  file=table.file, line=int(table.frame.at[idx, "_line"]), column=column))
+    if bad.any():
+        values, lines = table.frame[column].to_numpy(), table.frame["_line"].to_numpy()
+        for i in np.flatnonzero(bad.to_numpy()):
+            table.issues.append(Issue("bad_value", f"{values[i]!r} is not a time", file=table.file,
+                                      line=int(lines[i]), column=column))
     return seconds
 
 
@@ -126,10 +137,26 @@ def number_column(table: Table, column: str) -> pd.Series:
     """Floats from a numeric column of ``table``; bad values become NaN and ``bad_value`` issues."""
     if column not in table.frame:
         return pd.Series(float("nan"), index=table.frame.index)
-    raw = table.frame[column]
-    out = pd.to_numeric(raw, errors="coerce")
-    bad = out.isna() & raw.notna() & (raw != "")
-    for idx in bad[bad].index:
-        table.issues.append(Issue("bad_value", f"{raw.at[idx]!r} is not a number",
-                                  file=table.file, line=int(table.frame.at[idx, "_line"]), column=column))
-    return out.astype("float64")
+    raw = table.frame[column].to_numpy(dtype=object)
+    value_of: dict[object, float] = {}
+    bad_values = set()
+    for v in set(raw):
+        if v is None or v == "":
+            value_of[v] = np.nan
+            continue
+        try:
+            value_of[v] = float(v)
+            if not np.isfinite(value_of[v]):   # 'nan', 'inf' are not readings
+                raise ValueError(v)
+        except (TypeError, ValueError):
+            value_of[v] = np.nan
+            bad_values.add(v)
+    out = pd.Series(np.fromiter((value_of[v] for v in raw), dtype="float64", count=len(raw)),
+                    index=table.frame.index)
+    if bad_values:
+        lines = table.frame["_line"].to_numpy()
+        for i, v in enumerate(raw):
+            if v in bad_values:
+                table.issues.append(Issue("bad_value", f"{v!r} is not a number", file=table.file,
+                                          line=int(lines[i]), column=column))
+    return out

@@ -5,151 +5,208 @@ of the lap file. Each car's best lap, ten best laps, laps completed and fastest 
 disagreement is a ledger entry with its own code.
 
 The best-10 file also reveals laps the officials deleted that the lap file cannot show (a deleted
-lap slower than the car's best leaves no trace in LAP_IMPROVEMENT): an eligible lap that is faster
-than the car's official 10th-best yet absent from its list. :func:`reconcile` returns those so the
-caller can flag them ``deleted`` (docs/DATA_REFERENCE.md, "Deleted laps").
+lap slower than the car's best leaves no trace in LAP_IMPROVEMENT): an eligible lap faster than
+the car's official 10th-best yet absent from its list. :func:`best10_deletions` finds those so
+they can be flagged ``deleted`` before anything else uses the laps (docs/DATA_REFERENCE.md).
 """
 from __future__ import annotations
 
 import itertools
+import math
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from . import params
+from .flags import deleted_laps, pit_out_laps
 from .ledger import Issue
 
-
-def eligible_for_best(laps: pd.DataFrame) -> pd.Series:
-    """Official rule: lap 1 never counts as a best lap, and neither does a deleted lap."""
-    return (laps["lap"] > 1) & ~laps["flag_deleted"]
+NO_TIME = 1e6   # stands in for a missing time when pairing entries (never reported)
 
 
-def car_bests(laps: pd.DataFrame) -> pd.DataFrame:
-    """Per car: laps, clean laps, official best lap time and its lap number (first lap on a tie)."""
-    el = laps[eligible_for_best(laps)].sort_values(["car", "lap_time_s", "lap"])
-    best = el.groupby("car", sort=False).first()[["lap_time_s", "lap"]]
-    g = laps.groupby("car", sort=False)
-    out = pd.DataFrame({"number": g["number"].first(), "class": g["class"].first(),
-                        "laps": g.size(), "clean_laps": g["is_clean"].sum()})
-    out["best_lap_s"] = best["lap_time_s"]
-    out["best_lap_number"] = best["lap"].astype("Int64")
-    return out.reset_index()
+@dataclass
+class OfficialBest10:
+    """One row of a 99_ file: a car's official ten best laps."""
+    number: str
+    line: int
+    total_laps: int | None
+    listed: list[tuple[float, int]]           # (time, lap number), fastest first
+
+    @property
+    def best(self) -> float:
+        return self.listed[0][0] if self.listed else math.nan
 
 
 @dataclass
 class Reconciliation:
     table: pd.DataFrame                       # one row per car: ours vs official
     issues: list[Issue] = field(default_factory=list)
-    deleted: set[tuple[str, int]] = field(default_factory=set)   # (car, lap) revealed by best-10
+
+
+def eligible_for_best(laps: pd.DataFrame) -> pd.Series:
+    """The official rules, as the best-10 files show them: lap 1 never counts, a deleted lap never
+    counts, and laps that end or begin in the pit lane are never listed."""
+    return (laps["lap"] > 1) & ~laps["flag_deleted"] & ~laps["flag_pit_in"] & ~laps["flag_pit_out"]
+
+
+def _eligible_laps(laps: pd.DataFrame, eligible: pd.Series) -> dict[str, list[tuple[float, int]]]:
+    out: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    el = laps[eligible]
+    for car, t, n in zip(el["car"], el["lap_time_s"], el["lap"]):
+        out[car].append((float(t), int(n)))
+    for v in out.values():
+        v.sort()
+    return out
+
+
+def _official_lists(best10: pd.DataFrame) -> dict[str, list[OfficialBest10]]:
+    by_key: dict[tuple[str, int], OfficialBest10] = {}
+    for number, entry, rank, t, n, total, line in zip(best10["number"], best10["entry"], best10["rank"],
+                                                       best10["lap_time_s"], best10["lap"],
+                                                       best10["total_driver_laps"], best10["source_line"]):
+        item = by_key.setdefault((number, entry), OfficialBest10(
+            number, int(line), None if pd.isna(total) else int(total), []))
+        if t == t and not pd.isna(n):
+            item.listed.append((float(t), int(n)))
+    out: dict[str, list[OfficialBest10]] = defaultdict(list)
+    for (number, _), item in sorted(by_key.items(), key=lambda kv: kv[0][1]):
+        item.listed.sort()
+        out[number].append(item)
+    return out
 
 
 def _match(cars: list[str], entries: list, cost) -> dict:
     """Pair car instances with official entries of the same number, minimising total cost."""
     best, best_cost = {}, np.inf
-    for perm in itertools.permutations(entries, min(len(cars), len(entries))):
-        c = sum(cost(car, e) for car, e in zip(cars, perm))
+    for perm in itertools.permutations(range(len(entries)), min(len(cars), len(entries))):
+        c = sum(cost(car, entries[e]) for car, e in zip(cars, perm))
         if c < best_cost:
-            best, best_cost = dict(zip(cars, perm)), c
+            best, best_cost = {car: entries[e] for car, e in zip(cars, perm)}, c
     return best
 
 
-def _num(v) -> float:
-    return float(v) if v is not None and v is not pd.NA and v == v else np.nan
+def _t(x: float) -> float:
+    return NO_TIME if x is None or x != x else x
+
+
+def _pair_best10(laps: pd.DataFrame, eligible: dict, lists: dict) -> dict[str, OfficialBest10]:
+    cars_of_number = laps.groupby("number", sort=False)["car"].unique()
+    pairs = {}
+    for number, cars in cars_of_number.items():
+        entries = lists.get(number, [])
+        if entries:
+            best = {c: eligible[c][0][0] if eligible.get(c) else None for c in cars}
+            pairs.update(_match(list(cars), entries, lambda c, e: abs(_t(best[c]) - _t(e.best))))
+    return pairs
+
+
+def best10_deletions(laps: pd.DataFrame, best10: pd.DataFrame | None) -> set[tuple[str, int]]:
+    """(car, lap) of eligible laps that would rank inside the car's official list but are absent
+    from it: the officials deleted them. Only where every listed lap is found with its time."""
+    if best10 is None or laps.empty:
+        return set()
+    tol = params.load("ingest")["reconcile"]["time_tolerance_s"]
+    eligible = _eligible_laps(laps, (laps["lap"] > 1) & ~deleted_laps(laps) & ~laps["pit_in"].astype(bool)
+                              & ~pit_out_laps(laps))
+    deleted = set()
+    for car, official in _pair_best10(laps, eligible, _official_lists(best10)).items():
+        ours = eligible.get(car, [])
+        time_of = {n: t for t, n in ours}
+        if not official.listed or any(n not in time_of or abs(time_of[n] - t) > tol for t, n in official.listed):
+            continue   # a real disagreement: reconcile() reports it, nothing is inferred
+        listed = {n for _, n in official.listed}
+        cutoff = official.listed[-1][0] - tol if len(official.listed) >= 10 else math.inf
+        deleted |= {(car, n) for t, n in ours if n not in listed and t < cutoff}
+    return deleted
 
 
 def reconcile(laps: pd.DataFrame, best10: pd.DataFrame | None, results: pd.DataFrame | None,
               best10_file: str | None, results_file: str | None) -> Reconciliation:
+    """Per-car table (ours vs official) and a ledger entry for every disagreement."""
     tol = params.load("ingest")["reconcile"]["time_tolerance_s"]
-    cars = car_bests(laps)
-    rec = Reconciliation(cars)
-    official: dict[str, dict[str, object]] = {car: {} for car in cars["car"]}
-    issues = rec.issues
-    el = laps[eligible_for_best(laps)].sort_values(["lap_time_s", "lap"])
-    eligible = {car: list(zip(g["lap_time_s"].tolist(), g["lap"].tolist()))
-                for car, g in el.groupby("car", sort=False)}
-    cars_of_number = cars.groupby("number", sort=False)["car"].apply(list).to_dict()
-    mine = dict(zip(cars["car"], cars["best_lap_s"]))
+    issues: list[Issue] = []
+    eligible = _eligible_laps(laps, eligible_for_best(laps))
+    g = laps.groupby("car", sort=False)
+    cars = pd.DataFrame({"number": g["number"].first(), "class": g["class"].first(), "laps": g.size(),
+                         "clean_laps": g["is_clean"].sum()}).reset_index()
+    # Best lap: fastest eligible lap, the earlier lap on a tie.
+    best = {c: eligible[c][0] if eligible.get(c) else (math.nan, None) for c in cars["car"]}
+    cars["best_lap_s"] = [best[c][0] for c in cars["car"]]
+    cars["best_lap_number"] = pd.array([best[c][1] for c in cars["car"]], dtype="Int64")
     n_laps = dict(zip(cars["car"], cars["laps"]))
+    official: dict[str, dict] = {c: {} for c in cars["car"]}
 
     if best10 is not None:
-        lists = {key: g.sort_values("rank") for key, g in best10.groupby(["number", "entry"], sort=False)}
-        entries_of: dict[str, list[int]] = {}
-        for number, entry in lists:
-            entries_of.setdefault(number, []).append(entry)
-        for number, group in cars_of_number.items():
-            entries = entries_of.get(number, [])
-            if not entries:
-                for car in group:
-                    issues.append(Issue("car_missing_from_source", f"car {car} is in the lap file but not in "
-                                        "the best-10 file", file=best10_file, car=car))
-                continue
-            match = _match(group, entries, lambda c, e: abs(np.nan_to_num(mine[c], nan=1e6) - np.nan_to_num(
-                lists[(number, e)]["lap_time_s"].iloc[0], nan=1e6)))
-            for car, entry in match.items():
-                _check_best10(car, lists[(number, entry)], eligible.get(car, []), n_laps[car], tol,
-                              best10_file, rec, official[car])
-        for number in sorted(set(entries_of) - set(cars_of_number)):
-            first = lists[(number, entries_of[number][0])].iloc[0]
-            issues.append(Issue("car_missing_from_source", f"car {number} is in the best-10 file but not in "
-                                "the lap file", file=best10_file, line=int(first["source_line"]), car=number))
+        lists = _official_lists(best10)
+        pairs = _pair_best10(laps, eligible, lists)
+        for car in cars["car"]:
+            if car in pairs:
+                _check_best10(car, pairs[car], eligible.get(car, []), n_laps[car], tol, best10_file, issues,
+                              official[car])
+            else:
+                issues.append(Issue("car_missing_from_source", f"car {car} is in the lap file but not in the "
+                                    "best-10 file", file=best10_file, car=car))
+        for number, entries in lists.items():
+            for e in entries[len(set(cars.loc[cars["number"] == number, "car"])):]:
+                issues.append(Issue("car_missing_from_source", f"car {number} is in the best-10 file but not in "
+                                    "the lap file", file=best10_file, line=e.line, car=number))
 
     if results is not None:
-        res = results.reset_index(drop=True)
-        rows_of = res.groupby("number", sort=False).groups
+        rows = list(zip(results["number"], results["laps"], results["fl_time_s"], results["source_line"]))
+        rows_of: dict[str, list] = defaultdict(list)
+        for r in rows:
+            rows_of[r[0]].append(r)
+        cars_of_number = cars.groupby("number", sort=False)["car"].apply(list)
         for number, group in cars_of_number.items():
-            rows = list(rows_of.get(number, []))
-            if not rows:
+            if not rows_of.get(number):
                 for car in group:
-                    issues.append(Issue("car_missing_from_source", f"car {car} is in the lap file but not in "
-                                        "the results", file=results_file, car=car))
+                    issues.append(Issue("car_missing_from_source", f"car {car} is in the lap file but not in the "
+                                        "results", file=results_file, car=car))
                 continue
-            match = _match(group, rows, lambda c, i: abs(n_laps[c] - np.nan_to_num(_num(res.at[i, "laps"])))
-                           + abs(np.nan_to_num(mine[c], nan=1e6) - np.nan_to_num(res.at[i, "fl_time_s"], nan=1e6)))
-            for car, i in match.items():
-                r = res.loc[i]
-                official[car].update(official_laps=r["laps"], official_fl_time_s=r["fl_time_s"])
-                line = int(r["source_line"])
-                if pd.notna(r["laps"]) and int(r["laps"]) != n_laps[car]:
+            match = _match(group, rows_of[number], lambda c, r: abs(n_laps[c] - (0 if pd.isna(r[1]) else r[1]))
+                           + abs(_t(best[c][0]) - _t(r[2])))
+            for car, (_, off_laps, fl_time, line) in match.items():
+                official[car].update(official_laps=off_laps, official_fl_time_s=fl_time)
+                if not pd.isna(off_laps) and int(off_laps) != n_laps[car]:
                     issues.append(Issue("laps_completed_mismatch", f"car {car}: {n_laps[car]} laps in the lap "
-                                        f"file, {int(r['laps'])} in the results", file=results_file, line=line,
+                                        f"file, {int(off_laps)} in the results", file=results_file, line=int(line),
                                         column="LAPS", car=car))
-                if pd.notna(r["fl_time_s"]) and not abs(np.nan_to_num(mine[car], nan=1e6) - r["fl_time_s"]) <= tol:
-                    issues.append(Issue("fastest_lap_mismatch", f"car {car}: fastest lap {mine[car]} s here, "
-                                        f"{r['fl_time_s']} s in the results", file=results_file, line=line,
+                if fl_time == fl_time and not abs(_t(best[car][0]) - fl_time) <= tol:
+                    issues.append(Issue("fastest_lap_mismatch", f"car {car}: fastest lap {best[car][0]} s here, "
+                                        f"{fl_time} s in the results", file=results_file, line=int(line),
                                         column="FL_TIME", car=car))
-        started = res[res["laps"].fillna(0) > 0]
-        for _, r in started[~started["number"].isin(set(cars_of_number))].iterrows():
-            issues.append(Issue("car_missing_from_source", f"car {r['number']} has {int(r['laps'])} laps in the "
-                                "results but none in the lap file", file=results_file,
-                                line=int(r["source_line"]), car=r["number"]))
+        for number, off_laps, _, line in rows:
+            if number not in cars_of_number.index and not pd.isna(off_laps) and off_laps > 0:
+                issues.append(Issue("car_missing_from_source", f"car {number} has {int(off_laps)} laps in the "
+                                    "results but none in the lap file", file=results_file, line=int(line),
+                                    car=number))
+
     for col, dtype in (("official_best_lap_s", "float64"), ("official_best_lap_number", "Int64"),
                        ("official_laps", "Int64"), ("official_fl_time_s", "float64")):
-        rec.table[col] = pd.array([_num(official[c].get(col)) for c in cars["car"]], dtype="float64").astype(dtype)
-    return rec
+        values = [official[c].get(col) for c in cars["car"]]
+        cars[col] = pd.array([np.nan if v is None or pd.isna(v) else float(v) for v in values],
+                             dtype="float64").astype(dtype)
+    return Reconciliation(cars, issues)
 
 
-def _check_best10(car: str, official: pd.DataFrame, ours: list[tuple[float, int]], n_laps: int, tol: float,
-                  file: str | None, rec: Reconciliation, out: dict) -> None:
+def _check_best10(car: str, official: OfficialBest10, ours: list[tuple[float, int]], n_laps: int, tol: float,
+                  file: str | None, issues: list[Issue], out: dict) -> None:
     """Compare one car's eligible laps with its official best-10 row."""
-    issues = rec.issues
-    first = official.iloc[0]
-    line = int(first["source_line"])
-    listed = [(float(t), int(n)) for t, n in zip(official["lap_time_s"], official["lap"]) if t == t]
-    out.update(official_best_lap_s=first["lap_time_s"], official_best_lap_number=first["lap"] if listed else None)
-    total = first["total_driver_laps"]
-    if pd.notna(total) and int(total) != n_laps:
+    listed, line = official.listed, official.line
+    out.update(official_best_lap_s=official.best, official_best_lap_number=listed[0][1] if listed else None)
+    if official.total_laps is not None and official.total_laps != n_laps:
         issues.append(Issue("laps_completed_mismatch", f"car {car}: {n_laps} laps in the lap file, "
-                            f"TOTAL_DRIVER_LAPS {int(total)}", file=file, line=line, column="TOTAL_DRIVER_LAPS",
-                            car=car))
-    time_of_lap = {n: t for t, n in ours}
-    # Every officially listed lap must exist here with the same time.
+                            f"TOTAL_DRIVER_LAPS {official.total_laps}", file=file, line=line,
+                            column="TOTAL_DRIVER_LAPS", car=car))
+    time_of = {n: t for t, n in ours}
+    # Every officially listed lap must exist here, eligible, with the same time.
     for k, (t, n) in enumerate(listed, start=1):
-        if n not in time_of_lap or abs(time_of_lap[n] - t) > tol:
-            here = f"{time_of_lap[n]:.3f} s" if n in time_of_lap else "not an eligible lap"
-            code = "best_lap_mismatch" if k == 1 else "best10_mismatch"
-            issues.append(Issue(code, f"car {car}: official best-{k} is lap {n} in {t:.3f} s; here {here}",
+        if n not in time_of or abs(time_of[n] - t) > tol:
+            here = f"{time_of[n]:.3f} s" if n in time_of else "not an eligible lap"
+            issues.append(Issue("best_lap_mismatch" if k == 1 else "best10_mismatch",
+                                f"car {car}: official best-{k} is lap {n} in {t:.3f} s; here {here}",
                                 file=file, line=line, column=f"BESTLAP_{k}", car=car))
             return
     if not listed:
@@ -157,15 +214,11 @@ def _check_best10(car: str, official: pd.DataFrame, ours: list[tuple[float, int]
             issues.append(Issue("best_lap_mismatch", f"car {car}: no official best lap, {len(ours)} eligible laps "
                                 "here", file=file, line=line, column="BESTLAP_1", car=car))
         return
-    # An eligible lap that would rank among the listed ones but is absent was deleted officially.
-    listed_laps = {n for _, n in listed}
-    cutoff = listed[-1][0] - tol if len(listed) >= 10 else np.inf
-    unlisted = [(t, n) for t, n in ours if n not in listed_laps and t < cutoff]
-    for _, n in unlisted:
-        rec.deleted.add((car, n))
-    remaining = sorted(t for t, n in ours if (car, n) not in rec.deleted)[: len(listed)]
-    if len(remaining) != len(listed) or any(abs(a - b) > tol for a, (b, _) in zip(remaining, listed)):
-        k = next((i for i, (a, (b, _)) in enumerate(zip(remaining, listed)) if abs(a - b) > tol),
-                 min(len(remaining), len(listed)))
-        issues.append(Issue("best10_mismatch", f"car {car}: best-{k + 1} differs ({len(remaining)} eligible laps "
-                            f"here, {len(listed)} listed)", file=file, line=line, column=f"BESTLAP_{k + 1}", car=car))
+    # ... and our fastest eligible laps must be exactly those (nothing faster left unexplained).
+    mine = [t for t, _ in ours[: len(listed)]]
+    k = next((i for i, (a, (b, _)) in enumerate(zip(mine, listed)) if abs(a - b) > tol), None)
+    if k is not None or len(mine) != len(listed):
+        k = len(mine) if k is None else k
+        issues.append(Issue("best_lap_mismatch" if k == 0 else "best10_mismatch",
+                            f"car {car}: best-{k + 1} differs ({len(ours)} eligible laps here, {len(listed)} listed)",
+                            file=file, line=line, column=f"BESTLAP_{k + 1}", car=car))

@@ -30,7 +30,7 @@ def read_weather(src: SourceFile, data: bytes | None = None) -> tuple[pd.DataFra
         if raw not in table.frame:
             out[name] = np.nan
             continue
-        if len(values) and (values == cfg["absent_sensor_value"]).all():
+        if raw in cfg["absent_sensor_columns"] and len(values) and (values == cfg["absent_sensor_value"]).all():
             issues.append(Issue("sentinel_value",
                                 f"{raw} reads {cfg['absent_sensor_value']} on every row: no sensor; set missing",
                                 file=table.file, column=raw))
