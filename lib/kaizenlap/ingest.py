@@ -333,11 +333,17 @@ def _restore(path: Path) -> Race:
     return race
 
 
-def load(inputs: list[Path | str], use_cache: bool = True) -> tuple[list[Race], list[Issue]]:
-    """Every race found under ``inputs`` (folders and/or zips), with input-level issues."""
+def load(inputs: list[Path | str], use_cache: bool = True, race_ids: list[str] | None = None,
+         ) -> tuple[list[Race], list[Issue]]:
+    """Every race found under ``inputs`` (folders and/or zips), with input-level issues.
+
+    ``race_ids`` limits loading to those races (the others are discovered but not read).
+    """
     found, issues = discover([Path(p) for p in inputs])
     races = []
     for rf in found:
+        if race_ids is not None and rf.race_id not in race_ids:
+            continue
         path = cache_dir() / f"{rf.race_id}-{_race_key(rf)}" if use_cache else None
         if path is not None and (path / "race.json").exists():
             try:
@@ -353,3 +359,11 @@ def load(inputs: list[Path | str], use_cache: bool = True) -> tuple[list[Race], 
                 pass
         races.append(race)
     return races, issues
+
+
+def load_race_by_id(inputs: list[Path | str], race_id: str) -> Race:
+    """One race, from the cache when it is there (what a notebook calls)."""
+    races, _ = load(inputs, race_ids=[race_id])
+    if not races:
+        raise KeyError(f"race {race_id!r} not found under {', '.join(map(str, inputs))}")
+    return races[0]

@@ -399,18 +399,19 @@ class RaceSim:
             n = c.dnf_lap or self.n_laps
             z = np.clip(self.rng.standard_normal((n, 6)), -2.5, 2.5)
             eta[c.car] = z * c.noise
-        for it in range(12):
+        for it in range(20):
             for c in self.cars:
                 self._simulate_car(c, eta[c.car])
             self._finish()
             changed = False
             for c in self.cars:
                 for k, excess in self._outliers(c):
-                    # outlier guard: shrink the lap's noise; if the structure alone makes it an
-                    # outlier, also pull it halfway back toward the car's median
-                    eta[c.car][k - 1] *= 0.4
-                    if it >= 2:
-                        eta[c.car][k - 1] -= 0.5 * excess * self.base / self.R
+                    # outlier guard: shrink the lap's noise; if the model's structure alone makes it an
+                    # outlier, move the lap to |modified z| = 2.5 instead
+                    if it < 2:
+                        eta[c.car][k - 1] *= 0.4
+                    else:
+                        eta[c.car][k - 1] -= excess * self.base / self.R
                     changed = True
             if not changed:
                 break
@@ -443,7 +444,8 @@ class RaceSim:
         if mad == 0:
             return []
         z = 0.6745 * (x - med) / mad
-        return [(k, float(xi - med)) for k, xi, v in zip(ks, x, z) if abs(v) > 3.0]
+        bound = 2.5 * mad / 0.6745
+        return [(k, float(xi - med - np.sign(xi - med) * bound)) for k, xi, v in zip(ks, x, z) if abs(v) > 3.0]
 
     def _glitches(self) -> None:
         for c in self.cars:

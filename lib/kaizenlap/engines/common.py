@@ -1,0 +1,112 @@
+"""Shared statistics for the engines: the percentile bootstrap and the estimate record."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .. import params
+from ..laps import SECTORS, SUBSECTIONS
+
+SECTOR_COLS = [f"{s}_s" for s in SECTORS]
+SUBSECTION_COLS = [f"{k}_s" for k, _ in SUBSECTIONS]
+SECTION_SETS = {"sectors": SECTOR_COLS, "subsections": SUBSECTION_COLS}
+NOT_ENOUGH = "not enough clean laps"
+
+
+def cfg() -> dict:
+    return params.load("engines")
+
+
+@dataclass
+class Estimate:
+    """A number a user sees: value, its 95% interval, the sample it came from, and how."""
+    value: float | None
+    lo: float | None = None
+    hi: float | None = None
+    n: int = 0
+    method: str = ""
+    note: str | None = None
+
+    def to_dict(self) -> dict:
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in asdict(self).items() if not (k == "note" and v is None)}
+
+    @property
+    def significant(self) -> bool:
+        """The interval excludes zero."""
+        return self.lo is not None and self.hi is not None and (self.lo > 0 or self.hi < 0)
+
+
+def not_enough(n: int) -> Estimate:
+    return Estimate(None, None, None, n, "", NOT_ENOUGH)
+
+
+def rng(salt: str = "") -> np.random.Generator:
+    """Deterministic per (seed, salt): the same race gives the same intervals on every run."""
+    seed = cfg()["bootstrap"]["seed"]
+    return np.random.default_rng([seed, *(ord(c) for c in salt)])
+
+
+def bootstrap(data: np.ndarray, stat: Callable[[np.ndarray], np.ndarray], salt: str,
+              reps: int | None = None) -> tuple[float, float, float]:
+    """Statistic of ``data`` (rows = laps) and its percentile-bootstrap interval.
+
+    ``stat`` maps an array of shape (reps, n, ...) of resampled rows to (reps,) values, so the
+    bootstrap is one vectorised call; it is also applied to the data itself (shape (1, n, ...)).
+    """
+    b = cfg()["bootstrap"]
+    reps = reps or b["reps"]
+    n = len(data)
+    point = float(stat(data[None, ...])[0])
+    idx = rng(salt).integers(0, n, size=(reps, n))
+    dist = stat(data[idx])
+    alpha = (1 - b["level"]) / 2
+    lo, hi = np.nanquantile(dist, [alpha, 1 - alpha])
+    return point, float(lo), float(hi)
+
+
+def median_of_k_fastest(k: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Per section, the median of the k fastest values; summed over sections when 2-D."""
+    def stat(x: np.ndarray) -> np.ndarray:
+        s = np.sort(x, axis=1)[:, :k]
+        m = np.median(s, axis=1)
+        return m.sum(axis=-1) if m.ndim > 1 else m
+    return stat
+
+
+def min_stat(x: np.ndarray) -> np.ndarray:
+    m = x.min(axis=1)
+    return m.sum(axis=-1) if m.ndim > 1 else m
+
+
+def median_stat(x: np.ndarray) -> np.ndarray:
+    return np.median(x, axis=1)
+
+
+def clean(laps: pd.DataFrame) -> pd.DataFrame:
+    return laps[laps["is_clean"]]
+
+
+def jsonable(obj):
+    """Recursively turn numpy/pandas scalars and NaN into JSON values."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, Estimate):
+        return obj.to_dict()
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        return None if not math.isfinite(float(obj)) else float(obj)
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if obj is pd.NA or obj is pd.NaT:
+        return None
+    if isinstance(obj, pd.Timestamp):
+        return obj.isoformat()
+    return obj

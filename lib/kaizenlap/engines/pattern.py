@@ -1,0 +1,105 @@
+"""Pattern detection: how consistent each car is, whether it improves or fades, and which section
+drives its inconsistency.
+
+Per car, over clean laps: n, mean, median, SD, CV = SD / mean, IQR, robust SD = 1.4826 · MAD,
+best-5 average, sanitized average (mean of laps within median ± 3 robust SD). Trend: Theil–Sen slope of
+field-relative pace against lap number (s/lap) with its 95% interval; "improving" (< 0) or "degrading"
+(> 0) only when the interval excludes zero. Section share of lap-time variance:
+cov(section, lap) / var(lap) for each section (the shares sum to 1 when the sections sum to the lap).
+Consistency percentile: the share of the field's cars whose robust SD is larger (100 = most consistent).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .common import SECTION_SETS, Estimate, cfg, jsonable, not_enough
+from .weather import field_relative_pace
+
+
+def car_stats(times: np.ndarray) -> dict:
+    c = cfg()["pattern"]
+    n = len(times)
+    med = float(np.median(times))
+    mad = float(np.median(np.abs(times - med)))
+    rsd = 1.4826 * mad
+    keep = times[np.abs(times - med) <= c["sanitize_robust_sd"] * rsd] if rsd > 0 else times
+    q75, q25 = np.percentile(times, [75, 25])
+    sd = float(np.std(times, ddof=1)) if n > 1 else float("nan")
+    return {"n": n, "mean_s": float(times.mean()), "median_s": med, "sd_s": sd, "cv": sd / float(times.mean()),
+            "iqr_s": float(q75 - q25), "robust_sd_s": rsd,
+            "best5_avg_s": float(np.sort(times)[: c["best_n"]].mean()),
+            "sanitized_avg_s": float(keep.mean()), "sanitized_n": int(len(keep))}
+
+
+def trend(lap: np.ndarray, pace: np.ndarray) -> dict:
+    level = cfg()["pattern"]["trend_level"]
+    res = stats.theilslopes(pace, lap, alpha=level)
+    est = Estimate(float(res.slope), float(res.low_slope), float(res.high_slope), len(lap),
+                   "Theil-Sen slope of field-relative pace on lap number")
+    label = ("improving" if est.hi < 0 else "degrading" if est.lo > 0 else "no clear trend")
+    return {"slope_s_per_lap": est.to_dict(), "label": label}
+
+
+def variance_shares(g: pd.DataFrame, cols: list[str]) -> dict | None:
+    full = g.dropna(subset=cols)
+    if len(full) < cfg()["min_clean_laps"]:
+        return None
+    lap = full[cols].sum(axis=1).to_numpy(float)
+    var = lap.var(ddof=1)
+    if var <= 0:
+        return None
+    return {col[:-2]: float(np.cov(full[col].to_numpy(float), lap, ddof=1)[0, 1] / var) for col in cols}
+
+
+def analyse(laps: pd.DataFrame, race_id: str) -> dict:
+    c = cfg()
+    laps = laps.assign(field_pace_s=field_relative_pace(laps))
+    cars = []
+    for car, g in laps.groupby("car", sort=True):
+        gc = g[g["is_clean"]]
+        n = len(gc)
+        entry = {"car": car, "class": g["class"].iloc[0], "n_laps": int(len(g)), "n_clean": n}
+        if n < c["min_clean_laps"]:
+            entry.update(available=False, reason=not_enough(n).note)
+            cars.append(entry)
+            continue
+        entry.update(available=True, stats=car_stats(gc["lap_time_s"].to_numpy(float)))
+        ok = gc.dropna(subset=["field_pace_s"])
+        entry["trend"] = trend(ok["lap"].to_numpy(float), ok["field_pace_s"].to_numpy(float)) \
+            if len(ok) >= c["min_clean_laps"] and ok["lap"].nunique() > 1 else {"label": "not enough clean laps"}
+        shares = {name: variance_shares(gc, cols) for name, cols in SECTION_SETS.items()}
+        entry["variance_share"] = {k: v for k, v in shares.items() if v is not None}
+        for name in ("subsections", "sectors"):
+            if shares.get(name):
+                entry["inconsistency_driver"] = max(shares[name], key=shares[name].get)
+                break
+        cars.append(entry)
+    rsd = {e["car"]: e["stats"]["robust_sd_s"] for e in cars if e.get("available")}
+    values = np.array(list(rsd.values()))
+    for e in cars:
+        if e["car"] in rsd:
+            e["consistency_percentile"] = float(100.0 * (values > rsd[e["car"]]).sum() / max(len(values) - 1, 1))
+            e["field_size"] = len(values)
+    doc = {"engine": "pattern", "race_id": race_id, "track_id": str(laps["track_id"].iloc[0]),
+           "n_laps": int(len(laps)), "n_clean": int(laps["is_clean"].sum()),
+           "params": {"min_clean_laps": c["min_clean_laps"], **c["pattern"]}, "cars": cars}
+    return jsonable(doc)
+
+
+def stats_table(doc: dict) -> pd.DataFrame:
+    rows = []
+    for e in doc["cars"]:
+        if not e.get("available"):
+            rows.append({"car": e["car"], "n": e["n_clean"], "note": e["reason"]})
+            continue
+        s, t = e["stats"], e["trend"]
+        rows.append({"car": e["car"], "n": s["n"], "median_s": s["median_s"], "robust_sd_s": s["robust_sd_s"],
+                     "cv": s["cv"], "best5_avg_s": s["best5_avg_s"],
+                     "trend_s_per_lap": t.get("slope_s_per_lap", {}).get("value"),
+                     "trend_lo": t.get("slope_s_per_lap", {}).get("lo"),
+                     "trend_hi": t.get("slope_s_per_lap", {}).get("hi"), "trend": t["label"],
+                     "inconsistency_driver": e.get("inconsistency_driver"),
+                     "consistency_pct": e.get("consistency_percentile")})
+    return pd.DataFrame(rows)

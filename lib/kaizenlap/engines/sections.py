@@ -1,0 +1,140 @@
+"""Section analysis: where, section by section, each car loses time to the field's best.
+
+For each car and section (clean laps):
+    best_k            = median of the car's k fastest times in the section
+    pace_gap          = best_k - field composite section      (speed the car has not shown)
+    consistency_cost  = median - best_k                       (what inconsistency costs per lap)
+    loss              = median - field composite section      (= pace_gap + consistency_cost)
+each with a percentile-bootstrap interval (the car's clean laps resampled; the field composite is the
+race's fixed reference). Sections are ranked by the lower bound of the loss; an interval that crosses
+zero is "not significant".
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .common import (SECTION_SETS, Estimate, cfg, clean, jsonable, not_enough, rng)
+from .composite import field_composite
+
+STATS = ("median", "best_k", "pace_gap", "consistency_cost", "loss")
+
+
+def lap_sections(laps: pd.DataFrame, reference: dict[str, float]) -> pd.DataFrame:
+    """Every car-lap-section with its time, delta to the field composite section and to the car's own
+    fastest clean time in that section. Flags are carried along; rows are never dropped."""
+    rows = []
+    pool = clean(laps)
+    own_best = {col: pool.groupby("car")[col].min() for cols in SECTION_SETS.values() for col in cols}
+    for cols in SECTION_SETS.values():
+        for col in cols:
+            section = col[:-2]
+            part = laps[["race_id", "car", "lap", "is_clean", "exclusion_reasons", col]].rename(columns={col: "time_s"})
+            part.insert(3, "section", section)
+            part["delta_to_composite_s"] = part["time_s"] - reference.get(section, np.nan)
+            part["delta_to_own_best_s"] = part["time_s"] - part["car"].map(own_best[col])
+            rows.append(part)
+    return pd.concat(rows, ignore_index=True)
+
+
+def car_section_stats(x: np.ndarray, reference: np.ndarray, salt: str) -> dict[str, np.ndarray]:
+    """Point values and bootstrap bounds of every statistic, per section (columns of ``x``)."""
+    c = cfg()
+    k, reps, level = c["best_k"], c["bootstrap"]["reps"], c["bootstrap"]["level"]
+
+    def stats(a: np.ndarray) -> dict[str, np.ndarray]:      # a: (..., n, sections)
+        med = np.median(a, axis=-2)
+        bk = np.median(np.sort(a, axis=-2)[..., :k, :], axis=-2)
+        return {"median": med, "best_k": bk, "pace_gap": bk - reference, "consistency_cost": med - bk,
+                "loss": med - reference}
+
+    point = stats(x)
+    idx = rng(salt).integers(0, len(x), size=(reps, len(x)))
+    dist = stats(x[idx])
+    alpha = (1 - level) / 2
+    out = {}
+    for name in STATS:
+        lo, hi = np.quantile(dist[name], [alpha, 1 - alpha], axis=0)
+        out[name] = (point[name], lo, hi)
+    return out
+
+
+def analyse(laps: pd.DataFrame, race_id: str) -> dict:
+    c = cfg()
+    pool = clean(laps)
+    reference, ref_docs = {}, {}
+    for set_name, cols in SECTION_SETS.items():
+        f = field_composite(pool, cols)
+        ref_docs[set_name] = f
+        if f.get("available"):
+            reference.update({comp["section"]: comp["time_s"] for comp in f["components"]})
+    cars = []
+    for car, g in pool.groupby("car", sort=True):
+        entry = {"car": car, "class": g["class"].iloc[0], "n_clean": int(len(g))}
+        for set_name, cols in SECTION_SETS.items():
+            if not ref_docs[set_name].get("available"):
+                entry[set_name] = {"available": False, "reason": ref_docs[set_name].get("reason")}
+                continue
+            full = g.dropna(subset=cols)
+            n = len(full)
+            if n < c["min_clean_laps"]:
+                entry[set_name] = {"available": False, "n": n, "reason": not_enough(n).note}
+                continue
+            ref = np.array([reference[col[:-2]] for col in cols])
+            st = car_section_stats(full[cols].to_numpy(float), ref, f"{race_id}|{car}|{set_name}")
+            sections = []
+            for j, col in enumerate(cols):
+                item = {"section": col[:-2], "n": n, "composite_s": float(ref[j])}
+                for name in STATS:
+                    p, lo, hi = st[name]
+                    item[name] = Estimate(float(p[j]), float(lo[j]), float(hi[j]), n,
+                                          "percentile bootstrap over the car's clean laps").to_dict()
+                item["significant"] = bool(st["loss"][1][j] > 0)
+                sections.append(item)
+            sections.sort(key=lambda s: s["loss"]["lo"], reverse=True)
+            for rank, s in enumerate(sections, start=1):
+                s["rank"] = rank
+            entry[set_name] = {"available": True, "n": n, "sections": sections,
+                               "total_loss_s": float(sum(s["loss"]["value"] for s in sections))}
+        # The set used for coaching: sub-sections when the car has them, else sectors.
+        entry["preferred_set"] = "subsections" if entry.get("subsections", {}).get("available") else "sectors"
+        cars.append(entry)
+    missing = sorted(set(laps["car"]) - {c_["car"] for c_ in cars})
+    for car in missing:
+        cars.append({"car": car, "class": laps.loc[laps["car"] == car, "class"].iloc[0], "n_clean": 0,
+                     "sectors": {"available": False, "n": 0, "reason": not_enough(0).note},
+                     "subsections": {"available": False, "n": 0, "reason": not_enough(0).note},
+                     "preferred_set": "sectors"})
+    per_lap = lap_sections(laps, reference)
+    doc = {"engine": "sections", "race_id": race_id, "track_id": str(laps["track_id"].iloc[0]),
+           "n_laps": int(len(laps)), "n_clean": int(len(pool)),
+           "params": {"best_k": c["best_k"], "bootstrap": c["bootstrap"], "min_clean_laps": c["min_clean_laps"]},
+           "reference": {k: v for k, v in ref_docs.items()},
+           "cars": sorted(cars, key=lambda e: e["car"]),
+           "laps": per_lap.to_dict(orient="records")}
+    return jsonable(doc)
+
+
+def loss_matrix(doc: dict, section_set: str = "subsections", stat: str = "loss") -> pd.DataFrame:
+    """Car x section table of one statistic (for the heatmap)."""
+    rows = {}
+    for c in doc["cars"]:
+        s = c.get(section_set, {})
+        if s.get("available"):
+            rows[c["car"]] = {x["section"]: x[stat]["value"] for x in s["sections"]}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def ranking_table(doc: dict, section_set: str = "subsections") -> pd.DataFrame:
+    rows = []
+    for c in doc["cars"]:
+        s = c.get(section_set, {})
+        if not s.get("available"):
+            rows.append({"car": c["car"], "n": s.get("n", 0), "note": s.get("reason")})
+            continue
+        for x in s["sections"][:3]:
+            rows.append({"car": c["car"], "rank": x["rank"], "section": x["section"], "n": x["n"],
+                         "loss_s": x["loss"]["value"], "loss_lo": x["loss"]["lo"], "loss_hi": x["loss"]["hi"],
+                         "pace_gap_s": x["pace_gap"]["value"], "consistency_cost_s": x["consistency_cost"]["value"],
+                         "note": "" if x["significant"] else "not significant"})
+    return pd.DataFrame(rows)
