@@ -1,0 +1,177 @@
+"""Engines on small hand-computed races: exact expected numbers."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kaizenlap.engines import composite, pattern, sections, weather
+from kaizenlap.engines.common import NOT_ENOUGH
+
+
+def make_laps(spec: dict[str, list[tuple[float, float, float]]], clean=True, track="barber", race="barber-r1"):
+    """spec: car -> list of (s1, s2, s3); sub-sections split each sector 40/60."""
+    rows = []
+    for car, laps in spec.items():
+        for i, (a, b, c) in enumerate(laps, start=1):
+            rows.append({"track_id": track, "race_id": race, "car": car, "number": car, "class": "Am", "lap": i,
+                         "s1_s": a, "s2_s": b, "s3_s": c, "lap_time_s": round(a + b + c, 3),
+                         "im1a_s": round(0.4 * a, 3), "im1_s": round(a - round(0.4 * a, 3), 3),
+                         "im2a_s": round(0.4 * b, 3), "im2_s": round(b - round(0.4 * b, 3), 3),
+                         "im3a_s": round(0.4 * c, 3), "fl_s": round(c - round(0.4 * c, 3), 3),
+                         "is_clean": clean, "exclusion_reasons": ""})
+    return pd.DataFrame(rows)
+
+
+SPEC = {
+    "A": [(30.0, 40.0, 30.0), (30.2, 39.8, 30.1), (29.9, 40.3, 30.0), (30.1, 40.1, 29.8), (30.0, 40.0, 30.2)],
+    "B": [(30.5, 39.5, 30.5), (30.6, 39.7, 30.4), (30.4, 39.6, 30.6), (30.5, 39.9, 30.5), (30.7, 39.6, 30.5)],
+    "C": [(31.0, 41.0, 31.0), (31.0, 41.0, 31.0)],   # too few clean laps for personal statistics
+}
+
+
+def test_field_composite_by_hand():
+    doc = composite.analyse(make_laps(SPEC), "barber-r1")
+    f = next(x for x in doc["field"] if x["class"] == "all" and x["section_set"] == "sectors")
+    # S1 fastest 29.9 (A lap 3), S2 39.5 (B lap 1), S3 29.8 (A lap 4)
+    assert [(c["section"], c["time_s"], c["car"], c["lap"]) for c in f["components"]] == [
+        ("s1", 29.9, "A", 3), ("s2", 39.5, "B", 1), ("s3", 29.8, "A", 4)]
+    assert f["total_s"] == pytest.approx(99.2)
+    assert all(doc["invariants"].values())
+
+
+def test_personal_composite_and_best_k_by_hand():
+    doc = composite.analyse(make_laps(SPEC), "barber-r1")
+    a = next(c for c in doc["cars"] if c["car"] == "A")["sectors"]
+    # personal composite: 29.9 + 39.8 + 29.8; best-3: median of 3 fastest = 30.0 + 40.0 + 30.0
+    assert a["personal_composite"]["value"] == pytest.approx(99.5)
+    assert a["best_k"]["value"] == pytest.approx(100.0)
+    assert a["best_k"]["lo"] <= 100.0 <= a["best_k"]["hi"] and a["best_k"]["n"] == 5
+    c = next(c for c in doc["cars"] if c["car"] == "C")["sectors"]
+    assert c["best_k"]["value"] is None and c["best_k"]["note"] == NOT_ENOUGH and c["n"] == 2
+
+
+def test_unclean_laps_never_used():
+    laps = make_laps(SPEC)
+    laps.loc[(laps["car"] == "A") & (laps["lap"] == 3), ["is_clean", "s1_s"]] = [False, 20.0]
+    doc = composite.analyse(laps, "barber-r1")
+    f = next(x for x in doc["field"] if x["class"] == "all" and x["section_set"] == "sectors")
+    assert f["components"][0]["time_s"] == 30.0      # not the 20.0 of the unclean lap
+
+
+def test_section_loss_by_hand():
+    doc = sections.analyse(make_laps(SPEC), "barber-r1")
+    a = next(c for c in doc["cars"] if c["car"] == "A")["sectors"]
+    s2 = next(s for s in a["sections"] if s["section"] == "s2")
+    # A's S2 times 40.0 39.8 40.3 40.1 40.0: median 40.0, best-3 median 40.0; composite S2 = 39.5 (B)
+    assert s2["median"]["value"] == pytest.approx(40.0)
+    assert s2["best_k"]["value"] == pytest.approx(40.0)
+    assert s2["pace_gap"]["value"] == pytest.approx(0.5)
+    assert s2["consistency_cost"]["value"] == pytest.approx(0.0)
+    assert s2["loss"]["value"] == pytest.approx(0.5)
+    assert s2["rank"] == 1 and s2["significant"]
+    # loss = pace gap + consistency cost, for every section of every car
+    for car in doc["cars"]:
+        for s in car["sectors"].get("sections", []):
+            assert s["loss"]["value"] == pytest.approx(s["pace_gap"]["value"] + s["consistency_cost"]["value"])
+    assert next(c for c in doc["cars"] if c["car"] == "C")["sectors"]["reason"] == NOT_ENOUGH
+    per_lap = pd.DataFrame(doc["laps"])
+    row = per_lap[(per_lap["car"] == "B") & (per_lap["lap"] == 2) & (per_lap["section"] == "s2")].iloc[0]
+    assert row["delta_to_composite_s"] == pytest.approx(0.2) and row["delta_to_own_best_s"] == pytest.approx(0.2)
+
+
+def test_pattern_stats_by_hand():
+    t = np.array([100.0, 101.0, 102.0, 103.0, 104.0, 130.0])
+    s = pattern.car_stats(t)
+    assert s["median_s"] == pytest.approx(102.5)
+    assert s["mean_s"] == pytest.approx(640.0 / 6)
+    assert s["robust_sd_s"] == pytest.approx(1.4826 * 1.5)      # |dev| .5 .5 1.5 1.5 2.5 27.5 -> MAD 1.5
+    assert s["iqr_s"] == pytest.approx(103.75 - 101.25)
+    assert s["best5_avg_s"] == pytest.approx(102.0)
+    assert s["sanitized_avg_s"] == pytest.approx(102.0) and s["sanitized_n"] == 5   # 130 is > 3 robust SD out
+
+
+def test_trend_sign_and_interval():
+    lap = np.arange(2, 22, dtype=float)
+    noise = np.tile([0.1, -0.1, 0.05, -0.05], 5)
+    up = pattern.trend(lap, 0.08 * lap + noise)
+    assert up["label"] == "degrading" and up["slope_s_per_lap"]["lo"] > 0
+    flat = pattern.trend(lap, noise)
+    assert flat["label"] == "no clear trend"
+
+
+def test_variance_shares_sum_to_one():
+    laps = make_laps(SPEC)
+    shares = pattern.variance_shares(laps[laps["car"] == "A"], ["s1_s", "s2_s", "s3_s"])
+    assert sum(shares.values()) == pytest.approx(1.0)
+    # A's S3 (30.0 30.1 30.0 29.8 30.2) moves with the lap time more than S1 or S2 do
+    assert max(shares, key=shares.get) == "s3"
+
+
+def test_weather_asof_join_and_field_pace():
+    laps = make_laps(SPEC)
+    base = pd.Timestamp("2025-09-06 18:40:00", tz="UTC")
+    laps["crossing_utc"] = base + pd.to_timedelta(laps["lap"] * 100, unit="s")
+    w = pd.DataFrame({"time_utc": base + pd.to_timedelta([0, 150, 290, 5000], unit="s"),
+                      "air_temp_c": [20.0, 21.0, 22.0, 30.0], "track_temp_c": [30.0, 31.0, 32.0, 40.0],
+                      "humidity_pct": 50.0, "wind_speed_kph": 5.0, "pressure_hpa": 990.0})
+    j = weather.join_weather(laps, w)
+    # lap 1 at +100 s -> reading of +0; lap 2 (+200) -> +150; lap 3 (+300) -> +290;
+    # lap 5 (+500): latest reading +290 is 210 s old > 180 s tolerance -> missing, not a stale value
+    got = dict(zip(j.loc[j["car"] == "A", "lap"], j.loc[j["car"] == "A", "track_temp_c"]))
+    assert got[1] == 30.0 and got[2] == 31.0 and got[3] == 32.0 and got[4] == 32.0 and math.isnan(got[5])
+    pace = weather.field_relative_pace(laps)
+    lap1 = laps["lap"] == 1
+    # lap 1 times 100.0, 100.5, 103.0: the field's median is 100.5
+    assert pace[lap1].tolist() == pytest.approx((laps.loc[lap1, "lap_time_s"] - 100.5).tolist())
+
+
+def test_race_without_weather_says_so():
+    doc = weather.analyse_race(make_laps(SPEC).assign(crossing_utc=pd.NaT), pd.DataFrame(), "barber-r1")
+    assert doc["usable"] is False and "no weather" in doc["reason"]
+    assert "conditions" not in doc
+
+
+def test_vif_by_hand():
+    x = pd.DataFrame({"lap": [1.0, 2, 3, 4, 5, 6], "t": [1.0, 2, 3, 4, 5, 7]})
+    r = np.corrcoef(x["lap"], x["t"])[0, 1]
+    assert weather.vif(x, "t") == pytest.approx(1 / (1 - r ** 2))
+
+
+def _track_races(coef: float, collinear: bool = False, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    skills = rng.normal(0, 0.5, size=12)       # one driver per car number across both races
+    out = []
+    for race, base_temp in (("barber-r1", 30.0), ("barber-r2", 42.0)):
+        rows = []
+        for car in range(12):
+            skill = skills[car]
+            for lap in range(2, 20):
+                temp = base_temp + 0.3 * lap if collinear else base_temp + rng.normal(0, 3)
+                rows.append({"track_id": "barber", "race_id": race, "car": str(car), "number": str(car),
+                             "lap": lap, "track_temp_c": temp, "is_clean": True,
+                             "lap_time_s": 100 + skill + 0.02 * lap + coef * temp + rng.normal(0, 0.15)})
+        laps = pd.DataFrame(rows)
+        t0 = pd.Timestamp("2025-09-06 18:00", tz="UTC")
+        laps["crossing_utc"] = t0 + pd.to_timedelta(np.arange(len(laps)), unit="s")
+        w = pd.DataFrame({"time_utc": laps["crossing_utc"], "air_temp_c": 25.0,
+                          "track_temp_c": laps["track_temp_c"], "humidity_pct": 50.0, "wind_speed_kph": 3.0,
+                          "pressure_hpa": 990.0})
+        out.append((laps.drop(columns="track_temp_c"), w))
+    return out
+
+
+def test_track_model_recovers_known_coefficient():
+    doc = weather.analyse_track(_track_races(0.05), "barber")
+    est = doc["track_temp_s_per_c"]
+    assert doc["identifiable"] and est["lo"] <= 0.05 <= est["hi"] and est["n"] == 2 * 12 * 18
+
+
+def test_track_model_not_identifiable_when_collinear_or_missing():
+    races = _track_races(0.05, collinear=True)
+    races = [(laps[laps["race_id"] == "barber-r1"], w) for laps, w in races[:1]]
+    doc = weather.analyse_track(races, "barber")
+    assert doc["identifiable"] is False and "collinear" in doc["reason"]
+    nowx = [(laps, w.assign(track_temp_c=np.nan)) for laps, w in _track_races(0.05)]
+    doc = weather.analyse_track(nowx, "barber")
+    assert doc["identifiable"] is False and "no track-temperature" in doc["reason"]
