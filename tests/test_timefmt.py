@@ -66,3 +66,17 @@ def test_vectorised_matches_scalar(values):
             assert not b and math.isnan(s)
         else:
             assert not b and s == parse_duration(v)
+
+
+@given(st.text(alphabet="0123456789:. x-", max_size=12))
+def test_fast_path_agrees_with_reference(text):
+    # parse_durations' fast path must accept and reject exactly what parse_duration does.
+    from kaizenlap.timefmt import _fast
+    try:
+        want = parse_duration(text)
+    except TimeFormatError:
+        with pytest.raises(TimeFormatError):
+            _fast(text)
+        return
+    got = _fast(text)
+    assert (math.isnan(got) and math.isnan(want)) or got == pytest.approx(want)

@@ -74,8 +74,11 @@ def build_laps(table: Table, track_id: str, race_id: str) -> tuple[pd.DataFrame,
     f, lap, lap_time, number = f[keep], lap[keep], lap_time[keep], number[keep]
     # Which rows in `table.frame` survive: align helper columns on the kept index.
 
-    def dur(col: str) -> pd.Series:
-        return duration_column(table, col)[keep] if col in f else pd.Series(np.nan, index=f.index)
+    def dur(col: str, rows: pd.Series | None = None) -> pd.Series:
+        if col not in f:
+            return pd.Series(np.nan, index=f.index)
+        return duration_column(table, col, None if rows is None else rows.reindex(table.frame.index,
+                                                                                  fill_value=False))[keep]
 
     def num(col: str) -> pd.Series:
         return number_column(table, col)[keep] if col in f else pd.Series(np.nan, index=f.index)
@@ -119,13 +122,16 @@ def build_laps(table: Table, track_id: str, race_id: str) -> tuple[pd.DataFrame,
     out["lap_time_s"] = lap_time.astype("float64")
     for s in SECTORS:
         sec = num(f"{s.upper()}_SECONDS")
-        fallback = dur(s.upper())
-        out[f"{s}_s"] = sec.fillna(fallback)
+        # S1..S3 (M:SS.fff) are read only where S*_SECONDS is empty.
+        out[f"{s}_s"] = sec.fillna(dur(s.upper(), rows=sec.isna())) if sec.isna().any() else sec
     derived_laps = []
+    times = {stem: dur(f"{stem}_time") for _, stem in SUBSECTIONS}
+    # The cumulative *_elapsed columns are read only on laps with an empty sub-section time.
+    gaps = pd.concat(list(times.values()), axis=1).isna().any(axis=1)
     prev_elapsed = pd.Series(0.0, index=f.index)
     for key, stem in SUBSECTIONS:
-        t = dur(f"{stem}_time")
-        el = dur(f"{stem}_elapsed")
+        t = times[stem]
+        el = dur(f"{stem}_elapsed", rows=gaps)
         from_elapsed = el - prev_elapsed
         use_derived = t.isna() & from_elapsed.notna()
         derived_laps.append(use_derived)

@@ -120,13 +120,17 @@ def read_table(src: SourceFile, delimiter: str, required: list[str],
     return Table(frame, src, issues)
 
 
-def duration_column(table: Table, column: str) -> pd.Series:
-    """Seconds from a time column of ``table``; bad values become NaN and ``bad_value`` issues."""
+def duration_column(table: Table, column: str, rows: pd.Series | None = None) -> pd.Series:
+    """Seconds from a time column of ``table`` (only ``rows`` when given, NaN elsewhere); bad values
+    become NaN and ``bad_value`` issues."""
     if column not in table.frame:
         return pd.Series(float("nan"), index=table.frame.index)
-    seconds, bad = parse_durations(table.frame[column])
+    frame = table.frame if rows is None else table.frame[rows]
+    seconds, bad = parse_durations(frame[column])
+    if rows is not None:
+        seconds = seconds.reindex(table.frame.index)
     if bad.any():
-        values, lines = table.frame[column].to_numpy(), table.frame["_line"].to_numpy()
+        values, lines = frame[column].to_numpy(), frame["_line"].to_numpy()
         for i in np.flatnonzero(bad.to_numpy()):
             table.issues.append(Issue("bad_value", f"{values[i]!r} is not a time", file=table.file,
                                       line=int(lines[i]), column=column))

@@ -56,6 +56,34 @@ def parse_duration(text: str | float | int | None) -> float:
     return hours * 3600.0 + minutes * 60.0 + seconds
 
 
+def _digits(part: str, fraction: bool) -> bool:
+    if fraction:
+        whole, dot, frac = part.partition(".")
+        return (whole.isdigit() or (whole == "" and dot == ".")) and (frac == "" or frac.isdigit()) \
+            and (whole != "" or frac != "")
+    return part.isdigit()
+
+
+def _fast(text: str) -> float:
+    """:func:`parse_duration` for a string, without the regex for the common well-formed cases."""
+    s = text.strip()
+    if not s:
+        return math.nan
+    parts = s.split(":")
+    if len(parts) <= 3 and all(_digits(p, i == len(parts) - 1) for i, p in enumerate(parts)) and s.isascii():
+        if len(parts) == 1:
+            return float(s)
+        last = float(parts[-1])
+        if last >= 60:
+            raise TimeFormatError(f"seconds >= 60 after a colon: {text!r}")
+        if len(parts) == 2:
+            return int(parts[0]) * 60.0 + last
+        if int(parts[1]) >= 60:
+            raise TimeFormatError(f"minutes >= 60 in H:MM:SS time: {text!r}")
+        return int(parts[0]) * 3600.0 + int(parts[1]) * 60.0 + last
+    return parse_duration(s)   # the reference path: raises for anything it does not accept
+
+
 def parse_durations(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Vectorised :func:`parse_duration` over a column of strings.
 
@@ -68,7 +96,7 @@ def parse_durations(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     bad_values: set[object] = set()
     for v in set(raw):
         try:
-            seconds_of[v] = parse_duration(v)
+            seconds_of[v] = _fast(v) if isinstance(v, str) else parse_duration(v)
         except TimeFormatError:
             seconds_of[v] = math.nan
             bad_values.add(v)
