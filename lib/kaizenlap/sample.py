@@ -11,6 +11,7 @@ Track facts (time zone, sector lengths, reference lap) come from ``params/tracks
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import zipfile
 from dataclasses import dataclass, field
@@ -42,7 +43,8 @@ ZIP_DATE = (2025, 11, 1, 12, 0, 0)
 # Which irregularity goes where (each appears in at least one race).
 QUIRKS: dict[str, dict[int, set[str]]] = {
     "barber": {1: {"fcy", "car0", "strip", "pits"}, 2: {"glitch", "car0", "strip", "official03_same"}},
-    "cota": {1: {"shared", "official00_amended", "pits"}, 2: {"fcy", "deleted", "missing_sub", "pits"}},
+    "cota": {1: {"shared", "official00_amended", "pits", "deleted_hidden"},
+             2: {"fcy", "deleted", "missing_sub", "pits"}},
     "indianapolis": {1: {"car03", "deleted", "official_amended", "pits"},
                      2: {"car03", "fcy", "missing_sectors", "official_same"}},
     "road-america": {1: {"missing_sectors", "fcy", "official_same", "pits", "dnf"},
@@ -174,6 +176,8 @@ class Car:
     stationary_s: float = 0.0
     deleted: list[int] = field(default_factory=list)
     deleted_margin_ms: int = 0
+    hide_deletion: bool = False            # delete one lap slower than the best (visible only in the 99 file)
+    deleted_hidden: list[int] = field(default_factory=list)
     glitch: list[tuple[int, int]] = field(default_factory=list)      # (lap, sub-section index)
     missing_sectors: list[int] = field(default_factory=list)
     missing_sub: list[int] = field(default_factory=list)
@@ -228,7 +232,8 @@ class RaceSim:
         self.sunday = dt.date.fromisoformat(sunday)
         self.date = self.sunday - dt.timedelta(days=1 if race_no == 1 else 0)
         self.tz = ZoneInfo(track["timezone"])
-        start_min = (13 * 60 + 30 + int(rng.integers(0, 120))) if race_no == 1 else (10 * 60 + 20 + int(rng.integers(0, 150)))
+        start_min = (13 * 60 + 30 + int(rng.integers(0, 120))) if race_no == 1 else \
+            (10 * 60 + 20 + int(rng.integers(0, 150)))
         local = dt.datetime.combine(self.date, dt.time(start_min // 60, start_min % 60, int(rng.integers(0, 60)),
                                                        int(rng.integers(0, 1000)) * 1000), self.tz)
         self.start_local_ms = ((local.hour * 60 + local.minute) * 60 + local.second) * 1000 + local.microsecond // 1000
@@ -331,6 +336,9 @@ class RaceSim:
             for c in pick(1):
                 c.deleted = [int(rng.choice(free_laps(c, 4, N - 5)))]
                 c.deleted_margin_ms = int(rng.integers(300, 900))
+        if "deleted_hidden" in self.q:
+            for c in pick(1):
+                c.hide_deletion = True
         if "glitch" in self.q:
             for c in pick(2 if self.tid == "sebring" else 1):
                 lap = int(rng.choice(free_laps(c)))
@@ -403,6 +411,7 @@ class RaceSim:
             for c in self.cars:
                 self._simulate_car(c, eta[c.car])
             self._finish()
+            self._pick_hidden()
             changed = False
             for c in self.cars:
                 for k, excess in self._outliers(c):
@@ -416,6 +425,17 @@ class RaceSim:
             if not changed:
                 break
         self._glitches()
+
+    def _pick_hidden(self) -> None:
+        """The hidden deletion: the car's 3rd-best eligible lap (inside its best-10 cut-off)."""
+        for c in self.cars:
+            if c.hide_deletion:
+                c.deleted_hidden = []
+                glitch = {g[0] for g in c.glitch}
+                ranked = sorted((self.lap_ms(c, k), k) for k in self.eligible(c)
+                                if k not in glitch and k not in c.missing_sectors and k not in c.missing_sub
+                                and (k - 1) not in self.fcy)
+                c.deleted_hidden = [ranked[2][1]]
 
     def _finish(self) -> None:
         N = self.n_laps
@@ -435,6 +455,7 @@ class RaceSim:
         """Laps the ingest's robust outlier rule could flag (|modified z| > 3.0, a margin under its 3.5)."""
         glitch = {g[0] for g in c.glitch}
         ks = [k for k in range(1, c.laps + 1) if not self.basic(c, k) and k not in c.deleted
+              and k not in c.deleted_hidden
               and k not in glitch and k not in c.missing_sectors]
         if len(ks) < 5:
             return []
@@ -456,8 +477,15 @@ class RaceSim:
                 c.ms[k - 1, j + 1] += true - rec      # the split point fired early: sector unchanged
 
     # -- derived official facts
+    def pit_in_laps(self, c: Car) -> set[int]:
+        return set(c.pit_in) | ({c.laps} if c.dnf_lap is not None else set())
+
     def eligible(self, c: Car) -> list[int]:
-        return [k for k in range(2, c.laps + 1) if k not in c.deleted]
+        """Laps the officials rank (99 file, FL_TIME, LAP_IMPROVEMENT): never lap 1, a deleted lap, or a
+        lap that ends (CROSSING_FINISH_LINE_IN_PIT = B) or begins (the out-lap) in the pit lane."""
+        pit = self.pit_in_laps(c)
+        return [k for k in range(2, c.laps + 1) if k not in c.deleted and k not in c.deleted_hidden
+                and k not in pit and (k - 1) not in pit]
 
     def lap_ms(self, c: Car, k: int) -> int:
         return c.lap_list[k - 1]
@@ -495,7 +523,6 @@ SEC_COLS = ["NUMBER", "DRIVER_NUMBER", "LAP_NUMBER", "LAP_TIME", "LAP_IMPROVEMEN
 def _improvements(sim: RaceSim) -> dict[tuple[str, int], list[int]]:
     """(car, lap) -> [LAP_IMPROVEMENT, S1_, S2_, S3_IMPROVEMENT]: 2 = car's best (eligible laps), 3 = overall."""
     out: dict[tuple[str, int], list[int]] = {}
-    keys = []
     for c in sim.cars:
         for k in range(1, c.laps + 1):
             out[(c.car, k)] = [0, 0, 0, 0]
@@ -519,7 +546,6 @@ def _improvements(sim: RaceSim) -> dict[tuple[str, int], list[int]]:
                 best_overall = (v, c.car, k)
         if best_overall:
             out[(best_overall[1], best_overall[2])][col] = 3
-    del keys
     return out
 
 
@@ -534,17 +560,20 @@ def _sections_file(sim: RaceSim, indy: bool, sonoma: bool) -> bytes:
     if sonoma:
         cols = [c.replace("IM1_", "INT-1_").replace("IM2_", "INT-2_") for c in cols]
     header = "; ".join(cols[:15]) + ";" + ";".join(cols[15:])
+    keys = [name.replace("INT-1_", "IM1_").replace("INT-2_", "IM2_") for name in cols]
     rows = []
     imp = _improvements(sim)
     trng = _rng(sim.seed, sim.tix, sim.race_no, 23)
     top_base = 170 + 0.2 * sim.R
     for c in sim.cars:
+        all_ms = c.ms.tolist()
+        all_el = c.elapsed.tolist()
         for k in range(1, c.laps + 1):
-            ms = [int(x) for x in c.ms[k - 1]]
+            ms = all_ms[k - 1]
             sect = [ms[0] + ms[1], ms[2] + ms[3], ms[4] + ms[5]]
             lap = sum(sect)
-            cum = list(np.cumsum(ms))
-            el = int(c.elapsed[k - 1])
+            cum = list(itertools.accumulate(ms))
+            el = all_el[k - 1]
             hour = sim.start_local_ms + el
             flag = "FCY" if k in sim.fcy else ("FF" if (k == c.laps and c.dnf_lap is None) else "GF")
             pit_in = k in c.pit_in or (c.dnf_lap is not None and k == c.laps)
@@ -571,7 +600,7 @@ def _sections_file(sim: RaceSim, indy: bool, sonoma: bool) -> bytes:
                 v[f"S{n}_SECONDS"] = _plain(sect[i])
             for j, stem in enumerate(SUB_STEMS):
                 v[f"{stem}_time"] = "" if elapsed_only else _sec(ms[j], strip)
-                v[f"{stem}_elapsed"] = _sec(int(cum[j]))
+                v[f"{stem}_elapsed"] = _sec(cum[j])
             if k in c.missing_sectors:   # the S1/S2 boundary loop did not fire
                 for n in (1, 2):
                     for f in (f"S{n}", f"S{n}_SECONDS", f"S{n}_LARGE"):
@@ -581,8 +610,7 @@ def _sections_file(sim: RaceSim, indy: bool, sonoma: bool) -> bytes:
             if k in c.missing_sub:       # the IM2a loop did not fire: two sub-sections unknown
                 for f in ("IM2a_time", "IM2a_elapsed", "IM2_time"):
                     v[f] = ""
-            row = [v[name.replace("INT-1_", "IM1_").replace("INT-2_", "IM2_")] for name in cols]
-            rows.append(row)
+            rows.append([v[key] for key in keys])
     body = _lines([[header]] + rows, "indy" if indy else "lf")
     return body
 
@@ -607,7 +635,8 @@ def _weather_file(sim: RaceSim, indy: bool) -> bytes:
         if bad_lo <= i < bad_hi and i % 3 == 0:
             track_txt = "-999.0"
         wind = round(max(0.0, rng.normal(1.5, 0.9)), 1) * 3.6
-        rows.append([str(t), _us_utc(t), f"{round(air, 2)}", track_txt, f"{round(hum0 - 3 * u + rng.normal(0, 0.3), 2)}",
+        humidity = round(hum0 - 3 * u + rng.normal(0, 0.3), 2)
+        rows.append([str(t), _us_utc(t), f"{round(air, 2)}", track_txt, f"{humidity}",
                      f"{round(p0 + rng.normal(0, 0.05), 1)}", f"{round(wind, 2)}",
                      str(int((wdir + rng.normal(0, 40)) % 360)), "0"])
         t += int(rng.choice([62, 63, 63, 63, 64]))
@@ -653,12 +682,13 @@ def _standings(sim: RaceSim, penalty: tuple[str, int] | None) -> list[dict[str, 
     return out
 
 
-def _gaps(rows: list[dict], ref: dict, prev: dict | None, plural: bool) -> tuple[str, str]:
+def _gaps(row: dict, ref: dict, prev: dict | None, plural: bool) -> tuple[str, str]:
+    """GAP_FIRST and GAP_PREVIOUS of ``row`` behind ``ref`` (the leader) and ``prev``."""
     def one(a: dict, b: dict) -> str:
         if a["laps"] != b["laps"]:
             return _laps_word(b["laps"] - a["laps"], plural)
         return _gap(a["total"] - b["total"])
-    return one(rows, ref), (one(rows, prev) if prev else "")
+    return one(row, ref), (one(row, prev) if prev else "")
 
 
 def _results_overall(sim: RaceSim, penalty, indy: bool, style: str, pos_float: bool) -> bytes:
@@ -810,9 +840,11 @@ def _race_files(sim: RaceSim, other: RaceSim | None) -> tuple[dict[str, bytes], 
         files[f"03_Provisional Results{sfx}"] = _results_overall(sim, None, False, "lf", False)
         files[f"05_Provisional Results by Class{sfx}"] = _results_class(sim, None, False, "lf")
         if n == 1:
-            files[f"05_Results by Class GR Cup Race {n} Official_Anonymized.CSV"] = _results_class(sim, None, False, "lf")
+            files[f"05_Results by Class GR Cup Race {n} Official_Anonymized.CSV"] = \
+                _results_class(sim, None, False, "lf")
         else:
-            files[f"03_Results GR Cup Race {n} Official_Anonymized.CSV"] = _results_overall(sim, None, False, "lf", False)
+            files[f"03_Results GR Cup Race {n} Official_Anonymized.CSV"] = \
+                _results_overall(sim, None, False, "lf", False)
         for role in ("time", "start", "end"):
             files[f"R{n}_barber_lap_{role}.csv"] = _events_file(sim, f"lap_{role}", 1)
         root = "barber"
@@ -930,7 +962,9 @@ def _expected_ledger(sim: RaceSim, amended: int) -> list[list[Any]]:
         if c.glitch:
             out.append(["timing_glitch", c.car])
         if c.deleted:
-            out.append(["deleted_lap", c.car])
+            out.append(["deleted_lap", c.car])           # faster than the LAP_IMPROVEMENT lap
+        if c.deleted_hidden:
+            out.append(["deleted_lap", c.car])           # inside the best-10 cut-off, absent from the list
     return sorted(out, key=lambda x: (x[0], x[1] or ""))
 
 
@@ -975,7 +1009,9 @@ def _truth(sim: RaceSim, files: list[str], amended: int) -> dict[str, Any]:
         "fcy_laps": list(sim.fcy), "fcy_factor": _r(sim.fcy_factor),
         "pit_laps": {c.car: c.pit_in + ([c.laps] if c.dnf_lap else []) for c in sim.cars
                      if c.pit_in or c.dnf_lap},
-        "deleted_laps": per_car("deleted"),
+        "deleted_laps": {c.car: sorted(c.deleted + c.deleted_hidden) for c in sim.cars
+                         if c.deleted or c.deleted_hidden},
+        "deleted_laps_hidden": per_car("deleted_hidden"),
         "glitch_laps": {c.car: [[k, SUBS[j]] for k, j in c.glitch] for c in sim.cars if c.glitch},
         "missing_sector_laps": per_car("missing_sectors"),
         "missing_subsection_laps": per_car("missing_sub"),
