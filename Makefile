@@ -5,13 +5,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SAMPLE := data/sample
 DATA   ?= $(SAMPLE)
+REPORTS ?= reports
 
 # Nothing may reach beyond 127.0.0.1: stop google-auth probing a cloud metadata server.
 export GCE_METADATA_HOST := 127.0.0.1:9
 export GCE_METADATA_IP   := 127.0.0.1:9
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run test sample bench clean
+.PHONY: setup run test sample bench lab clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,13 +29,23 @@ sample: $(SAMPLE)/ground_truth.json
 
 run: setup sample
 	$(BIN)/python run_pipeline.py inspect $(DATA)
-	@echo "Outputs: race summaries above; parsed races cached under .kaizenlap/cache/ (JSON: add --json)."
+	$(BIN)/python run_pipeline.py run --data $(DATA) --reports $(REPORTS)
+	@echo "Outputs: race summaries above; parsed races cached under .kaizenlap/cache/;"
+	@echo "reports: $(REPORTS)/latest/index.html (executed notebooks .ipynb/.html and engine JSON per race)."
 
 test: setup
 	$(BIN)/python -m pytest -q
 
 bench: setup
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/pipeline.py
+
+# JupyterLab on notebooks/ with the project's kernel (python3 = this venv's Python).
+lab: setup
+	$(BIN)/python -m pip install --quiet -e ".[dev,lab]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (KaizenLap)"
+	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 clean:
-	rm -rf .kaizenlap data/sample reports/*/ .pytest_cache
+	rm -rf .kaizenlap data/sample .pytest_cache
+	find reports -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

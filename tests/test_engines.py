@@ -69,6 +69,12 @@ def test_section_loss_by_hand():
     assert s2["pace_gap"]["value"] == pytest.approx(0.5)
     assert s2["consistency_cost"]["value"] == pytest.approx(0.0)
     assert s2["loss"]["value"] == pytest.approx(0.5)
+    # field typical F (median over A and B of their medians) = 30.25, 39.8, 30.25; A's deviations
+    # -0.25, 0.2, -0.25 sum to -0.3, spread by F / 100.3: S2's own section loss = 0.2 + 0.3 * 39.8 / 100.3
+    assert s2["section_loss"]["value"] == pytest.approx(0.2 + 0.3 * 39.8 / 100.3)
+    s1 = next(s for s in a["sections"] if s["section"] == "s1")
+    assert s1["section_loss"]["value"] == pytest.approx(-0.25 + 0.3 * 30.25 / 100.3)
+    assert sum(s["section_loss"]["value"] for s in a["sections"]) == pytest.approx(0.0, abs=1e-9)
     assert s2["rank"] == 1 and s2["significant"]
     # loss = pace gap + consistency cost, for every section of every car
     for car in doc["cars"]:

@@ -5,9 +5,16 @@ For each car and section (clean laps):
     pace_gap          = best_k - field composite section      (speed the car has not shown)
     consistency_cost  = median - best_k                       (what inconsistency costs per lap)
     loss              = median - field composite section      (= pace_gap + consistency_cost)
-each with a percentile-bootstrap interval (the car's clean laps resampled; the field composite is the
-race's fixed reference). Sections are ranked by the lower bound of the loss; an interval that crosses
-zero is "not significant".
+    section_loss      = (median - F) - sum_sections(median - F) * F / sum(F)
+where F is the field's typical time in the section (median over the cars of their median). section_loss
+is the time lost in the section beyond what the car's overall deficit, spread over the lap in proportion
+to section time, explains: a car 1% off everywhere has section_loss 0 everywhere, and a positive value is
+a weakness specific to that section (negative: a relative strength). Each statistic has a
+percentile-bootstrap interval (the car's clean laps resampled; the references are the race's fixed
+values). Sections are ranked by the lower bound of section_loss; an interval that crosses zero is "not
+significant". Why not rank by the raw loss: it grows with section length for any slower car and with the
+section's noise (the composite is a minimum), so it points at long sections, not at the driver's weakness
+(docs/DESIGN.md).
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ import pandas as pd
 from .common import (SECTION_SETS, Estimate, cfg, clean, jsonable, not_enough, rng)
 from .composite import field_composite
 
-STATS = ("median", "best_k", "pace_gap", "consistency_cost", "loss")
+STATS = ("median", "best_k", "pace_gap", "consistency_cost", "loss", "section_loss")
 
 
 def lap_sections(laps: pd.DataFrame, reference: dict[str, float]) -> pd.DataFrame:
@@ -37,16 +44,20 @@ def lap_sections(laps: pd.DataFrame, reference: dict[str, float]) -> pd.DataFram
     return pd.concat(rows, ignore_index=True)
 
 
-def car_section_stats(x: np.ndarray, reference: np.ndarray, salt: str) -> dict[str, np.ndarray]:
-    """Point values and bootstrap bounds of every statistic, per section (columns of ``x``)."""
+def car_section_stats(x: np.ndarray, reference: np.ndarray, typical: np.ndarray, salt: str,
+                      ) -> dict[str, np.ndarray]:
+    """Point values and bootstrap bounds of every statistic, per section (columns of ``x``).
+    ``reference``: the field composite per section; ``typical``: the field's median per section."""
     c = cfg()
     k, reps, level = c["best_k"], c["bootstrap"]["reps"], c["bootstrap"]["level"]
 
     def stats(a: np.ndarray) -> dict[str, np.ndarray]:      # a: (..., n, sections)
         med = np.median(a, axis=-2)
         bk = np.median(np.sort(a, axis=-2)[..., :k, :], axis=-2)
+        dev = med - typical
+        section_loss = dev - dev.sum(axis=-1, keepdims=True) * typical / typical.sum()
         return {"median": med, "best_k": bk, "pace_gap": bk - reference, "consistency_cost": med - bk,
-                "loss": med - reference}
+                "loss": med - reference, "section_loss": section_loss}
 
     point = stats(x)
     idx = rng(salt).integers(0, len(x), size=(reps, len(x)))
@@ -68,6 +79,13 @@ def analyse(laps: pd.DataFrame, race_id: str) -> dict:
         ref_docs[set_name] = f
         if f.get("available"):
             reference.update({comp["section"]: comp["time_s"] for comp in f["components"]})
+    # The field's typical time per section: median over cars (with enough clean laps) of their median.
+    typical = {}
+    for set_name, cols in SECTION_SETS.items():
+        meds = [g.dropna(subset=cols)[cols].median() for _, g in pool.groupby("car")
+                if len(g.dropna(subset=cols)) >= c["min_clean_laps"]]
+        if meds:
+            typical[set_name] = pd.concat(meds, axis=1).median(axis=1).to_numpy(float)
     cars = []
     for car, g in pool.groupby("car", sort=True):
         entry = {"car": car, "class": g["class"].iloc[0], "n_clean": int(len(g))}
@@ -81,17 +99,18 @@ def analyse(laps: pd.DataFrame, race_id: str) -> dict:
                 entry[set_name] = {"available": False, "n": n, "reason": not_enough(n).note}
                 continue
             ref = np.array([reference[col[:-2]] for col in cols])
-            st = car_section_stats(full[cols].to_numpy(float), ref, f"{race_id}|{car}|{set_name}")
+            st = car_section_stats(full[cols].to_numpy(float), ref, typical[set_name], f"{race_id}|{car}|{set_name}")
             sections = []
             for j, col in enumerate(cols):
-                item = {"section": col[:-2], "n": n, "composite_s": float(ref[j])}
+                item = {"section": col[:-2], "n": n, "composite_s": float(ref[j]),
+                        "field_typical_s": float(typical[set_name][j])}
                 for name in STATS:
                     p, lo, hi = st[name]
                     item[name] = Estimate(float(p[j]), float(lo[j]), float(hi[j]), n,
                                           "percentile bootstrap over the car's clean laps").to_dict()
-                item["significant"] = bool(st["loss"][1][j] > 0)
+                item["significant"] = bool(st["section_loss"][1][j] > 0)
                 sections.append(item)
-            sections.sort(key=lambda s: s["loss"]["lo"], reverse=True)
+            sections.sort(key=lambda s: s["section_loss"]["lo"], reverse=True)
             for rank, s in enumerate(sections, start=1):
                 s["rank"] = rank
             entry[set_name] = {"available": True, "n": n, "sections": sections,
@@ -134,7 +153,8 @@ def ranking_table(doc: dict, section_set: str = "subsections") -> pd.DataFrame:
             continue
         for x in s["sections"][:3]:
             rows.append({"car": c["car"], "rank": x["rank"], "section": x["section"], "n": x["n"],
-                         "loss_s": x["loss"]["value"], "loss_lo": x["loss"]["lo"], "loss_hi": x["loss"]["hi"],
+                         "section_loss_s": x["section_loss"]["value"], "sl_lo": x["section_loss"]["lo"],
+                         "sl_hi": x["section_loss"]["hi"], "loss_s": x["loss"]["value"],
                          "pace_gap_s": x["pace_gap"]["value"], "consistency_cost_s": x["consistency_cost"]["value"],
                          "note": "" if x["significant"] else "not significant"})
     return pd.DataFrame(rows)

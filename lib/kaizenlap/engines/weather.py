@@ -4,9 +4,11 @@ Each lap takes the latest weather reading at or before its UTC line crossing (as
 params). Field-relative pace of a lap = its lap time - the field's median clean lap time on the same
 lap number. Per race: a conditions summary and the slope of field-relative pace on track temperature
 (OLS, clean laps, standard errors clustered by car). Per track (both races pooled, so temperature is not
-just a copy of lap number): a linear mixed model ``lap_time ~ lap_number + track_temp + (1 | car)``
-(statsmodels MixedLM) with the variance inflation factor of track_temp, reported as not identifiable,
-with the reason, when temperature is missing, too narrow, or collinear with lap number.
+just a copy of lap number): a linear mixed model ``lap_time ~ lap_number + track_temp`` with a random
+intercept and lap slope per car and race (statsmodels MixedLM; the random-intercept-only model
+``(1 | car)`` is reported beside it), the variance inflation factor of track_temp, and
+``identifiable: false`` with the reason when temperature is missing, too narrow, or collinear with lap
+number.
 """
 from __future__ import annotations
 
@@ -125,7 +127,7 @@ def analyse_track(races: list[tuple[pd.DataFrame, pd.DataFrame]], track_id: str)
     d = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     doc = {"engine": "weather", "scope": "track", "track_id": track_id,
            "races": sorted({str(r) for laps, _ in races for r in laps["race_id"].unique()}),
-           "formula": "lap_time_s ~ lap + track_temp_c + (1 | car number)"}
+           "formula": "lap_time_s ~ lap + track_temp_c + (1 + lap | car number, race)"}
     d = d.dropna(subset=["track_temp_c"]) if len(d) else d
     n = len(d)
     doc["n"] = n
@@ -144,15 +146,26 @@ def analyse_track(races: list[tuple[pd.DataFrame, pd.DataFrame]], track_id: str)
         doc.update(identifiable=False, reason=f"track temperature is collinear with lap number (VIF {v:.1f} > "
                                               f"{c['vif_max']})")
         return jsonable(doc)
-    d = d.assign(car_key=d["number"].astype(str))
+    d = d.assign(car_key=d["number"].astype(str), car_race=d["race_id"].astype(str) + "|" + d["number"].astype(str))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = smf.mixedlm("lap_time_s ~ lap + track_temp_c", d, groups=d["car_key"]).fit(reml=True)
+        # Primary model: each car gets its own intercept and lap trend in each race (fuel and tyres
+        # differ race to race); with one common trend, a race's average trend leaks into temperature,
+        # which drifts with lap number (docs/DESIGN.md).
+        fit = smf.mixedlm("lap_time_s ~ lap + track_temp_c", d, groups=d["car_race"], re_formula="~lap").fit(reml=True)
+        simple = smf.mixedlm("lap_time_s ~ lap + track_temp_c", d, groups=d["car_key"]).fit(reml=True)
     ci = fit.conf_int(alpha=0.05)
     est = {}
     for name, key in (("track_temp_c", "track_temp_s_per_c"), ("lap", "lap_number_s_per_lap")):
         est[key] = Estimate(float(fit.params[name]), float(ci.loc[name, 0]), float(ci.loc[name, 1]), n,
-                            "MixedLM (REML), Wald 95% interval").to_dict()
+                            "MixedLM (REML), random intercept and lap slope per car and race; Wald 95% "
+                            "interval").to_dict()
+    sci = simple.conf_int(alpha=0.05)
+    doc["random_intercept_only"] = {
+        "formula": "lap_time_s ~ lap + track_temp_c + (1 | car number)",
+        "track_temp_s_per_c": Estimate(float(simple.params["track_temp_c"]), float(sci.loc["track_temp_c", 0]),
+                                       float(sci.loc["track_temp_c", 1]), n, "MixedLM (REML), Wald").to_dict(),
+        "note": "shown for comparison: it assumes one lap trend for every car in both races"}
     # With two races, a between-race temperature difference is also a between-race difference of
     # everything else (rubber, wind, session): report how much of track_temp the race explains.
     if d["race_id"].nunique() > 1:
@@ -165,5 +178,7 @@ def analyse_track(races: list[tuple[pd.DataFrame, pd.DataFrame]], track_id: str)
     else:
         doc["caveat"] = "only one race of this track has track temperature: the estimate is within-race only"
     doc.update(identifiable=True, converged=bool(fit.converged), **est,
-               car_sd_s=float(np.sqrt(fit.cov_re.iloc[0, 0])), residual_sd_s=float(np.sqrt(fit.scale)))
+               car_sd_s=float(np.sqrt(max(fit.cov_re.iloc[0, 0], 0.0))),
+               car_trend_sd_s_per_lap=float(np.sqrt(max(fit.cov_re.iloc[1, 1], 0.0))),
+               residual_sd_s=float(np.sqrt(fit.scale)))
     return jsonable(doc)

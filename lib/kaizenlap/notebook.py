@@ -1,0 +1,116 @@
+"""What the engine notebooks share: finding the data, loading a race (or a track's races) from the ingest
+cache, and table display. The notebooks stay thin; the logic lives here and in the engines.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from . import params
+
+DEFAULT_DATA = "data/sample"
+DATA_ENV = "KAIZENLAP_DATA"
+COUNT_COLUMNS = {"lap", "n", "n_laps", "n_clean", "rank", "sanitized_n", "cars", "field_size"}
+
+
+def repo_root() -> Path:
+    """The repository root (the folder holding ``params/``)."""
+    return params.params_dir().resolve().parent
+
+
+def resolve_data(data: str | os.PathLike | Iterable[str | os.PathLike] | None = DEFAULT_DATA) -> list[Path]:
+    """The notebook's ``data`` parameter as absolute paths.
+
+    ``$KAIZENLAP_DATA`` (``os.pathsep``-separated) replaces the default ``data/sample`` when set. A relative
+    path is taken from the current directory, else from the repository root (JupyterLab starts kernels
+    in ``notebooks/``, papermill in the repository root): the notebooks run the same from either.
+    """
+    if data is None or (isinstance(data, str) and data == DEFAULT_DATA and os.environ.get(DATA_ENV)):
+        data = os.environ.get(DATA_ENV) or DEFAULT_DATA
+        items = [p for p in str(data).split(os.pathsep) if p]
+    elif isinstance(data, (str, os.PathLike)):
+        items = [data]
+    else:
+        items = list(data)
+    out = []
+    for item in items:
+        p = Path(item).expanduser()
+        if not p.is_absolute():
+            for base in (Path.cwd(), repo_root()):
+                if (base / p).exists():
+                    p = base / p
+                    break
+        if not p.exists():
+            hint = " (write the sample season with `make sample` or `make run`)" if Path(item) == Path(DEFAULT_DATA) \
+                else ""
+            raise FileNotFoundError(f"data not found: {item}{hint}; looked in {Path.cwd()} and {repo_root()}")
+        out.append(p.resolve())
+    return out
+
+
+def load_race(data, race_id: str):
+    """The race ``race_id`` (ingest cache when possible); raises if it is missing or did not load."""
+    from .ingest import load_race_by_id
+    race = load_race_by_id(resolve_data(data), race_id)
+    if race.status != "loaded" or race.laps.empty:
+        problems = "; ".join(f"{i.code}: {i.message}" for i in race.issues if i.severity == "error") \
+            if race.issues else ""
+        raise RuntimeError(f"race {race_id} could not be analysed (status {race.status}, {len(race.laps)} laps)"
+                           + (f": {problems}" if problems else ""))
+    return race
+
+
+def load_track(data, track_id: str, race_ids: list[str] | None = None) -> list:
+    """Every loaded race of ``track_id`` under ``data`` (or only ``race_ids``), in race order."""
+    from .ingest import load
+    races, _ = load(resolve_data(data), race_ids=race_ids)
+    out = [r for r in races if r.track_id == track_id and r.status == "loaded" and not r.laps.empty]
+    if not out:
+        raise RuntimeError(f"no loaded race of track {track_id!r} under {data}"
+                           + (f" among {race_ids}" if race_ids else ""))
+    return sorted(out, key=lambda r: r.race_number)
+
+
+def table(df: pd.DataFrame, digits: int = 3, max_rows: int = 60) -> pd.DataFrame:
+    """A table ready to show: floats rounded, long tables cut (the full numbers are in the JSON document)."""
+    out = df.copy()
+    for c in out.columns:
+        if not pd.api.types.is_float_dtype(out[c]):
+            continue
+        v = out[c].dropna()
+        if c in COUNT_COLUMNS and len(v) and (v == v.round()).all():
+            out[c] = out[c].astype("Int64")      # counts and lap numbers shown as integers despite gaps
+        else:
+            out[c] = out[c].round(digits)
+    return out.head(max_rows)
+
+
+def setup_display() -> None:
+    """Pandas display options for the notebooks (wide tables, no scientific notation)."""
+    pd.set_option("display.max_columns", 40)
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_rows", 200)
+
+
+
+
+def variance_share_matrix(doc: dict, section_set: str = "subsections") -> pd.DataFrame:
+    """Car x section table of each section's share of the car's lap-time variance (pattern document)."""
+    rows = {c["car"]: c["variance_share"][section_set] for c in doc.get("cars", [])
+            if c.get("available") and section_set in c.get("variance_share", {})}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def preferred_section_set(doc: dict) -> str:
+    """``"subsections"`` when any car of a sections/pattern document has them, else ``"sectors"``."""
+    for c in doc.get("cars", []):
+        if c.get("subsections", {}).get("available") or "subsections" in c.get("variance_share", {}):
+            return "subsections"
+    return "sectors"
+
+
+__all__ = ["resolve_data", "load_race", "load_track", "table", "setup_display", "repo_root", "DEFAULT_DATA",
+           "variance_share_matrix", "preferred_section_set"]

@@ -1,0 +1,201 @@
+"""Engine results as files: the JSON document each notebook records, the headline figures the run index
+shows, and the seam to the results store.
+
+A recorded document is the engine's document unchanged plus one key, ``"meta"`` (what produced it: run,
+engine, race/track, library version, data, time), so ``{k: v for k, v in doc.items() if k != "meta"}``
+equals what calling the engine gives.
+
+The store interface comes later: :func:`publish` is the one place the pipeline hands a run's documents on.
+Today it writes the run's manifest (``results.json``) and nothing else.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+
+META_KEY = "meta"
+MANIFEST = "results.json"
+
+
+def now_utc() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def document_name(engine: str, scope: str = "race") -> str:
+    """File stem of an engine's document: ``composite``, ... and ``weather_track`` for the track model."""
+    return f"{engine}_track" if scope == "track" and not engine.endswith("_track") else engine
+
+
+def run_meta(engine: str, *, race_id: str | None = None, track_id: str | None = None, scope: str = "race",
+             run_id: str | None = None, data: Any = None, store_url: str | None = None,
+             **extra: Any) -> dict:
+    """What produced a document (stored under ``"meta"``)."""
+    meta = {"engine": engine, "scope": scope, "race_id": race_id, "track_id": track_id, "run_id": run_id,
+            "kaizenlap_version": __version__, "python": sys.version.split()[0],
+            "data": [str(p) for p in data] if isinstance(data, (list, tuple)) else (str(data) if data else None),
+            "store_url": store_url, "generated_utc": now_utc()}
+    meta.update(extra)
+    return meta
+
+
+def save_document(doc: dict, output_dir: str | os.PathLike | None, engine: str, meta: dict | None = None,
+                  store_url: str | None = None) -> Path | None:
+    """Write ``<output_dir>/<engine>.json`` (the document plus ``meta``); nothing when ``output_dir`` is None.
+
+    ``store_url`` is recorded in ``meta``; documents reach the store through :func:`publish` (run level).
+    The file is written atomically (a reader never sees half a document). Returns the path written.
+    """
+    if output_dir is None:
+        return None
+    if META_KEY in doc:
+        raise ValueError(f"an engine document must not have a {META_KEY!r} key of its own")
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = dict(meta or run_meta(engine))
+    if store_url is not None:
+        meta["store_url"] = store_url
+    path = out / f"{engine}.json"
+    tmp = path.with_suffix(".json.tmp")
+    # allow_nan=False: the engines turn NaN into null; a NaN here is a bug, not a number to write.
+    tmp.write_text(json.dumps({**doc, META_KEY: meta}, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def load_document(path: str | os.PathLike) -> tuple[dict, dict]:
+    """``(engine document, meta)`` from a file written by :func:`save_document`."""
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    meta = doc.pop(META_KEY, {})
+    return doc, meta
+
+
+# ---------------------------------------------------------------------------------------- headlines
+
+def _fmt_s(v: float | None, signed: bool = False) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    return f"{v:+.3f}" if signed else f"{v:.3f}"
+
+
+def _lap(v: float | None) -> str:
+    if v is None:
+        return "-"
+    m, s = divmod(float(v), 60)
+    return f"{int(m)}:{s:06.3f}"
+
+
+def _interval(est: dict, unit: str) -> str:
+    lo, hi = est.get("lo"), est.get("hi")
+    ci = f" [{_fmt_s(lo, True)}, {_fmt_s(hi, True)}]" if lo is not None and hi is not None else ""
+    return f"{_fmt_s(est.get('value'), True)} {unit}{ci} (n={est.get('n')})"
+
+
+def headline(doc: dict) -> dict:
+    """The figures the run index shows for one document: ``{"text": str, **numbers}``."""
+    engine, scope = doc.get("engine"), doc.get("scope", "race")
+    try:
+        if engine == "composite":
+            by = {(f["class"], f["section_set"]): f for f in doc.get("field", [])}
+            f = by.get(("all", "sectors"), {})
+            fs = by.get(("all", "subsections"), {})
+            if not f.get("available"):
+                return {"text": f"no composite: {f.get('reason', 'no clean laps')}"}
+            text = f"composite {_lap(f['total_s'])}"
+            if fs.get("available"):
+                text += f" (sub-sections {_lap(fs['total_s'])})"
+            return {"text": text + f"; n={f['n_laps']} clean laps", "composite_s": f["total_s"],
+                    "composite_subsections_s": fs.get("total_s")}
+        if engine == "sections":
+            losses: dict[str, list[float]] = {}
+            for car in doc.get("cars", []):
+                s = car.get(car.get("preferred_set", "sectors"), {})
+                if s.get("available"):
+                    for x in s["sections"]:
+                        if x["loss"].get("value") is not None:
+                            losses.setdefault(x["section"], []).append(x["loss"]["value"])
+            if not losses:
+                return {"text": "no car has enough clean laps"}
+            med = {k: statistics.median(v) for k, v in losses.items()}
+            top = max(med, key=med.get)
+            return {"text": f"top loss section {top.upper()}: median loss {med[top]:.3f} s over "
+                            f"{len(losses[top])} cars", "top_loss_section": top, "top_loss_s": med[top],
+                    "cars": len(losses[top])}
+        if engine == "weather" and scope == "track":
+            if not doc.get("identifiable"):
+                return {"text": f"not identifiable: {doc.get('reason')}", "identifiable": False}
+            est = doc["track_temp_s_per_c"]
+            return {"text": f"track temp {_interval(est, 's/°C')}", "identifiable": True,
+                    "slope_s_per_c": est.get("value"), "slope_lo": est.get("lo"), "slope_hi": est.get("hi")}
+        if engine == "weather":
+            if not doc.get("usable"):
+                return {"text": doc.get("reason", "no weather"), "usable": False}
+            p = doc.get("pace_vs_track_temp", {})
+            if not p.get("available"):
+                return {"text": f"slope n/a: {p.get('reason')}", "usable": True}
+            est = p["slope_s_per_c"]
+            return {"text": f"pace vs track temp {_interval(est, 's/°C')}", "usable": True,
+                    "slope_s_per_c": est.get("value"), "slope_lo": est.get("lo"), "slope_hi": est.get("hi")}
+        if engine == "pattern":
+            ok = [c for c in doc.get("cars", []) if c.get("available")]
+            if not ok:
+                return {"text": "no car has enough clean laps"}
+            best = min(ok, key=lambda c: c["stats"]["robust_sd_s"])
+            labels = [c.get("trend", {}).get("label") for c in ok]
+            return {"text": f"most consistent: car {best['car']} (robust SD {best['stats']['robust_sd_s']:.3f} s); "
+                            f"{labels.count('improving')} improving, {labels.count('degrading')} degrading "
+                            f"of {len(ok)} cars",
+                    "most_consistent_car": best["car"], "robust_sd_s": best["stats"]["robust_sd_s"],
+                    "improving": labels.count("improving"), "degrading": labels.count("degrading"),
+                    "cars": len(ok)}
+    except (KeyError, TypeError, ValueError) as exc:  # a headline never breaks a run
+        return {"text": f"(no headline: {type(exc).__name__}: {exc})"}
+    return {"text": ""}
+
+
+# ---------------------------------------------------------------------------------------- store seam
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def publish(run_dir: str | os.PathLike, store_url: str | None = None) -> dict:
+    """Hand a run's documents on. Today: write ``<run_dir>/results.json``, the manifest of every engine
+    document of the run (path, engine, scope, race/track, sha256); the store (``store_url``) comes later.
+
+    Returns the manifest.
+    """
+    run_dir = Path(run_dir)
+    docs = []
+    for path in sorted(run_dir.glob("*/*.json")):
+        try:
+            doc, meta = load_document(path)
+        except (OSError, json.JSONDecodeError):
+            continue
+        if "engine" not in doc:
+            continue
+        docs.append({"path": path.relative_to(run_dir).as_posix(), "engine": doc["engine"],
+                     "scope": doc.get("scope", "race"), "race_id": doc.get("race_id"),
+                     "track_id": doc.get("track_id"), "run_id": meta.get("run_id"), "sha256": sha256_file(path)})
+    manifest = {"run_dir": str(run_dir), "store_url": store_url, "published": False,
+                "note": "results store not implemented yet: the documents are the JSON files listed here",
+                "documents": docs, "written_utc": now_utc()}
+    tmp = run_dir / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, run_dir / MANIFEST)
+    return manifest
+
+
+__all__ = ["save_document", "load_document", "run_meta", "headline", "publish", "document_name", "META_KEY"]
