@@ -1,7 +1,7 @@
 """``run_pipeline.py`` subcommands. Progress and errors go to stderr; results to stdout.
 
-Exit codes: 0 every race loaded, 1 a race could not be loaded (the others are still reported),
-2 usage errors.
+Exit codes: 0 success (inspect: every race loaded; run: every task succeeded), 1 a race could not be
+loaded / a task failed (the others are still reported), 2 usage errors.
 """
 from __future__ import annotations
 
@@ -42,6 +42,35 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from .pipeline import run, summary_lines
+    if args.workers is not None and args.workers < 1:
+        print("run_pipeline.py run: error: --workers must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        result = run(args.data, race_ids=args.races, workers=args.workers, reports_dir=args.reports,
+                     store_url=args.store, force=args.force, html=not args.no_reports, engines=args.engines)
+    except FileNotFoundError as exc:
+        print(f"run_pipeline.py run: error: {exc}", file=sys.stderr)
+        return 2
+    for line in summary_lines(result, args.reports):
+        print(line)
+    return result.exit_code
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """The read-only API and web build (uvicorn); ``serve/`` sits at the project root."""
+    import uvicorn
+    from . import params
+    root = str(params.params_dir().parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from serve.app import create_app
+    app = create_app(store_url=args.store, web_dir=args.web_dir)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # usage errors exit 2 (argparse's default too), message on stderr
         self.print_usage(sys.stderr)
@@ -61,6 +90,29 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     i.add_argument("--no-cache", action="store_true", help="parse again even if a cached copy exists")
     i.set_defaults(func=_inspect)
+    r = sub.add_parser("run", help="execute every engine notebook for every race (papermill, in parallel); "
+                                   "reports under REPORTS/<run_id>/")
+    r.add_argument("--data", nargs="+", default=None, metavar="DATA",
+                   help="folder tree(s) or zip(s) (default: $KAIZENLAP_DATA or data/sample)")
+    r.add_argument("--races", nargs="+", default=None, metavar="ID", help="only these race ids (default: all)")
+    r.add_argument("--engines", nargs="+", default=None, metavar="NAME",
+                   choices=["composite", "sections", "weather", "pattern", "weather_track"],
+                   help="only these tasks: composite sections weather pattern weather_track (default: all)")
+    r.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="parallel notebook executions (default: the number of CPUs)")
+    r.add_argument("--reports", default="reports", metavar="DIR", help="reports folder (default: reports)")
+    r.add_argument("--store", default=None, metavar="URL", help="results store (recorded; store comes later)")
+    r.add_argument("--force", action="store_true", help="execute every task, even those with unchanged inputs")
+    r.add_argument("--no-reports", action="store_true", help="skip the HTML export of the notebooks")
+    r.set_defaults(func=_run)
+    v = sub.add_parser("serve", help="serve the read-only API (OpenAPI at /docs) and the web build")
+    v.add_argument("--store", default=None, metavar="URL",
+                   help="store URL (default: $KAIZENLAP_STORE or sqlite:///.kaizenlap/store.db at the project root)")
+    v.add_argument("--host", default="127.0.0.1")
+    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--web-dir", default=None, metavar="DIR", help="static web build (default: serve/web)")
+    v.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    v.set_defaults(func=_serve)
     return p
 
 
