@@ -340,25 +340,39 @@ def load(inputs: list[Path | str], use_cache: bool = True, race_ids: list[str] |
     ``race_ids`` limits loading to those races (the others are discovered but not read).
     """
     found, issues = discover([Path(p) for p in inputs])
-    races = []
-    for rf in found:
-        if race_ids is not None and rf.race_id not in race_ids:
-            continue
+    if race_ids is not None:
+        found = [rf for rf in found if rf.race_id in race_ids]
+    races: list[Race | None] = [None] * len(found)
+    todo = []
+    for i, rf in enumerate(found):
         path = cache_dir() / f"{rf.race_id}-{_race_key(rf)}" if use_cache else None
         if path is not None and (path / "race.json").exists():
             try:
-                races.append(_restore(path))
+                races[i] = _restore(path)
                 continue
-            except Exception:  # a damaged cache entry is re-parsed, never trusted
+            except Exception:  # a damaged cache entry is parsed again, never trusted
                 pass
-        race = load_race(rf)
-        if path is not None:
-            try:
-                _save(race, path)
-            except OSError:
-                pass
-        races.append(race)
-    return races, issues
+        todo.append((i, rf, path))
+    for i, race in _parse_all(todo):
+        races[i] = race
+    return [r for r in races if r is not None], issues
+
+
+def _parse_and_cache(rf: RaceFiles, path: Path | None) -> Race:
+    race = load_race(rf)
+    if path is not None:
+        try:
+            _save(race, path)
+        except OSError:
+            pass
+    return race
+
+
+def _parse_all(todo: list[tuple[int, RaceFiles, Path | None]]):
+    # Serial on purpose: forking after pyarrow has started its threads (a cache read) can abort the
+    # child, and on 2 cores a process pool measured no faster (bench/ingest.py).
+    for i, rf, path in todo:
+        yield i, _parse_and_cache(rf, path)
 
 
 def load_race_by_id(inputs: list[Path | str], race_id: str) -> Race:
