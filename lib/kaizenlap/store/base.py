@@ -1,0 +1,129 @@
+"""The store interface both backends implement, and the one list of queries the API may make.
+
+A store holds *runs*. Every document of a run lives under that run (Firestore: the sub-collection
+``runs/{run_id}/{collection}``; SQLite: rows keyed by ``run_id``). A reader first reads the pointer
+document ``meta/active`` and then reads only under the run it names, so it sees one complete run: a
+run's documents become visible all at once, when the pointer flips.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from abc import ABC, abstractmethod
+from typing import Any, Iterable, Iterator
+
+# Run-scoped collections, in the order a run is written.
+COLLECTIONS = ("tracks", "races", "laps", "data_quality", "best_case_composites", "ml_section_recommendations",
+               "ml_weather_recommendations", "ml_pattern_recommendations", "coaching_insights")
+RECOMMENDATION_COLLECTIONS = {"section": "ml_section_recommendations", "weather": "ml_weather_recommendations",
+                              "pattern": "ml_pattern_recommendations", "coaching": "coaching_insights"}
+RUNS = "runs"          # one document per run (status, counts, failed tasks, data version)
+META = "meta"          # meta/active: the pointer document naming the run readers see
+ACTIVE = "active"
+
+# Fields a document may be filtered on (copied to indexed columns in SQLite).
+FILTER_FIELDS = ("race_id", "track_id", "car", "lap", "section")
+
+
+def _subsets(fields: tuple[str, ...], min_size: int = 1) -> list[tuple[str, ...]]:
+    return [s for k in range(min_size, len(fields) + 1) for s in itertools.combinations(fields, k)]
+
+
+# Every (collection, equality-filter fields) the API queries, always ordered by document id.
+# firestore.indexes.json and the SQLite indexes are derived from this; a test checks both.
+REC_FILTERS = ("race_id", "car", "lap", "section")
+QUERIES: list[tuple[str, tuple[str, ...]]] = (
+    [("tracks", ()), ("races", ()), ("races", ("track_id",)), ("laps", ("race_id", "car")),
+     ("laps", ("race_id",))]
+    + [(coll, s) for coll in RECOMMENDATION_COLLECTIONS.values() for s in [(), *_subsets(REC_FILTERS)]])
+
+MAX_BATCH = 500        # Firestore's limit of writes per batch
+_ID_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:~+=@-]{0,199}$")
+
+
+def check_id(kind: str, value: str) -> str:
+    """Run and document ids: printable, no '/', not '.'/'..', not Firestore's reserved ``__x__``."""
+    if not isinstance(value, str) or not _ID_OK.match(value) or value.startswith("__"):
+        raise ValueError(f"invalid {kind} id {value!r}: use letters, digits and ._:~+=@- (first a letter or digit)")
+    return value
+
+
+def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    it = iter(items)
+    while True:
+        part = list(itertools.islice(it, size))
+        if not part:
+            return
+        yield part
+
+
+class StoreError(RuntimeError):
+    """The store could not be reached or answered with an error."""
+
+
+class Store(ABC):
+    """One interface, two backends (:mod:`.sqlite`, :mod:`.firestore`) holding the same documents."""
+
+    url: str
+    backend: str
+
+    # --- readers --------------------------------------------------------------------------------
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise :class:`StoreError` if the store cannot be reached."""
+
+    @abstractmethod
+    def get_meta(self, key: str) -> dict | None: ...
+
+    def active(self) -> dict | None:
+        """The pointer document: ``{run_id, data_version, published_at, previous_run_id}`` or None."""
+        return self.get_meta(ACTIVE)
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> dict | None: ...
+
+    @abstractmethod
+    def list_runs(self) -> list[dict]: ...
+
+    @abstractmethod
+    def get(self, run_id: str, collection: str, doc_id: str) -> dict | None: ...
+
+    @abstractmethod
+    def get_many(self, run_id: str, collection: str, doc_ids: list[str]) -> list[dict]:
+        """The documents of ``doc_ids`` that exist, in id order (point lookups, no query)."""
+
+    @abstractmethod
+    def query(self, run_id: str, collection: str, filters: dict[str, Any] | None = None,
+              limit: int | None = None, start_after: str | None = None) -> list[dict]:
+        """Documents of ``collection`` in run ``run_id`` whose fields equal ``filters``, by document id,
+        after ``start_after`` (exclusive), at most ``limit``."""
+
+    @abstractmethod
+    def count(self, run_id: str, collection: str) -> int: ...
+
+    # --- writers (used by :func:`kaizenlap.store.publish.publish_documents`) ----------------------
+    @abstractmethod
+    def put_run(self, run: dict) -> None:
+        """Create or replace ``runs/{run['run_id']}``."""
+
+    @abstractmethod
+    def write(self, run_id: str, collection: str, docs: Iterable[dict], on_batch=None) -> None:
+        """Upsert ``docs`` (each with its ``id``) in batches of at most :data:`MAX_BATCH`;
+        ``on_batch(n)`` after each committed batch."""
+
+    @abstractmethod
+    def complete(self, run: dict, pointer: dict | None) -> None:
+        """Atomically: replace the run document with ``run`` and, if given, set the pointer."""
+
+    @abstractmethod
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run's documents and then its run document."""
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

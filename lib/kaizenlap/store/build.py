@@ -1,0 +1,377 @@
+"""Store documents from races and engine documents (SCHEMA.md describes every field).
+
+:func:`documents_for_races` runs the engines itself (tests, bench, ad-hoc publishing);
+:func:`engine_documents` converts one engine document (what the pipeline writes to
+``reports/<run_id>/<race_id>/<engine>.json``) and :func:`documents_from_reports` a whole run folder.
+
+Document ids are deterministic: the same data gives the same ids, so a re-run overwrites.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import traceback
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from .. import params
+from ..laps import SECTORS, SUBSECTIONS
+from .base import COLLECTIONS
+
+SECTIONS = (*SECTORS, *(k for k, _ in SUBSECTIONS))
+SECTION_SET_OF = {**{s: "sectors" for s in SECTORS}, **{k: "subsections" for k, _ in SUBSECTIONS}}
+FLAG_NAMES = ("first_lap", "caution", "deleted", "after_caution", "pit_in", "pit_out", "missing_sectors",
+              "sector_sum", "slow", "glitch", "outlier")
+LAP_FIELDS = ("number", "class", "driver_name", "team", "manufacturer", "lap_time_s", "s1_s", "s2_s", "s3_s",
+              "im1a_s", "im1_s", "im2a_s", "im2_s", "im3a_s", "fl_s", "elapsed_s", "hour_local_s", "crossing_utc",
+              "flag", "pit_in", "pit_time_s", "kph", "top_speed_kph", "lap_improvement", "deleted_by", "is_clean")
+
+_ESC = re.compile(r"[^A-Za-z0-9._:+@-]")
+
+
+def _part(value: Any) -> str:
+    """A piece of a document id: characters outside [A-Za-z0-9._:+@-] become =XX (injective)."""
+    return _ESC.sub(lambda m: "".join(f"={b:02X}" for b in m.group().encode()), str(value))
+
+
+def doc_id(*parts: Any) -> str:
+    return "~".join(_part(p) for p in parts)
+
+
+def lap_key(lap: int) -> str:
+    return f"l{int(lap):04d}"
+
+
+def lap_section_ids(race_id: str, car: str, lap: int, section: str | None = None) -> list[str]:
+    """Ids of the lap-scope section recommendations of one car-lap (one section, or all), in id order:
+    the API fetches them directly instead of querying."""
+    return sorted(doc_id(race_id, car, lap_key(lap), s) for s in ([section] if section else SECTIONS))
+
+
+# Collections whose documents may have a lap (the others always have lap = null).
+LAP_SCOPED = ("ml_section_recommendations", "coaching_insights")
+
+
+def plain(obj: Any) -> Any:
+    """JSON values only: numpy/pandas scalars to Python, NaN/NA/NaT to None, timestamps to ISO-8601."""
+    if isinstance(obj, dict):
+        return {str(k): plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    if obj is None or obj is pd.NA or obj is pd.NaT:
+        return None
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, pd.Timestamp):
+        return obj.isoformat()
+    return obj
+
+
+# --------------------------------------------------------------------------- tracks, races, laps, quality
+
+def track_documents(race_ids_by_track: dict[str, list[str]]) -> list[dict]:
+    out = []
+    for track_id, t in sorted(params.tracks().items()):
+        outline = t.get("outline")
+        out.append(plain({
+            "id": track_id, "track_id": track_id, "name": t.get("name", track_id), "timezone": t.get("timezone"),
+            "length_m": t.get("length_m"), "sector_lengths_m": list(t.get("sector_lengths_m") or []),
+            "pit_lane_s": t.get("pit_lane_s"), "reference_lap_s": t.get("reference_lap_s"),
+            # The map outline (a list of {x, y} in metres) when params/tracks/<id>.yaml has one.
+            "outline": [{"x": float(p[0]), "y": float(p[1])} if isinstance(p, (list, tuple)) else p
+                        for p in outline] if outline else None,
+            "races": sorted(race_ids_by_track.get(track_id, [])),
+        }))
+    return out
+
+
+def _cars(laps: pd.DataFrame) -> list[dict]:
+    cars = []
+    for car, g in laps.groupby("car", sort=True):
+        clean = g[g["is_clean"]]
+        valid = g[~g["flag_deleted"].astype(bool)] if "flag_deleted" in g else g
+        first = g.iloc[0]
+        best = valid.loc[valid["lap_time_s"].idxmin()] if valid["lap_time_s"].notna().any() else None
+        best_clean = clean.loc[clean["lap_time_s"].idxmin()] if clean["lap_time_s"].notna().any() else None
+        cars.append(plain({
+            "car": str(car), "number": first["number"], "class": first["class"],
+            "driver_name": first.get("driver_name"), "team": first.get("team"),
+            "manufacturer": first.get("manufacturer"),
+            "laps": int(len(g)), "clean_laps": int(len(clean)),
+            "best_lap_s": None if best is None else best["lap_time_s"],
+            "best_lap_number": None if best is None else best["lap"],
+            "best_clean_lap_s": None if best_clean is None else best_clean["lap_time_s"],
+            "best_clean_lap_number": None if best_clean is None else best_clean["lap"],
+        }))
+    return cars
+
+
+def race_document(race) -> dict:
+    laps = race.laps
+    n = int(len(laps))
+    cars = _cars(laps) if n else []
+    return plain({
+        "id": race.race_id, "race_id": race.race_id, "track_id": race.track_id, "race_number": race.race_number,
+        "status": race.status, "date": race.date, "date_source": race.date_source,
+        "n_laps": n, "n_clean": race.clean_laps, "n_cars": len(cars),
+        "classes": sorted({c["class"] for c in cars if c["class"]}),
+        "weather_rows": int(len(race.weather)), "has_weather": bool(len(race.weather)),
+        "lap_event_offset_s": race.lap_event_offset_s,
+        "cars": cars,
+        "files": {role: list(v) for role, v in race.files.items()},
+        "results_used": race.results_choice,
+    })
+
+
+def lap_documents(race) -> list[dict]:
+    laps = race.laps
+    if laps.empty:
+        return []
+    cols = [c for c in LAP_FIELDS if c in laps]
+    flag_cols = [f"flag_{f}" for f in FLAG_NAMES if f"flag_{f}" in laps]
+    frame = laps[["car", "lap", *cols, *flag_cols, "exclusion_reasons"]]
+    out = []
+    for rec in frame.to_dict(orient="records"):
+        reasons = rec.pop("exclusion_reasons")
+        flags = {f[5:]: bool(rec.pop(f)) for f in flag_cols}
+        doc = {"id": doc_id(race.race_id, rec["car"], lap_key(rec["lap"])), "race_id": race.race_id,
+               "track_id": race.track_id, **rec, "flags": flags,
+               "exclusion_reasons": [r for r in str(reasons).split(";") if r] if isinstance(reasons, str) else []}
+        out.append(plain(doc))
+    return out
+
+
+def quality_document(race) -> dict:
+    issues = [i.to_dict() for i in race.issues]
+    excl = race.exclusion_summary().to_dict(orient="records") if len(race.laps) else []
+    rec = race.reconciliation.to_dict(orient="records") if race.reconciliation is not None else []
+    return plain({
+        "id": race.race_id, "race_id": race.race_id, "track_id": race.track_id, "status": race.status,
+        "n_laps": int(len(race.laps)), "n_clean": race.clean_laps,
+        "counts": dict(Counter(i["severity"] for i in issues)), "by_code": dict(Counter(i["code"] for i in issues)),
+        "issues": issues, "exclusions": excl, "reconciliation": rec,
+    })
+
+
+# --------------------------------------------------------------------------- engine documents
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def section_documents(doc: dict) -> list[dict]:
+    race_id, track_id = doc["race_id"], doc.get("track_id")
+    base = {"type": "section", "engine": "sections", "race_id": race_id, "track_id": track_id}
+    out = []
+    for car in doc["cars"]:
+        for set_name in ("sectors", "subsections"):
+            s = car.get(set_name) or {}
+            common = {**base, "car": car["car"], "class": car.get("class"), "lap": None, "scope": "car",
+                      "section_set": set_name, "preferred": car.get("preferred_set") == set_name}
+            if not s.get("available"):
+                out.append({"id": doc_id(race_id, car["car"], "a", set_name), **common, "section": None,
+                            "available": False, "n": s.get("n", 0), "reason": s.get("reason"),
+                            "message": f"{set_name}: {s.get('reason') or 'not available'}"})
+                continue
+            for item in s["sections"]:
+                loss, gap, cons = item["loss"], item["pace_gap"], item["consistency_cost"]
+                msg = (f"{item['section'].upper()}: {_fmt(loss['value'])} s per lap slower than the field's best "
+                       f"(95% CI {_fmt(loss['lo'])} to {_fmt(loss['hi'])}, n={item['n']}); pace "
+                       f"{_fmt(gap['value'])} s, consistency {_fmt(cons['value'])} s"
+                       + ("" if item["significant"] else "; not significant"))
+                out.append({"id": doc_id(race_id, car["car"], "a", set_name, item["section"]), **common,
+                            "section": item["section"], "available": True, "total_loss_s": s.get("total_loss_s"),
+                            **{k: item[k] for k in ("rank", "n", "composite_s", "median", "best_k", "pace_gap",
+                                                    "consistency_cost", "loss", "significant")},
+                            "message": msg})
+    reference = {}
+    for ref in (doc.get("reference") or {}).values():
+        for comp in ref.get("components", []) if ref.get("available") else []:
+            reference[comp["section"]] = comp["time_s"]
+    for rec in doc.get("laps", []):
+        reasons = rec.get("exclusion_reasons")
+        out.append({"id": doc_id(race_id, rec["car"], lap_key(rec["lap"]), rec["section"]), **base,
+                    "car": rec["car"], "lap": int(rec["lap"]), "section": rec["section"], "scope": "lap",
+                    "section_set": SECTION_SET_OF.get(rec["section"]), "time_s": rec.get("time_s"),
+                    "composite_s": reference.get(rec["section"]),
+                    "delta_to_composite_s": rec.get("delta_to_composite_s"),
+                    "delta_to_own_best_s": rec.get("delta_to_own_best_s"), "is_clean": bool(rec.get("is_clean")),
+                    "exclusion_reasons": [r for r in reasons.split(";") if r] if isinstance(reasons, str) else
+                    list(reasons or [])})
+    return [plain(d) for d in out]
+
+
+def pattern_documents(doc: dict) -> list[dict]:
+    race_id = doc["race_id"]
+    out = []
+    for car in doc["cars"]:
+        d = {"id": doc_id(race_id, car["car"], "pattern"), "type": "pattern", "engine": "pattern",
+             "race_id": race_id, "track_id": doc.get("track_id"), "car": car["car"], "lap": None,
+             # the section that drives the car's lap-time variance, so ?section= finds it
+             "section": car.get("inconsistency_driver"), "scope": "car",
+             **{k: v for k, v in car.items() if k != "car"}}
+        if car.get("available"):
+            st, tr = car["stats"], car.get("trend", {})
+            d["message"] = (f"median {_fmt(st['median_s'])} s, robust SD {_fmt(st['robust_sd_s'])} s over {st['n']} "
+                            f"clean laps; trend: {tr.get('label', 'n/a')}"
+                            + (f"; inconsistency mostly in {car['inconsistency_driver'].upper()}"
+                               if car.get("inconsistency_driver") else ""))
+        else:
+            d["message"] = car.get("reason")
+        out.append(plain(d))
+    return out
+
+
+def weather_documents(doc: dict, track_doc: dict | None = None) -> list[dict]:
+    race_id = doc["race_id"]
+    d = {"id": doc_id(race_id, "weather"), "type": "weather", "engine": "weather", "race_id": race_id,
+         "track_id": doc.get("track_id"), "car": None, "lap": None, "section": None, "scope": "race",
+         **{k: v for k, v in doc.items() if k not in ("engine", "race_id", "track_id", "scope")}}
+    if track_doc is not None:
+        d["track_model"] = {k: v for k, v in track_doc.items() if k != "engine"}
+    if not doc.get("usable"):
+        d["message"] = doc.get("reason")
+    else:
+        p = doc.get("pace_vs_track_temp") or {}
+        if p.get("available"):
+            s = p["slope_s_per_c"]
+            d["message"] = (f"field-relative pace changes {_fmt(s['value'])} s per °C of track temperature "
+                            f"(95% CI {_fmt(s['lo'])} to {_fmt(s['hi'])}, n={s['n']})")
+        else:
+            d["message"] = f"pace vs track temperature: {p.get('reason', 'not available')}"
+    return [plain(d)]
+
+
+def composite_document(doc: dict) -> dict:
+    key = doc["race_id"] if doc.get("scope", "race") == "race" else doc_id("track", doc["track_id"])
+    return plain({"id": key, **doc})
+
+
+def engine_documents(engine: str, doc: dict, track_doc: dict | None = None) -> dict[str, list[dict]]:
+    """One engine document -> ``{collection: [documents]}``."""
+    if engine == "composite":
+        return {"best_case_composites": [composite_document(doc)]}
+    if engine == "sections":
+        return {"ml_section_recommendations": section_documents(doc)}
+    if engine == "pattern":
+        return {"ml_pattern_recommendations": pattern_documents(doc)}
+    if engine == "weather":
+        if doc.get("scope") == "track":
+            return {}
+        return {"ml_weather_recommendations": weather_documents(doc, track_doc)}
+    raise ValueError(f"unknown engine {engine!r}")
+
+
+# --------------------------------------------------------------------------- whole runs
+
+def _merge(into: dict[str, list[dict]], more: dict[str, list[dict]]) -> None:
+    for coll, docs in more.items():
+        into.setdefault(coll, []).extend(docs)
+
+
+def _failed(task: str, race_id: str | None, exc: BaseException) -> dict:
+    return {"task": task, "race_id": race_id, "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(limit=5)}
+
+
+def documents_for_races(races: Iterable, input_issues: Iterable | None = None,
+                        ) -> tuple[dict[str, list[dict]], dict]:
+    """Every document for ``races`` (ingest :class:`~kaizenlap.ingest.Race` objects), running the engines.
+
+    Returns ``(docs_by_collection, meta)``; ``meta["failed_tasks"]`` lists engine runs that raised
+    (the rest is still built), ready for :func:`kaizenlap.store.publish_documents`.
+    """
+    from ..engines import composite, pattern, sections, weather
+
+    races = list(races)
+    docs: dict[str, list[dict]] = {c: [] for c in COLLECTIONS}
+    failed: list[dict] = []
+    by_track: dict[str, list] = {}
+    for race in races:
+        by_track.setdefault(race.track_id, []).append(race)
+    track_weather: dict[str, dict] = {}
+    for track_id, rs in by_track.items():
+        loaded = [r for r in rs if r.status == "loaded" and len(r.laps)]
+        if not loaded:
+            continue
+        try:
+            track_weather[track_id] = weather.analyse_track([(r.laps, r.weather) for r in loaded], track_id)
+        except Exception as exc:
+            failed.append(_failed(f"weather_track:{track_id}", None, exc))
+        if len(loaded) > 1:
+            try:
+                pooled = pd.concat([r.laps for r in loaded], ignore_index=True)
+                _merge(docs, engine_documents("composite", composite.analyse(pooled, track_id, scope="track")))
+            except Exception as exc:
+                failed.append(_failed(f"composite_track:{track_id}", None, exc))
+    docs["tracks"] = track_documents({t: [r.race_id for r in rs] for t, rs in by_track.items()})
+    for race in races:
+        docs["races"].append(race_document(race))
+        docs["laps"].extend(lap_documents(race))
+        docs["data_quality"].append(quality_document(race))
+        if race.status != "loaded" or race.laps.empty:
+            continue
+        rid = race.race_id
+        runs = {"composite": lambda: composite.analyse(race.laps, rid),
+                "sections": lambda: sections.analyse(race.laps, rid),
+                "weather": lambda: weather.analyse_race(race.laps, race.weather, rid),
+                "pattern": lambda: pattern.analyse(race.laps, rid)}
+        for engine, fn in runs.items():
+            try:
+                _merge(docs, engine_documents(engine, fn(), track_weather.get(race.track_id)))
+            except Exception as exc:
+                failed.append(_failed(f"{engine}:{rid}", rid, exc))
+    meta = {"races": [r.race_id for r in races], "failed_tasks": failed,
+            "input_issues": [i.to_dict() for i in (input_issues or [])]}
+    return docs, meta
+
+
+def documents_from_reports(run_dir: str | Path, races: Iterable | None = None) -> tuple[dict[str, list[dict]], dict]:
+    """Documents from a pipeline run folder ``<run_dir>/<race_id>/<engine>.json`` (plus, when ``races``
+    are given, their race, lap and quality documents). A track-scope weather document may sit at
+    ``<run_dir>/<track_id>/weather.json`` or ``<run_dir>/tracks/<track_id>/weather.json``."""
+    run_dir = Path(run_dir)
+    docs: dict[str, list[dict]] = {c: [] for c in COLLECTIONS}
+    failed: list[dict] = []
+    engine_docs: list[tuple[str, dict]] = []
+    track_weather: dict[str, dict] = {}
+    for path in sorted(run_dir.rglob("*.json")):
+        engine = path.stem
+        if engine not in ("composite", "sections", "weather", "pattern"):
+            continue
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            failed.append(_failed(f"read:{path.relative_to(run_dir)}", None, exc))
+            continue
+        if doc.get("engine", engine) == "weather" and doc.get("scope") == "track":
+            track_weather[doc.get("track_id")] = doc
+        else:
+            engine_docs.append((engine, doc))
+    seen_races: dict[str, list[str]] = {}
+    for engine, doc in engine_docs:
+        if doc.get("race_id"):
+            seen_races.setdefault(doc.get("track_id"), []).append(doc["race_id"])
+        try:
+            _merge(docs, engine_documents(engine, doc, track_weather.get(doc.get("track_id"))))
+        except Exception as exc:
+            failed.append(_failed(f"convert:{engine}:{doc.get('race_id')}", doc.get("race_id"), exc))
+    races = list(races or [])
+    for race in races:
+        docs["races"].append(race_document(race))
+        docs["laps"].extend(lap_documents(race))
+        docs["data_quality"].append(quality_document(race))
+        seen_races.setdefault(race.track_id, []).append(race.race_id)
+    docs["tracks"] = track_documents({t: sorted(set(v)) for t, v in seen_races.items() if t})
+    return docs, {"races": sorted({r for v in seen_races.values() for r in v}), "failed_tasks": failed,
+                  "source": str(run_dir)}

@@ -1,0 +1,144 @@
+"""Firestore backend (google-cloud-firestore). ``firestore://PROJECT[/DATABASE]``.
+
+Layout: ``runs/{run_id}`` (run document) with the run's documents in the sub-collections
+``runs/{run_id}/{collection}/{doc_id}``; the pointer is ``meta/active``. Honours
+``FIRESTORE_EMULATOR_HOST`` (then anonymous credentials); otherwise credentials come the standard
+Google way (``GOOGLE_APPLICATION_CREDENTIALS``, gcloud's application-default login, or the metadata
+server on Google Cloud).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable
+
+from .base import COLLECTIONS, MAX_BATCH, META, RUNS, Store, StoreError, chunks
+
+TIMEOUT_S = 30.0
+
+
+def _client(project: str, database: str):
+    from google.cloud import firestore
+    kwargs: dict[str, Any] = {"project": project}
+    if database and database != "(default)":
+        kwargs["database"] = database
+    if os.environ.get("FIRESTORE_EMULATOR_HOST"):
+        from google.auth.credentials import AnonymousCredentials
+        kwargs["credentials"] = AnonymousCredentials()
+    return firestore.Client(**kwargs)
+
+
+class FirestoreStore(Store):
+    backend = "firestore"
+
+    def __init__(self, project: str, database: str = "(default)", url: str | None = None) -> None:
+        self.project, self.database = project, database or "(default)"
+        self.url = url or f"firestore://{project}" + ("" if self.database == "(default)" else f"/{self.database}")
+        try:
+            self.client = _client(project, self.database)
+        except Exception as exc:  # no credentials, bad project: say so at open
+            raise StoreError(f"cannot open Firestore {self.url}: {exc}") from exc
+
+    def _call(self, fn, *args, **kwargs):
+        from google.api_core import exceptions as gexc
+        try:
+            return fn(*args, **kwargs)
+        except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
+            raise StoreError(f"Firestore {self.url}: {exc}") from exc
+
+    def _coll(self, run_id: str, collection: str):
+        return self.client.collection(RUNS, run_id, collection)
+
+    # --- readers ------------------------------------------------------------------------------------
+    def ping(self) -> None:
+        from google.api_core import exceptions as gexc
+        try:
+            self.client.collection(META).document("active").get(timeout=5.0, retry=None)
+        except (gexc.GoogleAPICallError, gexc.RetryError, Exception) as exc:  # noqa: B014 - any failure = down
+            raise StoreError(f"Firestore {self.url} unreachable: {exc}") from exc
+
+    def get_meta(self, key: str) -> dict | None:
+        snap = self._call(self.client.collection(META).document(key).get, timeout=TIMEOUT_S)
+        return snap.to_dict() if snap.exists else None
+
+    def get_run(self, run_id: str) -> dict | None:
+        snap = self._call(self.client.collection(RUNS).document(run_id).get, timeout=TIMEOUT_S)
+        return snap.to_dict() if snap.exists else None
+
+    def list_runs(self) -> list[dict]:
+        from google.cloud.firestore_v1.field_path import FieldPath
+        q = self.client.collection(RUNS).order_by(FieldPath.document_id())
+        return [s.to_dict() for s in self._call(lambda: list(q.stream(timeout=TIMEOUT_S)))]
+
+    def get(self, run_id: str, collection: str, doc_id: str) -> dict | None:
+        snap = self._call(self._coll(run_id, collection).document(doc_id).get, timeout=TIMEOUT_S)
+        return snap.to_dict() if snap.exists else None
+
+    def get_many(self, run_id: str, collection: str, doc_ids: list[str]) -> list[dict]:
+        if not doc_ids:
+            return []
+        coll = self._coll(run_id, collection)
+        snaps = self._call(lambda: list(self.client.get_all([coll.document(i) for i in doc_ids], timeout=TIMEOUT_S)))
+        return sorted((s.to_dict() for s in snaps if s.exists), key=lambda d: d["id"])
+
+    def build_query(self, run_id, collection, filters=None, limit=None, start_after=None):
+        from google.cloud.firestore_v1.base_query import FieldFilter
+        from google.cloud.firestore_v1.field_path import FieldPath
+        coll = self._coll(run_id, collection)
+        q = coll
+        for field, value in (filters or {}).items():
+            q = q.where(filter=FieldFilter(field, "==", value))
+        q = q.order_by(FieldPath.document_id())
+        if start_after is not None:
+            q = q.start_after({FieldPath.document_id(): coll.document(start_after)})
+        if limit is not None:
+            q = q.limit(int(limit))
+        return q
+
+    def query(self, run_id, collection, filters=None, limit=None, start_after=None) -> list[dict]:
+        q = self.build_query(run_id, collection, filters, limit, start_after)
+        return [s.to_dict() for s in self._call(lambda: list(q.stream(timeout=TIMEOUT_S)))]
+
+    def count(self, run_id: str, collection: str) -> int:
+        res = self._call(lambda: self._coll(run_id, collection).count().get(timeout=TIMEOUT_S))
+        return int(res[0][0].value)
+
+    # --- writers ------------------------------------------------------------------------------------
+    def put_run(self, run: dict) -> None:
+        self._call(self.client.collection(RUNS).document(run["run_id"]).set, run, timeout=TIMEOUT_S)
+
+    def write(self, run_id: str, collection: str, docs: Iterable[dict], on_batch=None) -> None:
+        coll = self._coll(run_id, collection)
+        for part in chunks(docs, MAX_BATCH):
+            batch = self.client.batch()
+            for d in part:
+                batch.set(coll.document(d["id"]), d)
+            self._call(batch.commit, timeout=TIMEOUT_S * 4)
+            if on_batch:
+                on_batch(len(part))
+
+    def complete(self, run: dict, pointer: dict | None) -> None:
+        batch = self.client.batch()      # one commit: atomic
+        batch.set(self.client.collection(RUNS).document(run["run_id"]), run)
+        if pointer is not None:
+            batch.set(self.client.collection(META).document("active"), pointer)
+        self._call(batch.commit, timeout=TIMEOUT_S)
+
+    def delete_run(self, run_id: str) -> None:
+        for collection in COLLECTIONS:
+            coll = self._coll(run_id, collection)
+            while True:
+                refs = [s.reference for s in self._call(
+                    lambda: list(coll.select([]).limit(MAX_BATCH).stream(timeout=TIMEOUT_S)))]
+                if not refs:
+                    break
+                batch = self.client.batch()
+                for ref in refs:
+                    batch.delete(ref)
+                self._call(batch.commit, timeout=TIMEOUT_S * 4)
+        self._call(self.client.collection(RUNS).document(run_id).delete, timeout=TIMEOUT_S)
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception:
+            pass

@@ -1,0 +1,1 @@
+"""KaizenLap's read-only HTTP API and static web build (``serve.app:app``)."""

@@ -1,0 +1,565 @@
+"""KaizenLap read-only API (FastAPI) and the static web build.
+
+``uvicorn serve.app:app`` or ``python run_pipeline.py serve``. The store is ``$KAIZENLAP_STORE`` (or
+``create_app(store_url=...)``); the web build directory ``$KAIZENLAP_WEB_DIR`` (default ``serve/web``).
+
+Every response is read from one run: the active run named by the store's pointer (re-read at most every
+``$KAIZENLAP_POINTER_TTL_S`` seconds, default 1), or for a paginated request the run its cursor names.
+Store I/O runs in worker threads, never on the event loop. Responses are cached in-process, keyed by
+the run, and carry ``ETag: "<data version>"``; ``If-None-Match`` answers 304. The cache is emptied when
+the active run changes.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import gzip
+import json
+import os
+import re
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import anyio
+from fastapi import FastAPI, Path as PathParam, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import TypeAdapter
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kaizenlap import __version__
+from kaizenlap.store import RECOMMENDATION_COLLECTIONS, Store, StoreError, open_store
+
+from . import models as M
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:~+=@-]{0,199}$"
+API_PREFIXES = {"health", "tracks", "races", "recommendations", "runs", "docs", "redoc", "openapi.json", "api"}
+REC_ORDER = ("section", "weather", "pattern", "coaching")
+MAX_LIMIT = 1000
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, detail: Any = None) -> None:
+        self.status, self.code, self.message, self.detail = status, code, message, detail
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, "not_found", f"{what} not found")
+
+
+def _error(status: int, code: str, message: str, detail: Any = None, headers=None) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "detail": detail}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+ERRORS = {404: {"model": M.ErrorBody, "description": "unknown id"},
+          422: {"model": M.ErrorBody, "description": "invalid parameter"},
+          503: {"model": M.ErrorBody, "description": "store unreachable or nothing published yet"}}
+CACHED = {304: {"description": "not modified (If-None-Match matched the ETag)"}}
+
+
+class ResponseCache:
+    """LRU of encoded responses, keyed by (run id, path, query); bounded in entries and bytes."""
+
+    def __init__(self, max_entries: int = 4096, max_bytes: int = 256 << 20) -> None:
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self.data: OrderedDict[tuple, tuple[bytes, bytes | None]] = OrderedDict()
+        self.size = 0
+        self.run_id: str | None = None
+
+    def get(self, key):
+        hit = self.data.get(key)
+        if hit is not None:
+            self.data.move_to_end(key)
+        return hit
+
+    def put(self, key, body: bytes) -> tuple[bytes, bytes | None]:
+        gz = gzip.compress(body, 5) if len(body) > 2048 else None
+        entry = (body, gz)
+        old = self.data.pop(key, None)
+        if old:
+            self.size -= len(old[0]) + len(old[1] or b"")
+        self.data[key] = entry
+        self.size += len(body) + len(gz or b"")
+        while self.data and (len(self.data) > self.max_entries or self.size > self.max_bytes):
+            _, (b, g) = self.data.popitem(last=False)
+            self.size -= len(b) + len(g or b"")
+        return entry
+
+    def clear(self) -> None:
+        self.data.clear()
+        self.size = 0
+
+
+class Context:
+    def __init__(self, store_url: str | None, pointer_ttl_s: float) -> None:
+        self.store_url = store_url
+        self.pointer_ttl_s = pointer_ttl_s
+        self._store: Store | None = None
+        self._open_lock = threading.Lock()
+        self._pointer: dict | None = None
+        self._pointer_at = -1e9
+        self._pointer_lock: asyncio.Lock | None = None
+        self.cache = ResponseCache()
+        self.runs: dict[str, dict] = {}      # complete runs seen (for cursors)
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            with self._open_lock:
+                if self._store is None:
+                    self._store = open_store(self.store_url)
+        return self._store
+
+    async def io(self, fn: Callable, *args):
+        """Run blocking store I/O in a worker thread; store failures become 503."""
+        try:
+            return await anyio.to_thread.run_sync(fn, *args)
+        except StoreError as exc:
+            raise ApiError(503, "store_unavailable", str(exc)) from exc
+
+    async def pointer(self, force: bool = False) -> dict | None:
+        if self._pointer_lock is None:
+            self._pointer_lock = asyncio.Lock()
+        now = time.monotonic()
+        if not force and now - self._pointer_at < self.pointer_ttl_s:
+            return self._pointer
+        async with self._pointer_lock:
+            if not force and time.monotonic() - self._pointer_at < self.pointer_ttl_s:
+                return self._pointer
+            ptr = await self.io(lambda: self.store.active())
+            key = ptr and (ptr.get("run_id"), ptr.get("data_version"))
+            old = self._pointer and (self._pointer.get("run_id"), self._pointer.get("data_version"))
+            if key != old:
+                self.cache.clear()           # the run changed: nothing cached is current
+                self.runs.clear()            # and an older run may have been pruned
+            self._pointer, self._pointer_at = ptr, time.monotonic()
+            return ptr
+
+    async def active(self) -> dict:
+        ptr = await self.pointer()
+        if not ptr:
+            raise ApiError(503, "no_data", "nothing has been published to the store yet")
+        return ptr
+
+    async def run(self, run_id: str) -> dict:
+        """A complete run (for a cursor): its run document."""
+        if run_id not in self.runs:
+            run = await self.io(lambda: self.store.get_run(run_id))
+            if not run or run.get("status") != "complete":
+                raise ApiError(410, "stale_cursor", f"the cursor's run {run_id} is no longer stored: "
+                                                    "start again without a cursor")
+            self.runs[run_id] = run
+        return self.runs[run_id]
+
+
+_ADAPTERS: dict[Any, TypeAdapter] = {}
+
+
+def _adapter(model: Any) -> TypeAdapter:
+    if model not in _ADAPTERS:
+        _ADAPTERS[model] = TypeAdapter(model)
+    return _ADAPTERS[model]
+
+
+def _cache_key(run_id: str, scope) -> tuple:
+    return run_id, scope.get("root_path", "") + scope["path"], scope.get("query_string", b"")
+
+
+class CacheFront:
+    """ASGI front: a GET whose response for the active run is cached is answered here, before routing
+    and parameter validation (it was validated when it was cached). Anything else goes to the app."""
+
+    def __init__(self, app, ctx: "Context", cache_control: str) -> None:
+        self.app, self.ctx, self.cache_control = app, ctx, cache_control
+
+    async def __call__(self, scope, receive, send):
+        ctx = self.ctx
+        if (scope["type"] == "http" and scope["method"] == "GET" and ctx._pointer
+                and time.monotonic() - ctx._pointer_at < ctx.pointer_ttl_s):
+            run_id = ctx._pointer["run_id"]
+            entry = ctx.cache.get(_cache_key(run_id, scope))
+            if entry is not None:
+                headers = dict((k.lower(), v) for k, v in scope["headers"] if k.lower() in
+                               (b"if-none-match", b"accept-encoding"))
+                etag = f'"{ctx._pointer.get("data_version") or run_id}"'
+                out = [(b"etag", etag.encode()), (b"cache-control", self.cache_control.encode()),
+                       (b"x-kaizenlap-run", run_id.encode()), (b"vary", b"Accept-Encoding")]
+                if _etag_matches(headers.get(b"if-none-match", b"").decode("latin-1") or None, etag):
+                    await send({"type": "http.response.start", "status": 304, "headers": out})
+                    await send({"type": "http.response.body", "body": b""})
+                    return
+                body, gz = entry
+                if gz is not None and b"gzip" in headers.get(b"accept-encoding", b""):
+                    body = gz
+                    out.append((b"content-encoding", b"gzip"))
+                out += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+                await send({"type": "http.response.start", "status": 200, "headers": out})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    for tag in header.split(","):
+        tag = tag.strip()
+        if tag == "*" or tag.removeprefix("W/") == etag:
+            return True
+    return False
+
+
+def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
+               pointer_ttl_s: float | None = None, max_age_s: int | None = None,
+               store: Store | None = None) -> FastAPI:
+    """The app over ``store`` (an open store) or the store at ``store_url`` (opened on first use)."""
+    ttl = float(os.environ.get("KAIZENLAP_POINTER_TTL_S", "1.0")) if pointer_ttl_s is None else pointer_ttl_s
+    max_age = int(os.environ.get("KAIZENLAP_API_MAX_AGE_S", "0")) if max_age_s is None else max_age_s
+    cache_control = f"public, max-age={max_age}, must-revalidate"
+    ctx = Context(store_url or (store.url if store is not None else None), ttl)
+    ctx._store = store
+    web_root = Path(web_dir or os.environ.get("KAIZENLAP_WEB_DIR") or WEB_DIR).resolve()
+
+    app = FastAPI(title="KaizenLap API", version=__version__,
+                  description="Read-only driver-coaching analytics for the Toyota GR Cup. Every number that is "
+                              "an estimate carries its 95% interval and sample size (Estimate).")
+    app.state.ctx = ctx
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return _error(exc.status, exc.code, exc.message, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
+        return _error(422, "invalid_parameter", "invalid request parameter(s)", json.loads(json.dumps(
+            detail, default=str)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    async def respond(request: Request, model: Any, produce: Callable[[str], Any], run: dict | None = None) -> Response:
+        """Cached, ETagged JSON of ``produce(run_id)`` (called in a thread) validated by ``model``."""
+        run = run or await ctx.active()
+        run_id = run["run_id"]
+        etag = f'"{run.get("data_version") or run_id}"'
+        headers = {"ETag": etag, "Cache-Control": cache_control, "X-KaizenLap-Run": run_id, "Vary": "Accept-Encoding"}
+        if _etag_matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=headers)
+        key = _cache_key(run_id, request.scope)
+        entry = ctx.cache.get(key)
+        if entry is None:
+            data = await ctx.io(produce, run_id)
+            adapter = _adapter(model)
+            body = adapter.dump_json(adapter.validate_python(data), by_alias=True)
+            entry = ctx.cache.put(key, body)
+        body, gz = entry
+        if gz is not None and "gzip" in request.headers.get("accept-encoding", ""):
+            headers["Content-Encoding"] = "gzip"
+            body = gz
+        return Response(body, media_type="application/json", headers=headers)
+
+    st = lambda: ctx.store  # noqa: E731
+
+    # ------------------------------------------------------------------ health and runs
+    @app.get("/health", response_model=M.Health, tags=["service"], responses={503: {"model": M.Health}})
+    async def health():
+        """Service status: store reachable, active run, data version. Never cached."""
+        store_info = {"backend": "unknown", "url": ctx.store_url or "", "reachable": False, "error": None}
+        ptr = None
+        try:
+            store = await anyio.to_thread.run_sync(lambda: ctx.store)
+            store_info.update(backend=store.backend, url=_redact(store.url))
+            await anyio.to_thread.run_sync(store.ping)
+            store_info["reachable"] = True
+            ptr = await ctx.pointer(force=True)
+        except (StoreError, ApiError, ValueError, OSError) as exc:
+            store_info["error"] = str(getattr(exc, "message", exc))
+        status = "unavailable" if not store_info["reachable"] else ("ok" if ptr else "no_data")
+        body = M.Health(status=status, store=M.StoreHealth(**store_info), active_run_id=(ptr or {}).get("run_id"),
+                        data_version=(ptr or {}).get("data_version"), published_at=(ptr or {}).get("published_at"),
+                        version=__version__)
+        return JSONResponse(body.model_dump(), status_code=200 if store_info["reachable"] else 503,
+                            headers={"Cache-Control": "no-store"})
+
+    @app.get("/runs", response_model=M.RunList, tags=["service"], responses=ERRORS)
+    async def runs():
+        """Runs in the store (status, counts, failed tasks) and the active run id."""
+        ptr = await ctx.pointer()
+        items = await ctx.io(lambda: st().list_runs())
+        body = M.RunList(active_run_id=(ptr or {}).get("run_id"), items=items)
+        return JSONResponse(json.loads(body.model_dump_json(by_alias=True)), headers={"Cache-Control": "no-store"})
+
+    # ------------------------------------------------------------------ tracks and races
+    @app.get("/tracks", response_model=M.TrackList, tags=["tracks"], responses={**ERRORS, **CACHED})
+    async def tracks(request: Request):
+        """Every track: name, length, sector lengths, map outline when known, races in the store."""
+        return await respond(request, M.TrackList,
+                             lambda rid: {"run_id": rid, "items": st().query(rid, "tracks")})
+
+    IdPath = lambda desc: PathParam(..., pattern=ID_PATTERN, max_length=200, description=desc)  # noqa: E731
+
+    @app.get("/tracks/{track_id}", response_model=M.Track, tags=["tracks"], responses={**ERRORS, **CACHED})
+    async def track(request: Request, track_id: str = IdPath("track id, e.g. barber")):
+        def produce(rid):
+            doc = st().get(rid, "tracks", track_id)
+            if doc is None:
+                raise not_found(f"track {track_id!r}")
+            return doc
+        return await respond(request, M.Track, produce)
+
+    @app.get("/tracks/{track_id}/composite", response_model=M.Composite, tags=["tracks"],
+             responses={**ERRORS, **CACHED})
+    async def track_composite(request: Request, track_id: str = IdPath("track id")):
+        """Best-case composite of a track's races pooled (only when the track has several races)."""
+        from kaizenlap.store.build import doc_id
+
+        def produce(rid):
+            doc = st().get(rid, "best_case_composites", doc_id("track", track_id))
+            if doc is None:
+                raise not_found(f"track composite for {track_id!r}")
+            return doc
+        return await respond(request, M.Composite, produce)
+
+    def _summary(doc: dict) -> dict:
+        return {k: v for k, v in doc.items() if k not in ("cars", "files")}
+
+    @app.get("/races", response_model=M.RaceList, tags=["races"], responses={**ERRORS, **CACHED})
+    async def all_races(request: Request):
+        """Every race of the active run."""
+        return await respond(request, M.RaceList, lambda rid: {
+            "run_id": rid, "items": [_summary(d) for d in st().query(rid, "races")]})
+
+    @app.get("/races/{track_id}", response_model=M.RaceList, tags=["races"], responses={**ERRORS, **CACHED})
+    async def races(request: Request, track_id: str = IdPath("track id, e.g. barber")):
+        """The races of one track."""
+        def produce(rid):
+            if st().get(rid, "tracks", track_id) is None:
+                raise not_found(f"track {track_id!r}")
+            return {"run_id": rid, "track_id": track_id,
+                    "items": [_summary(d) for d in st().query(rid, "races", {"track_id": track_id})]}
+        return await respond(request, M.RaceList, produce)
+
+    def _race(rid: str, race_id: str) -> dict:
+        doc = st().get(rid, "races", race_id)
+        if doc is None:
+            raise not_found(f"race {race_id!r}")
+        return doc
+
+    @app.get("/races/{race_id}/summary", response_model=M.Race, tags=["races"], responses={**ERRORS, **CACHED})
+    async def race(request: Request, race_id: str = IdPath("race id, e.g. barber-r1")):
+        """One race: date, counts, cars, source files and the results used."""
+        return await respond(request, M.Race, lambda rid: _race(rid, race_id))
+
+    @app.get("/races/{race_id}/cars", response_model=M.CarList, tags=["races"], responses={**ERRORS, **CACHED})
+    async def cars(request: Request, race_id: str = IdPath("race id")):
+        """The cars of a race, from its lap data (laps, clean laps, best laps)."""
+        return await respond(request, M.CarList, lambda rid: {
+            "run_id": rid, "race_id": race_id, "items": _race(rid, race_id)["cars"]})
+
+    @app.get("/races/{race_id}/cars/{car}", response_model=M.CarDetail, tags=["races"],
+             responses={**ERRORS, **CACHED})
+    async def car_detail(request: Request, race_id: str = IdPath("race id"), car: str = IdPath("car id")):
+        """One car: its summary, composite entry, consistency pattern and ranked section losses."""
+        from kaizenlap.store.build import doc_id
+
+        def produce(rid):
+            race_doc = _race(rid, race_id)
+            entry = next((c for c in race_doc["cars"] if c["car"] == car), None)
+            if entry is None:
+                raise not_found(f"car {car!r} in race {race_id!r}")
+            comp = st().get(rid, "best_case_composites", race_id) or {}
+            secs = [d for d in st().query(rid, "ml_section_recommendations", {"race_id": race_id, "car": car},
+                                          limit=200) if d.get("scope") == "car"]
+            secs.sort(key=lambda d: (d.get("section_set") or "", d.get("rank") or 0))
+            return {"run_id": rid, "race_id": race_id, "car": entry,
+                    "composite": next((c for c in comp.get("cars", []) if c.get("car") == car), None),
+                    "pattern": st().get(rid, "ml_pattern_recommendations", doc_id(race_id, car, "pattern")),
+                    "sections": secs}
+        return await respond(request, M.CarDetail, produce)
+
+    @app.get("/races/{race_id}/cars/{car}/laps", response_model=M.LapList, tags=["races"],
+             responses={**ERRORS, **CACHED})
+    async def laps(request: Request, race_id: str = IdPath("race id"), car: str = IdPath("car id")):
+        """Every lap of a car: lap and sub-section times, flags, clean or the reasons it is excluded."""
+        def produce(rid):
+            items = st().query(rid, "laps", {"race_id": race_id, "car": car})
+            if not items:
+                race_doc = _race(rid, race_id)
+                if not any(c["car"] == car for c in race_doc["cars"]):
+                    raise not_found(f"car {car!r} in race {race_id!r}")
+            return {"run_id": rid, "race_id": race_id, "car": car, "items": items}
+        return await respond(request, M.LapList, produce)
+
+    @app.get("/races/{race_id}/composite", response_model=M.Composite, tags=["races"],
+             responses={**ERRORS, **CACHED})
+    async def composite(request: Request, race_id: str = IdPath("race id")):
+        """Best-case composite lap of the race (field, per class, sectors and sub-sections) and per car."""
+        def produce(rid):
+            doc = st().get(rid, "best_case_composites", race_id)
+            if doc is None:
+                _race(rid, race_id)
+                raise not_found(f"composite of race {race_id!r} (the engine did not run for it)")
+            return doc
+        return await respond(request, M.Composite, produce)
+
+    @app.get("/races/{race_id}/quality", response_model=M.Quality, tags=["races"], responses={**ERRORS, **CACHED})
+    async def quality(request: Request, race_id: str = IdPath("race id")):
+        """The race's quality ledger, lap exclusion summary and reconciliation with the official files."""
+        def produce(rid):
+            doc = st().get(rid, "data_quality", race_id)
+            if doc is None:
+                raise not_found(f"race {race_id!r}")
+            return doc
+        return await respond(request, M.Quality, produce)
+
+    @app.get("/races/{race_id}/weather", response_model=M.Recommendation, tags=["races"],
+             responses={**ERRORS, **CACHED})
+    async def race_weather(request: Request, race_id: str = IdPath("race id")):
+        """Weather through the race and its effect on pace (with the track's pooled model)."""
+        from kaizenlap.store.build import doc_id
+
+        def produce(rid):
+            doc = st().get(rid, "ml_weather_recommendations", doc_id(race_id, "weather"))
+            if doc is None:
+                _race(rid, race_id)
+                raise not_found(f"weather analysis of race {race_id!r}")
+            return doc
+        return await respond(request, M.Recommendation, produce)
+
+    # ------------------------------------------------------------------ recommendations
+    @app.get("/recommendations", response_model=M.RecommendationPage, tags=["recommendations"],
+             responses={**ERRORS, **CACHED, 410: {"model": M.ErrorBody, "description": "the cursor's run is gone"}})
+    async def recommendations(
+            request: Request,
+            race_id: Optional[str] = Query(None, pattern=ID_PATTERN, max_length=200, description="race id"),
+            car: Optional[str] = Query(None, pattern=ID_PATTERN, max_length=200, description="car id in the race"),
+            lap: Optional[int] = Query(None, ge=0, le=100000, description="lap number (lap-scope documents only)"),
+            section: Optional[M.SectionName] = Query(None, description="s1..s3 or a sub-section"),
+            type: Optional[M.RecType] = Query(None, description="one kind only"),
+            limit: int = Query(100, ge=1, le=MAX_LIMIT),
+            cursor: Optional[str] = Query(None, max_length=1000, description="next_cursor of the previous page")):
+        """Recommendations filtered by race, car, lap, section and type, in id order, paginated.
+
+        A page and the pages its cursor leads to all come from one run."""
+        run = None
+        start: tuple[int, str | None] = (0, None)
+        kinds = [type] if type else list(REC_ORDER)
+        if cursor:
+            c = _decode_cursor(cursor)
+            await ctx.pointer()              # notice a new run (and so pruned ones) before trusting the cursor
+            if c.get("k") != kinds:
+                raise ApiError(422, "invalid_parameter", "the cursor belongs to a query of another type")
+            run = await ctx.run(c["r"])
+            start = (int(c["i"]), c["a"])
+            if not 0 <= start[0] < len(kinds):
+                raise ApiError(422, "invalid_parameter", "invalid cursor")
+        filters = {k: v for k, v in (("race_id", race_id), ("car", car), ("lap", lap), ("section", section))
+                   if v is not None}
+
+        from kaizenlap.store.build import LAP_SCOPED, lap_section_ids
+
+        def fetch(rid: str, coll: str, n: int, after: str | None) -> list[dict]:
+            if lap is not None and coll not in LAP_SCOPED:
+                return []                          # race- and car-scope documents have no lap
+            if coll == "ml_section_recommendations" and race_id and car and lap is not None:
+                ids = [i for i in lap_section_ids(race_id, car, lap, section) if after is None or i > after]
+                return st().get_many(rid, coll, ids[:n])     # ids are known: point lookups, no query
+            return st().query(rid, coll, filters, limit=n, start_after=after)
+
+        def produce(rid):
+            items: list[dict] = []
+            i, after = start
+            nxt = None
+            while i < len(kinds):
+                coll = RECOMMENDATION_COLLECTIONS[kinds[i]]
+                want = limit - len(items)
+                got = fetch(rid, coll, want + 1, after)
+                items += got[:want]
+                if len(got) > want:       # more in this collection
+                    nxt = (i, items[-1]["id"])
+                    break
+                i, after = i + 1, None
+                if len(items) == limit:
+                    if i < len(kinds):
+                        nxt = (i, None)  # the next page may be empty: cheap to find out, honest to say
+                    break
+            return {"run_id": rid, "count": len(items), "items": items,
+                    "next_cursor": _encode_cursor(rid, kinds, *nxt) if nxt else None}
+        return await respond(request, M.RecommendationPage, produce, run=run)
+
+    # ------------------------------------------------------------------ static web build
+    @app.api_route("/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
+    async def web(path: str):
+        first = path.split("/", 1)[0]
+        if first in API_PREFIXES:
+            raise ApiError(404, "not_found", f"no API endpoint /{path}")
+        target = _safe_file(web_root, path)
+        if target is None:
+            raise ApiError(404, "not_found", "not found")
+        return FileResponse(target)
+
+    app.add_middleware(CacheFront, ctx=ctx, cache_control=cache_control)
+    return app
+
+
+def _safe_file(root: Path, path: str) -> Path | None:
+    """The file under ``root`` that ``path`` (already URL-decoded once) names, or None. Anything that
+    looks like an escape (dot segments, backslashes, NUL, '%' left after decoding, hidden files,
+    symlinks leading out) is refused; a path with no extension falls back to index.html (client routing)."""
+    raw = path.split("/")
+    if "" in raw[:-1]:                     # '//x', 'a//b': an absolute path or a smuggled one
+        return None
+    parts = [p for p in raw if p]
+    for p in parts:
+        if (p in (".", "..") or p.startswith(".") or any(ch in "\\%:\ufffd" or ord(ch) < 32 for ch in p)
+                or len(p) > 255):
+            return None
+    try:
+        cand = (root / Path(*parts)).resolve() if parts else root
+        if not cand.is_relative_to(root):
+            return None
+        if cand.is_dir():
+            cand = cand / "index.html"
+        if cand.is_file() and cand.resolve().is_relative_to(root):
+            return cand
+    except (OSError, ValueError):
+        return None
+    if not parts or "." not in parts[-1]:
+        index = root / "index.html"
+        if index.is_file() and index.resolve().is_relative_to(root):
+            return index
+    return None
+
+
+def _encode_cursor(run_id: str, kinds: list[str], i: int, after: str | None) -> str:
+    raw = json.dumps({"r": run_id, "k": kinds, "i": i, "a": after}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> dict:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        c = json.loads(raw)
+        if (isinstance(c, dict) and isinstance(c.get("r"), str) and re.match(ID_PATTERN, c["r"])
+                and isinstance(c.get("k"), list)
+                and isinstance(c.get("i"), int) and (c.get("a") is None or isinstance(c.get("a"), str))):
+            return c
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        pass
+    raise ApiError(422, "invalid_parameter", "invalid cursor: pass next_cursor from the previous page unchanged")
+
+
+def _redact(url: str) -> str:
+    return url.split("@")[-1] if "://" in url and "@" in url else url
+
+
+app = create_app()

@@ -1,0 +1,254 @@
+"""Response models of the KaizenLap API (SCHEMA.md describes the stored documents they come from).
+
+Document models allow extra fields: the store's documents may carry more than is typed here, and a
+new engine field reaches clients without an API change.
+"""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SectionName = Literal["s1", "s2", "s3", "im1a", "im1", "im2a", "im2", "im3a", "fl"]
+RecType = Literal["section", "weather", "pattern", "coaching"]
+
+
+class Doc(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable: not_found, invalid_parameter, stale_cursor, no_data, ...")
+    message: str
+    detail: Optional[list | dict] = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Estimate(Doc):
+    """A number with its 95% interval and the sample it came from."""
+    value: Optional[float] = None
+    lo: Optional[float] = None
+    hi: Optional[float] = None
+    n: int = 0
+    method: str = ""
+    note: Optional[str] = None
+
+
+class StoreHealth(BaseModel):
+    backend: str
+    url: str
+    reachable: bool
+    error: Optional[str] = None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "no_data", "unavailable"]
+    store: StoreHealth
+    active_run_id: Optional[str] = None
+    data_version: Optional[str] = None
+    published_at: Optional[str] = None
+    version: str
+
+
+class Point(Doc):
+    x: float
+    y: float
+
+
+class Track(Doc):
+    track_id: str
+    name: str
+    timezone: Optional[str] = None
+    length_m: Optional[float] = Field(None, description="lap length, metres")
+    sector_lengths_m: list[float] = Field(default_factory=list, description="S1..S3 lengths, metres")
+    pit_lane_s: Optional[float] = None
+    reference_lap_s: Optional[float] = None
+    outline: Optional[list[Point]] = Field(None, description="track map outline (x, y metres) when known")
+    races: list[str] = Field(default_factory=list)
+
+
+class TrackList(BaseModel):
+    run_id: str
+    items: list[Track]
+
+
+class Car(Doc):
+    car: str = Field(description="car id in the race: the number, or NUMBER-k when two cars share it")
+    number: Optional[str] = None
+    class_: Optional[str] = Field(None, alias="class")
+    laps: int = 0
+    clean_laps: int = 0
+    best_lap_s: Optional[float] = None
+    best_lap_number: Optional[int] = None
+    best_clean_lap_s: Optional[float] = None
+    best_clean_lap_number: Optional[int] = None
+
+
+class RaceSummary(Doc):
+    race_id: str
+    track_id: str
+    race_number: int
+    status: str
+    date: Optional[str] = None
+    n_laps: int = 0
+    n_clean: int = 0
+    n_cars: int = 0
+    classes: list[str] = Field(default_factory=list)
+    has_weather: bool = False
+
+
+class Race(RaceSummary):
+    cars: list[Car] = Field(default_factory=list)
+
+
+class RaceList(BaseModel):
+    run_id: str
+    track_id: Optional[str] = None
+    items: list[RaceSummary]
+
+
+class CarList(BaseModel):
+    run_id: str
+    race_id: str
+    items: list[Car]
+
+
+class Lap(Doc):
+    race_id: str
+    car: str
+    lap: int
+    lap_time_s: Optional[float] = None
+    s1_s: Optional[float] = None
+    s2_s: Optional[float] = None
+    s3_s: Optional[float] = None
+    im1a_s: Optional[float] = None
+    im1_s: Optional[float] = None
+    im2a_s: Optional[float] = None
+    im2_s: Optional[float] = None
+    im3a_s: Optional[float] = None
+    fl_s: Optional[float] = None
+    crossing_utc: Optional[str] = None
+    flag: Optional[str] = None
+    flags: dict[str, bool] = Field(default_factory=dict)
+    is_clean: bool = False
+    exclusion_reasons: list[str] = Field(default_factory=list)
+
+
+class LapList(BaseModel):
+    run_id: str
+    race_id: str
+    car: str
+    items: list[Lap]
+
+
+class Component(Doc):
+    section: str
+    time_s: float
+    car: str
+    lap: int
+    race_id: Optional[str] = None
+    n_laps: int = 0
+
+
+class FieldComposite(Doc):
+    class_: str = Field(alias="class")
+    section_set: str
+    available: bool
+    total_s: Optional[float] = None
+    n_laps: int = 0
+    components: Optional[list[Component]] = None
+    reason: Optional[str] = None
+
+
+class Composite(Doc):
+    scope: str
+    race_id: Optional[str] = None
+    track_id: Optional[str] = None
+    races: list[str] = Field(default_factory=list)
+    n_laps: int = 0
+    n_clean: int = 0
+    field: list[FieldComposite] = Field(default_factory=list)
+    cars: list[Doc] = Field(default_factory=list)
+    invariants: dict[str, bool] = Field(default_factory=dict)
+
+
+class Issue(Doc):
+    code: str
+    message: str
+    severity: str
+    file: Optional[str] = None
+    line: Optional[int] = None
+    column: Optional[str] = None
+    car: Optional[str] = None
+    laps: Optional[list[int]] = None
+
+
+class Exclusion(Doc):
+    flag: str
+    laps: int
+    only_this_flag: int
+
+
+class Quality(Doc):
+    race_id: str
+    status: str
+    n_laps: int = 0
+    n_clean: int = 0
+    counts: dict[str, int] = Field(default_factory=dict)
+    by_code: dict[str, int] = Field(default_factory=dict)
+    issues: list[Issue] = Field(default_factory=list)
+    exclusions: list[Exclusion] = Field(default_factory=list)
+    reconciliation: list[Doc] = Field(default_factory=list)
+
+
+class Recommendation(Doc):
+    """One recommendation. ``type`` says which engine; ``scope`` whether it is about the race, a car, or
+    one lap of a car. Section recommendations at car scope carry Estimates (loss, pace_gap, ...)."""
+    id: str
+    type: RecType
+    race_id: Optional[str] = None
+    track_id: Optional[str] = None
+    car: Optional[str] = None
+    lap: Optional[int] = None
+    section: Optional[str] = None
+    scope: Optional[str] = None
+    message: Optional[str] = None
+    loss: Optional[Estimate] = None
+    pace_gap: Optional[Estimate] = None
+    consistency_cost: Optional[Estimate] = None
+    best_k: Optional[Estimate] = None
+    median: Optional[Estimate] = None
+
+
+class RecommendationPage(BaseModel):
+    run_id: str
+    count: int
+    items: list[Recommendation]
+    next_cursor: Optional[str] = Field(None, description="pass as ?cursor= for the next page; null on the last")
+
+
+class CarDetail(BaseModel):
+    run_id: str
+    race_id: str
+    car: Car
+    composite: Optional[Doc] = Field(None, description="the car's entry in the race's composite document")
+    pattern: Optional[Recommendation] = None
+    sections: list[Recommendation] = Field(default_factory=list, description="car-scope section recommendations")
+
+
+class Run(Doc):
+    run_id: str
+    status: str
+    started_at: Optional[str] = None
+    finished_at: Optional[str] = None
+    counts: dict[str, int] = Field(default_factory=dict)
+    data_version: Optional[str] = None
+    failed_tasks: list[Doc] = Field(default_factory=list)
+
+
+class RunList(BaseModel):
+    active_run_id: Optional[str] = None
+    items: list[Run]
