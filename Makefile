@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed-stamp
 SAMPLE := data/sample
 DATA   ?= $(SAMPLE)
 REPORTS ?= reports
+STORE  ?= sqlite:///.kaizenlap/store.db
+PORT   ?= 8000
 
 # Nothing may reach beyond 127.0.0.1: stop google-auth probing a cloud metadata server.
 export GCE_METADATA_HOST := 127.0.0.1:9
@@ -29,9 +31,11 @@ sample: $(SAMPLE)/ground_truth.json
 
 run: setup sample
 	$(BIN)/python run_pipeline.py inspect $(DATA)
-	$(BIN)/python run_pipeline.py run --data $(DATA) --reports $(REPORTS)
-	@echo "Outputs: race summaries above; parsed races cached under .kaizenlap/cache/;"
-	@echo "reports: $(REPORTS)/latest/index.html (executed notebooks .ipynb/.html and engine JSON per race)."
+	$(BIN)/python run_pipeline.py run --data $(DATA) --reports $(REPORTS) --store $(STORE)
+	@echo "Outputs: parsed races cached under .kaizenlap/cache/; reports: $(REPORTS)/latest/index.html"
+	@echo "(executed notebooks .ipynb/.html and engine JSON per race); results published to $(STORE)."
+	@echo "Serving the API at http://127.0.0.1:$(PORT) (OpenAPI at /docs); Ctrl-C stops it."
+	$(BIN)/python run_pipeline.py serve --store $(STORE) --host 127.0.0.1 --port $(PORT)
 
 test: setup
 	$(BIN)/python -m pytest -q

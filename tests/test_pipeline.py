@@ -148,3 +148,25 @@ def test_kernel_is_this_python():
     assert spec["argv"][0] == sys.executable
     from jupyter_client.kernelspec import KernelSpecManager
     assert KernelSpecManager().get_kernel_spec("python3").argv[0] == sys.executable
+
+
+def test_run_publishes_to_store_with_failed_tasks(first_run, season, reports, tmp_path):
+    from kaizenlap.store import open_store
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    code = cli.main(["run", "--data", str(season), "--races", "barber-r1", "nosuch-r9", "--reports", str(reports),
+                     "--engines", "pattern", "--workers", "2", "--no-reports", "--store", url])
+    assert code == 1                                     # a task failed; the rest is still published
+    run_dir = (reports / "latest").resolve()
+    store = open_store(url)
+    active = store.active()
+    assert active["run_id"] == run_dir.name
+    run = store.get_run(run_dir.name)
+    assert run["status"] == "complete"
+    assert [t["task"] for t in run["failed_tasks"]] == ["nosuch-r9/pattern"]
+    # the pattern document of the executed notebook is what the store serves
+    doc, _ = results.load_document(run_dir / "barber-r1" / "pattern.json")
+    served = store.query(run_dir.name, "ml_pattern_recommendations", {"race_id": "barber-r1"})
+    assert {d["car"] for d in served} == {c["car"] for c in doc["cars"]}
+    assert [d["race_id"] for d in store.query(run_dir.name, "races")] == ["barber-r1"]
+    manifest = json.loads((run_dir / results.MANIFEST).read_text())
+    assert manifest["published"] is True and manifest["store_run_id"] == run_dir.name

@@ -467,7 +467,19 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
            "tasks": [t.record() for t in tasks]}
     _write_json(run_dir / "run.json", doc)
     (run_dir / "index.html").write_text(render_index(doc), encoding="utf-8")
-    results.publish(run_dir, store_url)
+    if store_url:
+        from .ingest import load
+        loaded, _ = load(data_paths, race_ids=wanted)
+        failed = [{"task": t.key, "race_id": t.target if t.kind == "race" else None, "error": t.error}
+                  for t in tasks if t.status == "failed"]
+        try:
+            manifest = results.publish(run_dir, store_url, races=loaded, failed_tasks=failed)
+            print(f"published run {run_id} to {store_url}: {manifest.get('counts')}", file=sys.stderr)
+        except Exception as exc:   # the reports stand; the store keeps serving its previous run
+            print(f"run_pipeline.py run: error: publishing to {store_url} failed: {exc}", file=sys.stderr)
+            result.exit_code = 1
+    else:
+        results.publish(run_dir, None)
     _point_latest(reports, run_id)
     return result
 

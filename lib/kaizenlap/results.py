@@ -171,11 +171,13 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def publish(run_dir: str | os.PathLike, store_url: str | None = None) -> dict:
-    """Hand a run's documents on. Today: write ``<run_dir>/results.json``, the manifest of every engine
-    document of the run (path, engine, scope, race/track, sha256); the store (``store_url``) comes later.
-
-    Returns the manifest.
+def publish(run_dir: str | os.PathLike, store_url: str | None = None, races=None,
+            failed_tasks: list[dict] | None = None) -> dict:
+    """Hand a run's documents on: write ``<run_dir>/results.json``, the manifest of every engine document
+    of the run (path, engine, scope, race/track, sha256), and, when ``store_url`` is given, publish the
+    run to that store (:mod:`kaizenlap.store`): every engine document plus the races' race, lap and
+    quality documents, under the run id, made active in one atomic step, with ``failed_tasks`` recorded
+    in the run document. Returns the manifest.
     """
     run_dir = Path(run_dir)
     docs = []
@@ -190,8 +192,16 @@ def publish(run_dir: str | os.PathLike, store_url: str | None = None) -> dict:
                      "scope": doc.get("scope", "race"), "race_id": doc.get("race_id"),
                      "track_id": doc.get("track_id"), "run_id": meta.get("run_id"), "sha256": sha256_file(path)})
     manifest = {"run_dir": str(run_dir), "store_url": store_url, "published": False,
-                "note": "results store not implemented yet: the documents are the JSON files listed here",
                 "documents": docs, "written_utc": now_utc()}
+    if store_url:
+        from .store import build, open_store, publish_documents
+        by_collection, meta = build.documents_from_reports(run_dir, races or [])
+        meta["failed_tasks"] = list(meta.get("failed_tasks", [])) + list(failed_tasks or [])
+        run = publish_documents(open_store(store_url), run_dir.name, by_collection, meta)
+        manifest.update(published=True, store_run_id=run["run_id"], data_version=run.get("data_version"),
+                        counts=run.get("counts"), failed_tasks=len(meta["failed_tasks"]))
+    else:
+        manifest["note"] = "no store URL given: the documents are the JSON files listed here"
     tmp = run_dir / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, run_dir / MANIFEST)

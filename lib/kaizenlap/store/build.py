@@ -346,7 +346,7 @@ def documents_from_reports(run_dir: str | Path, races: Iterable | None = None) -
     engine_docs: list[tuple[str, dict]] = []
     track_weather: dict[str, dict] = {}
     for path in sorted(run_dir.rglob("*.json")):
-        engine = path.stem
+        engine = "weather" if path.stem == "weather_track" else path.stem   # the per-track weather model
         if engine not in ("composite", "sections", "weather", "pattern"):
             continue
         try:
@@ -354,6 +354,7 @@ def documents_from_reports(run_dir: str | Path, races: Iterable | None = None) -
         except (OSError, ValueError) as exc:
             failed.append(_failed(f"read:{path.relative_to(run_dir)}", None, exc))
             continue
+        doc.pop("meta", None)          # what produced the document (kaizenlap.results.save_document)
         if doc.get("engine", engine) == "weather" and doc.get("scope") == "track":
             track_weather[doc.get("track_id")] = doc
         else:
