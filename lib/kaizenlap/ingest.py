@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import pickle
+import shutil
 import io
 import json
 import os
@@ -283,12 +285,16 @@ def cache_dir() -> Path:
     return Path(env) if env else params.params_dir().parent / ".kaizenlap" / "cache"
 
 
+# The modules whose code shapes a parsed race: a change to any of them invalidates the cache.
+_INGEST_MODULES = ("ingest", "sources", "readers", "timefmt", "laps", "weather", "official", "lap_events",
+                   "flags", "reconcile", "ledger", "params")
+
+
 @functools.lru_cache(maxsize=1)
 def _code_hash() -> str:
-    """Hash of the package's source: a code change invalidates every cached race."""
     h = hashlib.sha256()
-    for p in sorted(Path(__file__).parent.rglob("*.py")):
-        h.update(p.read_bytes())
+    for name in _INGEST_MODULES:
+        h.update((Path(__file__).parent / f"{name}.py").read_bytes())
     return h.hexdigest()
 
 
@@ -303,33 +309,26 @@ def _race_key(race: RaceFiles) -> str:
     return h.hexdigest()[:24]
 
 
-_FRAMES = ("laps", "weather", "results", "results_by_class", "best10", "lap_events", "reconciliation")
+_CACHE_FILE = "race.pickle"
 
 
 def _save(race: Race, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
+    """One pickle per race (the frames and the ledger): the cache is private to this code version (its
+    key hashes the source), so pickle's speed wins over a portable format here."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.mkdir(parents=True, exist_ok=True)
-    for name in _FRAMES:
-        frame = getattr(race, name)
-        if frame is not None:
-            frame.to_parquet(tmp / f"{name}.parquet", index=False)
-    meta = {k: getattr(race, k) for k in ("race_id", "track_id", "race_number", "status", "date",
-                                           "date_source", "files", "results_choice", "lap_event_offset_s")}
-    meta["issues"] = [i.to_dict() for i in race.issues]
-    (tmp / "race.json").write_text(json.dumps(meta))
+    with open(tmp / _CACHE_FILE, "wb") as fh:
+        pickle.dump(race, fh, protocol=pickle.HIGHEST_PROTOCOL)
     if path.exists():
-        import shutil
         shutil.rmtree(path)
     tmp.rename(path)  # a reader never sees a half-written cache entry
 
 
 def _restore(path: Path) -> Race:
-    meta = json.loads((path / "race.json").read_text())
-    issues = [Issue(**i) for i in meta.pop("issues")]
-    race = Race(**meta, issues=issues)
-    for name in _FRAMES:
-        f = path / f"{name}.parquet"
-        setattr(race, name, pd.read_parquet(f) if f.exists() else None)
+    with open(path / _CACHE_FILE, "rb") as fh:
+        race = pickle.load(fh)
+    if not isinstance(race, Race):
+        raise TypeError(f"{path} does not hold a race")
     return race
 
 
@@ -346,7 +345,7 @@ def load(inputs: list[Path | str], use_cache: bool = True, race_ids: list[str] |
     todo = []
     for i, rf in enumerate(found):
         path = cache_dir() / f"{rf.race_id}-{_race_key(rf)}" if use_cache else None
-        if path is not None and (path / "race.json").exists():
+        if path is not None and (path / _CACHE_FILE).exists():
             try:
                 races[i] = _restore(path)
                 continue
