@@ -185,14 +185,17 @@ def section_documents(doc: dict) -> list[dict]:
                 continue
             for item in s["sections"]:
                 loss, gap, cons = item["loss"], item["pace_gap"], item["consistency_cost"]
-                msg = (f"{item['section'].upper()}: {_fmt(loss['value'])} s per lap slower than the field's best "
-                       f"(95% CI {_fmt(loss['lo'])} to {_fmt(loss['hi'])}, n={item['n']}); pace "
-                       f"{_fmt(gap['value'])} s, consistency {_fmt(cons['value'])} s"
-                       + ("" if item["significant"] else "; not significant"))
+                own = item.get("section_loss") or {}
+                msg = (f"{item['section'].upper()} (rank {item['rank']}): {_fmt(own.get('value'))} s per lap beyond "
+                       f"the car's overall deficit (95% CI {_fmt(own.get('lo'))} to {_fmt(own.get('hi'))}, "
+                       f"n={item['n']})" + ("" if item["significant"] else ", not significant")
+                       + f"; {_fmt(loss['value'])} s slower than the field's best (95% CI {_fmt(loss['lo'])} to "
+                       f"{_fmt(loss['hi'])}): pace {_fmt(gap['value'])} s, consistency {_fmt(cons['value'])} s")
                 out.append({"id": doc_id(race_id, car["car"], "a", set_name, item["section"]), **common,
                             "section": item["section"], "available": True, "total_loss_s": s.get("total_loss_s"),
-                            **{k: item[k] for k in ("rank", "n", "composite_s", "median", "best_k", "pace_gap",
-                                                    "consistency_cost", "loss", "significant")},
+                            **{k: item.get(k) for k in ("rank", "n", "composite_s", "field_typical_s", "median",
+                                                        "best_k", "pace_gap", "consistency_cost", "loss",
+                                                        "section_loss", "significant")},
                             "message": msg})
     reference = {}
     for ref in (doc.get("reference") or {}).values():
