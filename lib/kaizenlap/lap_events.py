@@ -6,6 +6,8 @@ never by lap number. The timing file stays the source of truth.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -34,10 +36,14 @@ def read_lap_events(src: SourceFile, role: str, data: bytes | None = None) -> tu
         table.issues.append(Issue("bad_value", f"{f.at[idx, 'timestamp']!r} is not an ISO timestamp",
                                   file=table.file, line=int(f.at[idx, "_line"]), column="timestamp"))
     # vehicle_id = GR86-<chassis>-<number> with inconsistent zero padding: the number is an integer.
-    vnum = pd.to_numeric(f["vehicle_id"].str.extract(r"-(\d+)\s*$")[0], errors="coerce")
+    number_of = {}
+    for vid in pd.unique(f["vehicle_id"]):      # few distinct vehicles: parse each id once
+        m = re.search(r"-(\d+)\s*$", vid or "")
+        number_of[vid] = int(m.group(1)) if m else None
+    vnum = pd.array([number_of[v] for v in f["vehicle_id"]], dtype="Int64")
     out = pd.DataFrame({
         "role": role, "timestamp_utc": ts, "vehicle_id": f["vehicle_id"],
-        "vehicle_number": vnum.astype("Int64"),
+        "vehicle_number": vnum,
         "ecu_lap": number_column(table, "lap").astype("Int64") if "lap" in f else pd.NA,
         "meta_event": f.get("meta_event"), "meta_session": f["meta_session"],
         "duration_s": (number_column(table, "value") / 1000.0) if (role == "lap_time" and "value" in f)
