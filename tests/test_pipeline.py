@@ -170,3 +170,13 @@ def test_run_publishes_to_store_with_failed_tasks(first_run, season, reports, tm
     assert [d["race_id"] for d in store.query(run_dir.name, "races")] == ["barber-r1"]
     manifest = json.loads((run_dir / results.MANIFEST).read_text())
     assert manifest["published"] is True and manifest["store_run_id"] == run_dir.name
+
+
+def test_reused_races_start_their_track_task_once(first_run, season, reports, monkeypatch):
+    # every race task reused: the track task is started once (it used to be started again afterwards)
+    calls = []
+    real = pipeline._reuse
+    monkeypatch.setattr(pipeline, "_reuse", lambda task, *a, **k: (calls.append(task.key), real(task, *a, **k))[1])
+    res = pipeline.run([season], race_ids=RACES, reports_dir=reports, html=False, progress=False)
+    assert sorted(calls) == sorted(t.key for t in res.tasks) and len(calls) == 9
+    assert all(t.status == "reused" for t in res.tasks)

@@ -407,8 +407,13 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
             if pending_for_track[tid] == 0:
                 start(track_tasks[tid])
 
+    started_tasks: set[str] = set()
+
     def start(task: Task) -> None:
         nonlocal pool
+        if task.key in started_tasks:        # a track task is started once, by its last race task
+            return
+        started_tasks.add(task.key)
         hit = None if force else _find_reusable(task, previous, html)
         if hit is not None:
             try:
@@ -430,7 +435,7 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
             if t.kind == "race":
                 start(t)
         for tid, n in pending_for_track.items():
-            if n == 0:                      # a track with no race task (cannot happen today; harmless)
+            if n == 0:                      # a track whose race tasks were all reused (or none exist)
                 start(track_tasks[tid])
         while futures:
             done, _ = cf.wait(list(futures), return_when=cf.FIRST_COMPLETED)
