@@ -115,20 +115,24 @@ def headline(doc: dict) -> dict:
             return {"text": text + f"; n={f['n_laps']} clean laps", "composite_s": f["total_s"],
                     "composite_subsections_s": fs.get("total_s")}
         if engine == "sections":
-            losses: dict[str, list[float]] = {}
+            # The field's most common specific weakness: each car's rank-1 section (by the lower bound of
+            # its section loss), counted where that loss is significant.
+            firsts: dict[str, int] = {}
+            cars = 0
             for car in doc.get("cars", []):
                 s = car.get(car.get("preferred_set", "sectors"), {})
-                if s.get("available"):
-                    for x in s["sections"]:
-                        if x["loss"].get("value") is not None:
-                            losses.setdefault(x["section"], []).append(x["loss"]["value"])
-            if not losses:
+                if s.get("available") and s.get("sections"):
+                    cars += 1
+                    top = s["sections"][0]
+                    if top.get("significant"):
+                        firsts[top["section"]] = firsts.get(top["section"], 0) + 1
+            if not cars:
                 return {"text": "no car has enough clean laps"}
-            med = {k: statistics.median(v) for k, v in losses.items()}
-            top = max(med, key=med.get)
-            return {"text": f"top loss section {top.upper()}: median loss {med[top]:.3f} s over "
-                            f"{len(losses[top])} cars", "top_loss_section": top, "top_loss_s": med[top],
-                    "cars": len(losses[top])}
+            if not firsts:
+                return {"text": f"no significant section-specific loss among {cars} cars", "cars": cars}
+            top = max(firsts, key=lambda k: (firsts[k], k))
+            return {"text": f"most common weakness {top.upper()}: rank 1 for {firsts[top]} of {cars} cars",
+                    "top_section": top, "cars_with_it_first": firsts[top], "cars": cars}
         if engine == "weather" and scope == "track":
             if not doc.get("identifiable"):
                 return {"text": f"not identifiable: {doc.get('reason')}", "identifiable": False}
