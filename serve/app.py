@@ -307,14 +307,21 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
 
     IdPath = lambda desc: PathParam(..., pattern=ID_PATTERN, max_length=200, description=desc)  # noqa: E731
 
+    def one(collection: str, doc_key: str, what: str, race_id: str | None = None):
+        """A producer for one document by id: 404 naming ``what`` when it is absent (naming the race
+        instead when ``race_id`` is given and the race itself is unknown)."""
+        def produce(rid):
+            doc = st().get(rid, collection, doc_key)
+            if doc is None:
+                if race_id is not None:
+                    _race(rid, race_id)
+                raise not_found(what)
+            return doc
+        return produce
+
     @app.get("/tracks/{track_id}", response_model=M.Track, tags=["tracks"], responses={**ERRORS, **CACHED})
     async def track(request: Request, track_id: str = IdPath("track id, e.g. barber")):
-        def produce(rid):
-            doc = st().get(rid, "tracks", track_id)
-            if doc is None:
-                raise not_found(f"track {track_id!r}")
-            return doc
-        return await respond(request, M.Track, produce)
+        return await respond(request, M.Track, one("tracks", track_id, f"track {track_id!r}"))
 
     @app.get("/tracks/{track_id}/composite", response_model=M.Composite, tags=["tracks"],
              responses={**ERRORS, **CACHED})
@@ -322,12 +329,8 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
         """Best-case composite of a track's races pooled (only when the track has several races)."""
         from kaizenlap.store.build import doc_id
 
-        def produce(rid):
-            doc = st().get(rid, "best_case_composites", doc_id("track", track_id))
-            if doc is None:
-                raise not_found(f"track composite for {track_id!r}")
-            return doc
-        return await respond(request, M.Composite, produce)
+        return await respond(request, M.Composite, one("best_case_composites", doc_id("track", track_id),
+                                                        f"track composite for {track_id!r}"))
 
     def _summary(doc: dict) -> dict:
         return {k: v for k, v in doc.items() if k not in ("cars", "files")}
@@ -403,23 +406,14 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
              responses={**ERRORS, **CACHED})
     async def composite(request: Request, race_id: str = IdPath("race id")):
         """Best-case composite lap of the race (field, per class, sectors and sub-sections) and per car."""
-        def produce(rid):
-            doc = st().get(rid, "best_case_composites", race_id)
-            if doc is None:
-                _race(rid, race_id)
-                raise not_found(f"composite of race {race_id!r} (the engine did not run for it)")
-            return doc
+        produce = one("best_case_composites", race_id,
+                      f"composite of race {race_id!r} (the engine did not run for it)", race_id)
         return await respond(request, M.Composite, produce)
 
     @app.get("/races/{race_id}/quality", response_model=M.Quality, tags=["races"], responses={**ERRORS, **CACHED})
     async def quality(request: Request, race_id: str = IdPath("race id")):
         """The race's quality ledger, lap exclusion summary and reconciliation with the official files."""
-        def produce(rid):
-            doc = st().get(rid, "data_quality", race_id)
-            if doc is None:
-                raise not_found(f"race {race_id!r}")
-            return doc
-        return await respond(request, M.Quality, produce)
+        return await respond(request, M.Quality, one("data_quality", race_id, f"race {race_id!r}"))
 
     @app.get("/races/{race_id}/weather", response_model=M.Recommendation, tags=["races"],
              responses={**ERRORS, **CACHED})
@@ -427,12 +421,8 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
         """Weather through the race and its effect on pace (with the track's pooled model)."""
         from kaizenlap.store.build import doc_id
 
-        def produce(rid):
-            doc = st().get(rid, "ml_weather_recommendations", doc_id(race_id, "weather"))
-            if doc is None:
-                _race(rid, race_id)
-                raise not_found(f"weather analysis of race {race_id!r}")
-            return doc
+        produce = one("ml_weather_recommendations", doc_id(race_id, "weather"),
+                      f"weather analysis of race {race_id!r}", race_id)
         return await respond(request, M.Recommendation, produce)
 
     # ------------------------------------------------------------------ recommendations

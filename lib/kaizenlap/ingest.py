@@ -99,7 +99,7 @@ def _pick(race: RaceFiles, role: str, issues: list[Issue]) -> list[tuple[SourceF
     groups: dict[str, list[tuple[SourceFile, bytes]]] = {}
     for src in srcs:
         key = results_status(src) if role.startswith("results") else role
-        groups.setdefault(key, []).append((src, src.read_bytes()))
+        groups.setdefault(key, []).append((src, race.read(src)))
     chosen = []
     for key, items in groups.items():
         first_src, first_data = items[0]
@@ -305,7 +305,7 @@ def _race_key(race: RaceFiles) -> str:
         h.update(p.read_bytes())
     for role in sorted(race.files):
         for src in race.files[role]:
-            h.update(role.encode() + src.display.encode() + content_hash(src.read_bytes()).encode())
+            h.update(role.encode() + src.display.encode() + content_hash(race.read(src)).encode())
     return h.hexdigest()[:24]
 
 
@@ -359,6 +359,7 @@ def load(inputs: list[Path | str], use_cache: bool = True, race_ids: list[str] |
 
 def _parse_and_cache(rf: RaceFiles, path: Path | None) -> Race:
     race = load_race(rf)
+    rf._contents.clear()          # the parsed race holds what is needed; free the raw bytes
     if path is not None:
         try:
             _save(race, path)

@@ -55,6 +55,13 @@ class RaceFiles:
     track_id: str
     race_number: int
     files: dict[str, list[SourceFile]] = field(default_factory=dict)
+    _contents: dict[SourceFile, bytes] = field(default_factory=dict, repr=False, compare=False)
+
+    def read(self, src: SourceFile) -> bytes:
+        """The bytes of one of this race's files, read once (hashed for the cache key, then parsed)."""
+        if src not in self._contents:
+            self._contents[src] = src.read_bytes()
+        return self._contents[src]
 
     @property
     def race_id(self) -> str:
