@@ -418,11 +418,17 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
     @app.get("/races/{race_id}/weather", response_model=M.Recommendation, tags=["races"],
              responses={**ERRORS, **CACHED})
     async def race_weather(request: Request, race_id: str = IdPath("race id")):
-        """Weather through the race and its effect on pace (with the track's pooled model)."""
-        from kaizenlap.store.build import doc_id
+        """Weather through the race and its effect on pace, with the track's pooled model as
+        ``track_model`` (null when the track task did not run)."""
+        from kaizenlap.store.build import doc_id, weather_track_id
 
-        produce = one("ml_weather_recommendations", doc_id(race_id, "weather"),
-                      f"weather analysis of race {race_id!r}", race_id)
+        race_doc = one("ml_weather_recommendations", doc_id(race_id, "weather"),
+                       f"weather analysis of race {race_id!r}", race_id)
+
+        def produce(rid):
+            doc = race_doc(rid)
+            track = st().get(rid, "ml_weather_recommendations", weather_track_id(race_id))
+            return {**doc, "track_model": track}
         return await respond(request, M.Recommendation, produce)
 
     # ------------------------------------------------------------------ recommendations

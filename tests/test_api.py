@@ -162,7 +162,8 @@ def test_recommendations_filters(served):
     pat = _ok(client, "/recommendations", race_id="barber-r1", type="pattern", limit=1000)
     assert pat["count"] == 22 and {d["type"] for d in pat["items"]} == {"pattern"}
     w = _ok(client, "/recommendations", race_id="barber-r1", type="weather")
-    assert w["count"] == 1 and w["items"][0]["car"] is None
+    assert w["count"] == 2 and {d["car"] for d in w["items"]} == {None}           # the race, and its track's model
+    assert [d["scope"] for d in w["items"]] == ["race", "track"] and "barber-r1" in w["items"][1]["races"]
     assert _ok(client, "/recommendations", type="coaching")["items"] == []
     assert _ok(client, "/recommendations", race_id="nope")["items"] == []
 

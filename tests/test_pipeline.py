@@ -150,26 +150,61 @@ def test_kernel_is_this_python():
     assert KernelSpecManager().get_kernel_spec("python3").argv[0] == sys.executable
 
 
-def test_run_publishes_to_store_with_failed_tasks(first_run, season, reports, tmp_path):
-    from kaizenlap.store import open_store
+def test_notebooks_write_to_store_and_run_publishes_with_failed_tasks(first_run, season, reports, tmp_path):
+    from kaizenlap.store import build, data_version, open_store
     url = f"sqlite:///{tmp_path / 'store.db'}"
     code = cli.main(["run", "--data", str(season), "--races", "barber-r1", "nosuch-r9", "--reports", str(reports),
-                     "--engines", "pattern", "--workers", "2", "--no-reports", "--store", url])
+                     "--engines", "pattern", "weather_track", "--workers", "2", "--force", "--store", url])
     assert code == 1                                     # a task failed; the rest is still published
     run_dir = (reports / "latest").resolve()
     store = open_store(url)
-    active = store.active()
-    assert active["run_id"] == run_dir.name
+    assert store.active()["run_id"] == run_dir.name
     run = store.get_run(run_dir.name)
     assert run["status"] == "complete"
     assert [t["task"] for t in run["failed_tasks"]] == ["nosuch-r9/pattern"]
-    # the pattern document of the executed notebook is what the store serves
+    assert run["parts"] == ["barber-r1.pattern", "barber.weather_track", "ingest"]
+    # Each notebook wrote its own documents under the run id, and its executed report says so.
+    for target, name in (("barber-r1", "pattern"), ("barber", "weather_track")):
+        nb = (run_dir / target / f"{name}.ipynb").read_text()
+        assert f"as part `{target}.{name}`" in nb and f"under run `{run_dir.name}`" in nb, name
+        page = (run_dir / target / f"{name}.html").read_text()
+        assert f"Stored in <code>{url}</code>" in page and f"<code>{target}.{name}</code>" in page, name
+    part = {p["part"]: p for p in store.list_parts(run_dir.name)}["barber-r1.pattern"]
     doc, _ = results.load_document(run_dir / "barber-r1" / "pattern.json")
     served = store.query(run_dir.name, "ml_pattern_recommendations", {"race_id": "barber-r1"})
-    assert {d["car"] for d in served} == {c["car"] for c in doc["cars"]}
+    assert served == sorted(build.pattern_documents(doc), key=lambda d: d["id"])
+    assert part["counts"] == {"ml_pattern_recommendations": len(served)} and part["meta"]["engine"] == "pattern"
+    track = store.get(run_dir.name, "ml_weather_recommendations", build.weather_track_id("barber-r1"))
+    assert track["scope"] == "track" and track["track_id"] == "barber" and "n" in track
     assert [d["race_id"] for d in store.query(run_dir.name, "races")] == ["barber-r1"]
     manifest = json.loads((run_dir / results.MANIFEST).read_text())
-    assert manifest["published"] is True and manifest["store_run_id"] == run_dir.name
+    assert manifest["store"]["published"] is True and manifest["store"]["run_id"] == run_dir.name
+    assert manifest["store"]["data_version"] == run["data_version"]
+    assert "published as run" in (run_dir / "index.html").read_text()
+
+    # Again, nothing changed: every task is reused, the pipeline writes their parts from the recorded
+    # documents, and the new run has the same content (same data version) under a new run id.
+    code = cli.main(["run", "--data", str(season), "--races", "barber-r1", "--reports", str(reports),
+                     "--engines", "pattern", "weather_track", "--workers", "2", "--no-reports", "--store", url])
+    assert code == 0
+    again = (reports / "latest").resolve().name
+    assert again != run_dir.name and store.active()["run_id"] == again
+    rerun = store.get_run(again)
+    assert rerun["data_version"] == run["data_version"] and rerun["failed_tasks"] == []
+    assert {t["status"] for t in _run_json(reports / again)["tasks"]} == {"reused"}
+    everything = {c: store.query(again, c) for c in rerun["counts"]}
+    assert data_version(everything) == rerun["data_version"]
+
+
+def test_unreachable_store_fails_the_run_but_keeps_the_reports(first_run, season, reports, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code = cli.main(["run", "--data", str(season), "--races", "barber-r1", "--reports", str(reports),
+                     "--engines", "pattern", "--no-reports", "--store", f"sqlite:///{blocker / 'store.db'}"])
+    assert code == 1
+    run = _run_json((reports / "latest").resolve())
+    assert run["store"]["published"] is False and run["store"]["error"]
+    assert [t["status"] for t in run["tasks"]] == ["reused"]       # the engines' work stands
 
 
 def test_reused_races_start_their_track_task_once(first_run, season, reports, monkeypatch):

@@ -255,3 +255,152 @@ def test_schema_md_documents_every_collection_and_field(mini_docs):
         for d in docs[coll]:
             for key in d:
                 assert f"`{key}`" in text, (coll, key)
+
+
+# ------------------------------------------------------------------ several writers, one owner (the pipeline)
+
+def _split(docs: dict) -> dict[str, dict]:
+    """The documents as the pipeline's parts would write them: ingest, then one part per race."""
+    parts: dict[str, dict] = {"ingest": {c: docs[c] for c in ("tracks", "races", "laps", "data_quality")}}
+    for coll in ("best_case_composites", "ml_section_recommendations", "ml_weather_recommendations",
+                 "ml_pattern_recommendations"):
+        for d in docs[coll]:
+            key = (d.get("race_id") or f"track-{d.get('track_id')}") + ".engines"
+            parts.setdefault(key, {}).setdefault(coll, []).append(d)
+    return parts
+
+
+def test_staged_parts_publish_like_one_writer(store, mini_docs):
+    from kaizenlap.store import begin_run, finish_run, stage
+    docs, meta = mini_docs
+    one = publish_documents(store, "run-1", docs, meta)
+    parts = _split(docs)
+    assert len(parts) >= 3
+    begin_run(store, "run-2", {"writer": "pipeline"})
+    records = [stage(store, "run-2", name, part) for name, part in reversed(parts.items())]   # any order
+    assert sum(r["counts"].get("laps", 0) for r in records) == len(docs["laps"])
+    assert store.active()["run_id"] == "run-1"                     # nothing visible before the owner finishes
+    run = finish_run(store, "run-2", parts=list(parts), failed_tasks=[{"task": "x/pattern", "race_id": "x"}])
+    assert run["status"] == "complete" and store.active()["run_id"] == "run-2"
+    assert run["data_version"] == one["data_version"] == data_version(docs)    # independent of the split
+    assert run["counts"] == one["counts"] and run["parts"] == sorted(parts)
+    assert run["failed_tasks"] == [{"task": "x/pattern", "race_id": "x"}]
+    for coll in COLLECTIONS:
+        assert _all(store, "run-2", coll) == _all(store, "run-1", coll), coll   # no hidden field leaks
+
+
+def test_staging_a_part_again_replaces_it(store, mini_docs):
+    from kaizenlap.store import begin_run, finish_run, stage
+    docs, _ = mini_docs
+    parts = _split(docs)
+    begin_run(store, "run-1")
+    for name, part in parts.items():
+        stage(store, "run-1", name, part)
+    race = next(n for n in parts if n != "ingest")
+    fewer = {c: v[:1] for c, v in parts[race].items()}
+    stage(store, "run-1", race, fewer)                              # a re-run of the task: fewer documents
+    run = finish_run(store, "run-1", parts=list(parts))
+    expected = {c: len(docs[c]) - sum(len(v) - 1 for cc, v in parts[race].items() if cc == c) for c in COLLECTIONS}
+    assert run["counts"] == expected
+
+
+def test_finish_refuses_overlap_missing_part_and_half_written_part(store, mini_docs):
+    from kaizenlap.store import StoreError, begin_run, discard, finish_run, stage
+    docs, meta = mini_docs
+    publish_documents(store, "run-1", docs, meta)
+    parts = _split(docs)
+    begin_run(store, "run-2")
+    for name, part in parts.items():
+        stage(store, "run-2", name, part)
+    with pytest.raises(StoreError, match="wrote nothing"):
+        finish_run(store, "run-2", parts=[*parts, "nope.composite"])
+    # Two parts writing the same id: the store holds fewer documents than the parts declared.
+    stage(store, "run-2", "dup", {"laps": docs["laps"][:3]})
+    with pytest.raises(StoreError, match="laps"):
+        finish_run(store, "run-2", parts=[*parts, "dup"])
+    # A writer that died half-way (documents, no part record) is caught too, until the owner discards it.
+    stage(store, "run-2", "ingest", parts["ingest"])               # repair the ingest part
+    store.write("run-2", "ml_pattern_recommendations", [{**docs["ml_pattern_recommendations"][0], "id": "stray"}],
+                part="dead.pattern")
+    with pytest.raises(StoreError, match="ml_pattern_recommendations"):
+        finish_run(store, "run-2", parts=list(parts))
+    assert store.active()["run_id"] == "run-1"                     # every refusal left the old run served
+    assert discard(store, "run-2", "dead.pattern") == 1
+    # A part that recorded itself but whose task failed later is not expected: it is dropped, not served.
+    stage(store, "run-2", "failed.pattern", {"ml_pattern_recommendations": [{**docs["ml_pattern_recommendations"][0],
+                                                                            "id": "late"}]})
+    run = finish_run(store, "run-2", parts=list(parts))
+    assert store.active()["run_id"] == "run-2" and "failed.pattern" not in run["parts"]
+    assert store.get("run-2", "ml_pattern_recommendations", "late") is None
+    assert run["data_version"] == data_version(docs)
+
+
+def test_stage_needs_a_begun_writing_run(store, mini_docs):
+    from kaizenlap.store import StoreError, stage
+    docs, meta = mini_docs
+    with pytest.raises(StoreError, match="has not been begun"):
+        stage(store, "run-9", "ingest", {"tracks": docs["tracks"]})
+    publish_documents(store, "run-1", docs, meta)
+    with pytest.raises(StoreError, match="complete"):
+        stage(store, "run-1", "late", {"tracks": docs["tracks"]})
+    with pytest.raises(ValueError, match="part id"):
+        stage(store, "run-1", "a/b", {"tracks": docs["tracks"]})
+
+
+STAGE_CHILD = r"""
+import json, sys, time
+import kaizenlap.store.firestore, kaizenlap.store.sqlite
+from kaizenlap.store import open_store, stage
+kaizenlap.store.firestore.MAX_BATCH = kaizenlap.store.sqlite.MAX_BATCH = 20   # small races: commit some batches
+url, run_id, part, path = sys.argv[1:5]
+docs = json.load(open(path))
+def blocking(items):
+    for i, d in enumerate(items):
+        if i == 50:
+            print("MID", flush=True)
+            time.sleep(600)
+        yield d
+stage(open_store(url), run_id, part, {"ml_section_recommendations": blocking(docs["ml_section_recommendations"])})
+"""
+
+
+def test_killed_part_writer_is_never_served(store_url, mini_docs, tmp_path):
+    """A notebook killed while writing its part: the owner refuses to publish until the part is
+    discarded (the pipeline discards every failed task's part), and the previous run is served throughout."""
+    from kaizenlap.store import StoreError, begin_run, discard, finish_run, stage
+    docs, meta = mini_docs
+    store = open_store(store_url)
+    publish_documents(store, "run-1", tagged(docs, 1), meta)
+    new = tagged(docs, 2)
+    parts = _split(new)
+    begin_run(store, "run-2")
+    victim = next(n for n, p in parts.items() if len(p.get("ml_section_recommendations", [])) > 50)
+    for name, part in parts.items():
+        if name != victim:
+            stage(store, "run-2", name, part)
+    path = tmp_path / "docs.json"
+    path.write_text(json.dumps(parts[victim]))
+    child = subprocess.Popen([sys.executable, "-c", STAGE_CHILD, store_url, "run-2", victim, str(path)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "MID", child.stderr.read()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        child.stdout.close()
+        child.stderr.close()
+    reader = open_store(store_url)
+    assert reader.count("run-2", "ml_section_recommendations") == sum(
+        len(p.get("ml_section_recommendations", [])) for n, p in parts.items() if n != victim) + 40   # 2 batches
+    with pytest.raises(StoreError):
+        finish_run(reader, "run-2", parts=[n for n in parts if n != victim])
+    assert reader.active()["run_id"] == "run-1"
+    assert {d["generation"] for c in COLLECTIONS for d in _visible(reader)[c]} <= {1}
+    assert discard(reader, "run-2", victim) > 0
+    run = finish_run(reader, "run-2", parts=[n for n in parts if n != victim],
+                     failed_tasks=[{"task": victim, "race_id": None}])
+    seen = _visible(reader)
+    assert reader.active()["run_id"] == "run-2" and run["failed_tasks"][0]["task"] == victim
+    assert {d["generation"] for c in COLLECTIONS for d in seen[c]} <= {2}
+    assert len(seen["ml_section_recommendations"]) == len(new["ml_section_recommendations"]) - \
+        len(parts[victim]["ml_section_recommendations"])

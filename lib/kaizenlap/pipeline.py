@@ -6,7 +6,14 @@ Flow: ingest once in this process (parsed races land in the ingest cache, so eac
 ``scope="track"``) submitted once every task of that track's races has finished. Each task leaves, under
 ``<reports>/<run_id>/<race_id or track_id>/``: the executed notebook (``<engine>.ipynb``), its HTML export
 (code hidden) and the engine document (``<engine>.json``). Then ``index.html``, ``run.json``, the results
-manifest (:func:`kaizenlap.results.publish`) and the ``latest`` symlink.
+manifest (``results.json``) and the ``latest`` symlink.
+
+With a results store (``store_url``) the run id is also a run of the store: the pipeline begins it and
+writes the part ``ingest`` (tracks, races, laps, data quality); each notebook writes its own documents
+under the run id (:func:`kaizenlap.results.store_document`, its part ``<target>.<task>``); the pipeline
+writes the part of a reused task from its recorded document and discards the part of a failed one; once
+every task has finished it publishes the run (:func:`kaizenlap.store.finish_run`), failed tasks recorded
+in the run document. Readers keep the previous run until then.
 
 Incremental: a task's *fingerprint* hashes its inputs (the race's lap and weather tables, the notebook's
 cells, the library source and ``params/``, the parameters). A task whose fingerprint matches a successful
@@ -267,6 +274,87 @@ def _reuse(task: Task, run_dir: Path, src_run: Path, prev: dict, html_wanted: bo
     task.reused_from = prev.get("reused_from") or src_run.name
 
 
+# ------------------------------------------------------------------------------------------ store
+
+def _store_error(ename: str, exc: BaseException | str) -> dict:
+    return {"cell_index": None, "exec_count": None, "ename": ename, "evalue": str(exc)[:2000], "source": ""}
+
+
+class StoreRun:
+    """The pipeline as owner of a run of the results store: begins it with the ``ingest`` part, writes the
+    parts of reused tasks, discards those of failed tasks, keeps the run's heartbeat, publishes it."""
+
+    HEARTBEAT_S = 30.0
+
+    def __init__(self, url: str, run_id: str) -> None:
+        self.url, self.run_id = url, run_id
+        self.store = None
+        self.error: str | None = None
+        self._beat = time.monotonic()
+
+    def begin(self, races: list, meta: dict) -> dict | None:
+        """Open the store, begin the run, write the ``ingest`` part. On failure: ``error`` is set, and
+        the run goes on without the store (the notebooks get no store URL)."""
+        from .store import begin_run, build, open_store, stage
+        try:
+            self.store = open_store(self.url)
+            begin_run(self.store, self.run_id, meta)
+            return stage(self.store, self.run_id, "ingest", build.ingest_documents(races), meta={"writer": "pipeline"})
+        except Exception as exc:  # the reports are still worth making
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.store = None
+            return None
+
+    def task_done(self, task: "Task", run_dir: Path) -> None:
+        """A reused task's part is written here, from its recorded document; a failed task's is discarded
+        (its notebook may have written some or all of it before failing)."""
+        if self.store is None:
+            return
+        from .store import build, discard, heartbeat, stage
+        part = results.part_name(task.target, task.name)
+        try:
+            if task.status == "reused":
+                doc, _ = results.load_document(run_dir / task.target / task.files["json"])
+                stage(self.store, self.run_id, part, build.engine_documents(doc["engine"], doc),
+                      meta={"writer": "pipeline", "reused_from": task.reused_from})
+            elif task.status == "failed":
+                discard(self.store, self.run_id, part)
+            if time.monotonic() - self._beat > self.HEARTBEAT_S:
+                self._beat = time.monotonic()
+                heartbeat(self.store, self.run_id)
+        except Exception as exc:
+            if task.status != "failed":
+                task.status, task.error = "failed", _store_error("StoreWriteError", f"{type(exc).__name__}: {exc}")
+
+    def finish(self, tasks: list["Task"]) -> dict:
+        """Publish the run: ``ingest`` and every successful task's part must be there; a task that ran but
+        wrote nothing to the store becomes a failed task. Returns what the manifest records."""
+        out = {"url": self.url, "run_id": self.run_id, "published": False}
+        if self.store is None:
+            return {**out, "error": self.error}
+        from .store import discard, finish_run
+        try:
+            recorded = {p["part"] for p in self.store.list_parts(self.run_id)}
+            for t in tasks:
+                part = results.part_name(t.target, t.name)
+                if t.status in OK_STATUSES and part not in recorded:
+                    t.status = "failed"
+                    t.error = _store_error("MissingStoreDocuments", f"the notebook ran but wrote no part {part!r} "
+                                                                    f"under run {self.run_id} to {self.url}")
+                    discard(self.store, self.run_id, part)
+            failed = [{"task": t.key, "race_id": t.target if t.kind == "race" else None, "error": t.error}
+                      for t in tasks if t.status == "failed"]
+            parts = ["ingest", *(results.part_name(t.target, t.name) for t in tasks if t.status in OK_STATUSES)]
+            run = finish_run(self.store, self.run_id, parts=parts, failed_tasks=failed)
+            return {**out, "published": True, "data_version": run["data_version"], "counts": run["counts"],
+                    "parts": len(run["parts"]), "failed_tasks": len(failed)}
+        except Exception as exc:  # the store keeps serving its previous run
+            self.error = f"{type(exc).__name__}: {exc}"
+            return {**out, "error": self.error}
+        finally:
+            self.store.close()
+
+
 # ------------------------------------------------------------------------------------------ run
 
 @dataclasses.dataclass
@@ -302,7 +390,7 @@ def plan(data: list[Path], races: list, race_ids: list[str], store_url: str | No
     def fp(name: str, notebook: str, params: dict, rids: list[str]) -> str:
         return _sha(json.dumps({"notebook": nb_hash[notebook], "lib": lib, "python": sys.version,
                                 "data": [rhash.get(r, f"missing:{r}") for r in rids],
-                                "parameters": {k: v for k, v in params.items() if k not in ("output_dir", "run_id")},
+                                "parameters": {k: v for k, v in params.items() if k not in ("output_dir", "run_id", "store_url")},
                                 "task": name}, sort_keys=True, default=str))
 
     engines = list(engines or ALL_TASKS)
@@ -372,6 +460,18 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
     for t in tasks:
         t.parameters.update(output_dir=str(run_dir / t.target), run_id=run_id)
     previous = [] if force else _previous_runs(reports, exclude=run_dir)
+    store_run = None
+    if store_url:
+        store_run = StoreRun(store_url, run_id)
+        t0 = time.perf_counter()
+        rec = store_run.begin(races, {"reports": str(run_dir), "races": wanted, "data": [str(p) for p in data_paths]})
+        if rec is None:
+            log(f"  results store {store_url}: {store_run.error}; running without it (nothing is published)")
+            for t in tasks:
+                t.parameters["store_url"] = None
+        else:
+            log(f"results store {store_url}: run {run_id} begun, ingest part written "
+                f"({sum(rec['counts'].values())} documents) in {time.perf_counter() - t0:.1f} s")
 
     ensure_kernel()
     nb_dir = repo_root() / "notebooks"
@@ -390,6 +490,8 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
     futures: dict[cf.Future, Task] = {}
 
     def finish(task: Task) -> None:
+        if store_run is not None:
+            store_run.task_done(task, run_dir)
         if task.status in OK_STATUSES and task.files.get("json"):
             try:
                 doc, _ = results.load_document(run_dir / task.target / task.files["json"])
@@ -459,32 +561,30 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
+    store_record = store_run.finish(tasks) if store_run is not None else None
+    if store_record is not None:
+        if store_record["published"]:
+            log(f"published run {run_id} to {store_url}: data version {store_record['data_version']}, "
+                f"{store_record['counts']}")
+        else:
+            log(f"run_pipeline.py run: error: publishing to {store_url} failed: {store_record.get('error')} "
+                "(the store keeps serving its previous run)")
     wall = time.perf_counter() - t_start
     exit_code = 1 if any(t.status == "failed" for t in tasks) or not tasks else 0
+    if store_record is not None and not store_record["published"]:
+        exit_code = 1
     result = RunResult(run_id, run_dir, tasks, exit_code, wall)
 
     # 4. Record: run.json, index.html, results manifest, latest symlink.
     doc = {"run_id": run_id, "started_utc": started, "finished_utc": results.now_utc(), "wall_s": round(wall, 3),
            "data": [str(p) for p in data_paths], "races": wanted, "races_missing": missing,
            "engines": list(engines or ALL_TASKS), "workers": workers, "force": force, "html": html, "store_url": store_url,
-           "kaizenlap_version": __version__, "library_hash": library_hash(), "python": sys.version.split()[0],
-           "counts": result.counts(), "exit_code": exit_code,
+           "store": store_record, "kaizenlap_version": __version__, "library_hash": library_hash(),
+           "python": sys.version.split()[0], "counts": result.counts(), "exit_code": exit_code,
            "tasks": [t.record() for t in tasks]}
     _write_json(run_dir / "run.json", doc)
     (run_dir / "index.html").write_text(render_index(doc), encoding="utf-8")
-    if store_url:
-        from .ingest import load
-        loaded, _ = load(data_paths, race_ids=wanted)
-        failed = [{"task": t.key, "race_id": t.target if t.kind == "race" else None, "error": t.error}
-                  for t in tasks if t.status == "failed"]
-        try:
-            manifest = results.publish(run_dir, store_url, races=loaded, failed_tasks=failed)
-            print(f"published run {run_id} to {store_url}: {manifest.get('counts')}", file=sys.stderr)
-        except Exception as exc:   # the reports stand; the store keeps serving its previous run
-            print(f"run_pipeline.py run: error: publishing to {store_url} failed: {exc}", file=sys.stderr)
-            result.exit_code = 1
-    else:
-        results.publish(run_dir, None)
+    results.write_manifest(run_dir, store_record)
     _point_latest(reports, run_id)
     return result
 
@@ -575,6 +675,15 @@ def render_index(run: dict) -> str:
            f"data {html.escape(', '.join(run['data']))}; kaizenlap {html.escape(run['kaizenlap_version'])} "
            f"(library {run['library_hash'][:10]}); machine-readable: <a href='run.json'>run.json</a>, "
            f"<a href='{results.MANIFEST}'>{results.MANIFEST}</a></div>"]
+    st = run.get("store")
+    if st:
+        if st.get("published"):
+            out.append(f"<p>Results store <code>{html.escape(str(st['url']))}</code>: published as run "
+                       f"<code>{html.escape(st['run_id'])}</code>, data version <code>{html.escape(st['data_version'])}"
+                       f"</code>, {st.get('parts')} parts, {st.get('failed_tasks')} failed task(s) recorded.</p>")
+        else:
+            out.append(f"<p class='failed'>Results store <code>{html.escape(str(st['url']))}</code>: not published "
+                       f"({html.escape(str(st.get('error')))}); it keeps serving its previous run.</p>")
     if run.get("races_missing"):
         out.append(f"<p class='failed'>Not found in the data: {html.escape(', '.join(run['races_missing']))}</p>")
     out.append("<h2>Races</h2><table><tr><th>race</th>"

@@ -1,12 +1,13 @@
-"""Engine results as files: the JSON document each notebook records, the headline figures the run index
-shows, and the seam to the results store.
+"""Engine results: the JSON document each notebook records, its documents in the results store, the
+headline figures the run index shows, and the run's manifest.
 
 A recorded document is the engine's document unchanged plus one key, ``"meta"`` (what produced it: run,
 engine, race/track, library version, data, time), so ``{k: v for k, v in doc.items() if k != "meta"}``
 equals what calling the engine gives.
 
-The store interface comes later: :func:`publish` is the one place the pipeline hands a run's documents on.
-Today it writes the run's manifest (``results.json``) and nothing else.
+:func:`store_document` writes one engine document's store documents (:mod:`kaizenlap.store.build`) under
+the run id as the task's own part of the run (:func:`kaizenlap.store.stage`); the pipeline begins the run
+before the notebooks execute and publishes it once every task has finished.
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def save_document(doc: dict, output_dir: str | os.PathLike | None, engine: str, 
                   store_url: str | None = None) -> Path | None:
     """Write ``<output_dir>/<engine>.json`` (the document plus ``meta``); nothing when ``output_dir`` is None.
 
-    ``store_url`` is recorded in ``meta``; documents reach the store through :func:`publish` (run level).
+    ``store_url`` is recorded in ``meta``; :func:`store_document` writes the store's documents.
     The file is written atomically (a reader never sees half a document). Returns the path written.
     """
     if output_dir is None:
@@ -69,6 +70,39 @@ def save_document(doc: dict, output_dir: str | os.PathLike | None, engine: str, 
     tmp.write_text(json.dumps({**doc, META_KEY: meta}, indent=1, allow_nan=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def part_name(target: str, task: str) -> str:
+    """The store part a task writes: ``barber-r1.composite``, ``barber.weather_track``."""
+    return f"{target}.{task}"
+
+
+def store_document(doc: dict, store_url: str | None, run_id: str | None, part: str,
+                   meta: dict | None = None) -> dict | None:
+    """Write the store documents of engine document ``doc`` under run ``run_id`` of the store at
+    ``store_url``, as part ``part`` (replacing what that part wrote before). The run must have been begun
+    (``run_pipeline.py run --store URL`` does that); it becomes visible when the pipeline publishes it.
+    Returns the part record (counts per collection), or None when ``store_url`` is None.
+    """
+    if not store_url:
+        return None
+    if not run_id:
+        raise ValueError("store_url is set but run_id is not: documents are written under a run that "
+                         "`run_pipeline.py run --store URL` begins and publishes")
+    from .store import build, open_store, stage
+    docs = build.engine_documents(doc["engine"], doc)
+    keep = {k: (meta or {}).get(k) for k in ("engine", "scope", "race_id", "track_id", "generated_utc")}
+    with open_store(store_url) as store:
+        return stage(store, run_id, part, docs, meta={k: v for k, v in keep.items() if v is not None})
+
+
+def stored_text(record: dict | None, store_url: str | None) -> str:
+    """One line for a report: what :func:`store_document` wrote, or that nothing was."""
+    if record is None:
+        return "(no `store_url`: nothing written to a results store)"
+    counts = ", ".join(f"{n:,} {c}" for c, n in sorted(record["counts"].items())) or "no documents"
+    return (f"Stored in `{store_url}` under run `{record['run_id']}` as part `{record['part']}`: {counts} "
+            f"(visible once the run is published).")
 
 
 def load_document(path: str | os.PathLike) -> tuple[dict, dict]:
@@ -165,7 +199,7 @@ def headline(doc: dict) -> dict:
     return {"text": ""}
 
 
-# ---------------------------------------------------------------------------------------- store seam
+# ---------------------------------------------------------------------------------------- manifest
 
 def sha256_file(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
@@ -175,14 +209,10 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def publish(run_dir: str | os.PathLike, store_url: str | None = None, races=None,
-            failed_tasks: list[dict] | None = None) -> dict:
-    """Hand a run's documents on: write ``<run_dir>/results.json``, the manifest of every engine document
-    of the run (path, engine, scope, race/track, sha256), and, when ``store_url`` is given, publish the
-    run to that store (:mod:`kaizenlap.store`): every engine document plus the races' race, lap and
-    quality documents, under the run id, made active in one atomic step, with ``failed_tasks`` recorded
-    in the run document. Returns the manifest.
-    """
+def write_manifest(run_dir: str | os.PathLike, store: dict | None = None) -> dict:
+    """Write ``<run_dir>/results.json``: every engine document of the run (path, engine, scope,
+    race/track, sha256) and, when the run went to a results store, what was published there (``store``:
+    url, run id, data version, counts, failed tasks, or the error). Returns the manifest."""
     run_dir = Path(run_dir)
     docs = []
     for path in sorted(run_dir.glob("*/*.json")):
@@ -195,21 +225,14 @@ def publish(run_dir: str | os.PathLike, store_url: str | None = None, races=None
         docs.append({"path": path.relative_to(run_dir).as_posix(), "engine": doc["engine"],
                      "scope": doc.get("scope", "race"), "race_id": doc.get("race_id"),
                      "track_id": doc.get("track_id"), "run_id": meta.get("run_id"), "sha256": sha256_file(path)})
-    manifest = {"run_dir": str(run_dir), "store_url": store_url, "published": False,
-                "documents": docs, "written_utc": now_utc()}
-    if store_url:
-        from .store import build, open_store, publish_documents
-        by_collection, meta = build.documents_from_reports(run_dir, races or [])
-        meta["failed_tasks"] = list(meta.get("failed_tasks", [])) + list(failed_tasks or [])
-        run = publish_documents(open_store(store_url), run_dir.name, by_collection, meta)
-        manifest.update(published=True, store_run_id=run["run_id"], data_version=run.get("data_version"),
-                        counts=run.get("counts"), failed_tasks=len(meta["failed_tasks"]))
-    else:
-        manifest["note"] = "no store URL given: the documents are the JSON files listed here"
+    manifest = {"run_dir": str(run_dir), "documents": docs, "written_utc": now_utc(),
+                "store": store or {"url": None, "published": False,
+                                   "note": "no store URL given: the documents are the JSON files listed here"}}
     tmp = run_dir / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, run_dir / MANIFEST)
     return manifest
 
 
-__all__ = ["save_document", "load_document", "run_meta", "headline", "publish", "document_name", "META_KEY"]
+__all__ = ["save_document", "load_document", "run_meta", "headline", "write_manifest", "document_name", "part_name",
+           "store_document", "stored_text", "META_KEY"]

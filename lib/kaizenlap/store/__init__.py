@@ -6,6 +6,12 @@
 >>> store = open_store()                                         # doctest: +SKIP
 >>> docs, meta = build.documents_for_races(races)                # doctest: +SKIP
 >>> publish_documents(store, "20251126T101500Z", docs, meta)     # doctest: +SKIP
+
+Several writers (the pipeline's notebooks), one owner::
+
+    begin_run(store, run_id)                          # owner
+    stage(store, run_id, "barber-r1.sections", docs)  # each writer, its own part
+    finish_run(store, run_id, parts=[...])            # owner: check, then flip the pointer
 """
 from __future__ import annotations
 
@@ -15,10 +21,12 @@ from urllib.parse import unquote, urlparse
 
 from . import build
 from .base import (COLLECTIONS, QUERIES, RECOMMENDATION_COLLECTIONS, Store, StoreError)
-from .publish import RunExists, data_version, prune, publish_documents
+from .publish import (RunExists, begin_run, data_version, discard, finish_run, heartbeat, prune, publish_documents,
+                      stage)
 
 __all__ = ["COLLECTIONS", "QUERIES", "RECOMMENDATION_COLLECTIONS", "Store", "StoreError", "RunExists", "build",
-           "data_version", "default_url", "open_store", "prune", "publish_documents"]
+           "begin_run", "data_version", "default_url", "discard", "finish_run", "heartbeat", "open_store", "prune",
+           "publish_documents", "stage"]
 
 
 def default_url() -> str:

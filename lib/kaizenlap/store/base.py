@@ -21,6 +21,8 @@ RUNS = "runs"          # one document per run (status, counts, failed tasks, dat
 META = "meta"          # meta/active: the pointer document naming the run readers see
 ACTIVE = "active"
 
+PARTS = "parts"        # runs/{run_id}/parts/{part}: what each writer of a run wrote (counts, content sums)
+
 # Fields a document may be filtered on (copied to indexed columns in SQLite).
 FILTER_FIELDS = ("race_id", "track_id", "car", "lap", "section")
 
@@ -107,9 +109,21 @@ class Store(ABC):
         """Create or replace ``runs/{run['run_id']}``."""
 
     @abstractmethod
-    def write(self, run_id: str, collection: str, docs: Iterable[dict], on_batch=None) -> None:
-        """Upsert ``docs`` (each with its ``id``) in batches of at most :data:`MAX_BATCH`;
-        ``on_batch(n)`` after each committed batch."""
+    def write(self, run_id: str, collection: str, docs: Iterable[dict], on_batch=None, part: str = "") -> None:
+        """Upsert ``docs`` (each with its ``id``) in batches of at most :data:`MAX_BATCH`, tagged as
+        written by ``part`` (hidden from readers); ``on_batch(n)`` after each committed batch."""
+
+    @abstractmethod
+    def delete_part(self, run_id: str, part: str) -> int:
+        """Delete the documents ``part`` wrote under the run, and its part record. Returns how many."""
+
+    @abstractmethod
+    def put_part(self, run_id: str, record: dict) -> None:
+        """Create or replace the part record ``record["part"]`` of the run (what one writer wrote)."""
+
+    @abstractmethod
+    def list_parts(self, run_id: str) -> list[dict]:
+        """The run's part records, by part id."""
 
     @abstractmethod
     def complete(self, run: dict, pointer: dict | None) -> None:
@@ -117,7 +131,7 @@ class Store(ABC):
 
     @abstractmethod
     def delete_run(self, run_id: str) -> None:
-        """Delete a run's documents and then its run document."""
+        """Delete a run's documents, its part records and then its run document."""
 
     def close(self) -> None:
         pass

@@ -1,19 +1,18 @@
 """Store documents from races and engine documents (SCHEMA.md describes every field).
 
-:func:`documents_for_races` runs the engines itself (tests, bench, ad-hoc publishing);
-:func:`engine_documents` converts one engine document (what the pipeline writes to
-``reports/<run_id>/<race_id>/<engine>.json``) and :func:`documents_from_reports` a whole run folder.
+:func:`ingest_documents` gives the tracks, races, laps and data-quality documents of ingested races;
+:func:`engine_documents` converts one engine document (what a notebook records, and writes to the store
+as its part of the run); :func:`documents_for_races` runs the engines itself (tests, bench, ad-hoc
+publishing).
 
 Document ids are deterministic: the same data gives the same ids, so a re-run overwrites.
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 import traceback
 from collections import Counter
-from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
@@ -235,13 +234,33 @@ def pattern_documents(doc: dict) -> list[dict]:
     return out
 
 
-def weather_documents(doc: dict, track_doc: dict | None = None) -> list[dict]:
+def weather_track_id(race_id: str) -> str:
+    """Id of a race's copy of its track's pooled weather model."""
+    return doc_id(race_id, "weather", "track")
+
+
+def weather_track_documents(track_doc: dict) -> list[dict]:
+    """The track's pooled model, one copy per race of the track (so ``?race_id=`` finds it beside the
+    race's own weather document, and each copy is written by the one track task)."""
+    fields = {k: v for k, v in track_doc.items() if k not in ("engine", "scope", "track_id")}
+    if track_doc.get("identifiable"):
+        s = track_doc["track_temp_s_per_c"]
+        message = (f"{track_doc.get('track_id')}, races pooled: lap time changes {_fmt(s['value'])} s per °C of "
+                   f"track temperature (95% CI {_fmt(s['lo'])} to {_fmt(s['hi'])}, n={s['n']})"
+                   + (f"; caveat: {track_doc['caveat']}" if track_doc.get("caveat") else ""))
+    else:
+        message = f"{track_doc.get('track_id')}, races pooled: not identifiable: {track_doc.get('reason')}"
+    return [plain({"id": weather_track_id(race_id), "type": "weather", "engine": "weather", "race_id": race_id,
+                   "track_id": track_doc.get("track_id"), "car": None, "lap": None, "section": None,
+                   "scope": "track", **fields, "message": message})
+            for race_id in track_doc.get("races") or []]
+
+
+def weather_documents(doc: dict) -> list[dict]:
     race_id = doc["race_id"]
     d = {"id": doc_id(race_id, "weather"), "type": "weather", "engine": "weather", "race_id": race_id,
          "track_id": doc.get("track_id"), "car": None, "lap": None, "section": None, "scope": "race",
          **{k: v for k, v in doc.items() if k not in ("engine", "race_id", "track_id", "scope")}}
-    if track_doc is not None:
-        d["track_model"] = {k: v for k, v in track_doc.items() if k != "engine"}
     if not doc.get("usable"):
         d["message"] = doc.get("reason")
     else:
@@ -260,8 +279,8 @@ def composite_document(doc: dict) -> dict:
     return plain({"id": key, **doc})
 
 
-def engine_documents(engine: str, doc: dict, track_doc: dict | None = None) -> dict[str, list[dict]]:
-    """One engine document -> ``{collection: [documents]}``."""
+def engine_documents(engine: str, doc: dict) -> dict[str, list[dict]]:
+    """One engine document (what a notebook records) -> ``{collection: [documents]}``."""
     if engine == "composite":
         return {"best_case_composites": [composite_document(doc)]}
     if engine == "sections":
@@ -270,8 +289,8 @@ def engine_documents(engine: str, doc: dict, track_doc: dict | None = None) -> d
         return {"ml_pattern_recommendations": pattern_documents(doc)}
     if engine == "weather":
         if doc.get("scope") == "track":
-            return {}
-        return {"ml_weather_recommendations": weather_documents(doc, track_doc)}
+            return {"ml_weather_recommendations": weather_track_documents(doc)}
+        return {"ml_weather_recommendations": weather_documents(doc)}
     raise ValueError(f"unknown engine {engine!r}")
 
 
@@ -287,9 +306,25 @@ def _failed(task: str, race_id: str | None, exc: BaseException) -> dict:
             "traceback": traceback.format_exc(limit=5)}
 
 
+def ingest_documents(races: Iterable) -> dict[str, list[dict]]:
+    """The documents that come from ingest alone: tracks, races, laps and data quality."""
+    races = list(races)
+    by_track: dict[str, list[str]] = {}
+    for race in races:
+        by_track.setdefault(race.track_id, []).append(race.race_id)
+    docs: dict[str, list[dict]] = {"tracks": track_documents(by_track), "races": [], "laps": [], "data_quality": []}
+    for race in races:
+        docs["races"].append(race_document(race))
+        docs["laps"].extend(lap_documents(race))
+        docs["data_quality"].append(quality_document(race))
+    return docs
+
+
 def documents_for_races(races: Iterable, input_issues: Iterable | None = None,
                         ) -> tuple[dict[str, list[dict]], dict]:
-    """Every document for ``races`` (ingest :class:`~kaizenlap.ingest.Race` objects), running the engines.
+    """Every document for ``races`` (ingest :class:`~kaizenlap.ingest.Race` objects), running the engines
+    in this process (tests, bench, ``python -m kaizenlap.store publish``; the pipeline's notebooks write the
+    same documents, each its own part).
 
     Returns ``(docs_by_collection, meta)``; ``meta["failed_tasks"]`` lists engine runs that raised
     (the rest is still built), ready for :func:`kaizenlap.store.publish_documents`.
@@ -298,17 +333,16 @@ def documents_for_races(races: Iterable, input_issues: Iterable | None = None,
 
     races = list(races)
     docs: dict[str, list[dict]] = {c: [] for c in COLLECTIONS}
+    _merge(docs, ingest_documents(races))
     failed: list[dict] = []
     by_track: dict[str, list] = {}
     for race in races:
-        by_track.setdefault(race.track_id, []).append(race)
-    track_weather: dict[str, dict] = {}
-    for track_id, rs in by_track.items():
-        loaded = [r for r in rs if r.status == "loaded" and len(r.laps)]
-        if not loaded:
-            continue
+        if race.status == "loaded" and len(race.laps):
+            by_track.setdefault(race.track_id, []).append(race)
+    for track_id, loaded in by_track.items():
         try:
-            track_weather[track_id] = weather.analyse_track([(r.laps, r.weather) for r in loaded], track_id)
+            _merge(docs, engine_documents("weather", weather.analyse_track([(r.laps, r.weather) for r in loaded],
+                                                                           track_id)))
         except Exception as exc:
             failed.append(_failed(f"weather_track:{track_id}", None, exc))
         if len(loaded) > 1:
@@ -317,11 +351,7 @@ def documents_for_races(races: Iterable, input_issues: Iterable | None = None,
                 _merge(docs, engine_documents("composite", composite.analyse(pooled, track_id, scope="track")))
             except Exception as exc:
                 failed.append(_failed(f"composite_track:{track_id}", None, exc))
-    docs["tracks"] = track_documents({t: [r.race_id for r in rs] for t, rs in by_track.items()})
     for race in races:
-        docs["races"].append(race_document(race))
-        docs["laps"].extend(lap_documents(race))
-        docs["data_quality"].append(quality_document(race))
         if race.status != "loaded" or race.laps.empty:
             continue
         rid = race.race_id
@@ -331,51 +361,9 @@ def documents_for_races(races: Iterable, input_issues: Iterable | None = None,
                 "pattern": lambda: pattern.analyse(race.laps, rid)}
         for engine, fn in runs.items():
             try:
-                _merge(docs, engine_documents(engine, fn(), track_weather.get(race.track_id)))
+                _merge(docs, engine_documents(engine, fn()))
             except Exception as exc:
                 failed.append(_failed(f"{engine}:{rid}", rid, exc))
     meta = {"races": [r.race_id for r in races], "failed_tasks": failed,
             "input_issues": [i.to_dict() for i in (input_issues or [])]}
     return docs, meta
-
-
-def documents_from_reports(run_dir: str | Path, races: Iterable | None = None) -> tuple[dict[str, list[dict]], dict]:
-    """Documents from a pipeline run folder ``<run_dir>/<race_id>/<engine>.json`` (plus, when ``races``
-    are given, their race, lap and quality documents). A track-scope weather document may sit at
-    ``<run_dir>/<track_id>/weather.json`` or ``<run_dir>/tracks/<track_id>/weather.json``."""
-    run_dir = Path(run_dir)
-    docs: dict[str, list[dict]] = {c: [] for c in COLLECTIONS}
-    failed: list[dict] = []
-    engine_docs: list[tuple[str, dict]] = []
-    track_weather: dict[str, dict] = {}
-    for path in sorted(run_dir.rglob("*.json")):
-        engine = "weather" if path.stem == "weather_track" else path.stem   # the per-track weather model
-        if engine not in ("composite", "sections", "weather", "pattern"):
-            continue
-        try:
-            doc = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            failed.append(_failed(f"read:{path.relative_to(run_dir)}", None, exc))
-            continue
-        doc.pop("meta", None)          # what produced the document (kaizenlap.results.save_document)
-        if doc.get("engine", engine) == "weather" and doc.get("scope") == "track":
-            track_weather[doc.get("track_id")] = doc
-        else:
-            engine_docs.append((engine, doc))
-    seen_races: dict[str, list[str]] = {}
-    for engine, doc in engine_docs:
-        if doc.get("race_id"):
-            seen_races.setdefault(doc.get("track_id"), []).append(doc["race_id"])
-        try:
-            _merge(docs, engine_documents(engine, doc, track_weather.get(doc.get("track_id"))))
-        except Exception as exc:
-            failed.append(_failed(f"convert:{engine}:{doc.get('race_id')}", doc.get("race_id"), exc))
-    races = list(races or [])
-    for race in races:
-        docs["races"].append(race_document(race))
-        docs["laps"].extend(lap_documents(race))
-        docs["data_quality"].append(quality_document(race))
-        seen_races.setdefault(race.track_id, []).append(race.race_id)
-    docs["tracks"] = track_documents({t: sorted(set(v)) for t, v in seen_races.items() if t})
-    return docs, {"races": sorted({r for v in seen_races.values() for r in v}), "failed_tasks": failed,
-                  "source": str(run_dir)}

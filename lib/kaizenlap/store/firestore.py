@@ -1,7 +1,9 @@
 """Firestore backend (google-cloud-firestore). ``firestore://PROJECT[/DATABASE]``.
 
 Layout: ``runs/{run_id}`` (run document) with the run's documents in the sub-collections
-``runs/{run_id}/{collection}/{doc_id}``; the pointer is ``meta/active``. Honours
+``runs/{run_id}/{collection}/{doc_id}`` and the part records in ``runs/{run_id}/parts/{part}``; the
+pointer is ``meta/active``. Each stored document carries one hidden field, ``_part`` (the writer that
+wrote it, so a failed writer's documents can be found and deleted); readers never see it. Honours
 ``FIRESTORE_EMULATOR_HOST`` (then anonymous credentials); otherwise credentials come the standard
 Google way (``GOOGLE_APPLICATION_CREDENTIALS``, gcloud's application-default login, or the metadata
 server on Google Cloud).
@@ -11,9 +13,16 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable
 
-from .base import COLLECTIONS, MAX_BATCH, META, RUNS, Store, StoreError, chunks
+from .base import COLLECTIONS, MAX_BATCH, META, PARTS, RUNS, Store, StoreError, chunks
 
 TIMEOUT_S = 30.0
+PART_FIELD = "_part"
+
+
+def _data(snap) -> dict:
+    d = snap.to_dict()
+    d.pop(PART_FIELD, None)
+    return d
 
 
 def _client(project: str, database: str):
@@ -71,14 +80,14 @@ class FirestoreStore(Store):
 
     def get(self, run_id: str, collection: str, doc_id: str) -> dict | None:
         snap = self._call(self._coll(run_id, collection).document(doc_id).get, timeout=TIMEOUT_S)
-        return snap.to_dict() if snap.exists else None
+        return _data(snap) if snap.exists else None
 
     def get_many(self, run_id: str, collection: str, doc_ids: list[str]) -> list[dict]:
         if not doc_ids:
             return []
         coll = self._coll(run_id, collection)
         snaps = self._call(lambda: list(self.client.get_all([coll.document(i) for i in doc_ids], timeout=TIMEOUT_S)))
-        return sorted((s.to_dict() for s in snaps if s.exists), key=lambda d: d["id"])
+        return sorted((_data(s) for s in snaps if s.exists), key=lambda d: d["id"])
 
     def build_query(self, run_id, collection, filters=None, limit=None, start_after=None):
         from google.cloud.firestore_v1.base_query import FieldFilter
@@ -96,7 +105,7 @@ class FirestoreStore(Store):
 
     def query(self, run_id, collection, filters=None, limit=None, start_after=None) -> list[dict]:
         q = self.build_query(run_id, collection, filters, limit, start_after)
-        return [s.to_dict() for s in self._call(lambda: list(q.stream(timeout=TIMEOUT_S)))]
+        return [_data(s) for s in self._call(lambda: list(q.stream(timeout=TIMEOUT_S)))]
 
     def count(self, run_id: str, collection: str) -> int:
         res = self._call(lambda: self._coll(run_id, collection).count().get(timeout=TIMEOUT_S))
@@ -106,15 +115,43 @@ class FirestoreStore(Store):
     def put_run(self, run: dict) -> None:
         self._call(self.client.collection(RUNS).document(run["run_id"]).set, run, timeout=TIMEOUT_S)
 
-    def write(self, run_id: str, collection: str, docs: Iterable[dict], on_batch=None) -> None:
+    def write(self, run_id: str, collection: str, docs: Iterable[dict], on_batch=None, part: str = "") -> None:
         coll = self._coll(run_id, collection)
-        for part in chunks(docs, MAX_BATCH):
+        for chunk in chunks(docs, MAX_BATCH):
             batch = self.client.batch()
-            for d in part:
-                batch.set(coll.document(d["id"]), d)
+            for d in chunk:
+                batch.set(coll.document(d["id"]), {**d, PART_FIELD: part})
             self._call(batch.commit, timeout=TIMEOUT_S * 4)
             if on_batch:
-                on_batch(len(part))
+                on_batch(len(chunk))
+
+    def _delete_matching(self, query) -> int:
+        n = 0
+        while True:
+            refs = [s.reference for s in self._call(
+                lambda: list(query.select([]).limit(MAX_BATCH).stream(timeout=TIMEOUT_S)))]
+            if not refs:
+                return n
+            batch = self.client.batch()
+            for ref in refs:
+                batch.delete(ref)
+            self._call(batch.commit, timeout=TIMEOUT_S * 4)
+            n += len(refs)
+
+    def delete_part(self, run_id: str, part: str) -> int:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+        n = sum(self._delete_matching(self._coll(run_id, c).where(filter=FieldFilter(PART_FIELD, "==", part)))
+                for c in COLLECTIONS)
+        self._call(self._coll(run_id, PARTS).document(part).delete, timeout=TIMEOUT_S)
+        return n
+
+    def put_part(self, run_id: str, record: dict) -> None:
+        self._call(self._coll(run_id, PARTS).document(record["part"]).set, record, timeout=TIMEOUT_S)
+
+    def list_parts(self, run_id: str) -> list[dict]:
+        from google.cloud.firestore_v1.field_path import FieldPath
+        q = self._coll(run_id, PARTS).order_by(FieldPath.document_id())
+        return [s.to_dict() for s in self._call(lambda: list(q.stream(timeout=TIMEOUT_S)))]
 
     def complete(self, run: dict, pointer: dict | None) -> None:
         batch = self.client.batch()      # one commit: atomic
@@ -124,17 +161,8 @@ class FirestoreStore(Store):
         self._call(batch.commit, timeout=TIMEOUT_S)
 
     def delete_run(self, run_id: str) -> None:
-        for collection in COLLECTIONS:
-            coll = self._coll(run_id, collection)
-            while True:
-                refs = [s.reference for s in self._call(
-                    lambda: list(coll.select([]).limit(MAX_BATCH).stream(timeout=TIMEOUT_S)))]
-                if not refs:
-                    break
-                batch = self.client.batch()
-                for ref in refs:
-                    batch.delete(ref)
-                self._call(batch.commit, timeout=TIMEOUT_S * 4)
+        for collection in (*COLLECTIONS, PARTS):
+            self._delete_matching(self._coll(run_id, collection))
         self._call(self.client.collection(RUNS).document(run_id).delete, timeout=TIMEOUT_S)
 
     def close(self) -> None:

@@ -1,13 +1,27 @@
-"""Publishing a run: write under the run id, then flip the pointer; readers never see a mix.
+"""Publishing a run: documents are written under the run id, then one pointer flips; readers never
+see a mix of runs, nor a half-written one.
 
-1. ``runs/{run_id}`` is written with ``status: writing`` (a heartbeat is refreshed as batches commit);
-2. every document is upserted under the run, in batches (Firestore: <= 500 writes per batch);
-3. one atomic write marks the run ``complete`` and points ``meta/active`` at it;
-4. runs other than the active one and the one before it are deleted (so are abandoned runs: a writer
+A run has one *owner* (the pipeline, or :func:`publish_documents`) and any number of *writers*, each
+writing one *part* (the pipeline: one part per notebook task, plus ``ingest`` for tracks, races, laps and
+data quality):
+
+1. the owner :func:`begin_run`: ``runs/{run_id}`` with ``status: writing`` (the owner refreshes its
+   ``heartbeat_at`` with :func:`heartbeat` while the writers work);
+2. each writer :func:`stage`: its documents under the run in batches (Firestore: <= 500 writes per batch),
+   then its part record (counts and content sums per collection). Staging a part again replaces it;
+   :func:`discard` deletes a failed writer's documents;
+3. the owner :func:`finish_run`: checks that the documents in the store are exactly those the expected
+   parts declared (so overlapping ids or a writer killed half-way are caught, never served), then one
+   atomic write marks the run ``complete`` and points ``meta/active`` at it;
+4. runs other than the active one and the one before it are deleted (so are abandoned runs: an owner
    killed half-way left them ``writing``, with a heartbeat older than ``stale_after_s``).
 
-Idempotent: document ids are deterministic, so writing the same run again overwrites; publishing a
-run id that is already complete with the same content is a no-op, with different content an error.
+Idempotent: document ids are deterministic, so writing the same run again overwrites; publishing a run
+id that is already complete with the same content is a no-op, with different content an error.
+
+The data version (what ETags are made of) is a multiset hash: the sum, mod 2**256, of
+sha256(collection, id, canonical JSON) over the run's documents, so it does not depend on the order in
+which documents were written nor on how they were split into parts.
 """
 from __future__ import annotations
 
@@ -18,9 +32,10 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from .. import __version__
-from .base import COLLECTIONS, Store, check_id
+from .base import COLLECTIONS, Store, StoreError, check_id
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_MOD = 1 << 256
 
 
 def now_iso() -> str:
@@ -35,17 +50,27 @@ def _canonical(doc: dict) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
-def _fold(h, coll: str, digests: list[tuple[str, bytes]]) -> None:
-    for did, dig in sorted(digests):
-        h.update(coll.encode() + b"\0" + did.encode() + b"\0" + dig)
+def _doc_hash(coll: str, doc: dict) -> int:
+    return int.from_bytes(hashlib.sha256(coll.encode() + b"\0" + str(doc["id"]).encode() + b"\0"
+                                         + _canonical(doc)).digest(), "big")
+
+
+def _version(sums: dict[str, int], counts: dict[str, int]) -> str:
+    h = hashlib.sha256()
+    for coll in COLLECTIONS:
+        h.update(f"{coll}\0{counts.get(coll, 0)}\0{sums.get(coll, 0):064x}\0".encode())
+    return h.hexdigest()[:20]
 
 
 def data_version(docs_by_collection: dict[str, Iterable[dict]]) -> str:
-    """Content hash of a run's documents, independent of their order (what ETags are made of)."""
-    h = hashlib.sha256()
-    for coll in COLLECTIONS:
-        _fold(h, coll, [(d["id"], hashlib.sha256(_canonical(d)).digest()) for d in docs_by_collection.get(coll, [])])
-    return h.hexdigest()[:20]
+    """Content hash of a run's documents, independent of their order and of how they were split in parts."""
+    sums: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for coll, docs in docs_by_collection.items():
+        for d in docs:
+            sums[coll] = (sums.get(coll, 0) + _doc_hash(coll, d)) % _MOD
+            counts[coll] = counts.get(coll, 0) + 1
+    return _version(sums, counts)
 
 
 def _check_doc_id(did) -> None:
@@ -80,21 +105,155 @@ def prune(store: Store, keep: int = 2, stale_after_s: float = 600.0) -> list[str
     return deleted
 
 
+def begin_run(store: Store, run_id: str, meta: dict[str, Any] | None = None, *, restart: bool = False) -> dict:
+    """Open run ``run_id`` for writing (its owner calls this once). A run already ``writing`` is kept
+    (``restart``: deleted and begun anew); a ``complete`` one is an error. Returns the run document."""
+    check_id("run", run_id)
+    existing = store.get_run(run_id)
+    if existing and existing.get("status") == "complete":
+        raise RunExists(f"run {run_id} is already complete: publish under a new run id")
+    if existing and not restart:
+        return existing
+    if existing:                       # a previous attempt died half-way: start it again from nothing
+        store.delete_run(run_id)
+    meta = dict(meta or {})
+    started = now_iso()
+    run = {"run_id": run_id, "status": "writing", "started_at": started, "heartbeat_at": started,
+           "finished_at": None, "format_version": FORMAT_VERSION, "code_version": __version__,
+           "counts": {}, "data_version": None, "failed_tasks": list(meta.pop("failed_tasks", []) or []),
+           "parts": [], "meta": meta}
+    store.put_run(run)
+    return run
+
+
+def heartbeat(store: Store, run_id: str) -> None:
+    """The owner is alive: refresh ``heartbeat_at`` (a ``writing`` run without one for ``stale_after_s``
+    is taken for abandoned and pruned)."""
+    run = store.get_run(run_id)
+    if run and run.get("status") == "writing":
+        store.put_run({**run, "heartbeat_at": now_iso()})
+
+
+def _writing_run(store: Store, run_id: str) -> dict:
+    run = store.get_run(run_id)
+    if not run:
+        raise StoreError(f"run {run_id} has not been begun in {store.url} (the pipeline begins it)")
+    if run.get("status") != "writing":
+        raise StoreError(f"run {run_id} is {run.get('status')} in {store.url}: its documents can no longer change")
+    return run
+
+
+def stage(store: Store, run_id: str, part: str, docs_by_collection: dict[str, Iterable[dict]],
+          meta: dict[str, Any] | None = None, progress=None) -> dict:
+    """Write one writer's documents under a run that is being written, replacing what ``part`` wrote
+    before, then its part record ``{part, counts, sums, written_at, meta}``. Returns the record.
+
+    Documents are checked (ids, duplicates within the part, JSON values) as they stream; on an error the
+    part's documents written so far are deleted again.
+    """
+    check_id("part", part)
+    check_id("run", run_id)
+    unknown = set(docs_by_collection) - set(COLLECTIONS)
+    if unknown:
+        raise ValueError(f"unknown collection(s) {sorted(unknown)}; expected {COLLECTIONS}")
+    _writing_run(store, run_id)
+    store.delete_part(run_id, part)
+    counts: dict[str, int] = {}
+    sums: dict[str, int] = {}
+    try:
+        for coll in COLLECTIONS:
+            if coll not in docs_by_collection:
+                continue
+            seen: set[str] = set()
+            total = [0]
+
+            def stream(items=docs_by_collection[coll], seen=seen, total=total, coll=coll):
+                for d in items:
+                    did = d.get("id")
+                    _check_doc_id(did)
+                    if did in seen:
+                        raise ValueError(f"duplicate document id {did!r} in {coll}")
+                    seen.add(did)
+                    total[0] = (total[0] + _doc_hash(coll, d)) % _MOD
+                    yield d
+
+            store.write(run_id, coll, stream(), on_batch=progress, part=part)
+            if seen:
+                counts[coll], sums[coll] = len(seen), total[0]
+    except BaseException:
+        try:
+            store.delete_part(run_id, part)
+        except Exception:
+            pass
+        raise
+    record = {"part": part, "run_id": run_id, "written_at": now_iso(), "counts": counts,
+              "sums": {c: f"{v:064x}" for c, v in sums.items()}, "meta": dict(meta or {})}
+    store.put_part(run_id, record)
+    return record
+
+
+def discard(store: Store, run_id: str, part: str) -> int:
+    """Delete what ``part`` wrote under the run (a failed writer). Returns the number of documents."""
+    check_id("part", part)
+    return store.delete_part(run_id, part)
+
+
+def finish_run(store: Store, run_id: str, *, parts: Iterable[str] | None = None,
+               failed_tasks: list[dict] | None = None, activate: bool = True, keep_runs: int = 2,
+               stale_after_s: float = 600.0) -> dict:
+    """Complete a run and (``activate``) make it the one readers see. Returns the run document.
+
+    ``parts``: the parts that must be there (the pipeline: ``ingest`` and one per successful task); a
+    recorded part not in it is discarded first (a writer that recorded its part and failed later). Then the
+    store must hold exactly the documents the parts declared, collection by collection, or nothing is
+    published (:class:`StoreError`). ``failed_tasks`` are added to the run document's.
+    """
+    run = _writing_run(store, run_id)
+    recorded = {p["part"]: p for p in store.list_parts(run_id)}
+    if parts is not None:
+        wanted = set(parts)
+        missing = sorted(wanted - set(recorded))
+        if missing:
+            raise StoreError(f"run {run_id}: part(s) {', '.join(missing)} wrote nothing to {store.url}: not published")
+        for extra in sorted(set(recorded) - wanted):
+            store.delete_part(run_id, extra)
+            del recorded[extra]
+    counts: dict[str, int] = {}
+    sums: dict[str, int] = {}
+    for rec in recorded.values():
+        for coll, n in rec.get("counts", {}).items():
+            counts[coll] = counts.get(coll, 0) + int(n)
+            sums[coll] = (sums.get(coll, 0) + int(rec["sums"][coll], 16)) % _MOD
+    for coll in COLLECTIONS:
+        held = store.count(run_id, coll)
+        if held != counts.get(coll, 0):
+            raise StoreError(f"run {run_id}: {store.url} holds {held} {coll} document(s) but its parts declared "
+                             f"{counts.get(coll, 0)} (overlapping ids, or a writer that failed half-way): not published")
+    run.update(status="complete", finished_at=now_iso(), heartbeat_at=now_iso(),
+               counts={c: counts.get(c, 0) for c in COLLECTIONS}, data_version=_version(sums, counts),
+               parts=sorted(recorded), failed_tasks=list(run.get("failed_tasks") or []) + list(failed_tasks or []))
+    if activate:
+        _flip(store, run, store.active() or {})
+    else:
+        store.complete(run, None)
+    prune(store, keep=keep_runs, stale_after_s=stale_after_s)
+    return run
+
+
 def publish_documents(store: Store, run_id: str, docs_by_collection: dict[str, Iterable[dict]],
                       meta: dict[str, Any] | None = None, *, activate: bool = True, keep_runs: int = 2,
                       stale_after_s: float = 600.0, progress=None) -> dict:
-    """Write a run's documents and make it the active run. Returns the run document.
+    """Write a run's documents as one writer and make it the active run. Returns the run document.
 
     ``docs_by_collection`` maps a collection of :data:`~kaizenlap.store.base.COLLECTIONS` to documents
     (dicts, each with a deterministic ``id``; any iterable, consumed once). ``meta`` is kept in the run
-    document; ``meta["failed_tasks"]`` (a list) is recorded there as ``failed_tasks``.
+    document; ``meta["failed_tasks"]`` (a list) is recorded there as ``failed_tasks``. A run id left
+    ``writing`` by a writer that died is begun again from nothing.
     """
     check_id("run", run_id)
     unknown = set(docs_by_collection) - set(COLLECTIONS)
     if unknown:
         raise ValueError(f"unknown collection(s) {sorted(unknown)}; expected {COLLECTIONS}")
-    meta = dict(meta or {})
-    failed = list(meta.pop("failed_tasks", []) or [])
     existing = store.get_run(run_id)
     if existing and existing.get("status") == "complete":
         materialized = {c: list(v) for c, v in docs_by_collection.items()}
@@ -106,50 +265,19 @@ def publish_documents(store: Store, run_id: str, docs_by_collection: dict[str, I
         if activate and active.get("run_id") != run_id:
             _flip(store, existing, active)
         return existing
-    if existing:                       # a previous attempt died half-way: start it again from nothing
-        store.delete_run(run_id)
-
-    started = now_iso()
-    run = {"run_id": run_id, "status": "writing", "started_at": started, "heartbeat_at": started,
-           "finished_at": None, "format_version": FORMAT_VERSION, "code_version": __version__,
-           "counts": {}, "data_version": None, "failed_tasks": failed, "meta": meta}
-    store.put_run(run)
-    h = hashlib.sha256()
-    counts: dict[str, int] = {}
+    begin_run(store, run_id, meta, restart=True)
     last_beat = [time.monotonic()]
 
     def on_batch(n: int) -> None:
         if time.monotonic() - last_beat[0] > 5.0:
             last_beat[0] = time.monotonic()
-            store.put_run({**run, "heartbeat_at": now_iso()})
+            heartbeat(store, run_id)
         if progress:
             progress(n)
 
-    for coll in COLLECTIONS:
-        seen: set[str] = set()
-        digests: list[tuple[str, bytes]] = []
-
-        def stream(items=docs_by_collection.get(coll, ()), seen=seen, digests=digests):
-            for d in items:
-                did = d.get("id")
-                _check_doc_id(did)
-                if did in seen:
-                    raise ValueError(f"duplicate document id {did!r} in {coll}")
-                seen.add(did)
-                digests.append((did, hashlib.sha256(_canonical(d)).digest()))
-                yield d
-
-        store.write(run_id, coll, stream(), on_batch=on_batch)
-        counts[coll] = len(seen)
-        _fold(h, coll, digests)
-    run.update(status="complete", finished_at=now_iso(), heartbeat_at=now_iso(), counts=counts,
-               data_version=h.hexdigest()[:20])
-    if activate:
-        _flip(store, run, store.active() or {})
-    else:
-        store.complete(run, None)
-    prune(store, keep=keep_runs, stale_after_s=stale_after_s)
-    return run
+    stage(store, run_id, "all", docs_by_collection, progress=on_batch)
+    return finish_run(store, run_id, parts=["all"], activate=activate, keep_runs=keep_runs,
+                      stale_after_s=stale_after_s)
 
 
 def _flip(store: Store, run: dict, active: dict) -> None:

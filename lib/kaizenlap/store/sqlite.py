@@ -1,7 +1,8 @@
 """Embedded backend: one SQLite file (stdlib ``sqlite3``), documents as JSON text.
 
-Tables: ``docs`` (run_id, coll, id, the filterable fields copied to columns, body JSON), ``runs``
-(run_id, body JSON) and ``meta`` (key, body JSON; ``active`` is the pointer). One index per query in
+Tables: ``docs`` (run_id, coll, id, the filterable fields copied to columns, the writing part, body
+JSON), ``runs`` (run_id, body JSON), ``parts`` (run_id, part, body JSON) and ``meta`` (key, body JSON;
+``active`` is the pointer). One index per query in
 :data:`~kaizenlap.store.base.QUERIES` (equality columns, then id), so every API query is an index range
 scan with no sort. WAL journal: readers never wait for the writer and a killed writer's open
 transaction is rolled back on the next open.
@@ -17,7 +18,7 @@ from typing import Any, Iterable
 
 from .base import FILTER_FIELDS, MAX_BATCH, QUERIES, Store, StoreError, chunks
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2        # 2: docs.part and the parts table (staged multi-writer runs)
 
 
 def index_specs() -> dict[str, tuple[str, ...]]:
@@ -66,10 +67,16 @@ class SqliteStore(Store):
         con = self._con()
         con.execute("PRAGMA journal_mode=WAL")
         with _tx(con):
+            version = con.execute("PRAGMA user_version").fetchone()[0]
             con.execute("CREATE TABLE IF NOT EXISTS docs (run_id TEXT NOT NULL, coll TEXT NOT NULL, id TEXT NOT NULL, "
                         "race_id TEXT, track_id TEXT, car TEXT, lap INTEGER, section TEXT, body TEXT NOT NULL, "
-                        "PRIMARY KEY (run_id, coll, id)) WITHOUT ROWID")
+                        "part TEXT NOT NULL DEFAULT '', PRIMARY KEY (run_id, coll, id)) WITHOUT ROWID")
+            if version == 1:                       # a file written before parts existed
+                con.execute("ALTER TABLE docs ADD COLUMN part TEXT NOT NULL DEFAULT ''")
             con.execute("CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, body TEXT NOT NULL)")
+            con.execute("CREATE TABLE IF NOT EXISTS parts (run_id TEXT NOT NULL, part TEXT NOT NULL, body TEXT NOT NULL, "
+                        "PRIMARY KEY (run_id, part)) WITHOUT ROWID")
+            con.execute("CREATE INDEX IF NOT EXISTS ix_part ON docs (run_id, part)")
             con.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, body TEXT NOT NULL)")
             for name, cols in index_specs().items():
                 con.execute(f"CREATE INDEX IF NOT EXISTS {name} ON docs ({', '.join(cols)})")
@@ -158,16 +165,32 @@ class SqliteStore(Store):
         with _tx(con):
             con.execute("INSERT OR REPLACE INTO runs (run_id, body) VALUES (?, ?)", (run["run_id"], _dumps(run)))
 
-    def write(self, run_id: str, collection: str, docs: Iterable[dict], on_batch=None) -> None:
+    def write(self, run_id: str, collection: str, docs: Iterable[dict], on_batch=None, part: str = "") -> None:
         con = self._con()
-        for part in chunks(docs, MAX_BATCH):
+        for batch in chunks(docs, MAX_BATCH):
             rows = [(run_id, collection, d["id"], d.get("race_id"), d.get("track_id"), d.get("car"), d.get("lap"),
-                     d.get("section"), _dumps(d)) for d in part]
+                     d.get("section"), _dumps(d), part) for d in batch]
             with _tx(con):
                 con.executemany("INSERT OR REPLACE INTO docs (run_id, coll, id, race_id, track_id, car, lap, section, "
-                                "body) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+                                "body, part) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
             if on_batch:
-                on_batch(len(part))
+                on_batch(len(batch))
+
+    def delete_part(self, run_id: str, part: str) -> int:
+        con = self._con()
+        with _tx(con):
+            n = con.execute("DELETE FROM docs WHERE run_id=? AND part=?", (run_id, part)).rowcount
+            con.execute("DELETE FROM parts WHERE run_id=? AND part=?", (run_id, part))
+        return n
+
+    def put_part(self, run_id: str, record: dict) -> None:
+        con = self._con()
+        with _tx(con):
+            con.execute("INSERT OR REPLACE INTO parts (run_id, part, body) VALUES (?, ?, ?)",
+                        (run_id, record["part"], _dumps(record)))
+
+    def list_parts(self, run_id: str) -> list[dict]:
+        return [json.loads(b) for (b,) in self._rows("SELECT body FROM parts WHERE run_id=? ORDER BY part", (run_id,))]
 
     def complete(self, run: dict, pointer: dict | None) -> None:
         con = self._con()
@@ -180,6 +203,7 @@ class SqliteStore(Store):
         con = self._con()
         with _tx(con):
             con.execute("DELETE FROM docs WHERE run_id=?", (run_id,))
+            con.execute("DELETE FROM parts WHERE run_id=?", (run_id,))
             con.execute("DELETE FROM runs WHERE run_id=?", (run_id,))
 
     def close(self) -> None:
