@@ -205,6 +205,17 @@ class CacheFront:
         await self.app(scope, receive, send)
 
 
+def envelope(head: dict, items: list[tuple[str, str]], tail: dict | None = None) -> bytes:
+    """``{**head, "items": [...], **tail}`` as JSON bytes, the items being stored documents' JSON text
+    (``(id, text)`` pairs), passed through unchanged: :mod:`kaizenlap.store.build` made them, publishing
+    checked them as JSON, and tests/test_api.py checks every one against the response models."""
+    parts = [json.dumps(head, separators=(",", ":"))[:-1], ',"items":[', ",".join(t for _, t in items), "]"]
+    if tail:
+        parts.append("," + json.dumps(tail, separators=(",", ":"))[1:-1])
+    parts.append("}")
+    return "".join(parts).encode()
+
+
 def _etag_matches(header: str | None, etag: str) -> bool:
     if not header:
         return False
@@ -258,8 +269,11 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
         entry = ctx.cache.get(key)
         if entry is None:
             data = await ctx.io(produce, run_id)
-            adapter = _adapter(model)
-            body = adapter.dump_json(adapter.validate_python(data), by_alias=True)
+            if isinstance(data, bytes):      # a list of stored documents passed through as JSON text
+                body = data
+            else:
+                adapter = _adapter(model)
+                body = adapter.dump_json(adapter.validate_python(data), by_alias=True)
             entry = ctx.cache.put(key, body)
         body, gz = entry
         if gz is not None and "gzip" in request.headers.get("accept-encoding", ""):
@@ -394,12 +408,12 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
     async def laps(request: Request, race_id: str = IdPath("race id"), car: str = IdPath("car id")):
         """Every lap of a car: lap and sub-section times, flags, clean or the reasons it is excluded."""
         def produce(rid):
-            items = st().query(rid, "laps", {"race_id": race_id, "car": car})
+            items = st().query_json(rid, "laps", {"race_id": race_id, "car": car})
             if not items:
                 race_doc = _race(rid, race_id)
                 if not any(c["car"] == car for c in race_doc["cars"]):
                     raise not_found(f"car {car!r} in race {race_id!r}")
-            return {"run_id": rid, "race_id": race_id, "car": car, "items": items}
+            return envelope({"run_id": rid, "race_id": race_id, "car": car}, items)
         return await respond(request, M.LapList, produce)
 
     @app.get("/races/{race_id}/composite", response_model=M.Composite, tags=["races"],
@@ -463,16 +477,16 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
 
         from kaizenlap.store.build import LAP_SCOPED, lap_section_ids
 
-        def fetch(rid: str, coll: str, n: int, after: str | None) -> list[dict]:
+        def fetch(rid: str, coll: str, n: int, after: str | None) -> list[tuple[str, str]]:
             if lap is not None and coll not in LAP_SCOPED:
                 return []                          # race- and car-scope documents have no lap
             if coll == "ml_section_recommendations" and race_id and car and lap is not None:
                 ids = [i for i in lap_section_ids(race_id, car, lap, section) if after is None or i > after]
-                return st().get_many(rid, coll, ids[:n])     # ids are known: point lookups, no query
-            return st().query(rid, coll, filters, limit=n, start_after=after)
+                return st().get_many_json(rid, coll, ids[:n])     # ids are known: point lookups, no query
+            return st().query_json(rid, coll, filters, limit=n, start_after=after)
 
         def produce(rid):
-            items: list[dict] = []
+            items: list[tuple[str, str]] = []
             i, after = start
             nxt = None
             while i < len(kinds):
@@ -481,15 +495,15 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
                 got = fetch(rid, coll, want + 1, after)
                 items += got[:want]
                 if len(got) > want:       # more in this collection
-                    nxt = (i, items[-1]["id"])
+                    nxt = (i, items[-1][0])
                     break
                 i, after = i + 1, None
                 if len(items) == limit:
                     if i < len(kinds):
                         nxt = (i, None)  # the next page may be empty: cheap to find out, honest to say
                     break
-            return {"run_id": rid, "count": len(items), "items": items,
-                    "next_cursor": _encode_cursor(rid, kinds, *nxt) if nxt else None}
+            return envelope({"run_id": rid, "count": len(items)}, items,
+                            {"next_cursor": _encode_cursor(rid, kinds, *nxt) if nxt else None})
         return await respond(request, M.RecommendationPage, produce, run=run)
 
     # ------------------------------------------------------------------ static web build

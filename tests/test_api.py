@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import json
 import os
 import subprocess
 import sys
@@ -461,3 +462,39 @@ def test_serve_command_over_http(tmp_path, mini_docs):
 def json_load(b: bytes):
     import json
     return json.loads(b)
+
+
+def test_passed_through_documents_match_the_response_models(real_docs, mini_docs):
+    """Laps and recommendations are served as stored JSON text, not re-validated per request: every
+    document the builders make must already be what the response models say, unchanged by validation."""
+    from pydantic import TypeAdapter
+
+    from serve import models as M
+    checks = {"laps": M.Lap, "ml_section_recommendations": M.Recommendation,
+              "ml_weather_recommendations": M.Recommendation, "ml_pattern_recommendations": M.Recommendation}
+    for docs, _ in (real_docs, mini_docs):
+        for coll, model in checks.items():
+            adapter = TypeAdapter(model)
+            assert docs[coll], coll
+            for d in docs[coll]:
+                again = json.loads(adapter.dump_json(adapter.validate_python(d), by_alias=True))
+                assert _without_added_nulls(again, d) == d, (coll, d["id"])
+
+
+def _without_added_nulls(validated, original):
+    """``validated`` less the optional fields a model added as null (absent from ``original``)."""
+    if isinstance(validated, dict) and isinstance(original, dict):
+        return {k: _without_added_nulls(v, original.get(k)) for k, v in validated.items()
+                if k in original or v is not None}
+    if isinstance(validated, list) and isinstance(original, list):
+        return [_without_added_nulls(v, o) for v, o in zip(validated, original)]
+    return validated
+
+
+def test_envelope_is_valid_json():
+    from serve.app import envelope
+    body = envelope({"run_id": "r", "count": 2}, [("a", '{"id":"a","x":1.5}'), ("b", '{"id":"b","t":"é"}')],
+                    {"next_cursor": None})
+    assert json.loads(body) == {"run_id": "r", "count": 2, "items": [{"id": "a", "x": 1.5}, {"id": "b", "t": "é"}],
+                                "next_cursor": None}
+    assert json.loads(envelope({"run_id": "r"}, [])) == {"run_id": "r", "items": []}

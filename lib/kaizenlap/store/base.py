@@ -8,6 +8,7 @@ run's documents become visible all at once, when the pointer flips.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from abc import ABC, abstractmethod
 from typing import Any, Iterable, Iterator
@@ -48,6 +49,11 @@ def check_id(kind: str, value: str) -> str:
     if not isinstance(value, str) or not _ID_OK.match(value) or value.startswith("__"):
         raise ValueError(f"invalid {kind} id {value!r}: use letters, digits and ._:~+=@- (first a letter or digit)")
     return value
+
+
+def dumps(doc: dict) -> str:
+    """A document as stored JSON text (compact, UTF-8, no NaN)."""
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -102,6 +108,17 @@ class Store(ABC):
 
     @abstractmethod
     def count(self, run_id: str, collection: str) -> int: ...
+
+    # The API passes stored documents through as JSON text (no decode, validate, encode per request);
+    # a backend that keeps JSON text (SQLite) returns it as stored.
+    def query_json(self, run_id: str, collection: str, filters: dict[str, Any] | None = None,
+                   limit: int | None = None, start_after: str | None = None) -> list[tuple[str, str]]:
+        """:meth:`query` as ``(id, JSON text)`` pairs."""
+        return [(d["id"], dumps(d)) for d in self.query(run_id, collection, filters, limit, start_after)]
+
+    def get_many_json(self, run_id: str, collection: str, doc_ids: list[str]) -> list[tuple[str, str]]:
+        """:meth:`get_many` as ``(id, JSON text)`` pairs."""
+        return [(d["id"], dumps(d)) for d in self.get_many(run_id, collection, doc_ids)]
 
     # --- writers (used by :func:`kaizenlap.store.publish.publish_documents`) ----------------------
     @abstractmethod

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable
 
-from .base import FILTER_FIELDS, MAX_BATCH, QUERIES, Store, StoreError, chunks
+from .base import FILTER_FIELDS, MAX_BATCH, QUERIES, Store, StoreError, chunks, dumps as _dumps
 
 SCHEMA_VERSION = 2        # 2: docs.part and the parts table (staged multi-writer runs)
 
@@ -31,10 +31,6 @@ def index_specs() -> dict[str, tuple[str, ...]]:
 
 
 _INDEXES = index_specs()
-
-
-def _dumps(doc: dict) -> str:
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 @contextlib.contextmanager
@@ -129,8 +125,19 @@ class SqliteStore(Store):
                           (run_id, collection, *doc_ids))
         return [json.loads(b) for (b,) in rows]
 
+    def get_many_json(self, run_id: str, collection: str, doc_ids: list[str]) -> list[tuple[str, str]]:
+        if not doc_ids:
+            return []
+        marks = ",".join("?" * len(doc_ids))
+        return self._rows(f"SELECT id, body FROM docs WHERE run_id=? AND coll=? AND id IN ({marks}) ORDER BY id",
+                          (run_id, collection, *doc_ids))
+
+    def query_json(self, run_id, collection, filters=None, limit=None, start_after=None) -> list[tuple[str, str]]:
+        sql, args = self.query_sql(run_id, collection, filters, limit, start_after, columns="id, body")
+        return self._rows(sql, args)
+
     def query_sql(self, run_id: str, collection: str, filters: dict[str, Any] | None = None,
-                  limit: int | None = None, start_after: str | None = None) -> tuple[str, tuple]:
+                  limit: int | None = None, start_after: str | None = None, columns: str = "body") -> tuple[str, tuple]:
         where, args = ["run_id=?", "coll=?"], [run_id, collection]
         used = []
         for field in FILTER_FIELDS:            # column order of the indexes
@@ -146,7 +153,7 @@ class SqliteStore(Store):
             args.append(start_after)
         # The planner has no statistics on a fresh file: name the index made for exactly this query.
         hint = f" INDEXED BY ix_{'_'.join(used)}" if used and f"ix_{'_'.join(used)}" in _INDEXES else ""
-        sql = f"SELECT body FROM docs{hint} WHERE {' AND '.join(where)} ORDER BY id"
+        sql = f"SELECT {columns} FROM docs{hint} WHERE {' AND '.join(where)} ORDER BY id"
         if limit is not None:
             sql += " LIMIT ?"
             args.append(int(limit))
