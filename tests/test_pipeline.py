@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from test_store_support import BACKENDS, firestore_emulator, new_store_url  # noqa: F401
+
 from kaizenlap import cli, pipeline, results
 from kaizenlap.engines import composite, pattern, sections, weather
 from kaizenlap.ingest import load_race_by_id
@@ -150,9 +152,11 @@ def test_kernel_is_this_python():
     assert KernelSpecManager().get_kernel_spec("python3").argv[0] == sys.executable
 
 
-def test_notebooks_write_to_store_and_run_publishes_with_failed_tasks(first_run, season, reports, tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_notebooks_write_to_store_and_run_publishes_with_failed_tasks(first_run, season, reports, tmp_path, backend,
+                                                                      request):
     from kaizenlap.store import build, data_version, open_store
-    url = f"sqlite:///{tmp_path / 'store.db'}"
+    url = new_store_url(backend, tmp_path, request)
     code = cli.main(["run", "--data", str(season), "--races", "barber-r1", "nosuch-r9", "--reports", str(reports),
                      "--engines", "pattern", "weather_track", "--workers", "2", "--force", "--store", url])
     assert code == 1                                     # a task failed; the rest is still published

@@ -310,7 +310,7 @@ class StoreRun:
         (its notebook may have written some or all of it before failing)."""
         if self.store is None:
             return
-        from .store import build, discard, heartbeat, stage
+        from .store import build, discard, stage
         part = results.part_name(task.target, task.name)
         try:
             if task.status == "reused":
@@ -319,12 +319,22 @@ class StoreRun:
                       meta={"writer": "pipeline", "reused_from": task.reused_from})
             elif task.status == "failed":
                 discard(self.store, self.run_id, part)
-            if time.monotonic() - self._beat > self.HEARTBEAT_S:
-                self._beat = time.monotonic()
-                heartbeat(self.store, self.run_id)
         except Exception as exc:
             if task.status != "failed":
                 task.status, task.error = "failed", _store_error("StoreWriteError", f"{type(exc).__name__}: {exc}")
+        self.beat()
+
+    def beat(self) -> None:
+        """Keep the run's heartbeat fresh (at most every ``HEARTBEAT_S``), so no other publisher takes it
+        for abandoned while long tasks run."""
+        if self.store is None or time.monotonic() - self._beat < self.HEARTBEAT_S:
+            return
+        from .store import heartbeat
+        self._beat = time.monotonic()
+        try:
+            heartbeat(self.store, self.run_id)
+        except Exception:  # a missed beat is not fatal; finish() reports a store that is really gone
+            pass
 
     def finish(self, tasks: list["Task"]) -> dict:
         """Publish the run: ``ingest`` and every successful task's part must be there; a task that ran but
@@ -540,7 +550,9 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
             if n == 0:                      # a track whose race tasks were all reused (or none exist)
                 start(track_tasks[tid])
         while futures:
-            done, _ = cf.wait(list(futures), return_when=cf.FIRST_COMPLETED)
+            done, _ = cf.wait(list(futures), timeout=StoreRun.HEARTBEAT_S, return_when=cf.FIRST_COMPLETED)
+            if store_run is not None:
+                store_run.beat()
             for fut in done:
                 task = futures.pop(fut)
                 try:
