@@ -3,6 +3,7 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from test_store_support import BACKENDS, firestore_emulator, new_store_url  # noqa: F401
@@ -53,7 +54,7 @@ def _statuses(run_dir: Path) -> dict:
 def test_first_run_writes_every_report(first_run, reports):
     assert first_run.exit_code == 0, [(t.key, t.error) for t in first_run.failed]
     run_dir = first_run.run_dir
-    expected = {f"{r}/{e}" for r in RACES for e in ENGINES} | {"barber/weather_track"}
+    expected = {f"{r}/{e}" for r in RACES for e in ENGINES} | {"barber/weather_track", "barber/composite_track"}
     assert _statuses(run_dir) == {k: "ok" for k in expected}
     index = (run_dir / "index.html").read_text()
     for key in expected:
@@ -90,6 +91,16 @@ def test_documents_equal_direct_engine_calls(first_run, season):
     track = weather.analyse_track([(r.laps, r.weather) for r in races.values()], "barber")
     saved, meta = results.load_document(run_dir / "barber" / "weather_track.json")
     assert saved == json.loads(json.dumps(track)) and meta["scope"] == "track"
+    pooled = composite.analyse(pd.concat([r.laps for r in races.values()], ignore_index=True), "barber", scope="track")
+    saved, meta = results.load_document(run_dir / "barber" / "composite_track.json")
+    assert saved == json.loads(json.dumps(pooled)) and meta["scope"] == "track" and saved["races"] == RACES
+    # the weekend's ceiling is no slower than either race's
+    best = {f["section_set"]: f["total_s"] for f in saved["field"] if f["class"] == "all"}
+    for rid in RACES:
+        race_doc, _ = results.load_document(run_dir / rid / "composite.json")
+        for f in race_doc["field"]:
+            if f["class"] == "all" and f.get("available"):
+                assert best[f["section_set"]] <= f["total_s"] + 1e-9, (rid, f["section_set"])
 
 
 def test_second_run_reuses_everything(first_run, season, reports, capsys):
@@ -103,7 +114,7 @@ def test_second_run_reuses_everything(first_run, season, reports, capsys):
         for name in t["files"].values():
             assert (run_dir / t["target"] / name).is_file()
     assert "reused" in (run_dir / "index.html").read_text()
-    assert "9 reused, 0 failed" in capsys.readouterr().out
+    assert "10 reused, 0 failed" in capsys.readouterr().out
 
 
 def test_force_reruns_and_a_failing_task_is_reported(first_run, season, reports, capsys):
@@ -217,5 +228,5 @@ def test_reused_races_start_their_track_task_once(first_run, season, reports, mo
     real = pipeline._reuse
     monkeypatch.setattr(pipeline, "_reuse", lambda task, *a, **k: (calls.append(task.key), real(task, *a, **k))[1])
     res = pipeline.run([season], race_ids=RACES, reports_dir=reports, html=False, progress=False)
-    assert sorted(calls) == sorted(t.key for t in res.tasks) and len(calls) == 9
+    assert sorted(calls) == sorted(t.key for t in res.tasks) and len(calls) == 10
     assert all(t.status == "reused" for t in res.tasks)

@@ -96,8 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder tree(s) or zip(s) (default: $KAIZENLAP_DATA or data/sample)")
     r.add_argument("--races", nargs="+", default=None, metavar="ID", help="only these race ids (default: all)")
     r.add_argument("--engines", nargs="+", default=None, metavar="NAME",
-                   choices=["composite", "sections", "weather", "pattern", "weather_track"],
-                   help="only these tasks: composite sections weather pattern weather_track (default: all)")
+                   choices=["composite", "sections", "weather", "pattern", "weather_track", "composite_track"],
+                   help="only these tasks: composite sections weather pattern weather_track composite_track "
+                        "(default: all)")
     r.add_argument("--workers", type=int, default=None, metavar="N",
                    help="parallel notebook executions (default: the number of CPUs)")
     r.add_argument("--reports", default="reports", metavar="DIR", help="reports folder (default: reports)")

@@ -45,8 +45,10 @@ KERNEL_NAME = "python3"
 NOTEBOOKS = {"composite": "best_case_composite.ipynb", "sections": "section_analysis.ipynb",
              "weather": "weather_correlation.ipynb", "pattern": "pattern_detection.ipynb"}
 RACE_ENGINES = tuple(NOTEBOOKS)
+# Track tasks (a track's races pooled): task name -> engine. composite_track only where a track has several races.
+TRACK_TASKS = {"weather_track": "weather", "composite_track": "composite"}
 TRACK_ENGINE = "weather_track"
-ALL_TASKS = (*RACE_ENGINES, TRACK_ENGINE)
+ALL_TASKS = (*RACE_ENGINES, *TRACK_TASKS)
 CELL_TIMEOUT_S = 900
 OK_STATUSES = ("ok", "reused")
 
@@ -415,13 +417,16 @@ def plan(data: list[Path], races: list, race_ids: list[str], store_url: str | No
     for rid in race_ids:
         if rid in by_id and by_id[rid].status == "loaded" and len(by_id[rid].laps):
             tracks.setdefault(by_id[rid].track_id, []).append(rid)
-    for track_id, rids in sorted(tracks.items()) if TRACK_ENGINE in engines else ():
-        params = {"race_id": rids[0], "data": data_param, "store_url": store_url, "scope": "track",
-                  "track_id": track_id, "race_ids": rids}
-        t = Task(key=f"{track_id}/{TRACK_ENGINE}", kind="track", target=track_id, name=TRACK_ENGINE,
-                 engine="weather", notebook=NOTEBOOKS["weather"], parameters=params, race_ids=rids)
-        t.fingerprint = fp(TRACK_ENGINE, "weather", params, rids)
-        tasks.append(t)
+    for track_id, rids in sorted(tracks.items()):
+        for name, engine in TRACK_TASKS.items():
+            if name not in engines or (engine == "composite" and len(rids) < 2):
+                continue
+            params = {"race_id": rids[0], "data": data_param, "store_url": store_url, "scope": "track",
+                      "track_id": track_id, "race_ids": rids}
+            t = Task(key=f"{track_id}/{name}", kind="track", target=track_id, name=name, engine=engine,
+                     notebook=NOTEBOOKS[engine], parameters=params, race_ids=rids)
+            t.fingerprint = fp(name, engine, params, rids)
+            tasks.append(t)
     return tasks
 
 
@@ -490,10 +495,13 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
     workers = max(1, workers or os.cpu_count() or 1)
 
     # 3. Execute: race tasks now; each track task once every task of its races has finished.
-    track_tasks = {t.target: t for t in tasks if t.kind == "track"}
-    pending_for_track = {tid: sum(1 for t in tasks if t.kind == "race" and t.target in tt.race_ids)
-                         for tid, tt in track_tasks.items()}
-    track_of_race = {rid: tid for tid, tt in track_tasks.items() for rid in tt.race_ids}
+    track_tasks: dict[str, list[Task]] = {}
+    for t in tasks:
+        if t.kind == "track":
+            track_tasks.setdefault(t.target, []).append(t)
+    pending_for_track = {tid: sum(1 for t in tasks if t.kind == "race" and t.target in tts[0].race_ids)
+                         for tid, tts in track_tasks.items()}
+    track_of_race = {rid: tid for tid, tts in track_tasks.items() for rid in tts[0].race_ids}
     bar = tqdm(total=len(tasks), desc=f"run {run_id}", unit="task", file=sys.stderr, disable=not progress,
                dynamic_ncols=True, mininterval=0.5)
     pool: cf.ProcessPoolExecutor | None = None
@@ -517,7 +525,8 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
             tid = track_of_race[task.target]
             pending_for_track[tid] -= 1
             if pending_for_track[tid] == 0:
-                start(track_tasks[tid])
+                for tt in track_tasks[tid]:
+                    start(tt)
 
     started_tasks: set[str] = set()
 
@@ -548,7 +557,8 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
                 start(t)
         for tid, n in pending_for_track.items():
             if n == 0:                      # a track whose race tasks were all reused (or none exist)
-                start(track_tasks[tid])
+                for tt in track_tasks[tid]:
+                    start(tt)
         while futures:
             done, _ = cf.wait(list(futures), timeout=StoreRun.HEARTBEAT_S, return_when=cf.FIRST_COMPLETED)
             if store_run is not None:
@@ -705,10 +715,12 @@ def render_index(run: dict) -> str:
                    + "</tr>")
     out.append("</table>")
     if tracks:
-        out.append("<h2>Track weather models</h2><table><tr><th>track</th><th>races</th><th>weather_track</th></tr>")
-        for t in tracks:
-            out.append(f"<tr><th>{html.escape(t['target'])}</th><td>{html.escape(', '.join(t['race_ids']))}</td>"
-                       f"{_cell(t)}</tr>")
+        out.append("<h2>Tracks (races pooled)</h2><table><tr><th>track</th><th>races</th>"
+                   + "".join(f"<th>{n}</th>" for n in TRACK_TASKS) + "</tr>")
+        for tid in dict.fromkeys(t["target"] for t in tracks):
+            first = next(t for t in tracks if t["target"] == tid)
+            out.append(f"<tr><th>{html.escape(tid)}</th><td>{html.escape(', '.join(first['race_ids']))}</td>"
+                       + "".join(_cell(by.get((tid, n))) for n in TRACK_TASKS) + "</tr>")
         out.append("</table>")
     failed = [t for t in tasks if t["status"] == "failed"]
     if failed:
@@ -739,4 +751,4 @@ def summary_lines(result: RunResult, reports_dir: str | os.PathLike) -> list[str
 
 
 __all__ = ["run", "plan", "ensure_kernel", "export_html", "render_index", "summary_lines", "RunResult", "Task",
-           "NOTEBOOKS", "RACE_ENGINES", "TRACK_ENGINE", "ALL_TASKS"]
+           "NOTEBOOKS", "RACE_ENGINES", "TRACK_TASKS", "TRACK_ENGINE", "ALL_TASKS"]
