@@ -117,7 +117,8 @@ def vif(x: pd.DataFrame, column: str) -> float:
 
 
 def analyse_track(races: list[tuple[pd.DataFrame, pd.DataFrame]], track_id: str) -> dict:
-    """Both races of a track pooled: lap_time ~ lap_number + track_temp + (1 | car), clean laps."""
+    """Both races of a track pooled: lap_time ~ lap + track_temp + (1 + lap | car, race), clean laps; the
+    (1 | car) model beside it."""
     import statsmodels.formula.api as smf
     c = cfg()["weather"]
     parts = []
