@@ -273,7 +273,8 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
                 body = data
             else:
                 adapter = _adapter(model)
-                body = adapter.dump_json(adapter.validate_python(data), by_alias=True)
+                # exclude_unset: a document is served as stored, without the null fields of other kinds
+                body = adapter.dump_json(adapter.validate_python(data), by_alias=True, exclude_unset=True)
             entry = ctx.cache.put(key, body)
         body, gz = entry
         if gz is not None and "gzip" in request.headers.get("accept-encoding", ""):

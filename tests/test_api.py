@@ -141,6 +141,7 @@ def test_weather(served):
     w = _ok(client, "/races/barber-r1/weather")
     assert w["type"] == "weather" and w["usable"] and w["conditions"]["air_temp_c"]["available"]
     assert w["track_model"]["identifiable"] is False          # Barber has no track-temperature sensor
+    assert "loss" not in w and "pace_gap" not in w            # served as stored: no other kind's null fields
     _err(client, "/races/nope/weather", 404, "not_found")
 
 
