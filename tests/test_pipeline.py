@@ -230,3 +230,39 @@ def test_reused_races_start_their_track_task_once(first_run, season, reports, mo
     res = pipeline.run([season], race_ids=RACES, reports_dir=reports, html=False, progress=False)
     assert sorted(calls) == sorted(t.key for t in res.tasks) and len(calls) == 10
     assert all(t.status == "reused" for t in res.tasks)
+
+
+def test_store_run_fails_a_task_that_wrote_nothing_and_discards_failed_parts(season, tmp_path):
+    """The owner's bookkeeping without notebooks: a reused task's part comes from its JSON, a failed task's
+    part is deleted, and a task that says ok but left no part is turned into a failed task."""
+    from kaizenlap.ingest import load
+    from kaizenlap.store import build, open_store, stage
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    races, _ = load([season], race_ids=["barber-r1"])
+    race = races[0]
+    run_dir = tmp_path / "run"
+    owner = pipeline.StoreRun(url, "run-1")
+    assert owner.begin(races, {"test": True})["counts"]["laps"] == len(race.laps)
+    doc = pattern.analyse(race.laps, "barber-r1")
+    results.save_document(doc, run_dir / "barber-r1", "pattern")
+    comp = composite.analyse(race.laps, "barber-r1")
+    store = open_store(url)
+    stage(store, "run-1", "barber-r1.composite", build.engine_documents("composite", comp))   # then it "failed"
+
+    def task(name, status, files=None):
+        return pipeline.Task(key=f"barber-r1/{name}", kind="race", target="barber-r1", name=name, engine=name,
+                             notebook="", parameters={}, race_ids=["barber-r1"], status=status, files=files or {})
+    reused = task("pattern", "reused", {"json": "pattern.json"})
+    failed = task("composite", "failed")
+    silent = task("sections", "ok", {"json": "sections.json"})
+    for t in (reused, failed, silent):
+        owner.task_done(t, run_dir)
+    record = owner.finish([reused, failed, silent])
+    assert record["published"] and record["failed_tasks"] == 2
+    assert silent.status == "failed" and silent.error["ename"] == "MissingStoreDocuments"
+    run = store.get_run("run-1")
+    assert run["parts"] == ["barber-r1.pattern", "ingest"]
+    assert sorted(t["task"] for t in run["failed_tasks"]) == ["barber-r1/composite", "barber-r1/sections"]
+    assert store.count("run-1", "best_case_composites") == 0      # the failed task's documents are not served
+    assert store.query("run-1", "ml_pattern_recommendations") == sorted(build.pattern_documents(doc),
+                                                                        key=lambda d: d["id"])
