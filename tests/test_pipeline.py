@@ -266,3 +266,15 @@ def test_store_run_fails_a_task_that_wrote_nothing_and_discards_failed_parts(sea
     assert store.count("run-1", "best_case_composites") == 0      # the failed task's documents are not served
     assert store.query("run-1", "ml_pattern_recommendations") == sorted(build.pattern_documents(doc),
                                                                         key=lambda d: d["id"])
+
+
+def test_load_scope_gives_the_race_or_the_tracks_races(season):
+    from kaizenlap.notebook import load_scope
+    races, track_id, subject = load_scope(season, "race", "barber-r2")
+    assert [r.race_id for r in races] == ["barber-r2"] and (track_id, subject) == ("barber", "barber-r2")
+    races, track_id, subject = load_scope(season, "track", "barber-r2")      # the track of the race given
+    assert [r.race_id for r in races] == RACES and (track_id, subject) == ("barber", "barber")
+    races, _, _ = load_scope(season, "track", "barber-r1", "barber", ["barber-r2"])
+    assert [r.race_id for r in races] == ["barber-r2"]
+    with pytest.raises(ValueError, match="scope"):
+        load_scope(season, "season", "barber-r1")

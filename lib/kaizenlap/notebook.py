@@ -74,6 +74,20 @@ def load_track(data, track_id: str, race_ids: list[str] | None = None) -> list:
     return sorted(out, key=lambda r: r.race_number)
 
 
+def load_scope(data, scope: str, race_id: str, track_id: str | None = None,
+               race_ids: list[str] | None = None) -> tuple[list, str, str]:
+    """What an engine notebook analyses: ``(races, track_id, subject)``. ``scope="race"``: the race
+    ``race_id``; ``scope="track"``: the loaded races of ``track_id`` (default: ``race_id``'s track), or only
+    ``race_ids``. ``subject`` names it in titles and store parts (the race id, or the track id)."""
+    if scope == "race":
+        race = load_race(data, race_id)
+        return [race], race.track_id, race_id
+    if scope == "track":
+        track_id = track_id or load_race(data, race_id).track_id
+        return load_track(data, track_id, race_ids), track_id, track_id
+    raise ValueError(f"scope must be 'race' or 'track', not {scope!r}")
+
+
 def table(df: pd.DataFrame, digits: int = 3, max_rows: int = 60) -> pd.DataFrame:
     """A table ready to show: floats rounded, long tables cut (the full numbers are in the JSON document)."""
     out = df.copy()
