@@ -85,27 +85,32 @@ def _error(exc: Exception) -> str:
     return f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}".splitlines()[0]
 
 
-def iter_files(url: str, issues: list[Issue]):
-    """The :class:`SourceFile` of every file under ``url`` (zip members included), in name order.
-    Problems (no such bucket, no permission, an unreadable zip) become ledger entries."""
+def list_input(url: str, issues: list[Issue]) -> list | None:
+    """The objects of the input ``url`` (the object of that name, else every object under ``PREFIX/``);
+    None, with a ledger entry, when there is none or the bucket cannot be listed."""
+    bucket_name, prefix = parse_url(url)
+    try:
+        single = client().bucket(bucket_name).get_blob(prefix) if prefix else None
+        if single is not None:
+            return [single]
+        blobs = [b for b in client().list_blobs(bucket_name, prefix=f"{prefix}/" if prefix else None)
+                 if not b.name.endswith("/")]
+    except Exception as exc:  # noqa: BLE001 - any client/transport error is reported on the input
+        issues.append(Issue("missing_file", f"cannot list the input: {_error(exc)}", file=url))
+        return None
+    if not blobs:
+        issues.append(Issue("missing_file", "no object under this input", file=url))
+        return None
+    return blobs
+
+
+def iter_files(url: str, blobs: list, issues: list[Issue]):
+    """The :class:`SourceFile` of every file of ``blobs`` (:func:`list_input`; zip members included), in
+    name order. An unreadable zip becomes a ledger entry; the rest goes on."""
     bucket_name, prefix = parse_url(url)
     # The input's parent: names then start with the prefix's last folder (the bucket's name for a bucket).
     base = f"{GCS_SCHEME}{bucket_name}/{prefix.rsplit('/', 1)[0]}/" if "/" in prefix else \
         (f"{GCS_SCHEME}{bucket_name}/" if prefix else GCS_SCHEME)
-    try:
-        bucket = client().bucket(bucket_name)
-        single = bucket.get_blob(prefix) if prefix else None
-        if single is not None and not prefix.endswith("/"):
-            blobs = [single]
-        else:
-            blobs = [b for b in client().list_blobs(bucket_name, prefix=f"{prefix}/" if prefix else None)
-                     if not b.name.endswith("/")]
-    except Exception as exc:  # noqa: BLE001 - any client/transport error is reported on the input
-        issues.append(Issue("missing_file", f"cannot list the input: {_error(exc)}", file=url))
-        return
-    if not blobs:
-        issues.append(Issue("missing_file", "no object under this input", file=url))
-        return
     for b in sorted(blobs, key=lambda b: b.name):
         obj = GcsObject(bucket_name, b.name, b.generation)
         if obj.suffix.lower() != ".zip":

@@ -170,8 +170,11 @@ def discover(inputs: list[Path | str]) -> tuple[list[RaceFiles], list[Issue]]:
     races: dict[tuple[str, int], RaceFiles] = {}
     for root in inputs:
         if is_gcs(root):
-            from .gcs import iter_files
-            found_files = iter_files(root, issues)
+            from .gcs import iter_files, list_input
+            blobs = list_input(root, issues)
+            if blobs is None:
+                continue
+            found_files = iter_files(root, blobs, issues)
         else:
             root = Path(root)
             if not root.exists():
