@@ -26,7 +26,8 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator, mode
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
-_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[a-z0-9-]+$")
+_PROJECT = re.compile(r"^[a-z][a-z0-9-]{3,61}[a-z0-9]$")
+_DATABASE = re.compile(r"^\(default\)$|^[a-z][a-z0-9-]{2,61}[a-z0-9]$")
 LLM_OFF = ("off", "none", "")
 
 
@@ -70,7 +71,8 @@ class Settings(BaseSettings):
     @classmethod
     def _bucket(cls, v: Optional[str]) -> Optional[str]:
         if v is not None and (v.startswith("gs://") or not _BUCKET.match(v)):
-            raise ValueError(f"GCS_BUCKET_NAME={v!r} is not a bucket name (give the name alone, no gs://)")
+            raise ValueError(f"GCS_BUCKET_NAME={v!r} is not a bucket name (3-63 characters: lowercase letters, "
+                             "digits, - _ .; the name alone, without gs://)")
         return v
 
     @field_validator("google_cloud_project", "firestore_project_id")
@@ -78,6 +80,14 @@ class Settings(BaseSettings):
     def _project(cls, v: Optional[str], info) -> Optional[str]:
         if v is not None and not _PROJECT.match(v):
             raise ValueError(f"{info.field_name.upper()}={v!r} is not a Google Cloud project id")
+        return v
+
+    @field_validator("firestore_database")
+    @classmethod
+    def _database(cls, v: str) -> str:
+        if not _DATABASE.match(v):
+            raise ValueError(f"FIRESTORE_DATABASE={v!r} is not a Firestore database id ((default), or 4-63 "
+                             "characters: lowercase letters, digits, -)")
         return v
 
     @field_validator("llm")
@@ -156,7 +166,7 @@ class Settings(BaseSettings):
             if self.data_env and self.data_env.startswith("gs://"):
                 from .notebook import split_data_env
                 return split_data_env(self.data_env)
-            return [self.gcs_url]
+            return [self.gcs_url] if self.gcs_url else None
         if self.data_env:
             from .notebook import split_data_env
             return split_data_env(self.data_env)
