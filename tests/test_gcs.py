@@ -10,6 +10,7 @@ same path at a minute each.
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -121,6 +122,12 @@ def test_missing_bucket_or_prefix_is_reported_and_the_rest_loads(season):
     _, issues = load(["gs://nosuch-bucket-kz"], use_cache=False)
     assert [(i.code, i.file) for i in issues] == [("missing_file", "gs://nosuch-bucket-kz")]
     assert "NotFound" in issues[0].message or "404" in issues[0].message
+
+
+def test_inspect_a_bucket(season, capsys):
+    assert cli.main(["inspect", f"gs://{BUCKET}/zips/barber.zip", "--json", "--no-cache"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [r["race_id"] for r in doc["races"]] == ["barber-r1", "barber-r2"] and doc["issues"] == []
 
 
 def test_run_from_the_bucket_publishes_the_local_data_version(season, tmp_path, monkeypatch):

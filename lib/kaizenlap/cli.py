@@ -74,6 +74,11 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_arg(text: str):
+    """A local path, or a ``gs://`` URL kept as it is (a Path would fold its ``//``)."""
+    return text if text.startswith("gs://") else Path(text)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # usage errors exit 2 (argparse's default too), message on stderr
         self.print_usage(sys.stderr)
@@ -89,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=2025)
     s.set_defaults(func=_sample)
     i = sub.add_parser("inspect", help="ingest TRD folders/zips and print each race with its quality ledger")
-    i.add_argument("data", nargs="+", type=Path, help="folder tree or official zip file(s)")
+    i.add_argument("data", nargs="+", type=_data_arg, help="folder tree(s), official zip file(s) or gs://BUCKET/PREFIX")
     i.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     i.add_argument("--no-cache", action="store_true", help="parse again even if a cached copy exists")
     i.set_defaults(func=_inspect)
