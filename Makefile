@@ -16,7 +16,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: setup run test sample bench lab clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"

@@ -47,13 +47,15 @@ def _run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         print("run_pipeline.py run: error: --workers must be >= 1", file=sys.stderr)
         return 2
+    cfg = args.settings
     try:
-        result = run(args.data, race_ids=args.races, workers=args.workers, reports_dir=args.reports,
-                     store_url=args.store, force=args.force, html=not args.no_reports, engines=args.engines)
+        result = run(cfg.data(args.data), race_ids=args.races, workers=args.workers,
+                     reports_dir=args.reports or cfg.reports, store_url=cfg.store_url(args.store, local_default=False),
+                     force=args.force, html=not args.no_reports, engines=args.engines)
     except FileNotFoundError as exc:
         print(f"run_pipeline.py run: error: {exc}", file=sys.stderr)
         return 2
-    for line in summary_lines(result, args.reports):
+    for line in summary_lines(result, args.reports or cfg.reports):
         print(line)
     return result.exit_code
 
@@ -62,13 +64,19 @@ def _serve(args: argparse.Namespace) -> int:
     """The read-only API and web build (uvicorn); ``serve/`` sits at the project root."""
     import uvicorn
     from . import params
-    root = str(params.params_dir().parent)
-    if root not in sys.path:
-        sys.path.insert(0, root)
+    root = params.params_dir().parent
+    if (root / "serve").is_dir() and str(root) not in sys.path:      # a checkout; an installed wheel has serve
+        sys.path.insert(0, str(root))
     from serve.app import create_app
-    app = create_app(store_url=args.store, web_dir=args.web_dir)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    cfg = args.settings
+    app = create_app(store_url=cfg.store_url(args.store), web_dir=args.web_dir or cfg.web_dir)
+    uvicorn.run(app, host=cfg.bind_host(args.host), port=args.port or cfg.port, log_level=args.log_level)
     return 0
+
+
+def _data_arg(text: str):
+    """A local path, or a ``gs://`` URL kept as it is (a Path would fold its ``//``)."""
+    return text if text.startswith("gs://") else Path(text)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -86,14 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=2025)
     s.set_defaults(func=_sample)
     i = sub.add_parser("inspect", help="ingest TRD folders/zips and print each race with its quality ledger")
-    i.add_argument("data", nargs="+", type=Path, help="folder tree or official zip file(s)")
+    i.add_argument("data", nargs="+", type=_data_arg, help="folder tree(s), official zip file(s) or gs://BUCKET/PREFIX")
     i.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     i.add_argument("--no-cache", action="store_true", help="parse again even if a cached copy exists")
     i.set_defaults(func=_inspect)
     r = sub.add_parser("run", help="execute every engine notebook for every race (papermill, in parallel); "
                                    "reports under REPORTS/<run_id>/")
     r.add_argument("--data", nargs="+", default=None, metavar="DATA",
-                   help="folder tree(s) or zip(s) (default: $KAIZENLAP_DATA or data/sample)")
+                   help="folder tree(s), zip(s) or gs://BUCKET/PREFIX (default: gs://$GCS_BUCKET_NAME/$GCS_PREFIX "
+                        "when USE_LOCAL_FILES=false, else $KAIZENLAP_DATA or data/sample)")
     r.add_argument("--races", nargs="+", default=None, metavar="ID", help="only these race ids (default: all)")
     r.add_argument("--engines", nargs="+", default=None, metavar="NAME",
                    choices=["composite", "sections", "weather", "pattern", "weather_track", "composite_track"],
@@ -101,17 +110,22 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: all)")
     r.add_argument("--workers", type=int, default=None, metavar="N",
                    help="parallel notebook executions (default: the number of CPUs)")
-    r.add_argument("--reports", default="reports", metavar="DIR", help="reports folder (default: reports)")
-    r.add_argument("--store", default=None, metavar="URL", help="results store (recorded; store comes later)")
+    r.add_argument("--reports", default=None, metavar="DIR",
+                   help="reports folder (default: $KAIZENLAP_REPORTS or reports)")
+    r.add_argument("--store", default=None, metavar="URL",
+                   help="results store to publish to (default: $KAIZENLAP_STORE, or Firestore when "
+                        "USE_LOCAL_FILES=false; else none)")
     r.add_argument("--force", action="store_true", help="execute every task, even those with unchanged inputs")
     r.add_argument("--no-reports", action="store_true", help="skip the HTML export of the notebooks")
     r.set_defaults(func=_run)
     v = sub.add_parser("serve", help="serve the read-only API (OpenAPI at /docs) and the web build")
     v.add_argument("--store", default=None, metavar="URL",
                    help="store URL (default: $KAIZENLAP_STORE or sqlite:///.kaizenlap/store.db at the project root)")
-    v.add_argument("--host", default="127.0.0.1")
-    v.add_argument("--port", type=int, default=8000)
-    v.add_argument("--web-dir", default=None, metavar="DIR", help="static web build (default: serve/web)")
+    v.add_argument("--host", default=None,
+                   help="address (default: $KAIZENLAP_HOST, else 0.0.0.0 on Cloud Run, else 127.0.0.1)")
+    v.add_argument("--port", type=int, default=None, help="port (default: $PORT or 8000)")
+    v.add_argument("--web-dir", default=None, metavar="DIR",
+                   help="static web build (default: $KAIZENLAP_WEB_DIR or serve/web)")
     v.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     v.set_defaults(func=_serve)
     return p
@@ -119,4 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in ("run", "serve"):      # the settings, checked before anything starts
+        from .settings import SettingsError, load
+        try:
+            args.settings = load()
+            args.settings.check(args.command, data_flag=getattr(args, "data", None), store_flag=args.store)
+        except SettingsError as exc:
+            print(f"run_pipeline.py {args.command}: {exc}", file=sys.stderr)
+            return 2
     return args.func(args)

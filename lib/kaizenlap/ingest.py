@@ -27,7 +27,7 @@ from .ledger import Issue
 from .official import STATUS_PREFERENCE, read_best10, read_results, results_status
 from .readers import UnreadableFile
 from .reconcile import best10_deletions, reconcile
-from .sources import RaceFiles, SourceFile, content_hash, discover
+from .sources import RaceFiles, SourceFile, content_hash, discover, is_gcs
 from .weather import WEATHER_COLUMNS, read_weather
 
 # Bump when parsing or flag logic changes: it invalidates the cache.
@@ -334,11 +334,11 @@ def _restore(path: Path) -> Race:
 
 def load(inputs: list[Path | str], use_cache: bool = True, race_ids: list[str] | None = None,
          ) -> tuple[list[Race], list[Issue]]:
-    """Every race found under ``inputs`` (folders and/or zips), with input-level issues.
+    """Every race found under ``inputs`` (folders, zips, ``gs://BUCKET/PREFIX``), with input-level issues.
 
     ``race_ids`` limits loading to those races (the others are discovered but not read).
     """
-    found, issues = discover([Path(p) for p in inputs])
+    found, issues = discover([p if is_gcs(p) else Path(p) for p in inputs])
     if race_ids is not None:
         found = [rf for rf in found if rf.race_id in race_ids]
     races: list[Race | None] = [None] * len(found)

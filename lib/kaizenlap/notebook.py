@@ -4,6 +4,7 @@ cache, and table display. The notebooks stay thin; the logic lives here and in t
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Iterable
 
@@ -21,22 +22,32 @@ def repo_root() -> Path:
     return params.params_dir().resolve().parent
 
 
-def resolve_data(data: str | os.PathLike | Iterable[str | os.PathLike] | None = DEFAULT_DATA) -> list[Path]:
+def split_data_env(value: str) -> list[str]:
+    """``$KAIZENLAP_DATA``: paths separated by ``os.pathsep``; the ``:`` of a ``gs://`` URL is not one."""
+    sep = re.escape(os.pathsep)
+    return [p for p in re.split(rf"{sep}(?!//)", value) if p]
+
+
+def resolve_data(data: str | os.PathLike | Iterable[str | os.PathLike] | None = DEFAULT_DATA) -> list[Path | str]:
     """The notebook's ``data`` parameter as absolute paths.
 
     ``$KAIZENLAP_DATA`` (``os.pathsep``-separated) replaces the default ``data/sample`` when set. A relative
     path is taken from the current directory, else from the repository root (JupyterLab starts kernels
     in ``notebooks/``, papermill in the repository root): the notebooks run the same from either.
+    A ``gs://BUCKET/PREFIX`` URL is passed on as it is (the ingest lists and reads the bucket).
     """
     if data is None or (isinstance(data, str) and data == DEFAULT_DATA and os.environ.get(DATA_ENV)):
         data = os.environ.get(DATA_ENV) or DEFAULT_DATA
-        items = [p for p in str(data).split(os.pathsep) if p]
+        items = split_data_env(str(data))
     elif isinstance(data, (str, os.PathLike)):
         items = [data]
     else:
         items = list(data)
     out = []
     for item in items:
+        if isinstance(item, str) and item.startswith("gs://"):
+            out.append(item)             # Cloud Storage (kaizenlap.gcs): checked when listed
+            continue
         p = Path(item).expanduser()
         if not p.is_absolute():
             for base in (Path.cwd(), repo_root()):

@@ -11,11 +11,15 @@ import yaml
 
 
 def params_dir() -> Path:
-    """``$KAIZENLAP_PARAMS`` if set, else ``params/`` at the repository root (editable install)."""
+    """``$KAIZENLAP_PARAMS`` if set, else ``params/`` at the repository root (a checkout, ``pip install -e``),
+    else the copy an installed wheel carries (``kaizenlap/resources/params``, beside ``resources/notebooks``)."""
     env = os.environ.get("KAIZENLAP_PARAMS")
     if env:
         return Path(env)
     here = Path(__file__).resolve()
+    packaged = here.parent / "resources" / "params"
+    if (packaged / "ingest.yaml").exists():
+        return packaged
     for parent in here.parents:
         if (parent / "params" / "ingest.yaml").exists():
             return parent / "params"

@@ -1,8 +1,15 @@
-"""Find TRD race files in folders and official zips (read in place), and group them by race.
+"""Find TRD race files in folders and official zips (read in place), on disk or in a Cloud Storage
+bucket (``gs://BUCKET/PREFIX``), and group them by race.
 
 Rules, not folder names: a file's role comes from its base name (``params/ingest.yaml: files``),
 its race number from the name or else the nearest ``Race N`` folder, and its track from the
 first path part (zip name included) that matches a track alias in ``params/tracks``.
+
+A file is *named* (:attr:`SourceFile.display`: ledger entries, a race's ``files``, the cache key) by its
+path from the input's parent folder: ``data/sample`` → ``sample/barber/Race 1/…``, ``gs://b/sample`` →
+``sample/barber/Race 1/…``, ``/dl/barber.zip`` → ``barber.zip!Race 1/…``. The same files give the same
+names, hence the same cache key and the same published documents, wherever they are stored; the input
+itself is recorded by the run.
 """
 from __future__ import annotations
 
@@ -21,15 +28,35 @@ ROLES = ("sections", "weather", "best10", "results_overall", "results_class",
          "lap_start", "lap_end", "lap_time")
 
 
+GCS_SCHEME = "gs://"
+
+
+def is_gcs(item) -> bool:
+    """``gs://BUCKET[/PREFIX]``: an input in Cloud Storage."""
+    return isinstance(item, str) and item.startswith(GCS_SCHEME)
+
+
 @dataclass(frozen=True)
 class SourceFile:
-    """A file on disk, or a member of a zip on disk (``member`` set)."""
-    path: Path
+    """A file on disk (``path``), an object in Cloud Storage (:class:`kaizenlap.gcs.GcsObject`), or a
+    member of a zip of either (``member`` set). ``base`` is the input's parent folder, the part of the
+    location left out of :attr:`display` (empty: the full location is the name)."""
+    path: Path | object
     member: str | None = None
+    base: str = ""
+
+    @property
+    def location(self) -> str:
+        """Where the file is: its full path or ``gs://`` URL (zip member after ``!``)."""
+        return f"{self.path}!{self.member}" if self.member else str(self.path)
 
     @property
     def display(self) -> str:
-        return f"{self.path}!{self.member}" if self.member else str(self.path)
+        """The file's name: its location less the input's parent folder (see the module docstring)."""
+        loc = self.location
+        if self.base and loc.startswith(self.base):
+            return loc[len(self.base):].lstrip("/")
+        return loc
 
     @property
     def parts(self) -> list[str]:
@@ -44,6 +71,8 @@ class SourceFile:
         return self.parts[-1]
 
     def read_bytes(self) -> bytes:
+        if not isinstance(self.path, Path):
+            return self.path.read_bytes(self.member)
         if self.member is None:
             return self.path.read_bytes()
         with zipfile.ZipFile(self.path) as zf:
@@ -68,11 +97,17 @@ class RaceFiles:
         return f"{self.track_id}-r{self.race_number}"
 
 
-def _iter_files(root: Path, issues: list[Issue]):
+def zip_members(names) -> list[str]:
+    """The members of a zip KaizenLap looks at: files, not folders nor macOS resource forks, sorted."""
+    return sorted(n for n in names if not n.endswith("/") and not n.startswith("__MACOSX/")
+                  and not PurePosixPath(n).name.startswith("._"))
+
+
+def _iter_files(root: Path, issues: list[Issue], base: str = ""):
     if root.is_dir():
         for p in sorted(root.rglob("*")):
             if p.is_file():
-                yield from _iter_files(p, issues)
+                yield from _iter_files(p, issues, base)
         return
     if root.suffix.lower() == ".zip":
         try:
@@ -81,12 +116,15 @@ def _iter_files(root: Path, issues: list[Issue]):
         except (zipfile.BadZipFile, OSError) as exc:
             issues.append(Issue("unreadable_file", f"not a readable zip: {exc}", file=str(root)))
             return
-        for name in sorted(names):
-            if name.startswith("__MACOSX/") or PurePosixPath(name).name.startswith("._"):
-                continue
-            yield SourceFile(root, name)
+        for name in zip_members(names):
+            yield SourceFile(root, name, base)
         return
-    yield SourceFile(root)
+    yield SourceFile(root, None, base)
+
+
+def _local_base(root: Path) -> str:
+    parent = str(root.parent)
+    return parent if parent.endswith("/") else parent + "/"
 
 
 def classify(src: SourceFile) -> str | None:
@@ -126,17 +164,25 @@ def track_of(src: SourceFile) -> str | None:
     return None
 
 
-def discover(inputs: list[Path]) -> tuple[list[RaceFiles], list[Issue]]:
-    """Group every race file under ``inputs`` by (track, race number)."""
+def discover(inputs: list[Path | str]) -> tuple[list[RaceFiles], list[Issue]]:
+    """Group every race file under ``inputs`` (folders, zips, files; ``gs://`` URLs) by (track, race number)."""
     issues: list[Issue] = []
     races: dict[tuple[str, int], RaceFiles] = {}
     for root in inputs:
-        root = Path(root)
-        if not root.exists():
-            issues.append(Issue("missing_file", "input path does not exist", file=str(root)))
-            continue
+        if is_gcs(root):
+            from .gcs import iter_files, list_input
+            blobs = list_input(root, issues)
+            if blobs is None:
+                continue
+            found_files = iter_files(root, blobs, issues)
+        else:
+            root = Path(root)
+            if not root.exists():
+                issues.append(Issue("missing_file", "input path does not exist", file=str(root)))
+                continue
+            found_files = _iter_files(root, issues, _local_base(root))
         found = 0
-        for src in _iter_files(root, issues):
+        for src in found_files:
             role = classify(src)
             if role is None:
                 continue
