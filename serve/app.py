@@ -4,7 +4,7 @@
 ``create_app(store_url=...)``); the web build directory ``$KAIZENLAP_WEB_DIR`` (default ``web/dist`` when it
 has been built, else the placeholder ``serve/web``); the pipeline's executed reports ``$KAIZENLAP_REPORTS_DIR``
 (default ``reports/``), served read-only under ``/reports/``. ``/docs`` is Swagger UI from the
-``swagger-ui-bundle`` package's files (no CDN), started by a local script (CSP ``script-src 'self'``).
+``swagger-ui-py`` package's files (Swagger UI 5, no CDN), started by a local script (CSP ``script-src 'self'``).
 
 Every response is read from one run: the active run named by the store's pointer (re-read at most every
 ``$KAIZENLAP_POINTER_TTL_S`` seconds, default 1), or for a paginated request the run its cursor names.
@@ -526,11 +526,11 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
     async def docs_asset(name: str):
         if name == "init.js":
             return FileResponse(DOCS_DIR / "init.js", headers={"Cache-Control": "no-cache"})
-        import swagger_ui_bundle
+        import swagger_ui        # swagger-ui-py: ships Swagger UI 5 (OpenAPI 3.1)
         if name not in ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
                         "favicon-32x32.png"):
             raise ApiError(404, "not_found", f"no docs asset {name!r}")
-        return FileResponse(Path(swagger_ui_bundle.swagger_ui_path) / name,
+        return FileResponse(Path(swagger_ui.__file__).parent / "static" / name,
                             headers={"Cache-Control": "public, max-age=86400"})
 
     @app.api_route("/reports/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)

@@ -115,7 +115,8 @@ export default function RacePage() {
                   <>
                     <ToggleButtonGroup exclusive size="small" value={state.mode} aria-label="analysis mode"
                       onChange={(_, m: Mode | null) => m && setState({ mode: m })} sx={{ mb: 1 }}>
-                      {MODES.map((m) => <ToggleButton key={m} value={m} data-testid={`mode-${m}`}>{m}</ToggleButton>)}
+                      {MODES.map((m) => <ToggleButton key={m} value={m} data-testid={`mode-${m}`}
+                        sx={{ color: "#222", "&.Mui-selected, &.Mui-selected:hover": { color: "#fff", bgcolor: "primary.main" } }}>{m}</ToggleButton>)}
                     </ToggleButtonGroup>
                     {track ? <CarView race={r} track={track} comp={comp.data} state={state} setState={setState} />
                       : <Async r={tracks} what="track map">{() => <Alert severity="info">No map for this track.</Alert>}</Async>}
