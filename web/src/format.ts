@@ -26,6 +26,14 @@ export function fmtEst(e: Est | null | undefined, unit = "s", digits = 3): strin
   return `${fmtDelta(e.value, digits)} ${unit} (${ci}n=${e.n ?? 0})`;
 }
 
+/** An absolute time with its interval: "28.580 s (95% CI 28.527 to 28.675, n=20)" */
+export function fmtTimeEst(e: Est | null | undefined): string {
+  if (!e || e.value === null || e.value === undefined) return "n/a";
+  const ci = e.lo !== null && e.lo !== undefined && e.hi !== null && e.hi !== undefined
+    ? `95% CI ${fmtTime(e.lo)} to ${fmtTime(e.hi)}, ` : "";
+  return `${fmtTime(e.value)} (${ci}n=${e.n ?? 0})`;
+}
+
 export function fmtNum(x: number | null | undefined, digits = 1): string {
   return x === null || x === undefined || !Number.isFinite(x) ? "–" : x.toFixed(digits);
 }

@@ -26,11 +26,13 @@ export function Panel({ id, title, initial, width = 420, onClose, children }:
   const ref = useRef<HTMLDivElement>(null);
   const [pos, setPos] = useState<Pos>(() => load()[id] ?? initial);
   const drag = useRef<{ dx: number; dy: number } | null>(null);
+  const ix = initial.x, iy = initial.y;
 
   const fit = useCallback((p: Pos) => {
     const el = ref.current;
     const w = el?.offsetWidth ?? width, h = Math.min(el?.offsetHeight ?? 200, 120);
-    return clamp(p, w, h, window.innerWidth, window.innerHeight);
+    const c = clamp(p, w, h, window.innerWidth, window.innerHeight);
+    return c.x === p.x && c.y === p.y ? p : c;      // unchanged: the same object, no re-render
   }, [width]);
   const save = useCallback((p: Pos) => {
     const all = load(); all[id] = p; localStorage.setItem(KEY, JSON.stringify(all));
@@ -38,12 +40,12 @@ export function Panel({ id, title, initial, width = 420, onClose, children }:
 
   useEffect(() => {
     const onResize = () => setPos((p) => fit(p));
-    const onReset = () => setPos(fit(initial));
+    const onReset = () => setPos(fit({ x: ix, y: iy }));
     window.addEventListener("resize", onResize);
     window.addEventListener(RESET_EVENT, onReset);
     setPos((p) => fit(p));
     return () => { window.removeEventListener("resize", onResize); window.removeEventListener(RESET_EVENT, onReset); };
-  }, [fit, initial]);
+  }, [fit, ix, iy]);
 
   const onPointerDown = (e: React.PointerEvent) => {
     if ((e.target as HTMLElement).closest("button")) return;

@@ -36,7 +36,7 @@ export function TrackMap({ outline, sectorFractions, subShare, values, useSubsec
   const tip = hover ? pointAt(outline, (ranges[hover][0] + ranges[hover][1]) / 2) : null;
   return (
     <figure style={{ margin: 0 }}>
-      <svg viewBox={`0 0 ${SIZE} ${height}`} width={width} role="group" aria-label={title} data-testid="track-map"
+      <svg viewBox={`0 0 ${SIZE + 30} ${height}`} width={width} role="group" aria-label={title} data-testid="track-map"
         style={{ maxWidth: "100%", height: "auto", display: "block" }}>
         <title>{title}</title>
         <path d={pathD([...outline, outline[0]], scale, PAD)} fill="none" stroke="#444" strokeWidth={14}

@@ -14,7 +14,7 @@ export function LapChart({ laps, selected, onLap }: { laps: Lap[]; selected?: nu
   const lo = sorted[0] - 0.5, hi = Math.min(sorted[sorted.length - 1], sorted[Math.floor(sorted.length * 0.5)] * 1.08) + 0.5;
   const n = Math.max(...laps.map((l) => l.lap));
   const x = (lap: number) => P + ((lap - 1) / Math.max(1, n - 1)) * (W - P - 10);
-  const y = (t: number) => 10 + ((Math.min(t, hi) - lo) / (hi - lo)) * (H - P - 10);
+  const y = (t: number) => H - P - ((Math.min(t, hi) - lo) / (hi - lo)) * (H - P - 10);   // slower = higher
   return (
     <svg viewBox={`0 0 ${W} ${H}`} width="100%" style={{ maxWidth: W }} role="img" aria-label="lap chart" data-testid="lap-chart">
       <line x1={P} x2={W - 10} y1={H - P} y2={H - P} stroke="#333" /><line x1={P} x2={P} y1={10} y2={H - P} stroke="#333" />

@@ -1,7 +1,7 @@
 import { Table, TableBody, TableCell, TableHead, TableRow, Typography } from "@mui/material";
 import type { Composite, Lap, Recommendation } from "../api/client";
 import { Async, type Result } from "../components/Async";
-import { fmtDelta, fmtEst, fmtTime } from "../format";
+import { fmtDelta, fmtEst, fmtTime, fmtTimeEst } from "../format";
 
 /** One section: the car's laps in it against the field's composite and its own best-k. */
 export function SectionPanel({ section, laps, comp, car, recs }:
@@ -13,7 +13,7 @@ export function SectionPanel({ section, laps, comp, car, recs }:
   const bestK = (rec?.best_k as Recommendation["best_k"])?.value ?? undefined;
   return (
     <>
-      <Typography variant="body2">Composite (field best): {fmtTime(compS)} (n={f?.n_laps ?? 0} clean laps) · own best-k: {rec?.best_k ? fmtEst(rec.best_k as never) : "n/a"}</Typography>
+      <Typography variant="body2">Composite (field best): {fmtTime(compS)} (n={f?.n_laps ?? 0} clean laps) · own best-k: {rec?.best_k ? fmtTimeEst(rec.best_k as never) : "n/a"}</Typography>
       <Typography variant="body2">Section loss beyond the car's deficit: {rec?.section_loss ? fmtEst(rec.section_loss as never) : "n/a"}</Typography>
       <Async r={laps} what={`laps of car ${car}`} empty={(d) => (d.items.length ? null : "No laps.")}>
         {(d) => (

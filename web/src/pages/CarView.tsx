@@ -67,7 +67,7 @@ export function CarView({ race, track, comp, state, setState }: Props) {
             </Suspense>
           </Box>
           {state.section && (
-            <Panel id="section" title={`Section ${state.section.toUpperCase()} — car #${car}`} initial={{ x: 24, y: 360 }}
+            <Panel id="section" title={`Section ${state.section.toUpperCase()} — car #${car}`} initial={{ x: 24, y: 360 }} width={480}
               onClose={() => setState({ section: undefined })}>
               <SectionPanel section={state.section} laps={laps} comp={comp} car={car} recs={recs} />
             </Panel>

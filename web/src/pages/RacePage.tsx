@@ -100,7 +100,7 @@ export default function RacePage() {
             <Typography variant="h4" component="h1" sx={{ mt: 1 }}>{track?.name ?? r.track_id} — race {r.race_number}</Typography>
             <Typography variant="body2" gutterBottom>{r.date ?? "date unknown"} · {r.n_cars} cars · {r.n_laps} laps ({r.n_clean} clean)</Typography>
             <Stack direction={{ xs: "column", lg: "row" }} gap={2} alignItems="flex-start">
-              <Paper variant="outlined" sx={{ p: 1, minWidth: 460 }}>
+              <Paper variant="outlined" sx={{ p: 1, width: { xs: "100%", lg: 560 }, flexShrink: 0 }}>
                 <Typography variant="h6" component="h2">Leaderboard</Typography>
                 <Typography variant="caption" component="p">Pos: finishing position in the official results; composite: the field's best-case lap from sector bests{fieldTotal(comp.data) ? ` (${fmtTime(fieldTotal(comp.data))}, n=${comp.data?.n_clean} clean laps)` : ""}.</Typography>
                 <Leaderboard race={r} comp={comp.data} quality={quality.data} selected={state.car}
