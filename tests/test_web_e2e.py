@@ -189,8 +189,12 @@ def test_race_car_map_modes_panel_deeplink(site, browser):
             pg.get_by_test_id("lap-chart").wait_for()
         if mode == "coaching":
             pg.get_by_test_id("coaching-empty").wait_for()
+            pg.get_by_test_id("pin-coaching").click()             # keep it visible while exploring
+            pg.get_by_test_id("panel-coaching").wait_for()
         p.axe(f"car-{mode}")
         assert f"mode={mode}" in pg.url or mode == "sections"
+    assert pg.get_by_test_id("panel-coaching").is_visible() and "coach=1" in pg.url   # still there in Sections
+    assert "No coaching has been published" in pg.get_by_test_id("panel-coaching").inner_text()
     # open the section panel by clicking the map, drag it, reload: it is where it was left
     pg.mouse.click(*_on_path(pg, "s1"))
     panel = pg.get_by_test_id("panel-section")

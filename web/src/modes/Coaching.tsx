@@ -1,4 +1,4 @@
-import { Alert, Chip, List, ListItem, Typography } from "@mui/material";
+import { Alert, Button, Chip, List, ListItem, Typography } from "@mui/material";
 import { api } from "../api/client";
 import { Async, useApi } from "../components/Async";
 
@@ -10,9 +10,11 @@ type Doc = {
   generator?: { kind?: string; model?: string; prompt_version?: string; validation?: string; fallback_reason?: string | null };
 };
 
-export default function Coaching({ raceId, car }: { raceId: string; car: string }) {
+export default function Coaching({ raceId, car, onPin }: { raceId: string; car: string; onPin?: () => void }) {
   const r = useApi(() => api.coaching(raceId, car), [raceId, car]);
   return (
+    <>
+    {onPin && <Button size="small" variant="outlined" onClick={onPin} sx={{ mb: 1 }} data-testid="pin-coaching">Keep visible as a panel</Button>}
     <Async r={r} what="coaching">
       {(page) => {
         if (!page.items.length) return <Alert severity="info" data-testid="coaching-empty">No coaching has been published for car {car} in this race yet: the coaching collection of the store is empty. The facts behind it are in the other three modes.</Alert>;
@@ -33,5 +35,6 @@ export default function Coaching({ raceId, car }: { raceId: string; car: string 
         );
       }}
     </Async>
+    </>
   );
 }

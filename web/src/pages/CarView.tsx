@@ -63,9 +63,18 @@ export function CarView({ race, track, comp, state, setState }: Props) {
               {state.mode === "sections" && <SectionsMode recs={recs} useSubs={useSubs} onSelect={(s) => setState({ section: s })} selected={state.section} />}
               {state.mode === "weather" && <WeatherMode raceId={race.race_id} />}
               {state.mode === "patterns" && <PatternsMode detail={d} laps={laps} selectedLap={state.lap} onLap={(l) => setState({ lap: l })} />}
-              {state.mode === "coaching" && <CoachingMode raceId={race.race_id} car={car} />}
+              {state.mode === "coaching" && <CoachingMode raceId={race.race_id} car={car}
+                onPin={state.coach ? undefined : () => setState({ coach: true })} />}
             </Suspense>
           </Box>
+          {state.coach && (
+            <Panel id="coaching" title={`Coaching — car #${car}`} initial={{ x: 980, y: 120 }} width={420}
+              onClose={() => setState({ coach: undefined })}>
+              <Suspense fallback={<Typography role="status">Loading…</Typography>}>
+                <CoachingMode raceId={race.race_id} car={car} />
+              </Suspense>
+            </Panel>
+          )}
           {state.section && (
             <Panel id="section" title={`Section ${state.section.toUpperCase()} — car #${car}`} initial={{ x: 24, y: 360 }} width={480}
               onClose={() => setState({ section: undefined })}>

@@ -1,4 +1,4 @@
-import { Suspense, lazy, useCallback, useEffect, useMemo } from "react";
+import { Suspense, lazy, memo, useCallback, useEffect, useMemo, useRef } from "react";
 import { Link as RouterLink, useLocation, useNavigate, useParams } from "react-router-dom";
 import { Alert, Box, Breadcrumbs, Chip, Link, Paper, Stack, Table, TableBody, TableCell, TableHead, TableRow,
   ToggleButton, ToggleButtonGroup, Typography } from "@mui/material";
@@ -19,13 +19,17 @@ export function useViewState(): [ViewState, (patch: Partial<ViewState>, replace?
   const loc = useLocation();
   const nav = useNavigate();
   const state = useMemo(() => parseState(loc.search), [loc.search]);
-  const set = useCallback((patch: Partial<ViewState>, replace = false) => {
-    nav({ pathname: loc.pathname, search: stateToSearch({ ...state, ...patch }) }, { replace });
-  }, [nav, loc.pathname, state]);
+  const latest = useRef(state);
+  latest.current = state;
+  const set = useCallback((patch: Partial<ViewState>, replace = false) => {      // stable: memoised views keep
+    nav({ pathname: loc.pathname, search: stateToSearch({ ...latest.current, ...patch }) }, { replace });
+  }, [nav, loc.pathname]);
   return [state, set];
 }
 
-function Leaderboard({ race, comp, quality, selected, onPick }:
+const Leaderboard = memo(LeaderboardTable);
+
+function LeaderboardTable({ race, comp, quality, selected, onPick }:
   { race: Race; comp?: Composite; quality?: Quality; selected?: string; onPick: (c: string) => void }) {
   const total = fieldTotal(comp);
   const pos = new Map((quality?.reconciliation ?? []).map((r: Record<string, unknown>) => [String(r.car), r]));
@@ -45,6 +49,7 @@ function Leaderboard({ race, comp, quality, selected, onPick }:
           const p = pos.get(c.car);
           return (
             <TableRow key={c.car} hover selected={c.car === selected} onClick={() => onPick(c.car)}
+              onPointerEnter={() => { api.car(race.race_id, c.car).catch(() => undefined); }}
               sx={{ cursor: "pointer" }} data-testid={`car-row-${c.car}`}>
               <TableCell>{(p?.official_position as number | null) ?? "–"}</TableCell>
               <TableCell><Link component="button" onClick={() => onPick(c.car)} aria-label={`car ${c.car}`}>#{c.car}</Link></TableCell>
@@ -86,6 +91,7 @@ export default function RacePage() {
   const tracks = useApi(() => api.tracks(), []);
   useEffect(() => { document.title = `KaizenLap — ${raceId}${state.car ? ` car ${state.car}` : ""}`; }, [raceId, state.car]);
   const track = tracks.data?.items.find((t) => t.track_id === race.data?.track_id);
+  const pick = useCallback((c: string) => setState({ car: c, section: undefined, lap: undefined }), [setState]);
   return (
     <>
       <Breadcrumbs aria-label="breadcrumb">
@@ -104,7 +110,7 @@ export default function RacePage() {
                 <Typography variant="h6" component="h2">Leaderboard</Typography>
                 <Typography variant="caption" component="p">Pos: finishing position in the official results; composite: the field's best-case lap from sector bests{fieldTotal(comp.data) ? ` (${fmtTime(fieldTotal(comp.data))}, n=${comp.data?.n_clean} clean laps)` : ""}.</Typography>
                 <Leaderboard race={r} comp={comp.data} quality={quality.data} selected={state.car}
-                  onPick={(c) => setState({ car: c, section: undefined, lap: undefined })} />
+                  onPick={pick} />
                 <Typography variant="h6" component="h2" sx={{ mt: 2 }}>Data quality</Typography>
                 <Async r={quality} what="data quality">{(q) => <QualitySummary q={q} />}</Async>
                 <Typography variant="h6" component="h2" sx={{ mt: 2 }}>Reports</Typography>
