@@ -129,7 +129,7 @@ def _on_path(pg, section: str) -> tuple[float, float]:
 
 class Page:
     def __init__(self, browser, base):
-        self.ctx = browser.new_context(viewport={"width": 1500, "height": 1000})
+        self.ctx = browser.new_context(viewport={"width": 1500, "height": 1300})
         self.page = self.ctx.new_page()
         self.base = base
         self.csp: list[str] = []
@@ -138,7 +138,7 @@ class Page:
 
     def axe(self, name: str) -> None:
         SHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+        self.page.screenshot(path=str(SHOTS / f"{name}.png"))   # the viewport: a full-page shot resizes it
         # evaluated through the DevTools protocol: the page's CSP (script-src 'self') stays as it is
         self.page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
         res = self.page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"

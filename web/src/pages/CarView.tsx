@@ -68,7 +68,7 @@ export function CarView({ race, track, comp, state, setState }: Props) {
             </Suspense>
           </Box>
           {state.coach && (
-            <Panel id="coaching" title={`Coaching — car #${car}`} initial={{ x: 980, y: 120 }} width={420}
+            <Panel id="coaching" title={`Coaching — car #${car}`} initial={{ x: Math.max(0, window.innerWidth - 450), y: 120 }} width={420}
               onClose={() => setState({ coach: undefined })}>
               <Suspense fallback={<Typography role="status">Loading…</Typography>}>
                 <CoachingMode raceId={race.race_id} car={car} />
