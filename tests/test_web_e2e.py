@@ -229,8 +229,13 @@ def test_race_car_map_modes_panel_deeplink(site, browser):
     pg.get_by_test_id("reset-layout").click()
     assert abs(panel.bounding_box()["x"] - moved["x"]) > 50
     # lap playback: pick a lap, the marker and ghost are drawn
-    pg.goto(f"{base}/race/barber-r1?car={car}&lap=5")
+    pg.goto(f"{base}/race/barber-r1?car={car}&lap=5&set=subsections")
     pg.get_by_test_id("marker-car").wait_for()
+    assert pg.locator("[data-testid=track-map] path[data-section]").count() == 6     # sub-sectors, approximate
+    assert "approximate" in pg.locator("figcaption").inner_text()
+    pg.get_by_test_id("section-ranking").wait_for()
+    assert pg.get_by_test_id("section-ranking").locator("tbody tr").count() == 6
+    p.axe("car-subsections-playback")
     assert pg.get_by_test_id("marker-composite").count() == 1
     before = pg.get_by_test_id("marker-car").locator("circle").get_attribute("cx")
     pg.get_by_test_id("play").click()
