@@ -14,7 +14,13 @@ export GCE_METADATA_HOST := 127.0.0.1:9
 export GCE_METADATA_IP   := 127.0.0.1:9
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run test sample bench lab clean
+.PHONY: setup run test sample bench lab clean web web-test
+
+# The web app (web/: Vite + React + MUI): npm ci when the lock file changes, a build when a source changes.
+WEB_SRC   := $(shell find web/src -type f 2>/dev/null) web/index.html web/package.json web/vite.config.ts \
+             web/tsconfig.json web/openapi.json
+WEB_DEPS  := web/node_modules/.ci-stamp
+WEB_STAMP := web/dist/.build-stamp
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -29,15 +35,29 @@ $(SAMPLE)/ground_truth.json: | $(STAMP)
 
 sample: $(SAMPLE)/ground_truth.json
 
-run: setup sample
+$(WEB_DEPS): web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(WEB_DEPS)
+
+$(WEB_STAMP): $(WEB_DEPS) $(WEB_SRC)
+	cd web && npm run --silent build
+	@touch $(WEB_STAMP)
+
+web: $(WEB_STAMP)
+
+web-test: $(WEB_DEPS)
+	cd web && npx vitest run
+
+run: setup sample web
 	$(BIN)/python run_pipeline.py inspect $(DATA)
 	$(BIN)/python run_pipeline.py run --data $(DATA) --reports $(REPORTS) --store $(STORE)
 	@echo "Outputs: parsed races cached under .kaizenlap/cache/; reports: $(REPORTS)/latest/index.html"
 	@echo "(executed notebooks .ipynb/.html and engine JSON per race); results published to $(STORE)."
-	@echo "Serving the API at http://127.0.0.1:$(PORT) (OpenAPI at /docs); Ctrl-C stops it."
+	@echo "Serving the web app and the API at http://127.0.0.1:$(PORT) (OpenAPI at /docs); Ctrl-C stops it."
 	$(BIN)/python run_pipeline.py serve --store $(STORE) --host 127.0.0.1 --port $(PORT)
 
-test: setup
+# vitest first, then the build the browser test (tests/test_web_e2e.py) drives, then pytest.
+test: setup web-test web
 	$(BIN)/python -m pytest -q
 
 bench: setup
@@ -54,5 +74,5 @@ lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 clean:
-	rm -rf .kaizenlap data/sample .pytest_cache
+	rm -rf .kaizenlap data/sample .pytest_cache web/dist web/node_modules
 	find reports -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -1,7 +1,10 @@
 """KaizenLap read-only API (FastAPI) and the static web build.
 
 ``uvicorn serve.app:app`` or ``python run_pipeline.py serve``. The store is ``$KAIZENLAP_STORE`` (or
-``create_app(store_url=...)``); the web build directory ``$KAIZENLAP_WEB_DIR`` (default ``serve/web``).
+``create_app(store_url=...)``); the web build directory ``$KAIZENLAP_WEB_DIR`` (default ``web/dist`` when it
+has been built, else the placeholder ``serve/web``); the pipeline's executed reports ``$KAIZENLAP_REPORTS_DIR``
+(default ``reports/``), served read-only under ``/reports/``. ``/docs`` is Swagger UI from the
+``swagger-ui-py`` package's files (Swagger UI 5, no CDN), started by a local script (CSP ``script-src 'self'``).
 
 Every response is read from one run: the active run named by the store's pointer (re-read at most every
 ``$KAIZENLAP_POINTER_TTL_S`` seconds, default 1), or for a paginated request the run its cursor names.
@@ -37,8 +40,13 @@ from kaizenlap.store import RECOMMENDATION_COLLECTIONS, Store, StoreError, open_
 from . import models as M
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
+BUILT_WEB_DIR = Path(__file__).resolve().parents[1] / "web" / "dist"
+REPORTS_DIR = Path(__file__).resolve().parents[1] / "reports"
+DOCS_DIR = Path(__file__).resolve().parent / "docs"
+HASHED_ASSET = re.compile(r"^assets/[^/]+-[A-Za-z0-9_-]{8,}\.[a-z0-9]+$")   # Vite's content-hashed names
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:~+=@-]{0,199}$"
-API_PREFIXES = {"health", "tracks", "races", "recommendations", "runs", "docs", "redoc", "openapi.json", "api"}
+API_PREFIXES = {"health", "tracks", "races", "recommendations", "runs", "docs", "redoc", "openapi.json", "api",
+                "reports"}
 REC_ORDER = ("section", "weather", "pattern", "coaching")
 MAX_LIMIT = 1000
 
@@ -235,9 +243,11 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
     cache_control = f"public, max-age={max_age}, must-revalidate"
     ctx = Context(store_url or (store.url if store is not None else None), ttl)
     ctx._store = store
-    web_root = Path(web_dir or os.environ.get("KAIZENLAP_WEB_DIR") or WEB_DIR).resolve()
+    web_root = Path(web_dir or os.environ.get("KAIZENLAP_WEB_DIR")
+                    or (BUILT_WEB_DIR if (BUILT_WEB_DIR / "index.html").is_file() else WEB_DIR)).resolve()
+    reports_root = Path(os.environ.get("KAIZENLAP_REPORTS_DIR") or REPORTS_DIR).resolve()
 
-    app = FastAPI(title="KaizenLap API", version=__version__,
+    app = FastAPI(title="KaizenLap API", version=__version__, docs_url=None, redoc_url=None,
                   description="Read-only driver-coaching analytics for the Toyota GR Cup. Every number that is "
                               "an estimate carries its 95% interval and sample size (Estimate).")
     app.state.ctx = ctx
@@ -507,7 +517,42 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
                             {"next_cursor": _encode_cursor(rid, kinds, *nxt) if nxt else None})
         return await respond(request, M.RecommendationPage, produce, run=run)
 
-    # ------------------------------------------------------------------ static web build
+    # ------------------------------------------------------------------ docs (offline), reports, web build
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return FileResponse(DOCS_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/docs/{name}", include_in_schema=False)
+    async def docs_asset(name: str):
+        if name == "init.js":
+            return FileResponse(DOCS_DIR / "init.js", headers={"Cache-Control": "no-cache"})
+        import swagger_ui        # swagger-ui-py: ships Swagger UI 5 (OpenAPI 3.1)
+        if name not in ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
+                        "favicon-32x32.png"):
+            raise ApiError(404, "not_found", f"no docs asset {name!r}")
+        return FileResponse(Path(swagger_ui.__file__).parent / "static" / name,
+                            headers={"Cache-Control": "public, max-age=86400"})
+
+    @app.api_route("/reports/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
+    async def reports(path: str):
+        """The pipeline's executed reports, read-only. ``<run>/<race or track>/index.json`` lists a
+        folder's HTML reports (the web app links them)."""
+        if path.endswith("/index.json"):
+            folder = _safe_dir(reports_root, path[:-len("/index.json")])
+            if folder is None:
+                raise ApiError(404, "not_found", f"no reports at /reports/{path[:-len('/index.json')]}")
+            names = sorted(p.name for p in folder.iterdir() if p.suffix == ".html" and p.is_file()
+                           and not p.name.startswith("."))
+            return JSONResponse({"items": [{"name": n[:-5], "href": f"/reports/{path[:-10]}{n}"} for n in names]},
+                                headers={"Cache-Control": "no-cache"})
+        target = _safe_file(reports_root, path, spa=False)
+        if target is None:
+            raise ApiError(404, "not_found", f"no report /reports/{path}")
+        # executed notebooks' HTML may carry inline scripts: sandboxed, they run nothing and fetch nothing
+        return FileResponse(target, headers={"Cache-Control": "no-cache",
+                                             "Content-Security-Policy": "sandbox; default-src 'none'; "
+                                             "img-src 'self' data:; style-src 'self' 'unsafe-inline'"})
+
     @app.api_route("/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
     async def web(path: str):
         first = path.split("/", 1)[0]
@@ -516,16 +561,15 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
         target = _safe_file(web_root, path)
         if target is None:
             raise ApiError(404, "not_found", "not found")
-        return FileResponse(target)
+        if HASHED_ASSET.match(path):       # content-hashed: never changes under its name
+            return FileResponse(target, headers={"Cache-Control": "public, max-age=31536000, immutable"})
+        return FileResponse(target, headers={"Cache-Control": "no-cache"})
 
     app.add_middleware(CacheFront, ctx=ctx, cache_control=cache_control)
     return app
 
 
-def _safe_file(root: Path, path: str) -> Path | None:
-    """The file under ``root`` that ``path`` (already URL-decoded once) names, or None. Anything that
-    looks like an escape (dot segments, backslashes, NUL, '%' left after decoding, hidden files,
-    symlinks leading out) is refused; a path with no extension falls back to index.html (client routing)."""
+def _safe_parts(path: str) -> list[str] | None:
     raw = path.split("/")
     if "" in raw[:-1]:                     # '//x', 'a//b': an absolute path or a smuggled one
         return None
@@ -534,6 +578,29 @@ def _safe_file(root: Path, path: str) -> Path | None:
         if (p in (".", "..") or p.startswith(".") or any(ch in "\\%:\ufffd" or ord(ch) < 32 for ch in p)
                 or len(p) > 255):
             return None
+    return parts
+
+
+def _safe_dir(root: Path, path: str) -> Path | None:
+    """The folder under ``root`` that ``path`` names (same refusals as :func:`_safe_file`), or None."""
+    parts = _safe_parts(path)
+    if parts is None:
+        return None
+    try:
+        cand = (root / Path(*parts)).resolve() if parts else root
+        return cand if cand.is_dir() and cand.is_relative_to(root) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _safe_file(root: Path, path: str, spa: bool = True) -> Path | None:
+    """The file under ``root`` that ``path`` (already URL-decoded once) names, or None. Anything that
+    looks like an escape (dot segments, backslashes, NUL, '%' left after decoding, hidden files,
+    symlinks leading out) is refused; with ``spa``, a path with no extension falls back to index.html
+    (client routing: a deep link such as /race/barber-r1 reloads the app)."""
+    parts = _safe_parts(path)
+    if parts is None:
+        return None
     try:
         cand = (root / Path(*parts)).resolve() if parts else root
         if not cand.is_relative_to(root):
@@ -544,7 +611,7 @@ def _safe_file(root: Path, path: str) -> Path | None:
             return cand
     except (OSError, ValueError):
         return None
-    if not parts or "." not in parts[-1]:
+    if spa and (not parts or "." not in parts[-1]):
         index = root / "index.html"
         if index.is_file() and index.resolve().is_relative_to(root):
             return index

@@ -66,7 +66,11 @@ class Track(Doc):
     sector_lengths_m: list[float] = Field(default_factory=list, description="S1..S3 lengths, metres")
     pit_lane_s: Optional[float] = None
     reference_lap_s: Optional[float] = None
-    outline: Optional[list[Point]] = Field(None, description="track map outline (x, y metres) when known")
+    outline: Optional[list[Point]] = Field(
+        None, description="track map outline traced from the official map: a closed polyline normalised into "
+                          "the unit box (x right, y down), starting at the finish line in the direction of travel")
+    sector_fractions: Optional[list[float]] = Field(
+        None, description="fraction of the outline's length at which S2 and S3 start (S1 starts at 0)")
     races: list[str] = Field(default_factory=list)
 
 

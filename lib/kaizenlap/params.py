@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def params_dir() -> Path:
     """``$KAIZENLAP_PARAMS`` if set, else ``params/`` at the repository root (a checkout, ``pip install -e``),
@@ -38,13 +40,22 @@ def load(name: str) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=None)
 def tracks() -> dict[str, dict[str, Any]]:
-    """Every ``params/tracks/*.yaml``, keyed by track id."""
-    out = {}
-    for path in sorted((params_dir() / "tracks").glob("*.yaml")):
-        with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
-        out[doc["track_id"]] = doc
-    return out
+    """Every ``params/tracks/*.yaml``, keyed by track id (parsed once per file version: the files carry
+    traced outlines, so they are kept parsed while their modification times are unchanged)."""
+    paths = sorted((params_dir() / "tracks").glob("*.yaml"))
+    key = tuple((str(p), p.stat().st_mtime_ns) for p in paths)
+    if key not in _TRACKS:
+        out = {}
+        for path in paths:
+            with open(path, encoding="utf-8") as fh:
+                doc = yaml.load(fh, Loader=_LOADER)
+            out[doc["track_id"]] = doc
+        _TRACKS.clear()
+        _TRACKS[key] = out
+    return {k: dict(v) for k, v in _TRACKS[key].items()}
+
+
+_TRACKS: dict[tuple, dict[str, dict[str, Any]]] = {}
 
 
 def track_for_name(text: str) -> str | None:

@@ -154,7 +154,10 @@ def reconcile(laps: pd.DataFrame, best10: pd.DataFrame | None, results: pd.DataF
                                     "the lap file", file=best10_file, line=e.line, car=number))
 
     if results is not None:
-        rows = list(zip(results["number"], results["laps"], results["fl_time_s"], results["source_line"]))
+        na = [pd.NA] * len(results)
+        rows = list(zip(results["number"], results["laps"], results["fl_time_s"], results["source_line"],
+                        results["position"] if "position" in results else na,
+                        results["class_position"] if "class_position" in results else na))
         rows_of: dict[str, list] = defaultdict(list)
         for r in rows:
             rows_of[r[0]].append(r)
@@ -167,8 +170,9 @@ def reconcile(laps: pd.DataFrame, best10: pd.DataFrame | None, results: pd.DataF
                 continue
             match = _match(group, rows_of[number], lambda c, r: abs(n_laps[c] - (0 if pd.isna(r[1]) else r[1]))
                            + abs(_t(best[c][0]) - _t(r[2])))
-            for car, (_, off_laps, fl_time, line) in match.items():
-                official[car].update(official_laps=off_laps, official_fl_time_s=fl_time)
+            for car, (_, off_laps, fl_time, line, pos, cls_pos) in match.items():
+                official[car].update(official_laps=off_laps, official_fl_time_s=fl_time,
+                                     official_position=pos, official_class_position=cls_pos)
                 if not pd.isna(off_laps) and int(off_laps) != n_laps[car]:
                     issues.append(Issue("laps_completed_mismatch", f"car {car}: {n_laps[car]} laps in the lap "
                                         f"file, {int(off_laps)} in the results", file=results_file, line=int(line),
@@ -177,14 +181,15 @@ def reconcile(laps: pd.DataFrame, best10: pd.DataFrame | None, results: pd.DataF
                     issues.append(Issue("fastest_lap_mismatch", f"car {car}: fastest lap {best[car][0]} s here, "
                                         f"{fl_time} s in the results", file=results_file, line=int(line),
                                         column="FL_TIME", car=car))
-        for number, off_laps, _, line in rows:
+        for number, off_laps, _, line, *_ in rows:
             if number not in cars_of_number.index and not pd.isna(off_laps) and off_laps > 0:
                 issues.append(Issue("car_missing_from_source", f"car {number} has {int(off_laps)} laps in the "
                                     "results but none in the lap file", file=results_file, line=int(line),
                                     car=number))
 
     for col, dtype in (("official_best_lap_s", "float64"), ("official_best_lap_number", "Int64"),
-                       ("official_laps", "Int64"), ("official_fl_time_s", "float64")):
+                       ("official_laps", "Int64"), ("official_fl_time_s", "float64"),
+                       ("official_position", "Int64"), ("official_class_position", "Int64")):
         values = [official[c].get(col) for c in cars["car"]]
         cars[col] = pd.array([np.nan if v is None or pd.isna(v) else float(v) for v in values],
                              dtype="float64").astype(dtype)

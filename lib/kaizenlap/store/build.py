@@ -86,9 +86,11 @@ def track_documents(race_ids_by_track: dict[str, list[str]]) -> list[dict]:
             "id": track_id, "track_id": track_id, "name": t.get("name", track_id), "timezone": t.get("timezone"),
             "length_m": t.get("length_m"), "sector_lengths_m": list(t.get("sector_lengths_m") or []),
             "pit_lane_s": t.get("pit_lane_s"), "reference_lap_s": t.get("reference_lap_s"),
-            # The map outline (a list of {x, y} in metres) when params/tracks/<id>.yaml has one.
+            # The map outline traced from the official map (scripts/trace_tracks.py), normalised into the
+            # unit box, starting at S/F in the direction of travel, and where S2 and S3 start along it.
             "outline": [{"x": float(p[0]), "y": float(p[1])} if isinstance(p, (list, tuple)) else p
                         for p in outline] if outline else None,
+            "sector_fractions": list(t["sector_fractions"]) if t.get("sector_fractions") else None,
             "races": sorted(race_ids_by_track.get(track_id, [])),
         }))
     return out

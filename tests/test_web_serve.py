@@ -1,0 +1,93 @@
+"""The web side of `serve`: the typed client's schema matches the live /openapi.json, the bundle's hashed
+assets are long-cached while index.html is not, deep links fall back to the app, the executed reports are
+served read-only without escaping their folder, and /docs needs nothing beyond 127.0.0.1."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from test_store_support import ROOT  # noqa: F401  (puts the project root on sys.path)
+from serve.app import create_app
+
+WEB = Path(__file__).resolve().parents[1] / "web"
+
+
+def _app(tmp_path, **kw):
+    return TestClient(create_app(f"sqlite:///{tmp_path / 'none.db'}", **kw))
+
+
+def test_committed_openapi_is_the_live_schema(tmp_path):
+    live = _app(tmp_path).get("/openapi.json").json()
+    committed = json.loads((WEB / "openapi.json").read_text(encoding="utf-8"))
+    assert committed == live, "regenerate web/openapi.json (see web/README.md) and rebuild the web app"
+    # the generated TypeScript types (npm run gen:api) cover every schema and every property
+    ts = (WEB / "src" / "api" / "schema.d.ts").read_text(encoding="utf-8")
+    for name, schema in live["components"]["schemas"].items():
+        block = re.search(rf"\n        {re.escape(name)}: \{{(.*?)\n        \}};", ts, re.S)
+        assert block, f"{name} missing from schema.d.ts"
+        for prop in schema.get("properties", {}):
+            key = prop if re.fullmatch(r"[A-Za-z_$][\w$]*", prop) else f'"{prop}"'
+            assert re.search(rf"\n            {re.escape(key)}\??:", block.group(1)), f"{name}.{prop} not in schema.d.ts"
+
+
+@pytest.fixture
+def site(tmp_path):
+    web = tmp_path / "dist"
+    (web / "assets").mkdir(parents=True)
+    (web / "index.html").write_text("<!doctype html><div id=root></div>")
+    (web / "assets" / "index-DS9ALhGY.js").write_text("console.log(1)")
+    (web / "favicon.txt").write_text("x")
+    reports = tmp_path / "reports"
+    (reports / "run-1" / "barber-r1").mkdir(parents=True)
+    (reports / "run-1" / "barber-r1" / "sections.html").write_text("<h1>sections</h1>")
+    (reports / "run-1" / "barber-r1" / "sections.json").write_text("{}")
+    (tmp_path / "secret.txt").write_text("secret")
+    import os
+    os.environ["KAIZENLAP_REPORTS_DIR"] = str(reports)
+    try:
+        yield _app(tmp_path, web_dir=web)
+    finally:
+        del os.environ["KAIZENLAP_REPORTS_DIR"]
+
+
+def test_bundle_caching_and_deep_links(site):
+    r = site.get("/assets/index-DS9ALhGY.js")
+    assert r.status_code == 200 and "immutable" in r.headers["cache-control"] and "max-age=31536000" in \
+        r.headers["cache-control"]
+    for path in ("/", "/race/barber-r1", "/race/barber-r1?car=11&mode=weather", "/track/barber"):
+        r = site.get(path)
+        assert r.status_code == 200 and "id=root" in r.text and r.headers["cache-control"] == "no-cache", path
+    assert site.get("/favicon.txt").headers["cache-control"] == "no-cache"
+    assert site.get("/assets/missing-AAAAAAAA.js").status_code == 404      # a missing asset is not the app
+    assert site.get("/races/nowhere/summary").headers["content-type"].startswith("application/json")
+
+
+def test_reports_read_only_and_contained(site):
+    idx = site.get("/reports/run-1/barber-r1/index.json").json()
+    assert idx == {"items": [{"name": "sections", "href": "/reports/run-1/barber-r1/sections.html"}]}
+    r = site.get("/reports/run-1/barber-r1/sections.html")
+    assert r.status_code == 200 and "<h1>sections</h1>" in r.text and "sandbox" in r.headers["content-security-policy"]
+    assert site.post("/reports/run-1/barber-r1/sections.html").status_code == 405
+    for bad in ("/reports/../secret.txt", "/reports/%2e%2e/secret.txt", "/reports/run-1/..%2f..%2fsecret.txt",
+                "/reports//etc/passwd", "/reports/run-1/barber-r1/.hidden", "/reports/run-1/barber-r1",
+                "/reports/nope/index.json", "/reports/../index.json"):
+        r = site.get(bad)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", bad
+
+
+def test_docs_offline(site):
+    html = site.get("/docs").text
+    srcs = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert srcs and all(s.startswith("/") and not s.startswith("//") for s in srcs), srcs   # nothing remote
+    assert "<script>" not in html                                                      # no inline script
+    for s in srcs:
+        if s.startswith("/docs/"):
+            r = site.get(s)
+            assert r.status_code == 200 and len(r.content) > 10, s
+    js = site.get("/docs/swagger-ui-bundle.js").text
+    assert re.search(r'"5\.\d+\.\d+"', js), "Swagger UI 5 (OpenAPI 3.1) expected"
+    assert site.get("/docs/../app.py").status_code == 404

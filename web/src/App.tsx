@@ -1,0 +1,33 @@
+import { Suspense, lazy } from "react";
+import { Link as RouterLink, Route, Routes } from "react-router-dom";
+import { AppBar, Box, Button, CircularProgress, Container, Link, Toolbar, Typography } from "@mui/material";
+import { Season } from "./pages/Season";
+import { resetLayout } from "./components/Panel";
+
+const TrackPage = lazy(() => import("./pages/TrackPage"));
+const RacePage = lazy(() => import("./pages/RacePage"));
+
+export function App() {
+  return (
+    <>
+      <AppBar position="static" color="secondary">
+        <Toolbar variant="dense" sx={{ gap: 2 }}>
+          <Link component={RouterLink} to="/" color="inherit" underline="none"><Typography variant="h6" component="span">KaizenLap</Typography></Link>
+          <Typography variant="body2" sx={{ flexGrow: 1 }}>GR Cup driver coaching</Typography>
+          <Button color="inherit" size="small" onClick={resetLayout} data-testid="reset-layout">Reset layout</Button>
+          <Link href="/docs" color="inherit" variant="body2">API docs</Link>
+        </Toolbar>
+      </AppBar>
+      <Container maxWidth="xl" component="main" sx={{ py: 2 }}>
+        <Suspense fallback={<Box role="status" sx={{ p: 2 }}><CircularProgress size={20} aria-label="loading" /></Box>}>
+          <Routes>
+            <Route path="/" element={<Season />} />
+            <Route path="/track/:trackId" element={<TrackPage />} />
+            <Route path="/race/:raceId" element={<RacePage />} />
+            <Route path="*" element={<Typography data-testid="not-found">Not found: no page at this address. <Link component={RouterLink} to="/">Season</Link></Typography>} />
+          </Routes>
+        </Suspense>
+      </Container>
+    </>
+  );
+}

@@ -1,0 +1,68 @@
+// Typed API client: the types are generated from the API's /openapi.json (web/openapi.json, checked
+// against the live schema by tests/test_web_schema.py) by openapi-typescript at build time.
+import type { components } from "./schema";
+
+export type S = components["schemas"];
+export type Track = S["Track"];
+export type RaceSummary = S["RaceSummary"];
+export type Race = S["Race"];
+export type Car = S["Car"];
+export type CarDetail = S["CarDetail"];
+export type Lap = S["Lap"];
+export type Composite = S["Composite"];
+export type Quality = S["Quality"];
+export type Recommendation = S["Recommendation"];
+export type Estimate = S["Estimate"];
+
+export class ApiError extends Error {
+  constructor(public status: number, public code: string, message: string) {
+    super(message);
+  }
+}
+
+const cache = new Map<string, Promise<unknown>>();
+
+export async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
+  const r = await fetch(path, { signal, headers: { Accept: "application/json" } });
+  if (!r.ok) {
+    let code = "http_error";
+    let message = `${r.status} ${r.statusText}`;
+    try {
+      const body = await r.json();
+      code = body?.error?.code ?? code;
+      message = body?.error?.message ?? message;
+    } catch {
+      /* not JSON */
+    }
+    throw new ApiError(r.status, code, message);
+  }
+  return (await r.json()) as T;
+}
+
+/** GET with an in-memory cache per path (the data of a run does not change under the page). */
+export function cached<T>(path: string): Promise<T> {
+  let p = cache.get(path) as Promise<T> | undefined;
+  if (!p) {
+    p = getJson<T>(path);
+    cache.set(path, p);
+    p.catch(() => cache.delete(path));
+  }
+  return p;
+}
+
+const e = encodeURIComponent;
+export const api = {
+  tracks: () => cached<S["TrackList"]>("/tracks"),
+  races: () => cached<S["RaceList"]>("/races"),
+  race: (id: string) => cached<Race>(`/races/${e(id)}/summary`),
+  composite: (id: string) => cached<Composite>(`/races/${e(id)}/composite`),
+  quality: (id: string) => cached<Quality>(`/races/${e(id)}/quality`),
+  weather: (id: string) => cached<Recommendation>(`/races/${e(id)}/weather`),
+  car: (id: string, car: string) => cached<CarDetail>(`/races/${e(id)}/cars/${e(car)}`),
+  laps: (id: string, car: string) => cached<S["LapList"]>(`/races/${e(id)}/cars/${e(car)}/laps`),
+  coaching: (id: string, car: string) =>
+    cached<S["RecommendationPage"]>(`/recommendations?type=coaching&race_id=${e(id)}&car=${e(car)}&limit=50`),
+  reports: (runId: string, target: string) =>
+    cached<{ items: { name: string; href: string }[] }>(`/reports/${e(runId)}/${e(target)}/index.json`),
+  health: () => getJson<S["Health"]>("/health"),
+};

@@ -1,0 +1,86 @@
+import { useCallback, useEffect, useRef, useState, type ReactNode } from "react";
+import { Paper, IconButton, Typography, Box } from "@mui/material";
+
+// A panel that stays visible while exploring: drag by its title bar (or move with the arrow keys when
+// the bar has focus); its position is kept in localStorage and kept inside the viewport on resize.
+const KEY = "kaizenlap.panels";
+export const RESET_EVENT = "kaizenlap:reset-layout";
+
+type Pos = { x: number; y: number };
+
+function load(): Record<string, Pos> {
+  try { return JSON.parse(localStorage.getItem(KEY) || "{}"); } catch { return {}; }
+}
+
+export function clamp(p: Pos, w: number, h: number, vw: number, vh: number): Pos {
+  return { x: Math.round(Math.min(Math.max(0, p.x), Math.max(0, vw - w))), y: Math.round(Math.min(Math.max(0, p.y), Math.max(0, vh - h))) };
+}
+
+export function resetLayout() {
+  localStorage.removeItem(KEY);
+  window.dispatchEvent(new Event(RESET_EVENT));
+}
+
+export function Panel({ id, title, initial, width = 420, onClose, children }:
+  { id: string; title: string; initial: Pos; width?: number; onClose?: () => void; children: ReactNode }) {
+  const ref = useRef<HTMLDivElement>(null);
+  const [pos, setPos] = useState<Pos>(() => load()[id] ?? initial);
+  const drag = useRef<{ dx: number; dy: number } | null>(null);
+  const ix = initial.x, iy = initial.y;
+
+  const fit = useCallback((p: Pos) => {
+    const el = ref.current;
+    const w = el?.offsetWidth ?? width, h = Math.min(el?.offsetHeight ?? 200, 120);
+    const c = clamp(p, w, h, window.innerWidth, window.innerHeight);
+    return c.x === p.x && c.y === p.y ? p : c;      // unchanged: the same object, no re-render
+  }, [width]);
+  const save = useCallback((p: Pos) => {
+    const all = load(); all[id] = p; localStorage.setItem(KEY, JSON.stringify(all));
+  }, [id]);
+
+  useEffect(() => {
+    const onResize = () => setPos((p) => fit(p));
+    const onReset = () => setPos(fit({ x: ix, y: iy }));
+    window.addEventListener("resize", onResize);
+    window.addEventListener(RESET_EVENT, onReset);
+    setPos((p) => fit(p));
+    return () => { window.removeEventListener("resize", onResize); window.removeEventListener(RESET_EVENT, onReset); };
+  }, [fit, ix, iy]);
+
+  const onPointerDown = (e: React.PointerEvent) => {
+    if ((e.target as HTMLElement).closest("button")) return;
+    drag.current = { dx: e.clientX - pos.x, dy: e.clientY - pos.y };
+    (e.currentTarget as HTMLElement).setPointerCapture(e.pointerId);
+  };
+  const onPointerMove = (e: React.PointerEvent) => {
+    if (drag.current) setPos(fit({ x: e.clientX - drag.current.dx, y: e.clientY - drag.current.dy }));
+  };
+  const onPointerUp = () => {
+    if (drag.current) { drag.current = null; setPos((p) => { save(p); return p; }); }
+  };
+  const onKeyDown = (e: React.KeyboardEvent) => {
+    const step = e.shiftKey ? 50 : 10;
+    const d: Record<string, Pos> = { ArrowLeft: { x: -step, y: 0 }, ArrowRight: { x: step, y: 0 }, ArrowUp: { x: 0, y: -step }, ArrowDown: { x: 0, y: step } };
+    const m = d[e.key];
+    if (!m) return;
+    e.preventDefault();
+    const p = fit({ x: pos.x + m.x, y: pos.y + m.y });
+    setPos(p); save(p);
+  };
+
+  return (
+    <Paper ref={ref} elevation={8} data-testid={`panel-${id}`} role="dialog" aria-label={title}
+      style={{ position: "fixed", left: pos.x, top: pos.y, width, maxWidth: "calc(100vw - 8px)", maxHeight: "70vh",
+        overflow: "auto", zIndex: 1200 }}>
+      <Box data-testid={`panel-${id}-handle`} tabIndex={0} role="toolbar"
+        aria-label={`${title}: drag, or use the arrow keys to move`}
+        onPointerDown={onPointerDown} onPointerMove={onPointerMove} onPointerUp={onPointerUp} onKeyDown={onKeyDown}
+        sx={{ cursor: "move", bgcolor: "primary.main", color: "primary.contrastText", px: 1.5, py: 0.5,
+          display: "flex", alignItems: "center", justifyContent: "space-between", userSelect: "none", touchAction: "none" }}>
+        <Typography variant="subtitle2" component="h2">{title}</Typography>
+        {onClose && <IconButton size="small" onClick={onClose} aria-label={`close ${title}`} sx={{ color: "inherit" }}>×</IconButton>}
+      </Box>
+      <Box sx={{ p: 1.5 }}>{children}</Box>
+    </Paper>
+  );
+}

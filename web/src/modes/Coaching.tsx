@@ -1,0 +1,40 @@
+import { Alert, Button, Chip, List, ListItem, Typography } from "@mui/material";
+import { api } from "../api/client";
+import { Async, useApi } from "../components/Async";
+
+type Fact = { fact_id: string; text: string; value?: number | null; unit?: string; n?: number; lo?: number | null; hi?: number | null };
+type Doc = {
+  headline?: string; facts?: Fact[];
+  hypotheses?: { text: string; supported_by?: string[]; confidence?: string | number }[];
+  actions?: { section?: string; action: string; measure?: { metric?: string; target?: number | string; over_laps?: number }; evidence?: string[] }[];
+  generator?: { kind?: string; model?: string; prompt_version?: string; validation?: string; fallback_reason?: string | null };
+};
+
+export default function Coaching({ raceId, car, onPin }: { raceId: string; car: string; onPin?: () => void }) {
+  const r = useApi(() => api.coaching(raceId, car), [raceId, car]);
+  return (
+    <>
+    {onPin && <Button size="small" variant="outlined" onClick={onPin} sx={{ mb: 1 }} data-testid="pin-coaching">Keep visible as a panel</Button>}
+    <Async r={r} what="coaching">
+      {(page) => {
+        if (!page.items.length) return <Alert severity="info" data-testid="coaching-empty">No coaching has been published for car {car} in this race yet: the coaching collection of the store is empty. The facts behind it are in the other three modes.</Alert>;
+        const d = page.items[0] as unknown as Doc;
+        const g = d.generator ?? {};
+        return (
+          <div data-testid="coaching">
+            <Chip size="small" color={g.kind === "deterministic" ? "default" : "primary"} label={`generator: ${g.kind ?? "unknown"}${g.model ? ` (${g.model})` : ""}`} />
+            <Typography variant="h6" component="h3">{d.headline}</Typography>
+            <Typography variant="subtitle1" component="h4">Facts</Typography>
+            <List dense>{(d.facts ?? []).map((f) => <ListItem key={f.fact_id}>[{f.fact_id}] {f.text}{f.n !== undefined ? ` (n=${f.n}${f.lo !== null && f.lo !== undefined ? `, 95% CI ${f.lo} to ${f.hi}` : ""})` : ""}</ListItem>)}</List>
+            <Typography variant="subtitle1" component="h4">Hypotheses</Typography>
+            <List dense>{(d.hypotheses ?? []).map((h, i) => <ListItem key={i}>{h.text} — confidence {String(h.confidence)}; supported by {(h.supported_by ?? []).join(", ")}</ListItem>)}</List>
+            <Typography variant="subtitle1" component="h4">Actions</Typography>
+            <List dense>{(d.actions ?? []).map((a, i) => <ListItem key={i}>{a.section ? `${a.section.toUpperCase()}: ` : ""}{a.action}{a.measure ? ` — target ${a.measure.metric} ${a.measure.target} over ${a.measure.over_laps} laps` : ""}; evidence {(a.evidence ?? []).join(", ")}</ListItem>)}</List>
+            {g.fallback_reason && <Typography variant="caption">Fallback: {g.fallback_reason}</Typography>}
+          </div>
+        );
+      }}
+    </Async>
+    </>
+  );
+}

@@ -1,0 +1,45 @@
+import { Alert, Table, TableBody, TableCell, TableHead, TableRow, Typography } from "@mui/material";
+import { api } from "../api/client";
+import { Async, useApi } from "../components/Async";
+import { fmtEst, fmtNum } from "../format";
+
+type Cond = { label?: string; n?: number; available?: boolean; min?: number; max?: number; mean?: number; first?: number; last?: number; drift_per_hour?: number };
+
+export default function Weather({ raceId }: { raceId: string }) {
+  const r = useApi(() => api.weather(raceId), [raceId]);
+  return (
+    <Async r={r} what={`weather of ${raceId}`}>
+      {(w0) => {
+        const w = w0 as Record<string, unknown>;
+        if (!w.usable) return <Alert severity="info" data-testid="weather">Weather not usable: {String(w.reason ?? w.message)}</Alert>;
+        const cond = (w.conditions ?? {}) as Record<string, Cond>;
+        const p = (w.pace_vs_track_temp ?? {}) as Record<string, unknown>;
+        const tm = w.track_model as Record<string, unknown> | null;
+        return (
+          <div data-testid="weather">
+            <Typography variant="h6" component="h3">Conditions over the race</Typography>
+            <Table size="small" aria-label="conditions">
+              <TableHead><TableRow><TableCell>Reading</TableCell><TableCell align="right">start</TableCell><TableCell align="right">end</TableCell>
+                <TableCell align="right">min–max</TableCell><TableCell align="right">drift / h</TableCell><TableCell align="right">n</TableCell></TableRow></TableHead>
+              <TableBody>{Object.entries(cond).map(([k, c]) => (
+                <TableRow key={k}><TableCell>{c.label ?? k}</TableCell>
+                  {c.available ? <>
+                    <TableCell align="right">{fmtNum(c.first)}</TableCell><TableCell align="right">{fmtNum(c.last)}</TableCell>
+                    <TableCell align="right">{fmtNum(c.min)}–{fmtNum(c.max)}</TableCell><TableCell align="right">{fmtNum(c.drift_per_hour, 2)}</TableCell>
+                  </> : <TableCell colSpan={4}>no readings</TableCell>}
+                  <TableCell align="right">{c.n ?? 0}</TableCell></TableRow>))}</TableBody>
+            </Table>
+            <Typography variant="h6" component="h3" sx={{ mt: 2 }}>Pace vs track temperature</Typography>
+            {p.available ? <Typography data-testid="pace-temp">Field-relative pace changes {fmtEst(p.slope_s_per_c as never, "s per °C")}.</Typography>
+              : <Alert severity="info" data-testid="pace-temp">Not identifiable at this race: {String(p.reason ?? "no reason given")}.</Alert>}
+            {tm && <>
+              <Typography variant="subtitle1" component="h4" sx={{ mt: 1 }}>Track model (races pooled: {((tm.races as string[]) ?? []).join(", ")})</Typography>
+              {tm.identifiable ? <Typography>{fmtEst(tm.track_temp_s_per_c as never, "s per °C")}{tm.caveat ? ` — caveat: ${String(tm.caveat)}` : ""}</Typography>
+                : <Typography>Not identifiable: {String(tm.reason)}</Typography>}
+            </>}
+          </div>
+        );
+      }}
+    </Async>
+  );
+}

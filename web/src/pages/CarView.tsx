@@ -1,0 +1,154 @@
+import { Suspense, lazy, useEffect, useMemo, useRef, useState } from "react";
+import { Alert, Box, Button, FormControl, InputLabel, MenuItem, Select, Stack, Switch, FormControlLabel, Typography } from "@mui/material";
+import { api, type Composite, type Lap, type Race, type Recommendation, type Track } from "../api/client";
+import { Async, useApi } from "../components/Async";
+import { Panel } from "../components/Panel";
+import { TrackMap } from "../components/TrackMap";
+import { fmtTime } from "../format";
+import { fractionAtTime, sectionRanges, SECTORS, SUBS, SUBSECTIONS } from "../geometry";
+import type { ViewState } from "../urlState";
+import { SectionPanel } from "../modes/SectionPanel";
+
+const SectionsMode = lazy(() => import("../modes/Sections"));
+const WeatherMode = lazy(() => import("../modes/Weather"));
+const PatternsMode = lazy(() => import("../modes/Patterns"));
+const CoachingMode = lazy(() => import("../modes/Coaching"));
+
+type Props = { race: Race; track: Track; comp?: Composite; state: ViewState; setState: (p: Partial<ViewState>, replace?: boolean) => void };
+
+export function subShares(recs: Recommendation[]): Record<string, number> {
+  const typ = new Map(recs.filter((r) => r.section_set === "subsections").map((r) => [r.section!, Number((r as Record<string, unknown>).field_typical_s)]));
+  const out: Record<string, number> = {};
+  for (const s of SECTORS) {
+    const [a, b] = SUBS[s];
+    const ta = typ.get(a), tb = typ.get(b);
+    if (ta && tb) out[a] = ta / (ta + tb);
+  }
+  return out;
+}
+
+export function CarView({ race, track, comp, state, setState }: Props) {
+  const car = state.car!;
+  const detail = useApi(() => api.car(race.race_id, car), [race.race_id, car]);
+  const laps = useApi(() => api.laps(race.race_id, car), [race.race_id, car]);
+  const recs = detail.data?.sections ?? [];
+  const hasSubs = recs.some((r) => r.section_set === "subsections" && r.available !== false);
+  const useSubs = state.set ? state.set === "subsections" && hasSubs : false;
+  const shares = useMemo(() => subShares(recs), [recs]);
+  const values = recs.filter((r) => r.section_set === (useSubs ? "subsections" : "sectors") && r.section)
+    .map((r) => {
+      const e = (r as Record<string, unknown>).section_loss as Recommendation["loss"];
+      return { section: r.section!, value: e?.value, est: e, rank: (r as Record<string, unknown>).rank as number };
+    });
+  useEffect(() => { if (detail.data) performance.mark("kaizenlap:car-ready"); }, [detail.data]);
+
+  return (
+    <Async r={detail} what={`car ${car} in ${race.race_id}`}>
+      {(d) => (
+        <Stack direction={{ xs: "column", xl: "row" }} gap={2} alignItems="flex-start">
+          <Box>
+            <Typography variant="h5" component="h2">Car #{d.car.car} <Typography component="span" variant="body2">({d.car.class}) · best {fmtTime(d.car.best_lap_s)} · {d.car.clean_laps} clean laps of {d.car.laps}</Typography></Typography>
+            {track.outline?.length && track.sector_fractions ? (
+              <>
+                <FormControlLabel control={<Switch checked={useSubs} disabled={!hasSubs}
+                  onChange={(e) => setState({ set: e.target.checked ? "subsections" : "sectors", section: undefined })} />}
+                  label="sub-sectors" />
+                <MapWithPlayback track={track} comp={comp} laps={laps.data?.items} values={values} useSubs={useSubs}
+                  shares={shares} state={state} setState={setState} carLabel={d.car.car} />
+              </>
+            ) : <Alert severity="info">No traced map for {track.name}.</Alert>}
+          </Box>
+          <Box sx={{ flexGrow: 1, minWidth: 320 }}>
+            <Suspense fallback={<Typography role="status">Loading…</Typography>}>
+              {state.mode === "sections" && <SectionsMode recs={recs} useSubs={useSubs} onSelect={(s) => setState({ section: s })} selected={state.section} />}
+              {state.mode === "weather" && <WeatherMode raceId={race.race_id} />}
+              {state.mode === "patterns" && <PatternsMode detail={d} laps={laps} selectedLap={state.lap} onLap={(l) => setState({ lap: l })} />}
+              {state.mode === "coaching" && <CoachingMode raceId={race.race_id} car={car}
+                onPin={state.coach ? undefined : () => setState({ coach: true })} />}
+            </Suspense>
+          </Box>
+          {state.coach && (
+            <Panel id="coaching" title={`Coaching — car #${car}`} initial={{ x: Math.max(0, window.innerWidth - 450), y: 120 }} width={420}
+              onClose={() => setState({ coach: undefined })}>
+              <Suspense fallback={<Typography role="status">Loading…</Typography>}>
+                <CoachingMode raceId={race.race_id} car={car} />
+              </Suspense>
+            </Panel>
+          )}
+          {state.section && (
+            <Panel id="section" title={`Section ${state.section.toUpperCase()} — car #${car}`} initial={{ x: 24, y: 360 }} width={480}
+              onClose={() => setState({ section: undefined })}>
+              <SectionPanel section={state.section} laps={laps} comp={comp} car={car} recs={recs} />
+            </Panel>
+          )}
+        </Stack>
+      )}
+    </Async>
+  );
+}
+
+function lapTimes(l: Lap, useSubs: boolean): number[] {
+  const names = useSubs ? SUBSECTIONS : [...SECTORS];
+  return names.map((s) => Number((l as Record<string, unknown>)[`${s}_s`]));
+}
+
+function MapWithPlayback({ track, comp, laps, values, useSubs, shares, state, setState, carLabel }:
+  { track: Track; comp?: Composite; laps?: Lap[]; values: { section: string; value?: number | null }[]; useSubs: boolean;
+    shares: Record<string, number>; state: ViewState; setState: Props["setState"]; carLabel: string }) {
+  const [playing, setPlaying] = useState(false);
+  const [t, setT] = useState(0);
+  const raf = useRef<number>(0);
+  const lap = laps?.find((l) => l.lap === state.lap);
+  const ranges = useMemo(() => sectionRanges(track.sector_fractions!, shares), [track.sector_fractions, shares]);
+  const names = useSubs ? SUBSECTIONS : [...SECTORS];
+  const rs = names.map((s) => ranges[s]);
+  const compTimes = useMemo(() => {
+    const f = comp?.field?.find((x) => x.class === "all" && x.section_set === (useSubs ? "subsections" : "sectors") && x.available);
+    const m = new Map((f?.components ?? []).map((c) => [c.section, c.time_s]));
+    return names.map((s) => m.get(s) ?? NaN);
+  }, [comp, useSubs]); // eslint-disable-line react-hooks/exhaustive-deps
+  const times = lap ? lapTimes(lap, useSubs) : [];
+  const ok = times.length > 0 && times.every((x) => x > 0);
+  const total = ok ? times.reduce((a, b) => a + b, 0) : 0;
+  const SPEED = 8;
+  useEffect(() => {
+    if (!playing || !ok) return;
+    let last = performance.now();
+    const step = (now: number) => {
+      setT((old) => { const nt = old + ((now - last) / 1000) * SPEED; return nt >= total ? 0 : nt; });
+      last = now;
+      raf.current = requestAnimationFrame(step);
+    };
+    raf.current = requestAnimationFrame(step);
+    return () => cancelAnimationFrame(raf.current);
+  }, [playing, ok, total]);
+  useEffect(() => { setT(0); }, [state.lap, useSubs]);
+  useEffect(() => { performance.mark("kaizenlap:map-ready"); }, []);
+  const markers = ok ? [
+    ...(compTimes.every((x) => x > 0) ? [{ f: fractionAtTime(rs, compTimes, t), label: "composite", colour: "#555" }] : []),
+    { f: fractionAtTime(rs, times, t), label: "car", colour: "#b00020" },
+  ] : [];
+  return (
+    <>
+      <TrackMap outline={track.outline!} sectorFractions={track.sector_fractions!} subShare={shares} values={values}
+        useSubsections={useSubs} selected={state.section} onSelect={(s) => setState({ section: s })} markers={markers}
+        title={`${track.name}: car ${carLabel}'s section loss`} />
+      <Stack direction="row" gap={1} alignItems="center" sx={{ mt: 1 }}>
+        <FormControl size="small" sx={{ minWidth: 140 }}>
+          <InputLabel id="lap-label">Lap</InputLabel>
+          <Select labelId="lap-label" label="Lap" value={state.lap ?? ""} data-testid="lap-select"
+            onChange={(e) => { const v = String(e.target.value); setState({ lap: v === "" ? undefined : Number(v) }); }}>
+            <MenuItem value="">none</MenuItem>
+            {(laps ?? []).map((l) => <MenuItem key={l.lap} value={l.lap}>{l.lap}: {fmtTime(l.lap_time_s)}{l.is_clean ? "" : " (excluded)"}</MenuItem>)}
+          </Select>
+        </FormControl>
+        <Button variant="outlined" size="small" disabled={!ok} onClick={() => setPlaying((p) => !p)} data-testid="play">
+          {playing ? "Pause" : "Play lap"}
+        </Button>
+        <Typography variant="body2" aria-live="polite">
+          {ok ? `${fmtTime(t)} of ${fmtTime(total)} (×${SPEED}); grey ghost: the field's composite` : lap ? "this lap lacks section times" : "pick a lap to replay it"}
+        </Typography>
+      </Stack>
+    </>
+  );
+}

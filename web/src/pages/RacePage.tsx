@@ -1,0 +1,138 @@
+import { Suspense, lazy, memo, useCallback, useEffect, useMemo, useRef } from "react";
+import { Link as RouterLink, useLocation, useNavigate, useParams } from "react-router-dom";
+import { Alert, Box, Breadcrumbs, Chip, Link, Paper, Stack, Table, TableBody, TableCell, TableHead, TableRow,
+  ToggleButton, ToggleButtonGroup, Typography } from "@mui/material";
+import { api, type Car, type Composite, type Quality, type Race } from "../api/client";
+import { Async, useApi } from "../components/Async";
+import { fmtDelta, fmtTime } from "../format";
+import { MODES, parseState, stateToSearch, type Mode, type ViewState } from "../urlState";
+import { CarView } from "./CarView";
+
+const ReportsList = lazy(() => import("./Reports"));
+
+export function fieldTotal(c: Composite | undefined, set = "sectors"): number | undefined {
+  const f = c?.field?.find((x) => x.class === "all" && x.section_set === set && x.available);
+  return f?.total_s ?? undefined;
+}
+
+export function useViewState(): [ViewState, (patch: Partial<ViewState>, replace?: boolean) => void] {
+  const loc = useLocation();
+  const nav = useNavigate();
+  const state = useMemo(() => parseState(loc.search), [loc.search]);
+  const latest = useRef(state);
+  latest.current = state;
+  const set = useCallback((patch: Partial<ViewState>, replace = false) => {      // stable: memoised views keep
+    nav({ pathname: loc.pathname, search: stateToSearch({ ...latest.current, ...patch }) }, { replace });
+  }, [nav, loc.pathname]);
+  return [state, set];
+}
+
+const Leaderboard = memo(LeaderboardTable);
+
+function LeaderboardTable({ race, comp, quality, selected, onPick }:
+  { race: Race; comp?: Composite; quality?: Quality; selected?: string; onPick: (c: string) => void }) {
+  const total = fieldTotal(comp);
+  const pos = new Map((quality?.reconciliation ?? []).map((r: Record<string, unknown>) => [String(r.car), r]));
+  const rows = [...(race.cars ?? [])].sort((a, b) => {
+    const pa = Number(pos.get(a.car)?.official_position ?? 999), pb = Number(pos.get(b.car)?.official_position ?? 999);
+    return pa - pb || (a.best_lap_s ?? 1e9) - (b.best_lap_s ?? 1e9);
+  });
+  return (
+    <Table size="small" aria-label="leaderboard" data-testid="leaderboard">
+      <TableHead><TableRow>
+        <TableCell>Pos</TableCell><TableCell>Car</TableCell><TableCell>Class</TableCell>
+        <TableCell align="right">Best lap</TableCell><TableCell align="right">Clean laps (n)</TableCell>
+        <TableCell align="right">Best clean − composite</TableCell>
+      </TableRow></TableHead>
+      <TableBody>
+        {rows.map((c: Car) => {
+          const p = pos.get(c.car);
+          return (
+            <TableRow key={c.car} hover selected={c.car === selected} onClick={() => onPick(c.car)}
+              onPointerEnter={() => { api.car(race.race_id, c.car).catch(() => undefined); }}
+              sx={{ cursor: "pointer" }} data-testid={`car-row-${c.car}`}>
+              <TableCell>{(p?.official_position as number | null) ?? "–"}</TableCell>
+              <TableCell><Link component="button" onClick={() => onPick(c.car)} aria-label={`car ${c.car}`}>#{c.car}</Link></TableCell>
+              <TableCell>{c.class ?? "–"}</TableCell>
+              <TableCell align="right">{fmtTime(c.best_lap_s)}</TableCell>
+              <TableCell align="right">{c.clean_laps} of {c.laps}</TableCell>
+              <TableCell align="right">{total && c.best_clean_lap_s ? fmtDelta(c.best_clean_lap_s - total) : "–"}</TableCell>
+            </TableRow>
+          );
+        })}
+      </TableBody>
+    </Table>
+  );
+}
+
+function QualitySummary({ q }: { q: Quality }) {
+  return (
+    <Box data-testid="quality">
+      <Typography variant="body2">{q.n_laps} laps, {q.n_clean} clean (status {q.status}).</Typography>
+      <Stack direction="row" gap={0.5} flexWrap="wrap" sx={{ my: 0.5 }}>
+        {(q.exclusions ?? []).filter((e) => e.laps > 0).map((e) => <Chip key={e.flag} size="small" label={`${e.flag}: ${e.laps} laps`} />)}
+      </Stack>
+      {(q.issues ?? []).length ? (
+        <ul style={{ margin: 0, paddingLeft: 18, fontSize: 13 }}>
+          {(q.issues ?? []).slice(0, 6).map((i, k) => <li key={k}><b>{i.severity}</b> {i.message}{i.file ? ` (${i.file.split("/").pop()}${i.line ? `, line ${i.line}` : ""}${i.column ? `, column ${i.column}` : ""})` : ""}</li>)}
+          {(q.issues ?? []).length > 6 && <li>… {(q.issues ?? []).length - 6} more</li>}
+        </ul>
+      ) : <Typography variant="body2">No data-quality issues.</Typography>}
+    </Box>
+  );
+}
+
+export default function RacePage() {
+  const { raceId = "" } = useParams();
+  const [state, setState] = useViewState();
+  const race = useApi(() => api.race(raceId), [raceId]);
+  const comp = useApi(() => api.composite(raceId), [raceId]);
+  const quality = useApi(() => api.quality(raceId), [raceId]);
+  const tracks = useApi(() => api.tracks(), []);
+  useEffect(() => { document.title = `KaizenLap — ${raceId}${state.car ? ` car ${state.car}` : ""}`; }, [raceId, state.car]);
+  const track = tracks.data?.items.find((t) => t.track_id === race.data?.track_id);
+  const pick = useCallback((c: string) => setState({ car: c, section: undefined, lap: undefined }), [setState]);
+  return (
+    <>
+      <Breadcrumbs aria-label="breadcrumb">
+        <Link component={RouterLink} to="/">Season</Link>
+        {race.data && <Link component={RouterLink} to={`/track/${race.data.track_id}`}>{track?.name ?? race.data.track_id}</Link>}
+        <Typography>{raceId}</Typography>
+        {state.car && <Typography>car {state.car}</Typography>}
+      </Breadcrumbs>
+      <Async r={race} what={`race ${raceId}`}>
+        {(r) => (
+          <>
+            <Typography variant="h4" component="h1" sx={{ mt: 1 }}>{track?.name ?? r.track_id} — race {r.race_number}</Typography>
+            <Typography variant="body2" gutterBottom>{r.date ?? "date unknown"} · {r.n_cars} cars · {r.n_laps} laps ({r.n_clean} clean)</Typography>
+            <Stack direction={{ xs: "column", lg: "row" }} gap={2} alignItems="flex-start">
+              <Paper variant="outlined" sx={{ p: 1, width: { xs: "100%", lg: 560 }, flexShrink: 0 }}>
+                <Typography variant="h6" component="h2">Leaderboard</Typography>
+                <Typography variant="caption" component="p">Pos: finishing position in the official results; composite: the field's best-case lap from sector bests{fieldTotal(comp.data) ? ` (${fmtTime(fieldTotal(comp.data))}, n=${comp.data?.n_clean} clean laps)` : ""}.</Typography>
+                <Leaderboard race={r} comp={comp.data} quality={quality.data} selected={state.car}
+                  onPick={pick} />
+                <Typography variant="h6" component="h2" sx={{ mt: 2 }}>Data quality</Typography>
+                <Async r={quality} what="data quality">{(q) => <QualitySummary q={q} />}</Async>
+                <Typography variant="h6" component="h2" sx={{ mt: 2 }}>Reports</Typography>
+                <Suspense fallback={null}><ReportsList raceId={raceId} /></Suspense>
+              </Paper>
+              <Box sx={{ flexGrow: 1, minWidth: 0 }}>
+                {state.car ? (
+                  <>
+                    <ToggleButtonGroup exclusive size="small" value={state.mode} aria-label="analysis mode"
+                      onChange={(_, m: Mode | null) => m && setState({ mode: m })} sx={{ mb: 1 }}>
+                      {MODES.map((m) => <ToggleButton key={m} value={m} data-testid={`mode-${m}`}
+                        sx={{ color: "#222", "&.Mui-selected, &.Mui-selected:hover": { color: "#fff", bgcolor: "primary.main" } }}>{m}</ToggleButton>)}
+                    </ToggleButtonGroup>
+                    {track ? <CarView race={r} track={track} comp={comp.data} state={state} setState={setState} />
+                      : <Async r={tracks} what="track map">{() => <Alert severity="info">No map for this track.</Alert>}</Async>}
+                  </>
+                ) : <Alert severity="info" data-testid="pick-car">Pick a car in the leaderboard to see where its lap time goes.</Alert>}
+              </Box>
+            </Stack>
+          </>
+        )}
+      </Async>
+    </>
+  );
+}

@@ -1,0 +1,23 @@
+import { describe, expect, it } from "vitest";
+import { parseState, stateToSearch, type ViewState } from "./urlState";
+
+describe("URL state round trip", () => {
+  it("every view state survives URL -> state -> URL", () => {
+    const cases: ViewState[] = [
+      { mode: "sections" },
+      { car: "11", mode: "weather" },
+      { car: "7-2", mode: "patterns", lap: 0, section: "im2a", set: "subsections" },
+      { car: "22", mode: "coaching", section: "s3", set: "sectors", lap: 17 },
+      { car: "5", mode: "weather", coach: true },
+    ];
+    for (const s of cases) {
+      const back = parseState(stateToSearch(s));
+      expect(back).toEqual({ ...s, car: s.car, section: s.section, lap: s.lap, set: s.set, coach: s.coach });
+      expect(stateToSearch(back)).toBe(stateToSearch(s));
+    }
+  });
+  it("bad values fall back instead of breaking the page", () => {
+    expect(parseState("?mode=nonsense&lap=abc&set=x")).toEqual({ car: undefined, mode: "sections", section: undefined, lap: undefined, set: undefined, coach: undefined });
+    expect(stateToSearch({ mode: "sections" })).toBe("");
+  });
+});

@@ -1,0 +1,31 @@
+// Every view state lives in the URL: /race/<race>?car=&mode=&section=&lap=
+export const MODES = ["sections", "weather", "patterns", "coaching"] as const;
+export type Mode = (typeof MODES)[number];
+export type ViewState = { car?: string; mode: Mode; section?: string; lap?: number; set?: "sectors" | "subsections"; coach?: boolean };
+
+export function parseState(search: string): ViewState {
+  const q = new URLSearchParams(search);
+  const mode = q.get("mode");
+  const lap = q.get("lap");
+  const set = q.get("set");
+  return {
+    car: q.get("car") || undefined,
+    mode: (MODES as readonly string[]).includes(mode ?? "") ? (mode as Mode) : "sections",
+    section: q.get("section") || undefined,
+    lap: lap !== null && /^\d+$/.test(lap) ? Number(lap) : undefined,
+    set: set === "subsections" ? "subsections" : set === "sectors" ? "sectors" : undefined,
+    coach: q.get("coach") === "1" ? true : undefined,
+  };
+}
+
+export function stateToSearch(s: ViewState): string {
+  const q = new URLSearchParams();
+  if (s.car) q.set("car", s.car);
+  if (s.mode && s.mode !== "sections") q.set("mode", s.mode);
+  if (s.set) q.set("set", s.set);
+  if (s.section) q.set("section", s.section);
+  if (s.lap !== undefined) q.set("lap", String(s.lap));
+  if (s.coach) q.set("coach", "1");
+  const t = q.toString();
+  return t ? `?${t}` : "";
+}
