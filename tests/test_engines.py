@@ -91,7 +91,7 @@ def test_pattern_stats_by_hand():
     s = pattern.car_stats(t)
     assert s["median_s"] == pytest.approx(102.5)
     assert s["mean_s"] == pytest.approx(640.0 / 6)
-    assert s["robust_sd_s"] == pytest.approx(1.4826 * 1.5)      # |dev| .5 .5 1.5 1.5 2.5 27.5 -> MAD 1.5
+    assert s["robust_sd_s"] == pytest.approx(1.4826 * 1.5, rel=1e-4)      # |dev| .5 .5 1.5 1.5 2.5 27.5 -> MAD 1.5
     assert s["iqr_s"] == pytest.approx(103.75 - 101.25)
     assert s["best5_avg_s"] == pytest.approx(102.0)
     assert s["sanitized_avg_s"] == pytest.approx(102.0) and s["sanitized_n"] == 5   # 130 is > 3 robust SD out
@@ -101,9 +101,27 @@ def test_trend_sign_and_interval():
     lap = np.arange(2, 22, dtype=float)
     noise = np.tile([0.1, -0.1, 0.05, -0.05], 5)
     up = pattern.trend(lap, 0.08 * lap + noise)
-    assert up["label"] == "degrading" and up["slope_s_per_lap"]["lo"] > 0
     flat = pattern.trend(lap, noise)
+    pattern.label_trends([up, flat])
+    assert up["label"] == "degrading" and up["slope_s_per_lap"]["lo"] > 0
     assert flat["label"] == "no clear trend"
+
+
+def test_trend_labels_survive_false_discovery_control():
+    # 60 cars with no trend at all: per car, a 5% test labels about 3 of them by chance; Benjamini-Hochberg
+    # over the race's cars labels none.
+    rng = np.random.default_rng(2)
+    rows = [{"track_id": "barber", "race_id": "barber-r1", "car": str(c), "number": str(c), "class": "Am",
+             "lap": k, "lap_time_s": 100 + 0.01 * c + rng.normal(0, 0.2), "is_clean": True}
+            for c in range(60) for k in range(2, 20)]
+    laps = pd.DataFrame(rows)
+    for col in ("s1_s", "s2_s", "s3_s", "im1a_s", "im1_s", "im2a_s", "im2_s", "im3a_s", "fl_s"):
+        laps[col] = np.nan
+    doc = pattern.analyse(laps, "barber-r1")
+    trends = [c["trend"] for c in doc["cars"]]
+    assert sum(t["p_value"] < 0.05 for t in trends) == 2
+    assert all(t["label"] == "no clear trend" for t in trends)
+    assert all(t["q_value"] >= t["p_value"] for t in trends)
 
 
 def test_variance_shares_sum_to_one():

@@ -58,7 +58,8 @@ def analyse(laps: pd.DataFrame, race_id: str, scope: str = "race") -> dict:
     pool = clean(laps)
     classes = sorted(c for c in pool["class"].dropna().unique())
     field = []
-    for cls in [ALL_CLASSES, *classes]:
+    # A class split only where the race has more than one class (otherwise it repeats the field's).
+    for cls in [ALL_CLASSES, *(classes if len(classes) > 1 else [])]:
         sub = pool if cls == ALL_CLASSES else pool[pool["class"] == cls]
         for set_name, cols in SECTION_SETS.items():
             doc = field_composite(sub, cols)

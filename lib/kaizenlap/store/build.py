@@ -224,8 +224,9 @@ def pattern_documents(doc: dict) -> list[dict]:
              **{k: v for k, v in car.items() if k != "car"}}
         if car.get("available"):
             st, tr = car["stats"], car.get("trend", {})
-            d["message"] = (f"median {_fmt(st['median_s'])} s, robust SD {_fmt(st['robust_sd_s'])} s over {st['n']} "
-                            f"clean laps; trend: {tr.get('label', 'n/a')}"
+            d["message"] = (f"median {_fmt(st['median_s'])} s over {st['n']} clean laps, lap-to-lap SD "
+                            f"{_fmt(car.get('residual_sd_s'))} s around its own trend; trend relative to the field: "
+                            f"{tr.get('label', 'n/a')}"
                             + (f"; inconsistency mostly in {car['inconsistency_driver'].upper()}"
                                if car.get("inconsistency_driver") else ""))
         else:
@@ -247,7 +248,7 @@ def weather_track_documents(track_doc: dict) -> list[dict]:
         s = track_doc["track_temp_s_per_c"]
         message = (f"{track_doc.get('track_id')}, races pooled: lap time changes {_fmt(s['value'])} s per °C of "
                    f"track temperature (95% CI {_fmt(s['lo'])} to {_fmt(s['hi'])}, n={s['n']})"
-                   + (f"; caveat: {track_doc['caveat']}" if track_doc.get("caveat") else ""))
+                   + (f"; {track_doc['note']}" if track_doc.get("note") else ""))
     else:
         message = f"{track_doc.get('track_id')}, races pooled: not identifiable: {track_doc.get('reason')}"
     return [plain({"id": weather_track_id(race_id), "type": "weather", "engine": "weather", "race_id": race_id,
@@ -267,8 +268,8 @@ def weather_documents(doc: dict) -> list[dict]:
         p = doc.get("pace_vs_track_temp") or {}
         if p.get("available"):
             s = p["slope_s_per_c"]
-            d["message"] = (f"field-relative pace changes {_fmt(s['value'])} s per °C of track temperature "
-                            f"(95% CI {_fmt(s['lo'])} to {_fmt(s['hi'])}, n={s['n']})")
+            d["message"] = (f"lap time changes {_fmt(s['value'])} s per °C of track temperature "
+                            f"(95% CI {_fmt(s['lo'])} to {_fmt(s['hi'])}, n={s['n']}); {p.get('note')}")
         else:
             d["message"] = f"pace vs track temperature: {p.get('reason', 'not available')}"
     return [plain(d)]
