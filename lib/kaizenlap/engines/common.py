@@ -69,6 +69,30 @@ def bootstrap(data: np.ndarray, stat: Callable[[np.ndarray], np.ndarray], salt: 
     return point, float(lo), float(hi)
 
 
+def trend_model_draws(x: np.ndarray, lap: np.ndarray, salt: str, reps: int | None = None) -> np.ndarray:
+    """Parametric bootstrap samples of a car's section times ``x`` (laps x sections): per section, its OLS
+    line on lap number plus Normal noise with the residual SD (ddof 2). Shape (reps, n, sections)."""
+    b = cfg()["bootstrap"]
+    reps = reps or b["reps"]
+    lap = np.asarray(lap, float)
+    A = np.column_stack([np.ones(len(lap)), lap - lap.mean()])
+    coef, *_ = np.linalg.lstsq(A, x, rcond=None)
+    fitted = A @ coef
+    dof = max(len(lap) - 2, 1)
+    sd = np.sqrt(((x - fitted) ** 2).sum(axis=0) / dof)
+    return fitted[None] + rng(salt + "|param").standard_normal((reps, *x.shape)) * sd
+
+
+def centred_interval(point: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Interval for the expectation of a statistic: point - quantiles of (draw - mean of draws), the
+    spread of the statistic's sampling distribution centred on the observed value (its bootstrap bias,
+    an artefact of order statistics, is not added)."""
+    alpha = (1 - cfg()["bootstrap"]["level"]) / 2
+    d = dist - dist.mean(axis=0)
+    q_lo, q_hi = np.quantile(d, [alpha, 1 - alpha], axis=0)
+    return point - q_hi, point - q_lo
+
+
 def median_of_k_fastest(k: int) -> Callable[[np.ndarray], np.ndarray]:
     """Per section, the median of the k fastest values; summed over sections when 2-D."""
     def stat(x: np.ndarray) -> np.ndarray:
