@@ -95,12 +95,14 @@ def track_documents(race_ids_by_track: dict[str, list[str]]) -> list[dict]:
 
 
 def _cars(laps: pd.DataFrame) -> list[dict]:
+    from ..reconcile import best_laps            # the one best-lap rule (inspect's reconciliation uses it too)
+    bests = best_laps(laps).set_index("car")
     cars = []
     for car, g in laps.groupby("car", sort=True):
         clean = g[g["is_clean"]]
-        valid = g[~g["flag_deleted"].astype(bool)] if "flag_deleted" in g else g
         first = g.iloc[0]
-        best = valid.loc[valid["lap_time_s"].idxmin()] if valid["lap_time_s"].notna().any() else None
+        b = bests.loc[car]
+        best = None if pd.isna(b["best_lap_s"]) else {"lap_time_s": b["best_lap_s"], "lap": b["best_lap_number"]}
         best_clean = clean.loc[clean["lap_time_s"].idxmin()] if clean["lap_time_s"].notna().any() else None
         cars.append(plain({
             "car": str(car), "number": first["number"], "class": first["class"],
