@@ -247,3 +247,10 @@ def test_race_model_not_identifiable_when_temperature_is_linear_in_lap():
     fit = weather.pace_vs_track_temp(_race_with_temperature(0.05, "linear"))
     assert fit["available"] is False and fit["reason"].startswith("not identifiable") and "collinear" in fit["reason"]
     assert "slope_s_per_c" not in fit
+
+
+def test_class_split_only_with_several_classes():
+    laps = make_laps(SPEC)
+    assert {f["class"] for f in composite.analyse(laps, "barber-r1")["field"]} == {"all"}
+    laps.loc[laps["car"] == "B", "class"] = "Pro"
+    assert {f["class"] for f in composite.analyse(laps, "barber-r1")["field"]} == {"all", "Am", "Pro"}
