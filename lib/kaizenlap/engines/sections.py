@@ -9,9 +9,10 @@ For each car and section (clean laps):
 where F is the field's typical time in the section (median over the cars of their median). section_loss
 is the time lost in the section beyond what the car's overall deficit, spread over the lap in proportion
 to section time, explains: a car 1% off everywhere has section_loss 0 everywhere, and a positive value is
-a weakness specific to that section (negative: a relative strength). Each statistic has a
-percentile-bootstrap interval (the car's clean laps resampled; the references are the race's fixed
-values). Sections are ranked by the lower bound of section_loss; an interval that crosses zero is "not
+a weakness specific to that section (negative: a relative strength). median, consistency_cost, loss and
+section_loss have a percentile-bootstrap interval (the car's clean laps resampled); best_k and pace_gap,
+order statistics, a parametric one under the car's own lap trend (docs/DATA_REFERENCE.md §10); the
+references are the race's fixed values. Sections are ranked by the lower bound of section_loss; an interval that crosses zero is "not
 significant". Why not rank by the raw loss: it grows with section length for any slower car and with the
 section's noise (the composite is a minimum), so it points at long sections, not at the driver's weakness
 (docs/DESIGN.md).
