@@ -135,6 +135,25 @@ def temperature_model(d: pd.DataFrame, unit: pd.Series, cluster: pd.Series,
             "residual_sd_s": float(np.sqrt(fit.scale)), "temp_within_sd_c": float(np.std(t_res, ddof=1))}
 
 
+def added_variable(d: pd.DataFrame, unit: pd.Series) -> pd.DataFrame:
+    """The temperature model's added-variable view (Frisch-Waugh-Lovell): lap time and track temperature,
+    each with the unit levels and lap trends regressed out (``time_resid_s``, ``temp_resid_c``). Their OLS
+    slope through the origin is exactly the model's β, so a plot of one against the other shows the evidence
+    the estimate rests on."""
+    d = d.dropna(subset=["track_temp_c", "lap_time_s"])
+    unit = pd.Series(unit, index=d.index).astype(str) if len(d) else pd.Series(dtype=str)
+    if len(d) == 0:
+        return d.assign(time_resid_s=[], temp_resid_c=[])
+    U = pd.get_dummies(unit, dtype=float).to_numpy()
+    lap = d["lap"].to_numpy(float)
+    Z = np.column_stack([U, U * (lap - lap.mean())[:, None]])
+    def resid(y):
+        beta, *_ = np.linalg.lstsq(Z, y, rcond=None)
+        return y - Z @ beta
+    return d.assign(time_resid_s=resid(d["lap_time_s"].to_numpy(float)),
+                    temp_resid_c=resid(d["track_temp_c"].to_numpy(float)))
+
+
 def pace_vs_track_temp(laps: pd.DataFrame) -> dict:
     """The within-race temperature model over the race's clean laps (:func:`temperature_model`)."""
     d = laps[laps["is_clean"]].dropna(subset=["track_temp_c", "lap_time_s"])
