@@ -1,4 +1,4 @@
-"""Shared statistics for the engines: the percentile bootstrap and the estimate record."""
+"""Shared statistics for the engines: the estimate record and the parametric trend-model bootstrap."""
 from __future__ import annotations
 
 import math
@@ -49,24 +49,6 @@ def rng(salt: str = "") -> np.random.Generator:
     """Deterministic per (seed, salt): the same race gives the same intervals on every run."""
     seed = cfg()["bootstrap"]["seed"]
     return np.random.default_rng([seed, *(ord(c) for c in salt)])
-
-
-def bootstrap(data: np.ndarray, stat: Callable[[np.ndarray], np.ndarray], salt: str,
-              reps: int | None = None) -> tuple[float, float, float]:
-    """Statistic of ``data`` (rows = laps) and its percentile-bootstrap interval.
-
-    ``stat`` maps an array of shape (reps, n, ...) of resampled rows to (reps,) values, so the
-    bootstrap is one vectorised call; it is also applied to the data itself (shape (1, n, ...)).
-    """
-    b = cfg()["bootstrap"]
-    reps = reps or b["reps"]
-    n = len(data)
-    point = float(stat(data[None, ...])[0])
-    idx = rng(salt).integers(0, n, size=(reps, n))
-    dist = stat(data[idx])
-    alpha = (1 - b["level"]) / 2
-    lo, hi = np.nanquantile(dist, [alpha, 1 - alpha])
-    return point, float(lo), float(hi)
 
 
 def trend_model_draws(x: np.ndarray, lap: np.ndarray, salt: str, reps: int | None = None) -> np.ndarray:

@@ -71,14 +71,22 @@ def car_section_stats(x: np.ndarray, reference: np.ndarray, typical: np.ndarray,
     car's own lap trend (``lap``: the laps' numbers), :func:`centred_interval`."""
     c = cfg()
     k, reps, level = c["best_k"], c["bootstrap"]["reps"], c["bootstrap"]["level"]
+    from scipy import stats as sps
     point = section_stats(x, reference, typical, k)
-    idx = rng(salt).integers(0, len(x), size=(reps, len(x)))
-    dist = section_stats(x[idx], reference, typical, k)
-    alpha = (1 - level) / 2
+    m = x.shape[1]
+
+    def packed(*cols, axis=-1):        # every statistic of every section as one output vector
+        a = np.moveaxis(np.stack(cols, axis=-1), axis - 1 if axis < 0 else axis, -2)
+        st = section_stats(a, reference, typical, k)
+        return np.moveaxis(np.concatenate([st[name] for name in STATS], axis=-1), -1, 0)
+
+    # Percentile bootstrap of the car's clean laps, rows resampled together (paired).
+    res = sps.bootstrap(tuple(x.T), packed, paired=True, vectorized=True, n_resamples=reps,
+                        confidence_level=level, method="percentile", rng=rng(salt))
+    lo_all, hi_all = res.confidence_interval.low, res.confidence_interval.high
     out = {}
-    for name in STATS:
-        lo, hi = np.quantile(dist[name], [alpha, 1 - alpha], axis=0)
-        out[name] = (point[name], lo, hi)
+    for i, name in enumerate(STATS):
+        out[name] = (point[name], lo_all[i * m:(i + 1) * m], hi_all[i * m:(i + 1) * m])
     lap = np.arange(len(x), dtype=float) if lap is None else np.asarray(lap, float)
     draws = trend_model_draws(x, lap, salt)
     pdist = section_stats(draws, reference, typical, k)
