@@ -63,6 +63,7 @@ test: setup web-test web
 bench: setup
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/coverage.py
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null 2>&1; } || \
 		echo "wrk (Debian) not installed: bench/api.py drives the warm passes with its asyncio client"
 	$(BIN)/python bench/api.py

@@ -50,9 +50,9 @@ def test_crossing_time_is_hour_in_track_zone(race):
 
 def test_modified_z_by_hand():
     x = pd.Series([10.0, 10.2, 10.4, 10.6, 20.0])
-    # median 10.4, |dev| = .4 .2 0 .2 9.6 -> MAD 0.2; z(20) = 0.6745 * 9.6 / 0.2
+    # median 10.4, |dev| = .4 .2 0 .2 9.6 -> MAD 0.2; z(20) = 9.6 / (1.4826 * 0.2) (= 0.6745 * 9.6 / 0.2)
     z = modified_z(x)
-    assert z.iloc[4] == pytest.approx(0.6745 * 9.6 / 0.2)
+    assert z.iloc[4] == pytest.approx(9.6 / (1.4826 * 0.2), rel=1e-4)
     assert z.iloc[2] == 0
     assert modified_z(pd.Series([5.0, 5.0, 5.0])).isna().all()  # MAD 0: no test
 
@@ -88,7 +88,41 @@ def test_glitch_and_sector_sum():
     assert flagged.loc[flagged["flag_sector_sum"], "lap"].tolist() == [6]
 
 
-def test_codes_are_columns():
-    flagged = add_flags(_laps([100.0] * 6))
-    for code in FLAG_CODES:
-        assert flagged[f"flag_{code}"].dtype == bool
+def test_outlier_is_judged_from_the_cars_own_trend():
+    # A car fading 0.4 s a lap with +-0.05 s noise; lap 7 is 1.5 s off its own trend. Within the spread
+    # of the car's lap times (the raw-lap-time rule sees nothing), 30 noise SDs from its trend.
+    noise = [0.0, 0.05, -0.05, 0.03, -0.02, 0.04, 0.0, -0.04, 0.02, -0.03, 0.05, -0.01, 0.0]
+    times = [110.0] + [100.0 + 0.4 * k + e for k, e in enumerate(noise[1:], start=1)]
+    times[6] += 1.5
+    flagged = add_flags(_laps(times))
+    assert flagged.loc[flagged["flag_outlier"], "lap"].tolist() == [7]
+    raw = modified_z(flagged.loc[flagged["lap"] > 1, "lap_time_s"])
+    assert raw.abs().max() < 3.5               # the raw-lap-time rule's view: no outlier at all
+
+
+def test_official_best_lap_never_an_outlier():
+    # Lap 5 is the car's LAP_IMPROVEMENT best and 2 s faster than its other laps: a robust outlier by
+    # any rule on lap time, yet an official fastest lap is a valid timed lap.
+    times = [110.0, 100.0, 100.1, 99.9, 98.0, 100.0, 99.8, 100.2, 100.1]
+    laps = _laps(times)
+    assert add_flags(laps).loc[4, "flag_outlier"]
+    laps["lap_improvement"] = pd.array([0, 0, 0, 0, 2, 0, 0, 0, 0], dtype="Int64")
+    flagged = add_flags(laps)
+    assert not flagged.loc[4, "flag_outlier"] and flagged.loc[4, "is_clean"]
+
+
+def test_official_fastest_laps_never_flagged_outlier_real(real_races):
+    """Over every real race: the lap the official results give as a car's fastest lap (FL_TIME, matched to
+    the car's lap of that time) is never a timing outlier."""
+    checked = 0
+    for rid, race in real_races.items():
+        rec = race.reconciliation
+        if rec is None:
+            continue
+        for car, fl in zip(rec["car"], rec["official_fl_time_s"]):
+            if pd.isna(fl):
+                continue
+            laps = race.laps[(race.laps["car"] == car) & ((race.laps["lap_time_s"] - fl).abs() < 0.0005)]
+            checked += len(laps)
+            assert not laps["flag_outlier"].any(), (rid, car, laps["lap"].tolist())
+    assert checked > 250

@@ -27,16 +27,13 @@ def test_notebooks_are_committed_without_outputs():
 
 
 @pytest.fixture(scope="module")
-def small_data(tmp_path_factory, request) -> Path:
+def small_data(tmp_path_factory) -> Path:
+    # A failure to write the sample season fails the test loudly (no fallback to other data).
+    from kaizenlap.sample import write_season
     out = tmp_path_factory.mktemp("nb-season")
-    try:
-        from kaizenlap.sample import write_season
-        write_season(out, seed=2025)
-        if (out / "barber").exists():
-            return out
-    except Exception:
-        pass
-    return request.getfixturevalue("trd_dir") / "barber"
+    write_season(out, seed=2025)
+    assert (out / "barber").is_dir(), "the sample season has no barber folder"
+    return out
 
 
 def test_notebooks_run_with_nbval(small_data, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from . import params
 from .laps import SECTORS, SUBSECTIONS
@@ -22,7 +23,7 @@ FLAG_CODES = (
     "sector_sum",       # S1+S2+S3 differs from the lap time beyond the tolerance
     "slow",             # > 107% of the class median of green laps
     "glitch",           # a section below the physical floor
-    "outlier",          # robust outlier within the car (modified z-score)
+    "outlier",          # robust outlier from the car's own trend (modified z-score of the residual)
 )
 FLAG_COLUMNS = tuple(f"flag_{c}" for c in FLAG_CODES)
 
@@ -43,12 +44,37 @@ def pit_out_laps(laps: pd.DataFrame) -> pd.Series:
 
 
 def modified_z(x: pd.Series) -> pd.Series:
-    """Iglewicz-Hoaglin modified z-score: 0.6745 (x - median) / MAD; NaN when MAD = 0."""
-    med = x.median()
-    mad = (x - med).abs().median()
+    """Iglewicz-Hoaglin modified z-score: (x - median) / MAD_normal, MAD_normal = 1.4826 MAD
+    (``scipy.stats.median_abs_deviation(scale="normal")``; = 0.6745 (x - median) / MAD); NaN when MAD = 0."""
+    v = x.to_numpy(float)
+    mad = stats.median_abs_deviation(v, scale="normal", nan_policy="omit")
     if not np.isfinite(mad) or mad == 0:
         return pd.Series(np.nan, index=x.index)
-    return 0.6745 * (x - med) / mad
+    return pd.Series((v - np.nanmedian(v)) / mad, index=x.index)
+
+
+def trend_residual_z(lap: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, float]:
+    """Modified z-score of each lap's residual from the car's own trend: ``r = t - (a + b lap)`` with
+    (a, b) the Theil-Sen line (``scipy.stats.theilslopes``, robust to the outliers it must find), then
+    ``z = (r - median r) / MAD_normal(r)``. Returns (z, MAD_normal); z is NaN when the scale is 0 or the
+    laps do not span two lap numbers."""
+    lap, t = np.asarray(lap, float), np.asarray(t, float)
+    if len(t) < 2 or np.unique(lap).size < 2:
+        return np.full(len(t), np.nan), float("nan")
+    res = stats.theilslopes(t, lap)
+    r = t - (res.intercept + res.slope * lap)
+    scale = float(stats.median_abs_deviation(r, scale="normal"))
+    if not np.isfinite(scale) or scale == 0:
+        return np.full(len(t), np.nan), scale
+    return (r - np.median(r)) / scale, scale
+
+
+def official_best_laps(laps: pd.DataFrame) -> pd.Series:
+    """The lap each car's LAP_IMPROVEMENT marks as its official best (2 or 3), the fastest such lap:
+    an official fastest lap is a valid timed lap and is never an outlier."""
+    official = laps["lap_improvement"].isin([2, 3]).fillna(False).astype(bool)
+    best_marked = laps["lap_time_s"].where(official).groupby(laps["car"]).transform("min")
+    return (official & ((laps["lap_time_s"] - best_marked).abs() < 1e-9)).fillna(False).astype(bool)
 
 
 def add_flags(laps: pd.DataFrame, track: dict | None = None,
@@ -103,17 +129,20 @@ def add_flags(laps: pd.DataFrame, track: dict | None = None,
 
     candidates = ~(basic | laps["flag_deleted"] | laps["flag_missing_sectors"] | laps["flag_sector_sum"]
                    | laps["flag_slow"] | laps["flag_glitch"])
-    # Modified z-score within each car, over its laps that no other flag caught.
-    t = laps["lap_time_s"].where(candidates)
-    g = t.groupby(laps["car"])
-    med = g.transform("median")
-    mad = (t - med).abs().groupby(laps["car"]).transform("median")
-    z = 0.6745 * (t - med) / mad.where(mad > 0)
-    z = z.where(g.transform("count") >= cfg["outlier_min_laps"])
-    laps["flag_outlier"] = (z.abs() > cfg["outlier_modified_z"]).fillna(False)
+    # Modified z-score of the residual from the car's own trend, over its laps no other flag caught
+    # (a car that fades or improves is not an outlier for it); the official best lap never is one.
+    outlier = pd.Series(False, index=laps.index)
+    for _, g in laps[candidates].groupby("car", sort=False):
+        if len(g) < cfg["outlier_min_laps"]:
+            continue
+        z, _ = trend_residual_z(g["lap"].to_numpy(float), g["lap_time_s"].to_numpy(float))
+        outlier.loc[g.index] = np.abs(z) > cfg["outlier_modified_z"]
+    laps["flag_outlier"] = outlier & ~official_best_laps(laps)
 
-    flags = laps[list(FLAG_COLUMNS)].astype(bool)
-    laps[list(FLAG_COLUMNS)] = flags
+    flags = laps[list(FLAG_COLUMNS)]
+    bad = [c for c in FLAG_COLUMNS if flags[c].dtype != bool]
+    if bad:   # every rule above yields a bool column with no missing value; anything else is a bug here
+        raise TypeError(f"flag columns not boolean: {bad}")
     laps["is_clean"] = ~flags.any(axis=1)
     names = np.array(FLAG_CODES, dtype=object)
     laps["exclusion_reasons"] = pd.Series(

@@ -11,13 +11,13 @@ they can be flagged ``deleted`` before anything else uses the laps (docs/DATA_RE
 """
 from __future__ import annotations
 
-import itertools
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import linear_sum_assignment
 
 from . import params
 from .flags import deleted_laps, pit_out_laps
@@ -51,6 +51,18 @@ def eligible_for_best(laps: pd.DataFrame) -> pd.Series:
     return (laps["lap"] > 1) & ~laps["flag_deleted"] & ~laps["flag_pit_in"] & ~laps["flag_pit_out"]
 
 
+def best_laps(laps: pd.DataFrame) -> pd.DataFrame:
+    """Each car's best lap, the one rule every consumer uses (``inspect``'s reconciliation, the store's
+    ``/races/{id}/cars``): the fastest lap :func:`eligible_for_best` admits, the earlier lap on a tie.
+    Columns ``car``, ``best_lap_s``, ``best_lap_number`` (NaN / <NA> for a car with no eligible lap)."""
+    cars = pd.Index(laps["car"].unique(), name="car")
+    el = laps[eligible_for_best(laps) & laps["lap_time_s"].notna()].sort_values(["car", "lap_time_s", "lap"],
+                                                                                 kind="stable")
+    first = el.groupby("car", sort=False).head(1).set_index("car").reindex(cars)
+    return pd.DataFrame({"car": cars, "best_lap_s": first["lap_time_s"].to_numpy(float),
+                         "best_lap_number": pd.array(first["lap"].to_numpy(), dtype="Int64")}).reset_index(drop=True)
+
+
 def _eligible_laps(laps: pd.DataFrame, eligible: pd.Series) -> dict[str, list[tuple[float, int]]]:
     out: dict[str, list[tuple[float, int]]] = defaultdict(list)
     el = laps[eligible]
@@ -78,13 +90,13 @@ def _official_lists(best10: pd.DataFrame) -> dict[str, list[OfficialBest10]]:
 
 
 def _match(cars: list[str], entries: list, cost) -> dict:
-    """Pair car instances with official entries of the same number, minimising total cost."""
-    best, best_cost = {}, np.inf
-    for perm in itertools.permutations(range(len(entries)), min(len(cars), len(entries))):
-        c = sum(cost(car, entries[e]) for car, e in zip(cars, perm))
-        if c < best_cost:
-            best, best_cost = {car: entries[e] for car, e in zip(cars, perm)}, c
-    return best
+    """Pair car instances with official entries of the same number, minimising total cost
+    (``scipy.optimize.linear_sum_assignment``; rectangular when the counts differ)."""
+    if not cars or not entries:
+        return {}
+    m = np.array([[cost(car, e) for e in entries] for car in cars], dtype=float)
+    rows, cols = linear_sum_assignment(m)
+    return {cars[i]: entries[j] for i, j in zip(rows, cols)}
 
 
 def _t(x: float) -> float:
@@ -131,10 +143,12 @@ def reconcile(laps: pd.DataFrame, best10: pd.DataFrame | None, results: pd.DataF
     g = laps.groupby("car", sort=False)
     cars = pd.DataFrame({"number": g["number"].first(), "class": g["class"].first(), "laps": g.size(),
                          "clean_laps": g["is_clean"].sum()}).reset_index()
-    # Best lap: fastest eligible lap, the earlier lap on a tie.
-    best = {c: eligible[c][0] if eligible.get(c) else (math.nan, None) for c in cars["car"]}
-    cars["best_lap_s"] = [best[c][0] for c in cars["car"]]
-    cars["best_lap_number"] = pd.array([best[c][1] for c in cars["car"]], dtype="Int64")
+    # Best lap: the one rule (best_laps): fastest eligible lap, the earlier lap on a tie.
+    bl = best_laps(laps).set_index("car").reindex(cars["car"])
+    cars["best_lap_s"] = bl["best_lap_s"].to_numpy(float)
+    cars["best_lap_number"] = pd.array(bl["best_lap_number"].to_numpy(), dtype="Int64")
+    best = {c: (t, None if pd.isna(n) else int(n)) for c, t, n in zip(cars["car"], cars["best_lap_s"],
+                                                                       cars["best_lap_number"])}
     n_laps = dict(zip(cars["car"], cars["laps"]))
     official: dict[str, dict] = {c: {} for c in cars["car"]}
 

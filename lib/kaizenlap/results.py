@@ -133,70 +133,109 @@ def _interval(est: dict, unit: str) -> str:
     return f"{_fmt_s(est.get('value'), True)} {unit}{ci} (n={est.get('n')})"
 
 
+def headline_composite(doc: dict) -> dict:
+    by = {(f["class"], f["section_set"]): f for f in doc.get("field", [])}
+    f = by.get(("all", "sectors"), {})
+    fs = by.get(("all", "subsections"), {})
+    if not f.get("available"):
+        return {"text": f"no composite: {f.get('reason', 'no clean laps')}"}
+    text = f"composite {_lap(f['total_s'])}"
+    if fs.get("available"):
+        text += f" (sub-sections {_lap(fs['total_s'])})"
+    return {"text": text + f"; n={f['n_laps']} clean laps", "composite_s": f["total_s"],
+            "composite_subsections_s": fs.get("total_s")}
+
+
+def headline_sections(doc: dict) -> dict:
+    """The field's most common specific weakness: each car's rank-1 section (by the lower bound of its
+    section loss), counted only where that section loss is significant; the runner-up beside it."""
+    firsts: dict[str, int] = {}
+    cars = 0
+    for car in doc.get("cars", []):
+        s = car.get(car.get("preferred_set", "sectors"), {})
+        if s.get("available") and s.get("sections"):
+            cars += 1
+            top = s["sections"][0]
+            if top.get("significant"):
+                firsts[top["section"]] = firsts.get(top["section"], 0) + 1
+    if not cars:
+        return {"text": "no car has enough clean laps"}
+    n_sig = sum(firsts.values())
+    if not firsts:
+        return {"text": f"no significant section-specific loss among {cars} cars", "cars": cars,
+                "cars_significant": 0}
+    ranked = sorted(firsts, key=lambda k: (-firsts[k], k))
+    top, second = ranked[0], (ranked[1] if len(ranked) > 1 else None)
+    out = {"top_section": top, "cars_with_it_first": firsts[top], "cars": cars, "cars_significant": n_sig,
+           "runner_up": second, "cars_with_runner_up_first": firsts.get(second, 0) if second else 0}
+    tail = f"; {cars - n_sig} of {cars} cars have no significant section-specific loss"
+    if second and firsts[second] == firsts[top]:
+        tied = [k.upper() for k in ranked if firsts[k] == firsts[top]]
+        return {**out, "top_section": None,
+                "text": f"no single most common weakness: {', '.join(tied)} each rank 1 (significant) for "
+                        f"{firsts[top]} cars" + tail}
+    text = f"most common significant weakness {top.upper()}: rank 1 for {firsts[top]} of {cars} cars"
+    if second:
+        text += f" (next {second.upper()}: {firsts[second]})"
+    return {**out, "text": text + tail}
+
+
+def headline_weather_track(doc: dict) -> dict:
+    if not doc.get("identifiable"):
+        return {"text": f"not identifiable: {doc.get('reason')}", "identifiable": False}
+    est = doc["track_temp_s_per_c"]
+    note = doc.get("note")
+    return {"text": f"track temp {_interval(est, 's/°C')}" + (f"; {note}" if note else ""), "identifiable": True,
+            "slope_s_per_c": est.get("value"), "slope_lo": est.get("lo"), "slope_hi": est.get("hi"), "note": note}
+
+
+def headline_weather(doc: dict) -> dict:
+    if doc.get("scope") == "track":
+        return headline_weather_track(doc)
+    if not doc.get("usable"):
+        return {"text": doc.get("reason", "no weather"), "usable": False}
+    p = doc.get("pace_vs_track_temp", {})
+    if not p.get("available"):
+        reason = str(p.get("reason"))
+        return {"text": reason if reason.startswith("not identifiable") else f"not identifiable: {reason}",
+                "usable": True, "identifiable": False}
+    est = p["slope_s_per_c"]
+    note = p.get("note")
+    return {"text": f"pace vs track temp {_interval(est, 's/°C')}" + (f"; {note}" if note else ""), "usable": True,
+            "identifiable": True, "slope_s_per_c": est.get("value"), "slope_lo": est.get("lo"),
+            "slope_hi": est.get("hi"), "note": note}
+
+
+def headline_pattern(doc: dict) -> dict:
+    ok = [c for c in doc.get("cars", []) if c.get("available")]
+    if not ok:
+        return {"text": "no car has enough clean laps"}
+    rated = [c for c in ok if c.get("residual_sd_s") is not None]
+    labels = [c.get("trend", {}).get("label") for c in ok]
+    fdr = (doc.get("params") or {}).get("trend_fdr", 0.05)
+    trends = (f"{labels.count('improving')} improving, {labels.count('degrading')} degrading of {len(ok)} cars "
+              f"(pace relative to the field, not absolute tyre wear; false discovery rate {fdr:.0%})")
+    out = {"improving": labels.count("improving"), "degrading": labels.count("degrading"), "cars": len(ok)}
+    if not rated:
+        return {**out, "text": trends}
+    best = min(rated, key=lambda c: (c["residual_sd_s"], c["car"]))
+    sd, n = best["residual_sd_s"], best["n_clean"]
+    return {**out, "text": f"most consistent: car {best['car']} (lap-to-lap SD {sd:.3f} s around its own trend, "
+                           f"n={n}); " + trends,
+            "most_consistent_car": best["car"], "residual_sd_s": sd}
+
+
 def headline(doc: dict) -> dict:
     """The figures the run index shows for one document: ``{"text": str, **numbers}``."""
-    engine, scope = doc.get("engine"), doc.get("scope", "race")
+    engine = doc.get("engine")
+    fn = {"composite": headline_composite, "sections": headline_sections, "weather": headline_weather,
+          "pattern": headline_pattern}.get(engine)
+    if fn is None:
+        return {"text": ""}
     try:
-        if engine == "composite":
-            by = {(f["class"], f["section_set"]): f for f in doc.get("field", [])}
-            f = by.get(("all", "sectors"), {})
-            fs = by.get(("all", "subsections"), {})
-            if not f.get("available"):
-                return {"text": f"no composite: {f.get('reason', 'no clean laps')}"}
-            text = f"composite {_lap(f['total_s'])}"
-            if fs.get("available"):
-                text += f" (sub-sections {_lap(fs['total_s'])})"
-            return {"text": text + f"; n={f['n_laps']} clean laps", "composite_s": f["total_s"],
-                    "composite_subsections_s": fs.get("total_s")}
-        if engine == "sections":
-            # The field's most common specific weakness: each car's rank-1 section (by the lower bound of
-            # its section loss), counted where that loss is significant.
-            firsts: dict[str, int] = {}
-            cars = 0
-            for car in doc.get("cars", []):
-                s = car.get(car.get("preferred_set", "sectors"), {})
-                if s.get("available") and s.get("sections"):
-                    cars += 1
-                    top = s["sections"][0]
-                    if top.get("significant"):
-                        firsts[top["section"]] = firsts.get(top["section"], 0) + 1
-            if not cars:
-                return {"text": "no car has enough clean laps"}
-            if not firsts:
-                return {"text": f"no significant section-specific loss among {cars} cars", "cars": cars}
-            top = max(firsts, key=lambda k: (firsts[k], k))
-            return {"text": f"most common weakness {top.upper()}: rank 1 for {firsts[top]} of {cars} cars",
-                    "top_section": top, "cars_with_it_first": firsts[top], "cars": cars}
-        if engine == "weather" and scope == "track":
-            if not doc.get("identifiable"):
-                return {"text": f"not identifiable: {doc.get('reason')}", "identifiable": False}
-            est = doc["track_temp_s_per_c"]
-            return {"text": f"track temp {_interval(est, 's/°C')}", "identifiable": True,
-                    "slope_s_per_c": est.get("value"), "slope_lo": est.get("lo"), "slope_hi": est.get("hi")}
-        if engine == "weather":
-            if not doc.get("usable"):
-                return {"text": doc.get("reason", "no weather"), "usable": False}
-            p = doc.get("pace_vs_track_temp", {})
-            if not p.get("available"):
-                return {"text": f"slope n/a: {p.get('reason')}", "usable": True}
-            est = p["slope_s_per_c"]
-            return {"text": f"pace vs track temp {_interval(est, 's/°C')}", "usable": True,
-                    "slope_s_per_c": est.get("value"), "slope_lo": est.get("lo"), "slope_hi": est.get("hi")}
-        if engine == "pattern":
-            ok = [c for c in doc.get("cars", []) if c.get("available")]
-            if not ok:
-                return {"text": "no car has enough clean laps"}
-            best = min(ok, key=lambda c: c["stats"]["robust_sd_s"])
-            labels = [c.get("trend", {}).get("label") for c in ok]
-            return {"text": f"most consistent: car {best['car']} (robust SD {best['stats']['robust_sd_s']:.3f} s); "
-                            f"{labels.count('improving')} improving, {labels.count('degrading')} degrading "
-                            f"of {len(ok)} cars",
-                    "most_consistent_car": best["car"], "robust_sd_s": best["stats"]["robust_sd_s"],
-                    "improving": labels.count("improving"), "degrading": labels.count("degrading"),
-                    "cars": len(ok)}
+        return fn(doc)
     except (KeyError, TypeError, ValueError) as exc:  # a headline never breaks a run
         return {"text": f"(no headline: {type(exc).__name__}: {exc})"}
-    return {"text": ""}
 
 
 # ---------------------------------------------------------------------------------------- manifest

@@ -22,8 +22,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from . import params
+from .flags import trend_residual_z
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SUBS = ("im1a", "im1", "im2a", "im2", "im3a", "fl")      # ingest's sub-section keys, track order
 SUB_STEMS = ("IM1a", "IM1", "IM2a", "IM2", "IM3a", "FL")  # TRD column stems
 
@@ -38,21 +39,25 @@ TEMP_REF_C = 30.0                 # T_ref of the track-temperature effect (seaso
 TEMP_COEF_FRACTION = 0.0003       # gamma_track = 0.0003 * reference_lap_s  [s per degC per lap]
 RACE_TARGET_S = 2700.0            # laps scheduled = clamp(round(2700 / R), 15, 25)
 FCY_FACTOR = (1.32, 1.45)         # FCY laps: base sub-section x U(1.32, 1.45)
+DAMP_FRACTION = (0.025, 0.040)    # a damp race: every green lap + U(2.5, 4.0) % of the reference lap
+RUBBER_FRACTION = (0.001, 0.004)  # race 2 of a weekend: the track rubbered in, - U(0.1, 0.4) % of the lap
+EVOLUTION_S_PER_LAP = (0.005, 0.020)   # within a race the whole field gains U(0.005, 0.020) s per lap
+CLOUD_DEPTH_C = (4.0, 7.0)        # a passing cloud: track temperature dips by U(4, 7) degC mid-race
 ZIP_DATE = (2025, 11, 1, 12, 0, 0)
 
 # Which irregularity goes where (each appears in at least one race).
 QUIRKS: dict[str, dict[int, set[str]]] = {
     "barber": {1: {"fcy", "car0", "strip", "pits"}, 2: {"glitch", "car0", "strip", "official03_same"}},
-    "cota": {1: {"shared", "official00_amended", "pits", "deleted_hidden"},
+    "cota": {1: {"shared", "official00_amended", "pits", "deleted_hidden", "cloud"},
              2: {"fcy", "deleted", "missing_sub", "pits"}},
     "indianapolis": {1: {"car03", "deleted", "official_amended", "pits"},
-                     2: {"car03", "fcy", "missing_sectors", "official_same"}},
-    "road-america": {1: {"missing_sectors", "fcy", "official_same", "pits", "dnf"},
-                     2: {"sentinel_999", "not_started", "official_same", "pits"}},
-    "sebring": {1: {"glitch", "pits", "dnf"}, 2: {"fcy", "wrong_session"}},
+                     2: {"car03", "fcy", "missing_sectors", "official_same", "cloud"}},
+    "road-america": {1: {"missing_sectors", "fcy", "official_same", "pits", "dnf", "damp"},
+                     2: {"sentinel_999", "not_started", "official_same", "pits", "cloud"}},
+    "sebring": {1: {"glitch", "pits", "dnf", "cloud"}, 2: {"fcy", "wrong_session"}},
     "sonoma": {1: {"shared", "fcy", "strip", "unlabelled_only", "pits"},
                2: {"no_weather", "elapsed_only", "unlabelled_amended", "dnf"}},
-    "vir": {1: {"deleted", "pits", "official03_same"}, 2: {"fcy", "no_top_speed", "missing_sub", "dnf"}},
+    "vir": {1: {"deleted", "pits", "official03_same"}, 2: {"fcy", "no_top_speed", "missing_sub", "dnf", "cloud"}},
 }
 
 _FIRST = ["Avery", "Blake", "Carter", "Dalton", "Emery", "Finley", "Gray", "Harper", "Jules", "Kai", "Logan",
@@ -181,6 +186,7 @@ class Car:
     glitch: list[tuple[int, int]] = field(default_factory=list)      # (lap, sub-section index)
     missing_sectors: list[int] = field(default_factory=list)
     missing_sub: list[int] = field(default_factory=list)
+    eta: np.ndarray | None = None          # the simulated noise [laps, 6] (s)
     # results of the simulation
     ms: np.ndarray | None = None           # recorded sub-section ms [laps, 6]
     lap_list: list[int] = field(default_factory=list)
@@ -250,6 +256,14 @@ class RaceSim:
             f0 = int(rng.integers(4, self.n_laps - 6))
             self.fcy = list(range(f0, f0 + int(rng.integers(2, 4))))
         self.fcy_factor = float(rng.uniform(*FCY_FACTOR))
+        # race-level effects other than temperature (own stream: the draws above are unchanged)
+        re_ = _rng(seed, tix, race_no, 77)
+        damp, rubber = float(re_.uniform(*DAMP_FRACTION)), float(re_.uniform(*RUBBER_FRACTION))
+        self.damp = "damp" in self.q
+        self.race_effect_frac = (damp if self.damp else 0.0) - (rubber if race_no == 2 else 0.0)
+        self.evolution = -float(re_.uniform(*EVOLUTION_S_PER_LAP))     # s per lap, whole field
+        cloud = (float(re_.uniform(*CLOUD_DEPTH_C)), float(re_.uniform(0.35, 0.65)), float(re_.uniform(0.07, 0.12)))
+        self.cloud = cloud if "cloud" in self.q else None
         self._entries(roster)
 
     # -- entry list and per-car parameters
@@ -360,7 +374,13 @@ class RaceSim:
     # -- temperature
     def track_temp(self, t_s: float) -> float:
         u = t_s / self.duration_est
-        return self.t0 + self.tdrift * u + 0.6 * np.sin(2 * np.pi * u * 0.7)
+        return self.t0 + self.tdrift * u + 0.6 * np.sin(2 * np.pi * u * 0.7) - self.cloud_dip(u)
+
+    def cloud_dip(self, u: float) -> float:
+        if self.cloud is None:
+            return 0.0
+        depth, centre, width = self.cloud
+        return depth * float(np.exp(-0.5 * ((u - centre) / width) ** 2))
 
     # -- lap generation
     def _simulate_car(self, c: Car, eta: np.ndarray) -> None:
@@ -369,7 +389,8 @@ class RaceSim:
         frac = self.base / self.R
         pit_lane = float(self.track.get("pit_lane_s", 40))
         green = ~np.isin(k, self.fcy)
-        rows = self.base + c.skill + np.outer(c.trend * (k - 1), frac) + eta
+        rows = (self.base * (1 + self.race_effect_frac) + c.skill + np.outer((c.trend + self.evolution) * (k - 1), frac)
+                + eta)
         rows[:, c.weakest] += c.weakest_loss
         rows[0, 0] += 0.6 * (0.04 * self.R + 0.35 * c.grid)          # lap 1: start and grid position
         rows[0, 1] += 0.4 * (0.04 * self.R + 0.35 * c.grid)
@@ -424,6 +445,8 @@ class RaceSim:
                     changed = True
             if not changed:
                 break
+        for c in self.cars:
+            c.eta = eta[c.car]                 # the noise as simulated (ground truth for coverage studies)
         self._glitches()
 
     def _pick_hidden(self) -> None:
@@ -452,7 +475,8 @@ class RaceSim:
                 or (c.dnf_lap is not None and k == c.laps))
 
     def _outliers(self, c: Car) -> list[tuple[int, float]]:
-        """Laps the ingest's robust outlier rule could flag (|modified z| > 3.0, a margin under its 3.5)."""
+        """Laps the ingest's robust outlier rule could flag (|z| > 3.0 of the residual from the car's
+        Theil-Sen trend, a margin under its 3.5; kaizenlap.flags.trend_residual_z)."""
         glitch = {g[0] for g in c.glitch}
         ks = [k for k in range(1, c.laps + 1) if not self.basic(c, k) and k not in c.deleted
               and k not in c.deleted_hidden
@@ -460,13 +484,10 @@ class RaceSim:
         if len(ks) < 5:
             return []
         x = np.array([c.lap_list[k - 1] for k in ks], float) / 1000
-        med = np.median(x)
-        mad = np.median(np.abs(x - med))
-        if mad == 0:
+        z, scale = trend_residual_z(np.array(ks, float), x)
+        if not np.isfinite(scale) or scale == 0:
             return []
-        z = 0.6745 * (x - med) / mad
-        bound = 2.5 * mad / 0.6745
-        return [(k, float(xi - med - np.sign(xi - med) * bound)) for k, xi, v in zip(ks, x, z) if abs(v) > 3.0]
+        return [(k, float((v - np.sign(v) * 2.5) * scale)) for k, v in zip(ks, z) if abs(v) > 3.0]
 
     def _glitches(self) -> None:
         for c in self.cars:
@@ -623,19 +644,21 @@ def _weather_file(sim: RaceSim, indy: bool) -> bytes:
     rows = [["TIME_UTC_SECONDS", "TIME_UTC_STR", "AIR_TEMP", "TRACK_TEMP", "HUMIDITY", "PRESSURE", "WIND_SPEED",
              "WIND_DIRECTION", "RAIN"]]
     hum0, p0, wdir = float(rng.uniform(40, 80)), float(rng.uniform(975, 1015)), float(rng.uniform(0, 360))
+    if sim.damp:                       # a damp race: near-saturated air
+        hum0 = 93.0 + 3.0 * (hum0 - 40.0) / 40.0
     i = 0
     n_rows = int((end - t) / 63) + 1
     bad_lo, bad_hi = (n_rows // 4, n_rows // 4 + max(3, n_rows // 3)) if "sentinel_999" in sim.q else (-1, -1)
     while t <= end:
         race_t = t - sim.start_utc_ms / 1000
         u = race_t / sim.duration_est
-        air = sim.air0 + 0.5 * sim.tdrift * u + rng.normal(0, 0.05)
+        air = sim.air0 + 0.5 * sim.tdrift * u - 0.5 * sim.cloud_dip(u) + rng.normal(0, 0.05)
         track = sim.track_temp(race_t) + rng.normal(0, 0.08)
         track_txt = "0" if sim.tid == "barber" else f"{round(track, 1)}"
         if bad_lo <= i < bad_hi and i % 3 == 0:
             track_txt = "-999.0"
         wind = round(max(0.0, rng.normal(1.5, 0.9)), 1) * 3.6
-        humidity = round(hum0 - 3 * u + rng.normal(0, 0.3), 2)
+        humidity = round(min(hum0 - 3 * u + rng.normal(0, 0.3), 100.0), 2)
         rows.append([str(t), _us_utc(t), f"{round(air, 2)}", track_txt, f"{humidity}",
                      f"{round(p0 + rng.normal(0, 0.05), 1)}", f"{round(wind, 2)}",
                      str(int((wdir + rng.normal(0, 40)) % 360)), "0"])
@@ -1006,6 +1029,10 @@ def _truth(sim: RaceSim, files: list[str], amended: int) -> dict[str, Any]:
         "track_temp_c": {"start": _r(sim.track_temp(0), 2), "end": _r(sim.track_temp(last / 1000), 2),
                          "drift_per_duration": _r(sim.tdrift, 3), "duration_s": _r(sim.duration_est, 1)},
         "weather_file": "no_weather" not in sim.q,
+        "race_effect_s": _r(sim.race_effect_frac * sim.R, 4), "damp": sim.damp,
+        "track_evolution_s_per_lap": _r(sim.evolution, 5),
+        "cloud": None if sim.cloud is None else {"depth_c": _r(sim.cloud[0], 3), "centre": _r(sim.cloud[1], 4),
+                                                  "width": _r(sim.cloud[2], 4)},
         "fcy_laps": list(sim.fcy), "fcy_factor": _r(sim.fcy_factor),
         "pit_laps": {c.car: c.pit_in + ([c.laps] if c.dnf_lap else []) for c in sim.cars
                      if c.pit_in or c.dnf_lap},
@@ -1043,14 +1070,13 @@ def _write(out_dir: Path, files: dict[str, bytes]) -> None:
                 zf.writestr(info, members[member])
 
 
-def write_season(out_dir: Path, seed: int = 2025) -> dict:
-    """Write the synthetic season under ``out_dir`` and return (and write) its ground truth."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+def simulate_season(seed: int = 2025) -> list[tuple[RaceSim, RaceSim]]:
+    """The season's simulated races (both races of each track), before any file is written. Each car keeps
+    its simulated noise (``Car.eta``), so a statistic's expectation under the generator can be computed by
+    redrawing it (bench/coverage.py)."""
     tracks = params.tracks()
     roster = _roster(seed)
-    files: dict[str, bytes] = {}
-    races = []
+    out = []
     for tix, tid in enumerate(sorted(tracks)):
         if tid not in QUIRKS:
             continue
@@ -1062,6 +1088,17 @@ def write_season(out_dir: Path, seed: int = 2025) -> dict:
                 sim.not_started = next(d for d in roster if d.number not in entered and d.number not in ("0", "03"))
             sim.simulate()
             sims.append(sim)
+        out.append((sims[0], sims[1]))
+    return out
+
+
+def write_season(out_dir: Path, seed: int = 2025) -> dict:
+    """Write the synthetic season under ``out_dir`` and return (and write) its ground truth."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files: dict[str, bytes] = {}
+    races = []
+    for sims in simulate_season(seed):
         for sim in sims:
             other = sims[1 - (sim.race_no - 1)]
             race_files, amended = _race_files(sim, other)

@@ -1,4 +1,4 @@
-"""Shared statistics for the engines: the percentile bootstrap and the estimate record."""
+"""Shared statistics for the engines: the estimate record and the parametric trend-model bootstrap."""
 from __future__ import annotations
 
 import math
@@ -51,22 +51,28 @@ def rng(salt: str = "") -> np.random.Generator:
     return np.random.default_rng([seed, *(ord(c) for c in salt)])
 
 
-def bootstrap(data: np.ndarray, stat: Callable[[np.ndarray], np.ndarray], salt: str,
-              reps: int | None = None) -> tuple[float, float, float]:
-    """Statistic of ``data`` (rows = laps) and its percentile-bootstrap interval.
-
-    ``stat`` maps an array of shape (reps, n, ...) of resampled rows to (reps,) values, so the
-    bootstrap is one vectorised call; it is also applied to the data itself (shape (1, n, ...)).
-    """
+def trend_model_draws(x: np.ndarray, lap: np.ndarray, salt: str, reps: int | None = None) -> np.ndarray:
+    """Parametric bootstrap samples of a car's section times ``x`` (laps x sections): per section, its OLS
+    line on lap number plus Normal noise with the residual SD (ddof 2). Shape (reps, n, sections)."""
     b = cfg()["bootstrap"]
     reps = reps or b["reps"]
-    n = len(data)
-    point = float(stat(data[None, ...])[0])
-    idx = rng(salt).integers(0, n, size=(reps, n))
-    dist = stat(data[idx])
-    alpha = (1 - b["level"]) / 2
-    lo, hi = np.nanquantile(dist, [alpha, 1 - alpha])
-    return point, float(lo), float(hi)
+    lap = np.asarray(lap, float)
+    A = np.column_stack([np.ones(len(lap)), lap - lap.mean()])
+    coef, *_ = np.linalg.lstsq(A, x, rcond=None)
+    fitted = A @ coef
+    dof = max(len(lap) - 2, 1)
+    sd = np.sqrt(((x - fitted) ** 2).sum(axis=0) / dof)
+    return fitted[None] + rng(salt + "|param").standard_normal((reps, *x.shape)) * sd
+
+
+def centred_interval(point: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Interval for the expectation of a statistic: point - quantiles of (draw - mean of draws), the
+    spread of the statistic's sampling distribution centred on the observed value (its bootstrap bias,
+    an artefact of order statistics, is not added)."""
+    alpha = (1 - cfg()["bootstrap"]["level"]) / 2
+    d = dist - dist.mean(axis=0)
+    q_lo, q_hi = np.quantile(d, [alpha, 1 - alpha], axis=0)
+    return point - q_hi, point - q_lo
 
 
 def median_of_k_fastest(k: int) -> Callable[[np.ndarray], np.ndarray]:

@@ -4,15 +4,16 @@ Field composite (per race, per class and for the whole field): for each section,
 time of that section, with the car and lap it came from; the composite is their sum. Computed for the
 3 sectors and, separately, the 6 sub-sections. Per car: the personal composite (sum of the car's
 fastest clean section times) and the personal best-k (per section, the median of the car's k fastest
-clean times, summed), each with a percentile-bootstrap interval over the car's clean laps.
+clean times, summed), each with a parametric-bootstrap interval under the car's own lap trend (order
+statistics: the percentile bootstrap undercovers them; docs/DATA_REFERENCE.md §10.1).
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from .common import (NOT_ENOUGH, SECTION_SETS, Estimate, bootstrap, cfg, clean, jsonable, median_of_k_fastest,
-                     min_stat, not_enough)
+from .common import (NOT_ENOUGH, SECTION_SETS, Estimate, centred_interval, cfg, clean, jsonable, median_of_k_fastest,
+                     min_stat, not_enough, trend_model_draws)
 
 ALL_CLASSES = "all"
 
@@ -42,11 +43,19 @@ def car_composites(laps: pd.DataFrame, cols: list[str], salt: str) -> dict:
     if n < c["min_clean_laps"]:
         return {"n": n, "personal_composite": not_enough(n).to_dict(), "best_k": not_enough(n).to_dict()}
     x = full[cols].to_numpy(dtype=float)
-    p, lo, hi = bootstrap(x, min_stat, salt + "|pc")
-    pc = Estimate(round(p, 3), lo, hi, n, "sum of the car's fastest clean time per section; percentile bootstrap")
-    p, lo, hi = bootstrap(x, median_of_k_fastest(k), salt + "|bk")
-    bk = Estimate(round(p, 3), lo, hi, n, f"sum over sections of the median of the car's {k} fastest clean times; "
-                                          "percentile bootstrap")
+    # Order statistics: the percentile bootstrap of a minimum has lo == value (coverage 41 % on the sample);
+    # a parametric bootstrap under the car's own lap trend, centred on the observed value, covers.
+    draws = trend_model_draws(x, full["lap"].to_numpy(float), salt)
+    method = ("parametric bootstrap (per section: the car's OLS lap trend + Normal noise), interval centred on "
+              "the observed value")
+    p = float(min_stat(x[None])[0])
+    lo, hi = centred_interval(np.array(p), min_stat(draws))
+    pc = Estimate(round(p, 3), float(lo), float(hi), n, f"sum of the car's fastest clean time per section; {method}")
+    stat = median_of_k_fastest(k)
+    p = float(stat(x[None])[0])
+    lo, hi = centred_interval(np.array(p), stat(draws))
+    bk = Estimate(round(p, 3), float(lo), float(hi), n, f"sum over sections of the median of the car's {k} fastest "
+                                                       f"clean times; {method}")
     return {"n": n, "personal_composite": pc.to_dict(), "best_k": bk.to_dict(),
             "sections": {col[:-2]: {"fastest_s": float(np.min(x[:, j])),
                                     "best_k_s": float(np.median(np.sort(x[:, j])[:k]))}
@@ -58,7 +67,8 @@ def analyse(laps: pd.DataFrame, race_id: str, scope: str = "race") -> dict:
     pool = clean(laps)
     classes = sorted(c for c in pool["class"].dropna().unique())
     field = []
-    for cls in [ALL_CLASSES, *classes]:
+    # A class split only where the race has more than one class (otherwise it repeats the field's).
+    for cls in [ALL_CLASSES, *(classes if len(classes) > 1 else [])]:
         sub = pool if cls == ALL_CLASSES else pool[pool["class"] == cls]
         for set_name, cols in SECTION_SETS.items():
             doc = field_composite(sub, cols)

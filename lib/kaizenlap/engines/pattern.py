@@ -3,10 +3,13 @@ drives its inconsistency.
 
 Per car, over clean laps: n, mean, median, SD, CV = SD / mean, IQR, robust SD = 1.4826 · MAD,
 best-5 average, sanitized average (mean of laps within median ± 3 robust SD). Trend: Theil–Sen slope of
-field-relative pace against lap number (s/lap) with its 95% interval; "improving" (< 0) or "degrading"
-(> 0) only when the interval excludes zero. Section share of lap-time variance:
-cov(section, lap) / var(lap) for each section (the shares sum to 1 when the sections sum to the lap).
-Consistency percentile: the share of the field's cars whose robust SD is larger (100 = most consistent).
+field-relative pace against lap number (s/lap; relative to the field, not absolute tyre wear) with its 95%
+interval and the Kendall-tau p-value; "improving" (< 0) or "degrading" (> 0) only where the test survives
+Benjamini–Hochberg over the race's cars (statsmodels ``multipletests``, FDR 5%). Consistency: the SD of the
+car's clean lap times around its own OLS trend line (``residual_sd_s``; a fading car is not inconsistent), and
+the consistency percentile = the share of the field's cars whose residual SD is larger (100 = most
+consistent). Section share of lap-time variance: cov(section, lap) / var(lap) for each section (the shares
+sum to 1 when the sections sum to the lap).
 """
 from __future__ import annotations
 
@@ -22,8 +25,7 @@ def car_stats(times: np.ndarray) -> dict:
     c = cfg()["pattern"]
     n = len(times)
     med = float(np.median(times))
-    mad = float(np.median(np.abs(times - med)))
-    rsd = 1.4826 * mad
+    rsd = float(stats.median_abs_deviation(times, scale="normal"))
     keep = times[np.abs(times - med) <= c["sanitize_robust_sd"] * rsd] if rsd > 0 else times
     q75, q25 = np.percentile(times, [75, 25])
     sd = float(np.std(times, ddof=1)) if n > 1 else float("nan")
@@ -34,12 +36,37 @@ def car_stats(times: np.ndarray) -> dict:
 
 
 def trend(lap: np.ndarray, pace: np.ndarray) -> dict:
+    """Theil-Sen slope of field-relative pace on lap number, its interval, the Kendall-tau p-value, and
+    the residual robust SD (consistency net of the trend). ``label`` is set by :func:`label_trends`."""
     level = cfg()["pattern"]["trend_level"]
     res = stats.theilslopes(pace, lap, alpha=level)
     est = Estimate(float(res.slope), float(res.low_slope), float(res.high_slope), len(lap),
-                   "Theil-Sen slope of field-relative pace on lap number")
-    label = ("improving" if est.hi < 0 else "degrading" if est.lo > 0 else "no clear trend")
-    return {"slope_s_per_lap": est.to_dict(), "label": label}
+                   "Theil-Sen slope of field-relative pace on lap number (relative to the field)")
+    p = float(stats.kendalltau(lap, pace).pvalue)
+    return {"slope_s_per_lap": est.to_dict(), "p_value": p if np.isfinite(p) else 1.0, "label": "no clear trend"}
+
+
+def residual_sd(lap: np.ndarray, times: np.ndarray) -> float:
+    """Consistency net of the car's trend: SD of its clean lap times around its own OLS line on lap number
+    (ddof 2). Clean laps have no outliers left (the flags removed them), so the efficient SD is used."""
+    if len(times) < 3 or np.unique(lap).size < 2:
+        return float("nan")
+    fit = stats.linregress(lap, times)
+    return float(np.std(times - (fit.intercept + fit.slope * lap), ddof=2))
+
+
+def label_trends(trends: list[dict]) -> None:
+    """'improving' / 'degrading' where the Kendall test survives Benjamini-Hochberg at the configured FDR
+    over the race's cars (each dict gets ``q_value`` and ``label``)."""
+    from statsmodels.stats.multitest import multipletests
+    if not trends:
+        return
+    fdr = cfg()["pattern"]["trend_fdr"]
+    reject, q, _, _ = multipletests([t["p_value"] for t in trends], alpha=fdr, method="fdr_bh")
+    for t, r, qv in zip(trends, reject, q):
+        t["q_value"] = float(qv)
+        v = t["slope_s_per_lap"]["value"]
+        t["label"] = ("improving" if v < 0 else "degrading") if r and v != 0 else "no clear trend"
 
 
 def variance_shares(g: pd.DataFrame, cols: list[str]) -> dict | None:
@@ -67,6 +94,7 @@ def analyse(laps: pd.DataFrame, race_id: str) -> dict:
             continue
         entry.update(available=True, stats=car_stats(gc["lap_time_s"].to_numpy(float)))
         ok = gc.dropna(subset=["field_pace_s"])
+        entry["residual_sd_s"] = residual_sd(gc["lap"].to_numpy(float), gc["lap_time_s"].to_numpy(float))
         entry["trend"] = trend(ok["lap"].to_numpy(float), ok["field_pace_s"].to_numpy(float)) \
             if len(ok) >= c["min_clean_laps"] and ok["lap"].nunique() > 1 else {"label": "not enough clean laps"}
         shares = {name: variance_shares(gc, cols) for name, cols in SECTION_SETS.items()}
@@ -76,7 +104,8 @@ def analyse(laps: pd.DataFrame, race_id: str) -> dict:
                 entry["inconsistency_driver"] = max(shares[name], key=shares[name].get)
                 break
         cars.append(entry)
-    rsd = {e["car"]: e["stats"]["robust_sd_s"] for e in cars if e.get("available")}
+    label_trends([e["trend"] for e in cars if e.get("available") and "p_value" in e.get("trend", {})])
+    rsd = {e["car"]: e["residual_sd_s"] for e in cars if e.get("available") and np.isfinite(e["residual_sd_s"])}
     values = np.array(list(rsd.values()))
     for e in cars:
         if e["car"] in rsd:
@@ -96,6 +125,7 @@ def stats_table(doc: dict) -> pd.DataFrame:
             continue
         s, t = e["stats"], e["trend"]
         rows.append({"car": e["car"], "n": s["n"], "median_s": s["median_s"], "robust_sd_s": s["robust_sd_s"],
+                     "residual_sd_s": e.get("residual_sd_s"), "trend_q": t.get("q_value"),
                      "cv": s["cv"], "best5_avg_s": s["best5_avg_s"],
                      "trend_s_per_lap": t.get("slope_s_per_lap", {}).get("value"),
                      "trend_lo": t.get("slope_s_per_lap", {}).get("lo"),

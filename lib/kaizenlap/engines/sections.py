@@ -9,9 +9,10 @@ For each car and section (clean laps):
 where F is the field's typical time in the section (median over the cars of their median). section_loss
 is the time lost in the section beyond what the car's overall deficit, spread over the lap in proportion
 to section time, explains: a car 1% off everywhere has section_loss 0 everywhere, and a positive value is
-a weakness specific to that section (negative: a relative strength). Each statistic has a
-percentile-bootstrap interval (the car's clean laps resampled; the references are the race's fixed
-values). Sections are ranked by the lower bound of section_loss; an interval that crosses zero is "not
+a weakness specific to that section (negative: a relative strength). median, consistency_cost, loss and
+section_loss have a percentile-bootstrap interval (the car's clean laps resampled); best_k and pace_gap,
+order statistics, a parametric one under the car's own lap trend (docs/DATA_REFERENCE.md §10); the
+references are the race's fixed values. Sections are ranked by the lower bound of section_loss; an interval that crosses zero is "not
 significant". Why not rank by the raw loss: it grows with section length for any slower car and with the
 section's noise (the composite is a minimum), so it points at long sections, not at the driver's weakness
 (docs/DESIGN.md).
@@ -21,7 +22,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .common import (SECTION_SETS, Estimate, cfg, clean, jsonable, not_enough, rng)
+from .common import (SECTION_SETS, Estimate, centred_interval, cfg, clean, jsonable, not_enough, rng,
+                     trend_model_draws)
 from .composite import field_composite
 
 STATS = ("median", "best_k", "pace_gap", "consistency_cost", "loss", "section_loss")
@@ -44,28 +46,52 @@ def lap_sections(laps: pd.DataFrame, reference: dict[str, float]) -> pd.DataFram
     return pd.concat(rows, ignore_index=True)
 
 
+def section_stats(a: np.ndarray, reference: np.ndarray, typical: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Every statistic per section of ``a`` (shape (..., n laps, sections)); reductions over the lap axis."""
+    med = np.median(a, axis=-2)
+    bk = np.median(np.sort(a, axis=-2)[..., :k, :], axis=-2)
+    dev = med - typical
+    section_loss = dev - dev.sum(axis=-1, keepdims=True) * typical / typical.sum()
+    return {"median": med, "best_k": bk, "pace_gap": bk - reference, "consistency_cost": med - bk,
+            "loss": med - reference, "section_loss": section_loss}
+
+
+ORDER_STATS = ("best_k", "pace_gap")     # intervals from the parametric trend-model bootstrap
+METHOD = {st: "percentile bootstrap over the car's clean laps" for st in STATS}
+METHOD.update({st: "parametric bootstrap (per section: the car's OLS lap trend + Normal noise), interval centred "
+                   "on the observed value" for st in ORDER_STATS})
+
+
 def car_section_stats(x: np.ndarray, reference: np.ndarray, typical: np.ndarray, salt: str,
-                      ) -> dict[str, np.ndarray]:
-    """Point values and bootstrap bounds of every statistic, per section (columns of ``x``).
-    ``reference``: the field composite per section; ``typical``: the field's median per section."""
+                      lap: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Point values and interval bounds of every statistic, per section (columns of ``x``).
+    ``reference``: the field composite per section; ``typical``: the field's median per section.
+    median, consistency_cost, loss, section_loss: percentile bootstrap of the car's clean laps. best_k and
+    pace_gap (order statistics, where the percentile bootstrap undercovers): parametric bootstrap under the
+    car's own lap trend (``lap``: the laps' numbers), :func:`centred_interval`."""
     c = cfg()
     k, reps, level = c["best_k"], c["bootstrap"]["reps"], c["bootstrap"]["level"]
+    from scipy import stats as sps
+    point = section_stats(x, reference, typical, k)
+    m = x.shape[1]
 
-    def stats(a: np.ndarray) -> dict[str, np.ndarray]:      # a: (..., n, sections)
-        med = np.median(a, axis=-2)
-        bk = np.median(np.sort(a, axis=-2)[..., :k, :], axis=-2)
-        dev = med - typical
-        section_loss = dev - dev.sum(axis=-1, keepdims=True) * typical / typical.sum()
-        return {"median": med, "best_k": bk, "pace_gap": bk - reference, "consistency_cost": med - bk,
-                "loss": med - reference, "section_loss": section_loss}
+    def packed(*cols, axis=-1):        # every statistic of every section as one output vector
+        a = np.moveaxis(np.stack(cols, axis=-1), axis - 1 if axis < 0 else axis, -2)
+        st = section_stats(a, reference, typical, k)
+        return np.moveaxis(np.concatenate([st[name] for name in STATS], axis=-1), -1, 0)
 
-    point = stats(x)
-    idx = rng(salt).integers(0, len(x), size=(reps, len(x)))
-    dist = stats(x[idx])
-    alpha = (1 - level) / 2
+    # Percentile bootstrap of the car's clean laps, rows resampled together (paired).
+    res = sps.bootstrap(tuple(x.T), packed, paired=True, vectorized=True, n_resamples=reps,
+                        confidence_level=level, method="percentile", rng=rng(salt))
+    lo_all, hi_all = res.confidence_interval.low, res.confidence_interval.high
     out = {}
-    for name in STATS:
-        lo, hi = np.quantile(dist[name], [alpha, 1 - alpha], axis=0)
+    for i, name in enumerate(STATS):
+        out[name] = (point[name], lo_all[i * m:(i + 1) * m], hi_all[i * m:(i + 1) * m])
+    lap = np.arange(len(x), dtype=float) if lap is None else np.asarray(lap, float)
+    draws = trend_model_draws(x, lap, salt)
+    pdist = section_stats(draws, reference, typical, k)
+    for name in ORDER_STATS:
+        lo, hi = centred_interval(point[name], pdist[name])
         out[name] = (point[name], lo, hi)
     return out
 
@@ -99,15 +125,15 @@ def analyse(laps: pd.DataFrame, race_id: str) -> dict:
                 entry[set_name] = {"available": False, "n": n, "reason": not_enough(n).note}
                 continue
             ref = np.array([reference[col[:-2]] for col in cols])
-            st = car_section_stats(full[cols].to_numpy(float), ref, typical[set_name], f"{race_id}|{car}|{set_name}")
+            st = car_section_stats(full[cols].to_numpy(float), ref, typical[set_name], f"{race_id}|{car}|{set_name}",
+                                   lap=full["lap"].to_numpy(float))
             sections = []
             for j, col in enumerate(cols):
                 item = {"section": col[:-2], "n": n, "composite_s": float(ref[j]),
                         "field_typical_s": float(typical[set_name][j])}
                 for name in STATS:
                     p, lo, hi = st[name]
-                    item[name] = Estimate(float(p[j]), float(lo[j]), float(hi[j]), n,
-                                          "percentile bootstrap over the car's clean laps").to_dict()
+                    item[name] = Estimate(float(p[j]), float(lo[j]), float(hi[j]), n, METHOD[name]).to_dict()
                 item["significant"] = bool(st["section_loss"][1][j] > 0)
                 sections.append(item)
             sections.sort(key=lambda s: s["section_loss"]["lo"], reverse=True)

@@ -1,14 +1,21 @@
 """Weather correlation: conditions through each race, and what track temperature does to pace.
 
 Each lap takes the latest weather reading at or before its UTC line crossing (as-of join, tolerance in
-params). Field-relative pace of a lap = its lap time - the field's median clean lap time on the same
-lap number. Per race: a conditions summary and the slope of field-relative pace on track temperature
-(OLS, clean laps, standard errors clustered by car). Per track (both races pooled, so temperature is not
-just a copy of lap number): a linear mixed model ``lap_time ~ lap_number + track_temp`` with a random
-intercept and lap slope per car and race (statsmodels MixedLM; the random-intercept-only model
-``(1 | car)`` is reported beside it), the variance inflation factor of track_temp, and
-``identifiable: false`` with the reason when temperature is missing, too narrow, or collinear with lap
-number.
+params). The temperature model, per race and per track (a track's races pooled), is one OLS on clean laps'
+absolute lap times (statsmodels):
+
+    lap_time_s = β · track_temp_c + α_u + δ_u · lap + ε          u = car (race) or car × race (track)
+
+each unit with its own level and its own lap trend (fuel burn, tyre wear, and anything else that moves
+linearly with lap number, the field's track evolution included), standard errors clustered by car (t with
+G − 1 degrees of freedom). β is identified only by the part of the temperature that is neither a car's
+level nor linear in its lap number; the model says ``identifiable: false`` with the reason when that part
+is too small: temperature missing, spanning under ``weather.min_temp_range_c``, its variance inflation factor
+(statsmodels ``variance_inflation_factor``) against the unit levels and trends above ``weather.vif_max``,
+or, pooled over a track's races, against the race indicator alone ("confounded with race": a race-to-race
+temperature difference is also a difference of everything else between the races -- damp track, rubber,
+wind). No field-relative pace enters: subtracting the field's median at each lap removes every effect the
+whole field shares, temperature included.
 """
 from __future__ import annotations
 
@@ -67,30 +74,103 @@ def conditions(weather: pd.DataFrame) -> dict:
     return out
 
 
-def pace_vs_track_temp(laps: pd.DataFrame) -> dict:
-    """OLS of field-relative pace on track temperature over clean laps; SE clustered by car."""
+def temperature_model(d: pd.DataFrame, unit: pd.Series, cluster: pd.Series,
+                      race: pd.Series | None = None) -> dict:
+    """β of ``lap_time_s ~ track_temp_c + C(unit) + C(unit):lap`` over the clean laps ``d`` (every row has a
+    track temperature); SE clustered by ``cluster``. ``race`` (track scope) adds the confounded-with-race check.
+
+    Returns ``identifiable``, ``n``, ``cars``, ``temp_span_c``, ``vif_track_temp`` and either
+    ``track_temp_s_per_c`` (Estimate) with ``residual_sd_s`` and ``temp_within_sd_c``, or ``reason``."""
     import statsmodels.api as sm
+    from statsmodels.stats.outliers_influence import variance_inflation_factor
     c = cfg()["weather"]
-    d = laps[laps["is_clean"]].dropna(subset=["track_temp_c", "field_pace_s"])
-    n = len(d)
+    unit = pd.Series(unit, index=d.index).astype(str)
+    # A unit identifies its level and trend only with laps at three lap numbers or more.
+    keep = unit.map(d.groupby(unit)["lap"].nunique()) >= 3
+    d, unit, cluster = d[keep], unit[keep], pd.Series(cluster, index=keep.index)[keep].astype(str)
+    n = int(len(d))
+    out = {"n": n, "cars": int(cluster.nunique()), "units": int(unit.nunique())}
     if n < c["min_laps_model"]:
-        return {"available": False, "n": n, "reason": f"only {n} clean laps with a track temperature"}
-    span = float(d["track_temp_c"].max() - d["track_temp_c"].min())
+        return {**out, "identifiable": False,
+                "reason": "no track-temperature readings on clean laps" if n == 0 else
+                f"only {n} clean laps with a track temperature"}
+    temp = d["track_temp_c"].to_numpy(float)
+    span = float(temp.max() - temp.min())
+    out["temp_span_c"] = span
     if span < c["min_temp_range_c"]:
-        return {"available": False, "n": n, "reason": f"track temperature spans only {span:.1f} °C in this race"}
-    X = sm.add_constant(d[["track_temp_c"]].to_numpy(float))
-    fit = sm.OLS(d["field_pace_s"].to_numpy(float), X).fit(
-        cov_type="cluster", cov_kwds={"groups": pd.factorize(d["car"])[0]})
-    lo, hi = fit.conf_int(alpha=0.05)[1]
-    return {"available": True, "n": n, "cars": int(d["car"].nunique()), "temp_span_c": span,
-            "slope_s_per_c": Estimate(float(fit.params[1]), float(lo), float(hi), n,
-                                      "OLS, SE clustered by car").to_dict(),
-            "note": "within one race temperature drifts with lap number: read with the track model"}
+        return {**out, "identifiable": False, "reason": f"track temperature spans only {span:.1f} °C"}
+    if race is not None:
+        race = pd.Series(race, index=keep.index)[keep].astype(str)
+        out["races_with_temp"] = int(race.nunique())
+        if race.nunique() > 1:
+            R = pd.get_dummies(race, drop_first=True, dtype=float).to_numpy()
+            v_race = float(variance_inflation_factor(np.column_stack([temp, np.ones(n), R]), 0))
+            out["vif_track_temp_with_race"] = v_race
+            if v_race > c["vif_max"]:
+                return {**out, "identifiable": False,
+                        "reason": f"confounded with race: the race indicator explains the track temperature "
+                                  f"(VIF {v_race:.1f} > {c['vif_max']}); a race-to-race difference is also a "
+                                  "difference of everything else between the races"}
+    U = pd.get_dummies(unit, dtype=float)
+    lap = d["lap"].to_numpy(float)
+    trends = U.to_numpy() * (lap - lap.mean())[:, None]
+    X = np.column_stack([temp, np.ones(n), U.to_numpy()[:, 1:], trends])
+    v = float(variance_inflation_factor(X, 0)) if np.linalg.matrix_rank(X) == X.shape[1] else float("inf")
+    out["vif_track_temp"] = v
+    if not np.isfinite(v) or v > c["vif_max"]:
+        return {**out, "identifiable": False,
+                "reason": f"track temperature is collinear with the cars' levels and lap trends (VIF "
+                          f"{v:.1f} > {c['vif_max']}): it moves almost linearly with lap number"}
+    groups = pd.factorize(cluster)[0]
+    fit = sm.OLS(d["lap_time_s"].to_numpy(float), X).fit(cov_type="cluster", cov_kwds={"groups": groups},
+                                                       use_t=True)
+    lo, hi = fit.conf_int(alpha=0.05)[0]
+    # the temperature variation the model identifies β from: temp's residual on the other columns
+    t_res = sm.OLS(temp, X[:, 1:]).fit().resid
+    return {**out, "identifiable": True,
+            "track_temp_s_per_c": Estimate(float(fit.params[0]), float(lo), float(hi), n,
+                                           "OLS on absolute lap time with a level and a lap trend per "
+                                           f"{'car and race' if race is not None else 'car'}; SE clustered "
+                                           "by car (t, G-1 df)").to_dict(),
+            "residual_sd_s": float(np.sqrt(fit.scale)), "temp_within_sd_c": float(np.std(t_res, ddof=1))}
+
+
+def added_variable(d: pd.DataFrame, unit: pd.Series) -> pd.DataFrame:
+    """The temperature model's added-variable view (Frisch-Waugh-Lovell): lap time and track temperature,
+    each with the unit levels and lap trends regressed out (``time_resid_s``, ``temp_resid_c``). Their OLS
+    slope through the origin is exactly the model's β, so a plot of one against the other shows the evidence
+    the estimate rests on."""
+    d = d.dropna(subset=["track_temp_c", "lap_time_s"])
+    unit = pd.Series(unit, index=d.index).astype(str) if len(d) else pd.Series(dtype=str)
+    if len(d) == 0:
+        return d.assign(time_resid_s=[], temp_resid_c=[])
+    U = pd.get_dummies(unit, dtype=float).to_numpy()
+    lap = d["lap"].to_numpy(float)
+    Z = np.column_stack([U, U * (lap - lap.mean())[:, None]])
+    def resid(y):
+        beta, *_ = np.linalg.lstsq(Z, y, rcond=None)
+        return y - Z @ beta
+    return d.assign(time_resid_s=resid(d["lap_time_s"].to_numpy(float)),
+                    temp_resid_c=resid(d["track_temp_c"].to_numpy(float)))
+
+
+def pace_vs_track_temp(laps: pd.DataFrame) -> dict:
+    """The within-race temperature model over the race's clean laps (:func:`temperature_model`)."""
+    d = laps[laps["is_clean"]].dropna(subset=["track_temp_c", "lap_time_s"])
+    m = temperature_model(d, d["car"], d["car"])
+    out = {"available": bool(m.pop("identifiable")), **m,
+           "model": "lap_time_s ~ track_temp_c + C(car) + C(car):lap, OLS, SE clustered by car"}
+    if out["available"]:
+        out["slope_s_per_c"] = out.pop("track_temp_s_per_c")
+        out["note"] = ("within one race: identified only by the temperature that does not move linearly with "
+                       "lap number; read with the track model")
+    else:
+        out["reason"] = f"not identifiable: {out['reason']}"
+    return out
 
 
 def analyse_race(laps: pd.DataFrame, weather: pd.DataFrame, race_id: str) -> dict:
     joined = join_weather(laps, weather)
-    joined["field_pace_s"] = field_relative_pace(joined)
     doc = {"engine": "weather", "scope": "race", "race_id": race_id, "track_id": str(laps["track_id"].iloc[0]),
            "n_laps": int(len(laps)), "n_clean": int(laps["is_clean"].sum()),
            "weather_rows": int(len(weather)),
@@ -106,21 +186,17 @@ def analyse_race(laps: pd.DataFrame, weather: pd.DataFrame, race_id: str) -> dic
 
 
 def vif(x: pd.DataFrame, column: str) -> float:
-    """Variance inflation factor of ``column`` against the other columns: 1 / (1 - R^2)."""
-    y = x[column].to_numpy(float)
-    others = x.drop(columns=[column]).to_numpy(float)
-    A = np.column_stack([np.ones(len(y)), others])
-    beta, *_ = np.linalg.lstsq(A, y, rcond=None)
-    resid = y - A @ beta
-    r2 = 1 - resid.var() / y.var() if y.var() > 0 else 1.0
-    return float(np.inf if r2 >= 1 else 1 / (1 - r2))
+    """Variance inflation factor of ``column`` against the other columns and an intercept
+    (statsmodels ``variance_inflation_factor``: 1 / (1 - R^2))."""
+    from statsmodels.stats.outliers_influence import variance_inflation_factor
+    cols = [column, *[c for c in x.columns if c != column]]
+    X = np.column_stack([x[cols].to_numpy(float), np.ones(len(x))])
+    return float(variance_inflation_factor(X, 0))
 
 
 def analyse_track(races: list[tuple[pd.DataFrame, pd.DataFrame]], track_id: str) -> dict:
-    """Both races of a track pooled: lap_time ~ lap + track_temp + (1 + lap | car, race), clean laps; the
-    (1 | car) model beside it."""
-    import statsmodels.formula.api as smf
-    c = cfg()["weather"]
+    """A track's races pooled: ``lap_time_s ~ track_temp_c + C(car × race) + C(car × race):lap`` over clean
+    laps, SE clustered by car number (:func:`temperature_model`)."""
     parts = []
     for laps, weather in races:
         j = join_weather(laps, weather)
@@ -128,58 +204,16 @@ def analyse_track(races: list[tuple[pd.DataFrame, pd.DataFrame]], track_id: str)
     d = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     doc = {"engine": "weather", "scope": "track", "track_id": track_id,
            "races": sorted({str(r) for laps, _ in races for r in laps["race_id"].unique()}),
-           "formula": "lap_time_s ~ lap + track_temp_c + (1 + lap | car number, race)"}
-    d = d.dropna(subset=["track_temp_c"]) if len(d) else d
-    n = len(d)
-    doc["n"] = n
-    if n < c["min_laps_model"]:
-        doc.update(identifiable=False, reason="no track-temperature readings for this track's clean laps"
-                   if n == 0 else f"only {n} clean laps with a track temperature")
-        return jsonable(doc)
-    span = float(d["track_temp_c"].max() - d["track_temp_c"].min())
-    v = vif(d[["lap", "track_temp_c"]], "track_temp_c")
-    doc.update(temp_span_c=span, vif_track_temp=v, cars=int(d["number"].nunique()),
-               races_with_temp=int(d["race_id"].nunique()))
-    if span < c["min_temp_range_c"]:
-        doc.update(identifiable=False, reason=f"track temperature spans only {span:.1f} °C")
-        return jsonable(doc)
-    if v > c["vif_max"]:
-        doc.update(identifiable=False, reason=f"track temperature is collinear with lap number (VIF {v:.1f} > "
-                                              f"{c['vif_max']})")
-        return jsonable(doc)
-    d = d.assign(car_key=d["number"].astype(str), car_race=d["race_id"].astype(str) + "|" + d["number"].astype(str))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        # Primary model: each car gets its own intercept and lap trend in each race (fuel and tyres
-        # differ race to race); with one common trend, a race's average trend leaks into temperature,
-        # which drifts with lap number (docs/DESIGN.md).
-        fit = smf.mixedlm("lap_time_s ~ lap + track_temp_c", d, groups=d["car_race"], re_formula="~lap").fit(reml=True)
-        simple = smf.mixedlm("lap_time_s ~ lap + track_temp_c", d, groups=d["car_key"]).fit(reml=True)
-    ci = fit.conf_int(alpha=0.05)
-    est = {}
-    for name, key in (("track_temp_c", "track_temp_s_per_c"), ("lap", "lap_number_s_per_lap")):
-        est[key] = Estimate(float(fit.params[name]), float(ci.loc[name, 0]), float(ci.loc[name, 1]), n,
-                            "MixedLM (REML), random intercept and lap slope per car and race; Wald 95% "
-                            "interval").to_dict()
-    sci = simple.conf_int(alpha=0.05)
-    doc["random_intercept_only"] = {
-        "formula": "lap_time_s ~ lap + track_temp_c + (1 | car number)",
-        "track_temp_s_per_c": Estimate(float(simple.params["track_temp_c"]), float(sci.loc["track_temp_c", 0]),
-                                       float(sci.loc["track_temp_c", 1]), n, "MixedLM (REML), Wald").to_dict(),
-        "note": "shown for comparison: it assumes one lap trend for every car in both races"}
-    # With two races, a between-race temperature difference is also a between-race difference of
-    # everything else (rubber, wind, session): report how much of track_temp the race explains.
-    if d["race_id"].nunique() > 1:
-        race_dummies = pd.get_dummies(d["race_id"], drop_first=True, dtype=float)
-        v_race = vif(pd.concat([d[["lap", "track_temp_c"]], race_dummies], axis=1), "track_temp_c")
-        doc["vif_track_temp_with_race"] = v_race
-        if v_race > c["vif_max"]:
-            doc["caveat"] = (f"track temperature is largely a race-to-race difference (VIF {v_race:.1f} with a race "
-                             "indicator): the estimate also carries everything else that differed between races")
-    else:
-        doc["caveat"] = "only one race of this track has track temperature: the estimate is within-race only"
-    doc.update(identifiable=True, converged=bool(fit.converged), **est,
-               car_sd_s=float(np.sqrt(max(fit.cov_re.iloc[0, 0], 0.0))),
-               car_trend_sd_s_per_lap=float(np.sqrt(max(fit.cov_re.iloc[1, 1], 0.0))),
-               residual_sd_s=float(np.sqrt(fit.scale)))
+           "formula": "lap_time_s ~ track_temp_c + C(car × race) + C(car × race):lap (OLS, SE clustered by car "
+                      "number)"}
+    d = d.dropna(subset=["track_temp_c", "lap_time_s"]) if len(d) else pd.DataFrame(
+        columns=["track_temp_c", "lap_time_s", "lap", "race_id", "number"])
+    number = d["number"].astype(str)
+    m = temperature_model(d, d["race_id"].astype(str) + "|" + number, number, race=d["race_id"])
+    doc.update(m)
+    if m["identifiable"] and m.get("races_with_temp", 1) == 1:
+        doc["note"] = "only one race of this track has track temperature: the estimate is within-race only"
+    elif m["identifiable"]:
+        doc["note"] = ("within-race temperature variation only: each car has its own level and trend in each race, "
+                       "so nothing that differs between races enters the estimate")
     return jsonable(doc)

@@ -97,12 +97,14 @@ def track_documents(race_ids_by_track: dict[str, list[str]]) -> list[dict]:
 
 
 def _cars(laps: pd.DataFrame) -> list[dict]:
+    from ..reconcile import best_laps            # the one best-lap rule (inspect's reconciliation uses it too)
+    bests = best_laps(laps).set_index("car")
     cars = []
     for car, g in laps.groupby("car", sort=True):
         clean = g[g["is_clean"]]
-        valid = g[~g["flag_deleted"].astype(bool)] if "flag_deleted" in g else g
         first = g.iloc[0]
-        best = valid.loc[valid["lap_time_s"].idxmin()] if valid["lap_time_s"].notna().any() else None
+        b = bests.loc[car]
+        best = None if pd.isna(b["best_lap_s"]) else {"lap_time_s": b["best_lap_s"], "lap": b["best_lap_number"]}
         best_clean = clean.loc[clean["lap_time_s"].idxmin()] if clean["lap_time_s"].notna().any() else None
         cars.append(plain({
             "car": str(car), "number": first["number"], "class": first["class"],
@@ -226,8 +228,9 @@ def pattern_documents(doc: dict) -> list[dict]:
              **{k: v for k, v in car.items() if k != "car"}}
         if car.get("available"):
             st, tr = car["stats"], car.get("trend", {})
-            d["message"] = (f"median {_fmt(st['median_s'])} s, robust SD {_fmt(st['robust_sd_s'])} s over {st['n']} "
-                            f"clean laps; trend: {tr.get('label', 'n/a')}"
+            d["message"] = (f"median {_fmt(st['median_s'])} s over {st['n']} clean laps, lap-to-lap SD "
+                            f"{_fmt(car.get('residual_sd_s'))} s around its own trend; trend relative to the field: "
+                            f"{tr.get('label', 'n/a')}"
                             + (f"; inconsistency mostly in {car['inconsistency_driver'].upper()}"
                                if car.get("inconsistency_driver") else ""))
         else:
@@ -249,7 +252,7 @@ def weather_track_documents(track_doc: dict) -> list[dict]:
         s = track_doc["track_temp_s_per_c"]
         message = (f"{track_doc.get('track_id')}, races pooled: lap time changes {_fmt(s['value'])} s per °C of "
                    f"track temperature (95% CI {_fmt(s['lo'])} to {_fmt(s['hi'])}, n={s['n']})"
-                   + (f"; caveat: {track_doc['caveat']}" if track_doc.get("caveat") else ""))
+                   + (f"; {track_doc['note']}" if track_doc.get("note") else ""))
     else:
         message = f"{track_doc.get('track_id')}, races pooled: not identifiable: {track_doc.get('reason')}"
     return [plain({"id": weather_track_id(race_id), "type": "weather", "engine": "weather", "race_id": race_id,
@@ -269,8 +272,8 @@ def weather_documents(doc: dict) -> list[dict]:
         p = doc.get("pace_vs_track_temp") or {}
         if p.get("available"):
             s = p["slope_s_per_c"]
-            d["message"] = (f"field-relative pace changes {_fmt(s['value'])} s per °C of track temperature "
-                            f"(95% CI {_fmt(s['lo'])} to {_fmt(s['hi'])}, n={s['n']})")
+            d["message"] = (f"lap time changes {_fmt(s['value'])} s per °C of track temperature "
+                            f"(95% CI {_fmt(s['lo'])} to {_fmt(s['hi'])}, n={s['n']}); {p.get('note')}")
         else:
             d["message"] = f"pace vs track temperature: {p.get('reason', 'not available')}"
     return [plain(d)]

@@ -1,0 +1,91 @@
+"""Measured coverage of the engines' intervals on the sample season's truth (bench/coverage.py prints it,
+tests/test_coverage.py asserts it).
+
+The truth of a statistic of a car's clean laps is its expectation under the generator, with everything but
+the noise fixed: the generator's own noise ``eta`` (sample.Car.eta) is taken off the recorded section times,
+leaving the deterministic part D (skill, trend, temperature, race effects) of every clean lap, and the noise
+is redrawn ``draws`` times from the generator's law (sigma_dj * clip(z, -2.5, 2.5)); the mean of the statistic
+over the draws is its truth (for best-k it depends on n, so it is computed at the car's n). References
+(field composite, field typical) are the race's fixed values, as the engines treat them.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .engines import composite, sections
+from .engines.common import SECTION_SETS, cfg
+from .sample import SUBS, simulate_season
+
+SUB_COLS = [f"{s}_s" for s in SUBS]
+
+
+def _to_set(x: np.ndarray, set_name: str) -> np.ndarray:
+    """Sub-section arrays (..., 6) -> the section set's columns."""
+    return x if set_name == "subsections" else x[..., 0::2] + x[..., 1::2]
+
+
+def coverage_rows(races: dict, seed: int = 2025, draws: int = 300) -> pd.DataFrame:
+    """One row per interval: race, car, section set, section, statistic, lo, hi, value, truth, n.
+
+    ``races``: ingested sample races by race id (``kaizenlap.ingest.load`` of ``write_season(seed)``)."""
+    c = cfg()
+    k = c["best_k"]
+    sims = {f"{s.tid}-r{s.race_no}": s for pair in simulate_season(seed) for s in pair}
+    rows = []
+    for rid, race in sorted(races.items()):
+        sim = sims[rid]
+        cars = {car.car: car for car in sim.cars}
+        sdoc = sections.analyse(race.laps, rid)
+        cdoc = composite.analyse(race.laps, rid)
+        cbycar = {x["car"]: x for x in cdoc["cars"]}
+        pool = race.laps[race.laps["is_clean"]]
+        rng = np.random.default_rng([seed, 99, sum(map(ord, rid))])
+        for entry in sdoc["cars"]:
+            car = cars.get(entry["car"])
+            g = pool[pool["car"] == entry["car"]]
+            for set_name, cols in SECTION_SETS.items():
+                s = entry.get(set_name, {})
+                if not s.get("available") or car is None:
+                    continue
+                full = g.dropna(subset=cols)
+                if full[SUB_COLS].isna().any(axis=None):
+                    continue            # sectors without sub-sections: no per-sub-section truth
+                ks = full["lap"].to_numpy(int) - 1
+                det = car.ms[ks] / 1000.0 - car.eta[ks]                       # (n, 6) deterministic part
+                z = np.clip(rng.standard_normal((draws, *det.shape)), -2.5, 2.5) * car.noise
+                sim_x = _to_set(det[None] + z, set_name)
+                secs = {x["section"]: x for x in s["sections"]}
+                names = [col[:-2] for col in cols]
+                ref = np.array([secs[nm]["composite_s"] for nm in names])
+                typ = np.array([secs[nm]["field_typical_s"] for nm in names])
+                truth = {st: v.mean(axis=0) for st, v in sections.section_stats(sim_x, ref, typ, k).items()}
+                for j, nm in enumerate(names):
+                    for st in sections.STATS:
+                        e = secs[nm][st]
+                        rows.append({"race_id": rid, "car": entry["car"], "section_set": set_name, "section": nm,
+                                     "statistic": st, "value": e["value"], "lo": e.get("lo"), "hi": e.get("hi"),
+                                     "truth": float(truth[st][j]), "n": e["n"]})
+                cc = cbycar[entry["car"]][set_name]
+                for st, fn in (("personal_composite", lambda a: a.min(axis=-2).sum(axis=-1)),
+                               ("personal_best_k", lambda a: np.median(np.sort(a, axis=-2)[..., :k, :],
+                                                                       axis=-2).sum(axis=-1))):
+                    e = cc["personal_composite" if st == "personal_composite" else "best_k"]
+                    rows.append({"race_id": rid, "car": entry["car"], "section_set": set_name, "section": "lap",
+                                 "statistic": st, "value": e["value"], "lo": e.get("lo"), "hi": e.get("hi"),
+                                 "truth": float(fn(sim_x).mean()), "n": e["n"]})
+    return pd.DataFrame(rows)
+
+
+def coverage_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per statistic and section set: intervals (n), coverage, median width; statistics reported without an
+    interval show n_intervals 0."""
+    out = []
+    for (st, set_name), g in rows.groupby(["statistic", "section_set"], sort=True):
+        has = g["lo"].notna() & g["hi"].notna()
+        h = g[has]
+        cov = float(((h["lo"] <= h["truth"]) & (h["truth"] <= h["hi"])).mean()) if len(h) else float("nan")
+        out.append({"statistic": st, "section_set": set_name, "n_estimates": int(len(g)), "n_intervals": int(len(h)),
+                    "coverage": cov, "median_width_s": float((h["hi"] - h["lo"]).median()) if len(h) else float("nan"),
+                    "median_abs_error_s": float((g["value"] - g["truth"]).abs().median())})
+    return pd.DataFrame(out)
