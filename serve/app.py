@@ -304,15 +304,15 @@ class SecurityHeaders:
 
 
 class RequestLimits:
-    """Read-only and bounded: a method other than GET/HEAD is 405 (``Allow: GET, HEAD``), a path or query
-    over its limit 414, a request body 413. HEAD is answered as GET without the body."""
+    """Read-only and bounded: a method other than GET/HEAD is 405 (``Allow: GET, HEAD``), a path over its
+    limit 414, a request body 413 (the query's limit is checked by :class:`QueryGuard`). HEAD is answered
+    as GET without the body."""
 
     def __init__(self, app, config: dict) -> None:
         self.app = app
         lim = config["limits"]
         self.methods = {m.upper() for m in lim["methods"]}
-        self.max_path, self.max_query, self.max_body = (lim["max_path_bytes"], lim["max_query_bytes"],
-                                                        lim["max_body_bytes"])
+        self.max_path, self.max_body = lim["max_path_bytes"], lim["max_body_bytes"]
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -324,8 +324,6 @@ class RequestLimits:
         raw_path = scope.get("raw_path") or scope.get("path", "").encode()
         if len(raw_path) > self.max_path:
             return await _send_error(send, 414, "uri_too_long", f"path longer than {self.max_path} bytes")
-        if len(scope.get("query_string", b"")) > self.max_query:
-            return await _send_error(send, 414, "uri_too_long", f"query longer than {self.max_query} bytes")
         headers = dict((k.lower(), v) for k, v in scope.get("headers", []))
         length = headers.get(b"content-length", b"0").strip() or b"0"
         if not length.isdigit() or int(length) > self.max_body or b"transfer-encoding" in headers:
@@ -348,9 +346,16 @@ class QueryGuard:
     query string left in the scope is the canonical one (sorted ``name=value`` pairs), which keys the
     response cache. Routes outside the OpenAPI schema (the static web build) are passed through."""
 
-    def __init__(self, app, fastapi_app: FastAPI) -> None:
+    def __init__(self, app, fastapi_app: FastAPI, config: dict) -> None:
         self.app, self.fastapi_app = app, fastapi_app
+        self.max_query = config["limits"]["max_query_bytes"]
         self._allowed: dict[Any, frozenset] = {}
+
+    async def _too_long(self, scope, send) -> bool:
+        if len(scope.get("query_string", b"")) > self.max_query:
+            await _send_error(send, 414, "uri_too_long", f"query longer than {self.max_query} bytes")
+            return True
+        return False
 
     def allowed(self, scope) -> frozenset | None:
         from starlette.routing import Match
@@ -369,7 +374,9 @@ class QueryGuard:
             return await self.app(scope, receive, send)
         allowed = self.allowed(scope)
         if allowed is None:
-            return await self.app(scope, receive, send)
+            if not await self._too_long(scope, send):
+                await self.app(scope, receive, send)
+            return
         try:
             pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True,
                               strict_parsing=False, max_num_fields=64)
@@ -387,6 +394,8 @@ class QueryGuard:
             return await _send_error(send, 422, "invalid_parameter",
                                      f"unknown or repeated query parameter(s); this endpoint accepts: {accepted}",
                                      detail)
+        if await self._too_long(scope, send):      # after the 422s: a bad name is reported as such
+            return
         canonical = urlencode(sorted(pairs)).encode("latin-1", "replace")
         await self.app({**scope, "query_string": canonical}, receive, send)
 
@@ -716,7 +725,8 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
             section: Optional[M.SectionName] = Query(None, description="s1..s3 or a sub-section"),
             type: Optional[M.RecType] = Query(None, description="one kind only"),
             limit: int = Query(100, ge=1, le=MAX_LIMIT),
-            cursor: Optional[str] = Query(None, max_length=1000, description="next_cursor of the previous page")):
+            cursor: Optional[str] = Query(None, max_length=1000, pattern=r"^[A-Za-z0-9_-]+$",
+                                          description="next_cursor of the previous page")):
         """Recommendations filtered by race, car, lap, section and type, in id order, paginated.
 
         A page and the pages its cursor leads to all come from one run."""
@@ -779,7 +789,7 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
 
     config = serve_config()
     app.add_middleware(CacheFront, ctx=ctx, cache_control=cache_control)     # innermost of the fronts
-    app.add_middleware(QueryGuard, fastapi_app=app)
+    app.add_middleware(QueryGuard, fastapi_app=app, config=config)
     app.add_middleware(RequestLimits, config=config)
     app.add_middleware(SecurityHeaders, config=config)                      # outermost: every response
     return app
