@@ -33,7 +33,7 @@ def limits() -> dict:
 
 
 def _mib(n: int | float) -> str:
-    return f"{n / 1048576:.1f} MiB"
+    return f"{n / 1048576:.1f} MiB" if n >= 1048576 else f"{int(n)} bytes"
 
 # Order matters: `lap_start_time` and `lap_end_time` must be tried before `lap_time`.
 ROLES = ("sections", "weather", "best10", "results_overall", "results_class",
@@ -76,14 +76,16 @@ class SourceFile:
         zip bomb stops at the limit), an encrypted or corrupt zip entry (bad CRC-32, bad deflate data)."""
         lim = limits()
         cap = lim["max_file_bytes"] if budget is None else min(budget, lim["max_file_bytes"])
+        self_limit = (f"the limit of {_mib(cap)} per file" if cap == lim["max_file_bytes"] else
+                      f"the {_mib(cap)} left of the limit of {_mib(lim['max_race_bytes'])} per race")
         if self.damaged:
             raise self._unreadable(self.damaged)
         if self.member is None:
-            return self._read_plain(cap)
+            return self._read_plain(cap, self_limit)
         try:
             with zipfile.ZipFile(self.path) as zf:
                 info = zf.getinfo(self.member)
-                return self._read_member(zf, info, cap, lim)
+                return self._read_member(zf, info, cap, lim, self_limit)
         except UnreadableFile:
             raise
         except KeyError:
@@ -91,31 +93,30 @@ class SourceFile:
         except _ZIP_ERRORS as exc:
             raise self._unreadable(f"zip entry cannot be read: {_describe(exc)}") from None
 
-    def _read_plain(self, cap: int) -> bytes:
+    def _read_plain(self, cap: int, limit: str) -> bytes:
         try:
             st = os.stat(self.path)
             if not stat.S_ISREG(st.st_mode):
                 raise self._unreadable("not a regular file (a FIFO, device or socket); not read")
             if st.st_size > cap:
-                raise self._unreadable(f"{_mib(st.st_size)}, over the limit of {_mib(cap)} "
-                                       "(params/ingest.yaml: limits); not read", "over_limit")
+                raise self._unreadable(f"{_mib(st.st_size)}, over {limit} (params/ingest.yaml: limits); "
+                                       "not read", "over_limit")
             with open(self.path, "rb") as fh:
                 data = fh.read(cap + 1)
         except OSError as exc:
             raise self._unreadable(f"cannot be read: {_describe(exc)}") from None
         if len(data) > cap:      # it grew while being read
-            raise self._unreadable(f"over the limit of {_mib(cap)} (params/ingest.yaml: limits); not read",
-                                   "over_limit")
+            raise self._unreadable(f"over {limit} (params/ingest.yaml: limits); not read", "over_limit")
         return data
 
-    def _read_member(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, lim: dict) -> bytes:
+    def _read_member(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, lim: dict, limit: str) -> bytes:
         if info.flag_bits & 0x1:
             raise self._unreadable("zip entry is encrypted (password-protected); KaizenLap reads only "
                                    "unencrypted zips")
         ratio_cap, ratio_min = lim["max_compression_ratio"], lim["ratio_min_bytes"]
         if info.file_size > cap:
-            raise self._unreadable(f"zip entry declares {_mib(info.file_size)} uncompressed, over the limit of "
-                                   f"{_mib(cap)} (params/ingest.yaml: limits); not read", "over_limit")
+            raise self._unreadable(f"zip entry declares {_mib(info.file_size)} uncompressed, over {limit} "
+                                   "(params/ingest.yaml: limits); not read", "over_limit")
         if info.file_size > ratio_min and info.file_size > ratio_cap * max(info.compress_size, 1):
             raise self._unreadable(f"zip entry declares a compression ratio of "
                                    f"{info.file_size / max(info.compress_size, 1):.0f}:1, over the limit of "
@@ -133,7 +134,7 @@ class SourceFile:
                 chunks.append(block)
                 if n > cap:
                     raise self._unreadable(
-                        f"zip entry inflates past the limit of {_mib(cap)} (it declares "
+                        f"zip entry inflates past {limit} (it declares "
                         f"{_mib(info.file_size)}); reading stopped (params/ingest.yaml: limits)", "over_limit")
                 if n > ratio_min and n > ratio_cap * max(info.compress_size, 1):
                     raise self._unreadable(
