@@ -250,13 +250,14 @@ def number_column(table: Table, column: str, lo: float | None = None, hi: float 
     return out
 
 
-_INTEGER = re.compile(r"^[+-]?\d{1,18}$")
-_DIGITS = re.compile(r"^[+-]?\d+$")
+_INTEGER = re.compile(r"^[+-]?\d{1,18}(?:\.0*)?$")
+_DIGITS = re.compile(r"^[+-]?\d+(?:\.0*)?$")        # '3.0' is 3 (some exports write counts as decimals)
 
 
 def integer_column(table: Table, column: str, lo: int = 0, hi: int | None = None) -> pd.Series:
-    """Integers (``Int64``) from a count or lap-number column: written as digits (``2.5``, ``1e30``,
-    ``3.0`` are not counts), within ``[lo, hi]``; anything else is NA and a ``bad_value`` issue."""
+    """Integers (``Int64``) from a count or lap-number column: written as digits, optionally with a zero
+    fraction (``3``, ``3.0``; ``2.5``, ``1e30``, ``0x10`` are not counts), within ``[lo, hi]``; anything else
+    is NA and a ``bad_value`` issue."""
     if column not in table.frame:
         return pd.Series(pd.NA, index=table.frame.index, dtype="Int64")
     raw = table.frame[column].to_numpy(dtype=object)
@@ -270,7 +271,7 @@ def integer_column(table: Table, column: str, lo: int = 0, hi: int | None = None
             value_of[v] = pd.NA
             bad_values[v] = f"{v!r} is not a whole number"
             continue
-        n = int(v) if _INTEGER.match(v) else (-1 if v.startswith("-") else 1) * 10 ** 19
+        n = int(v.split(".")[0]) if _INTEGER.match(v) else (-1 if v.startswith("-") else 1) * 10 ** 19
         if n < lo or (hi is not None and n > hi) or abs(n) >= 2 ** 63:
             value_of[v] = pd.NA
             bad_values[v] = f"{v!r} is outside {lo}..{hi if hi is not None else ''}"
