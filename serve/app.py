@@ -11,6 +11,14 @@ Every response is read from one run: the active run named by the store's pointer
 Store I/O runs in worker threads, never on the event loop. Responses are cached in-process, keyed by
 the run, and carry ``ETag: "<data version>"``; ``If-None-Match`` answers 304. The cache is emptied when
 the active run changes.
+
+Hardening (``params/serve.yaml``): only GET and HEAD (405 otherwise); path, query and body limits (414,
+413); unknown or repeated query parameters are 422 before anything else runs, and the response cache is
+keyed on the canonical (sorted, validated) parameters with key bytes counted against its cap; every
+response carries ``X-Content-Type-Options``, ``Referrer-Policy``, ``X-Frame-Options`` and the
+Content-Security-Policy, and a ``Cache-Control`` (API as set by the route; ``/assets/*`` immutable; other
+static files ``no-cache``; errors ``no-store``); server paths in documents are served relative to the data
+root; an unexpected fault is a JSON 500 with no traceback (the traceback goes to the log).
 """
 from __future__ import annotations
 
@@ -21,11 +29,14 @@ import gzip
 import json
 import os
 import re
+import logging
+import posixpath
 import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Optional
+from urllib.parse import parse_qsl, urlencode
 
 import anyio
 from fastapi import FastAPI, Path as PathParam, Query, Request
@@ -35,6 +46,7 @@ from pydantic import TypeAdapter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kaizenlap import __version__
+from kaizenlap import params as kparams
 from kaizenlap.store import RECOMMENDATION_COLLECTIONS, Store, StoreError, open_store
 
 from . import models as M
@@ -49,6 +61,7 @@ API_PREFIXES = {"health", "tracks", "races", "recommendations", "runs", "docs", 
                 "reports"}
 REC_ORDER = ("section", "weather", "pattern", "coaching")
 MAX_LIMIT = 1000
+log = logging.getLogger("kaizenlap.serve")
 
 
 class ApiError(Exception):
@@ -67,6 +80,7 @@ def _error(status: int, code: str, message: str, detail: Any = None, headers=Non
 
 ERRORS = {404: {"model": M.ErrorBody, "description": "unknown id"},
           422: {"model": M.ErrorBody, "description": "invalid parameter"},
+          414: {"model": M.ErrorBody, "description": "path or query over the limits of params/serve.yaml"},
           503: {"model": M.ErrorBody, "description": "store unreachable or nothing published yet"}}
 CACHED = {304: {"description": "not modified (If-None-Match matched the ETag)"}}
 
@@ -86,17 +100,22 @@ class ResponseCache:
             self.data.move_to_end(key)
         return hit
 
+    @staticmethod
+    def _cost(key, entry) -> int:
+        """Bytes an entry holds: body, gzip copy and its key (a long query is a long key)."""
+        return len(entry[0]) + len(entry[1] or b"") + sum(len(k) for k in key) + 64
+
     def put(self, key, body: bytes) -> tuple[bytes, bytes | None]:
         gz = gzip.compress(body, 5) if len(body) > 2048 else None
         entry = (body, gz)
         old = self.data.pop(key, None)
         if old:
-            self.size -= len(old[0]) + len(old[1] or b"")
+            self.size -= self._cost(key, old)
         self.data[key] = entry
-        self.size += len(body) + len(gz or b"")
+        self.size += self._cost(key, entry)
         while self.data and (len(self.data) > self.max_entries or self.size > self.max_bytes):
-            _, (b, g) = self.data.popitem(last=False)
-            self.size -= len(b) + len(g or b"")
+            k, e = self.data.popitem(last=False)
+            self.size -= self._cost(k, e)
         return entry
 
     def clear(self) -> None:
@@ -113,8 +132,10 @@ class Context:
         self._pointer: dict | None = None
         self._pointer_at = -1e9
         self._pointer_lock: asyncio.Lock | None = None
-        self.cache = ResponseCache()
+        cache_cfg = kparams.load("serve")["cache"]
+        self.cache = ResponseCache(cache_cfg["max_entries"], cache_cfg["max_bytes"])
         self.runs: dict[str, dict] = {}      # complete runs seen (for cursors)
+        self._roots: dict[str, list[str]] = {}
 
     @property
     def store(self) -> Store:
@@ -159,11 +180,29 @@ class Context:
         """A complete run (for a cursor): its run document."""
         if run_id not in self.runs:
             run = await self.io(lambda: self.store.get_run(run_id))
-            if not run or run.get("status") != "complete":
+            if not run:
                 raise ApiError(410, "stale_cursor", f"the cursor's run {run_id} is no longer stored: "
                                                     "start again without a cursor")
+            status = run.get("status")
+            if status != "complete":
+                if status == "writing":
+                    raise ApiError(409, "run_incomplete", f"the cursor's run {run_id} is still being written "
+                                   f"(status {status}); it cannot be paged until it is published: start again "
+                                   "without a cursor")
+                raise ApiError(410, "stale_cursor", f"the cursor's run {run_id} was never published (status "
+                               f"{status}): start again without a cursor")
             self.runs[run_id] = run
         return self.runs[run_id]
+
+    async def roots(self, run_id: str) -> list[str]:
+        """The data roots of a run (its ``meta.data``), for serving paths relative to them."""
+        if run_id not in self._roots:
+            try:
+                run = await self.io(lambda: self.store.get_run(run_id))
+            except ApiError:
+                run = None
+            self._roots[run_id] = data_roots(((run or {}).get("meta") or {}).get("data") or [])
+        return self._roots[run_id]
 
 
 _ADAPTERS: dict[Any, TypeAdapter] = {}
@@ -176,6 +215,8 @@ def _adapter(model: Any) -> TypeAdapter:
 
 
 def _cache_key(run_id: str, scope) -> tuple:
+    """(run, path, query): the query is the canonical one QueryGuard left in the scope (known names,
+    each once, sorted), so two spellings of one request share an entry and junk never makes one."""
     return run_id, scope.get("root_path", "") + scope["path"], scope.get("query_string", b"")
 
 
@@ -211,6 +252,226 @@ class CacheFront:
                 await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)
+
+
+# ---------------------------------------------------------------------------------------------- hardening
+
+def serve_config() -> dict:
+    """``params/serve.yaml``: security headers, request limits, cache policy."""
+    return kparams.load("serve")
+
+
+def _json_error(status: int, code: str, message: str, detail: Any = None) -> tuple[bytes, list]:
+    body = json.dumps({"error": {"code": code, "message": message, "detail": detail}}).encode()
+    return body, [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+
+
+async def _send_error(send, status: int, code: str, message: str, detail: Any = None, extra=()) -> None:
+    body, headers = _json_error(status, code, message, detail)
+    await send({"type": "http.response.start", "status": status, "headers": headers + list(extra)})
+    await send({"type": "http.response.body", "body": body})
+
+
+class SecurityHeaders:
+    """Outermost ASGI front: every response gets nosniff, Referrer-Policy, X-Frame-Options and the CSP,
+    and a Cache-Control when the route set none: ``/assets/*`` (content-hashed) immutable, other
+    successful static responses ``no-cache``, errors ``no-store``."""
+
+    def __init__(self, app, config: dict) -> None:
+        self.app = app
+        sec, cache = config["security"], config["cache"]
+        self.headers = [(b"x-content-type-options", b"nosniff"),
+                        (b"referrer-policy", sec["referrer_policy"].encode()),
+                        (b"x-frame-options", sec["frame_options"].encode()),
+                        (b"content-security-policy", " ".join(sec["content_security_policy"].split()).encode())]
+        self.assets, self.html, self.errors = (cache["assets"].encode(), cache["html"].encode(),
+                                               cache["errors"].encode())
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope.get("path", "")
+
+        async def wrapped(message):
+            if message["type"] == "http.response.start":
+                own = message.get("headers", [])
+                # A route that sets its own CSP (the sandboxed executed reports) keeps it; the rest are ours.
+                keep_csp = any(k.lower() == b"content-security-policy" for k, _ in own)
+                ours = [(k, v) for k, v in self.headers if not (keep_csp and k == b"content-security-policy")]
+                headers = [(k, v) for k, v in own if k.lower() not in {h for h, _ in ours}]
+                headers += ours
+                if not any(k.lower() == b"cache-control" for k, _ in headers):
+                    status = message["status"]
+                    if status >= 400:
+                        value = self.errors
+                    elif path.startswith("/assets/"):
+                        value = self.assets
+                    else:
+                        value = self.html
+                    headers.append((b"cache-control", value))
+                message = {**message, "headers": headers}
+            await send(message)
+        await self.app(scope, receive, wrapped)
+
+
+class RequestLimits:
+    """Read-only and bounded: a method other than GET/HEAD is 405 (``Allow: GET, HEAD``), a path over its
+    limit 414, a request body 413 (the query's limit is checked by :class:`QueryGuard`). HEAD is answered
+    as GET without the body."""
+
+    def __init__(self, app, config: dict) -> None:
+        self.app = app
+        lim = config["limits"]
+        self.methods = {m.upper() for m in lim["methods"]}
+        self.max_path, self.max_body = lim["max_path_bytes"], lim["max_body_bytes"]
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        method = scope["method"].upper()
+        if method not in self.methods:
+            return await _send_error(send, 405, "method_not_allowed", "the API is read-only: GET and HEAD only",
+                                     extra=[(b"allow", ", ".join(sorted(self.methods)).encode())])
+        raw_path = scope.get("raw_path") or scope.get("path", "").encode()
+        if len(raw_path) > self.max_path:
+            return await _send_error(send, 414, "uri_too_long", f"path longer than {self.max_path} bytes")
+        headers = dict((k.lower(), v) for k, v in scope.get("headers", []))
+        length = headers.get(b"content-length", b"0").strip() or b"0"
+        if not length.isdigit() or int(length) > self.max_body or b"transfer-encoding" in headers:
+            return await _send_error(send, 413, "body_not_allowed",
+                                     "a read-only API takes no request body" if self.max_body == 0 else
+                                     f"request body over {self.max_body} bytes")
+        if method == "HEAD":
+            scope = {**scope, "method": "GET"}
+
+            async def no_body(message):
+                if message["type"] == "http.response.body":
+                    message = {**message, "body": b""}
+                await send(message)
+            return await self.app(scope, receive, no_body)
+        await self.app(scope, receive, send)
+
+
+class QueryGuard:
+    """Before the cache and routing: on an API route, an unknown or repeated query parameter is 422; the
+    query string left in the scope is the canonical one (sorted ``name=value`` pairs), which keys the
+    response cache. Routes outside the OpenAPI schema (the static web build) are passed through."""
+
+    def __init__(self, app, fastapi_app: FastAPI, config: dict) -> None:
+        self.app, self.fastapi_app = app, fastapi_app
+        self.max_query = config["limits"]["max_query_bytes"]
+        self._allowed: dict[Any, frozenset] = {}
+
+    async def _too_long(self, scope, send) -> bool:
+        if len(scope.get("query_string", b"")) > self.max_query:
+            await _send_error(send, 414, "uri_too_long", f"query longer than {self.max_query} bytes")
+            return True
+        return False
+
+    def allowed(self, scope) -> frozenset | None:
+        from starlette.routing import Match
+        for route in self.fastapi_app.router.routes:
+            if getattr(route, "include_in_schema", False) and hasattr(route, "dependant"):
+                match, _ = route.matches(scope)
+                if match == Match.FULL:
+                    key = id(route)
+                    if key not in self._allowed:
+                        self._allowed[key] = frozenset(q.alias or q.name for q in route.dependant.query_params)
+                    return self._allowed[key]
+        return None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        allowed = self.allowed(scope)
+        if allowed is None:
+            if not await self._too_long(scope, send):
+                await self.app(scope, receive, send)
+            return
+        try:
+            pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True,
+                              strict_parsing=False, max_num_fields=64)
+        except ValueError:
+            return await _send_error(send, 422, "invalid_parameter", "too many query parameters")
+        names = [n for n, _ in pairs]
+        unknown = sorted({n for n in names if n not in allowed})
+        repeated = sorted({n for n in names if names.count(n) > 1} - set(unknown))
+        if unknown or repeated:
+            detail = [{"loc": ["query", _clip(n)], "msg": "unknown parameter", "type": "extra_forbidden"}
+                      for n in unknown[:10]]
+            detail += [{"loc": ["query", _clip(n)], "msg": "parameter given more than once", "type": "repeated"}
+                       for n in repeated[:10]]
+            accepted = ", ".join(sorted(allowed)) or "none"
+            return await _send_error(send, 422, "invalid_parameter",
+                                     f"unknown or repeated query parameter(s); this endpoint accepts: {accepted}",
+                                     detail)
+        if await self._too_long(scope, send):      # after the 422s: a bad name is reported as such
+            return
+        canonical = urlencode(sorted(pairs)).encode("latin-1", "replace")
+        await self.app({**scope, "query_string": canonical}, receive, send)
+
+
+def _clip(name: str) -> str:
+    """A parameter name safe to echo: printable ASCII, at most 40 characters."""
+    name = "".join(ch if " " < ch < "\x7f" else "?" for ch in name)
+    return name if len(name) <= 40 else name[:40] + "..."
+
+
+def data_roots(data: list[str]) -> list[str]:
+    """Directories that server paths are made relative to: a folder input itself, a file (zip) input's
+    folder; longest first."""
+    roots = set()
+    for d in data:
+        d = posixpath.normpath(str(d))
+        if not d.startswith("/"):
+            continue
+        roots.add(posixpath.dirname(d) if posixpath.splitext(d)[1] else d)
+    return sorted(roots, key=len, reverse=True)
+
+
+_ABS_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s/'\"!;,()]+/)+")
+
+
+def relative_paths(obj: Any, roots: list[str]) -> Any:
+    """``obj`` (JSON-like) with every absolute server path made relative: a path under a data root loses
+    the root; any other absolute directory prefix is dropped (the file name stays). When ``roots`` is
+    empty the common folder of the document's absolute paths is the root."""
+    if not roots:
+        found: list[str] = []
+        _collect(obj, found)
+        if found:
+            common = posixpath.commonpath([posixpath.dirname(f) for f in found])
+            roots = [common] if common not in ("", "/") else []
+    prefixes = [r.rstrip("/") + "/" for r in roots]
+
+    def fix(text: str) -> str:
+        if "/" not in text:
+            return text
+        for prefix in prefixes:
+            text = text.replace(prefix, "")
+        return _ABS_PATH.sub("", text)
+
+    def walk(o):
+        if isinstance(o, str):
+            return fix(o)
+        if isinstance(o, dict):
+            return {k: walk(v) for k, v in o.items()}
+        if isinstance(o, list):
+            return [walk(v) for v in o]
+        return o
+    return walk(obj)
+
+
+def _collect(o: Any, out: list[str]) -> None:
+    if isinstance(o, str):
+        if o.startswith("/"):
+            out.append(o.split("!", 1)[0])
+    elif isinstance(o, dict):
+        for v in o.values():
+            _collect(v, out)
+    elif isinstance(o, list):
+        for v in o:
+            _collect(v, out)
 
 
 def envelope(head: dict, items: list[tuple[str, str]], tail: dict | None = None) -> bytes:
@@ -265,7 +526,14 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
+        message = "not found" if exc.status_code == 404 else str(exc.detail)   # never the requested path
+        return _error(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, exc: Exception):
+        """An unexpected fault: the traceback to the log, a JSON 500 without it (or any detail) to the client."""
+        log.error("unexpected fault serving %s", request.url.path, exc_info=exc)
+        return _error(500, "internal_error", "internal server error")
 
     async def respond(request: Request, model: Any, produce: Callable[[str], Any], run: dict | None = None) -> Response:
         """Cached, ETagged JSON of ``produce(run_id)`` (called in a thread) validated by ``model``."""
@@ -279,6 +547,8 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
         entry = ctx.cache.get(key)
         if entry is None:
             data = await ctx.io(produce, run_id)
+            if isinstance(data, dict):       # server paths (source files in ledgers) relative to the data root
+                data = relative_paths(data, await ctx.roots(run_id))
             if isinstance(data, bytes):      # a list of stored documents passed through as JSON text
                 body = data
             else:
@@ -319,7 +589,7 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
     async def runs():
         """Runs in the store (status, counts, failed tasks) and the active run id."""
         ptr = await ctx.pointer()
-        items = await ctx.io(lambda: st().list_runs())
+        items = [_public_run(r) for r in await ctx.io(lambda: st().list_runs())]
         body = M.RunList(active_run_id=(ptr or {}).get("run_id"), items=items)
         return JSONResponse(json.loads(body.model_dump_json(by_alias=True)), headers={"Cache-Control": "no-store"})
 
@@ -458,7 +728,8 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
 
     # ------------------------------------------------------------------ recommendations
     @app.get("/recommendations", response_model=M.RecommendationPage, tags=["recommendations"],
-             responses={**ERRORS, **CACHED, 410: {"model": M.ErrorBody, "description": "the cursor's run is gone"}})
+             responses={**ERRORS, **CACHED, 410: {"model": M.ErrorBody, "description": "the cursor's run is gone"},
+                        409: {"model": M.ErrorBody, "description": "the cursor's run is still being written"}})
     async def recommendations(
             request: Request,
             race_id: Optional[str] = Query(None, pattern=ID_PATTERN, max_length=200, description="race id"),
@@ -467,7 +738,8 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
             section: Optional[M.SectionName] = Query(None, description="s1..s3 or a sub-section"),
             type: Optional[M.RecType] = Query(None, description="one kind only"),
             limit: int = Query(100, ge=1, le=MAX_LIMIT),
-            cursor: Optional[str] = Query(None, max_length=1000, description="next_cursor of the previous page")):
+            cursor: Optional[str] = Query(None, max_length=1000, pattern=r"^[A-Za-z0-9_-]+$",
+                                          description="next_cursor of the previous page")):
         """Recommendations filtered by race, car, lap, section and type, in id order, paginated.
 
         A page and the pages its cursor leads to all come from one run."""
@@ -529,7 +801,7 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
         import swagger_ui        # swagger-ui-py: ships Swagger UI 5 (OpenAPI 3.1)
         if name not in ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
                         "favicon-32x32.png"):
-            raise ApiError(404, "not_found", f"no docs asset {name!r}")
+            raise ApiError(404, "not_found", "no such docs asset")
         return FileResponse(Path(swagger_ui.__file__).parent / "static" / name,
                             headers={"Cache-Control": "public, max-age=86400"})
 
@@ -540,14 +812,14 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
         if path.endswith("/index.json"):
             folder = _safe_dir(reports_root, path[:-len("/index.json")])
             if folder is None:
-                raise ApiError(404, "not_found", f"no reports at /reports/{path[:-len('/index.json')]}")
+                raise ApiError(404, "not_found", "no such reports folder")
             names = sorted(p.name for p in folder.iterdir() if p.suffix == ".html" and p.is_file()
                            and not p.name.startswith("."))
             return JSONResponse({"items": [{"name": n[:-5], "href": f"/reports/{path[:-10]}{n}"} for n in names]},
                                 headers={"Cache-Control": "no-cache"})
         target = _safe_file(reports_root, path, spa=False)
         if target is None:
-            raise ApiError(404, "not_found", f"no report /reports/{path}")
+            raise ApiError(404, "not_found", "no such report")
         # executed notebooks' HTML may carry inline scripts: sandboxed, they run nothing and fetch nothing
         return FileResponse(target, headers={"Cache-Control": "no-cache",
                                              "Content-Security-Policy": "sandbox; default-src 'none'; "
@@ -557,7 +829,7 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
     async def web(path: str):
         first = path.split("/", 1)[0]
         if first in API_PREFIXES:
-            raise ApiError(404, "not_found", f"no API endpoint /{path}")
+            raise ApiError(404, "not_found", "no such API endpoint")     # the path is not echoed
         target = _safe_file(web_root, path)
         if target is None:
             raise ApiError(404, "not_found", "not found")
@@ -565,8 +837,25 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
             return FileResponse(target, headers={"Cache-Control": "public, max-age=31536000, immutable"})
         return FileResponse(target, headers={"Cache-Control": "no-cache"})
 
-    app.add_middleware(CacheFront, ctx=ctx, cache_control=cache_control)
+    config = serve_config()
+    app.add_middleware(CacheFront, ctx=ctx, cache_control=cache_control)     # innermost of the fronts
+    app.add_middleware(QueryGuard, fastapi_app=app, config=config)
+    app.add_middleware(RequestLimits, config=config)
+    app.add_middleware(SecurityHeaders, config=config)                      # outermost: every response
     return app
+
+
+def _public_run(run: dict) -> dict:
+    """A run document as served: the reports folder by its run folder name only, input paths relative."""
+    run = dict(run)
+    meta = dict(run.get("meta") or {})
+    roots = data_roots(meta.get("data") or [])
+    if "reports" in meta:
+        meta["reports"] = posixpath.basename(str(meta["reports"]).rstrip("/"))
+    if "data" in meta:
+        meta["data"] = [posixpath.basename(posixpath.normpath(str(d))) for d in meta["data"]]
+    run["meta"] = meta
+    return relative_paths(run, roots)
 
 
 def _safe_parts(path: str) -> list[str] | None:

@@ -1,15 +1,49 @@
 """``run_pipeline.py`` subcommands. Progress and errors go to stderr; results to stdout.
 
 Exit codes: 0 success (inspect: every race loaded; run: every task succeeded), 1 a race could not be
-loaded / a task failed (the others are still reported), 2 usage errors.
+loaded / a task failed / an input could not be read (the others are still reported), 2 usage errors.
+
+No traceback ever reaches the terminal: an unexpected fault prints one line naming the log file, and the
+traceback (with every ``kaizenlap`` log record) goes to that file: ``$KAIZENLAP_LOG``, else
+``.kaizenlap/logs/kaizenlap.log`` at the project root.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 import time
 from pathlib import Path
+
+
+def log_file() -> Path:
+    env = os.environ.get("KAIZENLAP_LOG")
+    if env:
+        return Path(env)
+    from . import params
+    return params.params_dir().parent / ".kaizenlap" / "logs" / "kaizenlap.log"
+
+
+def _setup_logging() -> Path | None:
+    """Every ``kaizenlap`` log record to the log file, none to the terminal. None if it cannot be opened."""
+    logger = logging.getLogger("kaizenlap")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    for h in list(logger.handlers):
+        if getattr(h, "_kaizenlap_cli", False):
+            logger.removeHandler(h)
+    try:
+        path = log_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+    except (OSError, FileNotFoundError):
+        path, handler = None, logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"))
+    handler._kaizenlap_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    return path
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -30,7 +64,13 @@ def _inspect(args: argparse.Namespace) -> int:
     if not races:
         print("no race found in the input", file=sys.stderr)
         return 1
-    return 1 if any(r.status != "loaded" for r in races) else 0
+    failed = [r.race_id for r in races if r.status != "loaded"]
+    unreadable = [i for i in issues if i.severity == "error"]   # e.g. a zip that cannot be opened
+    if failed:
+        print(f"{len(failed)} race(s) failed to load: {', '.join(failed)}", file=sys.stderr)
+    if unreadable:
+        print(f"{len(unreadable)} input(s) could not be read (see the entries above)", file=sys.stderr)
+    return 1 if failed or unreadable else 0
 
 
 def _sample(args: argparse.Namespace) -> int:
@@ -98,8 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     i.add_argument("--no-cache", action="store_true", help="parse again even if a cached copy exists")
     i.set_defaults(func=_inspect)
-    r = sub.add_parser("run", help="execute every engine notebook for every race (papermill, in parallel); "
-                                   "reports under REPORTS/<run_id>/")
+    r = sub.add_parser("run", help="ingest, execute every engine notebook for every race (papermill, in parallel), "
+                                   "write reports under REPORTS/<run_id>/ and, with --store, publish the run",
+                       description="Ingest the data, execute every engine notebook per race and per track, write "
+                                   "the reports under REPORTS/<run_id>/ and, with --store, publish the run to the "
+                                   "results store the API serves. A race that cannot be read fails (its tasks "
+                                   "fail, with the reason in its quality ledger); every other race is processed "
+                                   "and published. Exit code 0 when every task succeeded, 1 otherwise.")
     r.add_argument("--data", nargs="+", default=None, metavar="DATA",
                    help="folder tree(s), zip(s) or gs://BUCKET/PREFIX (default: gs://$GCS_BUCKET_NAME/$GCS_PREFIX "
                         "when USE_LOCAL_FILES=false, else $KAIZENLAP_DATA or data/sample)")
@@ -113,8 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--reports", default=None, metavar="DIR",
                    help="reports folder (default: $KAIZENLAP_REPORTS or reports)")
     r.add_argument("--store", default=None, metavar="URL",
-                   help="results store to publish to (default: $KAIZENLAP_STORE, or Firestore when "
-                        "USE_LOCAL_FILES=false; else none)")
+                   help="publish the run to this results store: sqlite:///PATH or firestore://PROJECT[/DATABASE] "
+                        "(default: $KAIZENLAP_STORE, or Firestore when USE_LOCAL_FILES=false; else none: "
+                        "the run writes reports only and publishes nothing)")
     r.add_argument("--force", action="store_true", help="execute every task, even those with unchanged inputs")
     r.add_argument("--no-reports", action="store_true", help="skip the HTML export of the notebooks")
     r.set_defaults(func=_run)
@@ -141,4 +187,17 @@ def main(argv: list[str] | None = None) -> int:
         except SettingsError as exc:
             print(f"run_pipeline.py {args.command}: {exc}", file=sys.stderr)
             return 2
-    return args.func(args)
+    path = _setup_logging()
+    logger = logging.getLogger("kaizenlap.cli")
+    logger.info("run_pipeline.py %s", " ".join(sys.argv[1:] if argv is None else argv))
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(f"run_pipeline.py {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the terminal gets one line, the log file the traceback
+        logger.exception("run_pipeline.py %s failed", args.command)
+        where = f"traceback in {path}" if path else "no log file could be opened"
+        print(f"run_pipeline.py {args.command}: error: {type(exc).__name__}: {str(exc)[:500]} ({where})",
+              file=sys.stderr)
+        return 1

@@ -55,6 +55,7 @@ class GcsObject:
     bucket: str
     name: str
     generation: int | None = None
+    size_bytes: int | None = None     # as listed (checked against the ingest limits before downloading)
 
     def __str__(self) -> str:
         return f"{GCS_SCHEME}{self.bucket}/{self.name}"
@@ -74,11 +75,13 @@ class GcsObject:
         """A seekable binary stream over the object (ranged reads of ``ZIP_CHUNK_BYTES``)."""
         return self.blob().open("rb", chunk_size=ZIP_CHUNK_BYTES)
 
-    def read_bytes(self, member: str | None = None) -> bytes:
-        if member is None:
-            return self.blob().download_as_bytes()
-        with self.open() as fh, zipfile.ZipFile(fh) as zf:
-            return zf.read(member)
+    def size(self) -> int | None:
+        """The object's size in bytes as listed (checked against the ingest limits before downloading)."""
+        return self.size_bytes
+
+    def read_bytes(self) -> bytes:
+        """The whole object (zip members are read by :class:`kaizenlap.sources.SourceFile`, limits applied)."""
+        return self.blob().download_as_bytes()
 
 
 def _error(exc: Exception) -> str:
@@ -112,7 +115,7 @@ def iter_files(url: str, blobs: list, issues: list[Issue]):
     base = f"{GCS_SCHEME}{bucket_name}/{prefix.rsplit('/', 1)[0]}/" if "/" in prefix else \
         (f"{GCS_SCHEME}{bucket_name}/" if prefix else GCS_SCHEME)
     for b in sorted(blobs, key=lambda b: b.name):
-        obj = GcsObject(bucket_name, b.name, b.generation)
+        obj = GcsObject(bucket_name, b.name, b.generation, b.size)
         if obj.suffix.lower() != ".zip":
             yield SourceFile(obj, None, base)
             continue

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
+import os
 import pickle
 import shutil
-import io
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,15 +22,16 @@ from . import __version__, params
 from .flags import add_flags, exclusion_summary
 from .lap_events import EVENT_COLUMNS, check_and_align, event_date, read_lap_events
 from .laps import LAP_COLUMNS, SUBSECTIONS, add_crossing_utc, build_laps, read_sections
-from .ledger import Issue
+from .ledger import Issue, UnreadableFile
 from .official import STATUS_PREFERENCE, read_best10, read_results, results_status
-from .readers import UnreadableFile
 from .reconcile import best10_deletions, reconcile
 from .sources import RaceFiles, SourceFile, content_hash, discover, is_gcs
 from .weather import WEATHER_COLUMNS, read_weather
 
 # Bump when parsing or flag logic changes: it invalidates the cache.
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
+
+log = logging.getLogger("kaizenlap.ingest")
 
 
 @dataclass
@@ -99,7 +99,12 @@ def _pick(race: RaceFiles, role: str, issues: list[Issue]) -> list[tuple[SourceF
     groups: dict[str, list[tuple[SourceFile, bytes]]] = {}
     for src in srcs:
         key = results_status(src) if role.startswith("results") else role
-        groups.setdefault(key, []).append((src, race.read(src)))
+        try:
+            data = race.read(src)
+        except UnreadableFile as exc:     # unreadable, damaged zip entry, over the limits: not used
+            issues.append(exc.issue)
+            continue
+        groups.setdefault(key, []).append((src, data))
     chosen = []
     for key, items in groups.items():
         first_src, first_data = items[0]
@@ -142,7 +147,8 @@ def load_race(race: RaceFiles) -> Race:
     laps, lap_issues = build_laps(table, race.track_id, race.race_id)
     issues += table.issues + lap_issues
     if laps.empty:
-        issues.append(Issue("missing_file", "the lap file has no usable rows", file=src.display))
+        issues.append(Issue("no_data_rows", "the lap file has no usable data rows (every row was dropped)",
+                            file=src.display))
         out.status = "failed"
         return out
 
@@ -218,6 +224,22 @@ def load_race(race: RaceFiles) -> Race:
     issues += rec.issues
     issues += _lap_quality_issues(laps, src.display)
     return out
+
+
+def load_race_safely(race: RaceFiles) -> Race:
+    """:func:`load_race`, and should it raise anyway (a fault no reader anticipated), the race ``failed``
+    with an ``ingest_error`` entry naming its lap file; the traceback goes to the log, never the terminal."""
+    try:
+        return load_race(race)
+    except Exception as exc:  # noqa: BLE001 - one race's fault must not stop the others
+        log.exception("unexpected fault while reading race %s", race.race_id)
+        out = Race(race.race_id, race.track_id, race.race_number, status="failed")
+        out.files = {role: [s.display for s in srcs] for role, srcs in sorted(race.files.items())}
+        lap_file = next(iter(race.files.get("sections", [])), None)
+        out.issues.append(Issue("ingest_error", f"{type(exc).__name__}: {str(exc)[:300]}; the race was not "
+                                "read (the traceback is in the log file)",
+                                file=lap_file.display if lap_file else None))
+        return out
 
 
 def _choose_results(race: RaceFiles, role: str, out: Race, issues: list[Issue]):
@@ -305,7 +327,7 @@ def _race_key(race: RaceFiles) -> str:
         h.update(p.read_bytes())
     for role in sorted(race.files):
         for src in race.files[role]:
-            h.update(role.encode() + src.display.encode() + content_hash(race.read(src)).encode())
+            h.update(role.encode() + src.display.encode() + race.fingerprint(src).encode())
     return h.hexdigest()[:24]
 
 
@@ -358,8 +380,8 @@ def load(inputs: list[Path | str], use_cache: bool = True, race_ids: list[str] |
 
 
 def _parse_and_cache(rf: RaceFiles, path: Path | None) -> Race:
-    race = load_race(rf)
-    rf._contents.clear()          # the parsed race holds what is needed; free the raw bytes
+    race = load_race_safely(rf)
+    rf.release()                  # the parsed race holds what is needed; free the raw bytes
     if path is not None:
         try:
             _save(race, path)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from . import params
 from .ledger import Issue
-from .readers import Table, number_column, read_table
+from .readers import Table, integer_column, number_column, read_table
 from .sources import SourceFile
 
 EVENT_COLUMNS = {
@@ -44,7 +44,7 @@ def read_lap_events(src: SourceFile, role: str, data: bytes | None = None) -> tu
     out = pd.DataFrame({
         "role": role, "timestamp_utc": ts, "vehicle_id": f["vehicle_id"],
         "vehicle_number": vnum,
-        "ecu_lap": number_column(table, "lap").astype("Int64") if "lap" in f else pd.NA,
+        "ecu_lap": integer_column(table, "lap") if "lap" in f else pd.NA,
         "meta_event": f.get("meta_event"), "meta_session": f["meta_session"],
         "duration_s": (number_column(table, "value") / 1000.0) if (role == "lap_time" and "value" in f)
         else np.nan,

@@ -9,8 +9,9 @@ import re
 import numpy as np
 import pandas as pd
 
+from . import params
 from .ledger import Issue
-from .readers import Table, duration_column, number_column, read_table
+from .readers import Table, duration_column, integer_column, number_column, read_table
 from .sources import SourceFile
 
 SECTORS = ("s1", "s2", "s3")
@@ -56,10 +57,11 @@ def build_laps(table: Table, track_id: str, race_id: str) -> tuple[pd.DataFrame,
     """Typed lap table from a read sections file; issues for what it had to drop or derive."""
     f = table.frame
     issues: list[Issue] = []
-    lap = pd.to_numeric(f["LAP_NUMBER"], errors="coerce")
+    # A lap number is a whole number in 0..limits.max_lap_number: '2.5', '-5', '1e30' are bad values.
+    lap = integer_column(table, "LAP_NUMBER", 0, params.load("ingest")["limits"]["max_lap_number"])
     lap_time = duration_column(table, "LAP_TIME")
     number = f["NUMBER"].astype("string").str.strip()
-    unusable = lap.isna() | lap_time.isna() | number.isna() | (number == "")
+    unusable = (lap.isna() | lap_time.isna() | number.isna() | (number == "")).astype(bool)
     for idx in unusable[unusable].index:
         col = "NUMBER" if (pd.isna(number[idx]) or number[idx] == "") else \
             ("LAP_NUMBER" if pd.isna(lap[idx]) else "LAP_TIME")
@@ -70,8 +72,16 @@ def build_laps(table: Table, track_id: str, race_id: str) -> tuple[pd.DataFrame,
             for i in table.issues:
                 if i.line == int(f.at[idx, "_line"]) and i.code == "bad_value":
                     i.message += "; row dropped"
-    keep = ~unusable
-    f, lap, lap_time, number = f[keep], lap[keep], lap_time[keep], number[keep]
+    # Exact repeats of a row (same car, lap, times and every other field) are one lap written twice.
+    data_cols = [c for c in f.columns if c != "_line"]
+    repeated = f.duplicated(subset=data_cols, keep="first") & ~unusable
+    if repeated.any():
+        lines = [int(x) for x in f.loc[repeated, "_line"]]
+        issues.append(Issue("duplicate_rows", f"{len(lines)} rows repeat an earlier row exactly (same car, lap "
+                            f"and times); the copies dropped (lines {', '.join(map(str, lines[:10]))}"
+                            f"{', ...' if len(lines) > 10 else ''})", file=table.file, line=lines[0]))
+    keep = ~unusable & ~repeated
+    f, lap, lap_time, number = f[keep], lap[keep].astype("int64"), lap_time[keep], number[keep]
     # Which rows in `table.frame` survive: align helper columns on the kept index.
 
     def dur(col: str, rows: pd.Series | None = None) -> pd.Series:
@@ -83,6 +93,9 @@ def build_laps(table: Table, track_id: str, race_id: str) -> tuple[pd.DataFrame,
     def num(col: str) -> pd.Series:
         return number_column(table, col)[keep] if col in f else pd.Series(np.nan, index=f.index)
 
+    def whole(col: str) -> pd.Series:
+        return integer_column(table, col)[keep] if col in f else pd.Series(pd.NA, index=f.index, dtype="Int64")
+
     def text(col: str) -> pd.Series:
         return f[col].replace("", pd.NA).astype("string") if col in f else pd.Series(pd.NA, index=f.index,
                                                                                    dtype="string")
@@ -90,19 +103,16 @@ def build_laps(table: Table, track_id: str, race_id: str) -> tuple[pd.DataFrame,
     out = pd.DataFrame(index=f.index)
     out["track_id"] = track_id
     out["race_id"] = race_id
-    # A new car starts where the number changes or the lap counter does not go up.
-    new_car = (number != number.shift()) | (lap.diff().fillna(-1) <= 0)
-    car_block = new_car.cumsum()
-    first_rows = f.index[new_car.to_numpy()]
-    instance = number.groupby(new_car.cumsum()).transform("first")
-    inst_of_block = {}
-    seen: dict[str, int] = {}
-    for block, row in zip(car_block[first_rows], first_rows):
-        n = number[row]
-        seen[n] = seen.get(n, 0) + 1
-        inst_of_block[block] = seen[n]
+    # Another car with the same number starts only where that number's lap sequence restarts (its lap
+    # counter does not go up from the number's previous row): rows of one car need not be contiguous.
+    prev_lap = lap.groupby(number, sort=False).shift()
+    restart = (lap <= prev_lap).fillna(False).astype("int64")
+    instance = restart.groupby(number, sort=False).cumsum() + 1
+    new_car = (prev_lap.isna() | (restart == 1)).to_numpy()
+    first_rows = f.index[new_car]
+    seen: dict[str, int] = {str(n): int(k) for n, k in instance.groupby(number, sort=False).max().items()}
     out["number"] = number
-    out["instance"] = car_block.map(inst_of_block).astype("int64")
+    out["instance"] = instance.astype("int64")
     shared = {n for n, k in seen.items() if k > 1}
     out["car"] = np.where(number.isin(shared), number + "-" + out["instance"].astype(str), number)
     for n in sorted(shared):
@@ -112,7 +122,6 @@ def build_laps(table: Table, track_id: str, race_id: str) -> tuple[pd.DataFrame,
                             ", ".join(f"{n}-{k}" for k in range(1, seen[n] + 1)) +
                             " in file order (their rows start at lines " + ", ".join(map(str, lines)) + ")",
                             file=table.file, line=lines[1], column="NUMBER", car=n))
-    del instance
     out["class"] = text("CLASS")
     out["group"] = text("GROUP")
     out["manufacturer"] = text("MANUFACTURER")
@@ -155,7 +164,7 @@ def build_laps(table: Table, track_id: str, race_id: str) -> tuple[pd.DataFrame,
     out["pit_time_s"] = dur("PIT_TIME")
     out["kph"] = num("KPH")
     out["top_speed_kph"] = num("TOP_SPEED")
-    out["lap_improvement"] = num("LAP_IMPROVEMENT").astype("Int64")
+    out["lap_improvement"] = whole("LAP_IMPROVEMENT")
     out["source_line"] = f["_line"].astype("int64")
     out = out.reset_index(drop=True)
     for col, dtype in LAP_COLUMNS.items():

@@ -15,6 +15,11 @@ CODES: dict[str, tuple[str, str]] = {
     "wrong_delimiter": ("error", "the header is not separated by the delimiter this file type uses"),
     "missing_column": ("error", "a required column is absent from the header"),
     "malformed_row": ("error", "a row with the wrong number of fields; dropped"),
+    "duplicate_column": ("error", "a column name appears twice in the header with different contents"),
+    "no_data_rows": ("error", "the file has a header and no data rows"),
+    "over_limit": ("error", "a file or zip entry beyond the size limits of params/ingest.yaml: limits; not read"),
+    "duplicate_rows": ("warning", "rows repeated exactly (same car, lap and times); the copies dropped"),
+    "ingest_error": ("error", "an unexpected fault while reading the race; the traceback is in the log file"),
     "bad_value": ("error", "a field that should hold a number or time does not; set missing"),
     "duplicate_file": ("warning", "the same race file was found twice with identical content; one used"),
     "conflicting_files": ("error", "two different files claim the same race and role"),
@@ -38,6 +43,14 @@ CODES: dict[str, tuple[str, str]] = {
     "laps_completed_mismatch": ("error", "a car's lap count differs from the official results"),
     "fastest_lap_mismatch": ("error", "a car's fastest lap differs from the official results"),
 }
+
+
+class UnreadableFile(Exception):
+    """A file that cannot be used at all; ``issue`` says why and where (file, line, column)."""
+
+    def __init__(self, issue: "Issue"):
+        super().__init__(str(issue))
+        self.issue = issue
 
 
 @dataclass

@@ -9,7 +9,7 @@ import re
 import pandas as pd
 
 from .ledger import Issue
-from .readers import Table, duration_column, number_column, read_table
+from .readers import Table, duration_column, integer_column, read_table
 from .sources import SourceFile
 
 RESULTS_COLUMNS = {
@@ -39,11 +39,11 @@ def read_results(src: SourceFile, by_class: bool, data: bytes | None = None) -> 
         f = table.frame
         out = pd.DataFrame({
             "number": f["NUMBER"], "class": f.get("CLASS_TYPE"),
-            "position": pd.NA, "class_position": number_column(table, "PIC").astype("Int64"),
-            "status": pd.NA, "laps": number_column(table, "LAPS").astype("Int64"),
+            "position": pd.NA, "class_position": integer_column(table, "PIC"),
+            "status": pd.NA, "laps": integer_column(table, "LAPS"),
             "total_time_s": duration_column(table, "ELAPSED"),
             "gap_first": f.get("GAP_FIRST"),
-            "fl_lapnum": number_column(table, "BEST_LAP_NUM").astype("Int64"),
+            "fl_lapnum": integer_column(table, "BEST_LAP_NUM"),
             "fl_time_s": duration_column(table, "BEST_LAP_TIME"),
         })
     else:
@@ -51,11 +51,11 @@ def read_results(src: SourceFile, by_class: bool, data: bytes | None = None) -> 
         f = table.frame
         out = pd.DataFrame({
             "number": f["NUMBER"], "class": f.get("CLASS"),
-            "position": number_column(table, "POSITION").astype("Int64"), "class_position": pd.NA,
-            "status": f.get("STATUS"), "laps": number_column(table, "LAPS").astype("Int64"),
+            "position": integer_column(table, "POSITION"), "class_position": pd.NA,
+            "status": f.get("STATUS"), "laps": integer_column(table, "LAPS"),
             "total_time_s": duration_column(table, "TOTAL_TIME"),
             "gap_first": f.get("GAP_FIRST"),
-            "fl_lapnum": number_column(table, "FL_LAPNUM").astype("Int64"),
+            "fl_lapnum": integer_column(table, "FL_LAPNUM"),
             "fl_time_s": duration_column(table, "FL_TIME"),
         })
     out["source_line"] = f["_line"].astype("int64")
@@ -74,10 +74,10 @@ def read_best10(src: SourceFile, data: bytes | None = None) -> tuple[pd.DataFram
     ranks = sorted(int(m.group(1)) for c in f.columns if (m := re.fullmatch(r"BESTLAP_(\d+)", c)))
     rows = []
     entry = f.groupby("NUMBER", sort=False).cumcount() + 1
-    total = number_column(table, "TOTAL_DRIVER_LAPS")
+    total = integer_column(table, "TOTAL_DRIVER_LAPS")
     for k in ranks:
         t = duration_column(table, f"BESTLAP_{k}")
-        n = number_column(table, f"BESTLAP_{k}_LAPNUM")
+        n = integer_column(table, f"BESTLAP_{k}_LAPNUM")
         rows.append(pd.DataFrame({"number": f["NUMBER"], "entry": entry, "rank": k, "lap_time_s": t,
                                   "lap": n, "total_driver_laps": total,
                                   "class": f.get("CLASS"), "source_line": f["_line"]}))

@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from .ledger import Issue
+from . import params
+from .ledger import Issue, UnreadableFile
 from .sources import SourceFile
 from .timefmt import parse_durations
 
-
-class UnreadableFile(Exception):
-    """The file cannot be used at all; ``issue`` says why and where."""
-
-    def __init__(self, issue: Issue):
-        super().__init__(str(issue))
-        self.issue = issue
+__all__ = ["UnreadableFile", "Table", "decode", "read_table", "duration_column", "number_column",
+           "integer_column"]
 
 
 @dataclass
@@ -71,14 +68,7 @@ def read_table(src: SourceFile, delimiter: str, required: list[str],
     text = decode(src, data)
     # Only \n, \r\n and \r end a line (str.splitlines would also split on \x85, \u2028, ...).
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    rows: list[list[str]] = []
-    line_of_row: list[int] = []
-    start = 1
-    for row in reader:
-        rows.append(row)
-        line_of_row.append(start)         # the line the record starts on (quoted newlines span lines)
-        start = reader.line_num + 1
+    rows, line_of_row, issues = _records(src, text, delimiter)
     if not rows:
         raise UnreadableFile(Issue("unreadable_file", "no header line", file=src.display, line=1))
     header = [h.strip() for h in rows[0]]
@@ -93,11 +83,14 @@ def read_table(src: SourceFile, delimiter: str, required: list[str],
         header = header[:-1]
     if rename:
         header = [rename(h) for h in header]
+    header = [h if h else f"#{i + 1}" for i, h in enumerate(header)]   # an unnamed column keeps its place
     missing = [c for c in required if c not in header]
     if missing:
         raise UnreadableFile(Issue("missing_column", f"required column(s) {', '.join(missing)} not in header",
                                    file=src.display, line=1, column=missing[0]))
-    issues: list[Issue] = []
+    if not issues and not any(r and not (len(r) == 1 and not r[0].strip()) for r in rows[1:]):
+        raise UnreadableFile(Issue("no_data_rows", "the file has a header and no data rows",
+                                   file=src.display, line=1))
     good: list[list[str]] = []
     line_numbers: list[int] = []
     width = len(header)
@@ -114,10 +107,92 @@ def read_table(src: SourceFile, delimiter: str, required: list[str],
             continue
         good.append([v.strip() for v in row])
         line_numbers.append(i)
+    header, good = _merge_duplicate_columns(src, header, good, issues)
     frame = pd.DataFrame(good, columns=header, dtype=object) if good else \
         pd.DataFrame({c: pd.Series(dtype=object) for c in header})
     frame["_line"] = pd.array(line_numbers, dtype="int64")
     return Table(frame, src, issues)
+
+
+def _records(src: SourceFile, text: str, delimiter: str) -> tuple[list[list[str]], list[int], list[Issue]]:
+    """CSV records of ``text`` with the line each starts on. No TRD field holds a line break, so a record
+    spanning lines is a quote gone wrong: dropped as ``malformed_row`` when the quote closes, the whole file
+    unreadable when it never does (it would swallow the rest of the file). A field over the csv module's
+    limit (128 KiB) makes the file unreadable, with the line it starts on."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    rows: list[list[str]] = []
+    line_of_row: list[int] = []
+    issues: list[Issue] = []
+    start = 1
+    lines = None
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            lines = lines or text.split("\n")
+            where = lines[start - 1] if start - 1 < len(lines) else ""
+            col = _quote_column(rows, where, delimiter)
+            what = "an unterminated quote" if '"' in where else "a field"
+            raise UnreadableFile(Issue(
+                "unreadable_file", f"{what} from line {start} runs past the csv limit of "
+                f"{csv.field_size_limit()} characters ({exc}); the file cannot be split into rows",
+                file=src.display, line=start, column=col)) from None
+        end = reader.line_num
+        if end > start and any("\n" in v for v in row):
+            col = _field_name(rows, next(i for i, v in enumerate(row) if "\n" in v))
+            lines = lines or text.split("\n")
+            if sum(line.count('"') for line in lines[start - 1:end]) % 2:     # "" escapes come in pairs
+                raise UnreadableFile(Issue(
+                    "unreadable_file", f"an unterminated quote at line {start} swallows the rest of the file "
+                    f"(lines {start}-{end}); the file cannot be split into rows",
+                    file=src.display, line=start, column=col))
+            issues.append(Issue("malformed_row", f"a quoted field spans lines {start}-{end} (no TRD field holds "
+                                "a line break); the rows it merges are dropped",
+                                file=src.display, line=start, column=col))
+            start = end + 1
+            continue
+        rows.append(row)
+        line_of_row.append(start)         # the line the record starts on
+        start = end + 1
+    return rows, line_of_row, issues
+
+
+def _field_name(rows: list[list[str]], i: int) -> str:
+    header = [h.strip() for h in rows[0]] if rows else []
+    return header[i] if i < len(header) and header[i] else f"#{i + 1}"
+
+
+def _quote_column(rows: list[list[str]], line: str, delimiter: str) -> str | None:
+    if '"' not in line:
+        return None
+    return _field_name(rows, line[: line.index('"')].count(delimiter))
+
+
+def _merge_duplicate_columns(src: SourceFile, header: list[str], good: list[list[str]], issues: list[Issue]):
+    """A name twice in the header: copies identical on every row are merged (a warning); copies that
+    differ make the file unreadable (which one holds the data cannot be known)."""
+    seen: dict[str, int] = {}
+    drop: list[int] = []
+    for i, name in enumerate(header):
+        if name not in seen:
+            seen[name] = i
+            continue
+        j = seen[name]
+        if any(r[i] != r[j] for r in good):
+            raise UnreadableFile(Issue("duplicate_column",
+                                       f"column {name} appears twice in the header (fields {j + 1} and {i + 1}) "
+                                       "with different values; which one holds the data cannot be known",
+                                       file=src.display, line=1, column=name))
+        issues.append(Issue("duplicate_column", f"column {name} appears twice in the header (fields {j + 1} and "
+                            f"{i + 1}) with identical values; one copy used", file=src.display, line=1,
+                            column=name, severity="warning"))
+        drop.append(i)
+    if not drop:
+        return header, good
+    keep = [i for i in range(len(header)) if i not in set(drop)]
+    return [header[i] for i in keep], [[r[i] for i in keep] for r in good]
 
 
 def duration_column(table: Table, column: str, rows: pd.Series | None = None) -> pd.Series:
@@ -127,6 +202,15 @@ def duration_column(table: Table, column: str, rows: pd.Series | None = None) ->
         return pd.Series(float("nan"), index=table.frame.index)
     frame = table.frame if rows is None else table.frame[rows]
     seconds, bad = parse_durations(frame[column])
+    # A time beyond limits.max_duration_s (48 h) is no TRD time (and would overflow a timestamp).
+    absurd = seconds.abs() > params.load("ingest")["limits"]["max_duration_s"]
+    if absurd.any():
+        values, lines = frame[column].to_numpy(), frame["_line"].to_numpy()
+        for i in np.flatnonzero(absurd.to_numpy()):
+            table.issues.append(Issue("bad_value", f"{values[i]!r} is beyond "
+                                      f"{params.load('ingest')['limits']['max_duration_s']:g} s, not a TRD time",
+                                      file=table.file, line=int(lines[i]), column=column))
+        seconds = seconds.mask(absurd)
     if rows is not None:
         seconds = seconds.reindex(table.frame.index)
     if bad.any():
@@ -137,13 +221,14 @@ def duration_column(table: Table, column: str, rows: pd.Series | None = None) ->
     return seconds
 
 
-def number_column(table: Table, column: str) -> pd.Series:
-    """Floats from a numeric column of ``table``; bad values become NaN and ``bad_value`` issues."""
+def number_column(table: Table, column: str, lo: float | None = None, hi: float | None = None) -> pd.Series:
+    """Floats from a numeric column of ``table``; bad values (and, when given, values outside
+    ``[lo, hi)``) become NaN and ``bad_value`` issues."""
     if column not in table.frame:
         return pd.Series(float("nan"), index=table.frame.index)
     raw = table.frame[column].to_numpy(dtype=object)
     value_of: dict[object, float] = {}
-    bad_values = set()
+    bad_values: dict[object, str] = {}
     for v in set(raw):
         if v is None or v == "":
             value_of[v] = np.nan
@@ -154,13 +239,53 @@ def number_column(table: Table, column: str) -> pd.Series:
                 raise ValueError(v)
         except (TypeError, ValueError):
             value_of[v] = np.nan
-            bad_values.add(v)
+            bad_values[v] = f"{v!r} is not a number"
+            continue
+        if (lo is not None and value_of[v] < lo) or (hi is not None and value_of[v] >= hi):
+            value_of[v] = np.nan
+            bad_values[v] = f"{v!r} is outside the plausible range [{lo}, {hi})"
     out = pd.Series(np.fromiter((value_of[v] for v in raw), dtype="float64", count=len(raw)),
                     index=table.frame.index)
+    _report(table, column, raw, bad_values)
+    return out
+
+
+_INTEGER = re.compile(r"^[+-]?\d{1,18}(?:\.0*)?$")
+_DIGITS = re.compile(r"^[+-]?\d+(?:\.0*)?$")        # '3.0' is 3 (some exports write counts as decimals)
+
+
+def integer_column(table: Table, column: str, lo: int = 0, hi: int | None = None) -> pd.Series:
+    """Integers (``Int64``) from a count or lap-number column: written as digits, optionally with a zero
+    fraction (``3``, ``3.0``; ``2.5``, ``1e30``, ``0x10`` are not counts), within ``[lo, hi]``; anything else
+    is NA and a ``bad_value`` issue."""
+    if column not in table.frame:
+        return pd.Series(pd.NA, index=table.frame.index, dtype="Int64")
+    raw = table.frame[column].to_numpy(dtype=object)
+    value_of: dict[object, object] = {}
+    bad_values: dict[object, str] = {}
+    for v in set(raw):
+        if v is None or v == "":
+            value_of[v] = pd.NA
+            continue
+        if not isinstance(v, str) or not _DIGITS.match(v):
+            value_of[v] = pd.NA
+            bad_values[v] = f"{v!r} is not a whole number"
+            continue
+        n = int(v.split(".")[0]) if _INTEGER.match(v) else (-1 if v.startswith("-") else 1) * 10 ** 19
+        if n < lo or (hi is not None and n > hi) or abs(n) >= 2 ** 63:
+            value_of[v] = pd.NA
+            bad_values[v] = f"{v!r} is outside {lo}..{hi if hi is not None else ''}"
+            continue
+        value_of[v] = n
+    out = pd.Series(pd.array([value_of[v] for v in raw], dtype="Int64"), index=table.frame.index)
+    _report(table, column, raw, bad_values)
+    return out
+
+
+def _report(table: Table, column: str, raw, bad_values: dict[object, str]) -> None:
     if bad_values:
         lines = table.frame["_line"].to_numpy()
         for i, v in enumerate(raw):
             if v in bad_values:
-                table.issues.append(Issue("bad_value", f"{v!r} is not a number", file=table.file,
+                table.issues.append(Issue("bad_value", bad_values[v], file=table.file,
                                           line=int(lines[i]), column=column))
-    return out

@@ -15,13 +15,32 @@ from __future__ import annotations
 
 import hashlib
 import io
+import mmap
+import os
 import re
+import stat
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from . import params
-from .ledger import Issue
+from .ledger import Issue, UnreadableFile
+
+# What a damaged zip member raises while it is opened or inflated (bad CRC-32, corrupt deflate data,
+# a truncated stream, an unsupported compression method, an encrypted entry).
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError,
+               ValueError, struct.error, zipfile.LargeZipFile)
+
+
+def limits() -> dict:
+    """``params/ingest.yaml: limits``."""
+    return params.load("ingest")["limits"]
+
+
+def _mib(n: int | float) -> str:
+    return f"{n / 1048576:.1f} MiB" if n >= 1048576 else f"{int(n)} bytes"
 
 # Order matters: `lap_start_time` and `lap_end_time` must be tried before `lap_time`.
 ROLES = ("sections", "weather", "best10", "results_overall", "results_class",
@@ -40,10 +59,13 @@ def is_gcs(item) -> bool:
 class SourceFile:
     """A file on disk (``path``), an object in Cloud Storage (:class:`kaizenlap.gcs.GcsObject`), or a
     member of a zip of either (``member`` set). ``base`` is the input's parent folder, the part of the
-    location left out of :attr:`display` (empty: the full location is the name)."""
+    location left out of :attr:`display` (empty: the full location is the name). ``damaged`` says why a
+    member of a zip whose directory cannot be read is unreadable (the member's name was recovered from its
+    local header, so the race it belongs to can be reported as failed rather than vanish)."""
     path: Path | object
     member: str | None = None
     base: str = ""
+    damaged: str | None = None
 
     @property
     def location(self) -> str:
@@ -70,13 +92,102 @@ class SourceFile:
     def name(self) -> str:
         return self.parts[-1]
 
-    def read_bytes(self) -> bytes:
-        if not isinstance(self.path, Path):
-            return self.path.read_bytes(self.member)
+    def _unreadable(self, message: str, code: str = "unreadable_file") -> UnreadableFile:
+        return UnreadableFile(Issue(code, message, file=self.display))
+
+    def read_bytes(self, budget: int | None = None) -> bytes:
+        """The file's bytes, at most ``budget`` of them (default ``limits.max_file_bytes``).
+
+        Raises :class:`UnreadableFile` (never anything else) for a file that cannot be read: not a regular
+        file, over the limits (checked on the sizes declared beforehand and counted while inflating, so a
+        zip bomb stops at the limit), an encrypted or corrupt zip entry (bad CRC-32, bad deflate data)."""
+        lim = limits()
+        cap = lim["max_file_bytes"] if budget is None else min(budget, lim["max_file_bytes"])
+        self_limit = (f"the limit of {_mib(cap)} per file" if cap == lim["max_file_bytes"] else
+                      f"the {_mib(cap)} left of the limit of {_mib(lim['max_race_bytes'])} per race")
+        if self.damaged:
+            raise self._unreadable(self.damaged)
         if self.member is None:
-            return self.path.read_bytes()
-        with zipfile.ZipFile(self.path) as zf:
-            return zf.read(self.member)
+            if isinstance(self.path, Path):
+                return self._read_plain(cap, self_limit)
+            return self._read_object(cap, self_limit)
+        try:
+            # A zip on disk, or one in Cloud Storage read through its seekable (ranged) stream.
+            with (zipfile.ZipFile(self.path) if isinstance(self.path, Path) else
+                  _ObjectZip(self.path)) as zf:
+                info = zf.getinfo(self.member)
+                return self._read_member(zf, info, cap, lim, self_limit)
+        except UnreadableFile:
+            raise
+        except KeyError:
+            raise self._unreadable("zip entry not found (the zip changed while it was read)") from None
+        except _ZIP_ERRORS as exc:
+            raise self._unreadable(f"zip entry cannot be read: {_describe(exc)}") from None
+
+    def _read_object(self, cap: int, limit: str) -> bytes:
+        """A Cloud Storage object (:class:`kaizenlap.gcs.GcsObject`), size-checked like a file on disk."""
+        try:
+            size = self.path.size()
+            if size is not None and size > cap:
+                raise self._unreadable(f"{_mib(size)}, over {limit} (params/ingest.yaml: limits); not read",
+                                       "over_limit")
+            data = self.path.read_bytes()
+        except UnreadableFile:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any client/transport error is this file's error
+            raise self._unreadable(f"cannot be read: {_describe(exc)}") from None
+        if len(data) > cap:
+            raise self._unreadable(f"over {limit} (params/ingest.yaml: limits); not read", "over_limit")
+        return data
+
+    def _read_plain(self, cap: int, limit: str) -> bytes:
+        try:
+            st = os.stat(self.path)
+            if not stat.S_ISREG(st.st_mode):
+                raise self._unreadable("not a regular file (a FIFO, device or socket); not read")
+            if st.st_size > cap:
+                raise self._unreadable(f"{_mib(st.st_size)}, over {limit} (params/ingest.yaml: limits); "
+                                       "not read", "over_limit")
+            with open(self.path, "rb") as fh:
+                data = fh.read(cap + 1)
+        except OSError as exc:
+            raise self._unreadable(f"cannot be read: {_describe(exc)}") from None
+        if len(data) > cap:      # it grew while being read
+            raise self._unreadable(f"over {limit} (params/ingest.yaml: limits); not read", "over_limit")
+        return data
+
+    def _read_member(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, lim: dict, limit: str) -> bytes:
+        if info.flag_bits & 0x1:
+            raise self._unreadable("zip entry is encrypted (password-protected); KaizenLap reads only "
+                                   "unencrypted zips")
+        ratio_cap, ratio_min = lim["max_compression_ratio"], lim["ratio_min_bytes"]
+        if info.file_size > cap:
+            raise self._unreadable(f"zip entry declares {_mib(info.file_size)} uncompressed, over {limit} "
+                                   "(params/ingest.yaml: limits); not read", "over_limit")
+        if info.file_size > ratio_min and info.file_size > ratio_cap * max(info.compress_size, 1):
+            raise self._unreadable(f"zip entry declares a compression ratio of "
+                                   f"{info.file_size / max(info.compress_size, 1):.0f}:1, over the limit of "
+                                   f"{ratio_cap}:1 (params/ingest.yaml: limits); not read (a zip bomb?)",
+                                   "over_limit")
+        chunks, n = [], 0
+        chunk = int(lim["read_chunk_bytes"])
+        with zf.open(info) as fh:
+            while True:
+                # never more than `cap + 1` bytes held: the declared size may lie
+                block = fh.read(min(chunk, cap + 1 - n))
+                if not block:
+                    break
+                n += len(block)
+                chunks.append(block)
+                if n > cap:
+                    raise self._unreadable(
+                        f"zip entry inflates past {limit} (it declares "
+                        f"{_mib(info.file_size)}); reading stopped (params/ingest.yaml: limits)", "over_limit")
+                if n > ratio_min and n > ratio_cap * max(info.compress_size, 1):
+                    raise self._unreadable(
+                        f"zip entry inflates past a compression ratio of {ratio_cap}:1 "
+                        f"({_mib(n)} from {info.compress_size} bytes); reading stopped (a zip bomb?)", "over_limit")
+        return b"".join(chunks)
 
 
 @dataclass
@@ -85,12 +196,40 @@ class RaceFiles:
     race_number: int
     files: dict[str, list[SourceFile]] = field(default_factory=dict)
     _contents: dict[SourceFile, bytes] = field(default_factory=dict, repr=False, compare=False)
+    _errors: dict[SourceFile, UnreadableFile] = field(default_factory=dict, repr=False, compare=False)
+    _bytes_read: int = field(default=0, repr=False, compare=False)
 
     def read(self, src: SourceFile) -> bytes:
-        """The bytes of one of this race's files, read once (hashed for the cache key, then parsed)."""
+        """The bytes of one of this race's files, read once (hashed for the cache key, then parsed).
+
+        Raises :class:`UnreadableFile` (the same one each time) for a file that cannot be read or that
+        would take the race past ``limits.max_race_bytes``."""
+        if src in self._errors:
+            raise self._errors[src]
         if src not in self._contents:
-            self._contents[src] = src.read_bytes()
+            left = limits()["max_race_bytes"] - self._bytes_read
+            try:
+                if left <= 0:
+                    raise src._unreadable(f"the race's files already total {_mib(self._bytes_read)}, the "
+                                          "limit per race (params/ingest.yaml: limits); not read", "over_limit")
+                data = src.read_bytes(budget=left)
+            except UnreadableFile as exc:
+                self._errors[src] = exc
+                raise
+            self._bytes_read += len(data)
+            self._contents[src] = data
         return self._contents[src]
+
+    def fingerprint(self, src: SourceFile) -> str:
+        """Content hash of a file for the cache key; an unreadable file hashes its error message."""
+        try:
+            return content_hash(self.read(src))
+        except UnreadableFile as exc:
+            return "unreadable:" + content_hash(str(exc.issue.to_dict()).encode())
+
+    def release(self) -> None:
+        """Drop the raw bytes (the parsed race holds what it needs)."""
+        self._contents.clear()
 
     @property
     def race_id(self) -> str:
@@ -110,14 +249,26 @@ def _iter_files(root: Path, issues: list[Issue], base: str = ""):
                 yield from _iter_files(p, issues, base)
         return
     if root.suffix.lower() == ".zip":
+        damaged = None
         try:
             with zipfile.ZipFile(root) as zf:
-                names = [i.filename for i in zf.infolist() if not i.is_dir()]
-        except (zipfile.BadZipFile, OSError) as exc:
-            issues.append(Issue("unreadable_file", f"not a readable zip: {exc}", file=str(root)))
-            return
-        for name in zip_members(names):
-            yield SourceFile(root, name, base)
+                infos = zf.infolist()
+                if len(infos) > limits()["max_zip_entries"]:
+                    issues.append(Issue("over_limit", f"{len(infos)} zip entries, over the limit of "
+                                        f"{limits()['max_zip_entries']} (params/ingest.yaml: limits); not read",
+                                        file=str(root)))
+                    return
+                names = [i.filename for i in infos if not i.is_dir()]
+        except (zipfile.BadZipFile, *_ZIP_ERRORS) as exc:
+            # A truncated zip has lost its central directory: name its races from the local headers, so
+            # they fail (with this reason) instead of vanishing from the run.
+            names = _local_header_names(root)
+            damaged = f"the zip is damaged ({_describe(exc)}; truncated?): its entries cannot be trusted"
+            issues.append(Issue("unreadable_file", f"not a readable zip: {_describe(exc)}"
+                                + (f"; {len(names)} entry name(s) recovered from local headers, their races fail"
+                                   if names else ""), file=str(root)))
+        for name in zip_members(set(names)):
+            yield SourceFile(root, name, base, damaged=damaged)
         return
     yield SourceFile(root, None, base)
 
@@ -125,6 +276,49 @@ def _iter_files(root: Path, issues: list[Issue], base: str = ""):
 def _local_base(root: Path) -> str:
     parent = str(root.parent)
     return parent if parent.endswith("/") else parent + "/"
+
+
+class _ObjectZip(zipfile.ZipFile):
+    """A zip in Cloud Storage, read through the object's seekable stream (closed with the zip)."""
+
+    def __init__(self, obj) -> None:
+        self._stream = obj.open()
+        try:
+            super().__init__(self._stream)
+        except BaseException:
+            self._stream.close()
+            raise
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._stream.close()
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+def _local_header_names(path: Path) -> list[str]:
+    """Member names from the local file headers of a zip whose central directory is lost (a memory-mapped
+    scan, at most ``max_zip_entries`` names)."""
+    names: list[str] = []
+    try:
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            i = mm.find(b"PK\x03\x04")
+            while i != -1 and i + 30 <= len(mm) and len(names) < limits()["max_zip_entries"]:
+                flags = struct.unpack("<H", mm[i + 6:i + 8])[0]
+                n, m = struct.unpack("<HH", mm[i + 26:i + 30])
+                raw = mm[i + 30:i + 30 + n]
+                name = raw.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+                if name and not name.endswith("/"):
+                    names.append(name)
+                i = mm.find(b"PK\x03\x04", i + 30 + n)
+    except (OSError, ValueError):       # empty file (mmap of 0 bytes), unreadable
+        pass
+    return names
 
 
 def classify(src: SourceFile) -> str | None:

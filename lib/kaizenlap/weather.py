@@ -22,7 +22,8 @@ _NAMES = {"AIR_TEMP": "air_temp_c", "TRACK_TEMP": "track_temp_c", "HUMIDITY": "h
 def read_weather(src: SourceFile, data: bytes | None = None) -> tuple[pd.DataFrame, list[Issue]]:
     table: Table = read_table(src, ";", ["TIME_UTC_SECONDS"], data=data)
     cfg = params.load("ingest")["weather"]
-    epoch = number_column(table, "TIME_UTC_SECONDS")
+    lo, hi = params.load("ingest")["limits"]["epoch_range_s"]
+    epoch = number_column(table, "TIME_UTC_SECONDS", lo, hi)     # 1e30 is no time (and would overflow)
     out = pd.DataFrame({"time_utc": pd.to_datetime(epoch, unit="s", utc=True)})
     issues: list[Issue] = []
     for raw, name in _NAMES.items():
