@@ -179,7 +179,7 @@ def test_fuzz_zip_of_a_race(seeds, tmp_path):
         for race in races:
             for i in race.issues:
                 assert i.code != "ingest_error", i
-                assert i.file is None or i.file.startswith(f"{zp}!"), i
+                assert i.file is None or i.file.startswith(f"{zp.name}!"), i
     prop()
 
 

@@ -24,6 +24,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = "barber/23_AnalysisEnduranceWithSections_Race 2_Anonymized.CSV"
 
 
+
+def _shown(path) -> str:
+    """A race file's name as ingest shows it: its path from the input's parent folder (the input is the
+    test's ``data`` folder)."""
+    parts = Path(path).parts
+    return "/".join(parts[parts.index("data"):])
+
 def _season(tmp_path: Path, zipped: bool = False):
     """Race 1 as files; race 2 as files (``files`` role -> path) or as one zip (``zip`` path)."""
     root = tmp_path / "data"
@@ -96,7 +103,7 @@ def test_item1_damaged_zip_entry_fails_its_race_only(tmp_path, damage):
     races, _ = _load(root)
     r2 = races["barber-r2"]
     issue = _error(r2, "unreadable_file")
-    assert r2.status == "failed" and issue.file == f"{zp}!{SECTIONS}"
+    assert r2.status == "failed" and issue.file == f"{zp.relative_to(root.parent)}!{SECTIONS}"
     expect = {"bad_crc": "CRC", "corrupt_deflate": "decompress", "encrypted": "encrypted"}[damage]
     assert expect in issue.message
 
@@ -114,7 +121,7 @@ def test_item1_csv_errors_fail_the_file_with_its_line(tmp_path, damage):
     races, _ = _load(root)
     r2 = races["barber-r2"]
     issue = _error(r2, "unreadable_file")
-    assert r2.status == "failed" and (issue.file, issue.line) == (str(path), 4)
+    assert r2.status == "failed" and (issue.file, issue.line) == (_shown(path), 4)
     if damage == "unterminated_quote":
         assert "unterminated quote" in issue.message and issue.column == "CLASS"
 
@@ -125,7 +132,7 @@ def test_item1_weather_time_out_of_range_is_a_bad_value(tmp_path):
     races, _ = _load(root)
     r2 = races["barber-r2"]
     issue = _error(r2, "bad_value")
-    assert (issue.file, issue.line, issue.column) == (str(files["weather"]), 4, "TIME_UTC_SECONDS")
+    assert (issue.file, issue.line, issue.column) == (_shown(files["weather"]), 4, "TIME_UTC_SECONDS")
     assert r2.status == "loaded" and len(r2.weather) == 15          # 16 rows, the bad one dropped
 
 
@@ -136,7 +143,7 @@ def test_item1_duplicated_header_name(tmp_path):
     races, _ = _load(root)
     r2 = races["barber-r2"]
     issue = _error(r2, "duplicate_column")
-    assert r2.status == "failed" and (issue.file, issue.line, issue.column) == (str(path), 1, "CLASS")
+    assert r2.status == "failed" and (issue.file, issue.line, issue.column) == (_shown(path), 1, "CLASS")
 
 
 def test_item1_identical_duplicate_column_is_merged(tmp_path):
@@ -223,7 +230,7 @@ def test_item2_limits_per_entry_and_per_race(tmp_path, monkeypatch):
     monkeypatch.setattr(sources, "limits", lambda: {**lim, "max_file_bytes": 2000, "read_chunk_bytes": 512})
     [r2], _ = load([zp], use_cache=False)
     issue = _error(r2, "over_limit")
-    assert r2.status == "failed" and issue.file == f"{zp}!{SECTIONS}" and "2000 bytes" in issue.message
+    assert r2.status == "failed" and issue.file == f"{zp.name}!{SECTIONS}" and "2000 bytes" in issue.message
     # per race: the lap file fits, the other files do not
     size = zipfile.ZipFile(zp).getinfo(SECTIONS).file_size
     monkeypatch.setattr(sources, "limits", lambda: {**lim, "max_race_bytes": size + 100})
@@ -269,7 +276,7 @@ def test_item4_header_only_file_says_no_data_rows(tmp_path):
     path.write_text(path.read_text().splitlines()[0] + "\n")
     races, _ = _load(root)
     issue = _error(races["barber-r2"], "no_data_rows")
-    assert races["barber-r2"].status == "failed" and issue.file == str(path) and "no data rows" in issue.message
+    assert races["barber-r2"].status == "failed" and issue.file == _shown(path) and "no data rows" in issue.message
 
 
 # ---------------------------------------------------------------------------------------- item 5
@@ -281,7 +288,7 @@ def test_item5_bad_lap_number_is_a_bad_value_row_dropped(tmp_path, value):
     races, _ = _load(root)
     r2 = races["barber-r2"]
     issue = _error(r2, "bad_value")
-    assert (issue.file, issue.line, issue.column) == (str(files["sections"]), 4, "LAP_NUMBER")
+    assert (issue.file, issue.line, issue.column) == (_shown(files["sections"]), 4, "LAP_NUMBER")
     assert "dropped" in issue.message
     assert len(r2.laps) == 23 and sorted(r2.laps["car"].unique()) == ["0", "03", "7"]   # no phantom car
     assert r2.laps["lap"].between(1, 8).all()
@@ -293,8 +300,8 @@ def test_item5_bad_counts_in_official_files(tmp_path):
     _edit_field(files["results_overall"], 2, 0, "1e30")       # POSITION
     races, _ = _load(root)
     bad = {(i.file, i.line, i.column) for i in races["barber-r2"].issues if i.code == "bad_value"}
-    assert (str(files["best10"]), 2, "BESTLAP_1_LAPNUM") in bad
-    assert (str(files["results_overall"]), 2, "POSITION") in bad
+    assert (_shown(files["best10"]), 2, "BESTLAP_1_LAPNUM") in bad
+    assert (_shown(files["results_overall"]), 2, "POSITION") in bad
 
 
 def test_item5_truncated_zip_fails_its_race_exit_1(tmp_path):
@@ -302,7 +309,7 @@ def test_item5_truncated_zip_fails_its_race_exit_1(tmp_path):
     zp.write_bytes(zp.read_bytes()[: zp.stat().st_size // 2])
     races, issues = _load(root)
     assert races["barber-r2"].status == "failed"
-    assert _error(races["barber-r2"], "unreadable_file").file == f"{zp}!{SECTIONS}"
+    assert _error(races["barber-r2"], "unreadable_file").file == f"{zp.relative_to(root.parent)}!{SECTIONS}"
     assert [(i.code, i.severity, i.file) for i in issues] == [("unreadable_file", "error", str(zp))]
     proc = subprocess.run([sys.executable, str(ROOT / "run_pipeline.py"), "inspect", str(root), "--no-cache"],
                           capture_output=True, text=True)
