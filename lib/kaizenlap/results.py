@@ -134,69 +134,84 @@ def _interval(est: dict, unit: str) -> str:
 
 
 def headline(doc: dict) -> dict:
-    """The figures the run index shows for one document: ``{"text": str, **numbers}``."""
-    engine, scope = doc.get("engine"), doc.get("scope", "race")
+    """The figures the run index shows for one document: ``{"text": str, **numbers}`` (the engine
+    registry names each task kind's headline function)."""
+    from .engines.registry import spec_for_document
     try:
-        if engine == "composite":
-            by = {(f["class"], f["section_set"]): f for f in doc.get("field", [])}
-            f = by.get(("all", "sectors"), {})
-            fs = by.get(("all", "subsections"), {})
-            if not f.get("available"):
-                return {"text": f"no composite: {f.get('reason', 'no clean laps')}"}
-            text = f"composite {_lap(f['total_s'])}"
-            if fs.get("available"):
-                text += f" (sub-sections {_lap(fs['total_s'])})"
-            return {"text": text + f"; n={f['n_laps']} clean laps", "composite_s": f["total_s"],
-                    "composite_subsections_s": fs.get("total_s")}
-        if engine == "sections":
-            # The field's most common specific weakness: each car's rank-1 section (by the lower bound of
-            # its section loss), counted where that loss is significant.
-            firsts: dict[str, int] = {}
-            cars = 0
-            for car in doc.get("cars", []):
-                s = car.get(car.get("preferred_set", "sectors"), {})
-                if s.get("available") and s.get("sections"):
-                    cars += 1
-                    top = s["sections"][0]
-                    if top.get("significant"):
-                        firsts[top["section"]] = firsts.get(top["section"], 0) + 1
-            if not cars:
-                return {"text": "no car has enough clean laps"}
-            if not firsts:
-                return {"text": f"no significant section-specific loss among {cars} cars", "cars": cars}
-            top = max(firsts, key=lambda k: (firsts[k], k))
-            return {"text": f"most common weakness {top.upper()}: rank 1 for {firsts[top]} of {cars} cars",
-                    "top_section": top, "cars_with_it_first": firsts[top], "cars": cars}
-        if engine == "weather" and scope == "track":
-            if not doc.get("identifiable"):
-                return {"text": f"not identifiable: {doc.get('reason')}", "identifiable": False}
-            est = doc["track_temp_s_per_c"]
-            return {"text": f"track temp {_interval(est, 's/°C')}", "identifiable": True,
-                    "slope_s_per_c": est.get("value"), "slope_lo": est.get("lo"), "slope_hi": est.get("hi")}
-        if engine == "weather":
-            if not doc.get("usable"):
-                return {"text": doc.get("reason", "no weather"), "usable": False}
-            p = doc.get("pace_vs_track_temp", {})
-            if not p.get("available"):
-                return {"text": f"slope n/a: {p.get('reason')}", "usable": True}
-            est = p["slope_s_per_c"]
-            return {"text": f"pace vs track temp {_interval(est, 's/°C')}", "usable": True,
-                    "slope_s_per_c": est.get("value"), "slope_lo": est.get("lo"), "slope_hi": est.get("hi")}
-        if engine == "pattern":
-            ok = [c for c in doc.get("cars", []) if c.get("available")]
-            if not ok:
-                return {"text": "no car has enough clean laps"}
-            best = min(ok, key=lambda c: c["stats"]["robust_sd_s"])
-            labels = [c.get("trend", {}).get("label") for c in ok]
-            return {"text": f"most consistent: car {best['car']} (robust SD {best['stats']['robust_sd_s']:.3f} s); "
-                            f"{labels.count('improving')} improving, {labels.count('degrading')} degrading "
-                            f"of {len(ok)} cars",
-                    "most_consistent_car": best["car"], "robust_sd_s": best["stats"]["robust_sd_s"],
-                    "improving": labels.count("improving"), "degrading": labels.count("degrading"),
-                    "cars": len(ok)}
+        fn = spec_for_document(doc).headline
+    except ValueError:
+        return {"text": ""}
+    try:
+        return fn(doc)
     except (KeyError, TypeError, ValueError) as exc:  # a headline never breaks a run
         return {"text": f"(no headline: {type(exc).__name__}: {exc})"}
-    return {"text": ""}
+
+
+def headline_composite(doc: dict) -> dict:
+    by = {(f["class"], f["section_set"]): f for f in doc.get("field", [])}
+    f = by.get(("all", "sectors"), {})
+    fs = by.get(("all", "subsections"), {})
+    if not f.get("available"):
+        return {"text": f"no composite: {f.get('reason', 'no clean laps')}"}
+    text = f"composite {_lap(f['total_s'])}"
+    if fs.get("available"):
+        text += f" (sub-sections {_lap(fs['total_s'])})"
+    return {"text": text + f"; n={f['n_laps']} clean laps", "composite_s": f["total_s"],
+            "composite_subsections_s": fs.get("total_s")}
+
+
+def headline_sections(doc: dict) -> dict:
+    # The field's most common specific weakness: each car's rank-1 section (by the lower bound of
+    # its section loss), counted where that loss is significant.
+    firsts: dict[str, int] = {}
+    cars = 0
+    for car in doc.get("cars", []):
+        s = car.get(car.get("preferred_set", "sectors"), {})
+        if s.get("available") and s.get("sections"):
+            cars += 1
+            top = s["sections"][0]
+            if top.get("significant"):
+                firsts[top["section"]] = firsts.get(top["section"], 0) + 1
+    if not cars:
+        return {"text": "no car has enough clean laps"}
+    if not firsts:
+        return {"text": f"no significant section-specific loss among {cars} cars", "cars": cars}
+    top = max(firsts, key=lambda k: (firsts[k], k))
+    return {"text": f"most common weakness {top.upper()}: rank 1 for {firsts[top]} of {cars} cars",
+            "top_section": top, "cars_with_it_first": firsts[top], "cars": cars}
+
+
+def headline_weather_track(doc: dict) -> dict:
+    if not doc.get("identifiable"):
+        return {"text": f"not identifiable: {doc.get('reason')}", "identifiable": False}
+    est = doc["track_temp_s_per_c"]
+    return {"text": f"track temp {_interval(est, 's/°C')}", "identifiable": True,
+            "slope_s_per_c": est.get("value"), "slope_lo": est.get("lo"), "slope_hi": est.get("hi")}
+
+
+def headline_weather(doc: dict) -> dict:
+    if not doc.get("usable"):
+        return {"text": doc.get("reason", "no weather"), "usable": False}
+    p = doc.get("pace_vs_track_temp", {})
+    if not p.get("available"):
+        return {"text": f"slope n/a: {p.get('reason')}", "usable": True}
+    est = p["slope_s_per_c"]
+    return {"text": f"pace vs track temp {_interval(est, 's/°C')}", "usable": True,
+            "slope_s_per_c": est.get("value"), "slope_lo": est.get("lo"), "slope_hi": est.get("hi")}
+
+
+def headline_pattern(doc: dict) -> dict:
+    ok = [c for c in doc.get("cars", []) if c.get("available")]
+    if not ok:
+        return {"text": "no car has enough clean laps"}
+    best = min(ok, key=lambda c: c["stats"]["robust_sd_s"])
+    labels = [c.get("trend", {}).get("label") for c in ok]
+    return {"text": f"most consistent: car {best['car']} (robust SD {best['stats']['robust_sd_s']:.3f} s); "
+                    f"{labels.count('improving')} improving, {labels.count('degrading')} degrading "
+                    f"of {len(ok)} cars",
+            "most_consistent_car": best["car"], "robust_sd_s": best["stats"]["robust_sd_s"],
+            "improving": labels.count("improving"), "degrading": labels.count("degrading"),
+            "cars": len(ok)}
 
 
 # ---------------------------------------------------------------------------------------- manifest
