@@ -55,7 +55,8 @@ class Task:
     worker: dict = dataclasses.field(default_factory=dict)      # who executed it (pid, kernel, mode)
 
     def record(self) -> dict:
-        return dataclasses.asdict(self)
+        plain = dataclasses.replace(self, error=dict(self.error) if self.error is not None else None)
+        return dataclasses.asdict(plain)
 
     def fail(self, error: TaskError) -> None:
         self.status, self.error = "failed", error
