@@ -75,8 +75,7 @@ def reset() -> None:
     import pandas as pd
     ip = _shell()
     if ip is not None:
-        ip.reset(new_session=False)
-        ip.execution_count = 1
+        ip.reset(new_session=True)      # a new history session: the execution count starts at 1 again
     plt.close("all")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

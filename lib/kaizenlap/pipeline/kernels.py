@@ -230,12 +230,14 @@ class WarmKernel:
 
 
 def _running_cell(nb) -> tuple[int | None, int | None, str]:
-    """The cell papermill marked as running when execution stopped (index among the cells, execution
-    count, source)."""
+    """The cell that was executing when execution stopped: the last one papermill started (it marks
+    the later ones ``pending``), as (index among the cells, execution count, source)."""
+    last = None
     for i, cell in enumerate(getattr(nb, "cells", []) or []):
-        if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
-            return i, cell.get("execution_count"), "".join(cell.get("source", ""))
-    return None, None, ""
+        if cell.get("cell_type") == "code" and \
+                cell.get("metadata", {}).get("papermill", {}).get("status") not in (None, "pending"):
+            last = (i, cell.get("execution_count"), "".join(cell.get("source", "")))
+    return last or (None, None, "")
 
 
 def _register_engine() -> None:
@@ -300,6 +302,7 @@ def _kernel(spec: dict) -> WarmKernel:
         k = WarmKernel(spec["cwd"], spec.get("memory_limit_mb"), spec.get("startup_timeout", 120))
         _local.kernel = k
         _local.kernels_started = getattr(_local, "kernels_started", 0) + 1
+    k.memory_limit_mb = spec.get("memory_limit_mb")
     return k
 
 
