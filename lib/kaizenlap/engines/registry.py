@@ -11,8 +11,10 @@ Adding a task kind is one entry here plus one notebook. A task that needs other 
 them in ``after``: a race-scope task depends on the same race's tasks of those names and on its track's
 track tasks of those names; a track-scope task on the tasks of those names of every race of the track
 (and its own track's). The pipeline starts a task once all of its dependencies that exist in the run have
-finished, and hands the notebook their documents as the parameter ``inputs`` (``{task name: path of its
-JSON document}``); :func:`documents_for_races` passes the same documents to ``analyse`` as ``inputs``. A
+finished, and hands the notebook their documents as the parameter ``inputs`` (``{task key: path of its
+JSON document}``, a task key being ``"<race or track id>/<task name>"``, e.g. ``"barber-r1/sections"``,
+``"barber/weather_track"``); :func:`documents_for_races` passes the documents themselves to ``analyse`` as
+``inputs``, under the same keys. A
 task whose dependency failed fails without executing. For example, a per-race coaching synthesis that
 reads the race's four engine documents and its track's models::
 
@@ -36,7 +38,7 @@ RACE, TRACK = "race", "track"
 class EngineSpec:
     """One task kind. ``analyse(races, subject, inputs) -> document`` is the in-process equivalent of the
     notebook (``races``: the race, or the track's loaded races in race order; ``subject``: the race or track
-    id; ``inputs``: ``{task name: document}`` of ``after``). ``headline(document) -> {"text": ...}`` and
+    id; ``inputs``: ``{task key: document}`` of ``after``). ``headline(document) -> {"text": ...}`` and
     ``documents(document) -> [store documents]`` (all in ``collection``) read the recorded document."""
     name: str                                   # the task name: file stem, store part suffix, --engines choice
     engine: str                                 # the document's "engine" field (the module in kaizenlap.engines)

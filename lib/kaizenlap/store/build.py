@@ -344,7 +344,7 @@ def documents_for_races(races: Iterable, input_issues: Iterable | None = None,
                        if len(rs) >= s.min_races]
         for subject, subject_races, track_id in targets:
             deps = dependencies(s, [r.race_id for r in subject_races], track_id)
-            inputs = {dep: recorded[(k, dep)] for k, dep in deps if (k, dep) in recorded}
+            inputs = {f"{k}/{dep}": recorded[(k, dep)] for k, dep in deps if (k, dep) in recorded}
             race_id = subject if s.scope == RACE else None
             if any(d in broken for d in deps):
                 failed.append({"task": f"{name}:{subject}", "race_id": race_id,
