@@ -39,6 +39,9 @@ def warm_up() -> None:
         except Exception:  # an optional import missing only costs time later
             pass
     _snapshot()
+    import gc
+    gc.collect()
+    gc.freeze()        # the imported modules' objects: never scanned again by the collections in reset()
 
 
 def _snapshot() -> None:
