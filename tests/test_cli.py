@@ -47,3 +47,21 @@ def test_nothing_found_exits_1(tmp_path):
     proc = run("inspect", tmp_path, "--json")
     assert proc.returncode == 1
     assert json.loads(proc.stdout)["issues"][0]["code"] == "no_race_files"
+
+
+def test_run_flags_reach_the_pipeline(monkeypatch, tmp_path):
+    from kaizenlap import cli, pipeline
+    seen = {}
+
+    class Result:
+        exit_code, run_id, run_dir, tasks, failed, wall_s = 0, "r", tmp_path, [], [], 0.0
+
+        def counts(self):
+            return {"ok": 0, "reused": 0, "failed": 0}
+
+    monkeypatch.setattr(pipeline, "run", lambda *a, **k: (seen.update(k), Result())[1])
+    assert cli.main(["run", "--fresh-kernels", "--scheduler", "tcp://127.0.0.1:18300", "--engines", "pattern",
+                     "composite_track"]) == 0
+    assert seen["fresh_kernels"] is True and seen["scheduler"] == "tcp://127.0.0.1:18300"
+    assert seen["engines"] == ["pattern", "composite_track"]
+    assert run("run", "--engines", "nope").returncode == 2        # choices come from the engine registry

@@ -224,8 +224,9 @@ def test_unreachable_store_fails_the_run_but_keeps_the_reports(first_run, season
 def test_reused_races_start_their_track_task_once(first_run, season, reports, monkeypatch):
     # every race task reused: the track task is started once (it used to be started again afterwards)
     calls = []
-    real = pipeline._reuse
-    monkeypatch.setattr(pipeline, "_reuse", lambda task, *a, **k: (calls.append(task.key), real(task, *a, **k))[1])
+    real = pipeline.fingerprints.reuse
+    monkeypatch.setattr(pipeline.fingerprints, "reuse",
+                        lambda task, *a, **k: (calls.append(task.key), real(task, *a, **k))[1])
     res = pipeline.run([season], race_ids=RACES, reports_dir=reports, html=False, progress=False)
     assert sorted(calls) == sorted(t.key for t in res.tasks) and len(calls) == 10
     assert all(t.status == "reused" for t in res.tasks)
@@ -236,11 +237,12 @@ def test_store_run_fails_a_task_that_wrote_nothing_and_discards_failed_parts(sea
     part is deleted, and a task that says ok but left no part is turned into a failed task."""
     from kaizenlap.ingest import load
     from kaizenlap.store import build, open_store, stage
+    from kaizenlap.store.run import StoreRun
     url = f"sqlite:///{tmp_path / 'store.db'}"
     races, _ = load([season], race_ids=["barber-r1"])
     race = races[0]
     run_dir = tmp_path / "run"
-    owner = pipeline.StoreRun(url, "run-1")
+    owner = StoreRun(url, "run-1")
     assert owner.begin(races, {"test": True})["counts"]["laps"] == len(race.laps)
     doc = pattern.analyse(race.laps, "barber-r1")
     results.save_document(doc, run_dir / "barber-r1", "pattern")

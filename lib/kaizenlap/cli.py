@@ -91,7 +91,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         result = run(cfg.data(args.data), race_ids=args.races, workers=args.workers,
                      reports_dir=args.reports or cfg.reports, store_url=cfg.store_url(args.store, local_default=False),
-                     force=args.force, html=not args.no_reports, engines=args.engines)
+                     force=args.force, html=not args.no_reports, engines=args.engines,
+                     fresh_kernels=args.fresh_kernels, scheduler=args.scheduler)
     except FileNotFoundError as exc:
         print(f"run_pipeline.py run: error: {exc}", file=sys.stderr)
         return 2
@@ -127,6 +128,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .engines.registry import task_names
+    tasks = list(task_names())
     p = _Parser(prog="run_pipeline.py", description="KaizenLap: GR Cup driver-coaching analytics")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     s = sub.add_parser("sample", help="write the synthetic sample season in the TRD formats")
@@ -150,9 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "when USE_LOCAL_FILES=false, else $KAIZENLAP_DATA or data/sample)")
     r.add_argument("--races", nargs="+", default=None, metavar="ID", help="only these race ids (default: all)")
     r.add_argument("--engines", nargs="+", default=None, metavar="NAME",
-                   choices=["composite", "sections", "weather", "pattern", "weather_track", "composite_track"],
-                   help="only these tasks: composite sections weather pattern weather_track composite_track "
-                        "(default: all)")
+                   choices=tasks, help=f"only these tasks: {' '.join(tasks)} (default: all)")
     r.add_argument("--workers", type=int, default=None, metavar="N",
                    help="parallel notebook executions (default: the number of CPUs)")
     r.add_argument("--reports", default=None, metavar="DIR",
@@ -163,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "the run writes reports only and publishes nothing)")
     r.add_argument("--force", action="store_true", help="execute every task, even those with unchanged inputs")
     r.add_argument("--no-reports", action="store_true", help="skip the HTML export of the notebooks")
+    r.add_argument("--fresh-kernels", action="store_true",
+                   help="start a new kernel for every notebook (slower; for debugging) instead of each worker's "
+                        "warm kernel, reset between notebooks")
+    r.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="run the tasks on this Dask distributed cluster instead of local worker processes (the "
+                        "workers must see the same data, reports folder and store)")
     r.set_defaults(func=_run)
     v = sub.add_parser("serve", help="serve the read-only API (OpenAPI at /docs) and the web build")
     v.add_argument("--store", default=None, metavar="URL",

@@ -16,6 +16,8 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from . import params
+
 STYLE = "whitegrid"
 CONTEXT = "notebook"
 
@@ -64,8 +66,9 @@ def loss_heatmap(matrix: pd.DataFrame, title: str = "Median loss to the field co
                  annotate: bool | None = None, cmap: str = "rocket_r", center: float | None = None) -> Figure:
     """Car x section heatmap of a loss statistic (``kaizenlap.engines.sections.loss_matrix``).
 
-    Rows are sorted by total loss (smallest first); cells are annotated when the table is small enough
-    to read.
+    Rows are sorted by total loss (smallest first). ``annotate=None``: every cell is annotated when the
+    table is small (``params/plots.yaml``), else only each car's largest cell (its worst section), which
+    keeps the figure cheap to render (text dominates its cost); ``True``/``False``: every cell / none.
     """
     if matrix is None or matrix.empty:
         return _empty("no car has enough clean laps for a section loss table", title)
@@ -73,17 +76,35 @@ def loss_heatmap(matrix: pd.DataFrame, title: str = "Median loss to the field co
     m = m[sorted(m.columns, key=lambda c: SECTION_ORDER.index(c) if c in SECTION_ORDER else len(SECTION_ORDER))]
     m = m.loc[m.sum(axis=1, skipna=True).sort_values().index]
     if annotate is None:
-        annotate = m.size <= 400
+        annotate = True if m.size <= int(params.load("plots")["heatmap_annotate_all_max_cells"]) else "row_max"
     with _style():
         fig = _figure(1.6 + 1.0 * m.shape[1], 1.2 + 0.32 * m.shape[0])
         ax = fig.subplots()
-        sns.heatmap(m, ax=ax, cmap=cmap, center=center, annot=annotate, fmt=".2f", annot_kws={"fontsize": 8},
-                    linewidths=0.5, linecolor="white", cbar_kws={"label": "seconds"})
+        sns.heatmap(m, ax=ax, cmap=cmap, center=center, annot=annotate is True, fmt=".2f",
+                    annot_kws={"fontsize": 8}, linewidths=0.5, linecolor="white", cbar_kws={"label": "seconds"})
+        if annotate == "row_max":
+            _annotate_row_max(ax, m)
         ax.set_xlabel("section")
         ax.set_ylabel("car")
-        ax.set_title(title)
+        ax.set_title(title if annotate != "row_max" else f"{title}\n(value shown: each car's largest)")
         ax.tick_params(axis="y", rotation=0)
     return fig
+
+
+def _annotate_row_max(ax, m: pd.DataFrame) -> None:
+    """Each row's largest value written in its cell (text colour chosen against the cell colour, as
+    seaborn does)."""
+    mesh = ax.collections[0]
+    values = m.to_numpy()
+    for i in range(values.shape[0]):
+        row = values[i]
+        if not np.isfinite(row).any():
+            continue
+        j = int(np.nanargmax(row))
+        r, g, b, _ = mesh.cmap(mesh.norm(row[j]))
+        lum = 0.2126 * r + 0.7152 * g + 0.0722 * b
+        ax.text(j + 0.5, i + 0.5, f"{row[j]:.2f}", ha="center", va="center", fontsize=8,
+                color="white" if lum < 0.408 else ".15")
 
 
 # ------------------------------------------------------------------------------------------ lap trace

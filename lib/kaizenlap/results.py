@@ -226,16 +226,18 @@ def headline_pattern(doc: dict) -> dict:
 
 
 def headline(doc: dict) -> dict:
-    """The figures the run index shows for one document: ``{"text": str, **numbers}``."""
-    engine = doc.get("engine")
-    fn = {"composite": headline_composite, "sections": headline_sections, "weather": headline_weather,
-          "pattern": headline_pattern}.get(engine)
-    if fn is None:
+    """The figures the run index shows for one document: ``{"text": str, **numbers}`` (the engine
+    registry names each task kind's headline function)."""
+    from .engines.registry import spec_for_document
+    try:
+        fn = spec_for_document(doc).headline
+    except ValueError:
         return {"text": ""}
     try:
         return fn(doc)
     except (KeyError, TypeError, ValueError) as exc:  # a headline never breaks a run
         return {"text": f"(no headline: {type(exc).__name__}: {exc})"}
+
 
 
 # ---------------------------------------------------------------------------------------- manifest

@@ -1,7 +1,15 @@
-"""The four analytics engines: pure functions, lap table in, typed results out.
+"""The analytics engines: pure functions, lap table in, typed results out.
 
 Each engine module has ``analyse(...) -> dict``: a JSON-ready document (the contract with the store and
 API) whose numbers carry their sample size and, where estimated, a 95% interval. Parameters come from
-``params/engines.yaml``.
+``params/engines.yaml``. :mod:`kaizenlap.engines.registry` lists every task kind of a run (one
+``EngineSpec`` each: notebook, scope, analyse, headline, store documents, collection, dependencies);
+``ENGINES`` (the engine modules) is read from it.
 """
-ENGINES = ("composite", "sections", "weather", "pattern")
+
+
+def __getattr__(name: str):
+    if name == "ENGINES":
+        from .registry import registry
+        return tuple(dict.fromkeys(s.engine for s in registry().values()))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -285,18 +285,10 @@ def composite_document(doc: dict) -> dict:
 
 
 def engine_documents(engine: str, doc: dict) -> dict[str, list[dict]]:
-    """One engine document (what a notebook records) -> ``{collection: [documents]}``."""
-    if engine == "composite":
-        return {"best_case_composites": [composite_document(doc)]}
-    if engine == "sections":
-        return {"ml_section_recommendations": section_documents(doc)}
-    if engine == "pattern":
-        return {"ml_pattern_recommendations": pattern_documents(doc)}
-    if engine == "weather":
-        if doc.get("scope") == "track":
-            return {"ml_weather_recommendations": weather_track_documents(doc)}
-        return {"ml_weather_recommendations": weather_documents(doc)}
-    raise ValueError(f"unknown engine {engine!r}")
+    """One engine document (what a notebook records) -> ``{collection: [documents]}``: the engine
+    registry's converter for the document's engine and scope."""
+    from ..engines.registry import spec_for_document
+    return spec_for_document({**doc, "engine": engine}).store_documents(doc)
 
 
 # --------------------------------------------------------------------------- whole runs
@@ -327,48 +319,50 @@ def ingest_documents(races: Iterable) -> dict[str, list[dict]]:
 
 def documents_for_races(races: Iterable, input_issues: Iterable | None = None,
                         ) -> tuple[dict[str, list[dict]], dict]:
-    """Every document for ``races`` (ingest :class:`~kaizenlap.ingest.Race` objects), running the engines
-    in this process (tests, bench, ``python -m kaizenlap.store publish``; the pipeline's notebooks write the
-    same documents, each its own part).
+    """Every document for ``races`` (ingest :class:`~kaizenlap.ingest.Race` objects), running each task
+    kind of the engine registry in this process, as the pipeline would (tests, bench, ``python -m
+    kaizenlap.store publish``; the pipeline's notebooks call the same ``analyse`` and write the same
+    documents, each its own part).
 
     Returns ``(docs_by_collection, meta)``; ``meta["failed_tasks"]`` lists engine runs that raised
     (the rest is still built), ready for :func:`kaizenlap.store.publish_documents`.
     """
-    from ..engines import composite, pattern, sections, weather
+    from ..engines.registry import RACE, dependencies, registry, topological
 
+    reg = registry()
     races = list(races)
     docs: dict[str, list[dict]] = {c: [] for c in COLLECTIONS}
     _merge(docs, ingest_documents(races))
     failed: list[dict] = []
+    loaded = [r for r in races if r.status == "loaded" and len(r.laps)]
     by_track: dict[str, list] = {}
-    for race in races:
-        if race.status == "loaded" and len(race.laps):
-            by_track.setdefault(race.track_id, []).append(race)
-    for track_id, loaded in by_track.items():
-        try:
-            _merge(docs, engine_documents("weather", weather.analyse_track([(r.laps, r.weather) for r in loaded],
-                                                                           track_id)))
-        except Exception as exc:
-            failed.append(_failed(f"weather_track:{track_id}", None, exc))
-        if len(loaded) > 1:
+    for race in loaded:
+        by_track.setdefault(race.track_id, []).append(race)
+    recorded: dict[tuple[str, str], dict] = {}       # (subject, task) -> document
+    broken: set[tuple[str, str]] = set()
+    for name in topological(list(reg)):
+        s = reg[name]
+        if s.scope == RACE:
+            targets = [(r.race_id, [r], r.track_id) for r in loaded]
+        else:
+            targets = [(tid, sorted(rs, key=lambda r: r.race_number), tid) for tid, rs in by_track.items()
+                       if len(rs) >= s.min_races]
+        for subject, subject_races, track_id in targets:
+            deps = dependencies(s, [r.race_id for r in subject_races], track_id)
+            inputs = {f"{k}/{dep}": recorded[(k, dep)] for k, dep in deps if (k, dep) in recorded}
+            race_id = subject if s.scope == RACE else None
+            if any(d in broken for d in deps):
+                failed.append({"task": f"{name}:{subject}", "race_id": race_id,
+                               "error": "DependencyFailed: a task it reads failed", "traceback": ""})
+                broken.add((subject, name))
+                continue
             try:
-                pooled = pd.concat([r.laps for r in loaded], ignore_index=True)
-                _merge(docs, engine_documents("composite", composite.analyse(pooled, track_id, scope="track")))
+                doc = s.analyse(subject_races, subject, inputs)
+                recorded[(subject, name)] = doc
+                _merge(docs, s.store_documents(doc))
             except Exception as exc:
-                failed.append(_failed(f"composite_track:{track_id}", None, exc))
-    for race in races:
-        if race.status != "loaded" or race.laps.empty:
-            continue
-        rid = race.race_id
-        runs = {"composite": lambda: composite.analyse(race.laps, rid),
-                "sections": lambda: sections.analyse(race.laps, rid),
-                "weather": lambda: weather.analyse_race(race.laps, race.weather, rid),
-                "pattern": lambda: pattern.analyse(race.laps, rid)}
-        for engine, fn in runs.items():
-            try:
-                _merge(docs, engine_documents(engine, fn()))
-            except Exception as exc:
-                failed.append(_failed(f"{engine}:{rid}", rid, exc))
+                failed.append(_failed(f"{name}:{subject}", race_id, exc))
+                broken.add((subject, name))
     meta = {"races": [r.race_id for r in races], "failed_tasks": failed,
             "input_issues": [i.to_dict() for i in (input_issues or [])]}
     return docs, meta

@@ -1,0 +1,192 @@
+"""The engine registry: one :class:`EngineSpec` per task kind of a run.
+
+Everything that needs to know the task kinds reads this table: the pipeline's planner and scheduler
+(which notebook, race or track scope, what runs after what), the CLI's ``--engines`` choices, the run
+index's columns, the headline of each recorded document (:func:`kaizenlap.results.headline`), its store
+documents (:func:`kaizenlap.store.build.engine_documents`) and the in-process runner
+(:func:`kaizenlap.store.build.documents_for_races`). The store and API tests therefore exercise the same
+analyse → documents path as the notebooks.
+
+Adding a task kind is one entry here plus one notebook. A task that needs other tasks' documents names
+them in ``after``: a race-scope task depends on the same race's tasks of those names and on its track's
+track tasks of those names; a track-scope task on the tasks of those names of every race of the track
+(and its own track's). The pipeline starts a task once all of its dependencies that exist in the run have
+finished, and hands the notebook their documents as the parameter ``inputs`` (``{task key: path of its
+JSON document}``, a task key being ``"<race or track id>/<task name>"``, e.g. ``"barber-r1/sections"``,
+``"barber/weather_track"``); :func:`documents_for_races` passes the documents themselves to ``analyse`` as
+``inputs``, under the same keys. A
+task whose dependency failed fails without executing. For example, a per-race coaching synthesis that
+reads the race's four engine documents and its track's models::
+
+    EngineSpec(name="coaching", engine="coaching", notebook="coaching_synthesis.ipynb", scope="race",
+               analyse=lambda races, subject, inputs: coaching.analyse(races[0], inputs),
+               headline=results.headline_coaching, documents=build.coaching_documents,
+               collection="coaching_insights",
+               after=("composite", "sections", "weather", "pattern", "weather_track", "composite_track"))
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import pandas as pd
+
+RACE, TRACK = "race", "track"
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineSpec:
+    """One task kind. ``analyse(races, subject, inputs) -> document`` is the in-process equivalent of the
+    notebook (``races``: the race, or the track's loaded races in race order; ``subject``: the race or track
+    id; ``inputs``: ``{task key: document}`` of ``after``). ``headline(document) -> {"text": ...}`` and
+    ``documents(document) -> [store documents]`` (all in ``collection``) read the recorded document."""
+    name: str                                   # the task name: file stem, store part suffix, --engines choice
+    engine: str                                 # the document's "engine" field (the module in kaizenlap.engines)
+    notebook: str                               # file under notebooks/
+    scope: str                                  # race | track
+    analyse: Callable[[list, str, dict], dict]
+    headline: Callable[[dict], dict]
+    documents: Callable[[dict], list[dict]]
+    collection: str
+    after: tuple[str, ...] = ()                 # task names this task reads (see the module docstring)
+    min_races: int = 1                          # track scope: only where the track has this many loaded races
+
+    def store_documents(self, doc: dict) -> dict[str, list[dict]]:
+        return {self.collection: self.documents(doc)}
+
+
+def _composite(races: list, subject: str, inputs: dict) -> dict:
+    from . import composite
+    return composite.analyse(races[0].laps, subject)
+
+
+def _composite_track(races: list, subject: str, inputs: dict) -> dict:
+    from . import composite
+    return composite.analyse(pd.concat([r.laps for r in races], ignore_index=True), subject, scope=TRACK)
+
+
+def _sections(races: list, subject: str, inputs: dict) -> dict:
+    from . import sections
+    return sections.analyse(races[0].laps, subject)
+
+
+def _weather(races: list, subject: str, inputs: dict) -> dict:
+    from . import weather
+    return weather.analyse_race(races[0].laps, races[0].weather, subject)
+
+
+def _weather_track(races: list, subject: str, inputs: dict) -> dict:
+    from . import weather
+    return weather.analyse_track([(r.laps, r.weather) for r in races], subject)
+
+
+def _pattern(races: list, subject: str, inputs: dict) -> dict:
+    from . import pattern
+    return pattern.analyse(races[0].laps, subject)
+
+
+def _specs() -> tuple[EngineSpec, ...]:
+    from .. import results
+    from ..store import build
+
+    def composite_documents(doc: dict) -> list[dict]:
+        return [build.composite_document(doc)]
+
+    return (
+        EngineSpec("composite", "composite", "best_case_composite.ipynb", RACE, _composite,
+                   results.headline_composite, composite_documents, "best_case_composites"),
+        EngineSpec("sections", "sections", "section_analysis.ipynb", RACE, _sections,
+                   results.headline_sections, build.section_documents, "ml_section_recommendations"),
+        EngineSpec("weather", "weather", "weather_correlation.ipynb", RACE, _weather,
+                   results.headline_weather, build.weather_documents, "ml_weather_recommendations"),
+        EngineSpec("pattern", "pattern", "pattern_detection.ipynb", RACE, _pattern,
+                   results.headline_pattern, build.pattern_documents, "ml_pattern_recommendations"),
+        EngineSpec("weather_track", "weather", "weather_correlation.ipynb", TRACK, _weather_track,
+                   results.headline_weather_track, build.weather_track_documents, "ml_weather_recommendations"),
+        EngineSpec("composite_track", "composite", "best_case_composite.ipynb", TRACK, _composite_track,
+                   results.headline_composite, composite_documents, "best_case_composites", min_races=2),
+    )
+
+
+_REGISTRY: dict[str, EngineSpec] | None = None
+
+
+def registry() -> dict[str, EngineSpec]:
+    """``{task name: spec}`` in run order (race tasks, then track tasks)."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        specs = _specs()
+        _REGISTRY = {s.name: s for s in specs}
+        _check(_REGISTRY)
+    return _REGISTRY
+
+
+def _check(reg: dict[str, EngineSpec]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for s in reg.values():
+        if s.scope not in (RACE, TRACK):
+            raise ValueError(f"engine spec {s.name}: scope must be race or track, not {s.scope!r}")
+        if (s.engine, s.scope) in seen:
+            raise ValueError(f"two engine specs record documents of engine {s.engine!r}, scope {s.scope!r}")
+        seen.add((s.engine, s.scope))
+        unknown = set(s.after) - set(reg)
+        if unknown or s.name in s.after:
+            raise ValueError(f"engine spec {s.name}: bad dependencies {sorted(unknown | ({s.name} & set(s.after)))}")
+    order = topological(list(reg))
+    if len(order) != len(reg):
+        raise ValueError("engine dependencies form a cycle")
+
+
+def topological(names: list[str]) -> list[str]:
+    """``names`` ordered so that every task comes after the task kinds it depends on."""
+    reg = _REGISTRY if _REGISTRY is not None else registry()
+    out: list[str] = []
+    todo = list(names)
+    while todo:
+        ready = [n for n in todo if all(d in out or d not in names for d in reg[n].after)]
+        if not ready:
+            break
+        out.extend(ready)
+        todo = [n for n in todo if n not in ready]
+    return out
+
+
+def dependencies(s: EngineSpec, race_ids: list[str], track_id: str) -> list[tuple[str, str]]:
+    """``[(target, task name)]`` that a task of kind ``s`` over ``race_ids`` (its race, or its track's races)
+    of track ``track_id`` reads: race-scope kinds of ``after`` for each of those races, track-scope kinds
+    for the track. Inputs of a kind that a track does not have (a one-race track has no composite_track)
+    are simply absent."""
+    reg = registry()
+    return [(t, dep) for dep in s.after for t in (race_ids if reg[dep].scope == RACE else [track_id])]
+
+
+def spec(name: str) -> EngineSpec:
+    try:
+        return registry()[name]
+    except KeyError:
+        raise ValueError(f"unknown engine {name!r}; choose from {', '.join(registry())}") from None
+
+
+def spec_for_document(doc: dict[str, Any]) -> EngineSpec:
+    """The spec whose task recorded ``doc`` (by its ``engine`` and ``scope``)."""
+    engine, scope = doc.get("engine"), doc.get("scope", RACE) or RACE
+    for s in registry().values():
+        if s.engine == engine and s.scope == scope:
+            return s
+    raise ValueError(f"unknown engine {engine!r} (scope {scope!r})")
+
+
+def task_names() -> tuple[str, ...]:
+    return tuple(registry())
+
+
+def race_tasks() -> tuple[str, ...]:
+    return tuple(n for n, s in registry().items() if s.scope == RACE)
+
+
+def track_tasks() -> tuple[str, ...]:
+    return tuple(n for n, s in registry().items() if s.scope == TRACK)
+
+
+__all__ = ["EngineSpec", "registry", "spec", "spec_for_document", "task_names", "race_tasks", "track_tasks",
+           "topological", "dependencies", "RACE", "TRACK"]

@@ -1,0 +1,101 @@
+"""The pipeline as owner of a run of the results store (``run_pipeline.py run --store URL``)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import results
+from ..pipeline.tasks import OK_STATUSES, TaskError
+
+if TYPE_CHECKING:
+    from ..pipeline.tasks import Task
+
+
+class StoreRun:
+    """The pipeline as owner of a run of the results store: begins it with the ``ingest`` part, writes the
+    parts of reused tasks, discards those of failed tasks, keeps the run's heartbeat, publishes it."""
+
+    HEARTBEAT_S = 30.0            # params/pipeline.yaml heartbeat_s overrides it in the pipeline
+
+    def __init__(self, url: str, run_id: str) -> None:
+        self.url, self.run_id = url, run_id
+        self.store = None
+        self.error: str | None = None
+        self._beat = time.monotonic()
+
+    def begin(self, races: list, meta: dict) -> dict | None:
+        """Open the store, begin the run, write the ``ingest`` part. On failure: ``error`` is set, and
+        the run goes on without the store (the notebooks get no store URL)."""
+        from . import begin_run, build, open_store, stage
+        try:
+            self.store = open_store(self.url)
+            begin_run(self.store, self.run_id, meta)
+            return stage(self.store, self.run_id, "ingest", build.ingest_documents(races), meta={"writer": "pipeline"})
+        except Exception as exc:  # the reports are still worth making
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.store = None
+            return None
+
+    def task_done(self, task: Task, run_dir: Path) -> None:
+        """A reused task's part is written here, from its recorded document; a failed task's is discarded
+        (its notebook may have written some or all of it before failing)."""
+        if self.store is None:
+            return
+        from . import build, discard, stage
+        part = results.part_name(task.target, task.name)
+        try:
+            if task.status == "reused":
+                doc, _ = results.load_document(run_dir / task.target / task.files["json"])
+                stage(self.store, self.run_id, part, build.engine_documents(doc["engine"], doc),
+                      meta={"writer": "pipeline", "reused_from": task.reused_from})
+            elif task.status == "failed":
+                discard(self.store, self.run_id, part)
+        except Exception as exc:
+            if task.status != "failed":
+                task.status, task.error = "failed", TaskError(ename="StoreWriteError", evalue=f"{type(exc).__name__}: {exc}")
+        self.beat()
+
+    def beat(self) -> None:
+        """Keep the run's heartbeat fresh (at most every ``HEARTBEAT_S``), so no other publisher takes it
+        for abandoned while long tasks run."""
+        if self.store is None or time.monotonic() - self._beat < self.HEARTBEAT_S:
+            return
+        from . import heartbeat
+        self._beat = time.monotonic()
+        try:
+            heartbeat(self.store, self.run_id)
+        except Exception:  # a missed beat is not fatal; finish() reports a store that is really gone
+            pass
+
+    def finish(self, tasks: list[Task]) -> dict:
+        """Publish the run: ``ingest`` and every successful task's part must be there; a task that ran but
+        wrote nothing to the store becomes a failed task. Returns what the manifest records."""
+        out = {"url": self.url, "run_id": self.run_id, "published": False}
+        if self.store is None:
+            return {**out, "error": self.error}
+        from . import discard, finish_run
+        try:
+            recorded = {p["part"] for p in self.store.list_parts(self.run_id)}
+            for t in tasks:
+                part = results.part_name(t.target, t.name)
+                if t.status in OK_STATUSES and part not in recorded:
+                    t.status = "failed"
+                    t.error = TaskError(ename="MissingStoreDocuments",
+                                        evalue=f"the notebook ran but wrote no part {part!r} under run "
+                                               f"{self.run_id} to {self.url}")
+                    discard(self.store, self.run_id, part)
+            failed = [{"task": t.key, "race_id": t.target if t.kind == "race" else None, "error": t.error}
+                      for t in tasks if t.status == "failed"]
+            parts = ["ingest", *(results.part_name(t.target, t.name) for t in tasks if t.status in OK_STATUSES)]
+            run = finish_run(self.store, self.run_id, parts=parts, failed_tasks=failed)
+            return {**out, "published": True, "data_version": run["data_version"], "counts": run["counts"],
+                    "parts": len(run["parts"]), "failed_tasks": len(failed)}
+        except Exception as exc:  # the store keeps serving its previous run
+            self.error = f"{type(exc).__name__}: {exc}"
+            return {**out, "error": self.error}
+        finally:
+            self.store.close()
+
+
+__all__ = ["StoreRun"]
