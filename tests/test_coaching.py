@@ -102,6 +102,8 @@ def test_number_reading():
         ["0.312", "95", "0.201", "0.419", "20"]
     assert numbers("best 1:38.512 vs -0.041") == ["98.512", "0.041"]
     assert numbers("S1, IM1a, FL and sector 2") == []
+    # a number after "lap" is a lap only when it is a whole number: "best clean lap 0.214 s off" is a number
+    assert numbers("best clean lap 0.214 s off; laps 3-5") == ["0.214"]
 
 
 def test_signed_values_and_interval_bounds_may_be_written(brief):

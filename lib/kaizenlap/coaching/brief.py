@@ -112,8 +112,10 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
               n_clean, "laps", n=n_laps)
     if n_clean < min_laps:
         facts.add("limit.clean_laps", "limit", "composite",
-                  f"only {n_clean} clean laps: below the {min_laps} needed for section, consistency and trend "
-                  "statistics", n_clean, "laps", n=n_laps, missing=True)
+                  f"only {n_clean} clean laps: section, consistency and trend statistics need {min_laps}",
+                  n_clean, "laps", n=n_laps, missing=True)
+        facts.add("data.min_clean_laps", "limit", "engines", f"statistics need at least {min_laps} clean laps",
+                  min_laps, "laps", n=min_laps, order=1)
 
     # --- sections: where time goes
     set_name, block = read.preferred_sections(sections, car)
@@ -198,7 +200,7 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
                       f"pace trend {fmt(tr['value'], 3)} s/lap relative to the field ({_ci(tr, 's/lap')}): "
                       f"{pat.get('trend_label')}", tr["value"], "s/lap", tr["n"], tr["lo"], tr["hi"])
         else:
-            facts.add("limit.trend", "limit", "pattern", f"no pace trend: {pat.get('trend_label') or 'not available'}",
+            facts.add("limit.trend", "trend", "pattern", f"no pace trend: {pat.get('trend_label') or 'not available'}",
                       n=n, missing=True, order=5)
 
     # --- weather: conditions and their effect
@@ -239,10 +241,10 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
                   "for this car", count, "issues", n=count, order=2)
 
     ranked = facts.ranked(int(c["brief"]["max_facts"]))
-    known = [s for s in SECTION_RE_NAMES if s in {it["section"] for it in items}]
+    known = [s for s in SECTION_RE_NAMES if s in read.car_sections(sections, car)]
     lap_hi = n_laps
     return Brief(race_id=race_id or "", track_id=track_id, car=str(car), car_class=car_class, n_clean=n_clean,
-                 n_laps=n_laps, facts=ranked, cars=read.cars(composite) or read.cars(sections),
+                 n_laps=n_laps, facts=ranked, cars=sorted({str(car), *read.cars(composite), *read.cars(sections)}),
                  sections=known, laps=list(range(1, lap_hi + 1)))
 
 

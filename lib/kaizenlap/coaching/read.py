@@ -63,6 +63,13 @@ def section_items(block: dict) -> list[dict]:
     return out
 
 
+def car_sections(sections_doc: dict | None, car: str) -> set[str]:
+    """Sections the car has statistics for (either set)."""
+    entry = car_entry(sections_doc, car) or {}
+    return {s.get("section") for set_name in ("sectors", "subsections")
+            for s in _get(entry, set_name, "sections") or [] if s.get("section")}
+
+
 def section_names(sections_doc: dict | None) -> list[str]:
     """Every section named in a sections document (both sets)."""
     names: set[str] = set()

@@ -29,8 +29,9 @@ from .brief import Brief, fmt
 from .model import Fact, Synthesis
 
 NUMBER = re.compile(r"(?<![A-Za-z0-9_.])([-+−]?)(\d+:\d{2}(?:\.\d+)?|\d+(?:\.\d+)?)(?![A-Za-z0-9_]|\.\d)")
-CAR_REF = re.compile(r"(?:\bcar\s*(?:no\.?\s*|number\s*)?#?|#)(\d+(?:-\d+)?)\b", re.I)
-LAP_REF = re.compile(r"\blaps?\s+(\d+)(?:\s*(?:-|to|and|–)\s*(\d+))?\b", re.I)
+CAR_REF = re.compile(r"(?:\bcar\s*(?:no\.?\s*|number\s*)?#?|#)(\d+(?:-\d+)?)(?![.:]\d)\b", re.I)
+LAP_REF = re.compile(r"\blaps?\s+(?:no\.?\s*|number\s*)?(\d+)(?![.:]\d)(?:\s*(?:-|to|and|–)\s*(\d+)(?![.:]\d))?\b",
+                     re.I)
 SECTION_REF = re.compile(r"\b(s\d+|im\d+a?|fl|sector\s+\d+)\b", re.I)
 SECTION_OF_SECTOR = {"sector 1": "s1", "sector 2": "s2", "sector 3": "s3"}
 
