@@ -228,3 +228,24 @@ def test_deterministic_passes_the_validator_on_the_whole_season(season_inputs):
         assert all(d["type"] == "coaching" and d["scope"] == "car" for d in stored)
     assert n == 316
     assert outcomes == {"accepted"}
+
+
+def test_every_car_of_every_real_race_gets_grounded_coaching(real_races):
+    """One document per car of every real race; cars with too few clean laps get a short one that says so."""
+    from kaizenlap.coaching import season
+
+    races = list(real_races.values())
+    inputs = season.compute(races)
+    assert {i.race_id for i in inputs} == {r.race_id for r in races if r.status == "loaded" and len(r.laps)}
+    short = total = 0
+    for inp in inputs:
+        doc = engine.analyse(inp.race_docs, inp.track_docs, inp.quality, synthesizer="deterministic", cache=None)
+        race = real_races[inp.race_id]
+        assert sorted(c["car"] for c in doc["cars"]) == sorted(race.laps["car"].astype(str).unique())
+        for car in doc["cars"]:
+            total += 1
+            model.CoachingDocument.model_validate(car)
+            if any(f["fact_id"] == "limit.clean_laps" for f in car["facts"]):
+                short += 1
+                assert "clean laps" in car["headline"] and not car["actions"]
+    assert total > 150 and short < total
