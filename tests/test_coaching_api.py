@@ -65,3 +65,22 @@ def test_openapi_documents_the_route(served):
     spec = client.get("/openapi.json").json()
     assert "/races/{race_id}/cars/{car}/coaching" in spec["paths"]
     assert "Coaching" in spec["components"]["schemas"]
+
+
+def test_store_document_writes_the_tasks_part(served, tmp_path):
+    """What the notebook does: its documents as part ``{race_id}.coaching`` of a run the owner began."""
+    from kaizenlap.store import begin_run, finish_run
+
+    _, coached = served
+    race_id, doc = next(iter(coached.items()))
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with open_store(url) as store:
+        begin_run(store, "run-c")
+    record = engine.store_document(doc, url, "run-c", f"{race_id}.coaching", meta={"engine": "coaching"})
+    assert record["counts"] == {"coaching_insights": doc["n_cars"]}
+    with open_store(url) as store:
+        finish_run(store, "run-c", parts=[f"{race_id}.coaching"])
+        got = store.query("run-c", "coaching_insights", {"race_id": race_id})
+    assert sorted(d["car"] for d in got) == sorted(c["car"] for c in doc["cars"])
+    with pytest.raises(ValueError):
+        engine.store_document(doc, url, None, "x")

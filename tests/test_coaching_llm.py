@@ -84,7 +84,23 @@ class VertexLike(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    in_flight = 0
+    max_in_flight = 0
+    delay_s = 0.0
+    lock = threading.Lock()
+
     def do_POST(self):
+        with VertexLike.lock:
+            VertexLike.in_flight += 1
+            VertexLike.max_in_flight = max(VertexLike.max_in_flight, VertexLike.in_flight)
+        try:
+            time.sleep(VertexLike.delay_s)
+            self._post()
+        finally:
+            with VertexLike.lock:
+                VertexLike.in_flight -= 1
+
+    def _post(self):
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path == "/token":
             assert b"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer" in raw
@@ -164,6 +180,23 @@ def test_vertex_request_shape(vertex_server, tmp_path, monkeypatch, synthesis_cf
                                budget=engine._Budget(60))
     assert len(VertexLike.seen) == 2 and doc2["generator"]["cached"] is True
     assert doc2["hypotheses"] == doc["hypotheses"]
+
+
+def test_bounded_concurrency(vertex_server, tmp_path, monkeypatch, synthesis_cfg):
+    port = vertex_server.server_address[1]
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(service_account(tmp_path, f"http://127.0.0.1:{port}/token")))
+    monkeypatch.setitem(synthesis_cfg, "concurrency", 2)
+    monkeypatch.setattr(VertexLike, "delay_s", 0.15)
+    VertexLike.max_in_flight = 0
+    synth = from_setting(f"vertex+http://127.0.0.1:{port}/v1beta1/projects/kl-test/locations/us-central1/endpoints/4242")
+    briefs = []
+    for _ in range(6):
+        b = brief_one()
+        b.facts[0].value += len(briefs) * 1e-9          # six distinct briefs (no cache hits between them)
+        briefs.append(b)
+    out = engine.coach_briefs(briefs, synth, cache=None)
+    assert [d["generator"]["validation"] for d, _ in out] == ["accepted"] * 6
+    assert VertexLike.max_in_flight == 2                 # never more than synthesis.concurrency at once
 
 
 def test_endpoint_down_falls_back_with_reason(synthesis_cfg):

@@ -183,6 +183,19 @@ def coach_car(brief: Brief, synth: Synthesizer, *, cache: AnswerCache | None, bu
 
 # --------------------------------------------------------------------------- a race
 
+def coach_briefs(briefs: list[Brief], synth: Synthesizer, *, cache: AnswerCache | None = None,
+                 prompt_version: str | None = None) -> list[tuple[dict, list[dict]]]:
+    """:func:`coach_car` for every brief, at most ``synthesis.concurrency`` model calls in flight (and at most
+    the synthesizer's own limit: one for llama.cpp in process), within one ``run_budget_s``. In order."""
+    budget = _Budget(cfg()["synthesis"]["run_budget_s"])
+    workers = max(1, min(int(getattr(synth, "concurrency", 1)), int(cfg()["synthesis"]["concurrency"])))
+    if isinstance(synth, Deterministic) or workers == 1 or len(briefs) < 2:
+        return [coach_car(b, synth, cache=cache, budget=budget, prompt_version=prompt_version) for b in briefs]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda b: coach_car(b, synth, cache=cache, budget=budget,
+                                                 prompt_version=prompt_version), briefs))
+
+
 def analyse(race_docs: dict[str, dict | None], track_docs: dict[str, dict | None] | None = None,
             quality: dict | None = None, *, synthesizer: Synthesizer | str | None = None,
             cache: AnswerCache | None | bool = True, prompt_version: str | None = None) -> dict:
@@ -197,14 +210,7 @@ def analyse(race_docs: dict[str, dict | None], track_docs: dict[str, dict | None
     store = AnswerCache() if cache is True else (cache or None)
     t0 = time.monotonic()
     briefs = briefs_for_race(race_docs, track_docs, quality)
-    budget = _Budget(cfg()["synthesis"]["run_budget_s"])
-    workers = max(1, min(int(getattr(synth, "concurrency", 1)), int(cfg()["synthesis"]["concurrency"])))
-    if isinstance(synth, Deterministic) or workers == 1:
-        results = [coach_car(b, synth, cache=store, budget=budget, prompt_version=prompt_version) for b in briefs]
-    else:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(lambda b: coach_car(b, synth, cache=store, budget=budget,
-                                                        prompt_version=prompt_version), briefs))
+    results = coach_briefs(briefs, synth, cache=store, prompt_version=prompt_version)
     cars = [d for d, _ in results]
     calls = [c for _, cs in results for c in cs]
     race_id = next((d.get("race_id") for d in race_docs.values() if d), None)
@@ -263,8 +269,6 @@ def store_documents(doc: dict) -> dict[str, list[dict]]:
     return {COLLECTION: out}
 
 
-__all__ = ["analyse", "headline", "store_documents", "validation_table", "coach_car", "AnswerCache", "cache_key",
-           "ENGINE", "COLLECTION"]
 
 
 def store_document(doc: dict, store_url: str | None, run_id: str | None, part: str,
@@ -290,3 +294,7 @@ def calls_table(doc: dict) -> list[dict]:
              "completion_tokens": c.get("completion_tokens"), "http_attempts": c.get("http_attempts"),
              "result": "ok" if c.get("ok") or c.get("cached") else (c.get("error") or "; ".join(c.get("errors") or []))}
             for c in doc.get("calls") or []]
+
+
+__all__ = ["analyse", "headline", "store_documents", "store_document", "validation_table", "calls_table", "coach_car",
+           "coach_briefs", "AnswerCache", "cache_key", "ENGINE", "COLLECTION"]
