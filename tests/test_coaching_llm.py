@@ -207,6 +207,14 @@ def test_endpoint_down_falls_back_with_reason(synthesis_cfg):
     assert "connection error" in g["fallback_reason"] and "fallback" in g["label"]
 
 
+def test_vertex_without_credentials_falls_back(tmp_path, monkeypatch, synthesis_cfg):
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "absent.json"))
+    synth = from_setting(f"vertex+http://127.0.0.1:{free_port()}/v1beta1/projects/p/locations/l/endpoints/e")
+    doc, _ = engine.coach_car(brief_one(), synth, cache=None, budget=engine._Budget(60))
+    assert doc["generator"]["validation"] == "fallback"
+    assert doc["generator"]["fallback_reason"].startswith("model call failed: credentials: DefaultCredentialsError")
+
+
 def test_budget_spent_falls_back(synthesis_cfg):
     synth = from_setting(f"http://127.0.0.1:{free_port()}/v1")
     doc, calls = engine.coach_car(brief_one(), synth, cache=None, budget=engine._Budget(0))

@@ -154,9 +154,10 @@ def coach_car(brief: Brief, synth: Synthesizer, *, cache: AnswerCache | None, bu
         try:
             comp = synth.complete(messages, schema, max_tokens=int(s["max_tokens"]),
                                   timeout_s=min(float(s["timeout_s"]), left))
-        except CallError as exc:
-            calls.append({"car": brief.car, "attempt": attempt + 1, "error": exc.reason})
-            return _deterministic_doc(brief, reason=f"model call failed: {exc.reason}",
+        except Exception as exc:  # a failing endpoint never fails the run: the car falls back, reason recorded
+            why = exc.reason if isinstance(exc, CallError) else f"{type(exc).__name__}: {exc}"
+            calls.append({"car": brief.car, "attempt": attempt + 1, "error": why})
+            return _deterministic_doc(brief, reason=f"model call failed: {why}",
                                       base={**base, "attempts": attempts + 1, "errors": errors}), calls
         attempts += 1
         check = validate(comp.text, brief)

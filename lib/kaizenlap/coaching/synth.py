@@ -177,7 +177,11 @@ class ChatAdapter:
             nonlocal attempts
             attempts += 1
             try:
-                r = httpx.post(self.route, json=body, headers=self.headers(), timeout=timeout_s)
+                headers = self.headers()
+            except Exception as exc:  # no credentials, token endpoint down: every car falls back, with the reason
+                raise CallError(f"credentials: {type(exc).__name__}: {exc}") from exc
+            try:
+                r = httpx.post(self.route, json=body, headers=headers, timeout=timeout_s)
             except httpx.TimeoutException as exc:
                 raise CallError(f"timeout after {timeout_s:g} s ({type(exc).__name__})") from exc
             except httpx.TransportError as exc:
