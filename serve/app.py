@@ -726,6 +726,24 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
             return {**doc, "track_model": track}
         return await respond(request, M.Recommendation, produce)
 
+    @app.get("/races/{race_id}/cars/{car}/coaching", response_model=M.Coaching, tags=["races"],
+             responses={**ERRORS, **CACHED})
+    async def car_coaching(request: Request, race_id: str = IdPath("race id"), car: str = IdPath("car id")):
+        """Coaching for one car in one race: headline, the cited facts (with n and intervals), hypotheses with
+        a confidence derived from those facts, testable actions, and which generator wrote it (the
+        deterministic one unless a language model is configured; schema: serve/schemas/coaching.schema.json)."""
+        from kaizenlap.store.build import doc_id
+
+        def produce(rid):
+            doc = st().get(rid, "coaching_insights", doc_id(race_id, car, "coaching"))
+            if doc is None:
+                race_doc = _race(rid, race_id)
+                if not any(c["car"] == car for c in race_doc["cars"]):
+                    raise not_found(f"car {car!r} in race {race_id!r}")
+                raise not_found(f"coaching for car {car!r} in race {race_id!r} (the coaching task did not run)")
+            return doc
+        return await respond(request, M.Coaching, produce)
+
     # ------------------------------------------------------------------ recommendations
     @app.get("/recommendations", response_model=M.RecommendationPage, tags=["recommendations"],
              responses={**ERRORS, **CACHED, 410: {"model": M.ErrorBody, "description": "the cursor's run is gone"},

@@ -227,6 +227,61 @@ class Recommendation(Doc):
     median: Optional[Estimate] = None
 
 
+class CoachingFact(Doc):
+    """A fact the coaching cites: the engines' number (value, 95% interval lo/hi where estimated, n)."""
+    fact_id: str
+    text: str
+    value: Optional[float] = None
+    unit: str = ""
+    n: int = 0
+    lo: Optional[float] = None
+    hi: Optional[float] = None
+    source: Optional[str] = None
+    missing: bool = False
+    section: Optional[str] = None
+
+
+class CoachingHypothesis(Doc):
+    text: str
+    supported_by: list[str]
+    confidence: Literal["high", "medium", "low"] = Field(description="derived from the cited facts' intervals and n")
+    confidence_basis: Optional[str] = None
+
+
+class CoachingMeasure(Doc):
+    metric: str
+    target: float
+    over_laps: int
+
+
+class CoachingAction(Doc):
+    section: Optional[str] = None
+    action: str
+    measure: CoachingMeasure
+    evidence: list[str]
+
+
+class CoachingGenerator(Doc):
+    kind: Literal["deterministic", "openai_chat", "llama_cpp"]
+    label: str
+    model: Optional[str] = None
+    endpoint: Optional[str] = None
+    prompt_version: Optional[str] = None
+    attempts: int = 0
+    validation: Literal["accepted", "repaired", "fallback"]
+    fallback_reason: Optional[str] = None
+
+
+class Coaching(Recommendation):
+    """Coaching for one car-race (``type: coaching``); the full schema is serve/schemas/coaching.schema.json."""
+    headline: str
+    n_clean: int = 0
+    facts: list[CoachingFact]
+    hypotheses: list[CoachingHypothesis]
+    actions: list[CoachingAction]
+    generator: CoachingGenerator
+
+
 class RecommendationPage(BaseModel):
     run_id: str
     count: int

@@ -233,6 +233,8 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
     exit_code = 1 if any(t.status == "failed" for t in tasks) or not tasks else 0
     if store_record is not None and not store_record["published"]:
         exit_code = 1
+    if any(i.severity == "error" for i in issues):   # an unreadable input: the races it held are lost
+        exit_code = 1
     result = RunResult(run_id, run_dir, tasks, exit_code, wall)
 
     # 4. Record: run.json, index.html, results manifest, latest symlink.

@@ -1,0 +1,271 @@
+"""The brief: what the engines know about one car in one race, as a ranked list of facts.
+
+A pure function of the race's four engine documents (composite, sections, weather, pattern), its track
+tasks' documents (the pooled weather model, the track composite) and the race's quality ledger. Every
+read of an engine document goes through :mod:`.read`. Missing data is a fact of its own, never a zero.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from .. import params
+from . import read
+from .model import Fact
+
+SECTION_RE_NAMES = ("s1", "s2", "s3", "im1a", "im1", "im2a", "im2", "im3a", "fl")
+
+
+def cfg() -> dict:
+    return params.load("coaching")
+
+
+def digits_for(unit: str) -> int:
+    return int(cfg()["display_digits"].get(unit, 3))
+
+
+def fmt(value: float | None, digits: int) -> str:
+    """A fact's number as displayed (and as the validator expects it)."""
+    if value is None:
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+@dataclass
+class Brief:
+    race_id: str
+    track_id: str | None
+    car: str
+    car_class: str | None
+    n_clean: int
+    n_laps: int
+    facts: list[Fact]
+    cars: list[str] = field(default_factory=list)          # every car of the race
+    sections: list[str] = field(default_factory=list)      # sections the car has statistics for
+    laps: list[int] = field(default_factory=list)          # the car's lap numbers
+
+    def fact(self, fact_id: str) -> Fact | None:
+        return next((f for f in self.facts if f.fact_id == fact_id), None)
+
+    def ids(self) -> list[str]:
+        return [f.fact_id for f in self.facts]
+
+    def to_dict(self) -> dict:
+        return {"race_id": self.race_id, "track_id": self.track_id, "car": self.car, "class": self.car_class,
+                "n_clean": self.n_clean, "n_laps": self.n_laps, "cars": self.cars, "sections": self.sections,
+                "laps": [min(self.laps), max(self.laps)] if self.laps else [],
+                "facts": [f.model_dump() for f in self.facts]}
+
+    def hash(self) -> str:
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+class _Facts:
+    def __init__(self) -> None:
+        self.items: list[tuple[tuple, Fact]] = []
+
+    def add(self, fact_id: str, kind: str, source: str, text: str, value: float | None = None, unit: str = "",
+            n: int = 0, lo: float | None = None, hi: float | None = None, section: str | None = None,
+            lap: int | None = None, missing: bool = False, order: float = 0.0) -> None:
+        digits = digits_for(unit)
+        rnd = (lambda v: None if v is None else float(v))
+        fact = Fact(fact_id=fact_id, text=text, value=rnd(value), unit=unit, n=int(n or 0), lo=rnd(lo), hi=rnd(hi),
+                    digits=digits, source=source, kind=kind, missing=missing, section=section, lap=lap)
+        pri = cfg()["brief"]["priority"][kind]
+        self.items.append(((pri, order, len(self.items)), fact))
+
+    def ranked(self, max_facts: int) -> list[Fact]:
+        items = sorted(self.items, key=lambda t: t[0])
+        keep = [f for _, f in items if f.missing] + [f for _, f in items if not f.missing]
+        keep = keep[:max(max_facts, sum(f.missing for f in keep))]
+        ordered = [f for _, f in items if f in keep]
+        for i, f in enumerate(ordered, start=1):
+            f.rank = i
+        return ordered
+
+
+def _ci(e: dict, unit: str) -> str:
+    d = digits_for(unit)
+    if e.get("lo") is None or e.get("hi") is None:
+        return f"n={e['n']}"
+    return f"95% CI {fmt(e['lo'], d)} to {fmt(e['hi'], d)}, n={e['n']}"
+
+
+def build_brief(car: str, *, composite: dict | None, sections: dict | None, weather: dict | None,
+                pattern: dict | None, weather_track: dict | None = None, composite_track: dict | None = None,
+                quality: dict | None = None) -> Brief:
+    """The brief of ``car`` from the race's engine documents, its track documents and quality ledger."""
+    c = cfg()
+    min_laps = int(params.load("engines")["min_clean_laps"])
+    race_id, track_id = read.race_ids(composite or sections or pattern or weather or quality)
+    facts = _Facts()
+    comp = read.composite_car(composite, car)
+    entry = read.car_entry(composite, car) or read.car_entry(sections, car) or read.car_entry(pattern, car) or {}
+    n_clean = int(comp.get("n_clean") if comp.get("n_clean") is not None else entry.get("n_clean") or 0)
+    n_laps = int(comp.get("n_laps") or entry.get("n_laps") or 0)
+    car_class = entry.get("class")
+
+    # --- data: how much there is to go on
+    facts.add("data.clean_laps", "data", "composite", f"{n_clean} clean laps of {n_laps} laps analysed",
+              n_clean, "laps", n=n_laps)
+    if n_clean < min_laps:
+        facts.add("limit.clean_laps", "limit", "composite",
+                  f"only {n_clean} clean laps: section, consistency and trend statistics need {min_laps}",
+                  n_clean, "laps", n=n_laps, missing=True)
+        facts.add("data.min_clean_laps", "limit", "engines", f"statistics need at least {min_laps} clean laps",
+                  min_laps, "laps", n=min_laps, order=1)
+
+    # --- sections: where time goes
+    set_name, block = read.preferred_sections(sections, car)
+    items = read.section_items(block) if block.get("available") else []
+    if block.get("available") is False and n_clean >= min_laps:
+        facts.add("limit.sections", "limit", "sections",
+                  f"no section statistics: {block.get('reason') or 'not available'}", n=block.get("n") or 0,
+                  missing=True)
+    top_k = int(c["brief"]["top_sections"])
+    for it in items:
+        sec, rank = it["section"], it["rank"] or 99
+        sl = it["section_loss"]
+        if sl is not None:
+            facts.add(f"sections.{sec}.section_loss", "section_loss", "sections",
+                      f"{sec.upper()} (rank {rank}): {fmt(sl['value'], 3)} s/lap lost beyond the car's overall "
+                      f"deficit ({_ci(sl, 's/lap')})" + ("" if it["significant"] else ", not significant"),
+                      sl["value"], "s/lap", sl["n"], sl["lo"], sl["hi"], section=sec, order=rank)
+        if rank > top_k:
+            continue
+        for key, what in (("pace_gap", "pace gap to the field's best (k fastest vs fastest)"),
+                          ("consistency_cost", "consistency cost (median vs k fastest)")):
+            e = it[key]
+            if e is not None:
+                facts.add(f"sections.{sec}.{key}", "section_detail", "sections",
+                          f"{sec.upper()} {what}: {fmt(e['value'], 3)} s/lap ({_ci(e, 's/lap')})",
+                          e["value"], "s/lap", e["n"], e["lo"], e["hi"], section=sec, order=rank)
+        for key, what in (("best_k", f"median of the car's {params.load('engines')['best_k']} fastest times"), ("median", "median time")):
+            e = it[key]
+            if e is not None:
+                facts.add(f"sections.{sec}.{key}", "section_detail", "sections",
+                          f"{sec.upper()} {what}: {fmt(e['value'], 3)} s ({_ci(e, 's')})",
+                          e["value"], "s", e["n"], e["lo"], e["hi"], section=sec, order=rank + 0.5)
+
+    # --- composite: what the car has shown it can do
+    best = comp.get("best_clean_lap_s")
+    if best is not None:
+        facts.add("composite.best_clean_lap", "potential", "composite", f"best clean lap {fmt(best, 3)} s",
+                  best, "s", n=n_clean, order=1)
+    pc = comp.get("personal_composite")
+    if pc is not None:
+        facts.add("composite.personal_composite", "potential", "composite",
+                  f"personal composite (own fastest {comp.get('section_set')} joined) {fmt(pc['value'], 3)} s "
+                  f"({_ci(pc, 's')})", pc["value"], "s", pc["n"], pc["lo"], pc["hi"], order=2)
+        if best is not None:
+            gain = float(best) - float(pc["value"])
+            facts.add("composite.potential_gain", "potential", "composite",
+                      f"best clean lap is {fmt(gain, 3)} s slower than the personal composite", gain, "s",
+                      n=pc["n"], order=0)
+    field = read.field_composite(composite, "all", comp.get("section_set") or "sectors")
+    if field and field.get("available"):
+        facts.add("composite.field", "potential", "composite",
+                  f"field composite lap ({field.get('section_set')}) {fmt(field['total_s'], 3)} s",
+                  field["total_s"], "s", n=field.get("n_laps") or 0, order=3)
+    ctrack = read.car_entry(composite_track, car)
+    if composite_track and ctrack and ctrack.get("best_clean_lap_s") is not None:
+        facts.add("composite_track.best_clean_lap", "potential", "composite_track",
+                  f"best clean lap over the track's races {fmt(ctrack['best_clean_lap_s'], 3)} s",
+                  ctrack["best_clean_lap_s"], "s", n=ctrack.get("n_clean") or 0, order=4)
+
+    # --- pattern: consistency and trend
+    pat = read.pattern_car(pattern, car)
+    if pat["available"]:
+        n = pat.get("n") or 0
+        if pat.get("robust_sd_s") is not None:
+            pct = pat.get("percentile")
+            facts.add("pattern.robust_sd", "consistency", "pattern",
+                      f"lap-time robust SD {fmt(pat['robust_sd_s'], 3)} s over {n} clean laps", pat["robust_sd_s"],
+                      "s", n=n, order=1)
+            if pct is not None:
+                facts.add("pattern.consistency_percentile", "consistency", "pattern",
+                          f"more consistent than {fmt(pct, 0)}% of the field's {pat.get('field_size')} cars", pct,
+                          "%", n=pat.get("field_size") or 0, order=2)
+        if pat.get("driver"):
+            share = pat.get("driver_share")
+            facts.add("pattern.inconsistency_driver", "consistency", "pattern",
+                      f"{pat['driver'].upper()} carries the largest share of lap-time variance"
+                      + (f" ({fmt(share, 2)})" if share is not None else ""), share, "share", n=n,
+                      section=pat["driver"], order=3)
+        tr = pat.get("trend")
+        if tr is not None:
+            facts.add("pattern.trend", "trend", "pattern",
+                      f"pace trend {fmt(tr['value'], 3)} s/lap relative to the field ({_ci(tr, 's/lap')}): "
+                      f"{pat.get('trend_label')}", tr["value"], "s/lap", tr["n"], tr["lo"], tr["hi"])
+        else:
+            facts.add("limit.trend", "trend", "pattern", f"no pace trend: {pat.get('trend_label') or 'not available'}",
+                      n=n, missing=True, order=5)
+
+    # --- weather: conditions and their effect
+    w = read.weather_race(weather)
+    if not w["usable"]:
+        facts.add("limit.weather", "weather", "weather", f"no weather data: {w.get('reason')}", missing=True)
+    else:
+        tt = w.get("track_temp")
+        if tt is None:
+            facts.add("limit.track_temp", "weather", "weather", "no track-temperature sensor readings at this race",
+                      missing=True)
+        else:
+            facts.add("weather.track_temp_range", "weather", "weather",
+                      f"track temperature {fmt(tt['min'], 1)} to {fmt(tt['max'], 1)} °C through the race",
+                      tt["max"] - tt["min"], "°C", n=tt.get("n") or 0, lo=tt["min"], hi=tt["max"], order=2)
+        s = w.get("slope")
+        if s is not None:
+            facts.add("weather.pace_vs_track_temp", "weather", "weather",
+                      f"field pace changes {fmt(s['value'], 3)} s per °C of track temperature in this race "
+                      f"({_ci(s, 's/°C')})", s["value"], "s/°C", s["n"], s["lo"], s["hi"], order=1)
+        elif tt is not None:
+            facts.add("limit.pace_vs_track_temp", "weather", "weather",
+                      f"no pace-vs-temperature slope: {w.get('slope_reason')}", missing=True, order=1)
+    wt = read.weather_track(weather_track)
+    if wt["identifiable"] and wt.get("slope"):
+        s = wt["slope"]
+        facts.add("weather_track.track_temp", "weather", "weather_track",
+                  f"track model (races pooled): lap time changes {fmt(s['value'], 3)} s per °C "
+                  f"({_ci(s, 's/°C')})", s["value"], "s/°C", s["n"], s["lo"], s["hi"], order=0)
+    else:
+        facts.add("limit.weather_track", "weather", "weather_track",
+                  f"track temperature effect not identifiable: {wt.get('reason')}", missing=True, order=3)
+
+    # --- quality ledger: what happened to this car's data
+    q = read.quality_for_car(quality, car)
+    for code, count in sorted(q["codes"].items()):
+        facts.add(f"quality.{code}", "data", "quality", f"data quality: {count} {code.replace('_', ' ')} issue(s) "
+                  "for this car", count, "issues", n=count, order=2)
+
+    ranked = facts.ranked(int(c["brief"]["max_facts"]))
+    known = [s for s in SECTION_RE_NAMES if s in read.car_sections(sections, car)]
+    lap_hi = n_laps
+    return Brief(race_id=race_id or "", track_id=track_id, car=str(car), car_class=car_class, n_clean=n_clean,
+                 n_laps=n_laps, facts=ranked, cars=sorted({str(car), *read.cars(composite), *read.cars(sections)}),
+                 sections=known, laps=list(range(1, lap_hi + 1)))
+
+
+def briefs_for_race(race_docs: dict[str, dict | None], track_docs: dict[str, dict | None] | None = None,
+                    quality: dict | None = None) -> list[Brief]:
+    """A brief per car of the race. ``race_docs``: engine -> document (``composite``, ``sections``,
+    ``weather``, ``pattern``); ``track_docs``: ``weather_track``, ``composite_track`` (each may be None)."""
+    track_docs = track_docs or {}
+    cars: list[str] = []
+    for engine in ("composite", "sections", "pattern"):
+        for car in read.cars(race_docs.get(engine)):
+            if car not in cars:
+                cars.append(car)
+    return [build_brief(car, composite=race_docs.get("composite"), sections=race_docs.get("sections"),
+                        weather=race_docs.get("weather"), pattern=race_docs.get("pattern"),
+                        weather_track=track_docs.get("weather_track"),
+                        composite_track=track_docs.get("composite_track"), quality=quality)
+            for car in sorted(cars)]
+
+
+def brief_text(brief: Brief) -> str:
+    """The facts as the prompt lists them, one per line: ``[fact_id] text``."""
+    return "\n".join(f"[{f.fact_id}] {f.text}" for f in brief.facts)
+

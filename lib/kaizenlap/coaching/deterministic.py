@@ -1,0 +1,86 @@
+"""The deterministic synthesizer: rule-based race-engineer language from a brief (the default generator).
+
+Every number it writes is a fact's number at its display rounding, so its answers pass the validator
+(tests check the whole sample season).
+"""
+from __future__ import annotations
+
+from .. import params
+from .brief import Brief, fmt
+from .model import Synthesis
+
+LABEL = "deterministic (rule-based from the engines' facts, no language model)"
+
+
+def _v(brief: Brief, fact_id: str) -> str | None:
+    f = brief.fact(fact_id)
+    return None if f is None or f.value is None else fmt(f.value, f.digits)
+
+
+def synthesize(brief: Brief) -> Synthesis:
+    c = params.load("coaching")["synthesis"]
+    stint = int(c["stint_laps"])
+    car = brief.car
+    limit = brief.fact("limit.clean_laps")
+    if limit is not None:
+        return Synthesis(headline=f"Car {car}: {limit.text}; no coaching beyond that can be grounded in this race.")
+    losses = sorted((f for f in brief.facts if f.kind == "section_loss"), key=lambda f: f.rank)
+    ranked = sorted(losses, key=lambda f: -(f.lo if f.lo is not None else -1e9))
+    hypotheses: list[dict] = []
+    actions: list[dict] = []
+    top = ranked[0] if ranked else None
+    gain = brief.fact("composite.potential_gain")
+    if top is not None:
+        sec = top.section
+        S = sec.upper()
+        sig = top.lo is not None and top.lo > 0
+        headline = (f"Car {car}: {S} is where the most section-specific time goes, {_v(brief, top.fact_id)} s/lap "
+                    "beyond the car's overall deficit" + ("" if sig else " (not significant)"))
+        if gain is not None:
+            headline += f"; best clean lap {_v(brief, gain.fact_id)} s off the personal composite"
+        pg, cc = brief.fact(f"sections.{sec}.pace_gap"), brief.fact(f"sections.{sec}.consistency_cost")
+        if pg is not None and cc is not None and pg.value is not None and cc.value is not None:
+            source = "pace (the car's best times there)" if pg.value >= cc.value else \
+                "inconsistency (lap-to-lap spread there)"
+            hypotheses.append({"text": f"The {S} loss likely comes more from {source}: pace gap "
+                                       f"{_v(brief, pg.fact_id)} s/lap against a consistency cost of "
+                                       f"{_v(brief, cc.fact_id)} s/lap.",
+                               "supported_by": [top.fact_id, pg.fact_id, cc.fact_id]})
+        else:
+            hypotheses.append({"text": f"{S} may be the car's weakest section: {_v(brief, top.fact_id)} s/lap of "
+                                       "section-specific loss.", "supported_by": [top.fact_id]})
+        for f in ranked[: c["max_actions"]]:
+            if f is not top and not (f.lo is not None and f.lo > 0):
+                continue
+            bk = brief.fact(f"sections.{f.section}.best_k")
+            if bk is None or bk.value is None:
+                continue
+            actions.append({"section": f.section,
+                            "action": f"In {f.section.upper()}, repeat the car's own best: bring the median "
+                                      f"{f.section.upper()} time down to {_v(brief, bk.fact_id)} s (the median of its "
+                                      f"fastest times there) over the next {stint} laps.",
+                            "measure": {"metric": "median_section_time_s", "target": round(bk.value, bk.digits),
+                                        "over_laps": stint},
+                            "evidence": [bk.fact_id, f.fact_id]})
+    else:
+        headline = f"Car {car}: no section statistics for this race"
+        if gain is not None:
+            headline += f"; best clean lap {_v(brief, gain.fact_id)} s off the personal composite"
+    drv, rsd = brief.fact("pattern.inconsistency_driver"), brief.fact("pattern.robust_sd")
+    if drv is not None and rsd is not None and drv.section in brief.sections:
+        share = f" ({_v(brief, drv.fact_id)} of lap-time variance)" if drv.value is not None else ""
+        hypotheses.append({"text": f"Lap-to-lap variation may come mostly from {drv.section.upper()}{share}; "
+                                   f"the lap-time robust SD is {_v(brief, rsd.fact_id)} s.",
+                           "supported_by": [drv.fact_id, rsd.fact_id]})
+    trend = brief.fact("pattern.trend")
+    if trend is not None and trend.lo is not None and trend.hi is not None and (trend.lo > 0 or trend.hi < 0):
+        what = "faded relative to the field (tyres or fuel load may be a factor)" if trend.lo > 0 else \
+            "found time relative to the field as the race went on"
+        hypotheses.append({"text": f"A pace trend of {_v(brief, trend.fact_id)} s/lap suggests the car {what}.",
+                           "supported_by": [trend.fact_id]})
+    elif gain is not None and gain.value is not None and len(hypotheses) < c["max_hypotheses"]:
+        hypotheses.append({"text": f"The best clean lap is {_v(brief, gain.fact_id)} s slower than the personal "
+                                   "composite, which suggests the car's fastest sections were not put together "
+                                   "in one lap.", "supported_by": [gain.fact_id]})
+    return Synthesis.model_validate({"headline": headline, "hypotheses": hypotheses[: c["max_hypotheses"]],
+                                     "actions": actions[: c["max_actions"]]})

