@@ -55,7 +55,6 @@ WEB_DIR = Path(__file__).resolve().parent / "web"
 BUILT_WEB_DIR = Path(__file__).resolve().parents[1] / "web" / "dist"
 REPORTS_DIR = Path(__file__).resolve().parents[1] / "reports"
 DOCS_DIR = Path(__file__).resolve().parent / "docs"
-HASHED_ASSET = re.compile(r"^assets/[^/]+-[A-Za-z0-9_-]{8,}\.[a-z0-9]+$")   # Vite's content-hashed names
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:~+=@-]{0,199}$"
 API_PREFIXES = {"health", "tracks", "races", "recommendations", "runs", "docs", "redoc", "openapi.json", "api",
                 "reports"}
@@ -851,9 +850,9 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
         target = _safe_file(web_root, path)
         if target is None:
             raise ApiError(404, "not_found", "not found")
-        if HASHED_ASSET.match(path):       # content-hashed: never changes under its name
-            return FileResponse(target, headers={"Cache-Control": "public, max-age=31536000, immutable"})
-        return FileResponse(target, headers={"Cache-Control": "no-cache"})
+        # Cache-Control comes from the SecurityHeaders front (params/serve.yaml: /assets/* content-hashed and
+        # immutable, everything else no-cache): one place for the rule.
+        return FileResponse(target)
 
     config = serve_config()
     app.add_middleware(CacheFront, ctx=ctx, cache_control=cache_control)     # innermost of the fronts

@@ -324,3 +324,20 @@ def test_item8_run_help_matches_what_run_does():
     text = " ".join(proc.stdout.split())
     assert proc.returncode == 0 and "comes later" not in text
     assert "publish" in text and "sqlite:///PATH" in text and "firestore://PROJECT" in text
+
+
+def test_item5_run_exits_1_on_an_unreadable_input_with_no_race_in_it(tmp_path):
+    """A zip nothing can be recovered from holds no race to fail: `run` still processes the good race and
+    exits 1, the input named in the log (the run must not report success over lost data)."""
+    from kaizenlap import pipeline
+    root, _ = _season(tmp_path)
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"this is not a zip at all" * 10)
+    res = pipeline.run([root, junk], race_ids=["barber-r1"], engines=["pattern"], workers=1,
+                       reports_dir=tmp_path / "reports", html=False, progress=False)
+    assert [t.status for t in res.tasks] == ["ok"]
+    assert res.exit_code == 1
+    run = json.loads((res.run_dir / "run.json").read_text())
+    assert run["exit_code"] == 1
+    assert ("unreadable_file", "error", str(junk)) in \
+        [(i["code"], i["severity"], i["file"]) for i in run["input_issues"]]

@@ -295,13 +295,13 @@ def composite_figure(field: pd.DataFrame, cars: pd.DataFrame, title: str | None 
 
 # ------------------------------------------------------------------------------------------ pattern
 
-def consistency_scatter(stats: pd.DataFrame, title: str = "Consistency: robust SD against median lap",
+def consistency_scatter(stats: pd.DataFrame, title: str = "Consistency: lap-to-lap SD around the car's trend against median lap",
                         annotate: bool = True) -> Figure:
-    """Robust SD (1.4826 MAD) against median clean lap per car, sized by n, coloured by trend
+    """Lap-to-lap SD around the car's own trend (the consistency measure, DATA_REFERENCE §10) against median clean lap per car, sized by n, coloured by trend
     (``kaizenlap.engines.pattern.stats_table``)."""
-    if stats is None or stats.empty or "robust_sd_s" not in stats:
+    if stats is None or stats.empty or "residual_sd_s" not in stats:
         return _empty("no car has enough clean laps", title)
-    d = stats.dropna(subset=["robust_sd_s", "median_s"]).copy()
+    d = stats.dropna(subset=["residual_sd_s", "median_s"]).copy()
     if d.empty:
         return _empty("no car has enough clean laps", title)
     d["trend"] = d["trend"].fillna("not enough clean laps")
@@ -310,15 +310,15 @@ def consistency_scatter(stats: pd.DataFrame, title: str = "Consistency: robust S
     with _style():
         fig = _figure(8.5, 5.2)
         ax = fig.subplots()
-        sns.scatterplot(data=d, x="median_s", y="robust_sd_s", hue="trend", size="n", sizes=(25, 160),
+        sns.scatterplot(data=d, x="median_s", y="residual_sd_s", hue="trend", size="n", sizes=(25, 160),
                         palette={k: v for k, v in palette.items() if k in set(d["trend"])}, ax=ax, alpha=0.85)
         if annotate:
             for _, r in d.iterrows():
-                ax.annotate(str(r["car"]), (r["median_s"], r["robust_sd_s"]), xytext=(3, 3),
+                ax.annotate(str(r["car"]), (r["median_s"], r["residual_sd_s"]), xytext=(3, 3),
                             textcoords="offset points", fontsize=7, color="0.25")
-        ax.axhline(float(d["robust_sd_s"].median()), color="0.6", ls=":", lw=1, label="field median")
+        ax.axhline(float(d["residual_sd_s"].median()), color="0.6", ls=":", lw=1, label="field median")
         ax.set_xlabel("median clean lap (s)")
-        ax.set_ylabel("robust SD (s)")
+        ax.set_ylabel("SD around own trend (s)")
         ax.set_title(title)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     return fig

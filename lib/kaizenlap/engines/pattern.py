@@ -132,4 +132,7 @@ def stats_table(doc: dict) -> pd.DataFrame:
                      "trend_hi": t.get("slope_s_per_lap", {}).get("hi"), "trend": t["label"],
                      "inconsistency_driver": e.get("inconsistency_driver"),
                      "consistency_pct": e.get("consistency_percentile")})
-    return pd.DataFrame(rows)
+    # Fixed columns (a race where no car has enough clean laps still has them), the most consistent first.
+    cols = ["car", "n", "median_s", "residual_sd_s", "robust_sd_s", "trend_q", "cv", "best5_avg_s",
+            "trend_s_per_lap", "trend_lo", "trend_hi", "trend", "inconsistency_driver", "consistency_pct", "note"]
+    return pd.DataFrame(rows, columns=cols).sort_values("residual_sd_s", na_position="last", kind="stable")

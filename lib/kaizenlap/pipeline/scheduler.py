@@ -240,6 +240,7 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
     # 4. Record: run.json, index.html, results manifest, latest symlink.
     doc = {"run_id": run_id, "started_utc": started, "finished_utc": results.now_utc(), "wall_s": round(wall, 3),
            "data": [str(p) for p in data_paths], "races": wanted, "races_missing": missing,
+           "input_issues": [i.to_dict() for i in issues],
            "engines": list(engines or registry()), "workers": workers, "executor": scheduler or "local",
            "kernels": "fresh" if fresh_kernels else "warm", "force": force, "html": html, "store_url": store_url,
            "store": store_record, "kaizenlap_version": __version__, "library_hash": fingerprints.library_hash(),
