@@ -10,7 +10,7 @@ from kaizenlap.store import build
 
 def test_every_consumer_reads_the_registry():
     names = list(reg.registry())
-    assert names == ["composite", "sections", "weather", "pattern", "weather_track", "composite_track"]
+    assert names == ["composite", "sections", "weather", "pattern", "weather_track", "composite_track", "coaching"]
     assert pipeline.ALL_TASKS == tuple(names)
     assert pipeline.NOTEBOOKS == {n: reg.spec(n).notebook for n in reg.race_tasks()}
     assert pipeline.TRACK_TASKS == {"weather_track": "weather", "composite_track": "composite"}
