@@ -93,6 +93,13 @@ def _ci(e: dict, unit: str) -> str:
     return f"95% CI {fmt(e['lo'], d)} to {fmt(e['hi'], d)}, n={e['n']}"
 
 
+def _significance(sl: dict, significant: bool) -> str:
+    """A section loss whose interval lies below zero is a relative strength, not "not significant"."""
+    if sl.get("hi") is not None and sl["hi"] < 0:
+        return ", a relative strength (interval below zero)"
+    return "" if significant else ", not significant (interval includes zero)"
+
+
 def build_brief(car: str, *, composite: dict | None, sections: dict | None, weather: dict | None,
                 pattern: dict | None, weather_track: dict | None = None, composite_track: dict | None = None,
                 quality: dict | None = None) -> Brief:
@@ -131,7 +138,7 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
         if sl is not None:
             facts.add(f"sections.{sec}.section_loss", "section_loss", "sections",
                       f"{sec.upper()} (rank {rank}): {fmt(sl['value'], 3)} s/lap lost beyond the car's overall "
-                      f"deficit ({_ci(sl, 's/lap')})" + ("" if it["significant"] else ", not significant"),
+                      f"deficit ({_ci(sl, 's/lap')})" + _significance(sl, it["significant"]),
                       sl["value"], "s/lap", sl["n"], sl["lo"], sl["hi"], section=sec, order=rank)
         if rank > top_k:
             continue

@@ -35,7 +35,7 @@ def synthesize(brief: Brief) -> Synthesis:
         S = sec.upper()
         sig = top.lo is not None and top.lo > 0
         headline = (f"Car {car}: {S} is where the most section-specific time goes, {_v(brief, top.fact_id)} s/lap "
-                    "beyond the car's overall deficit" + ("" if sig else " (not significant)"))
+                    f"beyond the car's overall deficit over {top.n} clean laps" + ("" if sig else " (not significant)"))
         if gain is not None:
             headline += f"; best clean lap {_v(brief, gain.fact_id)} s off the personal composite"
         pg, cc = brief.fact(f"sections.{sec}.pace_gap"), brief.fact(f"sections.{sec}.consistency_cost")
