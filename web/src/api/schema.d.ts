@@ -84,6 +84,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/races/{race_id}/cars/{car}/coaching": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Car Coaching
+         * @description Coaching for one car in one race: headline, the cited facts (with n and intervals), hypotheses with
+         *     a confidence derived from those facts, testable actions, and which generator wrote it (the
+         *     deterministic one unless a language model is configured; schema: serve/schemas/coaching.schema.json).
+         */
+        get: operations["car_coaching_races__race_id__cars__car__coaching_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/races/{race_id}/cars/{car}/laps": {
         parameters: {
             query?: never;
@@ -364,6 +386,161 @@ export interface components {
             race_id: string;
             /** Run Id */
             run_id: string;
+        };
+        /**
+         * Coaching
+         * @description Coaching for one car-race (``type: coaching``); the full schema is serve/schemas/coaching.schema.json.
+         */
+        Coaching: {
+            /** Actions */
+            actions: components["schemas"]["CoachingAction"][];
+            best_k?: components["schemas"]["Estimate"] | null;
+            /** Car */
+            car?: string | null;
+            consistency_cost?: components["schemas"]["Estimate"] | null;
+            /** Facts */
+            facts: components["schemas"]["CoachingFact"][];
+            generator: components["schemas"]["CoachingGenerator"];
+            /** Headline */
+            headline: string;
+            /** Hypotheses */
+            hypotheses: components["schemas"]["CoachingHypothesis"][];
+            /** Id */
+            id: string;
+            /** Lap */
+            lap?: number | null;
+            loss?: components["schemas"]["Estimate"] | null;
+            median?: components["schemas"]["Estimate"] | null;
+            /** Message */
+            message?: string | null;
+            /**
+             * N Clean
+             * @default 0
+             */
+            n_clean: number;
+            pace_gap?: components["schemas"]["Estimate"] | null;
+            /** Race Id */
+            race_id?: string | null;
+            /** Scope */
+            scope?: string | null;
+            /** Section */
+            section?: string | null;
+            /** Track Id */
+            track_id?: string | null;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "section" | "weather" | "pattern" | "coaching";
+        } & {
+            [key: string]: unknown;
+        };
+        /** CoachingAction */
+        CoachingAction: {
+            /** Action */
+            action: string;
+            /** Evidence */
+            evidence: string[];
+            measure: components["schemas"]["CoachingMeasure"];
+            /** Section */
+            section?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * CoachingFact
+         * @description A fact the coaching cites: the engines' number (value, 95% interval lo/hi where estimated, n).
+         */
+        CoachingFact: {
+            /** Fact Id */
+            fact_id: string;
+            /** Hi */
+            hi?: number | null;
+            /** Lo */
+            lo?: number | null;
+            /**
+             * Missing
+             * @default false
+             */
+            missing: boolean;
+            /**
+             * N
+             * @default 0
+             */
+            n: number;
+            /** Section */
+            section?: string | null;
+            /** Source */
+            source?: string | null;
+            /** Text */
+            text: string;
+            /**
+             * Unit
+             * @default
+             */
+            unit: string;
+            /** Value */
+            value?: number | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** CoachingGenerator */
+        CoachingGenerator: {
+            /**
+             * Attempts
+             * @default 0
+             */
+            attempts: number;
+            /** Endpoint */
+            endpoint?: string | null;
+            /** Fallback Reason */
+            fallback_reason?: string | null;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "deterministic" | "openai_chat" | "llama_cpp";
+            /** Label */
+            label: string;
+            /** Model */
+            model?: string | null;
+            /** Prompt Version */
+            prompt_version?: string | null;
+            /**
+             * Validation
+             * @enum {string}
+             */
+            validation: "accepted" | "repaired" | "fallback";
+        } & {
+            [key: string]: unknown;
+        };
+        /** CoachingHypothesis */
+        CoachingHypothesis: {
+            /**
+             * Confidence
+             * @description derived from the cited facts' intervals and n
+             * @enum {string}
+             */
+            confidence: "high" | "medium" | "low";
+            /** Confidence Basis */
+            confidence_basis?: string | null;
+            /** Supported By */
+            supported_by: string[];
+            /** Text */
+            text: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** CoachingMeasure */
+        CoachingMeasure: {
+            /** Metric */
+            metric: string;
+            /** Over Laps */
+            over_laps: number;
+            /** Target */
+            target: number;
+        } & {
+            [key: string]: unknown;
         };
         /** Component */
         Component: {
@@ -923,6 +1100,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description invalid parameter */
             422: {
                 headers: {
@@ -973,6 +1159,15 @@ export interface operations {
             };
             /** @description unknown id */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1039,6 +1234,83 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid parameter */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description store unreachable or nothing published yet */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    car_coaching_races__race_id__cars__car__coaching_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description race id */
+                race_id: string;
+                /** @description car id */
+                car: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Coaching"];
+                };
+            };
+            /** @description not modified (If-None-Match matched the ETag) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description invalid parameter */
             422: {
                 headers: {
@@ -1091,6 +1363,15 @@ export interface operations {
             };
             /** @description unknown id */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1155,6 +1436,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description invalid parameter */
             422: {
                 headers: {
@@ -1205,6 +1495,15 @@ export interface operations {
             };
             /** @description unknown id */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1269,6 +1568,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description invalid parameter */
             422: {
                 headers: {
@@ -1326,6 +1634,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description invalid parameter */
             422: {
                 headers: {
@@ -1376,6 +1693,15 @@ export interface operations {
             };
             /** @description unknown id */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1451,8 +1777,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description the cursor's run is still being written */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description the cursor's run is gone */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1507,6 +1851,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description invalid parameter */
             422: {
                 headers: {
@@ -1554,6 +1907,15 @@ export interface operations {
             };
             /** @description unknown id */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1618,6 +1980,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description invalid parameter */
             422: {
                 headers: {
@@ -1668,6 +2039,15 @@ export interface operations {
             };
             /** @description unknown id */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
