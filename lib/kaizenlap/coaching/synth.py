@@ -65,9 +65,9 @@ def parse_setting(value: str | None) -> str:
     flavour, _, transport = parts.scheme.partition("+")
     if not transport:
         flavour, transport = "openai", parts.scheme
-    if transport not in ("http", "https") or flavour not in FLAVOURS or flavour == "vertex":
+    if transport not in ("http", "https") or flavour not in FLAVOURS:
         raise ValueError(f"{LLM_ENV}={value!r}: use deterministic (or off), llama-cpp:gemma3-270m, "
-                         "llama-cpp:/path/model.gguf, vertex://PROJECT/LOCATION/ENDPOINT_ID, "
+                         "llama-cpp:/path/model.gguf, vertex://PROJECT/LOCATION/ENDPOINT_ID, vertex+https://…/endpoints/ID, "
                          "[ollama+|vllm+|llamacpp+]http(s)://HOST:PORT[/v1][?model=NAME]")
     if not parts.netloc:
         raise ValueError(f"{LLM_ENV}={value!r} has no host (e.g. http://127.0.0.1:8080)")
