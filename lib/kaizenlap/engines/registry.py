@@ -15,14 +15,14 @@ finished, and hands the notebook their documents as the parameter ``inputs`` (``
 JSON document}``, a task key being ``"<race or track id>/<task name>"``, e.g. ``"barber-r1/sections"``,
 ``"barber/weather_track"``); :func:`documents_for_races` passes the documents themselves to ``analyse`` as
 ``inputs``, under the same keys. A
-task whose dependency failed fails without executing. For example, a per-race coaching synthesis that
-reads the race's four engine documents and its track's models::
+task whose dependency failed fails without executing. The coaching entry is the example: a per-race
+synthesis that reads the race's four engine documents and its track's models, with the run option ``llm``
+(``run --llm``) as a notebook parameter (and so in its fingerprint)::
 
-    EngineSpec(name="coaching", engine="coaching", notebook="coaching_synthesis.ipynb", scope="race",
-               analyse=lambda races, subject, inputs: coaching.analyse(races[0], inputs),
-               headline=results.headline_coaching, documents=build.coaching_documents,
-               collection="coaching_insights",
-               after=("composite", "sections", "weather", "pattern", "weather_track", "composite_track"))
+    EngineSpec("coaching", "coaching", "coaching_synthesis.ipynb", RACE, _coaching, coaching_headline,
+               coaching_documents, "coaching_insights",
+               after=("composite", "sections", "weather", "pattern", "weather_track", "composite_track"),
+               options=("llm",))
 """
 from __future__ import annotations
 
