@@ -23,7 +23,7 @@ def brief():
              F("sections.im2.pace_gap", 0.2507, lo=0.1, hi=0.38, section="im2", kind="section_detail"),
              F("sections.im2.best_k", 24.5126, unit="s", lo=24.4, hi=24.6, section="im2", kind="section_detail"),
              F("sections.fl.section_loss", -0.041, lo=-0.12, hi=0.03, section="fl"),
-             F("pattern.robust_sd", 0.4518, unit="s", n=22, kind="consistency"),
+             F("pattern.residual_sd", 0.4518, unit="s", n=22, kind="consistency"),
              F("composite.best_clean_lap", 98.512, unit="s", n=22, kind="potential"),
              F("limit.track_temp", None, unit="", n=0, kind="weather", missing=True)]
     return Brief(race_id="barber-r1", track_id="barber", car="13", car_class="Am", n_clean=22, n_laps=27,
@@ -121,7 +121,7 @@ def test_confidence_from_intervals_and_n(brief):
     # a difference whose interval includes zero -> low
     assert g["sections.fl.section_loss"] == "low"
     # an exact figure (no interval) -> medium; a missing-data fact -> low
-    assert g["pattern.robust_sd"] == "medium" and g["limit.track_temp"] == "low"
+    assert g["pattern.residual_sd"] == "medium" and g["limit.track_temp"] == "low"
     few = F("x", 0.5, lo=0.4, hi=0.6, n=4)
     assert confidence.fact_grade(few) == "low"
     conf, basis = confidence.hypothesis_confidence([brief.facts[3], brief.facts[0]])

@@ -38,7 +38,7 @@ def brief_one() -> Brief:
                text="IM2 consistency cost: 0.062 s/lap (95% CI 0.010 to 0.120, n=22)"),
              F("sections.im2.best_k", 24.5126, unit="s", lo=24.4, hi=24.6, section="im2", kind="section_detail",
                text="IM2 median of the car's 3 fastest times: 24.513 s (95% CI 24.400 to 24.600, n=22)"),
-             F("pattern.robust_sd", 0.4518, unit="s", kind="consistency",
+             F("pattern.residual_sd", 0.4518, unit="s", kind="consistency",
                text="lap-time robust SD 0.452 s over 22 clean laps")]
     for i, f in enumerate(facts, start=1):
         f.rank = i

@@ -52,7 +52,8 @@ def _statuses(run_dir: Path) -> dict:
 def test_first_run_writes_every_report(first_run, reports):
     assert first_run.exit_code == 0, [(t.key, t.error) for t in first_run.failed]
     run_dir = first_run.run_dir
-    expected = {f"{r}/{e}" for r in RACES for e in ENGINES} | {"barber/weather_track", "barber/composite_track"}
+    expected = {f"{r}/{e}" for r in RACES for e in (*ENGINES, "coaching")} | {"barber/weather_track",
+                                                                              "barber/composite_track"}
     assert _statuses(run_dir) == {k: "ok" for k in expected}
     index = (run_dir / "index.html").read_text()
     for key in expected:
@@ -87,6 +88,20 @@ def test_documents_equal_direct_engine_calls(first_run, season):
             saved, meta = results.load_document(run_dir / rid / f"{engine}.json")
             assert saved == json.loads(json.dumps(doc)), f"{rid}/{engine}"
             assert meta["run_id"] == first_run.run_id and meta["race_id"] == rid
+        # coaching read the run's engine and track documents (handed over as `inputs`), computed none itself
+        saved, meta = results.load_document(run_dir / rid / "coaching.json")
+        from kaizenlap.coaching import engine as coaching, season as coaching_inputs
+        from kaizenlap.store.build import quality_document
+        docs = {f"{t}/{n}": results.load_document(run_dir / t / f"{n}.json")[0]
+                for t, n in [(rid, e) for e in ENGINES] + [("barber", "weather_track"), ("barber", "composite_track")]}
+        inp = coaching_inputs.from_inputs(race, docs, quality_document(race))
+        again = coaching.analyse(inp.race_docs, inp.track_docs, inp.quality, synthesizer="deterministic", cache=None)
+        assert [c["car"] for c in saved["cars"]] == [c["car"] for c in again["cars"]] and saved["n_cars"] > 0
+        assert saved["cars"] == json.loads(json.dumps(again["cars"]))
+        assert saved["generator"]["kind"] == "deterministic" and _run_json(run_dir)["llm"] == "deterministic"
+        cells = json.loads((run_dir / rid / "coaching.ipynb").read_text())["cells"]
+        shown = json.dumps([c.get("outputs", []) for c in cells])
+        assert "Engine documents read from the run" in shown and "Computed here" not in shown
     track = weather.analyse_track([(r.laps, r.weather) for r in races.values()], "barber")
     saved, meta = results.load_document(run_dir / "barber" / "weather_track.json")
     assert saved == json.loads(json.dumps(track)) and meta["scope"] == "track"
@@ -113,7 +128,10 @@ def test_second_run_reuses_everything(first_run, season, reports, capsys):
         for name in t["files"].values():
             assert (run_dir / t["target"] / name).is_file()
     assert "reused" in (run_dir / "index.html").read_text()
-    assert "10 reused, 0 failed" in capsys.readouterr().out
+    assert "12 reused, 0 failed" in capsys.readouterr().out
+    # --llm is parsed by the setting's one parser before anything runs
+    assert cli.main(["run", "--data", str(season), "--reports", str(reports), "--llm", "gopher://x"]) == 2
+    assert "--llm: KAIZENLAP_LLM='gopher://x'" in capsys.readouterr().err
 
 
 def test_force_reruns_and_a_failing_task_is_reported(first_run, season, reports, capsys):
@@ -228,7 +246,7 @@ def test_reused_races_start_their_track_task_once(first_run, season, reports, mo
     monkeypatch.setattr(pipeline.fingerprints, "reuse",
                         lambda task, *a, **k: (calls.append(task.key), real(task, *a, **k))[1])
     res = pipeline.run([season], race_ids=RACES, reports_dir=reports, html=False, progress=False)
-    assert sorted(calls) == sorted(t.key for t in res.tasks) and len(calls) == 10
+    assert sorted(calls) == sorted(t.key for t in res.tasks) and len(calls) == 12      # 2 × (4 engines + coaching) + 2 track tasks
     assert all(t.status == "reused" for t in res.tasks)
 
 

@@ -10,7 +10,7 @@ from kaizenlap.store import build
 
 def test_every_consumer_reads_the_registry():
     names = list(reg.registry())
-    assert names == ["composite", "sections", "weather", "pattern", "weather_track", "composite_track"]
+    assert names == ["composite", "sections", "weather", "pattern", "weather_track", "composite_track", "coaching"]
     assert pipeline.ALL_TASKS == tuple(names)
     assert pipeline.NOTEBOOKS == {n: reg.spec(n).notebook for n in reg.race_tasks()}
     assert pipeline.TRACK_TASKS == {"weather_track": "weather", "composite_track": "composite"}
@@ -68,3 +68,26 @@ def test_a_failed_dependency_fails_the_dependent_task(synthesis, tmp_path, monke
     failed = {t["task"]: t["error"] for t in meta["failed_tasks"]}
     assert set(failed) == {"pattern:barber-r1", "coaching:barber-r1"}
     assert failed["coaching:barber-r1"].startswith("DependencyFailed") and docs["coaching_insights"] == []
+
+
+def test_coaching_is_registered_after_the_engines_and_its_fingerprint_follows_the_llm_setting(tmp_path):
+    minirace.write_race(tmp_path / "barber", 1)
+    minirace.write_race(tmp_path / "barber", 2)
+    from kaizenlap.ingest import load
+    races, _ = load([tmp_path], use_cache=False)
+    s = reg.spec("coaching")
+    assert (s.scope, s.notebook, s.collection) == (reg.RACE, "coaching_synthesis.ipynb", "coaching_insights")
+    ids = ["barber-r1", "barber-r2"]
+
+    def coaching(llm):
+        tasks = pipeline.plan([tmp_path], races, ids, None, options={"llm": llm})
+        return {t.key: t for t in tasks}
+
+    a, b = coaching("deterministic"), coaching("ollama+http://127.0.0.1:11434?model=gemma3:4b")
+    c1 = a["barber-r1/coaching"]
+    assert c1.after == ["barber-r1/composite", "barber-r1/sections", "barber-r1/weather", "barber-r1/pattern",
+                        "barber/weather_track", "barber/composite_track"]
+    assert c1.parameters["llm"] == "deterministic" and "llm" not in a["barber-r1/pattern"].parameters
+    assert a["barber-r1/coaching"].fingerprint != b["barber-r1/coaching"].fingerprint
+    assert all(a[k].fingerprint == b[k].fingerprint for k in a if not k.endswith("/coaching"))
+    assert len(a) == 2 * 5 + 2          # per race: 4 engines + coaching; per track: weather_track, composite_track

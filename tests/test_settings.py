@@ -13,7 +13,7 @@ CLOUD_ENV = {"GOOGLE_CLOUD_PROJECT": "kaizenlap-prod", "USE_LOCAL_FILES": "false
 
 def test_defaults_are_the_laptop():
     s = load({})
-    assert (s.use_local_files, s.port, s.llm, s.firestore_database) == (True, 8000, "off", "(default)")
+    assert (s.use_local_files, s.port, s.llm, s.firestore_database) == (True, 8000, "deterministic", "(default)")
     assert s.data() is None                                   # -> data/sample
     assert s.store_url(local_default=False) is None           # run publishes only when asked
     assert s.store_url().startswith("sqlite:///") and s.store_url().endswith(".kaizenlap/store.db")
@@ -47,6 +47,17 @@ def test_llm_setting():
     assert load({"KAIZENLAP_LLM": "none"}).llm_kind == "off"
     s = load({"KAIZENLAP_LLM": "http://127.0.0.1:8080/"})
     assert (s.llm_kind, s.llm) == ("server", "http://127.0.0.1:8080")
+    # one parser: the settings object and the coaching synthesizer read the setting alike
+    from kaizenlap.coaching import synth
+    for value in ("ollama+http://127.0.0.1:11434?model=gemma3:4b", "vertex://my-project/us-central1/123",
+                  "vllm+http://127.0.0.1:8000/v1?model=google/gemma-3-4b-it", "llama-cpp:gemma3-270m", "off"):
+        assert load({"KAIZENLAP_LLM": value}).llm == synth.parse_setting(value)
+    assert load({"KAIZENLAP_LLM": "llamacpp+http://127.0.0.1:8080"}).llm_kind == "server"
+    assert load({"KAIZENLAP_LLM": "llama-cpp:gemma3-270m"}).llm_kind == "model"
+    assert load({"KAIZENLAP_LLM": "deterministic"}).llm_kind == "off"
+    for bad in ("ftp://x", "vertex://p/only-location", "llama-cpp:/no/such.gguf", "gopher+http://h:1"):
+        with pytest.raises(SettingsError, match="KAIZENLAP_LLM"):
+            load({"KAIZENLAP_LLM": bad})
 
 
 @pytest.mark.parametrize("env, needle", [

@@ -188,13 +188,26 @@ def test_race_car_map_modes_panel_deeplink(site, browser):
         if mode == "patterns":
             pg.get_by_test_id("lap-chart").wait_for()
         if mode == "coaching":
-            pg.get_by_test_id("coaching-empty").wait_for()
+            # the published coaching document of this car: facts with n, hypotheses with confidence, actions
+            # with targets, and the generator's label
+            coach = next(d for d in docs["coaching_insights"] if d["race_id"] == "barber-r1" and d["car"] == car)
+            pg.get_by_test_id("coaching").wait_for()
+            text = pg.get_by_test_id("coaching").inner_text()
+            assert coach["headline"] in text and coach["generator"]["label"] in \
+                pg.get_by_test_id("coaching-generator").inner_text()
+            facts = pg.get_by_test_id("coaching-facts").inner_text()
+            assert all(f["fact_id"] in facts for f in coach["facts"]) and "n=" in facts
+            hyps = pg.get_by_test_id("coaching-hypotheses").inner_text()
+            assert coach["hypotheses"] and all(f"confidence {h['confidence']}" in hyps for h in coach["hypotheses"])
+            acts = pg.get_by_test_id("coaching-actions").inner_text()
+            assert all(f"target {a['measure']['metric']} {a['measure']['target']:g}" in acts
+                       for a in coach["actions"])
             pg.get_by_test_id("pin-coaching").click()             # keep it visible while exploring
             pg.get_by_test_id("panel-coaching").wait_for()
         p.axe(f"car-{mode}")
         assert f"mode={mode}" in pg.url or mode == "sections"
     assert pg.get_by_test_id("panel-coaching").is_visible() and "coach=1" in pg.url   # still there in Sections
-    assert "No coaching has been published" in pg.get_by_test_id("panel-coaching").inner_text()
+    assert coach["headline"] in pg.get_by_test_id("panel-coaching").inner_text()
     # open the section panel by clicking the map, drag it, reload: it is where it was left
     pg.mouse.click(*_on_path(pg, "s1"))
     panel = pg.get_by_test_id("panel-section")

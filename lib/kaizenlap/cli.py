@@ -88,11 +88,17 @@ def _run(args: argparse.Namespace) -> int:
         print("run_pipeline.py run: error: --workers must be >= 1", file=sys.stderr)
         return 2
     cfg = args.settings
+    from .coaching.synth import parse_setting
+    try:
+        llm = parse_setting(args.llm) if args.llm is not None else cfg.llm
+    except ValueError as exc:
+        print(f"run_pipeline.py run: error: --llm: {exc}", file=sys.stderr)
+        return 2
     try:
         result = run(cfg.data(args.data), race_ids=args.races, workers=args.workers,
                      reports_dir=args.reports or cfg.reports, store_url=cfg.store_url(args.store, local_default=False),
                      force=args.force, html=not args.no_reports, engines=args.engines,
-                     fresh_kernels=args.fresh_kernels, scheduler=args.scheduler)
+                     fresh_kernels=args.fresh_kernels, scheduler=args.scheduler, llm=llm)
     except FileNotFoundError as exc:
         print(f"run_pipeline.py run: error: {exc}", file=sys.stderr)
         return 2
@@ -167,6 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fresh-kernels", action="store_true",
                    help="start a new kernel for every notebook (slower; for debugging) instead of each worker's "
                         "warm kernel, reset between notebooks")
+    r.add_argument("--llm", default=None, metavar="SETTING",
+                   help="how the coaching task writes its text: deterministic (default), llama-cpp:gemma3-270m, "
+                        "llama-cpp:/path/model.gguf, vertex://PROJECT/LOCATION/ENDPOINT_ID, "
+                        "ollama+http://HOST:PORT, vllm+http://HOST:PORT, llamacpp+http://HOST:PORT or "
+                        "http://HOST:PORT/v1?model=NAME (default: $KAIZENLAP_LLM)")
     r.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                    help="run the tasks on this Dask distributed cluster instead of local worker processes (the "
                         "workers must see the same data, reports folder and store)")

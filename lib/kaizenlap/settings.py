@@ -18,7 +18,6 @@ Where things come from:
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Literal, Optional
 from urllib.parse import urlparse
 
@@ -28,7 +27,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{3,61}[a-z0-9]$")
 _DATABASE = re.compile(r"^\(default\)$|^[a-z][a-z0-9-]{2,61}[a-z0-9]$")
-LLM_OFF = ("off", "none", "")
 
 
 class SettingsError(ValueError):
@@ -52,7 +50,7 @@ class Settings(BaseSettings):
     use_local_files: bool = Field(default=True, validation_alias=AliasChoices("USE_LOCAL_FILES"))
     data_env: Optional[str] = _env("KAIZENLAP_DATA")
     store_env: Optional[str] = _env("KAIZENLAP_STORE")
-    llm: str = Field(default="off", validation_alias=AliasChoices("KAIZENLAP_LLM"))
+    llm: str = Field(default="deterministic", validation_alias=AliasChoices("KAIZENLAP_LLM"))
     port: int = Field(default=8000, ge=1, le=65535, validation_alias=AliasChoices("PORT"))
     host: Optional[str] = _env("KAIZENLAP_HOST")
     web_dir: Optional[str] = _env("KAIZENLAP_WEB_DIR")
@@ -93,19 +91,8 @@ class Settings(BaseSettings):
     @field_validator("llm")
     @classmethod
     def _llm(cls, v: str) -> str:
-        v = v.strip()
-        if v.lower() in LLM_OFF:
-            return "off"
-        if v.startswith(("http://", "https://")):
-            if not urlparse(v).netloc:
-                raise ValueError(f"KAIZENLAP_LLM={v!r} has no host (e.g. http://127.0.0.1:8080)")
-            return v.rstrip("/")
-        if v.endswith(".gguf"):
-            if not Path(v).expanduser().is_file():
-                raise ValueError(f"KAIZENLAP_LLM={v!r}: no such model file")
-            return str(Path(v).expanduser().resolve())
-        raise ValueError(f"KAIZENLAP_LLM={v!r}: use off, a llama.cpp server URL (http://HOST:PORT) "
-                         "or a .gguf model file")
+        from .coaching.synth import parse_setting    # the one parser of the setting
+        return parse_setting(v)
 
     @model_validator(mode="after")
     def _together(self) -> "Settings":
@@ -153,10 +140,11 @@ class Settings(BaseSettings):
 
     @property
     def llm_kind(self) -> Literal["off", "server", "model"]:
-        """How coaching text is written: ``off`` (the templated text), a llama.cpp ``server`` or a ``model``."""
-        if self.llm == "off":
+        """How coaching text is written: ``off`` (the deterministic text), a chat ``server`` (OpenAI-compatible,
+        Ollama, vLLM, llama_cpp.server, Vertex AI) or a ``model`` run by llama.cpp in this process."""
+        if self.llm == "deterministic":
             return "off"
-        return "server" if self.llm.startswith(("http://", "https://")) else "model"
+        return "model" if self.llm.startswith("llama-cpp:") else "server"
 
     def data(self, flag: list[str] | None = None) -> list[str] | None:
         """The run's inputs (see the module docstring); None: the default ``data/sample``."""

@@ -1,7 +1,7 @@
 """The brief: what the engines know about one car in one race, as a ranked list of facts.
 
 A pure function of the race's four engine documents (composite, sections, weather, pattern), its track
-tasks' documents (the pooled weather model, the track composite) and the race's quality ledger. Every
+tasks' documents (the track weather model, the track composite) and the race's quality ledger. Every
 read of an engine document goes through :mod:`.read`. Missing data is a fact of its own, never a zero.
 """
 from __future__ import annotations
@@ -93,6 +93,13 @@ def _ci(e: dict, unit: str) -> str:
     return f"95% CI {fmt(e['lo'], d)} to {fmt(e['hi'], d)}, n={e['n']}"
 
 
+def _significance(sl: dict, significant: bool) -> str:
+    """A section loss whose interval lies below zero is a relative strength, not "not significant"."""
+    if sl.get("hi") is not None and sl["hi"] < 0:
+        return ", a relative strength (interval below zero)"
+    return "" if significant else ", not significant (interval includes zero)"
+
+
 def build_brief(car: str, *, composite: dict | None, sections: dict | None, weather: dict | None,
                 pattern: dict | None, weather_track: dict | None = None, composite_track: dict | None = None,
                 quality: dict | None = None) -> Brief:
@@ -131,7 +138,7 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
         if sl is not None:
             facts.add(f"sections.{sec}.section_loss", "section_loss", "sections",
                       f"{sec.upper()} (rank {rank}): {fmt(sl['value'], 3)} s/lap lost beyond the car's overall "
-                      f"deficit ({_ci(sl, 's/lap')})" + ("" if it["significant"] else ", not significant"),
+                      f"deficit ({_ci(sl, 's/lap')})" + _significance(sl, it["significant"]),
                       sl["value"], "s/lap", sl["n"], sl["lo"], sl["hi"], section=sec, order=rank)
         if rank > top_k:
             continue
@@ -179,28 +186,33 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
     pat = read.pattern_car(pattern, car)
     if pat["available"]:
         n = pat.get("n") or 0
-        if pat.get("robust_sd_s") is not None:
+        if pat.get("residual_sd_s") is not None:
             pct = pat.get("percentile")
-            facts.add("pattern.robust_sd", "consistency", "pattern",
-                      f"lap-time robust SD {fmt(pat['robust_sd_s'], 3)} s over {n} clean laps", pat["robust_sd_s"],
-                      "s", n=n, order=1)
+            facts.add("pattern.residual_sd", "consistency", "pattern",
+                      f"lap-to-lap SD around the car's own lap trend {fmt(pat['residual_sd_s'], 3)} s over {n} "
+                      "clean laps", pat["residual_sd_s"], "s", n=n, order=1)
             if pct is not None:
                 facts.add("pattern.consistency_percentile", "consistency", "pattern",
-                          f"more consistent than {fmt(pct, 0)}% of the field's {pat.get('field_size')} cars", pct,
-                          "%", n=pat.get("field_size") or 0, order=2)
+                          f"on that SD, more consistent than {fmt(pct, 0)}% of the field's {pat.get('field_size')} "
+                          "cars", pct, "%", n=pat.get("field_size") or 0, order=2)
         if pat.get("driver"):
             share = pat.get("driver_share")
             facts.add("pattern.inconsistency_driver", "consistency", "pattern",
                       f"{pat['driver'].upper()} carries the largest share of lap-time variance"
-                      + (f" ({fmt(share, 2)})" if share is not None else ""), share, "share", n=n,
-                      section=pat["driver"], order=3)
-        tr = pat.get("trend")
-        if tr is not None:
+                      + (f" ({fmt(share, 2)} of it, over {n} clean laps)" if share is not None else ""), share,
+                      "share", n=n, section=pat["driver"], order=3)
+        tr, label, q = pat.get("trend"), pat.get("trend_label"), pat.get("trend_q")
+        family = f"false-discovery rate controlled over the race's {pat.get('trend_cars')} cars"
+        if tr is not None and label in ("improving", "degrading") and q is not None:
             facts.add("pattern.trend", "trend", "pattern",
-                      f"pace trend {fmt(tr['value'], 3)} s/lap relative to the field ({_ci(tr, 's/lap')}): "
-                      f"{pat.get('trend_label')}", tr["value"], "s/lap", tr["n"], tr["lo"], tr["hi"])
+                      f"pace trend {fmt(tr['value'], 3)} s/lap relative to the field ({_ci(tr, 's/lap')}; "
+                      f"q={q:.2g}, {family}): {label}", tr["value"], "s/lap", tr["n"], tr["lo"], tr["hi"])
+        elif tr is not None and q is not None:
+            facts.add("pattern.no_trend", "trend", "pattern",
+                      f"no clear pace trend relative to the field over {tr['n']} clean laps (q={q:.2g}, {family})",
+                      n=tr["n"], order=5)
         else:
-            facts.add("limit.trend", "trend", "pattern", f"no pace trend: {pat.get('trend_label') or 'not available'}",
+            facts.add("limit.trend", "trend", "pattern", f"no pace trend: {label or 'not available'}",
                       n=n, missing=True, order=5)
 
     # --- weather: conditions and their effect
@@ -227,9 +239,12 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
     wt = read.weather_track(weather_track)
     if wt["identifiable"] and wt.get("slope"):
         s = wt["slope"]
+        races = wt.get("races") or []
         facts.add("weather_track.track_temp", "weather", "weather_track",
-                  f"track model (races pooled): lap time changes {fmt(s['value'], 3)} s per °C "
-                  f"({_ci(s, 's/°C')})", s["value"], "s/°C", s["n"], s["lo"], s["hi"], order=0)
+                  f"track model (OLS over {len(races)} race(s) of the track, each car's own level and lap trend in "
+                  f"each race; within-race temperature variation only): lap time changes {fmt(s['value'], 3)} s "
+                  f"per °C of track temperature ({_ci(s, 's/°C')})", s["value"], "s/°C", s["n"], s["lo"], s["hi"],
+                  order=0)
     else:
         facts.add("limit.weather_track", "weather", "weather_track",
                   f"track temperature effect not identifiable: {wt.get('reason')}", missing=True, order=3)

@@ -35,7 +35,7 @@ def synthesize(brief: Brief) -> Synthesis:
         S = sec.upper()
         sig = top.lo is not None and top.lo > 0
         headline = (f"Car {car}: {S} is where the most section-specific time goes, {_v(brief, top.fact_id)} s/lap "
-                    "beyond the car's overall deficit" + ("" if sig else " (not significant)"))
+                    f"beyond the car's overall deficit over {top.n} clean laps" + ("" if sig else " (not significant)"))
         if gain is not None:
             headline += f"; best clean lap {_v(brief, gain.fact_id)} s off the personal composite"
         pg, cc = brief.fact(f"sections.{sec}.pace_gap"), brief.fact(f"sections.{sec}.consistency_cost")
@@ -66,17 +66,19 @@ def synthesize(brief: Brief) -> Synthesis:
         headline = f"Car {car}: no section statistics for this race"
         if gain is not None:
             headline += f"; best clean lap {_v(brief, gain.fact_id)} s off the personal composite"
-    drv, rsd = brief.fact("pattern.inconsistency_driver"), brief.fact("pattern.robust_sd")
+    drv, rsd = brief.fact("pattern.inconsistency_driver"), brief.fact("pattern.residual_sd")
     if drv is not None and rsd is not None and drv.section in brief.sections:
         share = f" ({_v(brief, drv.fact_id)} of lap-time variance)" if drv.value is not None else ""
         hypotheses.append({"text": f"Lap-to-lap variation may come mostly from {drv.section.upper()}{share}; "
-                                   f"the lap-time robust SD is {_v(brief, rsd.fact_id)} s.",
+                                   f"the lap-to-lap SD around the car's own trend is {_v(brief, rsd.fact_id)} s "
+                                   f"over {rsd.n} clean laps.",
                            "supported_by": [drv.fact_id, rsd.fact_id]})
-    trend = brief.fact("pattern.trend")
-    if trend is not None and trend.lo is not None and trend.hi is not None and (trend.lo > 0 or trend.hi < 0):
-        what = "faded relative to the field (tyres or fuel load may be a factor)" if trend.lo > 0 else \
+    trend = brief.fact("pattern.trend")       # present only where the trend survives the race's FDR control
+    if trend is not None and trend.value is not None:
+        what = "faded relative to the field (tyres or fuel load may be a factor)" if trend.value > 0 else \
             "found time relative to the field as the race went on"
-        hypotheses.append({"text": f"A pace trend of {_v(brief, trend.fact_id)} s/lap suggests the car {what}.",
+        hypotheses.append({"text": f"A pace trend of {_v(brief, trend.fact_id)} s/lap over {trend.n} clean laps "
+                                   f"suggests the car {what}.",
                            "supported_by": [trend.fact_id]})
     elif gain is not None and gain.value is not None and len(hypotheses) < c["max_hypotheses"]:
         hypotheses.append({"text": f"The best clean lap is {_v(brief, gain.fact_id)} s slower than the personal "

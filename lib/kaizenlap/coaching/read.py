@@ -110,7 +110,10 @@ def field_composite(composite_doc: dict | None, cls: str = "all", section_set: s
 # --------------------------------------------------------------------------- pattern engine
 
 def pattern_car(pattern_doc: dict | None, car: str) -> dict:
-    """``available``, ``reason``, ``n``, ``median_s``, ``robust_sd_s``, ``trend`` (Estimate), ``trend_label``,
+    """``available``, ``reason``, ``n``, ``median_s``, ``residual_sd_s`` (lap-to-lap SD around the car's own
+    lap trend: the consistency measure the percentile ranks), ``trend`` (Estimate of the field-relative
+    slope), ``trend_label`` (``improving`` / ``degrading`` only where the trend survives the race's FDR
+    control, else ``no clear trend``), ``trend_q``, ``trend_p``, ``trend_cars`` (cars in the FDR family),
     ``driver`` (inconsistency driver), ``driver_share``, ``percentile``, ``field_size``."""
     e = car_entry(pattern_doc, car)
     if e is None:
@@ -125,8 +128,12 @@ def pattern_car(pattern_doc: dict | None, car: str) -> dict:
         if driver in shares:
             share = shares[driver]
             break
-    return {"available": True, "n": st.get("n"), "median_s": st.get("median_s"), "robust_sd_s": st.get("robust_sd_s"),
+    family = sum(1 for c in (pattern_doc or {}).get("cars") or []
+                 if c.get("available") and _get(c, "trend", "q_value") is not None)
+    return {"available": True, "n": st.get("n") or e.get("n_clean"), "median_s": st.get("median_s"),
+            "residual_sd_s": e.get("residual_sd_s"),
             "trend": estimate(_get(e, "trend", "slope_s_per_lap")), "trend_label": _get(e, "trend", "label"),
+            "trend_q": _get(e, "trend", "q_value"), "trend_p": _get(e, "trend", "p_value"), "trend_cars": family,
             "driver": driver, "driver_share": share, "percentile": e.get("consistency_percentile"),
             "field_size": e.get("field_size")}
 
@@ -149,14 +156,16 @@ def weather_race(weather_doc: dict | None) -> dict:
 
 
 def weather_track(track_doc: dict | None) -> dict:
-    """The track's pooled model: ``identifiable``, ``slope`` (Estimate s/°C), ``reason``, ``caveat``, ``races``."""
+    """The track's model (one OLS over the track's races: a level and a lap trend per car and race, so only
+    within-race temperature variation identifies it; SE clustered by car): ``identifiable``, ``slope``
+    (Estimate s/°C), ``reason``, ``note``, ``races``, ``cars``, ``temp_within_sd_c``."""
     d = track_doc or {}
     if not d:
         return {"identifiable": False, "reason": "the track weather model did not run"}
     if not d.get("identifiable"):
         return {"identifiable": False, "reason": d.get("reason"), "races": d.get("races")}
-    return {"identifiable": True, "slope": estimate(d.get("track_temp_s_per_c")), "caveat": d.get("caveat"),
-            "races": d.get("races")}
+    return {"identifiable": True, "slope": estimate(d.get("track_temp_s_per_c")), "note": d.get("note"),
+            "races": d.get("races"), "cars": d.get("cars"), "temp_within_sd_c": d.get("temp_within_sd_c")}
 
 
 # --------------------------------------------------------------------------- quality ledger

@@ -1,7 +1,6 @@
 """The coaching task's inputs: a race's engine documents, its track documents and its quality ledger —
-read from a pipeline run's JSON files (``<run_dir>/<race_id>/<engine>.json``,
-``<run_dir>/<track_id>/weather_track.json``, ``composite_track.json``) or computed in this process by the
-engines (tests, bench, a notebook run without a run directory).
+handed over by the pipeline as the registry's ``inputs`` (``{task key: document}``, or in the notebook
+``{task key: JSON path}``) or computed in this process by the engines (tests, bench, a notebook run by hand).
 """
 from __future__ import annotations
 
@@ -61,32 +60,33 @@ def compute(races: Iterable) -> list[Inputs]:
     return [Inputs(r.race_id, r.track_id, race_documents(r), tracks[r.track_id], quality_document(r)) for r in loaded]
 
 
-def from_run_dir(run_dir: str | Path, race_id: str, track_id: str, quality: dict | None = None) -> Inputs:
-    """Inputs from a pipeline run's JSON files (a file that is absent is None: a missing-data fact)."""
-    from ..results import document_name, load_document
-
-    run_dir = Path(run_dir)
-
-    def doc(target: str, name: str) -> dict | None:
-        path = run_dir / target / f"{name}.json"
-        return load_document(path)[0] if path.exists() else None
-
-    return Inputs(race_id, track_id, {e: doc(race_id, e) for e in RACE_ENGINES},
-                  {name: doc(track_id, document_name(name.split("_")[0], "track")) for name in TRACK_DOCS}, quality)
+def from_inputs(race, inputs: dict[str, dict | None] | None, quality: dict | None = None) -> Inputs:
+    """Inputs from the registry's ``inputs`` (``{task key: document}``, keys ``"<race_id>/<task>"`` and
+    ``"<track_id>/<task>"``); a task that is absent is None (a missing-data fact, or computed by
+    :func:`inputs_for`)."""
+    inputs = inputs or {}
+    return Inputs(race.race_id, race.track_id, {e: inputs.get(f"{race.race_id}/{e}") for e in RACE_ENGINES},
+                  {t: inputs.get(f"{race.track_id}/{t}") for t in TRACK_DOCS}, quality)
 
 
-def inputs_for(data, race_id: str, engine_dir: str | Path | None = None) -> tuple[object, Inputs, list[str]]:
-    """``(race, inputs, computed)`` for the coaching notebook: the race's documents from ``engine_dir`` (a
-    pipeline run directory) where they are, the rest computed here by the engines (``computed`` names them)."""
+def read_inputs(inputs: dict[str, str] | None) -> dict[str, dict | None]:
+    """The pipeline's ``inputs`` parameter (``{task key: path of its JSON document}``) read: ``{task key:
+    document}`` (a file that is absent, e.g. its task failed, is None)."""
+    from ..results import load_document
+
+    return {k: (load_document(Path(p))[0] if p and Path(p).exists() else None) for k, p in (inputs or {}).items()}
+
+
+def inputs_for(data, race_id: str, inputs: dict[str, str] | None = None, race_files: dict[str, str] | None = None
+               ) -> tuple[object, Inputs, list[str]]:
+    """``(race, inputs, computed)`` for the coaching notebook: the engine documents the pipeline hands it
+    (``inputs``: ``{task key: JSON path}``), the rest computed here by the engines (``computed`` names
+    them; by hand, without ``inputs``, everything is computed)."""
     from .. import notebook as nb
     from ..store.build import quality_document
 
-    race = nb.load_race(data, race_id)
-    quality = quality_document(race)
-    if engine_dir is not None and Path(engine_dir).is_dir():
-        inp = from_run_dir(engine_dir, race_id, race.track_id, quality)
-    else:
-        inp = Inputs(race_id, race.track_id, {e: None for e in RACE_ENGINES}, {t: None for t in TRACK_DOCS}, quality)
+    race = nb.load_race(data, race_id, race_files)
+    inp = from_inputs(race, read_inputs(inputs), quality_document(race))
     computed = []
     if any(v is None for v in inp.race_docs.values()):
         fresh = race_documents(race)

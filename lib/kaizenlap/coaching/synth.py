@@ -35,11 +35,54 @@ DEFAULT_MODELS = {"openai": "gemma3", "ollama": "gemma3:4b", "vllm": "google/gem
 VERTEX_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
 
+OFF = ("", "off", "none", "deterministic")
+
+
+def parse_setting(value: str | None) -> str:
+    """The one parser of the generator setting (``--llm``, ``$KAIZENLAP_LLM``; :mod:`kaizenlap.settings`
+    validates with it): the setting normalised, or ValueError naming what is wrong. ``off``/``none``/empty
+    mean ``deterministic``; a bare ``/path/model.gguf`` means ``llama-cpp:/path/model.gguf``; a URL keeps
+    its ``?model=`` and loses a trailing ``/``. Nothing is contacted or loaded here (:func:`from_setting`)."""
+    v = (value or "").strip()
+    if v.lower() in OFF:
+        return "deterministic"
+    if v.endswith(".gguf") and ":" not in v.split("/")[0]:
+        v = f"llama-cpp:{v}"
+    if v.startswith("llama-cpp:"):
+        name = v[len("llama-cpp:"):]
+        if name in ("", "gemma3-270m"):
+            return "llama-cpp:gemma3-270m"
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise ValueError(f"{LLM_ENV}={value!r}: no such model file {str(path)!r}")
+        return f"llama-cpp:{path.resolve()}"
+    parts = urlsplit(v)
+    if parts.scheme == "vertex":
+        location_endpoint = [x for x in parts.path.strip("/").split("/") if x]
+        if not parts.netloc or len(location_endpoint) != 2:
+            raise ValueError(f"{LLM_ENV}={value!r}: write vertex://PROJECT/LOCATION/ENDPOINT_ID[?model=NAME]")
+        return v
+    flavour, _, transport = parts.scheme.partition("+")
+    if not transport:
+        flavour, transport = "openai", parts.scheme
+    if transport not in ("http", "https") or flavour not in FLAVOURS:
+        raise ValueError(f"{LLM_ENV}={value!r}: use deterministic (or off), llama-cpp:gemma3-270m, "
+                         "llama-cpp:/path/model.gguf, vertex://PROJECT/LOCATION/ENDPOINT_ID, vertex+https://…/endpoints/ID, "
+                         "[ollama+|vllm+|llamacpp+]http(s)://HOST:PORT[/v1][?model=NAME]")
+    if not parts.netloc:
+        raise ValueError(f"{LLM_ENV}={value!r} has no host (e.g. http://127.0.0.1:8080)")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), parts.query, ""))
+
+
 def llm_setting(cli_value: str | None = None) -> str:
-    """The one setting that chooses the synthesizer: ``--llm`` when given, else ``$KAIZENLAP_LLM``, else
-    ``deterministic``. (Point this at the typed settings object once the project has one.)"""
-    value = cli_value if cli_value is not None else os.environ.get(LLM_ENV, "")
-    return value.strip() or "deterministic"
+    """The one setting that chooses the synthesizer, parsed (:func:`parse_setting`): ``--llm`` when given,
+    else the settings object's ``llm`` (``$KAIZENLAP_LLM``, :mod:`kaizenlap.settings`), else
+    ``deterministic``."""
+    if cli_value is not None:
+        return parse_setting(cli_value)
+    from ..settings import load
+
+    return load().llm
 
 
 def cfg() -> dict:
@@ -302,25 +345,20 @@ def from_setting(setting: str | None = None) -> Synthesizer:
         return Deterministic()
     if setting.startswith("llama-cpp:"):
         name = setting[len("llama-cpp:"):]
-        if name in ("", "gemma3-270m"):
+        if name == "gemma3-270m":
             return LlamaInProcess(str(packaged_gguf()))
         return LlamaInProcess(name, model=Path(name).stem)
     parts = urlsplit(setting)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     scheme = parts.scheme
     if scheme == "vertex":
-        project, (location, endpoint_id) = parts.netloc, (parts.path.strip("/").split("/") + ["", ""])[:2]
-        if not (project and location and endpoint_id):
-            raise ValueError(f"{setting!r}: write vertex://PROJECT/LOCATION/ENDPOINT_ID")
+        project, (location, endpoint_id) = parts.netloc, parts.path.strip("/").split("/")[:2]
         base = (f"https://{location}-aiplatform.googleapis.com/v1beta1/projects/{project}/locations/{location}/"
                 f"endpoints/{endpoint_id}")
         return ChatAdapter("vertex", base, query.get("model", DEFAULT_MODELS["vertex"]), concurrency=s["concurrency"])
     flavour, _, transport = scheme.partition("+")
     if not transport:
         flavour, transport = "openai", scheme
-    if transport not in ("http", "https") or flavour not in FLAVOURS:
-        raise ValueError(f"unknown --llm / ${LLM_ENV} setting {setting!r}: deterministic, llama-cpp:…, vertex://…, "
-                         f"or [{'|'.join(FLAVOURS)}+]http(s)://HOST:PORT")
     base = urlunsplit((transport, parts.netloc, parts.path, "", ""))
     return ChatAdapter(flavour, base, query.get("model", DEFAULT_MODELS[flavour]), concurrency=s["concurrency"],
                        api_key=os.environ.get("KAIZENLAP_LLM_API_KEY"))

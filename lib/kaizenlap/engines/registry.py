@@ -15,14 +15,14 @@ finished, and hands the notebook their documents as the parameter ``inputs`` (``
 JSON document}``, a task key being ``"<race or track id>/<task name>"``, e.g. ``"barber-r1/sections"``,
 ``"barber/weather_track"``); :func:`documents_for_races` passes the documents themselves to ``analyse`` as
 ``inputs``, under the same keys. A
-task whose dependency failed fails without executing. For example, a per-race coaching synthesis that
-reads the race's four engine documents and its track's models::
+task whose dependency failed fails without executing. The coaching entry is the example: a per-race
+synthesis that reads the race's four engine documents and its track's models, with the run option ``llm``
+(``run --llm``) as a notebook parameter (and so in its fingerprint)::
 
-    EngineSpec(name="coaching", engine="coaching", notebook="coaching_synthesis.ipynb", scope="race",
-               analyse=lambda races, subject, inputs: coaching.analyse(races[0], inputs),
-               headline=results.headline_coaching, documents=build.coaching_documents,
-               collection="coaching_insights",
-               after=("composite", "sections", "weather", "pattern", "weather_track", "composite_track"))
+    EngineSpec("coaching", "coaching", "coaching_synthesis.ipynb", RACE, _coaching, coaching_headline,
+               coaching_documents, "coaching_insights",
+               after=("composite", "sections", "weather", "pattern", "weather_track", "composite_track"),
+               options=("llm",))
 """
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ class EngineSpec:
     collection: str
     after: tuple[str, ...] = ()                 # task names this task reads (see the module docstring)
     min_races: int = 1                          # track scope: only where the track has this many loaded races
+    options: tuple[str, ...] = ()               # run options (``run --llm``) passed as notebook parameters
 
     def store_documents(self, doc: dict) -> dict[str, list[dict]]:
         return {self.collection: self.documents(doc)}
@@ -85,12 +86,28 @@ def _pattern(races: list, subject: str, inputs: dict) -> dict:
     return pattern.analyse(races[0].laps, subject)
 
 
+def _coaching(races: list, subject: str, inputs: dict) -> dict:
+    from ..coaching import engine, season
+    from ..store.build import quality_document
+    race = races[0]
+    inp = season.from_inputs(race, inputs, quality_document(race))
+    return engine.analyse(inp.race_docs, inp.track_docs, inp.quality)
+
+
 def _specs() -> tuple[EngineSpec, ...]:
     from .. import results
     from ..store import build
 
+    from ..coaching import engine as coaching
+
     def composite_documents(doc: dict) -> list[dict]:
         return [build.composite_document(doc)]
+
+    def coaching_documents(doc: dict) -> list[dict]:
+        return coaching.store_documents(doc)[coaching.COLLECTION]
+
+    def coaching_headline(doc: dict) -> dict:
+        return coaching.headline(doc)
 
     return (
         EngineSpec("composite", "composite", "best_case_composite.ipynb", RACE, _composite,
@@ -105,6 +122,10 @@ def _specs() -> tuple[EngineSpec, ...]:
                    results.headline_weather_track, build.weather_track_documents, "ml_weather_recommendations"),
         EngineSpec("composite_track", "composite", "best_case_composite.ipynb", TRACK, _composite_track,
                    results.headline_composite, composite_documents, "best_case_composites", min_races=2),
+        EngineSpec("coaching", "coaching", "coaching_synthesis.ipynb", RACE, _coaching,
+                   coaching_headline, coaching_documents, "coaching_insights",
+                   after=("composite", "sections", "weather", "pattern", "weather_track", "composite_track"),
+                   options=("llm",)),
     )
 
 
@@ -112,7 +133,7 @@ _REGISTRY: dict[str, EngineSpec] | None = None
 
 
 def registry() -> dict[str, EngineSpec]:
-    """``{task name: spec}`` in run order (race tasks, then track tasks)."""
+    """``{task name: spec}`` in run order (race tasks, then track tasks, then coaching, which reads them)."""
     global _REGISTRY
     if _REGISTRY is None:
         specs = _specs()

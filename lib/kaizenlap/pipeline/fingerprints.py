@@ -68,9 +68,12 @@ def race_hash(race) -> str:
 
 
 def plan(data: list[Path], races: list, race_ids: list[str], store_url: str | None,
-         engines: list[str] | None = None) -> list[Task]:
+         engines: list[str] | None = None, options: dict | None = None) -> list[Task]:
     """Every task of the run, fingerprinted, in dependency order (the registry's: race tasks in race
-    order, then one per track and task kind)."""
+    order, then one per track and task kind). ``options``: run options (``{"llm": setting}``) that a task
+    kind names in its spec's ``options`` become its notebook's parameters, and so part of its fingerprint
+    (and, through ``after``, of the fingerprints of the tasks that read it)."""
+    options = options or {}
     reg = registry()
     nb_dir = repo_root() / "notebooks"
     nb_hash = {f: notebook_hash(nb_dir / f) for f in {s.notebook for s in reg.values()}}
@@ -96,7 +99,8 @@ def plan(data: list[Path], races: list, race_ids: list[str], store_url: str | No
             targets = [(tid, rids, tid, {"race_id": rids[0], "scope": "track", "track_id": tid, "race_ids": rids})
                        for tid, rids in sorted(tracks.items()) if len(rids) >= s.min_races]
         for target, rids, track_id, extra in targets:
-            params = {**extra, "data": data_param, "store_url": store_url}
+            params = {**extra, "data": data_param, "store_url": store_url,
+                      **{k: options.get(k) for k in s.options}}
             deps = [by_key[f"{t}/{d}"] for t, d in dependencies(s, rids, track_id or "")
                     if f"{t}/{d}" in by_key]
             t = Task(key=f"{target}/{name}", kind=s.scope, target=target, name=name, engine=s.engine,

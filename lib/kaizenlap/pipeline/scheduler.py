@@ -66,10 +66,11 @@ def make_executor(scheduler: str | None, workers: int, fresh: bool, log_path: Pa
 def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None = None, workers: int | None = None,
         reports_dir: str | os.PathLike = "reports", store_url: str | None = None, force: bool = False,
         html: bool = True, progress: bool = True, log=None, engines: list[str] | None = None,
-        fresh_kernels: bool = False, scheduler: str | None = None) -> RunResult:
+        fresh_kernels: bool = False, scheduler: str | None = None, llm: str | None = None) -> RunResult:
     """Execute the run; see the module docstring. ``engines`` limits the tasks (task kinds of the engine
     registry); ``fresh_kernels`` starts a kernel per notebook (debugging); ``scheduler`` is a Dask
-    scheduler address (``tcp://HOST:PORT``); ``log`` is a callable for progress lines (stderr)."""
+    scheduler address (``tcp://HOST:PORT``); ``llm`` is the coaching generator setting (``--llm``; default
+    ``$KAIZENLAP_LLM``, else deterministic); ``log`` is a callable for progress lines (stderr)."""
     unknown = sorted(set(engines or ()) - set(task_names()))
     if unknown:
         raise ValueError(f"unknown engine(s) {', '.join(unknown)}; choose from {', '.join(task_names())}")
@@ -101,7 +102,9 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
         log(f"  race(s) not found in the data: {', '.join(missing)} (their tasks will fail)")
 
     # 2. Plan and fingerprint.
-    tasks = fingerprints.plan(data_paths, races, wanted, store_url, engines)
+    from ..coaching.synth import llm_setting
+    options = {"llm": llm_setting(llm)}
+    tasks = fingerprints.plan(data_paths, races, wanted, store_url, engines, options)
     by_key = {t.key: t for t in tasks}
     run_id = _run_id("".join(t.fingerprint for t in tasks))
     run_dir = reports / run_id
@@ -242,7 +245,7 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
            "data": [str(p) for p in data_paths], "races": wanted, "races_missing": missing,
            "input_issues": [i.to_dict() for i in issues],
            "engines": list(engines or registry()), "workers": workers, "executor": scheduler or "local",
-           "kernels": "fresh" if fresh_kernels else "warm", "force": force, "html": html, "store_url": store_url,
+           "kernels": "fresh" if fresh_kernels else "warm", "llm": options["llm"], "force": force, "html": html, "store_url": store_url,
            "store": store_record, "kaizenlap_version": __version__, "library_hash": fingerprints.library_hash(),
            "python": sys.version.split()[0], "counts": result.counts(), "exit_code": exit_code,
            "tasks": [t.record() for t in tasks]}

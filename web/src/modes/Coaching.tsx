@@ -2,12 +2,20 @@ import { Alert, Button, Chip, List, ListItem, Typography } from "@mui/material";
 import { api } from "../api/client";
 import { Async, useApi } from "../components/Async";
 
-type Fact = { fact_id: string; text: string; value?: number | null; unit?: string; n?: number; lo?: number | null; hi?: number | null };
+type Fact = { fact_id: string; text: string; value?: number | null; unit?: string; n?: number; lo?: number | null; hi?: number | null; digits?: number; missing?: boolean };
+
+// The fact's text carries its numbers at their display rounding; add n (and the interval) only where it does not.
+function factLine(f: Fact): string {
+  if (f.missing || /n=\d/.test(f.text)) return f.text;
+  const d = f.digits ?? 3;
+  const ci = f.lo !== null && f.lo !== undefined && f.hi !== null && f.hi !== undefined ? `, 95% CI ${f.lo.toFixed(d)} to ${f.hi.toFixed(d)}` : "";
+  return f.n ? `${f.text} (n=${f.n}${ci})` : f.text;
+}
 type Doc = {
   headline?: string; facts?: Fact[];
   hypotheses?: { text: string; supported_by?: string[]; confidence?: string | number }[];
   actions?: { section?: string; action: string; measure?: { metric?: string; target?: number | string; over_laps?: number }; evidence?: string[] }[];
-  generator?: { kind?: string; model?: string; prompt_version?: string; validation?: string; fallback_reason?: string | null };
+  generator?: { kind?: string; label?: string; model?: string; prompt_version?: string; validation?: string; fallback_reason?: string | null };
 };
 
 export default function Coaching({ raceId, car, onPin }: { raceId: string; car: string; onPin?: () => void }) {
@@ -22,14 +30,14 @@ export default function Coaching({ raceId, car, onPin }: { raceId: string; car: 
         const g = d.generator ?? {};
         return (
           <div data-testid="coaching">
-            <Chip size="small" color={g.kind === "deterministic" ? "default" : "primary"} label={`generator: ${g.kind ?? "unknown"}${g.model ? ` (${g.model})` : ""}`} />
+            <Chip size="small" color={g.kind === "deterministic" ? "default" : "primary"} label={`generator: ${g.label ?? g.kind ?? "unknown"}${g.validation ? `; ${g.validation}` : ""}`} data-testid="coaching-generator" />
             <Typography variant="h6" component="h3">{d.headline}</Typography>
             <Typography variant="subtitle1" component="h4">Facts</Typography>
-            <List dense>{(d.facts ?? []).map((f) => <ListItem key={f.fact_id}>[{f.fact_id}] {f.text}{f.n !== undefined ? ` (n=${f.n}${f.lo !== null && f.lo !== undefined ? `, 95% CI ${f.lo} to ${f.hi}` : ""})` : ""}</ListItem>)}</List>
+            <List dense data-testid="coaching-facts">{(d.facts ?? []).map((f) => <ListItem key={f.fact_id}>[{f.fact_id}] {factLine(f)}</ListItem>)}</List>
             <Typography variant="subtitle1" component="h4">Hypotheses</Typography>
-            <List dense>{(d.hypotheses ?? []).map((h, i) => <ListItem key={i}>{h.text} — confidence {String(h.confidence)}; supported by {(h.supported_by ?? []).join(", ")}</ListItem>)}</List>
+            <List dense data-testid="coaching-hypotheses">{(d.hypotheses ?? []).map((h, i) => <ListItem key={i}>Hypothesis: {h.text} — confidence {String(h.confidence)}; supported by {(h.supported_by ?? []).join(", ")}</ListItem>)}</List>
             <Typography variant="subtitle1" component="h4">Actions</Typography>
-            <List dense>{(d.actions ?? []).map((a, i) => <ListItem key={i}>{a.section ? `${a.section.toUpperCase()}: ` : ""}{a.action}{a.measure ? ` — target ${a.measure.metric} ${a.measure.target} over ${a.measure.over_laps} laps` : ""}; evidence {(a.evidence ?? []).join(", ")}</ListItem>)}</List>
+            <List dense data-testid="coaching-actions">{(d.actions ?? []).map((a, i) => <ListItem key={i}>{a.section ? `${a.section.toUpperCase()}: ` : ""}{a.action}{a.measure ? ` — target ${a.measure.metric} ${a.measure.target} over ${a.measure.over_laps} laps` : ""}; evidence {(a.evidence ?? []).join(", ")}</ListItem>)}</List>
             {g.fallback_reason && <Typography variant="caption">Fallback: {g.fallback_reason}</Typography>}
           </div>
         );

@@ -33,8 +33,8 @@ export default function Weather({ raceId }: { raceId: string }) {
             {p.available ? <Typography data-testid="pace-temp">Field-relative pace changes {fmtEst(p.slope_s_per_c as never, "s per °C")}.</Typography>
               : <Alert severity="info" data-testid="pace-temp">Not identifiable at this race: {String(p.reason ?? "no reason given")}.</Alert>}
             {tm && <>
-              <Typography variant="subtitle1" component="h4" sx={{ mt: 1 }}>Track model (races pooled: {((tm.races as string[]) ?? []).join(", ")})</Typography>
-              {tm.identifiable ? <Typography>{fmtEst(tm.track_temp_s_per_c as never, "s per °C")}{tm.caveat ? ` — caveat: ${String(tm.caveat)}` : ""}</Typography>
+              <Typography variant="subtitle1" component="h4" sx={{ mt: 1 }}>Track model (OLS within each race, over: {((tm.races as string[]) ?? []).join(", ")})</Typography>
+              {tm.identifiable ? <Typography>{fmtEst(tm.track_temp_s_per_c as never, "s per °C")}{tm.note ? ` — ${String(tm.note)}` : ""}</Typography>
                 : <Typography>Not identifiable: {String(tm.reason)}</Typography>}
             </>}
           </div>
