@@ -51,8 +51,8 @@ export default function Patterns({ detail, laps, selectedLap, onLap }:
       </Async>
       {p.available && st ? (
         <>
-          <Typography>Trend: {tr?.label ?? "n/a"} — {fmtEst(tr?.slope_s_per_lap, "s per lap")}</Typography>
-          <Typography>Consistency: robust SD {st.robust_sd_s?.toFixed(3)} s over n={st.n} clean laps (median {fmtTime(st.median_s)}); percentile {String(p.consistency_percentile ?? "–")} of {String(p.field_size ?? "–")} cars in the field</Typography>
+          <Typography>Trend (relative to the field): {tr?.label ?? "n/a"} — {fmtEst(tr?.slope_s_per_lap, "s per lap")}</Typography>
+          <Typography>Consistency: lap-to-lap SD {typeof p.residual_sd_s === "number" ? p.residual_sd_s.toFixed(3) : "–"} s around the car's own trend over n={st.n} clean laps (median {fmtTime(st.median_s)}); percentile {String(p.consistency_percentile ?? "–")} of {String(p.field_size ?? "–")} cars in the field</Typography>
           {p.inconsistency_driver ? <Typography>Most of the lap-time variance comes from {String(p.inconsistency_driver).toUpperCase()}.</Typography> : null}
         </>
       ) : <Alert severity="info">{String(p.reason ?? p.message ?? "No pattern analysis for this car.")}</Alert>}
