@@ -166,7 +166,9 @@ def test_recommendations_filters(served):
     w = _ok(client, "/recommendations", race_id="barber-r1", type="weather")
     assert w["count"] == 2 and {d["car"] for d in w["items"]} == {None}           # the race, and its track's model
     assert [d["scope"] for d in w["items"]] == ["race", "track"] and "barber-r1" in w["items"][1]["races"]
-    assert _ok(client, "/recommendations", type="coaching")["items"] == []
+    coaching = _ok(client, "/recommendations", race_id="barber-r1", type="coaching", limit=1000)
+    assert coaching["count"] == pat["count"] and {d["type"] for d in coaching["items"]} == {"coaching"}
+    assert {d["car"] for d in coaching["items"]} == {d["car"] for d in pat["items"]}   # one per car
     assert _ok(client, "/recommendations", race_id="nope")["items"] == []
 
 

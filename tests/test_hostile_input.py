@@ -192,10 +192,12 @@ def test_item1_unexpected_fault_is_a_failed_race_and_a_logged_traceback(tmp_path
 # ---------------------------------------------------------------------------------------- item 2
 
 def _rss_of_inspect(path: Path) -> tuple[int, dict]:
-    """Peak RSS (KiB) of a fresh process running ``inspect --json`` on ``path``, and its document."""
+    """Peak RSS (KiB) of a fresh process running ``inspect --json`` on ``path``, and its document. VmHWM of the
+    process's own memory map: ``ru_maxrss`` would carry the forking pytest process's size across exec."""
     code = ("import resource, sys, json, io, contextlib; from kaizenlap.cli import main; buf = io.StringIO()\n"
             "with contextlib.redirect_stdout(buf): rc = main(['inspect', sys.argv[1], '--json', '--no-cache'])\n"
-            "print(json.dumps({'rc': rc, 'rss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]\n"
+            "print(json.dumps({'rc': rc, 'rss': int(hwm), "
             "'doc': json.loads(buf.getvalue())}))")
     proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
                           env={**os.environ, "KAIZENLAP_LOG": str(path.parent / "k.log")})

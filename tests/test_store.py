@@ -67,7 +67,9 @@ def test_documents_are_deterministic(mini_races, mini_docs):
     for coll in ("ml_section_recommendations", "ml_weather_recommendations", "ml_pattern_recommendations"):
         for d in docs[coll]:
             assert {"race_id", "car", "lap", "section", "type"} <= d.keys(), (coll, d["id"])
-    assert docs["coaching_insights"] == []
+    # every car of every race gets one coaching document (the pattern engine lists every car of a race)
+    assert sorted((d["race_id"], d["car"]) for d in docs["coaching_insights"]) == \
+        sorted((d["race_id"], d["car"]) for d in docs["ml_pattern_recommendations"])
 
 
 def test_publish_and_read(store, mini_docs):
@@ -98,11 +100,15 @@ def test_failed_tasks_recorded(store, mini_races, monkeypatch):
         raise RuntimeError("pattern engine exploded")
     monkeypatch.setattr(pattern, "analyse", broken)
     docs, meta = build.documents_for_races(mini_races)
-    assert [t["task"] for t in meta["failed_tasks"]] == ["pattern:barber-r1", "pattern:barber-r2"]
+    # coaching reads the pattern documents: a failed dependency fails its dependent
+    assert [t["task"] for t in meta["failed_tasks"]] == ["pattern:barber-r1", "pattern:barber-r2",
+                                                         "coaching:barber-r1", "coaching:barber-r2"]
     assert docs["ml_pattern_recommendations"] == [] and docs["ml_section_recommendations"]
     run = publish_documents(store, "run-f", docs, meta)
     stored = store.get_run("run-f")
-    assert [t["task"] for t in stored["failed_tasks"]] == ["pattern:barber-r1", "pattern:barber-r2"]
+    assert [t["task"] for t in stored["failed_tasks"]] == ["pattern:barber-r1", "pattern:barber-r2",
+                                                           "coaching:barber-r1", "coaching:barber-r2"]
+    assert docs["coaching_insights"] == []
     assert "pattern engine exploded" in stored["failed_tasks"][0]["error"]
     assert run["status"] == "complete"
 
@@ -263,7 +269,7 @@ def _split(docs: dict) -> dict[str, dict]:
     """The documents as the pipeline's parts would write them: ingest, then one part per race."""
     parts: dict[str, dict] = {"ingest": {c: docs[c] for c in ("tracks", "races", "laps", "data_quality")}}
     for coll in ("best_case_composites", "ml_section_recommendations", "ml_weather_recommendations",
-                 "ml_pattern_recommendations"):
+                 "ml_pattern_recommendations", "coaching_insights"):
         for d in docs[coll]:
             key = (d.get("race_id") or f"track-{d.get('track_id')}") + ".engines"
             parts.setdefault(key, {}).setdefault(coll, []).append(d)
