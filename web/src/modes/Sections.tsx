@@ -2,6 +2,13 @@ import { Alert, Table, TableBody, TableCell, TableHead, TableRow, Typography } f
 import type { Recommendation } from "../api/client";
 import { fmtEst } from "../format";
 
+// A section loss whose interval excludes zero is a loss (above) or a relative strength (below).
+function sectionLabel(r: Recommendation & Record<string, unknown>): string {
+  if (r.significant) return "";
+  const hi = (r.section_loss as { hi?: number | null } | undefined)?.hi;
+  return typeof hi === "number" && hi < 0 ? " (strength)" : " (n.s.)";
+}
+
 export default function Sections({ recs, useSubs, onSelect, selected }:
   { recs: Recommendation[]; useSubs: boolean; onSelect: (s: string) => void; selected?: string }) {
   const set = useSubs ? "subsections" : "sectors";
@@ -20,14 +27,14 @@ export default function Sections({ recs, useSubs, onSelect, selected }:
           {rows.map((r) => (
             <TableRow key={r.id} hover selected={r.section === selected} onClick={() => onSelect(r.section!)} sx={{ cursor: "pointer" }}>
               <TableCell>{String(r.rank ?? "–")}</TableCell>
-              <TableCell>{r.section?.toUpperCase()}{r.significant ? "" : " (n.s.)"}</TableCell>
+              <TableCell>{r.section?.toUpperCase()}{sectionLabel(r)}</TableCell>
               <TableCell>{fmtEst(r.section_loss as never)}</TableCell>
               <TableCell>{fmtEst(r.loss)}</TableCell>
             </TableRow>
           ))}
         </TableBody>
       </Table>
-      <Typography variant="caption">Click a row or a section on the map for its laps. n.s.: the 95% interval includes zero.</Typography>
+      <Typography variant="caption">Click a row or a section on the map for its laps. n.s.: the 95% interval includes zero; strength: the whole interval is below zero (faster here than the car's overall deficit predicts).</Typography>
     </>
   );
 }
