@@ -1,4 +1,4 @@
-"""Coaching synthesis: the fifth stage of the pipeline (docs/DATA_REFERENCE.md §11, COACHING_INTEGRATION.md).
+"""Coaching synthesis: the fifth stage of the pipeline (docs/DATA_REFERENCE.md §11; registered in engines/registry.py).
 
 A brief per car-race (:mod:`.brief`, reading engine documents only through :mod:`.read`), a generator
 (:mod:`.deterministic`, or a language model through :mod:`.synth`), the grounding validator

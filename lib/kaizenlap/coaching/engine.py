@@ -3,7 +3,7 @@ one coaching document per car, in one engine document (``engine: "coaching"``).
 
 What a pipeline registry entry needs: :func:`analyse` (race documents + track documents + quality ->
 engine document), :func:`headline` (the run index's figure) and :func:`store_documents` (engine
-document -> ``{"coaching_insights": [...]}``). COACHING_INTEGRATION.md says how it is wired.
+document -> ``{"coaching_insights": [...]}``). It is registered as one EngineSpec in engines/registry.py.
 """
 from __future__ import annotations
 
