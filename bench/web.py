@@ -35,25 +35,12 @@ def initial_js_gzip() -> tuple[int, list[str]]:
 def main() -> int:
     from playwright.sync_api import sync_playwright
 
-    from kaizenlap.ingest import load
-    from kaizenlap.sample import write_season
-    from kaizenlap.store import build, open_store, publish_documents
-    from test_web_e2e import ARGS, CHROMIUM, CSP, SERVER, _free_port
+    from test_web_e2e import ARGS, CHROMIUM, CSP, SERVER, _free_port, publish_sample_store
 
     size, files = initial_js_gzip()
     print(f"initial JS: {size / 1024:.1f} KB gzipped over {len(files)} file(s) (target <= 300 KB)")
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        sample = ROOT / "data" / "sample"
-        if not (sample / "barber").is_dir():
-            write_season(tmp / "sample")
-            sample = tmp / "sample"
-        races, issues = load([sample / "barber"], use_cache=False)
-        docs, meta = build.documents_for_races(races, issues)
-        url = f"sqlite:///{tmp / 'store.db'}"
-        store = open_store(url)
-        publish_documents(store, "run-bench", docs, meta)
-        store.close()
+        url, docs = publish_sample_store(Path(tmp), "run-bench")
         port = _free_port()
         proc = subprocess.Popen([sys.executable, "-c", SERVER.format(root=str(ROOT), store=url, dist=str(DIST),
                                                                        csp=CSP, port=port)], cwd=str(ROOT))

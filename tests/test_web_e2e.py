@@ -68,18 +68,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    why = _missing()
-    if why:
-        if os.environ.get("CI") or os.environ.get("KAIZENLAP_REQUIRE_TRD") == "1":
-            pytest.fail(why)
-        pytest.skip(why)
+def publish_sample_store(tmp: Path, run_id: str) -> tuple[str, dict]:
+    """The sample season's Barber races published (in process, every registered engine) to a SQLite store
+    under ``tmp``; returns its URL and the documents. Shared by this test and bench/web.py."""
     from kaizenlap.ingest import load
     from kaizenlap.sample import write_season
     from kaizenlap.store import build, open_store, publish_documents
-
-    tmp = tmp_path_factory.mktemp("e2e")
     sample = ROOT / "data" / "sample"
     if not (sample / "barber").is_dir():
         write_season(tmp / "sample")
@@ -88,8 +82,20 @@ def site(tmp_path_factory):
     docs, meta = build.documents_for_races(races, issues)
     url = f"sqlite:///{tmp / 'store.db'}"
     store = open_store(url)
-    publish_documents(store, "run-e2e", docs, meta)
+    publish_documents(store, run_id, docs, meta)
     store.close()
+    return url, docs
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    why = _missing()
+    if why:
+        if os.environ.get("CI") or os.environ.get("KAIZENLAP_REQUIRE_TRD") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+    tmp = tmp_path_factory.mktemp("e2e")
+    url, docs = publish_sample_store(tmp, "run-e2e")
     port = _free_port()
     code = SERVER.format(root=str(ROOT), store=url, dist=str(DIST), csp=CSP, port=port)
     env = {**os.environ, "KAIZENLAP_REPORTS_DIR": str(tmp / "reports")}

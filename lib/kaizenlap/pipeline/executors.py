@@ -31,12 +31,26 @@ class Executor:
     def wait(self, timeout: float) -> list[tuple[str, dict]]:
         raise NotImplementedError
 
+    futures: dict                               # future -> task key, of the tasks still running
+
     @property
     def pending(self) -> int:
-        raise NotImplementedError
+        return len(self.futures)
 
     def close(self) -> None:
         pass
+
+    def _collect(self, done) -> list[tuple[str, dict]]:
+        """The results of the finished futures ``done``; a future that raised (its worker died, the task
+        was lost) is a failed task, never an exception out of the scheduler."""
+        out = []
+        for fut in done:
+            key = self.futures.pop(fut)
+            try:
+                out.append((key, fut.result()))
+            except BaseException as exc:  # noqa: BLE001
+                out.append((key, _failed(exc)))
+        return out
 
 
 def _init_worker(log_path: str) -> None:
@@ -66,18 +80,7 @@ class LocalPool(Executor):
 
     def wait(self, timeout: float) -> list[tuple[str, dict]]:
         done, _ = cf.wait(list(self.futures), timeout=timeout, return_when=cf.FIRST_COMPLETED)
-        out = []
-        for fut in done:
-            key = self.futures.pop(fut)
-            try:
-                out.append((key, fut.result()))
-            except BaseException as exc:  # a worker died (BrokenProcessPool): the task failed
-                out.append((key, _failed(exc)))
-        return out
-
-    @property
-    def pending(self) -> int:
-        return len(self.futures)
+        return self._collect(done)
 
     def close(self, cancel: bool = False) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -106,18 +109,7 @@ class DaskExecutor(Executor):
             done, _ = wait(list(self.futures), timeout=timeout, return_when="FIRST_COMPLETED")
         except (DaskTimeout, TimeoutError):
             return []
-        out = []
-        for fut in done:
-            key = self.futures.pop(fut)
-            try:
-                out.append((key, fut.result()))
-            except BaseException as exc:  # the worker died or the task was lost
-                out.append((key, _failed(exc)))
-        return out
-
-    @property
-    def pending(self) -> int:
-        return len(self.futures)
+        return self._collect(done)
 
     def close(self, cancel: bool = False) -> None:
         try:
