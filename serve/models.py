@@ -208,6 +208,28 @@ class Quality(Doc):
     reconciliation: list[Doc] = Field(default_factory=list)
 
 
+class TrendPivot(Doc):
+    lap: float
+    pace_s: float
+
+
+class TrendPoints(Doc):
+    lap: list[int]
+    field_pace_s: list[float]
+
+
+class PatternTrend(Doc):
+    """A car's trend of field-relative pace on lap number (DATA_REFERENCE §10.4): the Theil–Sen line through
+    ``pivot``, its slope's 95% interval, and the laps it was fitted to."""
+    label: str
+    slope_s_per_lap: Optional[Estimate] = None
+    p_value: Optional[float] = None
+    q_value: Optional[float] = None
+    intercept_s: Optional[float] = None
+    pivot: Optional[TrendPivot] = None
+    points: Optional[TrendPoints] = None
+
+
 class Recommendation(Doc):
     """One recommendation. ``type`` says which engine; ``scope`` whether it is about the race, a car, or
     one lap of a car. Section recommendations at car scope carry Estimates (loss, pace_gap, ...)."""
@@ -225,6 +247,61 @@ class Recommendation(Doc):
     consistency_cost: Optional[Estimate] = None
     best_k: Optional[Estimate] = None
     median: Optional[Estimate] = None
+    trend: Optional[PatternTrend] = Field(None, description="pattern documents at car scope: the car's trend")
+
+
+class WeatherSensorSeries(Doc):
+    label: str
+    values: list[Optional[float]] = Field(description="one per reading, aligned with the series' minutes; null: no value")
+    n: int = Field(description="readings with a value")
+
+
+class WeatherLapMark(Doc):
+    lap: int
+    minute: float = Field(description="the field's median line crossing of this lap, minutes since the race start")
+    field_median_s: Optional[float] = Field(None, description="the field's median clean lap time on this lap")
+    n_clean: int = 0
+
+
+class WeatherSeries(Doc):
+    """Conditions through the race (DATA_REFERENCE §10.3): the readings from the start − margin to the last
+    crossing + margin, and the lap axis on the same clock."""
+    start_utc: Optional[str] = None
+    start_basis: str
+    n: int = Field(description="readings in the series")
+    minutes: list[float] = Field(description="each reading's time, minutes since the race start")
+    sensors: dict[str, WeatherSensorSeries]
+    laps: list[WeatherLapMark] = Field(default_factory=list)
+    note: Optional[str] = None
+
+
+class WeatherEvidence(Doc):
+    """The temperature model's added-variable points: their slope through the origin is the estimate."""
+    n: int
+    thinned: bool = False
+    temp_resid_c: list[float]
+    time_resid_s: list[float]
+    car: list[str]
+    lap: list[int]
+
+
+class PaceVsTrackTemp(Doc):
+    available: bool
+    n: int = 0
+    slope_s_per_c: Optional[Estimate] = None
+    reason: Optional[str] = None
+    note: Optional[str] = None
+    evidence: Optional[WeatherEvidence] = None
+
+
+class Weather(Recommendation):
+    """A race's weather document (``scope`` race) with its track's pooled model as ``track_model``."""
+    usable: Optional[bool] = None
+    reason: Optional[str] = None
+    conditions: Optional[dict[str, Doc]] = None
+    series: Optional[WeatherSeries] = None
+    pace_vs_track_temp: Optional[PaceVsTrackTemp] = None
+    track_model: Optional[Doc] = None
 
 
 class CoachingFact(Doc):

@@ -107,6 +107,17 @@ def test_trend_sign_and_interval():
     assert flat["label"] == "no clear trend"
 
 
+def test_trend_line_passes_through_the_pivot():
+    lap = np.array([5.0, 2, 3, 4, 6, 7])
+    pace = np.array([0.5, 0.2, 0.1, 0.4, 0.6, 0.9])
+    t = pattern.trend(lap, pace)
+    # the median of the 15 pairwise slopes is 0.14 s/lap; the line goes through (median lap 4.5, median pace 0.45)
+    assert t["slope_s_per_lap"]["value"] == pytest.approx(0.14)
+    assert t["pivot"] == {"lap": 4.5, "pace_s": pytest.approx(0.45)}
+    assert t["intercept_s"] + 0.14 * 4.5 == pytest.approx(0.45)
+    assert t["points"]["lap"] == [2, 3, 4, 5, 6, 7] and t["points"]["field_pace_s"] == [0.2, 0.1, 0.4, 0.5, 0.6, 0.9]
+
+
 def test_trend_labels_survive_false_discovery_control():
     # 60 cars with no trend at all: per car, a 5% test labels about 3 of them by chance; Benjamini-Hochberg
     # over the race's cars labels none.
@@ -148,6 +159,44 @@ def test_weather_asof_join_and_field_pace():
     lap1 = laps["lap"] == 1
     # lap 1 times 100.0, 100.5, 103.0: the field's median is 100.5
     assert pace[lap1].tolist() == pytest.approx((laps.loc[lap1, "lap_time_s"] - 100.5).tolist())
+
+
+def test_race_series_window_minutes_and_lap_axis():
+    laps = make_laps(SPEC)
+    base = pd.Timestamp("2025-09-06 18:40:00", tz="UTC")
+    # every car's lap k crosses the line at base + 100 k s (A half a second earlier)
+    laps["crossing_utc"] = base + pd.to_timedelta(laps["lap"] * 100, unit="s")
+    laps.loc[laps["car"] == "A", "crossing_utc"] -= pd.Timedelta(seconds=0.5)
+    w = pd.DataFrame({"time_utc": base + pd.to_timedelta([-600, -240, 60, 300, 780, 1200], unit="s"),
+                      "air_temp_c": [19.0, 20.0, 21.0, 22.0, 23.0, 30.0],
+                      "track_temp_c": [29.0, 30.0, 31.0, np.nan, 33.0, 40.0],
+                      "humidity_pct": 50.0, "wind_speed_kph": 5.0, "pressure_hpa": 990.0})
+    s = weather.race_series(w, laps)
+    # lap 1 minus its time: A 99.5 - 100.0, B 100 - 100.5, C 100 - 103.0 -> the start is base - 3 s
+    start = base - pd.Timedelta(seconds=3)
+    assert s["start_utc"] == start.isoformat() and s["start_basis"].startswith("race start")
+    # window: start - 5 min .. last crossing (base + 500 s) + 5 min = base - 303 s .. base + 800 s
+    expected = [(t + 3) / 60 for t in (-240, 60, 300, 780)]
+    assert s["minutes"] == pytest.approx([round(m, 2) for m in expected]) and s["n"] == 4
+    assert s["sensors"]["track_temp_c"]["values"] == [30.0, 31.0, None, 33.0]
+    assert s["sensors"]["track_temp_c"]["n"] == 3 and s["sensors"]["air_temp_c"]["n"] == 4
+    lap1 = s["laps"][0]
+    # lap 1 crossings at base + 99.5, 100, 100 s -> median 100 s = 103 s after the start; times 100.0, 100.5, 103.0
+    assert lap1["lap"] == 1 and lap1["minute"] == pytest.approx(round(103 / 60, 2))
+    assert lap1["field_median_s"] == pytest.approx(100.5) and lap1["n_clean"] == 3
+    assert [x["lap"] for x in s["laps"]] == [1, 2, 3, 4, 5] and s["laps"][4]["n_clean"] == 2   # C ran 2 laps
+
+
+def test_race_series_keeps_every_reading_when_clocks_disagree():
+    laps = make_laps(SPEC)
+    base = pd.Timestamp("2025-09-06 18:40:00", tz="UTC")
+    laps["crossing_utc"] = base + pd.to_timedelta(laps["lap"] * 100, unit="s")
+    w = pd.DataFrame({"time_utc": base + pd.to_timedelta([7200, 7260], unit="s"), "air_temp_c": [20.0, 21.0],
+                      "track_temp_c": [30.0, 31.0], "humidity_pct": 50.0, "wind_speed_kph": 5.0, "pressure_hpa": 990.0})
+    s = weather.race_series(w, laps)
+    assert s["n"] == 2 and "clock may differ" in s["note"] and s["minutes"][0] > 100
+    no_times = weather.race_series(w, laps.assign(crossing_utc=pd.NaT))
+    assert no_times["start_basis"] == "first reading" and no_times["minutes"] == [0.0, 1.0] and no_times["laps"] == []
 
 
 def test_race_without_weather_says_so():
@@ -241,6 +290,17 @@ def test_race_model_sees_a_shared_temperature_effect():
     # field-relative pace (lap minus the field's median on that lap) removes the shared effect
     pace = weather.field_relative_pace(laps)
     assert abs(np.polyfit(laps["track_temp_c"], pace, 1)[0] - 0.05) > 0.03
+
+
+def test_evidence_points_reproduce_the_estimate():
+    # Frisch-Waugh-Lovell: the slope through the origin of the stored added-variable points is the model's beta
+    laps = _race_with_temperature(0.05, "cloud")
+    fit = weather.pace_vs_track_temp(laps)
+    ev = fit["evidence"]
+    x, y = np.array(ev["temp_resid_c"]), np.array(ev["time_resid_s"])
+    assert ev["n"] == len(x) == 16 * 20 and not ev["thinned"]
+    assert float(x @ y / (x @ x)) == pytest.approx(fit["slope_s_per_c"]["value"], abs=2e-3)
+    assert len(ev["car"]) == len(ev["lap"]) == len(x)
 
 
 def test_race_model_not_identifiable_when_temperature_is_linear_in_lap():

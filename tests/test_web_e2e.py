@@ -68,9 +68,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def publish_sample_store(tmp: Path, run_id: str) -> tuple[str, dict]:
-    """The sample season's Barber races published (in process, every registered engine) to a SQLite store
-    under ``tmp``; returns its URL and the documents. Shared by this test and bench/web.py."""
+def publish_sample_store(tmp: Path, run_id: str, tracks: tuple[str, ...] = ("barber",)) -> tuple[str, dict]:
+    """The sample season's races of ``tracks`` published (in process, every registered engine) to a SQLite
+    store under ``tmp``; returns its URL and the documents. Shared by this test and bench/web.py."""
     from kaizenlap.ingest import load
     from kaizenlap.sample import write_season
     from kaizenlap.store import build, open_store, publish_documents
@@ -78,7 +78,7 @@ def publish_sample_store(tmp: Path, run_id: str) -> tuple[str, dict]:
     if not (sample / "barber").is_dir():
         write_season(tmp / "sample")
         sample = tmp / "sample"
-    races, issues = load([sample / "barber"], use_cache=False)
+    races, issues = load([sample / t for t in tracks], use_cache=False)
     docs, meta = build.documents_for_races(races, issues)
     url = f"sqlite:///{tmp / 'store.db'}"
     store = open_store(url)
@@ -95,7 +95,9 @@ def site(tmp_path_factory):
             pytest.fail(why)
         pytest.skip(why)
     tmp = tmp_path_factory.mktemp("e2e")
-    url, docs = publish_sample_store(tmp, "run-e2e")
+    # Barber for the walk through every view; COTA race 1 has a passing cloud: its temperature effect is
+    # identifiable, so the weather evidence chart is drawn there
+    url, docs = publish_sample_store(tmp, "run-e2e", ("barber", "COTA"))
     port = _free_port()
     code = SERVER.format(root=str(ROOT), store=url, dist=str(DIST), csp=CSP, port=port)
     env = {**os.environ, "KAIZENLAP_REPORTS_DIR": str(tmp / "reports")}
@@ -166,7 +168,7 @@ def test_race_car_map_modes_panel_deeplink(site, browser):
     pg.get_by_role("button", name="Race 1").or_(pg.get_by_text("Race 1 —")).first.click()
     pg.get_by_test_id("leaderboard").wait_for()
     rows = pg.locator("[data-testid^=car-row-]")
-    cars = {d["car"] for d in docs["races"][0]["cars"]}
+    cars = {d["car"] for d in next(r for r in docs["races"] if r["id"] == "barber-r1")["cars"]}
     assert rows.count() == len(cars)
     first_pos = rows.first.locator("td").first.inner_text()
     assert first_pos == "1"                                   # the official finishing order leads
@@ -190,9 +192,33 @@ def test_race_car_map_modes_panel_deeplink(site, browser):
     for mode in ("weather", "patterns", "coaching", "sections"):
         pg.get_by_test_id(f"mode-{mode}").click()
         if mode == "weather":
-            pg.get_by_test_id("weather").wait_for()
+            # conditions over the race as a series: one row per sensor with readings, plus the field's pace
+            w = next(d for d in docs["ml_weather_recommendations"] if d["id"] == "barber-r1~weather")
+            pg.get_by_test_id("conditions-chart").wait_for()
+            sensors = [k for k, v in w["series"]["sensors"].items() if v["n"] > 0]
+            assert pg.locator("[data-testid^=conditions-row-]").count() == len(sensors) + 1
+            for k in sensors:
+                assert f"n={w['series']['sensors'][k]['n']} readings" in \
+                    pg.get_by_test_id(f"conditions-row-{k}").text_content()
+            assert f"{w['series']['n']} readings" in pg.get_by_test_id("conditions-readout").text_content()
+            box = pg.get_by_test_id("conditions-chart").bounding_box()
+            pg.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
+            assert "min (about lap" in pg.get_by_test_id("conditions-readout").text_content()
+            fit = w["pace_vs_track_temp"]
+            if fit["available"]:       # the evidence chart is the estimate: its slope and interval, with n
+                pg.get_by_test_id("pace-temp-chart").wait_for()
+                assert pg.get_by_test_id("slope-band").count() == 1
+                assert f"n={fit['slope_s_per_c']['n']})" in pg.get_by_test_id("pace-temp-readout").text_content()
+            else:
+                assert fit["reason"] in pg.get_by_test_id("pace-temp").text_content()
         if mode == "patterns":
             pg.get_by_test_id("lap-chart").wait_for()
+            pat = next(d for d in docs["ml_pattern_recommendations"] if d["race_id"] == "barber-r1" and d.get("car") == car)
+            tr = pat["trend"]
+            pg.get_by_test_id("trend-chart").wait_for()      # the trend drawn under the lap chart, with its interval
+            assert pg.get_by_test_id("trend-band").count() == 1
+            assert pg.get_by_test_id("trend-chart").locator("circle").count() == len(tr["points"]["lap"])
+            assert f"n={tr['slope_s_per_lap']['n']})" in pg.get_by_test_id("trend-text").text_content()
         if mode == "coaching":
             # the published coaching document of this car: facts with n, hypotheses with confidence, actions
             # with targets, and the generator's label
@@ -263,6 +289,29 @@ def test_race_car_map_modes_panel_deeplink(site, browser):
     assert p.csp == [] and q.csp == [], p.csp + q.csp
     p.ctx.close()
     q.ctx.close()
+
+
+def test_weather_evidence_on_an_identifiable_race(site, browser):
+    base, docs = site
+    w = next(d for d in docs["ml_weather_recommendations"] if d["id"] == "cota-r1~weather")
+    fit = w["pace_vs_track_temp"]
+    assert fit["available"], fit.get("reason")          # the sample's passing cloud at COTA race 1
+    car = sorted({d["car"] for d in next(r for r in docs["races"] if r["id"] == "cota-r1")["cars"]})[0]
+    p = Page(browser, base)
+    pg = p.page
+    pg.goto(f"{base}/race/cota-r1?car={car}&mode=weather")
+    pg.get_by_test_id("pace-temp-chart").wait_for()
+    chart = pg.get_by_test_id("pace-temp-chart")
+    assert chart.locator("circle").count() == len(fit["evidence"]["temp_resid_c"])
+    assert pg.get_by_test_id("slope-band").count() == 1 and pg.get_by_test_id("slope-line").count() == 1
+    s = fit["slope_s_per_c"]
+    assert f"n={s['n']})" in pg.get_by_test_id("pace-temp-readout").text_content()
+    assert f"{s['value']:+.3f}".replace("-", "−") in pg.get_by_test_id("pace-temp").text_content()
+    assert pg.get_by_test_id("conditions-row-track_temp_c").count() == 1
+    pg.get_by_test_id("pace-temp-chart").scroll_into_view_if_needed()
+    p.axe("car-weather-evidence")
+    assert p.csp == [], p.csp
+    p.ctx.close()
 
 
 def test_not_found_and_docs(site, browser):

@@ -34,8 +34,12 @@ def synthesize(brief: Brief) -> Synthesis:
         sec = top.section
         S = sec.upper()
         sig = top.lo is not None and top.lo > 0
+        # A headline names a section only when its interval excludes zero; otherwise the largest is quoted
+        # as such, so a reader does not act on noise.
         headline = (f"Car {car}: {S} is where the most section-specific time goes, {_v(brief, top.fact_id)} s/lap "
-                    f"beyond the car's overall deficit over {top.n} clean laps" + ("" if sig else " (not significant)"))
+                    f"beyond the car's overall deficit over {top.n} clean laps" if sig else
+                    f"Car {car}: no section stands out beyond the car's overall deficit (the largest, {S}, is "
+                    f"{_v(brief, top.fact_id)} s/lap over {top.n} clean laps, its interval includes zero)")
         if gain is not None:
             headline += f"; best clean lap {_v(brief, gain.fact_id)} s off the personal composite"
         pg, cc = brief.fact(f"sections.{sec}.pace_gap"), brief.fact(f"sections.{sec}.consistency_cost")

@@ -43,7 +43,12 @@ def trend(lap: np.ndarray, pace: np.ndarray) -> dict:
     est = Estimate(float(res.slope), float(res.low_slope), float(res.high_slope), len(lap),
                    "Theil-Sen slope of field-relative pace on lap number (relative to the field)")
     p = float(stats.kendalltau(lap, pace).pvalue)
-    return {"slope_s_per_lap": est.to_dict(), "p_value": p if np.isfinite(p) else 1.0, "label": "no clear trend"}
+    # The fitted line passes through (median lap, median pace) (scipy's intercept = med(y) - slope * med(x));
+    # the app draws the slope's interval as the two lines through that point (DATA_REFERENCE §10.4).
+    order = np.argsort(lap, kind="stable")
+    return {"slope_s_per_lap": est.to_dict(), "p_value": p if np.isfinite(p) else 1.0, "label": "no clear trend",
+            "intercept_s": float(res.intercept), "pivot": {"lap": float(np.median(lap)), "pace_s": float(np.median(pace))},
+            "points": {"lap": [int(x) for x in lap[order]], "field_pace_s": [round(float(x), 3) for x in pace[order]]}}
 
 
 def residual_sd(lap: np.ndarray, times: np.ndarray) -> float:

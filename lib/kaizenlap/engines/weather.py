@@ -74,6 +74,70 @@ def conditions(weather: pd.DataFrame) -> dict:
     return out
 
 
+def identifying_rows(d: pd.DataFrame, unit: pd.Series) -> pd.Series:
+    """The rows the temperature model uses: a unit identifies its level and lap trend only with laps at three
+    lap numbers or more."""
+    unit = pd.Series(unit, index=d.index).astype(str)
+    return unit.map(d.groupby(unit)["lap"].nunique()) >= 3
+
+
+def race_start_utc(laps: pd.DataFrame) -> pd.Timestamp | None:
+    """The green flag, estimated as the earliest lap-1 line crossing minus that lap's time (the earliest
+    crossing of any lap where lap 1 has no time); None without crossing times."""
+    t = laps["crossing_utc"].dropna()
+    if t.empty:
+        return None
+    first = laps[(laps["lap"] == 1) & laps["crossing_utc"].notna() & laps["lap_time_s"].notna()]
+    if len(first):
+        return (first["crossing_utc"] - pd.to_timedelta(first["lap_time_s"], unit="s")).min()
+    return t.min()
+
+
+def race_series(weather: pd.DataFrame, laps: pd.DataFrame) -> dict:
+    """Conditions through the race, for a chart: every reading from the start minus
+    ``weather.series_margin_min`` to the last line crossing plus the margin, as minutes from the race start
+    (:func:`race_start_utc`), one list per sensor (None where the sensor gave nothing); and per lap number the
+    field's median crossing minute and median clean lap time with its n (``laps``), so pace and conditions
+    share the time axis. Without crossing times the minutes count from the first reading and ``laps`` is
+    empty; where no reading falls inside the race window (the clocks disagree), every reading is kept and
+    ``note`` says so."""
+    margin = pd.Timedelta(minutes=cfg()["weather"]["series_margin_min"])
+    start = race_start_utc(laps)
+    w = weather.sort_values("time_utc")
+    note = None
+    if start is not None:
+        end = laps["crossing_utc"].max()
+        inside = w[(w["time_utc"] >= start - margin) & (w["time_utc"] <= end + margin)]
+        if inside.empty and len(w):
+            note = (f"no reading falls within the race (start {start:%H:%M} UTC, last crossing {end:%H:%M} UTC): "
+                    f"all {len(w)} readings shown, their clock may differ from the timing's")
+        else:
+            w = inside
+    t0 = start if start is not None else (w["time_utc"].iloc[0] if len(w) else None)
+    minutes = ((w["time_utc"] - t0).dt.total_seconds() / 60).round(2) if t0 is not None else pd.Series(dtype=float)
+
+    def values(col):
+        v = w[col].round(2) if col in w else pd.Series(np.nan, index=w.index)
+        return [None if pd.isna(x) else float(x) for x in v]
+    out = {"start_utc": None if t0 is None else t0.isoformat(), "start_basis":
+           "race start (earliest lap-1 crossing minus its lap time)" if start is not None else "first reading",
+           "n": int(len(w)), "minutes": [float(m) for m in minutes],
+           "sensors": {col: {"label": label, "values": values(col), "n": int(w[col].notna().sum()) if col in w else 0}
+                       for col, label in SENSORS.items()},
+           "laps": []}
+    if note:
+        out["note"] = note
+    if start is not None:
+        crossed = laps[laps["crossing_utc"].notna()]
+        mins = ((crossed["crossing_utc"] - start).dt.total_seconds() / 60).groupby(crossed["lap"]).median()
+        clean = laps[laps["is_clean"] & laps["lap_time_s"].notna()].groupby("lap")["lap_time_s"]
+        med, n = clean.median(), clean.size()
+        out["laps"] = [{"lap": int(lap), "minute": round(float(m), 2),
+                        "field_median_s": None if lap not in med.index else round(float(med[lap]), 3),
+                        "n_clean": int(n.get(lap, 0))} for lap, m in mins.items()]
+    return out
+
+
 def temperature_model(d: pd.DataFrame, unit: pd.Series, cluster: pd.Series,
                       race: pd.Series | None = None) -> dict:
     """β of ``lap_time_s ~ track_temp_c + C(unit) + C(unit):lap`` over the clean laps ``d`` (every row has a
@@ -85,8 +149,7 @@ def temperature_model(d: pd.DataFrame, unit: pd.Series, cluster: pd.Series,
     from statsmodels.stats.outliers_influence import variance_inflation_factor
     c = cfg()["weather"]
     unit = pd.Series(unit, index=d.index).astype(str)
-    # A unit identifies its level and trend only with laps at three lap numbers or more.
-    keep = unit.map(d.groupby(unit)["lap"].nunique()) >= 3
+    keep = identifying_rows(d, unit)
     d, unit, cluster = d[keep], unit[keep], pd.Series(cluster, index=keep.index)[keep].astype(str)
     n = int(len(d))
     out = {"n": n, "cars": int(cluster.nunique()), "units": int(unit.nunique())}
@@ -137,11 +200,14 @@ def temperature_model(d: pd.DataFrame, unit: pd.Series, cluster: pd.Series,
 
 def added_variable(d: pd.DataFrame, unit: pd.Series) -> pd.DataFrame:
     """The temperature model's added-variable view (Frisch-Waugh-Lovell): lap time and track temperature,
-    each with the unit levels and lap trends regressed out (``time_resid_s``, ``temp_resid_c``). Their OLS
-    slope through the origin is exactly the model's β, so a plot of one against the other shows the evidence
-    the estimate rests on."""
+    each with the unit levels and lap trends regressed out (``time_resid_s``, ``temp_resid_c``), over the
+    model's rows (:func:`identifying_rows`). Their OLS slope through the origin is exactly the model's β, so a
+    plot of one against the other shows the evidence the estimate rests on."""
     d = d.dropna(subset=["track_temp_c", "lap_time_s"])
     unit = pd.Series(unit, index=d.index).astype(str) if len(d) else pd.Series(dtype=str)
+    if len(d):
+        keep = identifying_rows(d, unit)
+        d, unit = d[keep], unit[keep]
     if len(d) == 0:
         return d.assign(time_resid_s=[], temp_resid_c=[])
     U = pd.get_dummies(unit, dtype=float).to_numpy()
@@ -154,6 +220,18 @@ def added_variable(d: pd.DataFrame, unit: pd.Series) -> pd.DataFrame:
                     temp_resid_c=resid(d["track_temp_c"].to_numpy(float)))
 
 
+def evidence(d: pd.DataFrame, unit: pd.Series) -> dict:
+    """The added-variable points (:func:`added_variable`) as lists for the app's chart: at most
+    ``weather.evidence_max_points`` (every ``k``-th row beyond that, ``thinned`` says so); ``n`` counts all."""
+    av = added_variable(d, unit)
+    cap = int(cfg()["weather"]["evidence_max_points"])
+    step = max(1, -(-len(av) // cap))
+    kept = av.iloc[::step]
+    return {"n": int(len(av)), "thinned": step > 1, "temp_resid_c": [round(float(x), 3) for x in kept["temp_resid_c"]],
+            "time_resid_s": [round(float(x), 3) for x in kept["time_resid_s"]],
+            "car": [str(c) for c in kept["car"]], "lap": [int(x) for x in kept["lap"]]}
+
+
 def pace_vs_track_temp(laps: pd.DataFrame) -> dict:
     """The within-race temperature model over the race's clean laps (:func:`temperature_model`)."""
     d = laps[laps["is_clean"]].dropna(subset=["track_temp_c", "lap_time_s"])
@@ -162,6 +240,7 @@ def pace_vs_track_temp(laps: pd.DataFrame) -> dict:
            "model": "lap_time_s ~ track_temp_c + C(car) + C(car):lap, OLS, SE clustered by car"}
     if out["available"]:
         out["slope_s_per_c"] = out.pop("track_temp_s_per_c")
+        out["evidence"] = evidence(d, d["car"])
         out["note"] = ("within one race: identified only by the temperature that does not move linearly with "
                        "lap number; read with the track model")
     else:
@@ -180,6 +259,7 @@ def analyse_race(laps: pd.DataFrame, weather: pd.DataFrame, race_id: str) -> dic
         return jsonable(doc)
     joined_ok = joined["air_temp_c"].notna() | joined["track_temp_c"].notna()
     doc.update(usable=True, laps_with_weather=int(joined_ok.sum()), conditions=conditions(weather),
+               series=race_series(weather, laps),
                pace_vs_track_temp=pace_vs_track_temp(joined) if joined["track_temp_c"].notna().any() else
                {"available": False, "n": 0, "reason": "no track-temperature readings (sensor absent)"})
     return jsonable(doc)

@@ -13,6 +13,8 @@ export type Composite = S["Composite"];
 export type Quality = S["Quality"];
 export type Recommendation = S["Recommendation"];
 export type Estimate = S["Estimate"];
+export type Weather = S["Weather"];
+export type PatternTrend = S["PatternTrend"];
 
 export class ApiError extends Error {
   constructor(public status: number, public code: string, message: string) {
@@ -57,7 +59,7 @@ export const api = {
   race: (id: string) => cached<Race>(`/races/${e(id)}/summary`),
   composite: (id: string) => cached<Composite>(`/races/${e(id)}/composite`),
   quality: (id: string) => cached<Quality>(`/races/${e(id)}/quality`),
-  weather: (id: string) => cached<Recommendation>(`/races/${e(id)}/weather`),
+  weather: (id: string) => cached<S["Weather"]>(`/races/${e(id)}/weather`),
   car: (id: string, car: string) => cached<CarDetail>(`/races/${e(id)}/cars/${e(car)}`),
   laps: (id: string, car: string) => cached<S["LapList"]>(`/races/${e(id)}/cars/${e(car)}/laps`),
   coaching: (id: string, car: string) =>

@@ -427,6 +427,8 @@ export interface components {
             section?: string | null;
             /** Track Id */
             track_id?: string | null;
+            /** @description pattern documents at car scope: the car's trend */
+            trend?: components["schemas"]["PatternTrend"] | null;
             /**
              * Type
              * @enum {string}
@@ -769,6 +771,44 @@ export interface components {
             /** Run Id */
             run_id: string;
         };
+        /** PaceVsTrackTemp */
+        PaceVsTrackTemp: {
+            /** Available */
+            available: boolean;
+            evidence?: components["schemas"]["WeatherEvidence"] | null;
+            /**
+             * N
+             * @default 0
+             */
+            n: number;
+            /** Note */
+            note?: string | null;
+            /** Reason */
+            reason?: string | null;
+            slope_s_per_c?: components["schemas"]["Estimate"] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * PatternTrend
+         * @description A car's trend of field-relative pace on lap number (DATA_REFERENCE §10.4): the Theil–Sen line through
+         *     ``pivot``, its slope's 95% interval, and the laps it was fitted to.
+         */
+        PatternTrend: {
+            /** Intercept S */
+            intercept_s?: number | null;
+            /** Label */
+            label: string;
+            /** P Value */
+            p_value?: number | null;
+            pivot?: components["schemas"]["TrendPivot"] | null;
+            points?: components["schemas"]["TrendPoints"] | null;
+            /** Q Value */
+            q_value?: number | null;
+            slope_s_per_lap?: components["schemas"]["Estimate"] | null;
+        } & {
+            [key: string]: unknown;
+        };
         /** Point */
         Point: {
             /** X */
@@ -923,6 +963,8 @@ export interface components {
             section?: string | null;
             /** Track Id */
             track_id?: string | null;
+            /** @description pattern documents at car scope: the car's trend */
+            trend?: components["schemas"]["PatternTrend"] | null;
             /**
              * Type
              * @enum {string}
@@ -1027,6 +1069,164 @@ export interface components {
             items: components["schemas"]["Track"][];
             /** Run Id */
             run_id: string;
+        };
+        /** TrendPivot */
+        TrendPivot: {
+            /** Lap */
+            lap: number;
+            /** Pace S */
+            pace_s: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** TrendPoints */
+        TrendPoints: {
+            /** Field Pace S */
+            field_pace_s: number[];
+            /** Lap */
+            lap: number[];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * Weather
+         * @description A race's weather document (``scope`` race) with its track's pooled model as ``track_model``.
+         */
+        Weather: {
+            best_k?: components["schemas"]["Estimate"] | null;
+            /** Car */
+            car?: string | null;
+            /** Conditions */
+            conditions?: {
+                [key: string]: components["schemas"]["Doc"];
+            } | null;
+            consistency_cost?: components["schemas"]["Estimate"] | null;
+            /** Id */
+            id: string;
+            /** Lap */
+            lap?: number | null;
+            loss?: components["schemas"]["Estimate"] | null;
+            median?: components["schemas"]["Estimate"] | null;
+            /** Message */
+            message?: string | null;
+            pace_gap?: components["schemas"]["Estimate"] | null;
+            pace_vs_track_temp?: components["schemas"]["PaceVsTrackTemp"] | null;
+            /** Race Id */
+            race_id?: string | null;
+            /** Reason */
+            reason?: string | null;
+            /** Scope */
+            scope?: string | null;
+            /** Section */
+            section?: string | null;
+            series?: components["schemas"]["WeatherSeries"] | null;
+            /** Track Id */
+            track_id?: string | null;
+            track_model?: components["schemas"]["Doc"] | null;
+            /** @description pattern documents at car scope: the car's trend */
+            trend?: components["schemas"]["PatternTrend"] | null;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "section" | "weather" | "pattern" | "coaching";
+            /** Usable */
+            usable?: boolean | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * WeatherEvidence
+         * @description The temperature model's added-variable points: their slope through the origin is the estimate.
+         */
+        WeatherEvidence: {
+            /** Car */
+            car: string[];
+            /** Lap */
+            lap: number[];
+            /** N */
+            n: number;
+            /** Temp Resid C */
+            temp_resid_c: number[];
+            /**
+             * Thinned
+             * @default false
+             */
+            thinned: boolean;
+            /** Time Resid S */
+            time_resid_s: number[];
+        } & {
+            [key: string]: unknown;
+        };
+        /** WeatherLapMark */
+        WeatherLapMark: {
+            /**
+             * Field Median S
+             * @description the field's median clean lap time on this lap
+             */
+            field_median_s?: number | null;
+            /** Lap */
+            lap: number;
+            /**
+             * Minute
+             * @description the field's median line crossing of this lap, minutes since the race start
+             */
+            minute: number;
+            /**
+             * N Clean
+             * @default 0
+             */
+            n_clean: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** WeatherSensorSeries */
+        WeatherSensorSeries: {
+            /** Label */
+            label: string;
+            /**
+             * N
+             * @description readings with a value
+             */
+            n: number;
+            /**
+             * Values
+             * @description one per reading, aligned with the series' minutes; null: no value
+             */
+            values: (number | null)[];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * WeatherSeries
+         * @description Conditions through the race (DATA_REFERENCE §10.3): the readings from the start − margin to the last
+         *     crossing + margin, and the lap axis on the same clock.
+         */
+        WeatherSeries: {
+            /** Laps */
+            laps?: components["schemas"]["WeatherLapMark"][];
+            /**
+             * Minutes
+             * @description each reading's time, minutes since the race start
+             */
+            minutes: number[];
+            /**
+             * N
+             * @description readings in the series
+             */
+            n: number;
+            /** Note */
+            note?: string | null;
+            /** Sensors */
+            sensors: {
+                [key: string]: components["schemas"]["WeatherSensorSeries"];
+            };
+            /** Start Basis */
+            start_basis: string;
+            /** Start Utc */
+            start_utc?: string | null;
+        } & {
+            [key: string]: unknown;
         };
     };
     responses: never;
@@ -1615,7 +1815,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Recommendation"];
+                    "application/json": components["schemas"]["Weather"];
                 };
             };
             /** @description not modified (If-None-Match matched the ETag) */

@@ -1,19 +1,24 @@
 import { Alert, Typography } from "@mui/material";
-import type { CarDetail, Lap } from "../api/client";
+import type { CarDetail, Lap, PatternTrend } from "../api/client";
+import { extent, linear, slopeBand, ticks } from "../charts";
 import { Async, type Result } from "../components/Async";
-import { fmtEst, fmtTime } from "../format";
+import { fmtDelta, fmtEst, fmtTime } from "../format";
 
 const MARKS: [string, string, string][] = [["pit_in", "pit", "#6a3d9a"], ["pit_out", "pit", "#6a3d9a"], ["caution", "caution", "#e6a100"],
   ["deleted", "deleted", "#000"], ["first_lap", "first lap", "#1f78b4"]];
 
+const W = 560, P = 44;
+/** The lap axis the lap chart and the trend chart share (lap 1 .. the car's last lap). */
+export const lapX = (n: number) => (lap: number) => P + ((lap - 1) / Math.max(1, n - 1)) * (W - P - 10);
+
 export function LapChart({ laps, selected, onLap }: { laps: Lap[]; selected?: number; onLap: (l: number) => void }) {
-  const W = 560, H = 240, P = 44;
+  const H = 240;
   const ts = laps.map((l) => l.lap_time_s ?? NaN).filter(Number.isFinite);
   if (!ts.length) return <Typography>No lap times.</Typography>;
   const sorted = [...ts].sort((a, b) => a - b);
   const lo = sorted[0] - 0.5, hi = Math.min(sorted[sorted.length - 1], sorted[Math.floor(sorted.length * 0.5)] * 1.08) + 0.5;
   const n = Math.max(...laps.map((l) => l.lap));
-  const x = (lap: number) => P + ((lap - 1) / Math.max(1, n - 1)) * (W - P - 10);
+  const x = lapX(n);
   const y = (t: number) => H - P - ((Math.min(t, hi) - lo) / (hi - lo)) * (H - P - 10);   // slower = higher
   return (
     <svg viewBox={`0 0 ${W} ${H}`} width="100%" style={{ maxWidth: W }} role="img" aria-label="lap chart" data-testid="lap-chart">
@@ -38,20 +43,59 @@ export function LapChart({ laps, selected, onLap }: { laps: Lap[]; selected?: nu
   );
 }
 
+/** The trend under the lap chart, on the same lap axis: the car's clean laps relative to the field (the
+ *  field's median clean lap on that lap number), the Theil–Sen line through its pivot, and the slope's 95%
+ *  interval as the fan of lines through the pivot. */
+export function TrendChart({ trend, nLaps }: { trend: PatternTrend; nLaps: number }) {
+  const H = 170, T = 10, B = 30;
+  const pts = trend.points, est = trend.slope_s_per_lap, pv = trend.pivot;
+  if (!pts || !est || est.value === null || est.value === undefined || !pv) return null;
+  const x = lapX(nLaps);
+  const first = 1, last = nLaps;
+  const band = est.lo !== null && est.lo !== undefined && est.hi !== null && est.hi !== undefined
+    ? slopeBand({ x: pv.lap, y: pv.pace_s }, est.lo, est.hi, first, last) : null;
+  const at = (lap: number) => pv.pace_s + est.value! * (lap - pv.lap);
+  const yd = extent([...pts.field_pace_s, at(first), at(last), 0], 0.08);
+  const y = linear(yd, [H - B, T]);   // slower (positive) = higher, as on the lap chart
+  return (
+    <svg viewBox={`0 0 ${W} ${H}`} width="100%" style={{ maxWidth: W }} role="img" data-testid="trend-chart"
+      aria-label={`pace relative to the field by lap, with the trend ${fmtEst(est, "s per lap")}`}>
+      <defs><clipPath id="trend-clip"><rect x={P} y={T} width={W - P - 10} height={H - T - B} /></clipPath></defs>
+      <line x1={P} x2={W - 10} y1={H - B} y2={H - B} stroke="#333" /><line x1={P} x2={P} y1={T} y2={H - B} stroke="#333" />
+      <line x1={P} x2={W - 10} y1={y(0)} y2={y(0)} stroke="#999" strokeDasharray="4 3" />
+      {ticks(yd[0], yd[1], 4).map((t) => <text key={t} x={P - 4} y={y(t) + 3} fontSize={10} textAnchor="end">{fmtDelta(t, 1)}</text>)}
+      {ticks(first, last, 6).map((t) => <text key={t} x={x(t)} y={H - B + 12} fontSize={10} textAnchor="middle">{t}</text>)}
+      <text x={W / 2} y={H - 4} fontSize={11} textAnchor="middle">lap: pace vs the field's median (s; dashed = the field)</text>
+      <g clipPath="url(#trend-clip)">
+        {band && <polygon data-testid="trend-band" points={band.map(([a, b]) => `${x(a)},${y(b)}`).join(" ")} fill="#1f78b4" opacity={0.2} />}
+        <line data-testid="trend-line" x1={x(first)} y1={y(at(first))} x2={x(last)} y2={y(at(last))} stroke="#1f78b4" strokeWidth={2} />
+        {pts.lap.map((l, i) => <circle key={l} cx={x(l)} cy={y(pts.field_pace_s[i])} r={3} fill="#b00020">
+          <title>{`lap ${l}: ${fmtDelta(pts.field_pace_s[i])} s vs the field`}</title></circle>)}
+      </g>
+    </svg>
+  );
+}
+
 export default function Patterns({ detail, laps, selectedLap, onLap }:
   { detail: CarDetail; laps: Result<{ items: Lap[] }>; selectedLap?: number; onLap: (l: number) => void }) {
   const p = (detail.pattern ?? {}) as Record<string, unknown>;
   const st = p.stats as Record<string, number> | undefined;
-  const tr = p.trend as { slope_s_per_lap?: never; label?: string } | undefined;
+  const tr = detail.pattern?.trend;
   return (
     <div data-testid="patterns">
       <Typography variant="h6" component="h3">Lap chart</Typography>
       <Async r={laps} what="laps" empty={(d) => (d.items.length ? null : "No laps for this car.")}>
-        {(d) => <LapChart laps={d.items} selected={selectedLap} onLap={onLap} />}
+        {(d) => <>
+          <LapChart laps={d.items} selected={selectedLap} onLap={onLap} />
+          {p.available && tr?.points ? <>
+            <Typography variant="subtitle2" component="h4">Pace relative to the field, with its trend</Typography>
+            <TrendChart trend={tr} nLaps={Math.max(...d.items.map((l) => l.lap))} />
+          </> : null}
+        </>}
       </Async>
       {p.available && st ? (
         <>
-          <Typography>Trend (relative to the field): {tr?.label ?? "n/a"} — {fmtEst(tr?.slope_s_per_lap, "s per lap")}</Typography>
+          <Typography data-testid="trend-text">Trend (relative to the field): {tr?.label ?? "n/a"} — {fmtEst(tr?.slope_s_per_lap, "s per lap")}{tr?.q_value !== undefined && tr?.q_value !== null ? `, q=${tr.q_value.toFixed(3)} (Benjamini–Hochberg)` : ""}; shaded: the slope's 95% interval</Typography>
           <Typography>Consistency: lap-to-lap SD {typeof p.residual_sd_s === "number" ? p.residual_sd_s.toFixed(3) : "–"} s around the car's own trend over n={st.n} clean laps (median {fmtTime(st.median_s)}); percentile {String(p.consistency_percentile ?? "–")} of {String(p.field_size ?? "–")} cars in the field</Typography>
           {p.inconsistency_driver ? <Typography>Most of the lap-time variance comes from {String(p.inconsistency_driver).toUpperCase()}.</Typography> : null}
         </>

@@ -2,6 +2,8 @@ import { Alert, Table, TableBody, TableCell, TableHead, TableRow, Typography } f
 import { api } from "../api/client";
 import { Async, useApi } from "../components/Async";
 import { fmtEst, fmtNum } from "../format";
+import { ConditionsChart } from "./ConditionsChart";
+import { PaceTempChart } from "./PaceTempChart";
 
 type Cond = { label?: string; n?: number; available?: boolean; min?: number; max?: number; mean?: number; first?: number; last?: number; drift_per_hour?: number };
 
@@ -9,16 +11,16 @@ export default function Weather({ raceId }: { raceId: string }) {
   const r = useApi(() => api.weather(raceId), [raceId]);
   return (
     <Async r={r} what={`weather of ${raceId}`}>
-      {(w0) => {
-        const w = w0 as Record<string, unknown>;
+      {(w) => {
         if (!w.usable) return <Alert severity="info" data-testid="weather">Weather not usable: {String(w.reason ?? w.message)}</Alert>;
         const cond = (w.conditions ?? {}) as Record<string, Cond>;
-        const p = (w.pace_vs_track_temp ?? {}) as Record<string, unknown>;
-        const tm = w.track_model as Record<string, unknown> | null;
+        const p = w.pace_vs_track_temp;
+        const tm = w.track_model as Record<string, unknown> | null | undefined;
         return (
           <div data-testid="weather">
             <Typography variant="h6" component="h3">Conditions over the race</Typography>
-            <Table size="small" aria-label="conditions">
+            {w.series ? <ConditionsChart series={w.series} /> : <Alert severity="info">No weather series in this run (rerun the pipeline).</Alert>}
+            <Table size="small" aria-label="conditions summary">
               <TableHead><TableRow><TableCell>Reading</TableCell><TableCell align="right">start</TableCell><TableCell align="right">end</TableCell>
                 <TableCell align="right">min–max</TableCell><TableCell align="right">drift / h</TableCell><TableCell align="right">n</TableCell></TableRow></TableHead>
               <TableBody>{Object.entries(cond).map(([k, c]) => (
@@ -30,8 +32,10 @@ export default function Weather({ raceId }: { raceId: string }) {
                   <TableCell align="right">{c.n ?? 0}</TableCell></TableRow>))}</TableBody>
             </Table>
             <Typography variant="h6" component="h3" sx={{ mt: 2 }}>Pace vs track temperature</Typography>
-            {p.available ? <Typography data-testid="pace-temp">Field-relative pace changes {fmtEst(p.slope_s_per_c as never, "s per °C")}.</Typography>
-              : <Alert severity="info" data-testid="pace-temp">Not identifiable at this race: {String(p.reason ?? "no reason given")}.</Alert>}
+            {p?.available && p.slope_s_per_c ? <>
+              <Typography data-testid="pace-temp">Lap time changes {fmtEst(p.slope_s_per_c, "s per °C")} of track temperature, each car against its own level and lap trend.{p.note ? ` Note: ${p.note}.` : ""}</Typography>
+              {p.evidence && <PaceTempChart evidence={p.evidence} slope={p.slope_s_per_c} />}
+            </> : <Alert severity="info" data-testid="pace-temp">Not identifiable at this race: {String(p?.reason ?? "no reason given")}.</Alert>}
             {tm && <>
               <Typography variant="subtitle1" component="h4" sx={{ mt: 1 }}>Track model (OLS within each race, over: {((tm.races as string[]) ?? []).join(", ")})</Typography>
               {tm.identifiable ? <Typography>{fmtEst(tm.track_temp_s_per_c as never, "s per °C")}{tm.note ? ` — ${String(tm.note)}` : ""}</Typography>
