@@ -38,7 +38,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 kaizenlap \
  && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/kaizenlap kaizenlap
 COPY --from=wheel /dist/ /tmp/dist/
-RUN python -m venv /opt/kaizenlap && /opt/kaizenlap/bin/pip install /tmp/dist/*.whl && rm -rf /tmp/dist
+# constraints.txt: the versions the tests ran with, so the image resolves those and not the newest
+COPY constraints.txt /tmp/constraints.txt
+RUN python -m venv /opt/kaizenlap && /opt/kaizenlap/bin/pip install /tmp/dist/*.whl -c /tmp/constraints.txt \
+ && rm -rf /tmp/dist /tmp/constraints.txt
 COPY --from=web /web/dist/ /opt/kaizenlap/web/
 # PORT: Cloud Run sets it; 8080 is only the default for `docker run`. Writable state lives under /tmp
 # (Cloud Run's in-memory disk): the parse cache and the job's reports.
