@@ -172,19 +172,28 @@ def test_race_series_window_minutes_and_lap_axis():
                       "track_temp_c": [29.0, 30.0, 31.0, np.nan, 33.0, 40.0],
                       "humidity_pct": 50.0, "wind_speed_kph": 5.0, "pressure_hpa": 990.0})
     s = weather.race_series(w, laps)
-    # lap 1 minus its time: A 99.5 - 100.0, B 100 - 100.5, C 100 - 103.0 -> the start is base - 3 s
-    start = base - pd.Timedelta(seconds=3)
+    # lap 1 minus its time: A 99.5 - 100.0, B 100 - 100.5, C 100 - 103.0 -> the median over cars is base - 0.5 s
+    # (C's slow lap 1 does not move it)
+    start = base - pd.Timedelta(seconds=0.5)
     assert s["start_utc"] == start.isoformat() and s["start_basis"].startswith("race start")
-    # window: start - 5 min .. last crossing (base + 500 s) + 5 min = base - 303 s .. base + 800 s
-    expected = [(t + 3) / 60 for t in (-240, 60, 300, 780)]
+    # window: start - 5 min .. last crossing (base + 500 s) + 5 min = base - 300.5 s .. base + 800 s
+    expected = [(t + 0.5) / 60 for t in (-240, 60, 300, 780)]
     assert s["minutes"] == pytest.approx([round(m, 2) for m in expected]) and s["n"] == 4
     assert s["sensors"]["track_temp_c"]["values"] == [30.0, 31.0, None, 33.0]
     assert s["sensors"]["track_temp_c"]["n"] == 3 and s["sensors"]["air_temp_c"]["n"] == 4
     lap1 = s["laps"][0]
-    # lap 1 crossings at base + 99.5, 100, 100 s -> median 100 s = 103 s after the start; times 100.0, 100.5, 103.0
-    assert lap1["lap"] == 1 and lap1["minute"] == pytest.approx(round(103 / 60, 2))
+    # lap 1 crossings at base + 99.5, 100, 100 s -> median 100 s = 100.5 s after the start; times 100.0, 100.5, 103.0
+    assert lap1["lap"] == 1 and lap1["minute"] == pytest.approx(round(100.5 / 60, 2))
     assert lap1["field_median_s"] == pytest.approx(100.5) and lap1["n_clean"] == 3
     assert [x["lap"] for x in s["laps"]] == [1, 2, 3, 4, 5] and s["laps"][4]["n_clean"] == 2   # C ran 2 laps
+    # the conditions summary covers the same readings as the chart (not the -600 s and +1200 s ones)
+    doc = weather.analyse_race(laps, w, "barber-r1")
+    assert doc["conditions"]["air_temp_c"]["min"] == 20.0 and doc["conditions"]["air_temp_c"]["max"] == 23.0
+    assert doc["conditions"]["air_temp_c"]["n"] == doc["series"]["sensors"]["air_temp_c"]["n"] == 4
+    # without lap-1 times the clock starts at the first crossing, and says so
+    later = weather.race_series(w, laps[laps["lap"] > 1])
+    assert later["start_utc"] == (base + pd.Timedelta(seconds=199.5)).isoformat()
+    assert later["start_basis"].startswith("first line crossing")
 
 
 def test_race_series_keeps_every_reading_when_clocks_disagree():
@@ -196,7 +205,8 @@ def test_race_series_keeps_every_reading_when_clocks_disagree():
     s = weather.race_series(w, laps)
     assert s["n"] == 2 and "clock may differ" in s["note"] and s["minutes"][0] > 100
     no_times = weather.race_series(w, laps.assign(crossing_utc=pd.NaT))
-    assert no_times["start_basis"] == "first reading" and no_times["minutes"] == [0.0, 1.0] and no_times["laps"] == []
+    assert no_times["start_basis"].startswith("first reading") and no_times["minutes"] == [0.0, 1.0]
+    assert no_times["laps"] == []
 
 
 def test_race_without_weather_says_so():
@@ -292,15 +302,24 @@ def test_race_model_sees_a_shared_temperature_effect():
     assert abs(np.polyfit(laps["track_temp_c"], pace, 1)[0] - 0.05) > 0.03
 
 
-def test_evidence_points_reproduce_the_estimate():
-    # Frisch-Waugh-Lovell: the slope through the origin of the stored added-variable points is the model's beta
+def test_evidence_points_reproduce_the_estimate(monkeypatch):
+    # Frisch-Waugh-Lovell: the slope through the origin of the stored added-variable points is the model's beta.
+    # Car 99 has laps at two lap numbers only: the model leaves it out, and so must the evidence.
     laps = _race_with_temperature(0.05, "cloud")
+    extra = laps[laps["car"] == "0"].head(2).assign(car="99", number="99", lap_time_s=lambda d: d["lap_time_s"] + 5)
+    laps = pd.concat([laps, extra], ignore_index=True)
     fit = weather.pace_vs_track_temp(laps)
     ev = fit["evidence"]
     x, y = np.array(ev["temp_resid_c"]), np.array(ev["time_resid_s"])
-    assert ev["n"] == len(x) == 16 * 20 and not ev["thinned"]
-    assert float(x @ y / (x @ x)) == pytest.approx(fit["slope_s_per_c"]["value"], abs=2e-3)
+    assert ev["n"] == fit["n"] == len(x) == 16 * 20 and not ev["thinned"] and "99" not in ev["car"]
+    # exact up to the points' rounding to 3 decimals
+    assert float(x @ y / (x @ x)) == pytest.approx(fit["slope_s_per_c"]["value"], rel=2e-3)
     assert len(ev["car"]) == len(ev["lap"]) == len(x)
+    # above the cap every k-th point is kept, and the document says so; n still counts all
+    cfg = weather.cfg()
+    monkeypatch.setitem(cfg["weather"], "evidence_max_points", 100)
+    thin = weather.pace_vs_track_temp(laps)["evidence"]
+    assert thin["thinned"] and thin["n"] == 320 and len(thin["temp_resid_c"]) == 80   # every 4th of 320
 
 
 def test_race_model_not_identifiable_when_temperature_is_linear_in_lap():

@@ -203,7 +203,7 @@ def test_race_car_map_modes_panel_deeplink(site, browser):
             assert f"{w['series']['n']} readings" in pg.get_by_test_id("conditions-readout").text_content()
             box = pg.get_by_test_id("conditions-chart").bounding_box()
             pg.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
-            assert "min (about lap" in pg.get_by_test_id("conditions-readout").text_content()
+            assert "min (field on lap" in pg.get_by_test_id("conditions-readout").text_content()
             fit = w["pace_vs_track_temp"]
             if fit["available"]:       # the evidence chart is the estimate: its slope and interval, with n
                 pg.get_by_test_id("pace-temp-chart").wait_for()

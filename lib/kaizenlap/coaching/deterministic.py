@@ -38,8 +38,9 @@ def synthesize(brief: Brief) -> Synthesis:
         # as such, so a reader does not act on noise.
         headline = (f"Car {car}: {S} is where the most section-specific time goes, {_v(brief, top.fact_id)} s/lap "
                     f"beyond the car's overall deficit over {top.n} clean laps" if sig else
-                    f"Car {car}: no section stands out beyond the car's overall deficit (the largest, {S}, is "
-                    f"{_v(brief, top.fact_id)} s/lap over {top.n} clean laps, its interval includes zero)")
+                    f"Car {car}: no section stands out beyond the car's overall deficit (the highest-ranked, {S}, "
+                    f"is {_v(brief, top.fact_id)} s/lap over {top.n} clean laps, "
+                    + ("its interval includes zero)" if top.lo is not None else "without an interval)"))
         if gain is not None:
             headline += f"; best clean lap {_v(brief, gain.fact_id)} s off the personal composite"
         pg, cc = brief.fact(f"sections.{sec}.pace_gap"), brief.fact(f"sections.{sec}.consistency_cost")

@@ -56,7 +56,8 @@ def field_relative_pace(laps: pd.DataFrame) -> pd.Series:
 
 
 def conditions(weather: pd.DataFrame) -> dict:
-    """Range, mean and drift (OLS slope per hour) of every sensor through the race."""
+    """Range, mean and drift (OLS slope per hour since the first reading) of every sensor over ``weather``
+    (the race's readings: :func:`race_window`)."""
     out = {}
     if weather.empty:
         return out
@@ -81,28 +82,28 @@ def identifying_rows(d: pd.DataFrame, unit: pd.Series) -> pd.Series:
     return unit.map(d.groupby(unit)["lap"].nunique()) >= 3
 
 
-def race_start_utc(laps: pd.DataFrame) -> pd.Timestamp | None:
-    """The green flag, estimated as the earliest lap-1 line crossing minus that lap's time (the earliest
-    crossing of any lap where lap 1 has no time); None without crossing times."""
+def race_start_utc(laps: pd.DataFrame) -> tuple[pd.Timestamp | None, str]:
+    """The origin of the race's clock and what it is. The green flag as the timing implies it: the median over
+    cars of (lap-1 line crossing − lap-1 time), robust to one car's odd lap-1 time; without lap-1 times, the
+    first line crossing of any lap (a lap later than the start, and said so); None without crossing times."""
     t = laps["crossing_utc"].dropna()
     if t.empty:
-        return None
+        return None, "first reading (no line-crossing times)"
     first = laps[(laps["lap"] == 1) & laps["crossing_utc"].notna() & laps["lap_time_s"].notna()]
     if len(first):
-        return (first["crossing_utc"] - pd.to_timedelta(first["lap_time_s"], unit="s")).min()
-    return t.min()
+        implied = first["crossing_utc"] - pd.to_timedelta(first["lap_time_s"], unit="s")
+        return implied.median(), \
+            "race start (median over cars of lap-1 crossing minus lap-1 time)"
+    return t.min(), "first line crossing (no lap-1 times: about a lap after the start)"
 
 
-def race_series(weather: pd.DataFrame, laps: pd.DataFrame) -> dict:
-    """Conditions through the race, for a chart: every reading from the start minus
-    ``weather.series_margin_min`` to the last line crossing plus the margin, as minutes from the race start
-    (:func:`race_start_utc`), one list per sensor (None where the sensor gave nothing); and per lap number the
-    field's median crossing minute and median clean lap time with its n (``laps``), so pace and conditions
-    share the time axis. Without crossing times the minutes count from the first reading and ``laps`` is
-    empty; where no reading falls inside the race window (the clocks disagree), every reading is kept and
-    ``note`` says so."""
+def race_window(weather: pd.DataFrame, laps: pd.DataFrame) -> tuple[pd.DataFrame, pd.Timestamp | None, str, str | None]:
+    """The readings during the race, ``(readings, origin, origin_basis, note)``: from the start
+    (:func:`race_start_utc`) minus ``weather.series_margin_min`` to the last line crossing plus the margin.
+    Without crossing times, or where no reading falls inside that window (the two clocks disagree), every
+    reading is kept; ``note`` says the latter. ``origin`` is the start, else the first reading."""
     margin = pd.Timedelta(minutes=cfg()["weather"]["series_margin_min"])
-    start = race_start_utc(laps)
+    start, basis = race_start_utc(laps)
     w = weather.sort_values("time_utc")
     note = None
     if start is not None:
@@ -113,23 +114,31 @@ def race_series(weather: pd.DataFrame, laps: pd.DataFrame) -> dict:
                     f"all {len(w)} readings shown, their clock may differ from the timing's")
         else:
             w = inside
-    t0 = start if start is not None else (w["time_utc"].iloc[0] if len(w) else None)
-    minutes = ((w["time_utc"] - t0).dt.total_seconds() / 60).round(2) if t0 is not None else pd.Series(dtype=float)
+    origin = start if start is not None else (w["time_utc"].iloc[0] if len(w) else None)
+    return w, origin, basis, note
+
+
+def race_series(weather: pd.DataFrame, laps: pd.DataFrame) -> dict:
+    """Conditions through the race, for a chart: the readings of :func:`race_window` as minutes since its
+    origin, one list per sensor (None where the sensor gave nothing); and per lap number the field's median
+    crossing minute and median clean lap time with its n (``laps``), so pace and conditions share the time
+    axis (empty without crossing times)."""
+    w, origin, basis, note = race_window(weather, laps)
+    minutes = ((w["time_utc"] - origin).dt.total_seconds() / 60).round(2) if origin is not None else pd.Series(dtype=float)
 
     def values(col):
         v = w[col].round(2) if col in w else pd.Series(np.nan, index=w.index)
         return [None if pd.isna(x) else float(x) for x in v]
-    out = {"start_utc": None if t0 is None else t0.isoformat(), "start_basis":
-           "race start (earliest lap-1 crossing minus its lap time)" if start is not None else "first reading",
+    out = {"start_utc": None if origin is None else origin.isoformat(), "start_basis": basis,
            "n": int(len(w)), "minutes": [float(m) for m in minutes],
            "sensors": {col: {"label": label, "values": values(col), "n": int(w[col].notna().sum()) if col in w else 0}
                        for col, label in SENSORS.items()},
            "laps": []}
     if note:
         out["note"] = note
-    if start is not None:
-        crossed = laps[laps["crossing_utc"].notna()]
-        mins = ((crossed["crossing_utc"] - start).dt.total_seconds() / 60).groupby(crossed["lap"]).median()
+    crossed = laps[laps["crossing_utc"].notna()]
+    if origin is not None and len(crossed):
+        mins = ((crossed["crossing_utc"] - origin).dt.total_seconds() / 60).groupby(crossed["lap"]).median()
         clean = laps[laps["is_clean"] & laps["lap_time_s"].notna()].groupby("lap")["lap_time_s"]
         med, n = clean.median(), clean.size()
         out["laps"] = [{"lap": int(lap), "minute": round(float(m), 2),
@@ -258,7 +267,8 @@ def analyse_race(laps: pd.DataFrame, weather: pd.DataFrame, race_id: str) -> dic
         doc.update(usable=False, reason="no weather file for this race: no weather analysis is possible")
         return jsonable(doc)
     joined_ok = joined["air_temp_c"].notna() | joined["track_temp_c"].notna()
-    doc.update(usable=True, laps_with_weather=int(joined_ok.sum()), conditions=conditions(weather),
+    during, *_ = race_window(weather, laps)
+    doc.update(usable=True, laps_with_weather=int(joined_ok.sum()), conditions=conditions(during),
                series=race_series(weather, laps),
                pace_vs_track_temp=pace_vs_track_temp(joined) if joined["track_temp_c"].notna().any() else
                {"available": False, "n": 0, "reason": "no track-temperature readings (sensor absent)"})

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { cleanup, render } from "@testing-library/react";
+import { cleanup, fireEvent, render } from "@testing-library/react";
 import type { S } from "../api/client";
-import { ConditionsChart, conditionRows } from "./ConditionsChart";
+import { ConditionsChart, conditionRows, lapAt, readAt } from "./ConditionsChart";
 import { PaceTempChart } from "./PaceTempChart";
 import { TrendChart } from "./Patterns";
 
@@ -26,11 +26,35 @@ describe("weather charts from given data", () => {
     expect(rows[0].n).toBe(6);
     const { getByTestId } = render(<ConditionsChart series={series} />);
     const air = getByTestId("conditions-row-air_temp_c");
-    expect(air.querySelectorAll("polyline")).toHaveLength(2);           // split at the missing reading
+    expect(air.querySelectorAll("polyline")).toHaveLength(1);           // split at the missing reading:
+    expect(air.querySelectorAll("circle")).toHaveLength(1);             // a line, then the lone last reading
     expect(air.textContent).toContain("n=3 readings");
     expect(air.textContent).toContain("20.0–23.0");
     expect(getByTestId("conditions-row-pace").textContent).toContain("1:39.800–1:40.500");
     expect(getByTestId("conditions-readout").textContent).toContain("4 readings");
+  });
+  it("reads each row at one moment, not across a gap or beyond the data; the lap is the one the field is on", () => {
+    const [pace, air] = conditionRows(series);
+    expect(readAt(air, 1.4)).toEqual({ minute: 1, value: 21, n: undefined });
+    expect(readAt(air, 4)).toBeNull();                  // the reading at 4 min is missing
+    expect(readAt(air, 30)).toBeNull();                 // far past the last reading
+    expect(readAt(pace, 1.9)).toEqual({ minute: 1.7, value: 100.5, n: 3 });
+    expect(lapAt(series.laps!, 1.8)).toBe(2);           // lap 1 ended at 1.7 min: the field is on lap 2
+    expect(lapAt(series.laps!, 9)).toBeUndefined();
+  });
+  it("steps through the readings with the arrow keys", () => {
+    const { getByTestId } = render(<ConditionsChart series={series} />);
+    const svg = getByTestId("conditions-chart");
+    fireEvent.keyDown(svg, { key: "ArrowRight" });
+    expect(getByTestId("conditions-readout").textContent).toMatch(/^-2\.0 min \(field on lap 1\): field median clean lap –; air temperature \(°C\) 20\.0 at -2\.0 min/);
+    fireEvent.keyDown(svg, { key: "ArrowRight" });
+    expect(getByTestId("conditions-readout").textContent).toContain("air temperature (°C) 21.0 at 1.0 min");
+    expect(getByTestId("conditions-readout").textContent).toContain("1:40.500 (n=3) at 1.7 min");
+  });
+  it("draws a lone reading as a dot", () => {
+    const lone: S["WeatherSeries"] = { ...series, sensors: { air_temp_c: { label: "air", values: [20, null, 22, null], n: 2 } } };
+    const { getByTestId } = render(<ConditionsChart series={lone} />);
+    expect(getByTestId("conditions-row-air_temp_c").querySelectorAll("circle")).toHaveLength(2);
   });
   it("draws the evidence with the estimate's line and interval fan through the origin", () => {
     const evidence: S["WeatherEvidence"] = { n: 4, thinned: false, temp_resid_c: [-1, -0.5, 0.5, 1], time_resid_s: [-0.05, -0.02, 0.03, 0.04],
@@ -42,6 +66,10 @@ describe("weather charts from given data", () => {
     // the line passes through the origin: (x1,y1), (x2,y2) and the origin's pixel are collinear
     const [x1, y1, x2, y2] = ["x1", "y1", "x2", "y2"].map((a) => Number(line.getAttribute(a)));
     expect(y2).toBeLessThan(y1);                                        // a positive slope rises
+    // the origin's pixel (the "±0.0" ticks give it) lies on the segment: cross product ~ 0
+    const x0 = Number([...container.querySelectorAll("text")].find((t) => t.textContent === "±0.0")!.getAttribute("x"));
+    const y0 = Number([...container.querySelectorAll("text")].find((t) => t.textContent === "±0.00")!.getAttribute("y")) - 3;
+    expect(Math.abs((x2 - x1) * (y0 - y1) - (y2 - y1) * (x0 - x1)) / Math.hypot(x2 - x1, y2 - y1)).toBeLessThan(1e-6);
     expect(getByTestId("slope-band").getAttribute("points")!.split(" ")).toHaveLength(6);
     expect(getByTestId("pace-temp-readout").textContent).toBe("Slope +0.045 s per °C (95% CI +0.020 to +0.070, n=4); shaded: its 95% interval. 4 clean laps.");
     expect(Number.isFinite(x1 + x2)).toBe(true);

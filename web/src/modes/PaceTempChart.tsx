@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useId, useState } from "react";
 import { Typography } from "@mui/material";
 import type { S } from "../api/client";
 import { extent, linear, slopeBand, ticks } from "../charts";
@@ -17,7 +17,7 @@ export function PaceTempChart({ evidence, slope }: { evidence: S["WeatherEvidenc
   const b = slope.value ?? 0;
   const band = slope.lo !== null && slope.lo !== undefined && slope.hi !== null && slope.hi !== undefined
     ? slopeBand({ x: 0, y: 0 }, slope.lo, slope.hi, xd[0], xd[1]) : null;
-  const clip = `pt-clip`;
+  const clip = `pace-temp-clip-${useId().replace(/[^A-Za-z0-9_-]/g, "")}`;   // unique: the chart may be drawn twice
   return (
     <figure style={{ margin: 0 }}>
       <svg viewBox={`0 0 ${W} ${H}`} width="100%" style={{ maxWidth: W }} role="img" data-testid="pace-temp-chart"
@@ -36,7 +36,7 @@ export function PaceTempChart({ evidence, slope }: { evidence: S["WeatherEvidenc
         </g>
       </svg>
       <figcaption>
-        <Typography variant="body2" aria-live="polite" data-testid="pace-temp-readout">
+        <Typography variant="body2" data-testid="pace-temp-readout">
           {hover !== null ? `car ${evidence.car[hover]}, lap ${evidence.lap[hover]}: ${fmtDelta(xs[hover], 2)} °C, ${fmtDelta(ys[hover], 3)} s`
             : `Slope ${fmtEst(slope, "s per °C")}; shaded: its 95% interval. ${evidence.n} clean laps${evidence.thinned ? ` (${xs.length} drawn)` : ""}.`}
         </Typography>

@@ -1,3 +1,4 @@
+import { useId } from "react";
 import { Alert, Typography } from "@mui/material";
 import type { CarDetail, Lap, PatternTrend } from "../api/client";
 import { extent, linear, slopeBand, ticks } from "../charts";
@@ -48,6 +49,7 @@ export function LapChart({ laps, selected, onLap }: { laps: Lap[]; selected?: nu
  *  interval as the fan of lines through the pivot. */
 export function TrendChart({ trend, nLaps }: { trend: PatternTrend; nLaps: number }) {
   const H = 170, T = 10, B = 30;
+  const clip = `trend-clip-${useId().replace(/[^A-Za-z0-9_-]/g, "")}`;   // unique: the chart may be drawn twice
   const pts = trend.points, est = trend.slope_s_per_lap, pv = trend.pivot;
   if (!pts || !est || est.value === null || est.value === undefined || !pv) return null;
   const x = lapX(nLaps);
@@ -60,13 +62,13 @@ export function TrendChart({ trend, nLaps }: { trend: PatternTrend; nLaps: numbe
   return (
     <svg viewBox={`0 0 ${W} ${H}`} width="100%" style={{ maxWidth: W }} role="img" data-testid="trend-chart"
       aria-label={`pace relative to the field by lap, with the trend ${fmtEst(est, "s per lap")}`}>
-      <defs><clipPath id="trend-clip"><rect x={P} y={T} width={W - P - 10} height={H - T - B} /></clipPath></defs>
+      <defs><clipPath id={clip}><rect x={P} y={T} width={W - P - 10} height={H - T - B} /></clipPath></defs>
       <line x1={P} x2={W - 10} y1={H - B} y2={H - B} stroke="#333" /><line x1={P} x2={P} y1={T} y2={H - B} stroke="#333" />
       <line x1={P} x2={W - 10} y1={y(0)} y2={y(0)} stroke="#999" strokeDasharray="4 3" />
       {ticks(yd[0], yd[1], 4).map((t) => <text key={t} x={P - 4} y={y(t) + 3} fontSize={10} textAnchor="end">{fmtDelta(t, 1)}</text>)}
       {ticks(first, last, 6).map((t) => <text key={t} x={x(t)} y={H - B + 12} fontSize={10} textAnchor="middle">{t}</text>)}
       <text x={W / 2} y={H - 4} fontSize={11} textAnchor="middle">lap: pace vs the field's median (s; dashed = the field)</text>
-      <g clipPath="url(#trend-clip)">
+      <g clipPath={`url(#${clip})`}>
         {band && <polygon data-testid="trend-band" points={band.map(([a, b]) => `${x(a)},${y(b)}`).join(" ")} fill="#1f78b4" opacity={0.2} />}
         <line data-testid="trend-line" x1={x(first)} y1={y(at(first))} x2={x(last)} y2={y(at(last))} stroke="#1f78b4" strokeWidth={2} />
         {pts.lap.map((l, i) => <circle key={l} cx={x(l)} cy={y(pts.field_pace_s[i])} r={3} fill="#b00020">
@@ -95,7 +97,7 @@ export default function Patterns({ detail, laps, selectedLap, onLap }:
       </Async>
       {p.available && st ? (
         <>
-          <Typography data-testid="trend-text">Trend (relative to the field): {tr?.label ?? "n/a"} — {fmtEst(tr?.slope_s_per_lap, "s per lap")}{tr?.q_value !== undefined && tr?.q_value !== null ? `, q=${tr.q_value.toFixed(3)} (Benjamini–Hochberg)` : ""}; shaded: the slope's 95% interval</Typography>
+          <Typography data-testid="trend-text">Trend (relative to the field): {tr?.label ?? "n/a"} — {fmtEst(tr?.slope_s_per_lap, "s per lap")}{tr?.q_value !== undefined && tr?.q_value !== null ? `, q=${tr.q_value.toFixed(3)} (Benjamini–Hochberg)` : ""}; shaded: the slope's 95% interval (per car, unadjusted; the label uses q, adjusted over the race's cars), drawn through the median lap and pace</Typography>
           <Typography>Consistency: lap-to-lap SD {typeof p.residual_sd_s === "number" ? p.residual_sd_s.toFixed(3) : "–"} s around the car's own trend over n={st.n} clean laps (median {fmtTime(st.median_s)}); percentile {String(p.consistency_percentile ?? "–")} of {String(p.field_size ?? "–")} cars in the field</Typography>
           {p.inconsistency_driver ? <Typography>Most of the lap-time variance comes from {String(p.inconsistency_driver).toUpperCase()}.</Typography> : null}
         </>
