@@ -47,7 +47,10 @@ def synthesize(brief: Brief) -> Synthesis:
         if pg is not None and cc is not None and pg.value is not None and cc.value is not None:
             source = "pace (the car's best times there)" if pg.value >= cc.value else \
                 "inconsistency (lap-to-lap spread there)"
-            hypotheses.append({"text": f"The {S} loss likely comes more from {source}: pace gap "
+            # a loss that may be zero is hedged as one
+            lead = f"The {S} loss likely comes more from" if sig else \
+                f"If {S} loses time at all (its interval includes zero), it is more from"
+            hypotheses.append({"text": f"{lead} {source}: pace gap "
                                        f"{_v(brief, pg.fact_id)} s/lap against a consistency cost of "
                                        f"{_v(brief, cc.fact_id)} s/lap.",
                                "supported_by": [top.fact_id, pg.fact_id, cc.fact_id]})
