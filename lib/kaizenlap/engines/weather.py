@@ -49,10 +49,17 @@ def join_weather(laps: pd.DataFrame, weather: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns="_row")
 
 
+def field_median_by_lap(laps: pd.DataFrame) -> pd.DataFrame:
+    """The field's pace on each lap number: ``median_s`` = median clean lap time, ``n_clean`` = its clean
+    laps (every lap number of ``laps``; median NaN where none is clean). The one rule behind field-relative
+    pace and the weather series' pace row."""
+    clean = laps["lap_time_s"].where(laps["is_clean"]).groupby(laps["lap"])
+    return pd.DataFrame({"median_s": clean.median(), "n_clean": clean.count()})
+
+
 def field_relative_pace(laps: pd.DataFrame) -> pd.Series:
     """Lap time minus the field's median clean lap time on that lap number (NaN where no clean lap)."""
-    med = laps["lap_time_s"].where(laps["is_clean"]).groupby(laps["lap"]).transform("median")
-    return laps["lap_time_s"] - med
+    return laps["lap_time_s"] - laps["lap"].map(field_median_by_lap(laps)["median_s"])
 
 
 def conditions(weather: pd.DataFrame) -> dict:
@@ -118,12 +125,13 @@ def race_window(weather: pd.DataFrame, laps: pd.DataFrame) -> tuple[pd.DataFrame
     return w, origin, basis, note
 
 
-def race_series(weather: pd.DataFrame, laps: pd.DataFrame) -> dict:
-    """Conditions through the race, for a chart: the readings of :func:`race_window` as minutes since its
-    origin, one list per sensor (None where the sensor gave nothing); and per lap number the field's median
-    crossing minute and median clean lap time with its n (``laps``), so pace and conditions share the time
-    axis (empty without crossing times)."""
-    w, origin, basis, note = race_window(weather, laps)
+def race_series(weather: pd.DataFrame, laps: pd.DataFrame, window: tuple | None = None) -> dict:
+    """Conditions through the race, for a chart: the readings of :func:`race_window` (``window``, when the
+    caller has it) as minutes since its origin, one list per sensor (None where the sensor gave nothing); and
+    per lap number the field's median crossing minute and median clean lap time with its n
+    (:func:`field_median_by_lap`, ``laps``), so pace and conditions share the time axis (empty without
+    crossing times)."""
+    w, origin, basis, note = window if window is not None else race_window(weather, laps)
     minutes = ((w["time_utc"] - origin).dt.total_seconds() / 60).round(2) if origin is not None else pd.Series(dtype=float)
 
     def values(col):
@@ -139,11 +147,10 @@ def race_series(weather: pd.DataFrame, laps: pd.DataFrame) -> dict:
     crossed = laps[laps["crossing_utc"].notna()]
     if origin is not None and len(crossed):
         mins = ((crossed["crossing_utc"] - origin).dt.total_seconds() / 60).groupby(crossed["lap"]).median()
-        clean = laps[laps["is_clean"] & laps["lap_time_s"].notna()].groupby("lap")["lap_time_s"]
-        med, n = clean.median(), clean.size()
+        pace = field_median_by_lap(laps)
         out["laps"] = [{"lap": int(lap), "minute": round(float(m), 2),
-                        "field_median_s": None if lap not in med.index else round(float(med[lap]), 3),
-                        "n_clean": int(n.get(lap, 0))} for lap, m in mins.items()]
+                        "field_median_s": None if pd.isna(pace.at[lap, "median_s"]) else round(float(pace.at[lap, "median_s"]), 3),
+                        "n_clean": int(pace.at[lap, "n_clean"])} for lap, m in mins.items()]
     return out
 
 
@@ -267,9 +274,9 @@ def analyse_race(laps: pd.DataFrame, weather: pd.DataFrame, race_id: str) -> dic
         doc.update(usable=False, reason="no weather file for this race: no weather analysis is possible")
         return jsonable(doc)
     joined_ok = joined["air_temp_c"].notna() | joined["track_temp_c"].notna()
-    during, *_ = race_window(weather, laps)
-    doc.update(usable=True, laps_with_weather=int(joined_ok.sum()), conditions=conditions(during),
-               series=race_series(weather, laps),
+    window = race_window(weather, laps)       # one window: the table and the chart cover the same readings
+    doc.update(usable=True, laps_with_weather=int(joined_ok.sum()), conditions=conditions(window[0]),
+               series=race_series(weather, laps, window),
                pace_vs_track_temp=pace_vs_track_temp(joined) if joined["track_temp_c"].notna().any() else
                {"available": False, "n": 0, "reason": "no track-temperature readings (sensor absent)"})
     return jsonable(doc)

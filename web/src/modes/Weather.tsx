@@ -33,7 +33,7 @@ export default function Weather({ raceId }: { raceId: string }) {
             </Table>
             <Typography variant="h6" component="h3" sx={{ mt: 2 }}>Pace vs track temperature</Typography>
             {p?.available && p.slope_s_per_c ? <>
-              <Typography data-testid="pace-temp">Lap time changes {fmtEst(p.slope_s_per_c, "s per °C")} of track temperature, each car against its own level and lap trend.{p.note ? ` Note: ${p.note}.` : ""}</Typography>
+              <Typography data-testid="pace-temp">Each °C of track temperature changes lap time by {fmtEst(p.slope_s_per_c, "s")}, each car against its own level and lap trend.{p.note ? ` Note: ${p.note}.` : ""}</Typography>
               {p.evidence && <PaceTempChart evidence={p.evidence} slope={p.slope_s_per_c} />}
             </> : <Alert severity="info" data-testid="pace-temp">Not identifiable at this race: {String(p?.reason ?? "no reason given")}.</Alert>}
             {tm && <>
