@@ -3,7 +3,7 @@
 The wheel is the whole product: the library (every package under ``lib/``, found, so a new subpackage is
 never left out), the service (top-level package ``serve`` with its placeholder web page) and, as package
 data under ``kaizenlap/resources/``, ``params/`` and the engine notebooks, which a checkout reads at the
-repository root (:func:`kaizenlap.params.params_dir` finds either). ``pip install -e .`` maps the same
+repository root (:func:`kaizenlap.core.params.params_dir` finds either). ``pip install -e .`` maps the same
 packages onto the checkout.
 """
 from setuptools import find_packages, setup

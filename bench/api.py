@@ -40,7 +40,8 @@ sys.path.insert(0, str(ROOT / "lib"))
 os.environ.setdefault("GCE_METADATA_HOST", "127.0.0.1:9")
 os.environ.setdefault("GCE_METADATA_IP", "127.0.0.1:9")
 
-from kaizenlap.store import build, open_store, publish_documents  # noqa: E402
+from kaizenlap.store import open_store, publish_documents  # noqa: E402
+from kaizenlap.tasks.inprocess import documents_for_races  # noqa: E402
 from kaizenlap.store.emulator import FirestoreEmulator, find_binary, free_port  # noqa: E402
 
 WRK_SCRIPT = ROOT / "bench" / "wrk_paths.lua"
@@ -247,7 +248,7 @@ def main() -> None:
     p.add_argument("--no-wrk", action="store_true", help="warm passes with the asyncio client even if wrk exists")
     p.add_argument("--skip-firestore", action="store_true")
     args = p.parse_args()
-    from kaizenlap.ingest import load
+    from kaizenlap.ingest.loader import load
     data = Path(args.data) if args.data else ROOT / "data" / "sample"
     if args.data is None and not data.exists():
         from kaizenlap.sample import write_season
@@ -256,7 +257,7 @@ def main() -> None:
     races = [r for r in races if r.status == "loaded"]
     races = races[: args.races] if args.races else races
     t0 = time.perf_counter()
-    docs, meta = build.documents_for_races(races)
+    docs, meta = documents_for_races(races)
     n = sum(len(v) for v in docs.values())
     print(f"data: {data}; {len(races)} races; {n} documents built in {time.perf_counter() - t0:.1f} s "
           f"({len(docs['ml_section_recommendations'])} section recommendations, {len(docs['laps'])} laps)")

@@ -27,14 +27,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kaizenlap-bench-coaching-") as tmp:
         tmp = Path(tmp)
         os.environ["KAIZENLAP_CACHE"] = str(tmp / "cache")
-        from kaizenlap.coaching import engine, season
-        from kaizenlap.ingest import load
+        from kaizenlap.coaching import engine
+        from kaizenlap.tasks import inprocess
+        from kaizenlap.ingest.loader import load
         from kaizenlap.sample import write_season
 
         write_season(tmp / "season", seed=args.seed)
         races, _ = load([tmp / "season"])
         t0 = time.perf_counter()
-        inputs = season.compute(races)
+        inputs = inprocess.coaching_inputs(races)
         t_engines = time.perf_counter() - t0
         passes, per_race = [], []
         cars = stored = 0
@@ -45,7 +46,7 @@ def main() -> None:
                 t1 = time.perf_counter()
                 doc = engine.analyse(inp.race_docs, inp.track_docs, inp.quality, synthesizer="deterministic",
                                      cache=None)
-                stored += len(engine.store_documents(doc)["coaching_insights"])
+                stored += len(engine.documents(doc))
                 per_race.append(time.perf_counter() - t1)
                 cars += doc["n_cars"]
             passes.append(time.perf_counter() - t0)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from kaizenlap import coverage
-from kaizenlap.ingest import load
+from kaizenlap.ingest.loader import load
 from kaizenlap.sample import write_season
 
 

@@ -72,7 +72,7 @@ def main() -> None:
         tmp = Path(tmp)
         os.environ["KAIZENLAP_CACHE"] = str(tmp / "cache")
         from kaizenlap import pipeline
-        from kaizenlap.notebook import repo_root
+        from kaizenlap.core.paths import repo_root
         from kaizenlap.sample import write_season
         write_season(tmp / "season", seed=args.seed)
         notebooks = repo_root() / "notebooks"

@@ -22,7 +22,7 @@ def main() -> None:
     args = ap.parse_args()
     import pandas as pd
 
-    from kaizenlap import notebook as nb, plots
+    from kaizenlap import lab as nb, plots
     from kaizenlap.engines import composite, pattern, sections, weather
     race = nb.load_race(args.data, args.race)
     sd, pd_, cd = sections.analyse(race.laps, args.race), pattern.analyse(race.laps, args.race), \

@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from kaizenlap import params  # noqa: E402
+from kaizenlap.core import params  # noqa: E402
 from kaizenlap.tracks import trace as T  # noqa: E402
 
 

@@ -45,9 +45,12 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import TypeAdapter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kaizenlap import __version__
-from kaizenlap import params as kparams
+from kaizenlap.core import __version__
+from kaizenlap.core import params as kparams
+from kaizenlap.core.ids import ID_PATTERN, doc_id, weather_track_id
 from kaizenlap.store import RECOMMENDATION_COLLECTIONS, Store, StoreError, open_store
+from kaizenlap.store.base import LAP_SCOPED
+from kaizenlap.store.ingest_documents import lap_section_ids
 
 from . import models as M
 
@@ -55,7 +58,6 @@ WEB_DIR = Path(__file__).resolve().parent / "web"
 BUILT_WEB_DIR = Path(__file__).resolve().parents[1] / "web" / "dist"
 REPORTS_DIR = Path(__file__).resolve().parents[1] / "reports"
 DOCS_DIR = Path(__file__).resolve().parent / "docs"
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:~+=@-]{0,199}$"
 API_PREFIXES = {"health", "tracks", "races", "recommendations", "runs", "docs", "redoc", "openapi.json", "api",
                 "reports"}
 REC_ORDER = ("section", "weather", "pattern", "coaching")
@@ -621,7 +623,6 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
              responses={**ERRORS, **CACHED})
     async def track_composite(request: Request, track_id: str = IdPath("track id")):
         """Best-case composite of a track's races pooled (only when the track has several races)."""
-        from kaizenlap.store.build import doc_id
 
         return await respond(request, M.Composite, one("best_case_composites", doc_id("track", track_id),
                                                         f"track composite for {track_id!r}"))
@@ -666,7 +667,6 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
              responses={**ERRORS, **CACHED})
     async def car_detail(request: Request, race_id: str = IdPath("race id"), car: str = IdPath("car id")):
         """One car: its summary, composite entry, consistency pattern and ranked section losses."""
-        from kaizenlap.store.build import doc_id
 
         def produce(rid):
             race_doc = _race(rid, race_id)
@@ -714,7 +714,6 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
     async def race_weather(request: Request, race_id: str = IdPath("race id")):
         """Weather through the race and its effect on pace, with the track's pooled model as
         ``track_model`` (null when the track task did not run)."""
-        from kaizenlap.store.build import doc_id, weather_track_id
 
         race_doc = one("ml_weather_recommendations", doc_id(race_id, "weather"),
                        f"weather analysis of race {race_id!r}", race_id)
@@ -731,7 +730,6 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
         """Coaching for one car in one race: headline, the cited facts (with n and intervals), hypotheses with
         a confidence derived from those facts, testable actions, and which generator wrote it (the
         deterministic one unless a language model is configured; schema: serve/schemas/coaching.schema.json)."""
-        from kaizenlap.store.build import doc_id
 
         def produce(rid):
             doc = st().get(rid, "coaching_insights", doc_id(race_id, car, "coaching"))
@@ -775,7 +773,6 @@ def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
         filters = {k: v for k, v in (("race_id", race_id), ("car", car), ("lap", lap), ("section", section))
                    if v is not None}
 
-        from kaizenlap.store.build import LAP_SCOPED, lap_section_ids
 
         def fetch(rid: str, coll: str, n: int, after: str | None) -> list[tuple[str, str]]:
             if lap is not None and coll not in LAP_SCOPED:

@@ -27,6 +27,6 @@ def trd_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def real_races(trd_dir):
-    from kaizenlap.ingest import load
+    from kaizenlap.ingest.loader import load
     races, issues = load([trd_dir], use_cache=False)
     return {r.race_id: r for r in races}

@@ -19,7 +19,7 @@ from test_store_support import (BACKENDS, ROOT, firestore_emulator, mini_docs, m
 import schemathesis
 from fastapi.testclient import TestClient
 
-from kaizenlap import params
+from kaizenlap.core import params
 from kaizenlap.store import open_store, publish_documents
 from kaizenlap.store.sqlite import SqliteStore
 from serve.app import create_app

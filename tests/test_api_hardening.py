@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from test_store_support import mini_docs, mini_races  # noqa: F401
 
-from kaizenlap import params
+from kaizenlap.core import params
 from kaizenlap.store import publish_documents
 from kaizenlap.store.sqlite import SqliteStore
 from serve.app import create_app, data_roots, relative_paths

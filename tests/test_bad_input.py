@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import minirace
-from kaizenlap.ingest import load
+from kaizenlap.ingest.loader import load
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +32,7 @@ def _load(root):
 
 
 def _name(path: Path) -> str:
-    """How the ledger names a file of the input ``tmp/data``: from the input's parent (kaizenlap.sources)."""
+    """How the ledger names a file of the input ``tmp/data``: from the input's parent (kaizenlap.ingest.sources)."""
     parts = path.parts
     return "/".join(parts[parts.index("data"):])
 

@@ -2,7 +2,7 @@
 car, and both equal the official best-10 file's best lap (real races)."""
 import pandas as pd
 
-from kaizenlap.store.build import race_document
+from kaizenlap.store.ingest_documents import race_document
 
 
 def test_reconcile_and_store_agree_on_every_real_car(real_races):

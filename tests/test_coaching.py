@@ -156,14 +156,14 @@ def test_cache_key_changes_with_brief_model_and_prompt(brief):
 @pytest.fixture(scope="module")
 def season_inputs(tmp_path_factory):
     """The four engine documents, track documents and quality ledger of every race of the sample season."""
-    from kaizenlap.coaching import season
-    from kaizenlap.ingest import load
+    from kaizenlap.tasks import inprocess
+    from kaizenlap.ingest.loader import load
     from kaizenlap.sample import write_season
 
     out = tmp_path_factory.mktemp("coaching-season")
     write_season(out, seed=2025)
     races, _ = load([out])
-    return season.compute(races)
+    return inprocess.coaching_inputs(races)
 
 
 def test_brief_from_engine_documents(season_inputs):
@@ -223,7 +223,7 @@ def test_deterministic_passes_the_validator_on_the_whole_season(season_inputs):
             if b.n_clean >= 5:
                 assert car["hypotheses"] and car["actions"], (car["race_id"], car["car"])
             n += 1
-        stored = engine.store_documents(doc)["coaching_insights"]
+        stored = engine.documents(doc)
         assert len({d["id"] for d in stored}) == len(stored) == doc["n_cars"]
         assert all(d["type"] == "coaching" and d["scope"] == "car" for d in stored)
     assert n == 316
@@ -232,10 +232,10 @@ def test_deterministic_passes_the_validator_on_the_whole_season(season_inputs):
 
 def test_every_car_of_every_real_race_gets_grounded_coaching(real_races):
     """One document per car of every real race; cars with too few clean laps get a short one that says so."""
-    from kaizenlap.coaching import season
+    from kaizenlap.tasks import inprocess
 
     races = list(real_races.values())
-    inputs = season.compute(races)
+    inputs = inprocess.coaching_inputs(races)
     assert {i.race_id for i in inputs} == {r.race_id for r in races if r.status == "loaded" and len(r.laps)}
     short = total = 0
     for inp in inputs:

@@ -8,7 +8,8 @@ from test_store_support import mini_docs, mini_races  # noqa: F401
 
 from fastapi.testclient import TestClient
 
-from kaizenlap.coaching import engine, season
+from kaizenlap.coaching import engine
+from kaizenlap.tasks import inprocess, record
 from kaizenlap.store import open_store, publish_documents
 from serve.app import create_app
 
@@ -19,10 +20,10 @@ def served(mini_races, mini_docs, tmp_path_factory):
     docs = {k: list(v) for k, v in docs.items()}
     coached = {}
     expected = []
-    for inp in season.compute(mini_races):
+    for inp in inprocess.coaching_inputs(mini_races):
         doc = engine.analyse(inp.race_docs, inp.track_docs, inp.quality, synthesizer="deterministic", cache=None)
         coached[inp.race_id] = doc
-        expected += engine.store_documents(doc)["coaching_insights"]
+        expected += engine.documents(doc)
     # documents_for_races (the registry's coaching entry) built the same documents as the engines run here
     assert [d["id"] for d in docs["coaching_insights"]] == [d["id"] for d in expected] and expected
     strip = lambda d: {k: v for k, v in d.items() if k != "generator"}   # noqa: E731
@@ -81,11 +82,11 @@ def test_store_document_writes_the_tasks_part(served, tmp_path):
     url = f"sqlite:///{tmp_path / 'store.db'}"
     with open_store(url) as store:
         begin_run(store, "run-c")
-    record = engine.store_document(doc, url, "run-c", f"{race_id}.coaching", meta={"engine": "coaching"})
+    record = record.store_document(doc, url, "run-c", f"{race_id}.coaching", meta={"engine": "coaching"})
     assert record["counts"] == {"coaching_insights": doc["n_cars"]}
     with open_store(url) as store:
         finish_run(store, "run-c", parts=[f"{race_id}.coaching"])
         got = store.query("run-c", "coaching_insights", {"race_id": race_id})
     assert sorted(d["car"] for d in got) == sorted(c["car"] for c in doc["cars"])
     with pytest.raises(ValueError):
-        engine.store_document(doc, url, None, "x")
+        record.store_document(doc, url, None, "x")

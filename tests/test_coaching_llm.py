@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kaizenlap import params
+from kaizenlap.core import params
 from kaizenlap.coaching import deterministic, engine, model
 from kaizenlap.coaching.brief import Brief
 from kaizenlap.coaching.model import Fact

@@ -247,7 +247,7 @@ def image(docker, tmp_path_factory):
 def test_the_wheel_alone_is_the_product(image):
     venv, env, cwd = image
     out = subprocess.run([str(venv / "bin" / "python"), "-c",
-                          "import json, sys, kaizenlap, serve, kaizenlap.params as p, kaizenlap.notebook as n;"
+                          "import json, sys, kaizenlap, serve, kaizenlap.core.params as p, kaizenlap.lab as n;"
                           "print(json.dumps([kaizenlap.__file__, serve.__file__, str(p.params_dir()),"
                           " sorted(x.name for x in (n.repo_root() / 'notebooks').glob('*.ipynb')), sys.path]))"],
                          env=env, cwd=cwd, check=True, capture_output=True, text=True)

@@ -3,7 +3,7 @@ covers that truth 85-99% of the time (kaizenlap.coverage; bench/coverage.py prin
 import pytest
 
 from kaizenlap import coverage
-from kaizenlap.ingest import load
+from kaizenlap.ingest.loader import load
 from kaizenlap.sample import write_season
 
 TYPES = {"median", "best_k", "pace_gap", "consistency_cost", "loss", "section_loss", "personal_composite",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from kaizenlap.settings import load
+from kaizenlap.core.settings import load
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "deploy" / "deploy.sh"

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from kaizenlap.sources import SourceFile, classify, race_number, track_of
+from kaizenlap.ingest.files import SourceFile
+from kaizenlap.ingest.sources import classify, race_number, track_of
 
 
 @pytest.mark.parametrize("path,role,number,track", [

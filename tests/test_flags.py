@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 import minirace
-from kaizenlap.flags import FLAG_CODES, add_flags, exclusion_summary, modified_z
-from kaizenlap.ingest import load
+from kaizenlap.ingest.flags import FLAG_CODES, add_flags, exclusion_summary, modified_z
+from kaizenlap.ingest.loader import load
 
 
 @pytest.fixture(scope="module")

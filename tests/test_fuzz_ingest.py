@@ -20,9 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import minirace
-from kaizenlap import ingest
-from kaizenlap.ingest import load_race
-from kaizenlap.sources import RaceFiles, SourceFile, classify, discover
+from kaizenlap.ingest import loader as ingest
+from kaizenlap.ingest.loader import load_race
+from kaizenlap.ingest.files import RaceFiles, SourceFile
+from kaizenlap.ingest.sources import classify, discover
 
 CORPUS = Path(__file__).parent / "fuzz_corpus"
 ROLES = ("sections", "weather", "best10", "results_overall", "results_class", "lap_time", "lap_start", "lap_end")

@@ -21,10 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from kaizenlap import cli, gcs
-from kaizenlap.ingest import _race_key, load
-from kaizenlap.sources import discover
-from kaizenlap.store import build, data_version, open_store
+from kaizenlap import cli
+from kaizenlap.ingest import gcs
+from kaizenlap.ingest.loader import _race_key, load
+from kaizenlap.ingest.sources import discover
+from kaizenlap.store import data_version, open_store
+from kaizenlap.store.ingest_documents import ingest_documents
 
 BUCKET = "kaizenlap-test"
 
@@ -100,7 +102,7 @@ def test_bucket_and_folder_give_the_same_names_keys_and_documents(season):
     first = r_races[0]
     assert first.files["sections"] == ["sample/barber/23_AnalysisEnduranceWithSections_Race 1_Anonymized.CSV"]
     assert [r.summary() for r in r_races] == [r.summary() for r in l_races]
-    l_docs, r_docs = build.ingest_documents(l_races), build.ingest_documents(r_races)
+    l_docs, r_docs = ingest_documents(l_races), ingest_documents(r_races)
     assert sum(map(len, r_docs.values())) > 1000
     assert data_version(r_docs) == data_version(l_docs)
 

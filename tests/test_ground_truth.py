@@ -2,7 +2,7 @@
 import pytest
 
 from kaizenlap.engines import pattern, sections, weather
-from kaizenlap.ingest import load
+from kaizenlap.ingest.loader import load
 from kaizenlap.sample import write_season
 
 
@@ -94,7 +94,7 @@ def test_most_consistent_car_is_consistent_in_truth(season):
     """Consistency is measured around each car's own trend: its ranking follows the generator's noise SD
     (Spearman rho, median over races) and the headline's car is among the truly most consistent few."""
     from scipy import stats
-    from kaizenlap import results
+    from kaizenlap.tasks import record as results
     races, truth = season
     rhos, ranks = [], []
     for t in truth["races"]:
@@ -126,7 +126,7 @@ def test_trend_labels_control_false_discoveries(season):
 
 
 def test_weakness_headline_counts_significant_and_names_runner_up(season):
-    from kaizenlap import results
+    from kaizenlap.tasks import record as results
     races, truth = season
     for t in truth["races"]:
         doc = sections.analyse(races[t["race_id"]].laps, t["race_id"])

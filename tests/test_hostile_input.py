@@ -17,8 +17,8 @@ import pytest
 
 import minirace
 from hostile import write_zip_bomb
-from kaizenlap import sources
-from kaizenlap.ingest import load
+from kaizenlap.ingest import sources
+from kaizenlap.ingest.loader import load
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = "barber/23_AnalysisEnduranceWithSections_Race 2_Anonymized.CSV"
@@ -174,7 +174,7 @@ def test_item1_cli_no_traceback_exit_1_and_log_file(tmp_path):
 
 def test_item1_unexpected_fault_is_a_failed_race_and_a_logged_traceback(tmp_path, monkeypatch, caplog):
     """The safety net: a fault no reader anticipated fails that race (ingest_error), never the run."""
-    import kaizenlap.ingest as ingest
+    import kaizenlap.ingest.loader as ingest
     root, _ = _season(tmp_path)
     real = ingest.load_race
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from kaizenlap.notebook import repo_root
+from kaizenlap.core.paths import repo_root
 from kaizenlap.pipeline import kernels
 
 

@@ -8,9 +8,12 @@ import pytest
 
 from test_store_support import BACKENDS, firestore_emulator, new_store_url  # noqa: F401
 
-from kaizenlap import cli, pipeline, results
+from kaizenlap import cli, pipeline
+from kaizenlap.pipeline.manifest import MANIFEST
+from kaizenlap.tasks import record as results
+from kaizenlap.tasks.model import Task
 from kaizenlap.engines import composite, pattern, sections, weather
-from kaizenlap.ingest import load_race_by_id
+from kaizenlap.ingest.loader import load_race_by_id
 
 RACES = ["barber-r1", "barber-r2"]
 ENGINES = ("composite", "sections", "weather", "pattern")
@@ -73,7 +76,7 @@ def test_first_run_writes_every_report(first_run, reports):
     assert (reports / "latest").resolve() == run_dir.resolve()
     run = _run_json(run_dir)
     assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{6}", run["run_id"]) and run["exit_code"] == 0
-    manifest = json.loads((run_dir / results.MANIFEST).read_text())
+    manifest = json.loads((run_dir / MANIFEST).read_text())
     assert len(manifest["documents"]) == len(expected)
 
 
@@ -90,8 +93,8 @@ def test_documents_equal_direct_engine_calls(first_run, season):
             assert meta["run_id"] == first_run.run_id and meta["race_id"] == rid
         # coaching read the run's engine and track documents (handed over as `inputs`), computed none itself
         saved, meta = results.load_document(run_dir / rid / "coaching.json")
-        from kaizenlap.coaching import engine as coaching, season as coaching_inputs
-        from kaizenlap.store.build import quality_document
+        from kaizenlap.coaching import engine as coaching, inputs as coaching_inputs
+        from kaizenlap.store.ingest_documents import quality_document
         docs = {f"{t}/{n}": results.load_document(run_dir / t / f"{n}.json")[0]
                 for t, n in [(rid, e) for e in ENGINES] + [("barber", "weather_track"), ("barber", "composite_track")]}
         inp = coaching_inputs.from_inputs(race, docs, quality_document(race))
@@ -183,7 +186,8 @@ def test_kernel_is_this_python():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_notebooks_write_to_store_and_run_publishes_with_failed_tasks(first_run, season, reports, tmp_path, backend,
                                                                       request):
-    from kaizenlap.store import build, data_version, open_store
+    from kaizenlap.core.ids import weather_track_id
+    from kaizenlap.store import data_version, open_store
     url = new_store_url(backend, tmp_path, request)
     code = cli.main(["run", "--data", str(season), "--races", "barber-r1", "nosuch-r9", "--reports", str(reports),
                      "--engines", "pattern", "weather_track", "--workers", "2", "--force", "--store", url])
@@ -204,12 +208,12 @@ def test_notebooks_write_to_store_and_run_publishes_with_failed_tasks(first_run,
     part = {p["part"]: p for p in store.list_parts(run_dir.name)}["barber-r1.pattern"]
     doc, _ = results.load_document(run_dir / "barber-r1" / "pattern.json")
     served = store.query(run_dir.name, "ml_pattern_recommendations", {"race_id": "barber-r1"})
-    assert served == sorted(build.pattern_documents(doc), key=lambda d: d["id"])
+    assert served == sorted(pattern.documents(doc), key=lambda d: d["id"])
     assert part["counts"] == {"ml_pattern_recommendations": len(served)} and part["meta"]["engine"] == "pattern"
-    track = store.get(run_dir.name, "ml_weather_recommendations", build.weather_track_id("barber-r1"))
+    track = store.get(run_dir.name, "ml_weather_recommendations", weather_track_id("barber-r1"))
     assert track["scope"] == "track" and track["track_id"] == "barber" and "n" in track
     assert [d["race_id"] for d in store.query(run_dir.name, "races")] == ["barber-r1"]
-    manifest = json.loads((run_dir / results.MANIFEST).read_text())
+    manifest = json.loads((run_dir / MANIFEST).read_text())
     assert manifest["store"]["published"] is True and manifest["store"]["run_id"] == run_dir.name
     assert manifest["store"]["data_version"] == run["data_version"]
     assert "published as run" in (run_dir / "index.html").read_text()
@@ -242,8 +246,8 @@ def test_unreachable_store_fails_the_run_but_keeps_the_reports(first_run, season
 def test_reused_races_start_their_track_task_once(first_run, season, reports, monkeypatch):
     # every race task reused: the track task is started once (it used to be started again afterwards)
     calls = []
-    real = pipeline.fingerprints.reuse
-    monkeypatch.setattr(pipeline.fingerprints, "reuse",
+    real = pipeline.reuse.reuse
+    monkeypatch.setattr(pipeline.reuse, "reuse",
                         lambda task, *a, **k: (calls.append(task.key), real(task, *a, **k))[1])
     res = pipeline.run([season], race_ids=RACES, reports_dir=reports, html=False, progress=False)
     assert sorted(calls) == sorted(t.key for t in res.tasks) and len(calls) == 12      # 2 × (4 engines + coaching) + 2 track tasks
@@ -253,9 +257,10 @@ def test_reused_races_start_their_track_task_once(first_run, season, reports, mo
 def test_store_run_fails_a_task_that_wrote_nothing_and_discards_failed_parts(season, tmp_path):
     """The owner's bookkeeping without notebooks: a reused task's part comes from its JSON, a failed task's
     part is deleted, and a task that says ok but left no part is turned into a failed task."""
-    from kaizenlap.ingest import load
-    from kaizenlap.store import build, open_store, stage
-    from kaizenlap.store.run import StoreRun
+    from kaizenlap.ingest.loader import load
+    from kaizenlap.store import open_store, stage
+    from kaizenlap.tasks.registry import engine_documents
+    from kaizenlap.tasks.store_run import StoreRun
     url = f"sqlite:///{tmp_path / 'store.db'}"
     races, _ = load([season], race_ids=["barber-r1"])
     race = races[0]
@@ -266,10 +271,10 @@ def test_store_run_fails_a_task_that_wrote_nothing_and_discards_failed_parts(sea
     results.save_document(doc, run_dir / "barber-r1", "pattern")
     comp = composite.analyse(race.laps, "barber-r1")
     store = open_store(url)
-    stage(store, "run-1", "barber-r1.composite", build.engine_documents("composite", comp))   # then it "failed"
+    stage(store, "run-1", "barber-r1.composite", engine_documents("composite", comp))   # then it "failed"
 
     def task(name, status, files=None):
-        return pipeline.Task(key=f"barber-r1/{name}", kind="race", target="barber-r1", name=name, engine=name,
+        return Task(key=f"barber-r1/{name}", kind="race", target="barber-r1", name=name, engine=name,
                              notebook="", parameters={}, race_ids=["barber-r1"], status=status, files=files or {})
     reused = task("pattern", "reused", {"json": "pattern.json"})
     failed = task("composite", "failed")
@@ -283,12 +288,12 @@ def test_store_run_fails_a_task_that_wrote_nothing_and_discards_failed_parts(sea
     assert run["parts"] == ["barber-r1.pattern", "ingest"]
     assert sorted(t["task"] for t in run["failed_tasks"]) == ["barber-r1/composite", "barber-r1/sections"]
     assert store.count("run-1", "best_case_composites") == 0      # the failed task's documents are not served
-    assert store.query("run-1", "ml_pattern_recommendations") == sorted(build.pattern_documents(doc),
+    assert store.query("run-1", "ml_pattern_recommendations") == sorted(pattern.documents(doc),
                                                                         key=lambda d: d["id"])
 
 
 def test_load_scope_gives_the_race_or_the_tracks_races(season):
-    from kaizenlap.notebook import load_scope
+    from kaizenlap.ingest.race_files import load_scope
     races, track_id, subject = load_scope(season, "race", "barber-r2")
     assert [r.race_id for r in races] == ["barber-r2"] and (track_id, subject) == ("barber", "barber-r2")
     races, track_id, subject = load_scope(season, "track", "barber-r2")      # the track of the race given

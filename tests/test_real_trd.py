@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from kaizenlap.ingest import load
+from kaizenlap.ingest.loader import load
 
 RACES = {"barber-r1", "barber-r2", "cota-r1", "cota-r2", "indianapolis-r1", "indianapolis-r2",
          "road-america-r1", "road-america-r2", "sonoma-r1", "sonoma-r2"}

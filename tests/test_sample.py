@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kaizenlap import params
-from kaizenlap.ingest import load
+from kaizenlap.core import params
+from kaizenlap.ingest.loader import load
 from kaizenlap.sample import write_season
 
 SEED = 2025

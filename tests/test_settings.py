@@ -1,11 +1,11 @@
-"""Configuration by environment (kaizenlap.settings): typed, derived values, flags over variables, and a
+"""Configuration by environment (kaizenlap.core.settings): typed, derived values, flags over variables, and a
 missing or contradictory setting stops ``run``/``serve`` at start with one line naming the variable."""
 from __future__ import annotations
 
 import pytest
 
 from kaizenlap import cli
-from kaizenlap.settings import Settings, SettingsError, load
+from kaizenlap.core.settings import Settings, SettingsError, load
 
 CLOUD_ENV = {"GOOGLE_CLOUD_PROJECT": "kaizenlap-prod", "USE_LOCAL_FILES": "false",
              "GCS_BUCKET_NAME": "kaizenlap-trd", "GCS_PREFIX": "/seasons/2025/"}

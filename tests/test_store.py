@@ -14,8 +14,8 @@ import pytest
 from test_store_support import (BACKENDS, ROOT, firestore_emulator, mini_docs, mini_races,  # noqa: F401
                                 new_store_url, tagged)
 
-from kaizenlap.store import (COLLECTIONS, QUERIES, RunExists, build, data_version, open_store,
-                             publish_documents)
+from kaizenlap.store import COLLECTIONS, QUERIES, RunExists, data_version, open_store, publish_documents
+from kaizenlap.tasks.inprocess import documents_for_races
 from kaizenlap.store.base import MAX_BATCH
 
 
@@ -50,13 +50,13 @@ def test_open_store_urls(tmp_path, monkeypatch):
 
 
 def test_default_store_is_embedded_under_dot_kaizenlap(monkeypatch):
-    from kaizenlap.store import default_url
+    from kaizenlap.core.paths import default_store_url as default_url
     monkeypatch.delenv("KAIZENLAP_STORE", raising=False)
     assert default_url() == f"sqlite:///{ROOT / '.kaizenlap' / 'store.db'}"
 
 
 def test_documents_are_deterministic(mini_races, mini_docs):
-    again, _ = build.documents_for_races(mini_races)
+    again, _ = documents_for_races(mini_races)
     docs, meta = mini_docs
     assert data_version(again) == data_version(docs)
     assert meta["failed_tasks"] == []
@@ -99,7 +99,7 @@ def test_failed_tasks_recorded(store, mini_races, monkeypatch):
     def broken(laps, race_id):
         raise RuntimeError("pattern engine exploded")
     monkeypatch.setattr(pattern, "analyse", broken)
-    docs, meta = build.documents_for_races(mini_races)
+    docs, meta = documents_for_races(mini_races)
     # coaching reads the pattern documents: a failed dependency fails its dependent
     assert [t["task"] for t in meta["failed_tasks"]] == ["pattern:barber-r1", "pattern:barber-r2",
                                                          "coaching:barber-r1", "coaching:barber-r2"]

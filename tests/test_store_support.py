@@ -68,7 +68,7 @@ def mini_races(tmp_path_factory):
     """Two small hand-made races at Barber (tests/minirace.py): 3 cars x 8 laps each."""
     from minirace import write_race
 
-    from kaizenlap.ingest import load
+    from kaizenlap.ingest.loader import load
     folder = tmp_path_factory.mktemp("mini") / "barber"
     write_race(folder, 1)
     write_race(folder, 2)
@@ -79,15 +79,15 @@ def mini_races(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def mini_docs(mini_races):
-    from kaizenlap.store import build
-    return build.documents_for_races(mini_races)
+    from kaizenlap.tasks import inprocess
+    return inprocess.documents_for_races(mini_races)
 
 
 @pytest.fixture(scope="session")
 def real_docs(real_races):
     """Documents of one real race (Barber race 1), built by the engines."""
-    from kaizenlap.store import build
-    return build.documents_for_races([real_races["barber-r1"]])
+    from kaizenlap.tasks import inprocess
+    return inprocess.documents_for_races([real_races["barber-r1"]])
 
 
 def tagged(docs: dict, generation: int) -> dict:

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, strategies as st
 
-from kaizenlap.timefmt import TimeFormatError, parse_duration, parse_durations
+from kaizenlap.ingest.timefmt import TimeFormatError, parse_duration, parse_durations
 
 
 @pytest.mark.parametrize("text,seconds", [
@@ -71,7 +71,7 @@ def test_vectorised_matches_scalar(values):
 @given(st.text(alphabet="0123456789:. x-", max_size=12))
 def test_fast_path_agrees_with_reference(text):
     # parse_durations' fast path must accept and reject exactly what parse_duration does.
-    from kaizenlap.timefmt import _fast
+    from kaizenlap.ingest.timefmt import _fast
     try:
         want = parse_duration(text)
     except TimeFormatError:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kaizenlap import params
+from kaizenlap.core import params
 from kaizenlap.tracks import trace as T
 
 TRD = Path(os.environ.get("KAIZENLAP_TRD", Path(__file__).resolve().parents[2] / "shared" / "trd"))

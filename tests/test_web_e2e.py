@@ -71,15 +71,16 @@ def _free_port() -> int:
 def publish_sample_store(tmp: Path, run_id: str, tracks: tuple[str, ...] = ("barber",)) -> tuple[str, dict]:
     """The sample season's races of ``tracks`` published (in process, every registered engine) to a SQLite
     store under ``tmp``; returns its URL and the documents. Shared by this test and bench/web.py."""
-    from kaizenlap.ingest import load
+    from kaizenlap.ingest.loader import load
     from kaizenlap.sample import write_season
-    from kaizenlap.store import build, open_store, publish_documents
+    from kaizenlap.store import open_store, publish_documents
+    from kaizenlap.tasks.inprocess import documents_for_races
     sample = ROOT / "data" / "sample"
     if not (sample / "barber").is_dir():
         write_season(tmp / "sample")
         sample = tmp / "sample"
     races, issues = load([sample / t for t in tracks], use_cache=False)
-    docs, meta = build.documents_for_races(races, issues)
+    docs, meta = documents_for_races(races, issues)
     url = f"sqlite:///{tmp / 'store.db'}"
     store = open_store(url)
     publish_documents(store, run_id, docs, meta)

@@ -1,2 +1,4 @@
 """KaizenLap: driver-coaching analytics for the Toyota GR Cup, from the TRD timing files."""
-__version__ = "0.1.0"
+from kaizenlap.core import __version__
+
+__all__ = ["__version__"]

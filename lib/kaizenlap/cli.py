@@ -12,17 +12,29 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
+
+import uvicorn
+
+from kaizenlap.core import params
+from kaizenlap.core.settings import SettingsError, load as load_settings, parse_setting
+from kaizenlap.ingest.loader import load
+from kaizenlap.ingest.report import format_race
+from kaizenlap.pipeline import run, summary_lines
+from kaizenlap.sample import write_season
+from kaizenlap.store import open_store, publish_documents
+from kaizenlap.tasks.inprocess import documents_for_races
+from kaizenlap.tasks.registry import task_names
+from serve.app import create_app
 
 
 def log_file() -> Path:
-    env = os.environ.get("KAIZENLAP_LOG")
+    env = load_settings().log
     if env:
         return Path(env)
-    from . import params
     return params.params_dir().parent / ".kaizenlap" / "logs" / "kaizenlap.log"
 
 
@@ -47,7 +59,6 @@ def _setup_logging() -> Path | None:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from .ingest import load
     t0 = time.perf_counter()
     races, issues = load(args.data, use_cache=not args.no_cache)
     print(f"ingested {len(races)} race(s) in {time.perf_counter() - t0:.2f} s", file=sys.stderr)
@@ -58,7 +69,6 @@ def _inspect(args: argparse.Namespace) -> int:
         json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
-        from .report import format_race
         for race in races:
             print(format_race(race))
     if not races:
@@ -74,7 +84,6 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from .sample import write_season
     t0 = time.perf_counter()
     truth = write_season(Path(args.out_dir), seed=args.seed)
     print(f"wrote {len(truth['races'])} races to {args.out_dir} in {time.perf_counter() - t0:.1f} s "
@@ -83,12 +92,10 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .pipeline import run, summary_lines
     if args.workers is not None and args.workers < 1:
         print("run_pipeline.py run: error: --workers must be >= 1", file=sys.stderr)
         return 2
     cfg = args.settings
-    from .coaching.synth import parse_setting
     try:
         llm = parse_setting(args.llm) if args.llm is not None else cfg.llm
     except ValueError as exc:
@@ -109,16 +116,25 @@ def _run(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     """The read-only API and web build (uvicorn); ``serve/`` sits at the project root."""
-    import uvicorn
-    from . import params
-    root = params.params_dir().parent
-    if (root / "serve").is_dir() and str(root) not in sys.path:      # a checkout; an installed wheel has serve
-        sys.path.insert(0, str(root))
-    from serve.app import create_app
     cfg = args.settings
     app = create_app(store_url=cfg.store_url(args.store), web_dir=args.web_dir or cfg.web_dir)
     uvicorn.run(app, host=cfg.bind_host(args.host), port=args.port or cfg.port, log_level=args.log_level)
     return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    """Ingest, run every task in this process (no notebooks), publish one run: a quick way to fill a store."""
+    t0 = time.perf_counter()
+    races, issues = load(args.data, race_ids=args.races)
+    docs, meta = documents_for_races(races, issues)
+    run_id = args.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    n = sum(len(v) for v in docs.values())
+    print(f"built {n} documents for {len(races)} race(s) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    with open_store(args.settings.store_url(args.store)) as store:
+        record = publish_documents(store, run_id, docs, meta)
+        print(f"published run {run_id} to {store.url} (data version {record['data_version']}, "
+              f"{len(record['failed_tasks'])} failed task(s))", file=sys.stderr)
+    return 1 if record["failed_tasks"] else 0
 
 
 def _data_arg(text: str):
@@ -134,7 +150,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .engines.registry import task_names
     tasks = list(task_names())
     p = _Parser(prog="run_pipeline.py", description="KaizenLap: GR Cup driver-coaching analytics")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -192,16 +207,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="static web build (default: $KAIZENLAP_WEB_DIR or serve/web)")
     v.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     v.set_defaults(func=_serve)
+    b = sub.add_parser("publish", help="ingest DATA, run every task in this process (no notebooks, no reports) "
+                                       "and publish one run to the store")
+    b.add_argument("data", nargs="+", type=_data_arg)
+    b.add_argument("--store", default=None, metavar="URL", help="store URL (default as for serve)")
+    b.add_argument("--run-id", default=None, help="default: UTC time, e.g. 20251126T101500Z")
+    b.add_argument("--races", nargs="+", default=None, metavar="ID")
+    b.set_defaults(func=_publish)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in ("run", "serve"):      # the settings, checked before anything starts
-        from .settings import SettingsError, load
+    if args.command in ("run", "serve", "publish"):      # the settings, checked before anything starts
         try:
-            args.settings = load()
-            args.settings.check(args.command, data_flag=getattr(args, "data", None), store_flag=args.store)
+            args.settings = load_settings()
+            args.settings.check("serve" if args.command == "publish" else args.command, data_flag=getattr(args, "data", None), store_flag=args.store)
         except SettingsError as exc:
             print(f"run_pipeline.py {args.command}: {exc}", file=sys.stderr)
             return 2

@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .engines import composite, sections
-from .engines.common import SECTION_SETS, cfg
-from .sample import SUBS, simulate_season
+from kaizenlap.engines import composite, sections
+from kaizenlap.engines.common import SECTION_SETS, cfg
+from kaizenlap.sample import SUBS, simulate_season
 
 SUB_COLS = [f"{s}_s" for s in SUBS]
 

@@ -16,7 +16,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from . import params
+from kaizenlap.core import params
 
 STYLE = "whitegrid"
 CONTEXT = "notebook"

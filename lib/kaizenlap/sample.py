@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from . import params
-from .flags import trend_residual_z
+from kaizenlap.core import params
+from kaizenlap.ingest.flags import trend_residual_z
 
 GENERATOR_VERSION = 2
 SUBS = ("im1a", "im1", "im2a", "im2", "im3a", "fl")      # ingest's sub-section keys, track order
@@ -476,7 +476,7 @@ class RaceSim:
 
     def _outliers(self, c: Car) -> list[tuple[int, float]]:
         """Laps the ingest's robust outlier rule could flag (|z| > 3.0 of the residual from the car's
-        Theil-Sen trend, a margin under its 3.5; kaizenlap.flags.trend_residual_z)."""
+        Theil-Sen trend, a margin under its 3.5; kaizenlap.ingest.flags.trend_residual_z)."""
         glitch = {g[0] for g in c.glitch}
         ks = [k for k in range(1, c.laps + 1) if not self.basic(c, k) and k not in c.deleted
               and k not in c.deleted_hidden

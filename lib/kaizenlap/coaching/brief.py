@@ -10,9 +10,9 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from .. import params
-from . import read
-from .model import Fact
+from kaizenlap.core import params
+from kaizenlap.coaching import read
+from kaizenlap.coaching.model import Fact
 
 SECTION_RE_NAMES = ("s1", "s2", "s3", "im1a", "im1", "im2a", "im2", "im3a", "fl")
 

@@ -14,9 +14,9 @@ A hypothesis takes the grade of its strongest cited fact (it is as well supporte
 """
 from __future__ import annotations
 
-from .. import params
-from .brief import fmt
-from .model import Fact
+from kaizenlap.core import params
+from kaizenlap.coaching.brief import fmt
+from kaizenlap.coaching.model import Fact
 
 ORDER = {"low": 0, "medium": 1, "high": 2}
 DIFFERENCE_UNITS = {"s/lap", "s/°C"}

@@ -5,9 +5,9 @@ Every number it writes is a fact's number at its display rounding, so its answer
 """
 from __future__ import annotations
 
-from .. import params
-from .brief import Brief, fmt
-from .model import Synthesis
+from kaizenlap.core import params
+from kaizenlap.coaching.brief import Brief, fmt
+from kaizenlap.coaching.model import Synthesis
 
 LABEL = "deterministic (rule-based from the engines' facts, no language model)"
 

@@ -2,8 +2,8 @@
 one coaching document per car, in one engine document (``engine: "coaching"``).
 
 What a pipeline registry entry needs: :func:`analyse` (race documents + track documents + quality ->
-engine document), :func:`headline` (the run index's figure) and :func:`store_documents` (engine
-document -> ``{"coaching_insights": [...]}``). It is registered as one EngineSpec in engines/registry.py.
+engine document), :func:`headline` (the run index's figure) and :func:`documents` (engine
+document -> its ``coaching_insights`` documents). It is registered as one EngineSpec in tasks/registry.py.
 """
 from __future__ import annotations
 
@@ -16,13 +16,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .. import __version__, params
-from . import deterministic
-from .brief import Brief, brief_text, briefs_for_race
-from .confidence import hypothesis_confidence
-from .model import CoachingDocument, Generator, Synthesis, synthesis_schema
-from .synth import CallError, Deterministic, Synthesizer, from_setting, prompt
-from .validate import validate
+from kaizenlap.core import __version__, params
+from kaizenlap.core.ids import doc_id
+from kaizenlap.core.jsonclean import plain
+from kaizenlap.coaching import deterministic
+from kaizenlap.coaching.brief import Brief, brief_text, briefs_for_race
+from kaizenlap.coaching.confidence import hypothesis_confidence
+from kaizenlap.coaching.model import CoachingDocument, Generator, Synthesis, synthesis_schema
+from kaizenlap.coaching.synth import CallError, Deterministic, Synthesizer, from_setting, prompt
+from kaizenlap.coaching.validate import validate
 
 ENGINE = "coaching"
 COLLECTION = "coaching_insights"
@@ -255,11 +257,9 @@ def headline(doc: dict) -> dict:
                                                                        ("accepted", "repaired", "fallback")}}
 
 
-def store_documents(doc: dict) -> dict[str, list[dict]]:
-    """Engine document -> ``{"coaching_insights": [...]}``: one document per car-race, id
+def documents(doc: dict) -> list[dict]:
+    """Engine document -> the store's ``coaching_insights`` documents: one per car-race, id
     ``{race_id}~{car}~coaching``, with the recommendation fields (SCHEMA.md)."""
-    from ..store.build import doc_id, plain
-
     out = []
     for car in doc.get("cars") or []:
         top = next((a["section"] for a in car.get("actions") or [] if a.get("section")), None)
@@ -267,25 +267,7 @@ def store_documents(doc: dict) -> dict[str, list[dict]]:
                           "race_id": car["race_id"], "track_id": car.get("track_id"), "car": car["car"], "lap": None,
                           "section": top, "scope": "car", "message": car["headline"],
                           **{k: v for k, v in car.items() if k not in ("race_id", "track_id", "car")}}))
-    return {COLLECTION: out}
-
-
-
-
-def store_document(doc: dict, store_url: str | None, run_id: str | None, part: str,
-                   meta: dict | None = None) -> dict | None:
-    """Write the coaching documents of ``doc`` under run ``run_id`` as part ``part`` (what
-    :func:`kaizenlap.results.store_document` does for the other engines; the registry will dispatch here)."""
-    if not store_url:
-        return None
-    if not run_id:
-        raise ValueError("store_url is set but run_id is not: documents are written under a run that "
-                         "`run_pipeline.py run --store URL` begins and publishes")
-    from ..store import open_store, stage
-
-    keep = {k: (meta or {}).get(k) for k in ("engine", "scope", "race_id", "track_id", "generated_utc")}
-    with open_store(store_url) as store:
-        return stage(store, run_id, part, store_documents(doc), meta={k: v for k, v in keep.items() if v is not None})
+    return out
 
 
 def calls_table(doc: dict) -> list[dict]:
@@ -297,5 +279,5 @@ def calls_table(doc: dict) -> list[dict]:
             for c in doc.get("calls") or []]
 
 
-__all__ = ["analyse", "headline", "store_documents", "store_document", "validation_table", "calls_table", "coach_car",
+__all__ = ["analyse", "headline", "documents", "validation_table", "calls_table", "coach_car",
            "coach_briefs", "AnswerCache", "cache_key", "ENGINE", "COLLECTION"]

@@ -2,7 +2,7 @@
 committed serve/schemas/coaching.schema.json equals the model's export)."""
 from __future__ import annotations
 
-from .model import SCHEMA_PATH, schema_text
+from kaizenlap.coaching.model import SCHEMA_PATH, schema_text
 
 
 def main() -> None:

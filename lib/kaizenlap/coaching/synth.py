@@ -25,64 +25,13 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from .. import params
+from kaizenlap.core import params
+from kaizenlap.core.settings import FLAVOURS, LLM_ENV, OFF, llm_setting, parse_setting
 
-LLM_ENV = "KAIZENLAP_LLM"
-FLAVOURS = ("openai", "ollama", "vllm", "llamacpp", "vertex")
 # Flavour -> (response_format builder, merge system text into the first user turn)
 DEFAULT_MODELS = {"openai": "gemma3", "ollama": "gemma3:4b", "vllm": "google/gemma-3-4b-it",
                   "llamacpp": "gemma3-270m", "vertex": "google/gemma-3-4b-it"}
 VERTEX_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
-
-
-OFF = ("", "off", "none", "deterministic")
-
-
-def parse_setting(value: str | None) -> str:
-    """The one parser of the generator setting (``--llm``, ``$KAIZENLAP_LLM``; :mod:`kaizenlap.settings`
-    validates with it): the setting normalised, or ValueError naming what is wrong. ``off``/``none``/empty
-    mean ``deterministic``; a bare ``/path/model.gguf`` means ``llama-cpp:/path/model.gguf``; a URL keeps
-    its ``?model=`` and loses a trailing ``/``. Nothing is contacted or loaded here (:func:`from_setting`)."""
-    v = (value or "").strip()
-    if v.lower() in OFF:
-        return "deterministic"
-    if v.endswith(".gguf") and ":" not in v.split("/")[0]:
-        v = f"llama-cpp:{v}"
-    if v.startswith("llama-cpp:"):
-        name = v[len("llama-cpp:"):]
-        if name in ("", "gemma3-270m"):
-            return "llama-cpp:gemma3-270m"
-        path = Path(name).expanduser()
-        if not path.is_file():
-            raise ValueError(f"{LLM_ENV}={value!r}: no such model file {str(path)!r}")
-        return f"llama-cpp:{path.resolve()}"
-    parts = urlsplit(v)
-    if parts.scheme == "vertex":
-        location_endpoint = [x for x in parts.path.strip("/").split("/") if x]
-        if not parts.netloc or len(location_endpoint) != 2:
-            raise ValueError(f"{LLM_ENV}={value!r}: write vertex://PROJECT/LOCATION/ENDPOINT_ID[?model=NAME]")
-        return v
-    flavour, _, transport = parts.scheme.partition("+")
-    if not transport:
-        flavour, transport = "openai", parts.scheme
-    if transport not in ("http", "https") or flavour not in FLAVOURS:
-        raise ValueError(f"{LLM_ENV}={value!r}: use deterministic (or off), llama-cpp:gemma3-270m, "
-                         "llama-cpp:/path/model.gguf, vertex://PROJECT/LOCATION/ENDPOINT_ID, vertex+https://…/endpoints/ID, "
-                         "[ollama+|vllm+|llamacpp+]http(s)://HOST:PORT[/v1][?model=NAME]")
-    if not parts.netloc:
-        raise ValueError(f"{LLM_ENV}={value!r} has no host (e.g. http://127.0.0.1:8080)")
-    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), parts.query, ""))
-
-
-def llm_setting(cli_value: str | None = None) -> str:
-    """The one setting that chooses the synthesizer, parsed (:func:`parse_setting`): ``--llm`` when given,
-    else the settings object's ``llm`` (``$KAIZENLAP_LLM``, :mod:`kaizenlap.settings`), else
-    ``deterministic``."""
-    if cli_value is not None:
-        return parse_setting(cli_value)
-    from ..settings import load
-
-    return load().llm
 
 
 def cfg() -> dict:

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from .. import params
-from .brief import Brief, fmt
-from .model import Fact, Synthesis
+from kaizenlap.core import params
+from kaizenlap.coaching.brief import Brief, fmt
+from kaizenlap.coaching.model import Fact, Synthesis
 
 NUMBER = re.compile(r"(?<![A-Za-z0-9_.])([-+−]?)(\d+:\d{2}(?:\.\d+)?|\d+(?:\.\d+)?)(?![A-Za-z0-9_]|\.\d)")
 CAR_REF = re.compile(r"(?:\bcar\s*(?:no\.?\s*|number\s*)?#?|#)(\d+(?:-\d+)?)(?![.:]\d)\b", re.I)

@@ -8,12 +8,14 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .. import params
-from ..laps import SECTORS, SUBSECTIONS
+from kaizenlap.core import params
+from kaizenlap.core.laptime import format_signed
+from kaizenlap.ingest.laps import SECTIONS, SECTORS, SUBSECTIONS
 
 SECTOR_COLS = [f"{s}_s" for s in SECTORS]
 SUBSECTION_COLS = [f"{k}_s" for k, _ in SUBSECTIONS]
 SECTION_SETS = {"sectors": SECTOR_COLS, "subsections": SUBSECTION_COLS}
+SECTION_SET_OF = {**{s: "sectors" for s in SECTORS}, **{k: "subsections" for k, _ in SUBSECTIONS}}
 NOT_ENOUGH = "not enough clean laps"
 
 
@@ -97,22 +99,13 @@ def clean(laps: pd.DataFrame) -> pd.DataFrame:
     return laps[laps["is_clean"]]
 
 
-def jsonable(obj):
-    """Recursively turn numpy/pandas scalars and NaN into JSON values."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, Estimate):
-        return obj.to_dict()
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        return None if not math.isfinite(float(obj)) else float(obj)
-    if isinstance(obj, (np.bool_,)):
-        return bool(obj)
-    if obj is pd.NA or obj is pd.NaT:
-        return None
-    if isinstance(obj, pd.Timestamp):
-        return obj.isoformat()
-    return obj
+def fmt3(x: float | None) -> str:
+    """A number in a store message: three decimals, ``n/a`` when missing."""
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def interval_text(est: dict, unit: str) -> str:
+    """``+0.032 s/°C [+0.016, +0.048] (n=331)`` for the run index's headlines."""
+    lo, hi = est.get("lo"), est.get("hi")
+    ci = f" [{format_signed(lo)}, {format_signed(hi)}]" if lo is not None and hi is not None else ""
+    return f"{format_signed(est.get('value'))} {unit}{ci} (n={est.get('n')})"

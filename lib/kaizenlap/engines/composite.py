@@ -12,8 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .common import (NOT_ENOUGH, SECTION_SETS, Estimate, centred_interval, cfg, clean, jsonable, median_of_k_fastest,
-                     min_stat, not_enough, trend_model_draws)
+from kaizenlap.core.ids import doc_id
+from kaizenlap.core.jsonclean import plain
+from kaizenlap.core.laptime import format_lap
+from kaizenlap.engines.common import (NOT_ENOUGH, SECTION_SETS, Estimate, centred_interval, cfg, clean, median_of_k_fastest, min_stat, not_enough, trend_model_draws)
 
 ALL_CLASSES = "all"
 
@@ -91,7 +93,7 @@ def analyse(laps: pd.DataFrame, race_id: str, scope: str = "race") -> dict:
                       "min_clean_laps": cfg()["min_clean_laps"]},
            "field": field, "cars": cars}
     doc["invariants"] = check_invariants(doc, pool)
-    return jsonable(doc)
+    return plain(doc)
 
 
 def check_invariants(doc: dict, pool: pd.DataFrame) -> dict:
@@ -143,4 +145,26 @@ def cars_table(doc: dict, section_set: str = "sectors") -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("best_k_s", na_position="last").reset_index(drop=True)
 
 
-__all__ = ["analyse", "field_composite", "car_composites", "field_table", "cars_table", "NOT_ENOUGH"]
+
+# ------------------------------------------------------------------ run index and store
+
+def headline(doc: dict) -> dict:
+    by = {(f["class"], f["section_set"]): f for f in doc.get("field", [])}
+    f = by.get(("all", "sectors"), {})
+    fs = by.get(("all", "subsections"), {})
+    if not f.get("available"):
+        return {"text": f"no composite: {f.get('reason', 'no clean laps')}"}
+    text = f"composite {format_lap(f['total_s'])}"
+    if fs.get("available"):
+        text += f" (sub-sections {format_lap(fs['total_s'])})"
+    return {"text": text + f"; n={f['n_laps']} clean laps", "composite_s": f["total_s"],
+            "composite_subsections_s": fs.get("total_s")}
+
+
+def documents(doc: dict) -> list[dict]:
+    """The store's composite document (one per race; ``track~<id>`` for the track's pooled composite)."""
+    key = doc["race_id"] if doc.get("scope", "race") == "race" else doc_id("track", doc["track_id"])
+    return [plain({"id": key, **doc})]
+
+
+__all__ = ["headline", "documents", "analyse", "field_composite", "car_composites", "field_table", "cars_table", "NOT_ENOUGH"]

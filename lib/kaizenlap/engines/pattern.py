@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .common import SECTION_SETS, Estimate, cfg, jsonable, not_enough
-from .weather import field_relative_pace
+from kaizenlap.core.ids import doc_id
+from kaizenlap.core.jsonclean import plain
+from kaizenlap.engines.common import SECTION_SETS, fmt3, Estimate, cfg, not_enough
+from kaizenlap.engines.weather import field_relative_pace
 
 
 def car_stats(times: np.ndarray) -> dict:
@@ -119,7 +121,7 @@ def analyse(laps: pd.DataFrame, race_id: str) -> dict:
     doc = {"engine": "pattern", "race_id": race_id, "track_id": str(laps["track_id"].iloc[0]),
            "n_laps": int(len(laps)), "n_clean": int(laps["is_clean"].sum()),
            "params": {"min_clean_laps": c["min_clean_laps"], **c["pattern"]}, "cars": cars}
-    return jsonable(doc)
+    return plain(doc)
 
 
 def stats_table(doc: dict) -> pd.DataFrame:
@@ -141,3 +143,46 @@ def stats_table(doc: dict) -> pd.DataFrame:
     cols = ["car", "n", "median_s", "residual_sd_s", "robust_sd_s", "trend_q", "cv", "best5_avg_s",
             "trend_s_per_lap", "trend_lo", "trend_hi", "trend", "inconsistency_driver", "consistency_pct", "note"]
     return pd.DataFrame(rows, columns=cols).sort_values("residual_sd_s", na_position="last", kind="stable")
+
+
+# ------------------------------------------------------------------ run index and store
+
+def headline(doc: dict) -> dict:
+    ok = [c for c in doc.get("cars", []) if c.get("available")]
+    if not ok:
+        return {"text": "no car has enough clean laps"}
+    rated = [c for c in ok if c.get("residual_sd_s") is not None]
+    labels = [c.get("trend", {}).get("label") for c in ok]
+    fdr = (doc.get("params") or {}).get("trend_fdr", 0.05)
+    trends = (f"{labels.count('improving')} improving, {labels.count('degrading')} degrading of {len(ok)} cars "
+              f"(pace relative to the field, not absolute tyre wear; false discovery rate {fdr:.0%})")
+    out = {"improving": labels.count("improving"), "degrading": labels.count("degrading"), "cars": len(ok)}
+    if not rated:
+        return {**out, "text": trends}
+    best = min(rated, key=lambda c: (c["residual_sd_s"], c["car"]))
+    sd, n = best["residual_sd_s"], best["n_clean"]
+    return {**out, "text": f"most consistent: car {best['car']} (lap-to-lap SD {sd:.3f} s around its own trend, "
+                           f"n={n}); " + trends,
+            "most_consistent_car": best["car"], "residual_sd_s": sd}
+
+
+def documents(doc: dict) -> list[dict]:
+    race_id = doc["race_id"]
+    out = []
+    for car in doc["cars"]:
+        d = {"id": doc_id(race_id, car["car"], "pattern"), "type": "pattern", "engine": "pattern",
+             "race_id": race_id, "track_id": doc.get("track_id"), "car": car["car"], "lap": None,
+             # the section that drives the car's lap-time variance, so ?section= finds it
+             "section": car.get("inconsistency_driver"), "scope": "car",
+             **{k: v for k, v in car.items() if k != "car"}}
+        if car.get("available"):
+            st, tr = car["stats"], car.get("trend", {})
+            d["message"] = (f"median {fmt3(st['median_s'])} s over {st['n']} clean laps, lap-to-lap SD "
+                            f"{fmt3(car.get('residual_sd_s'))} s around its own trend; trend relative to the field: "
+                            f"{tr.get('label', 'n/a')}"
+                            + (f"; inconsistency mostly in {car['inconsistency_driver'].upper()}"
+                               if car.get("inconsistency_driver") else ""))
+        else:
+            d["message"] = car.get("reason")
+        out.append(plain(d))
+    return out

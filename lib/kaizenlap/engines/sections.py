@@ -22,9 +22,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .common import (SECTION_SETS, Estimate, centred_interval, cfg, clean, jsonable, not_enough, rng,
-                     trend_model_draws)
-from .composite import field_composite
+from kaizenlap.core.ids import doc_id, lap_key
+from kaizenlap.core.jsonclean import plain
+from kaizenlap.engines.common import (SECTION_SET_OF, fmt3, SECTION_SETS, Estimate, centred_interval, cfg, clean, not_enough, rng, trend_model_draws)
+from kaizenlap.engines.composite import field_composite
 
 STATS = ("median", "best_k", "pace_gap", "consistency_cost", "loss", "section_loss")
 
@@ -157,7 +158,7 @@ def analyse(laps: pd.DataFrame, race_id: str) -> dict:
            "reference": {k: v for k, v in ref_docs.items()},
            "cars": sorted(cars, key=lambda e: e["car"]),
            "laps": per_lap.to_dict(orient="records")}
-    return jsonable(doc)
+    return plain(doc)
 
 
 def loss_matrix(doc: dict, section_set: str = "subsections", stat: str = "loss") -> pd.DataFrame:
@@ -184,3 +185,84 @@ def ranking_table(doc: dict, section_set: str = "subsections") -> pd.DataFrame:
                          "pace_gap_s": x["pace_gap"]["value"], "consistency_cost_s": x["consistency_cost"]["value"],
                          "note": "" if x["significant"] else "not significant"})
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ run index and store
+
+def headline(doc: dict) -> dict:
+    """The field's most common specific weakness: each car's rank-1 section (by the lower bound of its
+    section loss), counted only where that section loss is significant; the runner-up beside it."""
+    firsts: dict[str, int] = {}
+    cars = 0
+    for car in doc.get("cars", []):
+        s = car.get(car.get("preferred_set", "sectors"), {})
+        if s.get("available") and s.get("sections"):
+            cars += 1
+            top = s["sections"][0]
+            if top.get("significant"):
+                firsts[top["section"]] = firsts.get(top["section"], 0) + 1
+    if not cars:
+        return {"text": "no car has enough clean laps"}
+    n_sig = sum(firsts.values())
+    if not firsts:
+        return {"text": f"no significant section-specific loss among {cars} cars", "cars": cars,
+                "cars_significant": 0}
+    ranked = sorted(firsts, key=lambda k: (-firsts[k], k))
+    top, second = ranked[0], (ranked[1] if len(ranked) > 1 else None)
+    out = {"top_section": top, "cars_with_it_first": firsts[top], "cars": cars, "cars_significant": n_sig,
+           "runner_up": second, "cars_with_runner_up_first": firsts.get(second, 0) if second else 0}
+    tail = f"; {cars - n_sig} of {cars} cars have no significant section-specific loss"
+    if second and firsts[second] == firsts[top]:
+        tied = [k.upper() for k in ranked if firsts[k] == firsts[top]]
+        return {**out, "top_section": None,
+                "text": f"no single most common weakness: {', '.join(tied)} each rank 1 (significant) for "
+                        f"{firsts[top]} cars" + tail}
+    text = f"most common significant weakness {top.upper()}: rank 1 for {firsts[top]} of {cars} cars"
+    if second:
+        text += f" (next {second.upper()}: {firsts[second]})"
+    return {**out, "text": text + tail}
+
+
+def documents(doc: dict) -> list[dict]:
+    race_id, track_id = doc["race_id"], doc.get("track_id")
+    base = {"type": "section", "engine": "sections", "race_id": race_id, "track_id": track_id}
+    out = []
+    for car in doc["cars"]:
+        for set_name in ("sectors", "subsections"):
+            s = car.get(set_name) or {}
+            common = {**base, "car": car["car"], "class": car.get("class"), "lap": None, "scope": "car",
+                      "section_set": set_name, "preferred": car.get("preferred_set") == set_name}
+            if not s.get("available"):
+                out.append({"id": doc_id(race_id, car["car"], "a", set_name), **common, "section": None,
+                            "available": False, "n": s.get("n", 0), "reason": s.get("reason"),
+                            "message": f"{set_name}: {s.get('reason') or 'not available'}"})
+                continue
+            for item in s["sections"]:
+                loss, gap, cons = item["loss"], item["pace_gap"], item["consistency_cost"]
+                own = item.get("section_loss") or {}
+                msg = (f"{item['section'].upper()} (rank {item['rank']}): {fmt3(own.get('value'))} s per lap beyond "
+                       f"the car's overall deficit (95% CI {fmt3(own.get('lo'))} to {fmt3(own.get('hi'))}, "
+                       f"n={item['n']})" + ("" if item["significant"] else ", not significant")
+                       + f"; {fmt3(loss['value'])} s slower than the field's best (95% CI {fmt3(loss['lo'])} to "
+                       f"{fmt3(loss['hi'])}): pace {fmt3(gap['value'])} s, consistency {fmt3(cons['value'])} s")
+                out.append({"id": doc_id(race_id, car["car"], "a", set_name, item["section"]), **common,
+                            "section": item["section"], "available": True, "total_loss_s": s.get("total_loss_s"),
+                            **{k: item.get(k) for k in ("rank", "n", "composite_s", "field_typical_s", "median",
+                                                        "best_k", "pace_gap", "consistency_cost", "loss",
+                                                        "section_loss", "significant")},
+                            "message": msg})
+    reference = {}
+    for ref in (doc.get("reference") or {}).values():
+        for comp in ref.get("components", []) if ref.get("available") else []:
+            reference[comp["section"]] = comp["time_s"]
+    for rec in doc.get("laps", []):
+        reasons = rec.get("exclusion_reasons")
+        out.append({"id": doc_id(race_id, rec["car"], lap_key(rec["lap"]), rec["section"]), **base,
+                    "car": rec["car"], "lap": int(rec["lap"]), "section": rec["section"], "scope": "lap",
+                    "section_set": SECTION_SET_OF.get(rec["section"]), "time_s": rec.get("time_s"),
+                    "composite_s": reference.get(rec["section"]),
+                    "delta_to_composite_s": rec.get("delta_to_composite_s"),
+                    "delta_to_own_best_s": rec.get("delta_to_own_best_s"), "is_clean": bool(rec.get("is_clean")),
+                    "exclusion_reasons": [r for r in reasons.split(";") if r] if isinstance(reasons, str) else
+                    list(reasons or [])})
+    return [plain(d) for d in out]

@@ -24,7 +24,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .common import Estimate, cfg, jsonable
+from kaizenlap.core.ids import doc_id, weather_track_id
+from kaizenlap.core.jsonclean import plain
+from kaizenlap.engines.common import Estimate, cfg, fmt3, interval_text
 
 SENSORS = {"air_temp_c": "air temperature (°C)", "track_temp_c": "track temperature (°C)",
            "humidity_pct": "humidity (%)", "wind_speed_kph": "wind speed (km/h)", "pressure_hpa": "pressure (hPa)"}
@@ -272,14 +274,14 @@ def analyse_race(laps: pd.DataFrame, weather: pd.DataFrame, race_id: str) -> dic
            "params": {"asof_tolerance_s": cfg()["weather"]["asof_tolerance_s"]}}
     if weather.empty:
         doc.update(usable=False, reason="no weather file for this race: no weather analysis is possible")
-        return jsonable(doc)
+        return plain(doc)
     joined_ok = joined["air_temp_c"].notna() | joined["track_temp_c"].notna()
     window = race_window(weather, laps)       # one window: the table and the chart cover the same readings
     doc.update(usable=True, laps_with_weather=int(joined_ok.sum()), conditions=conditions(window[0]),
                series=race_series(weather, laps, window),
                pace_vs_track_temp=pace_vs_track_temp(joined) if joined["track_temp_c"].notna().any() else
                {"available": False, "n": 0, "reason": "no track-temperature readings (sensor absent)"})
-    return jsonable(doc)
+    return plain(doc)
 
 
 def vif(x: pd.DataFrame, column: str) -> float:
@@ -313,4 +315,67 @@ def analyse_track(races: list[tuple[pd.DataFrame, pd.DataFrame]], track_id: str)
     elif m["identifiable"]:
         doc["note"] = ("within-race temperature variation only: each car has its own level and trend in each race, "
                        "so nothing that differs between races enters the estimate")
-    return jsonable(doc)
+    return plain(doc)
+
+
+# ------------------------------------------------------------------ run index and store
+
+def headline_track(doc: dict) -> dict:
+    if not doc.get("identifiable"):
+        return {"text": f"not identifiable: {doc.get('reason')}", "identifiable": False}
+    est = doc["track_temp_s_per_c"]
+    note = doc.get("note")
+    return {"text": f"track temp {interval_text(est, 's/°C')}" + (f"; {note}" if note else ""), "identifiable": True,
+            "slope_s_per_c": est.get("value"), "slope_lo": est.get("lo"), "slope_hi": est.get("hi"), "note": note}
+
+
+def headline(doc: dict) -> dict:
+    if doc.get("scope") == "track":
+        return headline_track(doc)
+    if not doc.get("usable"):
+        return {"text": doc.get("reason", "no weather"), "usable": False}
+    p = doc.get("pace_vs_track_temp", {})
+    if not p.get("available"):
+        reason = str(p.get("reason"))
+        return {"text": reason if reason.startswith("not identifiable") else f"not identifiable: {reason}",
+                "usable": True, "identifiable": False}
+    est = p["slope_s_per_c"]
+    note = p.get("note")
+    return {"text": f"pace vs track temp {interval_text(est, 's/°C')}" + (f"; {note}" if note else ""), "usable": True,
+            "identifiable": True, "slope_s_per_c": est.get("value"), "slope_lo": est.get("lo"),
+            "slope_hi": est.get("hi"), "note": note}
+
+
+def track_documents(track_doc: dict) -> list[dict]:
+    """The track's pooled model, one copy per race of the track (so ``?race_id=`` finds it beside the
+    race's own weather document, and each copy is written by the one track task)."""
+    fields = {k: v for k, v in track_doc.items() if k not in ("engine", "scope", "track_id")}
+    if track_doc.get("identifiable"):
+        s = track_doc["track_temp_s_per_c"]
+        message = (f"{track_doc.get('track_id')}, races pooled: lap time changes {fmt3(s['value'])} s per °C of "
+                   f"track temperature (95% CI {fmt3(s['lo'])} to {fmt3(s['hi'])}, n={s['n']})"
+                   + (f"; {track_doc['note']}" if track_doc.get("note") else ""))
+    else:
+        message = f"{track_doc.get('track_id')}, races pooled: not identifiable: {track_doc.get('reason')}"
+    return [plain({"id": weather_track_id(race_id), "type": "weather", "engine": "weather", "race_id": race_id,
+                   "track_id": track_doc.get("track_id"), "car": None, "lap": None, "section": None,
+                   "scope": "track", **fields, "message": message})
+            for race_id in track_doc.get("races") or []]
+
+
+def documents(doc: dict) -> list[dict]:
+    race_id = doc["race_id"]
+    d = {"id": doc_id(race_id, "weather"), "type": "weather", "engine": "weather", "race_id": race_id,
+         "track_id": doc.get("track_id"), "car": None, "lap": None, "section": None, "scope": "race",
+         **{k: v for k, v in doc.items() if k not in ("engine", "race_id", "track_id", "scope")}}
+    if not doc.get("usable"):
+        d["message"] = doc.get("reason")
+    else:
+        p = doc.get("pace_vs_track_temp") or {}
+        if p.get("available"):
+            s = p["slope_s_per_c"]
+            d["message"] = (f"lap time changes {fmt3(s['value'])} s per °C of track temperature "
+                            f"(95% CI {fmt3(s['lo'])} to {fmt3(s['hi'])}, n={s['n']}); {p.get('note')}")
+        else:
+            d["message"] = f"pace vs track temperature: {p.get('reason', 'not available')}"
+    return [plain(d)]

@@ -12,8 +12,8 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 
-from .kernels import execute_task
-from .tasks import TaskError
+from kaizenlap.pipeline.kernels import die_with_parent, execute_task, shutdown_kernels
+from kaizenlap.tasks.model import TaskError
 
 
 def _failed(exc: BaseException) -> dict:
@@ -58,7 +58,6 @@ def _init_worker(log_path: str) -> None:
     process, even on ``kill -9``, and its kernel with it; a normal exit shuts its kernel down."""
     from multiprocessing.util import Finalize
 
-    from .kernels import die_with_parent, shutdown_kernels
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)

@@ -6,9 +6,10 @@ import html
 import os
 from pathlib import Path
 
-from .. import results
-from ..engines.registry import race_tasks, track_tasks
-from .tasks import RunResult, first_line, where
+from kaizenlap.pipeline.manifest import MANIFEST
+from kaizenlap.tasks import record as results
+from kaizenlap.tasks.registry import race_tasks, track_tasks
+from kaizenlap.tasks.model import RunResult, first_line, where
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5rem;color:#222}
@@ -63,7 +64,7 @@ def render_index(run: dict) -> str:
            f"<span class='failed'>{c.get('failed', 0)} failed</span>; workers {run['workers']}; "
            f"data {html.escape(', '.join(run['data']))}; kaizenlap {html.escape(run['kaizenlap_version'])} "
            f"(library {run['library_hash'][:10]}); machine-readable: <a href='run.json'>run.json</a>, "
-           f"<a href='{results.MANIFEST}'>{results.MANIFEST}</a></div>"]
+           f"<a href='{MANIFEST}'>{MANIFEST}</a></div>"]
     st = run.get("store")
     if st:
         if st.get("published"):

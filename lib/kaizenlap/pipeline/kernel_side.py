@@ -17,7 +17,7 @@ import sys
 import warnings
 
 WARM_IMPORTS = ("numpy", "pandas", "scipy.stats", "statsmodels.api", "matplotlib.pyplot", "seaborn",
-                "IPython.display", "kaizenlap.notebook", "kaizenlap.plots", "kaizenlap.results",
+                "IPython.display", "kaizenlap.lab", "kaizenlap.plots", "kaizenlap.tasks.record",
                 "kaizenlap.engines.composite", "kaizenlap.engines.sections", "kaizenlap.engines.weather",
                 "kaizenlap.engines.pattern", "kaizenlap.store", "kaizenlap.store.sqlite", "kaizenlap.ingest")
 

@@ -24,8 +24,8 @@ import threading
 import time
 from pathlib import Path
 
-from ..notebook import repo_root
-from .tasks import TaskError
+from kaizenlap.core.paths import repo_root
+from kaizenlap.tasks.model import TaskError
 
 KERNEL_NAME = "python3"
 ENGINE_NAME = "kaizenlap-warm"

@@ -7,7 +7,7 @@ notebook walks or hashes the raw files again). Then each task is started once th
 task, else submitted to the executor (local warm-kernel pool, fresh kernels, or a Dask cluster). Each
 task leaves, under ``<reports>/<run_id>/<race_id or track_id>/``: the executed notebook, its HTML export
 (code hidden) and the engine document. Then ``index.html``, ``run.json``, the results manifest and the
-``latest`` symlink. With a results store, the run is also a store run (:class:`kaizenlap.store.run.StoreRun`).
+``latest`` symlink. With a results store, the run is also a store run (:class:`kaizenlap.tasks.store_run.StoreRun`).
 A failing task never stops the others; it is reported with the cell that failed; the exit code is 1.
 """
 from __future__ import annotations
@@ -20,12 +20,23 @@ import sys
 import time
 from pathlib import Path
 
-from .. import __version__, params, results
-from ..engines.registry import registry, task_names
-from ..notebook import repo_root, resolve_data, write_race_file
-from . import fingerprints
-from .index import render_index
-from .tasks import OK_STATUSES, RunResult, Task, TaskError, first_line
+from tqdm import tqdm
+
+from kaizenlap.core import __version__, params
+from kaizenlap.core.settings import llm_setting
+from kaizenlap.ingest.loader import load
+from kaizenlap.pipeline.executors import DaskExecutor, LocalPool
+from kaizenlap.pipeline.kernels import ensure_kernel
+from kaizenlap.tasks.store_run import StoreRun
+from kaizenlap.tasks import record as results
+from kaizenlap.tasks.registry import registry, task_names
+from kaizenlap.core.paths import repo_root, resolve_data
+from kaizenlap.ingest.race_files import write_race_file
+from kaizenlap.pipeline import reuse
+from kaizenlap.pipeline.manifest import write_manifest
+from kaizenlap.tasks import plan as planner
+from kaizenlap.pipeline.index import render_index
+from kaizenlap.tasks.model import OK_STATUSES, RunResult, Task, TaskError, first_line
 
 
 def settings() -> dict:
@@ -35,7 +46,7 @@ def settings() -> dict:
 
 def _run_id(seed: str) -> str:
     now = dt.datetime.now(dt.timezone.utc)
-    return f"{now:%Y%m%dT%H%M%SZ}-{fingerprints._sha(seed, str(time.time_ns()), str(os.getpid()))[:6]}"
+    return f"{now:%Y%m%dT%H%M%SZ}-{planner._sha(seed, str(time.time_ns()), str(os.getpid()))[:6]}"
 
 
 def _write_json(path: Path, doc: dict) -> None:
@@ -57,7 +68,6 @@ def _point_latest(reports: Path, run_id: str) -> None:
 
 
 def make_executor(scheduler: str | None, workers: int, fresh: bool, log_path: Path, run_id: str):
-    from .executors import DaskExecutor, LocalPool
     if scheduler:
         return DaskExecutor(scheduler, run_id)
     return LocalPool(workers, str(log_path))
@@ -74,10 +84,6 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
     unknown = sorted(set(engines or ()) - set(task_names()))
     if unknown:
         raise ValueError(f"unknown engine(s) {', '.join(unknown)}; choose from {', '.join(task_names())}")
-    from tqdm import tqdm
-
-    from ..ingest import load
-    from ..store.run import StoreRun
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     cfg = settings()
     t_start = time.perf_counter()
@@ -102,9 +108,8 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
         log(f"  race(s) not found in the data: {', '.join(missing)} (their tasks will fail)")
 
     # 2. Plan and fingerprint.
-    from ..coaching.synth import llm_setting
     options = {"llm": llm_setting(llm)}
-    tasks = fingerprints.plan(data_paths, races, wanted, store_url, engines, options)
+    tasks = planner.plan(data_paths, races, wanted, store_url, engines, options)
     by_key = {t.key: t for t in tasks}
     run_id = _run_id("".join(t.fingerprint for t in tasks))
     run_dir = reports / run_id
@@ -124,7 +129,7 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
                             race_files={rid: race_files[rid] for rid in t.race_ids if rid in race_files} or None)
         if t.after:
             t.parameters["inputs"] = {k: str(run_dir / by_key[k].target / f"{by_key[k].name}.json") for k in t.after}
-    previous = [] if force else fingerprints.previous_runs(reports, exclude=run_dir)
+    previous = [] if force else reuse.previous_runs(reports, exclude=run_dir)
     store_run = None
     if store_url:
         store_run = StoreRun(store_url, run_id)
@@ -139,7 +144,6 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
             log(f"results store {store_url}: run {run_id} begun, ingest part written "
                 f"({sum(rec['counts'].values())} documents) in {time.perf_counter() - t0:.1f} s")
 
-    from .kernels import ensure_kernel
     ensure_kernel()
     nb_dir = repo_root() / "notebooks"
     cwd = str(repo_root())
@@ -176,10 +180,10 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
             task.fail(TaskError(ename="DependencyFailed", evalue=f"not executed: {', '.join(broken)} failed"))
             finish(task)
             return
-        hit = None if force else fingerprints.find_reusable(task, previous)
+        hit = None if force else reuse.find_reusable(task, previous)
         if hit is not None:
             try:
-                fingerprints.reuse(task, run_dir, hit[0], hit[1], html)
+                reuse.reuse(task, run_dir, hit[0], hit[1], html)
                 finish(task)
                 return
             except OSError as exc:  # fall through: execute it
@@ -246,11 +250,11 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
            "input_issues": [i.to_dict() for i in issues],
            "engines": list(engines or registry()), "workers": workers, "executor": scheduler or "local",
            "kernels": "fresh" if fresh_kernels else "warm", "llm": options["llm"], "force": force, "html": html, "store_url": store_url,
-           "store": store_record, "kaizenlap_version": __version__, "library_hash": fingerprints.library_hash(),
+           "store": store_record, "kaizenlap_version": __version__, "library_hash": planner.library_hash(),
            "python": sys.version.split()[0], "counts": result.counts(), "exit_code": exit_code,
            "tasks": [t.record() for t in tasks]}
     _write_json(run_dir / "run.json", doc)
     (run_dir / "index.html").write_text(render_index(doc), encoding="utf-8")
-    results.write_manifest(run_dir, store_record)
+    write_manifest(run_dir, store_record)
     _point_latest(reports, run_id)
     return result

@@ -4,7 +4,7 @@
 ``firestore://PROJECT[/DATABASE]``. ``$KAIZENLAP_STORE`` overrides the default.
 
 >>> store = open_store()                                         # doctest: +SKIP
->>> docs, meta = build.documents_for_races(races)                # doctest: +SKIP
+>>> docs, meta = documents_for_races(races)   # kaizenlap.tasks.inprocess   # doctest: +SKIP
 >>> publish_documents(store, "20251126T101500Z", docs, meta)     # doctest: +SKIP
 
 Several writers (the pipeline's notebooks), one owner::
@@ -15,40 +15,26 @@ Several writers (the pipeline's notebooks), one owner::
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from . import build
-from .base import (COLLECTIONS, QUERIES, RECOMMENDATION_COLLECTIONS, Store, StoreError)
-from .publish import (RunExists, begin_run, data_version, discard, finish_run, heartbeat, prune, publish_documents,
-                      stage)
+from kaizenlap.core.paths import default_store_url
 
-__all__ = ["COLLECTIONS", "QUERIES", "RECOMMENDATION_COLLECTIONS", "Store", "StoreError", "RunExists", "build",
-           "begin_run", "data_version", "default_url", "discard", "finish_run", "heartbeat", "open_store", "prune",
+from kaizenlap.store.sqlite import SqliteStore
+from kaizenlap.store.base import COLLECTIONS, QUERIES, RECOMMENDATION_COLLECTIONS, Store, StoreError
+from kaizenlap.store.publish import (RunExists, begin_run, data_version, discard, finish_run, heartbeat, prune, publish_documents, stage)
+
+__all__ = ["COLLECTIONS", "QUERIES", "RECOMMENDATION_COLLECTIONS", "Store", "StoreError", "RunExists",
+           "begin_run", "data_version", "discard", "finish_run", "heartbeat", "open_store", "prune",
            "publish_documents", "stage"]
-
-
-def default_url() -> str:
-    """``$KAIZENLAP_STORE``, else the embedded file ``.kaizenlap/store.db`` at the project root."""
-    env = os.environ.get("KAIZENLAP_STORE")
-    if env:
-        return env
-    from .. import params
-    try:
-        root = params.params_dir().parent
-    except FileNotFoundError:
-        root = Path.cwd()
-    return f"sqlite:///{root / '.kaizenlap' / 'store.db'}"
 
 
 def open_store(url: str | None = None) -> Store:
     """The store named by ``url`` (default :func:`default_url`). A relative SQLite path is relative to the
     current directory: ``sqlite:///.kaizenlap/store.db``; an absolute one has four slashes."""
-    url = url or default_url()
+    url = url or default_store_url()
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
-        from .sqlite import SqliteStore
         rest = url[len("sqlite://"):].split("?", 1)[0]
         if not rest.startswith("/"):
             raise ValueError(f"bad SQLite store URL {url!r}: use sqlite:///relative/path or sqlite:////absolute/path")
@@ -57,7 +43,7 @@ def open_store(url: str | None = None) -> Store:
             raise ValueError(f"no file in store URL {url!r}")
         return SqliteStore(Path(path), url=url)
     if parsed.scheme == "firestore":
-        from .firestore import FirestoreStore
+        from kaizenlap.store.firestore import FirestoreStore   # google-cloud-firestore loads only when asked for
         project = parsed.netloc
         if not project:
             raise ValueError(f"no project in store URL {url!r}: use firestore://PROJECT[/DATABASE]")

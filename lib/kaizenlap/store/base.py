@@ -41,16 +41,8 @@ QUERIES: list[tuple[str, tuple[str, ...]]] = (
     + [(coll, s) for coll in RECOMMENDATION_COLLECTIONS.values() for s in [(), *_subsets(REC_FILTERS)]])
 
 MAX_BATCH = 500        # Firestore's limit of writes per batch
-_ID_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:~+=@-]{0,199}$")
-
-
-def check_id(kind: str, value: str) -> str:
-    """Run and document ids: printable, no '/', not '.'/'..', not Firestore's reserved ``__x__``."""
-    if not isinstance(value, str) or not _ID_OK.match(value) or value.startswith("__"):
-        raise ValueError(f"invalid {kind} id {value!r}: use letters, digits and ._:~+=@- (first a letter or digit)")
-    return value
-
-
+# Collections whose documents may have a lap (the others always have lap = null).
+LAP_SCOPED = ("ml_section_recommendations", "coaching_insights")
 def dumps(doc: dict) -> str:
     """A document as stored JSON text (compact, UTF-8, no NaN)."""
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False)

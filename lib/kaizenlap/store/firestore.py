@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable
 
-from .base import COLLECTIONS, MAX_BATCH, META, PARTS, RUNS, Store, StoreError, chunks
+from kaizenlap.store.base import COLLECTIONS, MAX_BATCH, META, PARTS, RUNS, Store, StoreError, chunks
 
 TIMEOUT_S = 30.0
 PART_FIELD = "_part"

@@ -31,8 +31,9 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from .. import __version__
-from .base import COLLECTIONS, Store, StoreError, check_id
+from kaizenlap.core import __version__
+from kaizenlap.core.ids import check_id
+from kaizenlap.store.base import COLLECTIONS, Store, StoreError
 
 FORMAT_VERSION = 2
 _MOD = 1 << 256

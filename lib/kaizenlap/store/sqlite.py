@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable
 
-from .base import FILTER_FIELDS, MAX_BATCH, QUERIES, Store, StoreError, chunks, dumps as _dumps
+from kaizenlap.store.base import FILTER_FIELDS, MAX_BATCH, QUERIES, Store, StoreError, chunks, dumps as _dumps
 
 SCHEMA_VERSION = 2        # 2: docs.part and the parts table (staged multi-writer runs)
 

@@ -8,9 +8,9 @@ import re
 
 import pandas as pd
 
-from .ledger import Issue
-from .readers import Table, duration_column, integer_column, read_table
-from .sources import SourceFile
+from kaizenlap.core.ledger import Issue
+from kaizenlap.ingest.readers import Table, duration_column, integer_column, read_table
+from kaizenlap.ingest.files import SourceFile
 
 RESULTS_COLUMNS = {
     "number": "string", "class": "string", "position": "Int64", "class_position": "Int64",

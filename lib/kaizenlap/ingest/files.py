@@ -1,15 +1,7 @@
-"""Find TRD race files in folders and official zips (read in place), on disk or in a Cloud Storage
-bucket (``gs://BUCKET/PREFIX``), and group them by race.
-
-Rules, not folder names: a file's role comes from its base name (``params/ingest.yaml: files``),
-its race number from the name or else the nearest ``Race N`` folder, and its track from the
-first path part (zip name included) that matches a track alias in ``params/tracks``.
-
-A file is *named* (:attr:`SourceFile.display`: ledger entries, a race's ``files``, the cache key) by its
-path from the input's parent folder: ``data/sample`` → ``sample/barber/Race 1/…``, ``gs://b/sample`` →
-``sample/barber/Race 1/…``, ``/dl/barber.zip`` → ``barber.zip!Race 1/…``. The same files give the same
-names, hence the same cache key and the same published documents, wherever they are stored; the input
-itself is recorded by the run.
+"""One input file, wherever it is stored: :class:`SourceFile` (a file on disk, a member of a zip, an object in
+Cloud Storage, read under the ingest limits of ``params/ingest.yaml``) and :class:`RaceFiles` (a race's files by
+role). The scheme handlers (:mod:`kaizenlap.ingest.sources` for disk, :mod:`kaizenlap.ingest.gcs` for ``gs://``)
+list inputs as these.
 """
 from __future__ import annotations
 
@@ -25,12 +17,12 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from . import params
-from .ledger import Issue, UnreadableFile
+from kaizenlap.core import params
+from kaizenlap.core.ledger import Issue, UnreadableFile
 
 # What a damaged zip member raises while it is opened or inflated (bad CRC-32, corrupt deflate data,
 # a truncated stream, an unsupported compression method, an encrypted entry).
-_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError,
+ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError,
                ValueError, struct.error, zipfile.LargeZipFile)
 
 
@@ -43,10 +35,6 @@ def _mib(n: int | float) -> str:
     return f"{n / 1048576:.1f} MiB" if n >= 1048576 else f"{int(n)} bytes"
 
 # Order matters: `lap_start_time` and `lap_end_time` must be tried before `lap_time`.
-ROLES = ("sections", "weather", "best10", "results_overall", "results_class",
-         "lap_start", "lap_end", "lap_time")
-
-
 GCS_SCHEME = "gs://"
 
 
@@ -57,7 +45,7 @@ def is_gcs(item) -> bool:
 
 @dataclass(frozen=True)
 class SourceFile:
-    """A file on disk (``path``), an object in Cloud Storage (:class:`kaizenlap.gcs.GcsObject`), or a
+    """A file on disk (``path``), an object in Cloud Storage (:class:`kaizenlap.ingest.gcs.GcsObject`), or a
     member of a zip of either (``member`` set). ``base`` is the input's parent folder, the part of the
     location left out of :attr:`display` (empty: the full location is the name). ``damaged`` says why a
     member of a zip whose directory cannot be read is unreadable (the member's name was recovered from its
@@ -121,11 +109,11 @@ class SourceFile:
             raise
         except KeyError:
             raise self._unreadable("zip entry not found (the zip changed while it was read)") from None
-        except _ZIP_ERRORS as exc:
-            raise self._unreadable(f"zip entry cannot be read: {_describe(exc)}") from None
+        except ZIP_ERRORS as exc:
+            raise self._unreadable(f"zip entry cannot be read: {describe(exc)}") from None
 
     def _read_object(self, cap: int, limit: str) -> bytes:
-        """A Cloud Storage object (:class:`kaizenlap.gcs.GcsObject`), size-checked like a file on disk."""
+        """A Cloud Storage object (:class:`kaizenlap.ingest.gcs.GcsObject`), size-checked like a file on disk."""
         try:
             size = self.path.size()
             if size is not None and size > cap:
@@ -135,7 +123,7 @@ class SourceFile:
         except UnreadableFile:
             raise
         except Exception as exc:  # noqa: BLE001 - any client/transport error is this file's error
-            raise self._unreadable(f"cannot be read: {_describe(exc)}") from None
+            raise self._unreadable(f"cannot be read: {describe(exc)}") from None
         if len(data) > cap:
             raise self._unreadable(f"over {limit} (params/ingest.yaml: limits); not read", "over_limit")
         return data
@@ -151,7 +139,7 @@ class SourceFile:
             with open(self.path, "rb") as fh:
                 data = fh.read(cap + 1)
         except OSError as exc:
-            raise self._unreadable(f"cannot be read: {_describe(exc)}") from None
+            raise self._unreadable(f"cannot be read: {describe(exc)}") from None
         if len(data) > cap:      # it grew while being read
             raise self._unreadable(f"over {limit} (params/ingest.yaml: limits); not read", "over_limit")
         return data
@@ -242,42 +230,6 @@ def zip_members(names) -> list[str]:
                   and not PurePosixPath(n).name.startswith("._"))
 
 
-def _iter_files(root: Path, issues: list[Issue], base: str = ""):
-    if root.is_dir():
-        for p in sorted(root.rglob("*")):
-            if p.is_file():
-                yield from _iter_files(p, issues, base)
-        return
-    if root.suffix.lower() == ".zip":
-        damaged = None
-        try:
-            with zipfile.ZipFile(root) as zf:
-                infos = zf.infolist()
-                if len(infos) > limits()["max_zip_entries"]:
-                    issues.append(Issue("over_limit", f"{len(infos)} zip entries, over the limit of "
-                                        f"{limits()['max_zip_entries']} (params/ingest.yaml: limits); not read",
-                                        file=str(root)))
-                    return
-                names = [i.filename for i in infos if not i.is_dir()]
-        except (zipfile.BadZipFile, *_ZIP_ERRORS) as exc:
-            # A truncated zip has lost its central directory: name its races from the local headers, so
-            # they fail (with this reason) instead of vanishing from the run.
-            names = _local_header_names(root)
-            damaged = f"the zip is damaged ({_describe(exc)}; truncated?): its entries cannot be trusted"
-            issues.append(Issue("unreadable_file", f"not a readable zip: {_describe(exc)}"
-                                + (f"; {len(names)} entry name(s) recovered from local headers, their races fail"
-                                   if names else ""), file=str(root)))
-        for name in zip_members(set(names)):
-            yield SourceFile(root, name, base, damaged=damaged)
-        return
-    yield SourceFile(root, None, base)
-
-
-def _local_base(root: Path) -> str:
-    parent = str(root.parent)
-    return parent if parent.endswith("/") else parent + "/"
-
-
 class _ObjectZip(zipfile.ZipFile):
     """A zip in Cloud Storage, read through the object's seekable stream (closed with the zip)."""
 
@@ -296,106 +248,9 @@ class _ObjectZip(zipfile.ZipFile):
             self._stream.close()
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if len(text) <= 300 else text[:300] + "..."
-
-
-def _local_header_names(path: Path) -> list[str]:
-    """Member names from the local file headers of a zip whose central directory is lost (a memory-mapped
-    scan, at most ``max_zip_entries`` names)."""
-    names: list[str] = []
-    try:
-        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            i = mm.find(b"PK\x03\x04")
-            while i != -1 and i + 30 <= len(mm) and len(names) < limits()["max_zip_entries"]:
-                flags = struct.unpack("<H", mm[i + 6:i + 8])[0]
-                n, m = struct.unpack("<HH", mm[i + 26:i + 30])
-                raw = mm[i + 30:i + 30 + n]
-                name = raw.decode("utf-8" if flags & 0x800 else "cp437", "replace")
-                if name and not name.endswith("/"):
-                    names.append(name)
-                i = mm.find(b"PK\x03\x04", i + 30 + n)
-    except (OSError, ValueError):       # empty file (mmap of 0 bytes), unreadable
-        pass
-    return names
-
-
-def classify(src: SourceFile) -> str | None:
-    """The file's role (one of :data:`ROLES`), or None for a file KaizenLap does not read."""
-    rules = params.load("ingest")["files"]
-    name = src.name
-    if any(re.search(p, name, re.I) for p in rules["ignore"]):
-        return None
-    if not name.lower().endswith(".csv"):
-        return None
-    for role in ROLES:
-        if re.search(rules[role], name, re.I):
-            return role
-    return None
-
-
-def race_number(src: SourceFile) -> int | None:
-    rules = params.load("ingest")["files"]
-    stem = re.sub(r"\.csv$", "", src.name, flags=re.I)
-    for pat in rules["race_number_in_name"]:
-        m = re.search(pat, stem, re.I)
-        if m:
-            return int(m.group(1))
-    for part in reversed(src.parts[:-1]):
-        for pat in rules["race_number_in_folder"]:
-            m = re.search(pat, part.strip(), re.I)
-            if m:
-                return int(m.group(1))
-    return None
-
-
-def track_of(src: SourceFile) -> str | None:
-    for part in reversed(src.parts):
-        track = params.track_for_name(part)
-        if track:
-            return track
-    return None
-
-
-def discover(inputs: list[Path | str]) -> tuple[list[RaceFiles], list[Issue]]:
-    """Group every race file under ``inputs`` (folders, zips, files; ``gs://`` URLs) by (track, race number)."""
-    issues: list[Issue] = []
-    races: dict[tuple[str, int], RaceFiles] = {}
-    for root in inputs:
-        if is_gcs(root):
-            from .gcs import iter_files, list_input
-            blobs = list_input(root, issues)
-            if blobs is None:
-                continue
-            found_files = iter_files(root, blobs, issues)
-        else:
-            root = Path(root)
-            if not root.exists():
-                issues.append(Issue("missing_file", "input path does not exist", file=str(root)))
-                continue
-            found_files = _iter_files(root, issues, _local_base(root))
-        found = 0
-        for src in found_files:
-            role = classify(src)
-            if role is None:
-                continue
-            number = race_number(src)
-            track = track_of(src)
-            if track is None:
-                issues.append(Issue("unknown_track", "no track alias in params/tracks matches this path",
-                                    file=src.display))
-                continue
-            if number is None:
-                issues.append(Issue("missing_file", "no race number in the file name or its folders",
-                                    file=src.display))
-                continue
-            found += 1
-            race = races.setdefault((track, number), RaceFiles(track, number))
-            race.files.setdefault(role, []).append(src)
-        if found == 0:
-            issues.append(Issue("no_race_files", "no TRD race file found in this input", file=str(root)))
-    return [races[k] for k in sorted(races)], issues
 
 
 def content_hash(data: bytes) -> str:

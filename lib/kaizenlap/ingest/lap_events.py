@@ -11,10 +11,10 @@ import re
 import numpy as np
 import pandas as pd
 
-from . import params
-from .ledger import Issue
-from .readers import Table, integer_column, number_column, read_table
-from .sources import SourceFile
+from kaizenlap.core import params
+from kaizenlap.core.ledger import Issue
+from kaizenlap.ingest.readers import Table, integer_column, number_column, read_table
+from kaizenlap.ingest.files import SourceFile
 
 EVENT_COLUMNS = {
     "role": "string",             # lap_time | lap_start | lap_end

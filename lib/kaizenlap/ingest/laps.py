@@ -9,15 +9,16 @@ import re
 import numpy as np
 import pandas as pd
 
-from . import params
-from .ledger import Issue
-from .readers import Table, duration_column, integer_column, number_column, read_table
-from .sources import SourceFile
+from kaizenlap.core import params
+from kaizenlap.core.ledger import Issue
+from kaizenlap.ingest.readers import Table, duration_column, integer_column, number_column, read_table
+from kaizenlap.ingest.files import SourceFile
 
 SECTORS = ("s1", "s2", "s3")
 # Sub-sections in track order, with the TRD column stem; S1 = IM1a+IM1, S2 = IM2a+IM2, S3 = IM3a+FL.
 SUBSECTIONS = (("im1a", "IM1a"), ("im1", "IM1"), ("im2a", "IM2a"), ("im2", "IM2"),
                ("im3a", "IM3a"), ("fl", "FL"))
+SECTIONS = (*SECTORS, *(k for k, _ in SUBSECTIONS))   # every section key, sectors first
 SUBSECTION_OF_SECTOR = {"s1": ("im1a", "im1"), "s2": ("im2a", "im2"), "s3": ("im3a", "fl")}
 
 LAP_COLUMNS: dict[str, str] = {

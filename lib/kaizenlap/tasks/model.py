@@ -45,6 +45,7 @@ class Task:
     parameters: dict
     race_ids: list[str]
     fingerprint: str = ""
+    fingerprint_parts: dict = dataclasses.field(default_factory=dict)   # what the fingerprint covers
     status: str = "pending"       # ok | reused | failed
     duration_s: float | None = None
     files: dict = dataclasses.field(default_factory=dict)

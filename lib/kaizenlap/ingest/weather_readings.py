@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import params
-from .ledger import Issue
-from .readers import Table, number_column, read_table
-from .sources import SourceFile
+from kaizenlap.core import params
+from kaizenlap.core.ledger import Issue
+from kaizenlap.ingest.readers import Table, number_column, read_table
+from kaizenlap.ingest.files import SourceFile
 
 WEATHER_COLUMNS = {
     "time_utc": "datetime64[ns, UTC]",

@@ -18,15 +18,69 @@ Where things come from:
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal, Optional
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kaizenlap.core.paths import default_store_url, split_data_env
+
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{3,61}[a-z0-9]$")
 _DATABASE = re.compile(r"^\(default\)$|^[a-z][a-z0-9-]{2,61}[a-z0-9]$")
+
+
+LLM_ENV = "KAIZENLAP_LLM"
+FLAVOURS = ("openai", "ollama", "vllm", "llamacpp", "vertex")
+OFF = ("", "off", "none", "deterministic")
+
+
+def parse_setting(value: str | None) -> str:
+    """The one parser of the generator setting (``--llm``, ``$KAIZENLAP_LLM``; :mod:`kaizenlap.core.settings`
+    validates with it): the setting normalised, or ValueError naming what is wrong. ``off``/``none``/empty
+    mean ``deterministic``; a bare ``/path/model.gguf`` means ``llama-cpp:/path/model.gguf``; a URL keeps
+    its ``?model=`` and loses a trailing ``/``. Nothing is contacted or loaded here (:func:`from_setting`)."""
+    v = (value or "").strip()
+    if v.lower() in OFF:
+        return "deterministic"
+    if v.endswith(".gguf") and ":" not in v.split("/")[0]:
+        v = f"llama-cpp:{v}"
+    if v.startswith("llama-cpp:"):
+        name = v[len("llama-cpp:"):]
+        if name in ("", "gemma3-270m"):
+            return "llama-cpp:gemma3-270m"
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise ValueError(f"{LLM_ENV}={value!r}: no such model file {str(path)!r}")
+        return f"llama-cpp:{path.resolve()}"
+    parts = urlsplit(v)
+    if parts.scheme == "vertex":
+        location_endpoint = [x for x in parts.path.strip("/").split("/") if x]
+        if not parts.netloc or len(location_endpoint) != 2:
+            raise ValueError(f"{LLM_ENV}={value!r}: write vertex://PROJECT/LOCATION/ENDPOINT_ID[?model=NAME]")
+        return v
+    flavour, _, transport = parts.scheme.partition("+")
+    if not transport:
+        flavour, transport = "openai", parts.scheme
+    if transport not in ("http", "https") or flavour not in FLAVOURS:
+        raise ValueError(f"{LLM_ENV}={value!r}: use deterministic (or off), llama-cpp:gemma3-270m, "
+                         "llama-cpp:/path/model.gguf, vertex://PROJECT/LOCATION/ENDPOINT_ID, vertex+https://…/endpoints/ID, "
+                         "[ollama+|vllm+|llamacpp+]http(s)://HOST:PORT[/v1][?model=NAME]")
+    if not parts.netloc:
+        raise ValueError(f"{LLM_ENV}={value!r} has no host (e.g. http://127.0.0.1:8080)")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), parts.query, ""))
+
+
+def llm_setting(cli_value: str | None = None) -> str:
+    """The one setting that chooses the synthesizer, parsed (:func:`parse_setting`): ``--llm`` when given,
+    else the settings object's ``llm`` (``$KAIZENLAP_LLM``, :mod:`kaizenlap.core.settings`), else
+    ``deterministic``."""
+    if cli_value is not None:
+        return parse_setting(cli_value)
+    return load().llm
+
 
 
 class SettingsError(ValueError):
@@ -55,6 +109,7 @@ class Settings(BaseSettings):
     host: Optional[str] = _env("KAIZENLAP_HOST")
     web_dir: Optional[str] = _env("KAIZENLAP_WEB_DIR")
     reports: str = Field(default="reports", validation_alias=AliasChoices("KAIZENLAP_REPORTS"))
+    log: Optional[str] = _env("KAIZENLAP_LOG")
     k_service: Optional[str] = _env("K_SERVICE")
     cloud_run_job: Optional[str] = _env("CLOUD_RUN_JOB")
     storage_emulator_host: Optional[str] = _env("STORAGE_EMULATOR_HOST")
@@ -91,7 +146,6 @@ class Settings(BaseSettings):
     @field_validator("llm")
     @classmethod
     def _llm(cls, v: str) -> str:
-        from .coaching.synth import parse_setting    # the one parser of the setting
         return parse_setting(v)
 
     @model_validator(mode="after")
@@ -152,11 +206,9 @@ class Settings(BaseSettings):
             return list(flag)
         if not self.use_local_files:
             if self.data_env and self.data_env.startswith("gs://"):
-                from .notebook import split_data_env
                 return split_data_env(self.data_env)
             return [self.gcs_url] if self.gcs_url else None
         if self.data_env:
-            from .notebook import split_data_env
             return split_data_env(self.data_env)
         return None
 
@@ -176,8 +228,7 @@ class Settings(BaseSettings):
                                 "(or GOOGLE_CLOUD_PROJECT) with USE_LOCAL_FILES=false, or KAIZENLAP_STORE")
         if not local_default:
             return None
-        from .store import default_url
-        return default_url()
+        return default_store_url()
 
     def bind_host(self, flag: str | None = None) -> str:
         """The address ``serve`` listens on: ``--host``, ``$KAIZENLAP_HOST``, else 0.0.0.0 on Cloud Run

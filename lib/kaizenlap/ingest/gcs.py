@@ -6,7 +6,7 @@ during a run is never mixed with its old copy. A CSV is downloaded when the inge
 disk would be read); a zip is read through a seekable stream (ranged reads), so only its directory and
 the members read are transferred, never the whole archive.
 
-The files get the names files on disk would get (:mod:`kaizenlap.sources`): ``gs://b/sample/barber/x.csv``
+The files get the names files on disk would get (:mod:`kaizenlap.ingest.sources`): ``gs://b/sample/barber/x.csv``
 is ``sample/barber/x.csv``, hence the same cache key and the same published documents as the same bytes
 in a folder ``sample``.
 
@@ -22,8 +22,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from .ledger import Issue
-from .sources import GCS_SCHEME, SourceFile, zip_members
+from kaizenlap.core.ledger import Issue
+from kaizenlap.ingest.files import GCS_SCHEME, SourceFile, zip_members
 
 ZIP_CHUNK_BYTES = 1 << 20     # ranged-read size of a zip's stream
 
@@ -80,7 +80,7 @@ class GcsObject:
         return self.size_bytes
 
     def read_bytes(self) -> bytes:
-        """The whole object (zip members are read by :class:`kaizenlap.sources.SourceFile`, limits applied)."""
+        """The whole object (zip members are read by :class:`kaizenlap.ingest.files.SourceFile`, limits applied)."""
         return self.blob().download_as_bytes()
 
 

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .. import results
-from ..pipeline.tasks import OK_STATUSES, TaskError
-
-if TYPE_CHECKING:
-    from ..pipeline.tasks import Task
+from kaizenlap.store import begin_run, discard, finish_run, heartbeat, open_store, stage
+from kaizenlap.store.ingest_documents import ingest_documents
+from kaizenlap.tasks import record as results
+from kaizenlap.tasks.model import OK_STATUSES, Task, TaskError
+from kaizenlap.tasks.registry import engine_documents
 
 
 class StoreRun:
@@ -27,11 +26,10 @@ class StoreRun:
     def begin(self, races: list, meta: dict) -> dict | None:
         """Open the store, begin the run, write the ``ingest`` part. On failure: ``error`` is set, and
         the run goes on without the store (the notebooks get no store URL)."""
-        from . import begin_run, build, open_store, stage
         try:
             self.store = open_store(self.url)
             begin_run(self.store, self.run_id, meta)
-            return stage(self.store, self.run_id, "ingest", build.ingest_documents(races), meta={"writer": "pipeline"})
+            return stage(self.store, self.run_id, "ingest", ingest_documents(races), meta={"writer": "pipeline"})
         except Exception as exc:  # the reports are still worth making
             self.error = f"{type(exc).__name__}: {exc}"
             self.store = None
@@ -42,12 +40,11 @@ class StoreRun:
         (its notebook may have written some or all of it before failing)."""
         if self.store is None:
             return
-        from . import build, discard, stage
         part = results.part_name(task.target, task.name)
         try:
             if task.status == "reused":
                 doc, _ = results.load_document(run_dir / task.target / task.files["json"])
-                stage(self.store, self.run_id, part, build.engine_documents(doc["engine"], doc),
+                stage(self.store, self.run_id, part, engine_documents(doc["engine"], doc),
                       meta={"writer": "pipeline", "reused_from": task.reused_from})
             elif task.status == "failed":
                 discard(self.store, self.run_id, part)
@@ -61,7 +58,6 @@ class StoreRun:
         for abandoned while long tasks run."""
         if self.store is None or time.monotonic() - self._beat < self.HEARTBEAT_S:
             return
-        from . import heartbeat
         self._beat = time.monotonic()
         try:
             heartbeat(self.store, self.run_id)
@@ -74,7 +70,6 @@ class StoreRun:
         out = {"url": self.url, "run_id": self.run_id, "published": False}
         if self.store is None:
             return {**out, "error": self.error}
-        from . import discard, finish_run
         try:
             recorded = {p["part"] for p in self.store.list_parts(self.run_id)}
             for t in tasks:

@@ -16,10 +16,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from . import params
-from .ledger import Issue, UnreadableFile
-from .sources import SourceFile
-from .timefmt import parse_durations
+from kaizenlap.core import params
+from kaizenlap.core.ledger import Issue, UnreadableFile
+from kaizenlap.ingest.files import SourceFile
+from kaizenlap.ingest.timefmt import parse_durations
 
 __all__ = ["UnreadableFile", "Table", "decode", "read_table", "duration_column", "number_column",
            "integer_column"]

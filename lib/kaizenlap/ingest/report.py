@@ -1,7 +1,7 @@
 """Plain-text rendering of an ingested race for ``inspect``."""
 from __future__ import annotations
 
-from .ingest import Race
+from kaizenlap.ingest.loader import Race
 
 
 def _fmt_time(s) -> str:

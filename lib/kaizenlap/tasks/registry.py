@@ -2,9 +2,9 @@
 
 Everything that needs to know the task kinds reads this table: the pipeline's planner and scheduler
 (which notebook, race or track scope, what runs after what), the CLI's ``--engines`` choices, the run
-index's columns, the headline of each recorded document (:func:`kaizenlap.results.headline`), its store
-documents (:func:`kaizenlap.store.build.engine_documents`) and the in-process runner
-(:func:`kaizenlap.store.build.documents_for_races`). The store and API tests therefore exercise the same
+index's columns, the headline of each recorded document (:func:`kaizenlap.tasks.record.headline`), its store
+documents (:func:`engine_documents`) and the in-process runner
+(:func:`kaizenlap.tasks.inprocess.documents_for_races`). The store and API tests therefore exercise the same
 analyse → documents path as the notebooks.
 
 Adding a task kind is one entry here plus one notebook. A task that needs other tasks' documents names
@@ -31,6 +31,11 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from kaizenlap.coaching import engine as coaching
+from kaizenlap.coaching import inputs as coaching_inputs
+from kaizenlap.engines import composite, pattern, sections, weather
+from kaizenlap.store.ingest_documents import quality_document
+
 RACE, TRACK = "race", "track"
 
 
@@ -51,81 +56,69 @@ class EngineSpec:
     after: tuple[str, ...] = ()                 # task names this task reads (see the module docstring)
     min_races: int = 1                          # track scope: only where the track has this many loaded races
     options: tuple[str, ...] = ()               # run options (``run --llm``) passed as notebook parameters
+    params: tuple[str, ...] = ()                # the params/ files (stems, or folders) its engine reads: its fingerprint
 
     def store_documents(self, doc: dict) -> dict[str, list[dict]]:
         return {self.collection: self.documents(doc)}
 
 
 def _composite(races: list, subject: str, inputs: dict) -> dict:
-    from . import composite
     return composite.analyse(races[0].laps, subject)
 
 
 def _composite_track(races: list, subject: str, inputs: dict) -> dict:
-    from . import composite
     return composite.analyse(pd.concat([r.laps for r in races], ignore_index=True), subject, scope=TRACK)
 
 
 def _sections(races: list, subject: str, inputs: dict) -> dict:
-    from . import sections
     return sections.analyse(races[0].laps, subject)
 
 
 def _weather(races: list, subject: str, inputs: dict) -> dict:
-    from . import weather
     return weather.analyse_race(races[0].laps, races[0].weather, subject)
 
 
 def _weather_track(races: list, subject: str, inputs: dict) -> dict:
-    from . import weather
     return weather.analyse_track([(r.laps, r.weather) for r in races], subject)
 
 
 def _pattern(races: list, subject: str, inputs: dict) -> dict:
-    from . import pattern
     return pattern.analyse(races[0].laps, subject)
 
 
 def _coaching(races: list, subject: str, inputs: dict) -> dict:
-    from ..coaching import engine, season
-    from ..store.build import quality_document
     race = races[0]
-    inp = season.from_inputs(race, inputs, quality_document(race))
-    return engine.analyse(inp.race_docs, inp.track_docs, inp.quality)
+    inp = coaching_inputs.from_inputs(race, inputs, quality_document(race))
+    return coaching.analyse(inp.race_docs, inp.track_docs, inp.quality)
+
+
+# The params/ parts each task kind reads (its fingerprint covers these and no others; tasks/plan.py).
+_LAP_STATS = ("engines.min_clean_laps", "engines.best_k", "engines.bootstrap")
+_COMPOSITE_PARAMS = (*_LAP_STATS, "engines.composite", "plots")
+_WEATHER_PARAMS = ("engines.weather", "plots")
 
 
 def _specs() -> tuple[EngineSpec, ...]:
-    from .. import results
-    from ..store import build
-
-    from ..coaching import engine as coaching
-
-    def composite_documents(doc: dict) -> list[dict]:
-        return [build.composite_document(doc)]
-
-    def coaching_documents(doc: dict) -> list[dict]:
-        return coaching.store_documents(doc)[coaching.COLLECTION]
-
-    def coaching_headline(doc: dict) -> dict:
-        return coaching.headline(doc)
-
     return (
         EngineSpec("composite", "composite", "best_case_composite.ipynb", RACE, _composite,
-                   results.headline_composite, composite_documents, "best_case_composites"),
+                   composite.headline, composite.documents, "best_case_composites", params=_COMPOSITE_PARAMS),
         EngineSpec("sections", "sections", "section_analysis.ipynb", RACE, _sections,
-                   results.headline_sections, build.section_documents, "ml_section_recommendations"),
+                   sections.headline, sections.documents, "ml_section_recommendations", params=_COMPOSITE_PARAMS),
         EngineSpec("weather", "weather", "weather_correlation.ipynb", RACE, _weather,
-                   results.headline_weather, build.weather_documents, "ml_weather_recommendations"),
+                   weather.headline, weather.documents, "ml_weather_recommendations", params=_WEATHER_PARAMS),
         EngineSpec("pattern", "pattern", "pattern_detection.ipynb", RACE, _pattern,
-                   results.headline_pattern, build.pattern_documents, "ml_pattern_recommendations"),
+                   pattern.headline, pattern.documents, "ml_pattern_recommendations",
+                   params=("engines.min_clean_laps", "engines.pattern", "plots")),
         EngineSpec("weather_track", "weather", "weather_correlation.ipynb", TRACK, _weather_track,
-                   results.headline_weather_track, build.weather_track_documents, "ml_weather_recommendations"),
+                   weather.headline_track, weather.track_documents, "ml_weather_recommendations",
+                   params=_WEATHER_PARAMS),
         EngineSpec("composite_track", "composite", "best_case_composite.ipynb", TRACK, _composite_track,
-                   results.headline_composite, composite_documents, "best_case_composites", min_races=2),
+                   composite.headline, composite.documents, "best_case_composites", min_races=2,
+                   params=_COMPOSITE_PARAMS),
         EngineSpec("coaching", "coaching", "coaching_synthesis.ipynb", RACE, _coaching,
-                   coaching_headline, coaching_documents, "coaching_insights",
+                   coaching.headline, coaching.documents, "coaching_insights",
                    after=("composite", "sections", "weather", "pattern", "weather_track", "composite_track"),
-                   options=("llm",)),
+                   options=("llm",), params=("coaching", "prompts/", "engines")),
     )
 
 
@@ -197,6 +190,12 @@ def spec_for_document(doc: dict[str, Any]) -> EngineSpec:
     raise ValueError(f"unknown engine {engine!r} (scope {scope!r})")
 
 
+def engine_documents(engine: str, doc: dict) -> dict[str, list[dict]]:
+    """One engine document (what a notebook records) -> ``{collection: [store documents]}``: the converter
+    of the spec that records documents of ``engine`` at the document's scope."""
+    return spec_for_document({**doc, "engine": engine}).store_documents(doc)
+
+
 def task_names() -> tuple[str, ...]:
     return tuple(registry())
 
@@ -210,4 +209,4 @@ def track_tasks() -> tuple[str, ...]:
 
 
 __all__ = ["EngineSpec", "registry", "spec", "spec_for_document", "task_names", "race_tasks", "track_tasks",
-           "topological", "dependencies", "RACE", "TRACK"]
+           "topological", "dependencies", "engine_documents", "RACE", "TRACK"]

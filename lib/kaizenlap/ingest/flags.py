@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import params
-from .laps import SECTORS, SUBSECTIONS
+from kaizenlap.core import params
+from kaizenlap.ingest.laps import SECTORS, SUBSECTIONS
 
 # Reason codes, in the order they are listed in ``exclusion_reasons``.
 FLAG_CODES = (

@@ -18,15 +18,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import __version__, params
-from .flags import add_flags, exclusion_summary
-from .lap_events import EVENT_COLUMNS, check_and_align, event_date, read_lap_events
-from .laps import LAP_COLUMNS, SUBSECTIONS, add_crossing_utc, build_laps, read_sections
-from .ledger import Issue, UnreadableFile
-from .official import STATUS_PREFERENCE, read_best10, read_results, results_status
-from .reconcile import best10_deletions, reconcile
-from .sources import RaceFiles, SourceFile, content_hash, discover, is_gcs
-from .weather import WEATHER_COLUMNS, read_weather
+from kaizenlap.core import __version__, params
+from kaizenlap.ingest.flags import add_flags, exclusion_summary
+from kaizenlap.ingest.lap_events import EVENT_COLUMNS, check_and_align, event_date, read_lap_events
+from kaizenlap.ingest.laps import LAP_COLUMNS, SUBSECTIONS, add_crossing_utc, build_laps, read_sections
+from kaizenlap.core.ledger import Issue, UnreadableFile
+from kaizenlap.ingest.official import STATUS_PREFERENCE, read_best10, read_results, results_status
+from kaizenlap.ingest.reconcile import best10_deletions, reconcile
+from kaizenlap.ingest.files import RaceFiles, SourceFile, content_hash, is_gcs
+from kaizenlap.ingest.sources import discover
+from kaizenlap.ingest.weather_readings import WEATHER_COLUMNS, read_weather
 
 # Bump when parsing or flag logic changes: it invalidates the cache.
 PARSER_VERSION = "2"
@@ -307,16 +308,14 @@ def cache_dir() -> Path:
     return Path(env) if env else params.params_dir().parent / ".kaizenlap" / "cache"
 
 
-# The modules whose code shapes a parsed race: a change to any of them invalidates the cache.
-_INGEST_MODULES = ("ingest", "sources", "readers", "timefmt", "laps", "weather", "official", "lap_events",
-                   "flags", "reconcile", "ledger", "params")
-
-
 @functools.lru_cache(maxsize=1)
 def _code_hash() -> str:
+    """The code that shapes a parsed race (the ingest and core layers, the only ones ingest imports): a change
+    to any of it invalidates the cache."""
     h = hashlib.sha256()
-    for name in _INGEST_MODULES:
-        h.update((Path(__file__).parent / f"{name}.py").read_bytes())
+    for layer in (Path(__file__).parent, Path(__file__).parents[1] / "core"):
+        for path in sorted(layer.glob("*.py")):
+            h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
 

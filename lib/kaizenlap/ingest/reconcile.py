@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from . import params
-from .flags import deleted_laps, pit_out_laps
-from .ledger import Issue
+from kaizenlap.core import params
+from kaizenlap.ingest.flags import deleted_laps, pit_out_laps
+from kaizenlap.core.ledger import Issue
 
 NO_TIME = 1e6   # stands in for a missing time when pairing entries (never reported)
 

@@ -1,0 +1,40 @@
+"""The coaching task's inputs: a race's engine documents, its track documents and its quality ledger —
+handed over by the pipeline as the registry's ``inputs`` (``{task key: document}``, or in the notebook
+``{task key: JSON path}``); :mod:`kaizenlap.tasks.inprocess` computes what is not handed over.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from kaizenlap.core.recorded import load_document
+
+RACE_ENGINES = ("composite", "sections", "weather", "pattern")
+TRACK_DOCS = ("weather_track", "composite_track")
+
+
+@dataclass
+class Inputs:
+    race_id: str
+    track_id: str
+    race_docs: dict[str, dict | None]
+    track_docs: dict[str, dict | None]
+    quality: dict | None
+
+    def missing(self) -> list[str]:
+        return [k for k, v in {**self.race_docs, **self.track_docs}.items() if v is None]
+
+
+def from_inputs(race, inputs: dict[str, dict | None] | None, quality: dict | None = None) -> Inputs:
+    """Inputs from the registry's ``inputs`` (``{task key: document}``, keys ``"<race_id>/<task>"`` and
+    ``"<track_id>/<task>"``); a task that is absent is None (a missing-data fact, or computed by
+    :func:`kaizenlap.tasks.inprocess.inputs_for`)."""
+    inputs = inputs or {}
+    return Inputs(race.race_id, race.track_id, {e: inputs.get(f"{race.race_id}/{e}") for e in RACE_ENGINES},
+                  {t: inputs.get(f"{race.track_id}/{t}") for t in TRACK_DOCS}, quality)
+
+
+def read_inputs(inputs: dict[str, str] | None) -> dict[str, dict | None]:
+    """The pipeline's ``inputs`` parameter (``{task key: path of its JSON document}``) read: ``{task key:
+    document}`` (a file that is absent, e.g. its task failed, is None)."""
+    return {k: (load_document(p)[0] if p and Path(p).exists() else None) for k, p in (inputs or {}).items()}
