@@ -50,7 +50,7 @@ def test_nothing_found_exits_1(tmp_path):
 
 
 def test_run_flags_reach_the_pipeline(monkeypatch, tmp_path):
-    from kaizenlap import cli, pipeline
+    from kaizenlap import cli
     seen = {}
 
     class Result:
@@ -59,7 +59,7 @@ def test_run_flags_reach_the_pipeline(monkeypatch, tmp_path):
         def counts(self):
             return {"ok": 0, "reused": 0, "failed": 0}
 
-    monkeypatch.setattr(pipeline, "run", lambda *a, **k: (seen.update(k), Result())[1])
+    monkeypatch.setattr(cli, "run", lambda *a, **k: (seen.update(k), Result())[1])
     assert cli.main(["run", "--fresh-kernels", "--scheduler", "tcp://127.0.0.1:18300", "--engines", "pattern",
                      "composite_track"]) == 0
     assert seen["fresh_kernels"] is True and seen["scheduler"] == "tcp://127.0.0.1:18300"

@@ -9,7 +9,8 @@ from test_store_support import mini_docs, mini_races  # noqa: F401
 from fastapi.testclient import TestClient
 
 from kaizenlap.coaching import engine
-from kaizenlap.tasks import inprocess, record
+from kaizenlap.tasks import inprocess
+from kaizenlap.tasks import record as results
 from kaizenlap.store import open_store, publish_documents
 from serve.app import create_app
 
@@ -82,11 +83,11 @@ def test_store_document_writes_the_tasks_part(served, tmp_path):
     url = f"sqlite:///{tmp_path / 'store.db'}"
     with open_store(url) as store:
         begin_run(store, "run-c")
-    record = record.store_document(doc, url, "run-c", f"{race_id}.coaching", meta={"engine": "coaching"})
+    record = results.store_document(doc, url, "run-c", f"{race_id}.coaching", meta={"engine": "coaching"})
     assert record["counts"] == {"coaching_insights": doc["n_cars"]}
     with open_store(url) as store:
         finish_run(store, "run-c", parts=[f"{race_id}.coaching"])
         got = store.query("run-c", "coaching_insights", {"race_id": race_id})
     assert sorted(d["car"] for d in got) == sorted(c["car"] for c in doc["cars"])
     with pytest.raises(ValueError):
-        record.store_document(doc, url, None, "x")
+        results.store_document(doc, url, None, "x")

@@ -17,7 +17,7 @@ import pytest
 
 import minirace
 from hostile import write_zip_bomb
-from kaizenlap.ingest import sources
+from kaizenlap.ingest import files as sources   # the limits are read where a file is read
 from kaizenlap.ingest.loader import load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,10 +83,10 @@ def _first_member_data(b: bytearray) -> int:
     return i + 30 + n + m
 
 
-# ---------------------------------------------------------------------------------------- item 1
+# -------------------------------------------------------------------------------- damaged files and CSV errors
 
 @pytest.mark.parametrize("damage", ["bad_crc", "corrupt_deflate", "encrypted"])
-def test_item1_damaged_zip_entry_fails_its_race_only(tmp_path, damage):
+def test_damaged_zip_entry_fails_its_race_only(tmp_path, damage):
     root, zp = _season(tmp_path, zipped=True)
     b = bytearray(zp.read_bytes())
     i, j = b.find(b"PK\x03\x04"), b.find(b"PK\x01\x02")     # the first member is the sections file
@@ -109,7 +109,7 @@ def test_item1_damaged_zip_entry_fails_its_race_only(tmp_path, damage):
 
 
 @pytest.mark.parametrize("damage", ["field_over_128k", "unterminated_quote"])
-def test_item1_csv_errors_fail_the_file_with_its_line(tmp_path, damage):
+def test_csv_errors_fail_the_file_with_its_line(tmp_path, damage):
     root, files = _season(tmp_path)
     value = "x" * 200_000 if damage == "field_over_128k" else '"Pro'
     path = files["sections"]
@@ -126,7 +126,7 @@ def test_item1_csv_errors_fail_the_file_with_its_line(tmp_path, damage):
         assert "unterminated quote" in issue.message and issue.column == "CLASS"
 
 
-def test_item1_weather_time_out_of_range_is_a_bad_value(tmp_path):
+def test_weather_time_out_of_range_is_a_bad_value(tmp_path):
     root, files = _season(tmp_path)
     _edit_field(files["weather"], 4, 0, "1e30")
     races, _ = _load(root)
@@ -136,7 +136,7 @@ def test_item1_weather_time_out_of_range_is_a_bad_value(tmp_path):
     assert r2.status == "loaded" and len(r2.weather) == 15          # 16 rows, the bad one dropped
 
 
-def test_item1_duplicated_header_name(tmp_path):
+def test_duplicated_header_name(tmp_path):
     root, files = _season(tmp_path)
     path = files["sections"]
     path.write_text(path.read_text().replace("CLASS;GROUP", "CLASS;CLASS", 1))   # GROUP renamed CLASS
@@ -146,7 +146,7 @@ def test_item1_duplicated_header_name(tmp_path):
     assert r2.status == "failed" and (issue.file, issue.line, issue.column) == (_shown(path), 1, "CLASS")
 
 
-def test_item1_identical_duplicate_column_is_merged(tmp_path):
+def test_identical_duplicate_column_is_merged(tmp_path):
     root, files = _season(tmp_path)
     path = files["weather"]
     lines = [l + ";" + l.split(";")[2] for l in path.read_text().splitlines()]   # AIR_TEMP again at the end
@@ -157,7 +157,7 @@ def test_item1_identical_duplicate_column_is_merged(tmp_path):
     assert hit and hit[0].severity == "warning" and r2.status == "loaded" and len(r2.weather) == 16
 
 
-def test_item1_cli_no_traceback_exit_1_and_log_file(tmp_path):
+def test_cli_no_traceback_exit_1_and_log_file(tmp_path):
     root, zp = _season(tmp_path, zipped=True)
     b = bytearray(zp.read_bytes())
     b[b.find(b"PK\x01\x02") + 16] ^= 0xFF
@@ -172,7 +172,7 @@ def test_item1_cli_no_traceback_exit_1_and_log_file(tmp_path):
     assert (tmp_path / "k.log").exists()
 
 
-def test_item1_unexpected_fault_is_a_failed_race_and_a_logged_traceback(tmp_path, monkeypatch, caplog):
+def test_unexpected_fault_is_a_failed_race_and_a_logged_traceback(tmp_path, monkeypatch, caplog):
     """The safety net: a fault no reader anticipated fails that race (ingest_error), never the run."""
     import kaizenlap.ingest.loader as ingest
     root, _ = _season(tmp_path)
@@ -189,7 +189,7 @@ def test_item1_unexpected_fault_is_a_failed_race_and_a_logged_traceback(tmp_path
     assert any("Traceback" in (r.exc_text or "") or r.exc_info for r in caplog.records)
 
 
-# ---------------------------------------------------------------------------------------- item 2
+# -------------------------------------------------------------------------------- size limits and zip bombs
 
 def _rss_of_inspect(path: Path) -> tuple[int, dict]:
     """Peak RSS (KiB) of a fresh process running ``inspect --json`` on ``path``, and its document. VmHWM of the
@@ -205,7 +205,7 @@ def _rss_of_inspect(path: Path) -> tuple[int, dict]:
     return out["rss"], out
 
 
-def test_item2_zip_bomb_is_refused_and_memory_bounded(tmp_path):
+def test_zip_bomb_is_refused_and_memory_bounded(tmp_path):
     root, _ = _season(tmp_path)
     bomb = write_zip_bomb(root / "barber_r3.zip", "barber/23_AnalysisEnduranceWithSections_Race 3.CSV", 2048)
     assert bomb.stat().st_size < 3 << 20                         # 2 GiB inflated from ~2 MiB
@@ -224,7 +224,7 @@ def test_item2_zip_bomb_is_refused_and_memory_bounded(tmp_path):
     assert rss_kib < 600 * 1024, rss_kib                         # far below the 2 GiB the bomb holds
 
 
-def test_item2_limits_per_entry_and_per_race(tmp_path, monkeypatch):
+def test_limits_per_entry_and_per_race(tmp_path, monkeypatch):
     lim = dict(sources.limits())
     root, zp = _season(tmp_path, zipped=True)
     # per entry: a limit below the sections file's size (checked on the declared size before inflating;
@@ -242,9 +242,9 @@ def test_item2_limits_per_entry_and_per_race(tmp_path, monkeypatch):
     assert r2.status == "loaded" and over and "per race" in over[0].message
 
 
-# ---------------------------------------------------------------------------------------- item 3
+# -------------------------------------------------------------------------------- duplicate rows and shared numbers
 
-def test_item3_exact_duplicate_rows_are_one_car(tmp_path):
+def test_exact_duplicate_rows_are_one_car(tmp_path):
     root, files = _season(tmp_path)
     path = files["sections"]
     lines = path.read_text().splitlines()
@@ -258,7 +258,7 @@ def test_item3_exact_duplicate_rows_are_one_car(tmp_path):
     assert r2.clean_laps == 11
 
 
-def test_item3_real_restart_still_splits_a_shared_number(tmp_path):
+def test_real_restart_still_splits_a_shared_number(tmp_path):
     root, files = _season(tmp_path)
     path = files["sections"]
     lines = path.read_text().splitlines()
@@ -270,9 +270,9 @@ def test_item3_real_restart_still_splits_a_shared_number(tmp_path):
     assert {"7-1", "7-2"} <= set(r2.laps["car"]) and (r2.laps["car"] == "7-2").sum() == 3
 
 
-# ---------------------------------------------------------------------------------------- item 4
+# -------------------------------------------------------------------------------- header-only files
 
-def test_item4_header_only_file_says_no_data_rows(tmp_path):
+def test_header_only_file_says_no_data_rows(tmp_path):
     root, files = _season(tmp_path)
     path = files["sections"]
     path.write_text(path.read_text().splitlines()[0] + "\n")
@@ -281,10 +281,10 @@ def test_item4_header_only_file_says_no_data_rows(tmp_path):
     assert races["barber-r2"].status == "failed" and issue.file == _shown(path) and "no data rows" in issue.message
 
 
-# ---------------------------------------------------------------------------------------- item 5
+# -------------------------------------------------------------------------------- bad values, truncated zips, exit codes
 
 @pytest.mark.parametrize("value", ["1e30", "-5", "2.5", "99999999999999999999", "1001"])
-def test_item5_bad_lap_number_is_a_bad_value_row_dropped(tmp_path, value):
+def test_bad_lap_number_is_a_bad_value_row_dropped(tmp_path, value):
     root, files = _season(tmp_path)
     _edit_field(files["sections"], 4, 2, value)              # car 7, lap 3
     races, _ = _load(root)
@@ -296,7 +296,7 @@ def test_item5_bad_lap_number_is_a_bad_value_row_dropped(tmp_path, value):
     assert r2.laps["lap"].between(1, 8).all()
 
 
-def test_item5_bad_counts_in_official_files(tmp_path):
+def test_bad_counts_in_official_files(tmp_path):
     root, files = _season(tmp_path)
     _edit_field(files["best10"], 2, 5, "2.5")                 # BESTLAP_1_LAPNUM
     _edit_field(files["results_overall"], 2, 0, "1e30")       # POSITION
@@ -306,7 +306,7 @@ def test_item5_bad_counts_in_official_files(tmp_path):
     assert (_shown(files["results_overall"]), 2, "POSITION") in bad
 
 
-def test_item5_truncated_zip_fails_its_race_exit_1(tmp_path):
+def test_truncated_zip_fails_its_race_exit_1(tmp_path):
     root, zp = _season(tmp_path, zipped=True)
     zp.write_bytes(zp.read_bytes()[: zp.stat().st_size // 2])
     races, issues = _load(root)
@@ -318,9 +318,9 @@ def test_item5_truncated_zip_fails_its_race_exit_1(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
 
 
-# ---------------------------------------------------------------------------------------- item 8
+# -------------------------------------------------------------------------------- the run command's help
 
-def test_item8_run_help_matches_what_run_does():
+def test_run_help_matches_what_run_does():
     proc = subprocess.run([sys.executable, str(ROOT / "run_pipeline.py"), "run", "--help"], capture_output=True,
                           text=True)
     text = " ".join(proc.stdout.split())
@@ -328,7 +328,7 @@ def test_item8_run_help_matches_what_run_does():
     assert "publish" in text and "sqlite:///PATH" in text and "firestore://PROJECT" in text
 
 
-def test_item5_run_exits_1_on_an_unreadable_input_with_no_race_in_it(tmp_path):
+def test_run_exits_1_on_an_unreadable_input_with_no_race_in_it(tmp_path):
     """A zip nothing can be recovered from holds no race to fail: `run` still processes the good race and
     exits 1, the input named in the log (the run must not report success over lost data)."""
     from kaizenlap import pipeline

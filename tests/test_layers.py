@@ -47,3 +47,25 @@ def test_the_contract_names_every_top_level_package():
         {p.name for p in pkg.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     missing = sorted(n for n in names if f"kaizenlap.{n}\"" not in layers and f"kaizenlap.{n} " not in layers)
     assert missing == []
+
+
+def test_configuration_is_read_in_one_place():
+    """Every environment variable is declared in kaizenlap.core.environment; nothing else reads os.environ for
+    configuration (process plumbing — a kernel's PYTHONPATH/JUPYTER_PATH/TMPDIR, restoring a kernel's
+    environment — is not configuration)."""
+    plumbing = {"lib/kaizenlap/pipeline/kernels.py", "lib/kaizenlap/pipeline/kernel_side.py",
+                "lib/kaizenlap/store/emulator.py", "lib/kaizenlap/core/environment.py"}
+    readers = set()
+    for path in [*(ROOT / "lib" / "kaizenlap").rglob("*.py"), *(ROOT / "serve").rglob("*.py")]:
+        rel = path.relative_to(ROOT).as_posix()
+        text = path.read_text(encoding="utf-8")
+        if ("os.environ" in text or "os.getenv" in text) and rel not in plumbing:
+            readers.add(rel)
+    assert readers == set()
+
+
+def test_settings_declare_only_known_variables():
+    from kaizenlap.core.environment import VARIABLES
+    from kaizenlap.core.settings import Settings
+    aliases = {c for f in Settings.model_fields.values() for c in f.validation_alias.choices}
+    assert aliases <= set(VARIABLES)

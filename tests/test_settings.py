@@ -49,9 +49,11 @@ def test_llm_setting():
     assert (s.llm_kind, s.llm) == ("server", "http://127.0.0.1:8080")
     # one parser: the settings object and the coaching synthesizer read the setting alike
     from kaizenlap.coaching import synth
+    from kaizenlap.core import settings
+    assert synth.llm_setting is settings.llm_setting        # the synthesizer parses with the settings' parser
     for value in ("ollama+http://127.0.0.1:11434?model=gemma3:4b", "vertex://my-project/us-central1/123",
                   "vllm+http://127.0.0.1:8000/v1?model=google/gemma-3-4b-it", "llama-cpp:gemma3-270m", "off"):
-        assert load({"KAIZENLAP_LLM": value}).llm == synth.parse_setting(value)
+        assert load({"KAIZENLAP_LLM": value}).llm == settings.parse_setting(value)
     assert load({"KAIZENLAP_LLM": "llamacpp+http://127.0.0.1:8080"}).llm_kind == "server"
     assert load({"KAIZENLAP_LLM": "llama-cpp:gemma3-270m"}).llm_kind == "model"
     assert load({"KAIZENLAP_LLM": "deterministic"}).llm_kind == "off"

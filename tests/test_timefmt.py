@@ -80,3 +80,24 @@ def test_fast_path_agrees_with_reference(text):
         return
     got = _fast(text)
     assert (math.isnan(got) and math.isnan(want)) or got == pytest.approx(want)
+
+
+# ------------------------------------------------------------------------------------ the one lap-time formatter
+
+def test_format_lap_rounds_before_splitting_minutes():
+    from kaizenlap.core.laptime import format_lap
+    assert format_lap(119.9999) == "2:00.000"          # never 1:60.000
+    assert format_lap(97.4284) == "1:37.428"
+    assert format_lap(59.9996) == "1:00.000"
+    assert format_lap(27.9) == "27.900"                 # under a minute as the web app writes it
+    assert format_lap(-61.5) == "-1:01.500"
+    assert format_lap(None) == format_lap(float("nan")) == "-"
+
+
+def test_every_lap_time_goes_through_the_one_formatter():
+    """No other m:ss.mmm formatting in the library (the web app's fmtTime follows the same rule)."""
+    from pathlib import Path
+    lib = Path(__file__).resolve().parents[1] / "lib" / "kaizenlap"
+    others = [p.relative_to(lib).as_posix() for p in lib.rglob("*.py")
+              if ":06.3f}" in p.read_text(encoding="utf-8") and p.name != "laptime.py"]
+    assert others == []

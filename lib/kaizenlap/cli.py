@@ -24,10 +24,12 @@ from kaizenlap.core.settings import SettingsError, load as load_settings, parse_
 from kaizenlap.ingest.loader import load
 from kaizenlap.ingest.report import format_race
 from kaizenlap.pipeline import run, summary_lines
+from kaizenlap.pipeline.dry_run import dry_run, lines as dry_run_lines
 from kaizenlap.sample import write_season
 from kaizenlap.store import open_store, publish_documents
 from kaizenlap.tasks.inprocess import documents_for_races
-from kaizenlap.tasks.registry import task_names
+from kaizenlap.tasks.graph import mermaid
+from kaizenlap.tasks.registry import registry, task_names
 from serve.app import create_app
 
 
@@ -101,6 +103,15 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"run_pipeline.py run: error: --llm: {exc}", file=sys.stderr)
         return 2
+    if args.graph:
+        Path(args.graph).write_text(mermaid(registry()), encoding="utf-8")
+        print(f"task graph (Mermaid) written to {args.graph}", file=sys.stderr)
+        return 0
+    if args.dry_run:
+        for line in dry_run_lines(dry_run(cfg.data(args.data), race_ids=args.races, engines=args.engines,
+                                          reports_dir=args.reports or cfg.reports, llm=llm, force=args.force)):
+            print(line)
+        return 0
     try:
         result = run(cfg.data(args.data), race_ids=args.races, workers=args.workers,
                      reports_dir=args.reports or cfg.reports, store_url=cfg.store_url(args.store, local_default=False),
@@ -196,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                    help="run the tasks on this Dask distributed cluster instead of local worker processes (the "
                         "workers must see the same data, reports folder and store)")
+    r.add_argument("--dry-run", action="store_true",
+                   help="print which tasks would run and why (what changed since their last run); execute nothing")
+    r.add_argument("--graph", default=None, metavar="PATH",
+                   help="write the task graph of the engine registry (Mermaid) to PATH; execute nothing")
     r.set_defaults(func=_run)
     v = sub.add_parser("serve", help="serve the read-only API (OpenAPI at /docs) and the web build")
     v.add_argument("--store", default=None, metavar="URL",

@@ -7,7 +7,8 @@ A brief per car-race (:mod:`.brief`, reading engine documents only through :mod:
 """
 from kaizenlap.coaching.brief import Brief, build_brief, briefs_for_race
 from kaizenlap.coaching.engine import (COLLECTION, ENGINE, AnswerCache, analyse, documents, headline, validation_table)
-from kaizenlap.coaching.synth import from_setting, llm_setting
+from kaizenlap.coaching.synth import from_setting
+from kaizenlap.core.settings import llm_setting
 from kaizenlap.coaching.validate import validate
 
 __all__ = ["Brief", "build_brief", "briefs_for_race", "analyse", "headline", "documents", "validation_table",

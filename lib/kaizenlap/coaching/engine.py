@@ -14,9 +14,9 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
-from kaizenlap.core import __version__, params
+from kaizenlap.core import __version__, params, paths
+from kaizenlap.core.atomic import write_json
 from kaizenlap.core.ids import doc_id
 from kaizenlap.core.jsonclean import plain
 from kaizenlap.coaching import deterministic
@@ -37,9 +37,7 @@ def cfg() -> dict:
 # --------------------------------------------------------------------------- cache
 
 def cache_dir() -> Path:
-    env = os.environ.get("KAIZENLAP_CACHE")
-    base = Path(env) if env else params.params_dir().parent / ".kaizenlap" / "cache"
-    return base / "coaching"
+    return paths.cache_dir() / "coaching"
 
 
 def cache_key(brief: Brief, model: str | None, endpoint_kind: str, prompt_version: str) -> str:
@@ -62,10 +60,7 @@ class AnswerCache:
             return None
 
     def put(self, key: str, entry: dict) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / f"{key}.json.tmp{os.getpid()}"
-        tmp.write_text(json.dumps(entry, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, self.root / f"{key}.json")
+        write_json(self.root / f"{key}.json", entry, indent=None, sort_keys=True, allow_nan=True)
 
 
 # --------------------------------------------------------------------------- one car

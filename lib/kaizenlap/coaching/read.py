@@ -70,17 +70,6 @@ def car_sections(sections_doc: dict | None, car: str) -> set[str]:
             for s in _get(entry, set_name, "sections") or [] if s.get("section")}
 
 
-def section_names(sections_doc: dict | None) -> list[str]:
-    """Every section named in a sections document (both sets)."""
-    names: set[str] = set()
-    for entry in (sections_doc or {}).get("cars") or []:
-        for set_name in ("sectors", "subsections"):
-            for s in _get(entry, set_name, "sections") or []:
-                if s.get("section"):
-                    names.add(s["section"])
-    return sorted(names)
-
-
 # --------------------------------------------------------------------------- composite engine
 
 def composite_car(composite_doc: dict | None, car: str) -> dict:

@@ -17,7 +17,6 @@ the first user turn).
 from __future__ import annotations
 
 import functools
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,7 +25,9 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from kaizenlap.core import params
-from kaizenlap.core.settings import FLAVOURS, LLM_ENV, OFF, llm_setting, parse_setting
+from kaizenlap.core.environment import env
+from kaizenlap.core.paths import state_dir
+from kaizenlap.core.settings import llm_setting
 
 # Flavour -> (response_format builder, merge system text into the first user turn)
 DEFAULT_MODELS = {"openai": "gemma3", "ollama": "gemma3:4b", "vllm": "google/gemma-3-4b-it",
@@ -204,8 +205,8 @@ class ChatAdapter:
 # --------------------------------------------------------------------------- in-process llama.cpp
 
 def model_cache_dir() -> Path:
-    env = os.environ.get("KAIZENLAP_MODELS")
-    return Path(env) if env else params.params_dir().parent / ".kaizenlap" / "models"
+    value = env("KAIZENLAP_MODELS")
+    return Path(value) if value else state_dir() / "models"
 
 
 @functools.lru_cache(maxsize=1)
@@ -310,4 +311,4 @@ def from_setting(setting: str | None = None) -> Synthesizer:
         flavour, transport = "openai", scheme
     base = urlunsplit((transport, parts.netloc, parts.path, "", ""))
     return ChatAdapter(flavour, base, query.get("model", DEFAULT_MODELS[flavour]), concurrency=s["concurrency"],
-                       api_key=os.environ.get("KAIZENLAP_LLM_API_KEY"))
+                       api_key=env("KAIZENLAP_LLM_API_KEY"))

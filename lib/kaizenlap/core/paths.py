@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Iterable
 
 from kaizenlap.core import params
+from kaizenlap.core.environment import env
 
 DEFAULT_DATA = "data/sample"
 DATA_ENV = "KAIZENLAP_DATA"
@@ -32,8 +33,8 @@ def resolve_data(data: str | os.PathLike | Iterable[str | os.PathLike] | None = 
     in ``notebooks/``, papermill in the repository root): the notebooks run the same from either.
     A ``gs://BUCKET/PREFIX`` URL is passed on as it is (the ingest lists and reads the bucket).
     """
-    if data is None or (isinstance(data, str) and data == DEFAULT_DATA and os.environ.get(DATA_ENV)):
-        data = os.environ.get(DATA_ENV) or DEFAULT_DATA
+    if data is None or (isinstance(data, str) and data == DEFAULT_DATA and env(DATA_ENV)):
+        data = env(DATA_ENV) or DEFAULT_DATA
         items = split_data_env(str(data))
     elif isinstance(data, (str, os.PathLike)):
         items = [data]
@@ -60,11 +61,20 @@ def resolve_data(data: str | os.PathLike | Iterable[str | os.PathLike] | None = 
 
 def default_store_url() -> str:
     """``$KAIZENLAP_STORE``, else the embedded file ``.kaizenlap/store.db`` at the project root."""
-    env = os.environ.get("KAIZENLAP_STORE")
-    if env:
-        return env
+    return env("KAIZENLAP_STORE") or f"sqlite:///{state_dir() / 'store.db'}"
+
+
+def state_dir() -> Path:
+    """``.kaizenlap/`` at the project root (the current folder for an installed wheel without a checkout):
+    the embedded store, logs, caches, models."""
     try:
         root = params.params_dir().parent
     except FileNotFoundError:
         root = Path.cwd()
-    return f"sqlite:///{root / '.kaizenlap' / 'store.db'}"
+    return root / ".kaizenlap"
+
+
+def cache_dir() -> Path:
+    """``$KAIZENLAP_CACHE``, else ``.kaizenlap/cache``: the parse cache (``ingest``) and the coaching cache."""
+    value = env("KAIZENLAP_CACHE")
+    return Path(value) if value else state_dir() / "cache"

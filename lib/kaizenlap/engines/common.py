@@ -10,7 +10,7 @@ import pandas as pd
 
 from kaizenlap.core import params
 from kaizenlap.core.laptime import format_signed
-from kaizenlap.ingest.laps import SECTIONS, SECTORS, SUBSECTIONS
+from kaizenlap.ingest.laps import SECTORS, SUBSECTIONS
 
 SECTOR_COLS = [f"{s}_s" for s in SECTORS]
 SUBSECTION_COLS = [f"{k}_s" for k, _ in SUBSECTIONS]

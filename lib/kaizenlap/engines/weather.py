@@ -19,7 +19,6 @@ whole field shares, temperature included.
 """
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd

@@ -6,10 +6,7 @@ list inputs as these.
 from __future__ import annotations
 
 import hashlib
-import io
-import mmap
 import os
-import re
 import stat
 import struct
 import zipfile
@@ -23,7 +20,7 @@ from kaizenlap.core.ledger import Issue, UnreadableFile
 # What a damaged zip member raises while it is opened or inflated (bad CRC-32, corrupt deflate data,
 # a truncated stream, an unsupported compression method, an encrypted entry).
 ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError,
-               ValueError, struct.error, zipfile.LargeZipFile)
+              ValueError, struct.error, zipfile.LargeZipFile)
 
 
 def limits() -> dict:
@@ -255,7 +252,3 @@ def describe(exc: BaseException) -> str:
 
 def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def open_text(data: bytes) -> io.StringIO:
-    return io.StringIO(data.decode("utf-8-sig"))

@@ -17,11 +17,11 @@ to that emulator with anonymous credentials; otherwise the client uses Applicati
 from __future__ import annotations
 
 import functools
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from kaizenlap.core.environment import env
 from kaizenlap.core.ledger import Issue
 from kaizenlap.ingest.files import GCS_SCHEME, SourceFile, zip_members
 
@@ -42,8 +42,8 @@ def parse_url(url: str) -> tuple[str, str]:
 def client():
     """One client per process: the emulator's (anonymous) when ``$STORAGE_EMULATOR_HOST`` is set."""
     from google.cloud import storage
-    project = os.environ.get("GOOGLE_CLOUD_PROJECT") or None
-    if os.environ.get("STORAGE_EMULATOR_HOST"):
+    project = env("GOOGLE_CLOUD_PROJECT")
+    if env("STORAGE_EMULATOR_HOST"):
         from google.auth.credentials import AnonymousCredentials
         return storage.Client(project=project or "kaizenlap-emulator", credentials=AnonymousCredentials())
     return storage.Client(project=project)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from kaizenlap.core import __version__, params
+from kaizenlap.core.paths import cache_dir
 from kaizenlap.ingest.flags import add_flags, exclusion_summary
 from kaizenlap.ingest.lap_events import EVENT_COLUMNS, check_and_align, event_date, read_lap_events
 from kaizenlap.ingest.laps import LAP_COLUMNS, SUBSECTIONS, add_crossing_utc, build_laps, read_sections
@@ -303,11 +304,6 @@ def _lap_quality_issues(laps: pd.DataFrame, file: str) -> list[Issue]:
 
 # --------------------------------------------------------------------------- cache
 
-def cache_dir() -> Path:
-    env = os.environ.get("KAIZENLAP_CACHE")
-    return Path(env) if env else params.params_dir().parent / ".kaizenlap" / "cache"
-
-
 @functools.lru_cache(maxsize=1)
 def _code_hash() -> str:
     """The code that shapes a parsed race (the ingest and core layers, the only ones ingest imports): a change
@@ -342,7 +338,7 @@ def _save(race: Race, path: Path) -> None:
         pickle.dump(race, fh, protocol=pickle.HIGHEST_PROTOCOL)
     if path.exists():
         shutil.rmtree(path)
-    tmp.rename(path)  # a reader never sees a half-written cache entry
+    tmp.rename(path)  # a folder swapped whole (core.atomic writes files): a reader never sees half an entry
 
 
 def _restore(path: Path) -> Race:

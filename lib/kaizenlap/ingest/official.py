@@ -9,7 +9,7 @@ import re
 import pandas as pd
 
 from kaizenlap.core.ledger import Issue
-from kaizenlap.ingest.readers import Table, duration_column, integer_column, read_table
+from kaizenlap.ingest.readers import duration_column, integer_column, read_table
 from kaizenlap.ingest.files import SourceFile
 
 RESULTS_COLUMNS = {

@@ -6,19 +6,14 @@ import os
 import pickle
 from pathlib import Path
 
+from kaizenlap.core.atomic import write_with
 from kaizenlap.core.paths import resolve_data
 from kaizenlap.ingest.loader import Race, load, load_race_by_id
 
 
 def write_race_file(race, path: str | os.PathLike) -> Path:
     """Write a parsed race (what the pipeline hands its notebooks as ``race_files``), atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        pickle.dump(race, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, path)
-    return path
+    return write_with(path, lambda fh: pickle.dump(race, fh, protocol=pickle.HIGHEST_PROTOCOL), binary=True)
 
 
 def read_race_file(path: str | os.PathLike):

@@ -1,14 +1,8 @@
 """Plain-text rendering of an ingested race for ``inspect``."""
 from __future__ import annotations
 
+from kaizenlap.core.laptime import format_lap
 from kaizenlap.ingest.loader import Race
-
-
-def _fmt_time(s) -> str:
-    if s is None or s != s:
-        return "-"
-    m, sec = divmod(float(s), 60)
-    return f"{int(m)}:{sec:06.3f}"
 
 
 def format_race(race: Race) -> str:
@@ -26,7 +20,7 @@ def format_race(race: Race) -> str:
         lines.append("   car      class  laps  clean  best lap   on lap")
         for c in doc["cars"]:
             lines.append(f"   {c['car']:8s} {str(c['class'] or '-'):5s} {c['laps']:5d} {c['clean_laps']:6d}  "
-                         f"{_fmt_time(c['best_lap_s']):9s}  {c['best_lap_number'] if c['best_lap_number'] else '-'}")
+                         f"{format_lap(c['best_lap_s']):9s}  {c['best_lap_number'] if c['best_lap_number'] else '-'}")
     if doc["exclusions"]:
         lines.append("   exclusions (laps caught / caught only by this flag): " + ", ".join(
             f"{e['flag']} {e['laps']}/{e['only_this_flag']}" for e in doc["exclusions"] if e["laps"]))

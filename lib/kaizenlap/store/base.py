@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 from abc import ABC, abstractmethod
 from typing import Any, Iterable, Iterator
 

@@ -16,11 +16,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from kaizenlap.core.environment import env
+
 DEFAULT_BINARY = "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud_firestore_emulator"
 
 
 def find_binary() -> str | None:
-    for cand in (os.environ.get("KAIZENLAP_FIRESTORE_EMULATOR"), DEFAULT_BINARY,
+    for cand in (env("KAIZENLAP_FIRESTORE_EMULATOR"), DEFAULT_BINARY,
                  shutil.which("cloud_firestore_emulator")):
         if cand and Path(cand).exists():
             return cand

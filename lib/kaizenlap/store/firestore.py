@@ -10,9 +10,9 @@ server on Google Cloud).
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Iterable
 
+from kaizenlap.core.environment import env
 from kaizenlap.store.base import COLLECTIONS, MAX_BATCH, META, PARTS, RUNS, Store, StoreError, chunks
 
 TIMEOUT_S = 30.0
@@ -30,7 +30,7 @@ def _client(project: str, database: str):
     kwargs: dict[str, Any] = {"project": project}
     if database and database != "(default)":
         kwargs["database"] = database
-    if os.environ.get("FIRESTORE_EMULATOR_HOST"):
+    if env("FIRESTORE_EMULATOR_HOST"):
         from google.auth.credentials import AnonymousCredentials
         kwargs["credentials"] = AnonymousCredentials()
     return firestore.Client(**kwargs)

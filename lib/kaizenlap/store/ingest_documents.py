@@ -10,7 +10,7 @@ Document ids are deterministic: the same data gives the same ids, so a re-run ov
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Iterable
+from typing import Iterable
 
 import pandas as pd
 

@@ -46,6 +46,7 @@ class Task:
     race_ids: list[str]
     fingerprint: str = ""
     fingerprint_parts: dict = dataclasses.field(default_factory=dict)   # what the fingerprint covers
+    result_fingerprint: str = ""  # the fingerprint without the notebook's narration: what readers depend on
     status: str = "pending"       # ok | reused | failed
     duration_s: float | None = None
     files: dict = dataclasses.field(default_factory=dict)

@@ -6,11 +6,12 @@ executor (:mod:`kaizenlap.tasks.inprocess`, tests, benches, a data scientist's k
 which tasks exist (a track task only where the track has ``min_races`` loaded races) and that a task whose
 dependency failed fails without running (:func:`blocked_by`) live here and nowhere else.
 
-A task's fingerprint (docs/DATA_REFERENCE.md §9) hashes: the notebook's cells; the source of every project
+A task's fingerprint (docs/DATA_REFERENCE.md §12) hashes: the notebook's cells (code and narration); the source of every project
 module the notebook and the task's engine import, followed through the project's imports (a module of the
 tasks layer counts by its own source: what it imports is not followed, so the registry's knowledge of every
 engine does not tie the tasks together); the ``params/`` sections the spec names; the races' lap and weather
-tables; the parameters; the fingerprints of the tasks it reads. Editing ``pattern.trend_fdr`` therefore
+tables; the parameters; the result fingerprints of the tasks it reads (a task's fingerprint without its
+notebook's narration: an edited markdown cell re-renders that notebook's reports and nothing downstream). Editing ``pattern.trend_fdr`` therefore
 re-runs the pattern tasks and the coaching that reads them, and nothing else.
 """
 from __future__ import annotations
@@ -105,10 +106,10 @@ def notebook_cells(path: Path) -> list:
             for c in nb.get("cells", [])]
 
 
-def notebook_hash(path: Path) -> str:
-    """The notebook's cells (type, source and tags), not its outputs or metadata: saving it from JupyterLab
-    with outputs does not invalidate earlier results, editing a cell does."""
-    return _sha(json.dumps(notebook_cells(path)))
+def notebook_hash(path: Path, kinds: tuple[str, ...] = ("code", "markdown", "raw")) -> str:
+    """The notebook's cells of ``kinds`` (type, source and tags), not its outputs or metadata: saving it from
+    JupyterLab with outputs does not invalidate earlier results, editing a cell does."""
+    return _sha(json.dumps([c for c in notebook_cells(path) if c[0] in kinds]))
 
 
 def notebook_imports(path: Path) -> set[str]:
@@ -234,15 +235,20 @@ def fingerprint(tasks: list[Task], races: list) -> None:
         s = reg[t.name]
         if t.name not in per_spec:
             nb_path = nb_dir / s.notebook
-            per_spec[t.name] = {"notebook": notebook_hash(nb_path)[:16],
+            per_spec[t.name] = {"notebook": notebook_hash(nb_path, ("code",))[:16],
+                                "narration": notebook_hash(nb_path, ("markdown", "raw"))[:16],
                                 "code": code_closure(notebook_imports(nb_path) | {engine_module(s)}),
                                 "params": params_hashes(s.params)}
         parts = {**per_spec[t.name], "task": t.name, "python": sys.version.split()[0],
                  "data": {r: rhash.get(r, f"missing:{r}")[:16] for r in t.race_ids},
                  "parameters": {k: v for k, v in t.parameters.items() if k not in RUN_LOCAL_PARAMETERS},
-                 "after": {k: by_key[k].fingerprint[:16] for k in t.after}}
+                 "after": {k: by_key[k].result_fingerprint[:16] for k in t.after}}
         t.fingerprint_parts = json.loads(json.dumps(parts, default=str))
         t.fingerprint = _sha(json.dumps(parts, sort_keys=True, default=str))
+        # What the document depends on: the narration (markdown) shapes the report, not the numbers, so an
+        # edited paragraph re-renders its own reports without re-running the tasks that read its document.
+        t.result_fingerprint = _sha(json.dumps({k: v for k, v in parts.items() if k != "narration"},
+                                               sort_keys=True, default=str))
 
 
 def plan(data: list, races: list, race_ids: list[str], store_url: str | None,
@@ -264,7 +270,7 @@ def why_rerun(task: Task, previous: dict | None) -> list[str]:
         return ["the earlier run recorded no fingerprint parts"]
     new = task.fingerprint_parts
     out: list[str] = []
-    for key in ("notebook", "task", "python", "parameters"):
+    for key in ("notebook", "narration", "task", "python", "parameters"):
         if old.get(key) != new.get(key):
             out.append(key)
     for key in ("code", "params", "data", "after"):

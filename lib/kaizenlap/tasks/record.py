@@ -12,7 +12,6 @@ before the notebooks execute and publishes it once every task has finished.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import sys
 from pathlib import Path
