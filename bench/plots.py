@@ -39,7 +39,8 @@ def main() -> None:
                                                                     cmap="mako_r"),
         "pattern: consistency scatter": lambda: plots.consistency_scatter(pattern.stats_table(pd_)),
         "pattern: variance heatmap": lambda: plots.loss_heatmap(
-            nb.variance_share_matrix(pd_, nb.preferred_section_set(pd_)), cmap="crest"),
+            nb.variance_share_matrix(pd_, nb.preferred_section_set(pd_)), cmap="crest",
+            cbar_label="share of lap-time variance"),
         "composite: figure": lambda: plots.composite_figure(composite.field_table(cd, "sectors"),
                                                             composite.cars_table(cd, "sectors")),
         "composite: lap trace": lambda: plots.lap_trace(race.laps),

@@ -1,5 +1,6 @@
 """The iteration loop: a task's fingerprint covers what it reads, so an edit re-runs only the tasks that read
 it; `run --dry-run` says what would re-run and why."""
+import json
 import os
 import re
 import shutil
@@ -102,8 +103,20 @@ def test_dry_run_says_what_would_rerun_and_why(sample_dir, project_copy, tmp_pat
     dry = subprocess.run([*args, "--dry-run"], env=env, capture_output=True, text=True, timeout=300)
     assert dry.returncode == 0, dry.stderr[-3000:]
     assert "would run 0 of 1 task(s); reuse 1" in dry.stdout
+    # an edited paragraph: the report is re-rendered from the executed notebook, nothing is executed
+    nb = project_copy / "notebooks" / "pattern_detection.ipynb"
+    nb.write_text(re.sub(r'"# ', '"# Edited narration: ', nb.read_text(encoding="utf-8"), count=1), encoding="utf-8")
+    with_html = [a for a in args if a != "--no-reports"]
+    second = subprocess.run(with_html, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    latest = json.loads((reports / "latest" / "run.json").read_text())
+    [task] = latest["tasks"]
+    assert (task["status"], task["rerendered"]) == ("reused", True)
+    assert "executing on" not in second.stderr                   # no kernel was started
+    html = (reports / "latest" / "barber-r1" / task["files"]["html"]).read_text(encoding="utf-8")
+    assert "Edited narration: " in html
     _edit(project_copy / "params" / "engines.yaml", "trend_fdr: 0.05", "trend_fdr: 0.1")
     dry = subprocess.run([*args, "--dry-run"], env=env, capture_output=True, text=True, timeout=300)
     assert "would run 1 of 1 task(s)" in dry.stdout
     assert "run   barber-r1/pattern: params: engines.pattern" in dry.stdout
-    assert len([p for p in reports.glob("*/run.json") if not p.parent.is_symlink()]) == 1   # a dry run writes no run
+    assert len([p for p in reports.glob("*/run.json") if not p.parent.is_symlink()]) == 2   # a dry run writes no run

@@ -28,7 +28,7 @@ from kaizenlap.pipeline.dry_run import dry_run, lines as dry_run_lines
 from kaizenlap.sample import write_season
 from kaizenlap.store import open_store, publish_documents
 from kaizenlap.tasks.inprocess import documents_for_races
-from kaizenlap.tasks.graph import mermaid
+from kaizenlap.tasks.graph import write as write_graph
 from kaizenlap.tasks.registry import registry, task_names
 from serve.app import create_app
 
@@ -104,8 +104,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"run_pipeline.py run: error: --llm: {exc}", file=sys.stderr)
         return 2
     if args.graph:
-        Path(args.graph).write_text(mermaid(registry()), encoding="utf-8")
-        print(f"task graph (Mermaid) written to {args.graph}", file=sys.stderr)
+        write_graph(registry(), Path(args.graph))
+        print(f"task graph written to {args.graph}", file=sys.stderr)
         return 0
     if args.dry_run:
         for line in dry_run_lines(dry_run(cfg.data(args.data), race_ids=args.races, engines=args.engines,
@@ -210,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dry-run", action="store_true",
                    help="print which tasks would run and why (what changed since their last run); execute nothing")
     r.add_argument("--graph", default=None, metavar="PATH",
-                   help="write the task graph of the engine registry (Mermaid) to PATH; execute nothing")
+                   help="write the task graph of the engine registry to PATH (.svg with Graphviz, .dot, else Mermaid); "
+                        "execute nothing")
     r.set_defaults(func=_run)
     v = sub.add_parser("serve", help="serve the read-only API (OpenAPI at /docs) and the web build")
     v.add_argument("--store", default=None, metavar="URL",

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from kaizenlap.core import params
+from kaizenlap.core.laptime import format_lap
 
 STYLE = "whitegrid"
 CONTEXT = "notebook"
@@ -52,19 +53,15 @@ def _empty(message: str, title: str | None = None, width: float = 7, height: flo
     return fig
 
 
-def fmt_lap(seconds: float | None) -> str:
-    """``97.123`` -> ``"1:37.123"`` (lap-time style); None/NaN -> ``"-"``."""
-    if seconds is None or (isinstance(seconds, float) and not math.isfinite(seconds)):
-        return "-"
-    m, s = divmod(float(seconds), 60)
-    return f"{int(m)}:{s:06.3f}" if m else f"{s:.3f}"
-
-
 # ------------------------------------------------------------------------------------------ sections
 
 def loss_heatmap(matrix: pd.DataFrame, title: str = "Median loss to the field composite (s)",
-                 annotate: bool | None = None, cmap: str = "rocket_r", center: float | None = None) -> Figure:
+                 annotate: bool | None = None, cmap: str = "rocket_r", center: float | None = None,
+                 cbar_label: str = "s") -> Figure:
     """Car x section heatmap of a loss statistic (``kaizenlap.engines.sections.loss_matrix``).
+
+    ``cbar_label`` names the colour bar's unit: ``"s"`` for losses, ``"share of lap-time variance"`` for the
+    pattern notebook's variance-share matrix (``kaizenlap.lab.variance_share_matrix``).
 
     Rows are sorted by total loss (smallest first). ``annotate=None``: every cell is annotated when the
     table is small (``params/plots.yaml``), else only each car's largest cell (its worst section), which
@@ -81,7 +78,7 @@ def loss_heatmap(matrix: pd.DataFrame, title: str = "Median loss to the field co
         fig = _figure(1.6 + 1.0 * m.shape[1], 1.2 + 0.32 * m.shape[0])
         ax = fig.subplots()
         sns.heatmap(m, ax=ax, cmap=cmap, center=center, annot=annotate is True, fmt=".2f",
-                    annot_kws={"fontsize": 8}, linewidths=0.5, linecolor="white", cbar_kws={"label": "seconds"})
+                    annot_kws={"fontsize": 8}, linewidths=0.5, linecolor="white", cbar_kws={"label": cbar_label})
         if annotate == "row_max":
             _annotate_row_max(ax, m)
         ax.set_xlabel("section")
@@ -266,7 +263,7 @@ def composite_figure(field: pd.DataFrame, cars: pd.DataFrame, title: str | None 
                                  color="white")
                 left = left + wide[sec].fillna(0).to_numpy()
             for i, cls in enumerate(wide.index):
-                ax1.text(left[i], i, " " + fmt_lap(totals.get(cls)), va="center", fontsize=8, fontweight="bold")
+                ax1.text(left[i], i, " " + format_lap(totals.get(cls)), va="center", fontsize=8, fontweight="bold")
             ax1.set_xlim(0, float(left.max()) * 1.25)
         ax1.set_xlabel("seconds")
         ax1.set_title("Field composite: best clean time per section")
@@ -325,4 +322,4 @@ def consistency_scatter(stats: pd.DataFrame, title: str = "Consistency: lap-to-l
 
 
 __all__ = ["loss_heatmap", "lap_trace", "pace_vs_temperature", "conditions_trace", "composite_figure",
-           "consistency_scatter", "fmt_lap", "REASON_MARKERS"]
+           "consistency_scatter", "REASON_MARKERS"]

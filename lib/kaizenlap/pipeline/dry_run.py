@@ -17,7 +17,7 @@ from kaizenlap.tasks.model import OK_STATUSES
 @dataclass
 class Verdict:
     key: str
-    action: str                 # "reuse" | "run"
+    action: str                 # "reuse" | "re-render" (only the narration changed) | "run"
     reasons: list[str]
     reused_from: str | None = None
 
@@ -37,6 +37,10 @@ def dry_run(data: list | None = None, race_ids: list[str] | None = None, engines
         if hit is not None:
             out.append(Verdict(t.key, "reuse", [], hit[0].name))
             continue
+        hit = None if force else reuse.find_rerenderable(t, previous)
+        if hit is not None:
+            out.append(Verdict(t.key, "re-render", ["narration"], hit[0].name))
+            continue
         earlier = next((rec for _, run in previous for rec in run.get("tasks", [])
                         if rec.get("key") == t.key and rec.get("status") in OK_STATUSES), None)
         out.append(Verdict(t.key, "run", ["--force"] if force else planner.why_rerun(t, earlier)))
@@ -45,6 +49,9 @@ def dry_run(data: list | None = None, race_ids: list[str] | None = None, engines
 
 def lines(verdicts: list[Verdict]) -> list[str]:
     runs = [v for v in verdicts if v.action == "run"]
-    out = [f"would run {len(runs)} of {len(verdicts)} task(s); reuse {len(verdicts) - len(runs)}"]
+    rerenders = [v for v in verdicts if v.action == "re-render"]
+    out = [f"would run {len(runs)} of {len(verdicts)} task(s); reuse {len(verdicts) - len(runs) - len(rerenders)}"
+           + (f"; re-render {len(rerenders)} (narration only)" if rerenders else "")]
     out += [f"  run   {v.key}: {'; '.join(v.reasons)}" for v in runs]
+    out += [f"  re-render {v.key}: its notebook's narration changed" for v in rerenders]
     return out

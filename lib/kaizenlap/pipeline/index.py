@@ -1,13 +1,17 @@
 """The run's pages and lines: ``index.html`` (every race × task kind with status, duration, headline,
-links; track tasks; failures with the cell that failed) and what ``run`` prints."""
+links; each race's data quality: ledger and reconciliation summary; track tasks; failures with the cell
+that failed) and what ``run`` prints."""
 from __future__ import annotations
 
 import html
+import math
 import os
 from pathlib import Path
 
+from kaizenlap.core import params
+from kaizenlap.core.atomic import write_json
 from kaizenlap.pipeline.manifest import MANIFEST
-from kaizenlap.tasks import record as results
+from kaizenlap.store.ingest_documents import quality_document
 from kaizenlap.tasks.registry import race_tasks, track_tasks
 from kaizenlap.tasks.model import RunResult, first_line, where
 
@@ -19,7 +23,77 @@ vertical-align:top;text-align:left} th{background:#f4f4f4;position:sticky;top:0}
 .ok{color:#1a7f37;font-weight:600} .reused{color:#0969da;font-weight:600} .failed{color:#cf222e;font-weight:700}
 .hl{display:block;margin:.15rem 0} .links a{margin-right:.4rem} .dur{color:#777}
 td.failed-cell{background:#fff5f5} code{font-size:.8rem} .err{white-space:pre-wrap;font-family:monospace;font-size:.8rem}
+.warning{color:#9a6700;font-weight:600} .error{color:#cf222e;font-weight:700} .info{color:#555}
 """
+
+QUALITY_FILE = "data_quality.json"
+
+
+def _num(v) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def quality_summary(race, file: str | None = None) -> dict:
+    """One race's data quality for ``run.json`` (field ``quality``) and the index: status, laps, clean laps,
+    the ledger (issues by severity and by code), the exclusions (laps per flag) and the reconciliation with
+    the official timing (cars; cars with an official best lap; of those, how many agree on the best lap
+    within ``params/ingest.yaml`` ``reconcile.time_tolerance_s`` and on the lap count). ``file``: where the
+    full quality document was written, relative to the run folder (:func:`write_quality`)."""
+    q = quality_document(race)
+    tol = float(params.load("ingest")["reconcile"]["time_tolerance_s"])
+    rec = q.get("reconciliation") or []
+    official = [r for r in rec if _num(r.get("official_best_lap_s")) is not None]
+    best_agree = sum(1 for r in official if _num(r.get("best_lap_s")) is not None
+                     and abs(_num(r["best_lap_s"]) - _num(r["official_best_lap_s"])) <= tol)
+    with_laps = [r for r in rec if _num(r.get("official_laps")) is not None]
+    laps_agree = sum(1 for r in with_laps if _num(r.get("laps")) == _num(r.get("official_laps")))
+    return {"race_id": q["race_id"], "track_id": q["track_id"], "status": q["status"], "laps": q["n_laps"],
+            "clean_laps": q["n_clean"], "ledger": {"entries": len(q.get("issues") or []),
+                                                   "by_severity": q.get("counts") or {},
+                                                   "by_code": q.get("by_code") or {}},
+            "exclusions": {e["flag"]: int(e["laps"]) for e in q.get("exclusions") or [] if e.get("laps")},
+            "reconciliation": {"cars": len(rec), "official_best_lap": len(official),
+                               "best_lap_agrees": best_agree, "official_laps": len(with_laps),
+                               "laps_agree": laps_agree, "tolerance_s": tol},
+            "file": file}
+
+
+def write_quality(run_dir: str | os.PathLike, races) -> dict[str, dict]:
+    """Write each race's full quality document (ledger entries, exclusions, per-car reconciliation) to
+    ``<run_dir>/<race_id>/data_quality.json`` and return ``{race_id: quality_summary}`` for ``run.json``'s
+    field ``quality`` (which :func:`render_index` shows and links)."""
+    run_dir = Path(run_dir)
+    out: dict[str, dict] = {}
+    for race in races:
+        rel = f"{race.race_id}/{QUALITY_FILE}"
+        (run_dir / race.race_id).mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / rel, quality_document(race))
+        out[race.race_id] = quality_summary(race, rel)
+    return out
+
+
+def _quality_row(rid: str, q: dict) -> str:
+    led = q.get("ledger") or {}
+    sev = led.get("by_severity") or {}
+    sev_text = ", ".join(f'<span class="{html.escape(k)}">{int(v)} {html.escape(k)}</span>'
+                         for k, v in sorted(sev.items())) or "no entries"
+    codes = ", ".join(f"{html.escape(k)} {int(v)}" for k, v in sorted((led.get("by_code") or {}).items()))
+    rec = q.get("reconciliation") or {}
+    rec_text = (f"{rec.get('cars', 0)} cars; best lap agrees with the official for {rec.get('best_lap_agrees', 0)}"
+                f"/{rec.get('official_best_lap', 0)}; lap count for {rec.get('laps_agree', 0)}"
+                f"/{rec.get('official_laps', 0)}") if rec else "-"
+    excl = ", ".join(f"{html.escape(k)} {v}" for k, v in (q.get("exclusions") or {}).items()) or "-"
+    link = f' <a href="{html.escape(q["file"])}">quality document</a>' if q.get("file") else ""
+    status = html.escape(str(q.get("status")))
+    return (f"<tr id='quality-{html.escape(rid)}'><th>{html.escape(rid)}</th>"
+            f"<td><span class='{'ok' if status == 'loaded' else 'failed'}'>{status}</span>{link}</td>"
+            f"<td>{q.get('laps', '-')} / {q.get('clean_laps', '-')}</td>"
+            f"<td>{sev_text}{'<br><span class=dur>' + codes + '</span>' if codes else ''}</td>"
+            f"<td>{html.escape(rec_text)}</td><td>{excl}</td></tr>")
 
 
 def _cell(t: dict) -> str:
@@ -80,10 +154,19 @@ def render_index(run: dict) -> str:
     track_names = [n for n in track_tasks() if any(t["name"] == n for t in tracks)]
     out.append("<h2>Races</h2><table><tr><th>race</th>"
                + "".join(f"<th>{e}</th>" for e in race_engines) + "</tr>")
+    quality = run.get("quality") or {}
     for rid in race_ids:
-        out.append(f"<tr><th>{html.escape(rid)}</th>" + "".join(_cell(by.get((rid, e))) for e in race_engines)
-                   + "</tr>")
+        head = (f"<a href='#quality-{html.escape(rid)}'>{html.escape(rid)}</a>" if rid in quality
+                else html.escape(rid))
+        out.append(f"<tr><th>{head}</th>" + "".join(_cell(by.get((rid, e))) for e in race_engines) + "</tr>")
     out.append("</table>")
+    if quality:
+        out.append("<h2>Data quality</h2><table><tr><th>race</th><th>status</th><th>laps / clean</th>"
+                   "<th>ledger</th><th>reconciliation with the official timing</th><th>excluded laps by flag</th></tr>")
+        for rid in [*race_ids, *(r for r in quality if r not in race_ids)]:
+            if rid in quality:
+                out.append(_quality_row(rid, quality[rid]))
+        out.append("</table>")
     if tracks:
         out.append("<h2>Tracks (races pooled)</h2><table><tr><th>track</th><th>races</th>"
                    + "".join(f"<th>{n}</th>" for n in track_names) + "</tr>")
@@ -120,4 +203,4 @@ def summary_lines(result: RunResult, reports_dir: str | os.PathLike) -> list[str
     return lines
 
 
-__all__ = ["render_index", "summary_lines"]
+__all__ = ["render_index", "summary_lines", "quality_summary", "write_quality", "QUALITY_FILE"]

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from kaizenlap.core.paths import repo_root
+from kaizenlap.pipeline import provenance as provenance_mod
 from kaizenlap.tasks.model import TaskError
 
 KERNEL_NAME = "python3"
@@ -94,18 +95,38 @@ def die_with_parent() -> None:
 
 # ------------------------------------------------------------------------------------------ HTML
 
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATE_NAME = "kaizenlap"          # templates/kaizenlap: JupyterLab's cell markup, a small stylesheet, no CDN
+
+
 @functools.lru_cache(maxsize=1)
 def _exporter():
     from nbconvert import HTMLExporter
-    return HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    from traitlets.config import Config
+    # No pygments stylesheet either: the code cells are not shown.
+    config = Config({"CSSHTMLHeaderPreprocessor": {"enabled": False}})
+    return HTMLExporter(config=config, template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES)],
+                        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                        mathjax_url="", require_js_url="")
 
 
-def export_html(ipynb: Path, target: Path, nb=None) -> Path:
-    """HTML of an executed notebook, code cells hidden (markdown, tables, figures, errors shown). One
-    exporter per process (its templates are loaded once)."""
+def export_html(ipynb: Path, target: Path, nb=None, provenance: dict | None = None) -> Path:
+    """HTML of an executed notebook, code cells hidden (markdown, tables, figures, errors shown), in the
+    slim template ``templates/kaizenlap`` (no script from a CDN). The page opens with its provenance block
+    (:mod:`kaizenlap.pipeline.provenance`): ``provenance`` as the scheduler built it
+    (:func:`kaizenlap.pipeline.provenance.for_task`), completed with what is missing (commit, library
+    fingerprint, the parameters papermill recorded, the ``params/`` sections of the task named by the
+    target's stem, the generation time). Absolute paths of this machine are redacted from the page
+    (:func:`kaizenlap.pipeline.provenance.redact_notebook`). One exporter per process (its templates are
+    loaded once)."""
     import nbformat
     nb = nb if nb is not None else nbformat.read(str(ipynb), as_version=4)
-    body, _ = _exporter().from_notebook_node(nb)
+    recorded = dict((nb.get("metadata", {}).get("papermill", {}) or {}).get("parameters") or {})
+    roots = provenance_mod.redaction_roots(recorded)
+    prov = provenance_mod.complete(provenance, nb, task_name=Path(target).stem)
+    prov = provenance_mod.redact_value(prov, roots)
+    body, _ = _exporter().from_notebook_node(provenance_mod.redact_notebook(nb, roots),
+                                             resources={"kaizenlap_provenance": provenance_mod.render(prov)})
     tmp = target.with_suffix(".html.tmp")
     tmp.write_text(body, encoding="utf-8")
     os.replace(tmp, target)
@@ -363,7 +384,7 @@ def execute_task(spec: dict) -> dict:
         files["ipynb"] = out_nb.name
         if spec["html"]:
             try:
-                export_html(out_nb, out_nb.with_suffix(".html"))
+                export_html(out_nb, out_nb.with_suffix(".html"), provenance=spec.get("provenance"))
                 files["html"] = out_nb.with_suffix(".html").name
             except Exception as exc:  # the executed notebook is still there
                 error = error or TaskError.from_exception(exc, ename=f"HTML export: {type(exc).__name__}")

@@ -1,12 +1,17 @@
 """Reuse of earlier runs: a task whose fingerprint matches a successful task of an earlier run under the same
-reports folder is not executed; its files are hard-linked (or copied) and it is marked ``reused``."""
+reports folder is not executed; its files are hard-linked (or copied) and it is marked ``reused``. A task whose
+*result* fingerprint matches (only its notebook's narration changed) is re-rendered instead: the earlier
+executed notebook gets the edited markdown cells and is exported again; its document is reused as it is."""
 from __future__ import annotations
 
 import json
+
+import nbformat
 import os
 import shutil
 from pathlib import Path
 
+from kaizenlap.core.atomic import write_text
 from kaizenlap.pipeline.kernels import export_html
 from kaizenlap.tasks.model import OK_STATUSES, Task
 
@@ -62,3 +67,46 @@ def reuse(task: Task, run_dir: Path, src_run: Path, prev: dict, html_wanted: boo
     task.status, task.files, task.error = "reused", files, None
     task.duration_s = 0.0
     task.reused_from = prev.get("reused_from") or src_run.name
+
+
+def find_rerenderable(task: Task, previous: list[tuple[Path, dict]]) -> tuple[Path, dict] | None:
+    """The newest earlier successful run of ``task`` that computed the same document (same result
+    fingerprint: only the narration differs), with its files present."""
+    for run_dir, run in previous:
+        for t in run.get("tasks", []):
+            if t.get("key") != task.key or t.get("status") not in OK_STATUSES or \
+                    not task.result_fingerprint or t.get("result_fingerprint") != task.result_fingerprint:
+                continue
+            files, src = t.get("files") or {}, run_dir / task.target
+            if files.get("ipynb") and files.get("json") and (src / files["ipynb"]).exists() and \
+                    (src / files["json"]).exists():
+                return run_dir, t
+    return None
+
+
+def rerender(task: Task, run_dir: Path, src_run: Path, prev: dict, notebook: Path, html_wanted: bool,
+             provenance: dict | None = None) -> bool:
+    """The earlier executed notebook with the markdown cells of ``notebook`` (the edited source), exported
+    again; the document hard-linked. False (nothing written) when the cells do not line up, so the caller
+    executes the task instead."""
+    src, dst = src_run / task.target, run_dir / task.target
+    executed = nbformat.read(str(src / prev["files"]["ipynb"]), as_version=4)
+    source = nbformat.read(str(notebook), as_version=4)
+    old_md = [c for c in executed.cells if c.cell_type in ("markdown", "raw")]
+    new_md = [c for c in source.cells if c.cell_type in ("markdown", "raw")]
+    if len(old_md) != len(new_md) or any(a.cell_type != b.cell_type for a, b in zip(old_md, new_md)):
+        return False
+    for old, new in zip(old_md, new_md):
+        old.source = new.source
+    name = prev["files"]["ipynb"]
+    write_text(dst / name, nbformat.writes(executed))
+    _link_or_copy(src / prev["files"]["json"], dst / prev["files"]["json"])
+    files = {"ipynb": name, "json": prev["files"]["json"]}
+    if html_wanted:
+        files["html"] = export_html(dst / name, dst / f"{task.name}.html", nb=executed,
+                                    provenance=provenance).name
+    task.status, task.files, task.error = "reused", files, None
+    task.duration_s = 0.0
+    task.reused_from = prev.get("reused_from") or src_run.name
+    task.rerendered = True
+    return True

@@ -32,10 +32,10 @@ from kaizenlap.tasks import record as results
 from kaizenlap.tasks.registry import registry, task_names
 from kaizenlap.core.paths import repo_root, resolve_data
 from kaizenlap.ingest.race_files import write_race_file
-from kaizenlap.pipeline import reuse
+from kaizenlap.pipeline import provenance, reuse
 from kaizenlap.pipeline.manifest import write_manifest
 from kaizenlap.tasks import plan as planner
-from kaizenlap.pipeline.index import render_index
+from kaizenlap.pipeline.index import render_index, write_quality
 from kaizenlap.tasks.model import OK_STATUSES, RunResult, Task, TaskError, first_line
 
 
@@ -124,6 +124,10 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
     for r in races:
         if r.race_id in wanted and r.status == "loaded" and len(r.laps):
             race_files[r.race_id] = str(write_race_file(r, race_dir / f"{r.race_id}.pickle"))
+    # What each report's provenance block names (the library, the commit, the input files' checksums).
+    lib_hash = planner.library_hash()
+    git = provenance.git_state()
+    inputs = provenance.race_inputs([r for r in races if r.race_id in wanted], data_paths)
     for t in tasks:
         t.parameters.update(output_dir=str(run_dir / t.target), run_id=run_id,
                             race_files={rid: race_files[rid] for rid in t.race_ids if rid in race_files} or None)
@@ -188,12 +192,22 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
                 return
             except OSError as exc:  # fall through: execute it
                 log(f"  could not reuse {task.key} ({exc}); executing it")
+        hit = None if force else reuse.find_rerenderable(task, previous)
+        if hit is not None:
+            try:
+                prov = provenance.for_task(task, library=lib_hash, commit=git, inputs=inputs)
+                if reuse.rerender(task, run_dir, hit[0], hit[1], nb_dir / task.notebook, html, prov):
+                    finish(task)
+                    return
+            except (OSError, ValueError) as exc:  # fall through: execute it
+                log(f"  could not re-render {task.key} ({exc}); executing it")
         if executor is None:
             n_exec = sum(1 for t in tasks if t.status == "pending")
             executor = make_executor(scheduler, min(workers, max(1, n_exec)), fresh_kernels,
                                      run_dir / "logs" / "workers.log", run_id)
             log(f"executing on {executor.description} ({mode})")
         spec = {"notebook": str(nb_dir / task.notebook), "out_dir": str(run_dir / task.target), "name": task.name,
+                "provenance": provenance.for_task(task, library=lib_hash, commit=git, inputs=inputs),
                 "parameters": task.parameters, "html": html, "cwd": cwd, "timeout": cfg["cell_timeout_s"],
                 "fresh": fresh_kernels, "memory_limit_mb": cfg.get("kernel_memory_limit_mb"),
                 "startup_timeout": cfg.get("kernel_startup_timeout_s", 120)}
@@ -250,7 +264,8 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
            "input_issues": [i.to_dict() for i in issues],
            "engines": list(engines or registry()), "workers": workers, "executor": scheduler or "local",
            "kernels": "fresh" if fresh_kernels else "warm", "llm": options["llm"], "force": force, "html": html, "store_url": store_url,
-           "store": store_record, "kaizenlap_version": __version__, "library_hash": planner.library_hash(),
+           "store": store_record, "kaizenlap_version": __version__, "library_hash": lib_hash, "git": git,
+           "quality": write_quality(run_dir, [r for r in races if r.race_id in wanted]),
            "python": sys.version.split()[0], "counts": result.counts(), "exit_code": exit_code,
            "tasks": [t.record() for t in tasks]}
     _write_json(run_dir / "run.json", doc)

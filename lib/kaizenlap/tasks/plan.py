@@ -8,8 +8,8 @@ dependency failed fails without running (:func:`blocked_by`) live here and nowhe
 
 A task's fingerprint (docs/DATA_REFERENCE.md §12) hashes: the notebook's cells (code and narration); the source of every project
 module the notebook and the task's engine import, followed through the project's imports (a module of the
-tasks layer counts by its own source: what it imports is not followed, so the registry's knowledge of every
-engine does not tie the tasks together); the ``params/`` sections the spec names; the races' lap and weather
+tasks layer, or the lab face, counts by its own source: what it imports is not followed, so the registry's
+knowledge of every engine does not tie the tasks together); the ``params/`` sections the spec names; the races' lap and weather
 tables; the parameters; the result fingerprints of the tasks it reads (a task's fingerprint without its
 notebook's narration: an edited markdown cell re-renders that notebook's reports and nothing downstream). Editing ``pattern.trend_fdr`` therefore
 re-runs the pattern tasks and the coaching that reads them, and nothing else.
@@ -34,7 +34,9 @@ from kaizenlap.tasks.registry import RACE, EngineSpec, dependencies, registry, t
 # Parameters that name where this run writes, not what it computes: not fingerprinted.
 RUN_LOCAL_PARAMETERS = ("output_dir", "run_id", "store_url", "race_files", "inputs")
 PACKAGE = Path(__file__).resolve().parents[1]            # lib/kaizenlap
-NOT_FOLLOWED = ("kaizenlap.tasks",)                      # counted by their own source only (see the docstring)
+# Counted by their own source only (see the docstring): the tasks layer knows every engine, and the lab face
+# re-exports everything a data scientist calls.
+NOT_FOLLOWED = ("kaizenlap.tasks", "kaizenlap.lab")
 
 
 def _sha(*parts: bytes | str) -> str:
@@ -94,7 +96,7 @@ def code_closure(roots: set[str]) -> dict[str, str]:
         seen[m] = _sha(path.read_bytes())[:16]
         parents = [".".join(m.split(".")[:i]) for i in range(2, len(m.split(".")))]
         todo.extend(p for p in parents if p not in seen)
-        if m.startswith(NOT_FOLLOWED) and m not in roots:
+        if m.startswith(NOT_FOLLOWED):
             continue
         todo.extend(_module_imports(m, path.stat().st_mtime))
     return dict(sorted(seen.items()))
