@@ -2,7 +2,7 @@
 
 ``uvicorn serve.app:app`` or ``python run_pipeline.py serve``. The store is ``$KAIZENLAP_STORE`` (or
 ``create_app(store_url=...)``); the web build directory ``$KAIZENLAP_WEB_DIR`` (default ``web/dist`` when it
-has been built, else the placeholder ``serve/web``); the pipeline's executed reports ``$KAIZENLAP_REPORTS_DIR``
+has been built, else the placeholder ``serve/web``); the pipeline's executed reports (``--reports``, ``$KAIZENLAP_REPORTS``)
 (default ``reports/``), served read-only under ``/reports/``. ``/docs`` is Swagger UI from the
 ``swagger-ui-py`` package's files (Swagger UI 5, no CDN), started by a local script (CSP ``script-src 'self'``).
 
@@ -27,7 +27,6 @@ import base64
 import binascii
 import gzip
 import json
-import os
 import re
 import logging
 import posixpath
@@ -47,6 +46,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kaizenlap.core import __version__
 from kaizenlap.core import params as kparams
+from kaizenlap.core.settings import load as load_settings
 from kaizenlap.core.ids import ID_PATTERN, doc_id, weather_track_id
 from kaizenlap.store import RECOMMENDATION_COLLECTIONS, Store, StoreError, open_store
 from kaizenlap.store.base import LAP_SCOPED
@@ -56,7 +56,6 @@ from . import models as M
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 BUILT_WEB_DIR = Path(__file__).resolve().parents[1] / "web" / "dist"
-REPORTS_DIR = Path(__file__).resolve().parents[1] / "reports"
 DOCS_DIR = Path(__file__).resolve().parent / "docs"
 API_PREFIXES = {"health", "tracks", "races", "recommendations", "runs", "docs", "redoc", "openapi.json", "api",
                 "reports"}
@@ -498,16 +497,19 @@ def _etag_matches(header: str | None, etag: str) -> bool:
 
 def create_app(store_url: str | None = None, web_dir: str | Path | None = None,
                pointer_ttl_s: float | None = None, max_age_s: int | None = None,
-               store: Store | None = None) -> FastAPI:
-    """The app over ``store`` (an open store) or the store at ``store_url`` (opened on first use)."""
-    ttl = float(os.environ.get("KAIZENLAP_POINTER_TTL_S", "1.0")) if pointer_ttl_s is None else pointer_ttl_s
-    max_age = int(os.environ.get("KAIZENLAP_API_MAX_AGE_S", "0")) if max_age_s is None else max_age_s
+               store: Store | None = None, reports_dir: str | Path | None = None) -> FastAPI:
+    """The app over ``store`` (an open store) or the store at ``store_url`` (opened on first use). Every
+    default comes from the settings (kaizenlap.core.settings): the reports folder is the one ``run`` writes
+    (``--reports``, ``$KAIZENLAP_REPORTS``), resolved from the current folder as ``run`` resolves it."""
+    cfg = load_settings()
+    ttl = cfg.pointer_ttl_s if pointer_ttl_s is None else pointer_ttl_s
+    max_age = cfg.api_max_age_s if max_age_s is None else max_age_s
     cache_control = f"public, max-age={max_age}, must-revalidate"
     ctx = Context(store_url or (store.url if store is not None else None), ttl)
     ctx._store = store
-    web_root = Path(web_dir or os.environ.get("KAIZENLAP_WEB_DIR")
+    web_root = Path(web_dir or cfg.web_dir
                     or (BUILT_WEB_DIR if (BUILT_WEB_DIR / "index.html").is_file() else WEB_DIR)).resolve()
-    reports_root = Path(os.environ.get("KAIZENLAP_REPORTS_DIR") or REPORTS_DIR).resolve()
+    reports_root = Path(reports_dir or cfg.reports).resolve()
 
     app = FastAPI(title="KaizenLap API", version=__version__, docs_url=None, redoc_url=None,
                   description="Read-only driver-coaching analytics for the Toyota GR Cup. Every number that is "

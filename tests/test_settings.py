@@ -98,3 +98,16 @@ def test_commands_stop_at_start_with_one_line(argv, env, needle, monkeypatch, ca
     assert cli.main(argv) == 2                  # before uvicorn binds a port or the pipeline ingests anything
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0] and err[0].startswith(f"run_pipeline.py {argv[0]}: configuration: ")
+
+
+def test_a_params_edit_is_seen_without_a_restart(tmp_path, monkeypatch):
+    """params.load keeps a parsed file only while the file is unchanged (a live kernel sees an edit)."""
+    import shutil
+    from pathlib import Path
+    from kaizenlap.core import params
+    shutil.copytree(Path(__file__).resolve().parents[1] / "params", tmp_path / "params")
+    monkeypatch.setenv("KAIZENLAP_PARAMS", str(tmp_path / "params"))
+    assert params.load("engines")["pattern"]["trend_fdr"] == 0.05
+    path = tmp_path / "params" / "engines.yaml"
+    path.write_text(path.read_text().replace("trend_fdr: 0.05", "trend_fdr: 0.2"))
+    assert params.load("engines")["pattern"]["trend_fdr"] == 0.2

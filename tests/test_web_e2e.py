@@ -101,7 +101,7 @@ def site(tmp_path_factory):
     url, docs = publish_sample_store(tmp, "run-e2e", ("barber", "COTA"))
     port = _free_port()
     code = SERVER.format(root=str(ROOT), store=url, dist=str(DIST), csp=CSP, port=port)
-    env = {**os.environ, "KAIZENLAP_REPORTS_DIR": str(tmp / "reports")}
+    env = {**os.environ, "KAIZENLAP_REPORTS": str(tmp / "reports")}
     (tmp / "reports" / "run-e2e" / "barber-r1").mkdir(parents=True)
     (tmp / "reports" / "run-e2e" / "barber-r1" / "sections.html").write_text("<h1>sections</h1>")
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=str(ROOT))

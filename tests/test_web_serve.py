@@ -47,11 +47,11 @@ def site(tmp_path):
     (reports / "run-1" / "barber-r1" / "sections.json").write_text("{}")
     (tmp_path / "secret.txt").write_text("secret")
     import os
-    os.environ["KAIZENLAP_REPORTS_DIR"] = str(reports)
+    os.environ["KAIZENLAP_REPORTS"] = str(reports)
     try:
         yield _app(tmp_path, web_dir=web)
     finally:
-        del os.environ["KAIZENLAP_REPORTS_DIR"]
+        del os.environ["KAIZENLAP_REPORTS"]
 
 
 def test_bundle_caching_and_deep_links(site):
@@ -91,3 +91,32 @@ def test_docs_offline(site):
     js = site.get("/docs/swagger-ui-bundle.js").text
     assert re.search(r'"5\.\d+\.\d+"', js), "Swagger UI 5 (OpenAPI 3.1) expected"
     assert site.get("/docs/../app.py").status_code == 404
+
+
+def test_serve_finds_the_reports_of_run_reports_dir(tmp_path, monkeypatch):
+    """`run --reports DIR` then `serve --reports DIR` (and `$KAIZENLAP_REPORTS`, the one setting both read):
+    the race's reports are listed. Before, run wrote $KAIZENLAP_REPORTS and serve read $KAIZENLAP_REPORTS_DIR."""
+    import subprocess
+    import sys
+    import minirace
+    from fastapi.testclient import TestClient
+    from kaizenlap import cli
+    minirace.write_race(tmp_path / "data" / "barber", 1)
+    reports = tmp_path / "elsewhere" / "reports"
+    proc = subprocess.run([sys.executable, str(ROOT / "run_pipeline.py"), "run", "--data", str(tmp_path / "data"),
+                           "--engines", "pattern", "--reports", str(reports), "--workers", "1"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_id = (reports / "latest").resolve().name
+    seen = {}
+    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kw: seen.update(app=app))
+    monkeypatch.chdir(tmp_path)                            # not where the reports are
+    assert cli.main(["serve", "--store", f"sqlite:///{tmp_path / 'store.db'}", "--reports", str(reports)]) == 0
+    with TestClient(seen["app"]) as client:
+        idx = client.get(f"/reports/{run_id}/barber-r1/index.json")
+        assert idx.status_code == 200
+        assert [i["name"] for i in idx.json()["items"]] == ["pattern"]
+    monkeypatch.setenv("KAIZENLAP_REPORTS", str(reports))
+    assert cli.main(["serve", "--store", f"sqlite:///{tmp_path / 'store.db'}"]) == 0
+    with TestClient(seen["app"]) as client:
+        assert client.get(f"/reports/{run_id}/barber-r1/index.json").status_code == 200

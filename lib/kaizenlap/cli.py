@@ -128,7 +128,8 @@ def _run(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     """The read-only API and web build (uvicorn); ``serve/`` sits at the project root."""
     cfg = args.settings
-    app = create_app(store_url=cfg.store_url(args.store), web_dir=args.web_dir or cfg.web_dir)
+    app = create_app(store_url=cfg.store_url(args.store), web_dir=args.web_dir or cfg.web_dir,
+                     reports_dir=args.reports or cfg.reports)
     uvicorn.run(app, host=cfg.bind_host(args.host), port=args.port or cfg.port, log_level=args.log_level)
     return 0
 
@@ -219,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--host", default=None,
                    help="address (default: $KAIZENLAP_HOST, else 0.0.0.0 on Cloud Run, else 127.0.0.1)")
     v.add_argument("--port", type=int, default=None, help="port (default: $PORT or 8000)")
+    v.add_argument("--reports", default=None, metavar="DIR",
+                   help="the reports folder `run --reports` wrote (default: $KAIZENLAP_REPORTS or reports)")
     v.add_argument("--web-dir", default=None, metavar="DIR",
                    help="static web build (default: $KAIZENLAP_WEB_DIR or serve/web)")
     v.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])

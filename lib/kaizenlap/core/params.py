@@ -1,13 +1,13 @@
 """Configuration lives in ``params/`` (YAML), never in code. This module only finds and reads it."""
 from __future__ import annotations
 
-import functools
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from kaizenlap.core.environment import env
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -15,11 +15,11 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def params_dir() -> Path:
     """``$KAIZENLAP_PARAMS`` if set, else ``params/`` at the repository root (a checkout, ``pip install -e``),
     else the copy an installed wheel carries (``kaizenlap/resources/params``, beside ``resources/notebooks``)."""
-    env = os.environ.get("KAIZENLAP_PARAMS")
-    if env:
-        return Path(env)
+    value = env("KAIZENLAP_PARAMS")
+    if value:
+        return Path(value)
     here = Path(__file__).resolve()
-    packaged = here.parent / "resources" / "params"
+    packaged = here.parents[1] / "resources" / "params"      # kaizenlap/resources/params in a wheel
     if (packaged / "ingest.yaml").exists():
         return packaged
     for parent in here.parents:
@@ -31,14 +31,23 @@ def params_dir() -> Path:
     raise FileNotFoundError("params/ not found: set KAIZENLAP_PARAMS to the params directory")
 
 
-@functools.lru_cache(maxsize=None)
+_LOADED: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
+
+
 def load(name: str) -> dict[str, Any]:
-    """``params/<name>.yaml`` as a dict."""
-    with open(params_dir() / f"{name}.yaml", encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+    """``params/<name>.yaml`` as a dict, parsed once per version of the file: an edit (new modification time or
+    size) is seen by the next call, in a running kernel too, without a restart."""
+    path = params_dir() / f"{name}.yaml"
+    st = path.stat()
+    stamp = (st.st_mtime_ns, st.st_size)
+    hit = _LOADED.get(path)
+    if hit is None or hit[0] != stamp:
+        with open(path, encoding="utf-8") as fh:
+            hit = (stamp, yaml.load(fh, Loader=_LOADER))
+        _LOADED[path] = hit
+    return hit[1]
 
 
-@functools.lru_cache(maxsize=None)
 def tracks() -> dict[str, dict[str, Any]]:
     """Every ``params/tracks/*.yaml``, keyed by track id (parsed once per file version: the files carry
     traced outlines, so they are kept parsed while their modification times are unchanged)."""

@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     host: Optional[str] = _env("KAIZENLAP_HOST")
     web_dir: Optional[str] = _env("KAIZENLAP_WEB_DIR")
     reports: str = Field(default="reports", validation_alias=AliasChoices("KAIZENLAP_REPORTS"))
+    pointer_ttl_s: float = Field(default=1.0, ge=0, validation_alias=AliasChoices("KAIZENLAP_POINTER_TTL_S"))
+    api_max_age_s: int = Field(default=0, ge=0, validation_alias=AliasChoices("KAIZENLAP_API_MAX_AGE_S"))
     log: Optional[str] = _env("KAIZENLAP_LOG")
     k_service: Optional[str] = _env("K_SERVICE")
     cloud_run_job: Optional[str] = _env("CLOUD_RUN_JOB")
