@@ -139,6 +139,21 @@ class Lap(Doc):
     flags: dict[str, bool] = Field(default_factory=dict)
     is_clean: bool = False
     exclusion_reasons: list[str] = Field(default_factory=list)
+    id: Optional[str] = None
+    track_id: Optional[str] = None
+    number: Optional[str] = Field(None, description="the car's number as timed")
+    class_: Optional[str] = Field(None, alias="class")
+    driver_name: Optional[str] = None
+    team: Optional[str] = None
+    manufacturer: Optional[str] = None
+    elapsed_s: Optional[float] = Field(None, description="race time at the line crossing, seconds")
+    hour_local_s: Optional[float] = Field(None, description="local time of day at the crossing, seconds")
+    kph: Optional[float] = Field(None, description="average speed over the lap")
+    top_speed_kph: Optional[float] = None
+    lap_improvement: Optional[int] = None
+    pit_in: Optional[bool] = None
+    pit_time_s: Optional[float] = None
+    deleted_by: Optional[str] = Field(None, description="why the timing deleted the lap, if it did")
 
 
 class LapList(BaseModel):
@@ -230,6 +245,20 @@ class PatternTrend(Doc):
     points: Optional[TrendPoints] = None
 
 
+class PatternStats(Doc):
+    """A car's clean-lap statistics (pattern engine, SCHEMA.md)."""
+    n: Optional[int] = None
+    mean_s: Optional[float] = None
+    median_s: Optional[float] = None
+    sd_s: Optional[float] = None
+    robust_sd_s: Optional[float] = None
+    iqr_s: Optional[float] = None
+    cv: Optional[float] = None
+    best5_avg_s: Optional[float] = None
+    sanitized_avg_s: Optional[float] = None
+    sanitized_n: Optional[int] = None
+
+
 class Recommendation(Doc):
     """One recommendation. ``type`` says which engine; ``scope`` whether it is about the race, a car, or
     one lap of a car. Section recommendations at car scope carry Estimates (loss, pace_gap, ...)."""
@@ -248,6 +277,35 @@ class Recommendation(Doc):
     best_k: Optional[Estimate] = None
     median: Optional[Estimate] = None
     trend: Optional[PatternTrend] = Field(None, description="pattern documents at car scope: the car's trend")
+    engine: Optional[str] = Field(None, description="the engine that wrote the document")
+    class_: Optional[str] = Field(None, alias="class")
+    available: Optional[bool] = None
+    reason: Optional[str] = Field(None, description="why the document is not available")
+    n: Optional[int] = Field(None, description="the sample the document's numbers came from")
+    n_laps: Optional[int] = None
+    n_clean: Optional[int] = None
+    # section documents (engines/sections.py, SCHEMA.md "ml_section_recommendations")
+    section_set: Optional[str] = None
+    section_loss: Optional[Estimate] = Field(None, description="the car's loss in this section to the field")
+    rank: Optional[int] = Field(None, description="rank of this section's loss among the car's sections (1 = largest)")
+    significant: Optional[bool] = Field(None, description="the loss's 95% interval excludes zero")
+    field_typical_s: Optional[float] = None
+    total_loss_s: Optional[float] = None
+    time_s: Optional[float] = Field(None, description="lap scope: the lap's time in the section")
+    composite_s: Optional[float] = None
+    delta_to_composite_s: Optional[float] = None
+    delta_to_own_best_s: Optional[float] = None
+    is_clean: Optional[bool] = None
+    exclusion_reasons: Optional[list[str]] = None
+    preferred: Optional[bool] = None
+    # pattern documents (engines/pattern.py, SCHEMA.md "ml_pattern_recommendations")
+    stats: Optional[PatternStats] = None
+    residual_sd_s: Optional[float] = None
+    variance_share: Optional[dict[str, dict[str, float]]] = Field(
+        None, description="per section set, section -> share of lap-time variance (sums to 1)")
+    inconsistency_driver: Optional[str] = Field(None, description="section with the largest variance share")
+    consistency_percentile: Optional[float] = None
+    field_size: Optional[int] = Field(None, description="cars with enough clean laps")
 
 
 class WeatherSensorSeries(Doc):
@@ -297,7 +355,14 @@ class PaceVsTrackTemp(Doc):
 class Weather(Recommendation):
     """A race's weather document (``scope`` race) with its track's pooled model as ``track_model``."""
     usable: Optional[bool] = None
-    reason: Optional[str] = None
+    formula: Optional[str] = None
+    identifiable: Optional[bool] = None
+    cars: Optional[int] = None
+    units: Optional[int] = None
+    laps_with_weather: Optional[int] = None
+    weather_rows: Optional[int] = None
+    races: Optional[list[str]] = None
+    params: Optional[dict[str, float]] = None
     conditions: Optional[dict[str, Doc]] = None
     series: Optional[WeatherSeries] = None
     pace_vs_track_temp: Optional[PaceVsTrackTemp] = None

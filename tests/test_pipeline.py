@@ -144,8 +144,10 @@ def test_force_reruns_and_a_failing_task_is_reported(first_run, season, reports,
     assert code == 1
     run_dir = (reports / "latest").resolve()
     run = _run_json(run_dir)
-    st = {t["key"]: t for t in run["tasks"]}
+    st = {t["key"]: t for t in run["tasks"] if not t["carried"]}
     assert set(st) == {"barber-r1/pattern", "nosuch-r9/pattern"}
+    # a subset run's folder keeps the other tasks of the run before it, linked and marked as carried
+    assert run["carried_tasks"] == len(run["tasks"]) - 2 > 0
     assert st["barber-r1/pattern"]["status"] == "ok"                # --force: executed again, not reused
     assert st["barber-r1/pattern"]["fingerprint"] == _by_key(first_run)["barber-r1/pattern"].fingerprint
     assert not (run_dir / "barber-r1" / "pattern.html").exists()     # --no-reports
@@ -240,7 +242,7 @@ def test_unreachable_store_fails_the_run_but_keeps_the_reports(first_run, season
     assert code == 1
     run = _run_json((reports / "latest").resolve())
     assert run["store"]["published"] is False and run["store"]["error"]
-    assert [t["status"] for t in run["tasks"]] == ["reused"]       # the engines' work stands
+    assert [t["status"] for t in run["tasks"] if not t["carried"]] == ["reused"]       # the engines' work stands
 
 
 def test_reused_races_start_their_track_task_once(first_run, season, reports, monkeypatch):

@@ -410,3 +410,31 @@ def test_killed_part_writer_is_never_served(store_url, mini_docs, tmp_path):
     assert {d["generation"] for c in COLLECTIONS for d in seen[c]} <= {2}
     assert len(seen["ml_section_recommendations"]) == len(new["ml_section_recommendations"]) - \
         len(parts[victim]["ml_section_recommendations"])
+
+
+def test_carry_forward_keeps_what_a_subset_run_did_not_write(store, mini_docs):
+    """Both backends: a run that rewrites one race's engine part keeps every other part and race of the active
+    run (kaizenlap.store.publish.carry_forward), and serves exactly the full run's documents."""
+    from kaizenlap.store import begin_run, finish_run, stage
+    from kaizenlap.store.publish import carry_forward
+    docs, _ = mini_docs
+    parts = _split(docs)
+    begin_run(store, "run-1")
+    for name, part in parts.items():
+        stage(store, "run-1", name, part)
+    full = finish_run(store, "run-1", parts=list(parts))
+    engine_part = next(p for p in parts if p != "ingest")
+    race = engine_part.split(".")[0]
+    assert store.part_documents("run-1", engine_part) == {c: sorted(v, key=lambda d: d["id"])
+                                                          for c, v in parts[engine_part].items()}
+    begin_run(store, "run-2")
+    ingest = {c: [d for d in v if c == "tracks" or d.get("race_id") == race] for c, v in parts["ingest"].items()}
+    ingest["tracks"] = [{**t, "races": [r for r in t["races"] if r == race]} for t in ingest["tracks"]]
+    stage(store, "run-2", "ingest", ingest)
+    stage(store, "run-2", engine_part, parts[engine_part])
+    carried = carry_forward(store, "run-2", "run-1", {race})
+    run = finish_run(store, "run-2", parts=["ingest", engine_part, *carried["parts"]], carried=carried)
+    assert run["carried"]["from_run"] == "run-1" and engine_part not in carried["parts"]
+    assert run["data_version"] == full["data_version"]                 # the same season, served whole
+    for coll in COLLECTIONS:
+        assert _all(store, "run-2", coll) == _all(store, "run-1", coll), coll

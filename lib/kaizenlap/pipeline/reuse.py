@@ -110,3 +110,31 @@ def rerender(task: Task, run_dir: Path, src_run: Path, prev: dict, notebook: Pat
     task.reused_from = prev.get("reused_from") or src_run.name
     task.rerendered = True
     return True
+
+
+def carry_reports(tasks: list[Task], run_dir: Path, reports: Path, html_wanted: bool) -> list[Task]:
+    """For a subset run (``--races``/``--engines``): the previous ``latest`` run's successful tasks that this
+    run did not plan, linked into this run's folder (status ``reused``, ``carried``), so ``reports/latest``
+    still holds the whole season while showing what this run recomputed. Returns those tasks."""
+    latest = reports / "latest"
+    try:
+        prev_dir = latest.resolve(strict=True)
+        prev = json.loads((prev_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return []
+    if prev_dir == run_dir.resolve():
+        return []
+    planned = {t.key for t in tasks}
+    fields = set(Task.__dataclass_fields__)
+    out = []
+    for rec in prev.get("tasks", []):
+        if rec.get("key") in planned or rec.get("status") not in OK_STATUSES or not (rec.get("files") or {}).get("json"):
+            continue
+        task = Task(**{k: v for k, v in rec.items() if k in fields})
+        try:
+            reuse(task, run_dir, prev_dir, rec, html_wanted and bool(rec["files"].get("html")))
+        except OSError:
+            continue
+        task.carried = True
+        out.append(task)
+    return out

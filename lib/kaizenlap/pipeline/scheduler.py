@@ -22,6 +22,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from kaizenlap.core.atomic import write_json, write_text
+
 from kaizenlap.core import __version__, params
 from kaizenlap.core.settings import llm_setting
 from kaizenlap.ingest.loader import load
@@ -47,12 +49,6 @@ def settings() -> dict:
 def _run_id(seed: str) -> str:
     now = dt.datetime.now(dt.timezone.utc)
     return f"{now:%Y%m%dT%H%M%SZ}-{planner._sha(seed, str(time.time_ns()), str(os.getpid()))[:6]}"
-
-
-def _write_json(path: Path, doc: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=1, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _point_latest(reports: Path, run_id: str) -> None:
@@ -136,7 +132,7 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
     previous = [] if force else reuse.previous_runs(reports, exclude=run_dir)
     store_run = None
     if store_url:
-        store_run = StoreRun(store_url, run_id)
+        store_run = StoreRun(store_url, run_id, subset=bool(race_ids or engines))
         store_run.HEARTBEAT_S = float(cfg.get("heartbeat_s", StoreRun.HEARTBEAT_S))
         t0 = time.perf_counter()
         rec = store_run.begin(races, {"reports": str(run_dir), "races": wanted, "data": [str(p) for p in data_paths]})
@@ -257,6 +253,8 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
     if any(i.severity == "error" for i in issues):   # an unreadable input: the races it held are lost
         exit_code = 1
     result = RunResult(run_id, run_dir, tasks, exit_code, wall)
+    # A subset run's report folder keeps the season too: the previous latest run's other tasks, linked in.
+    carried = reuse.carry_reports(tasks, run_dir, reports, html) if (race_ids or engines) else []
 
     # 4. Record: run.json, index.html, results manifest, latest symlink.
     doc = {"run_id": run_id, "started_utc": started, "finished_utc": results.now_utc(), "wall_s": round(wall, 3),
@@ -267,9 +265,9 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
            "store": store_record, "kaizenlap_version": __version__, "library_hash": lib_hash, "git": git,
            "quality": write_quality(run_dir, [r for r in races if r.race_id in wanted]),
            "python": sys.version.split()[0], "counts": result.counts(), "exit_code": exit_code,
-           "tasks": [t.record() for t in tasks]}
-    _write_json(run_dir / "run.json", doc)
-    (run_dir / "index.html").write_text(render_index(doc), encoding="utf-8")
+           "tasks": [t.record() for t in [*tasks, *carried]], "carried_tasks": len(carried)}
+    write_json(run_dir / "run.json", doc, default=str)
+    write_text(run_dir / "index.html", render_index(doc))
     write_manifest(run_dir, store_record)
     _point_latest(reports, run_id)
     return result

@@ -130,6 +130,10 @@ class Store(ABC):
         """Create or replace the part record ``record["part"]`` of the run (what one writer wrote)."""
 
     @abstractmethod
+    def part_documents(self, run_id: str, part: str) -> dict[str, list[dict]]:
+        """What ``part`` wrote under the run: ``{collection: documents by id}``."""
+
+    @abstractmethod
     def list_parts(self, run_id: str) -> list[dict]:
         """The run's part records, by part id."""
 

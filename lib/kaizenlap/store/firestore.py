@@ -148,6 +148,17 @@ class FirestoreStore(Store):
     def put_part(self, run_id: str, record: dict) -> None:
         self._call(self._coll(run_id, PARTS).document(record["part"]).set, record, timeout=TIMEOUT_S)
 
+    def part_documents(self, run_id: str, part: str) -> dict[str, list[dict]]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+        out: dict[str, list[dict]] = {}
+        for c in COLLECTIONS:
+            q = self._coll(run_id, c).where(filter=FieldFilter(PART_FIELD, "==", part))
+            docs = sorted((_data(s) for s in self._call(lambda q=q: list(q.stream(timeout=TIMEOUT_S)))),
+                          key=lambda d: d["id"])
+            if docs:
+                out[c] = docs
+        return out
+
     def list_parts(self, run_id: str) -> list[dict]:
         from google.cloud.firestore_v1.field_path import FieldPath
         q = self._coll(run_id, PARTS).order_by(FieldPath.document_id())

@@ -201,7 +201,7 @@ def discard(store: Store, run_id: str, part: str) -> int:
 
 def finish_run(store: Store, run_id: str, *, parts: Iterable[str] | None = None,
                failed_tasks: list[dict] | None = None, activate: bool = True, keep_runs: int = 2,
-               stale_after_s: float = 600.0) -> dict:
+               stale_after_s: float = 600.0, carried: dict | None = None) -> dict:
     """Complete a run and (``activate``) make it the one readers see. Returns the run document.
 
     ``parts``: the parts that must be there (the pipeline: ``ingest`` and one per successful task); a
@@ -232,13 +232,77 @@ def finish_run(store: Store, run_id: str, *, parts: Iterable[str] | None = None,
                              f"{counts.get(coll, 0)} (overlapping ids, or a writer that failed half-way): not published")
     run.update(status="complete", finished_at=now_iso(), heartbeat_at=now_iso(),
                counts={c: counts.get(c, 0) for c in COLLECTIONS}, data_version=_version(sums, counts),
-               parts=sorted(recorded), failed_tasks=list(run.get("failed_tasks") or []) + list(failed_tasks or []))
+               parts=sorted(recorded), failed_tasks=list(run.get("failed_tasks") or []) + list(failed_tasks or []),
+               carried=carried)
     if activate:
         _flip(store, run, store.active() or {})
     else:
         store.complete(run, None)
     prune(store, keep=keep_runs, stale_after_s=stale_after_s)
     return run
+
+
+INGEST_COLLECTIONS = ("races", "laps", "data_quality")
+
+
+def carry_forward(store: Store, run_id: str, from_run: str, races: set[str]) -> dict:
+    """A subset run (some races, or some task kinds) keeps the season: stage under ``run_id`` what ``from_run``
+    (the active run) holds that this run did not recompute. Call it after every part of ``run_id`` is staged
+    and before :func:`finish_run`.
+
+    * A task part of ``from_run`` (``<race or track>.<task>``) that ``run_id`` did not write is copied whole,
+      under the same part name.
+    * Ingest documents (races, laps, data quality) of races not in ``races`` are copied as part
+      ``carried``; the track documents of ``run_id`` list the carried races too.
+    * A run published as one part (``all``, :func:`publish_documents`) is carried document by document:
+      everything ``run_id`` does not hold, but not the ingest documents of its own races.
+
+    Returns ``{"from_run", "parts": [...], "counts": {collection: n}}``, recorded in the run document.
+    """
+    _writing_run(store, run_id)
+    ours = {p["part"]: p for p in store.list_parts(run_id)}
+    carried_parts: list[str] = []
+    counts: dict[str, int] = {}
+    loose: dict[str, list[dict]] = {}
+
+    def count(docs: dict[str, list[dict]]) -> None:
+        for coll, items in docs.items():
+            counts[coll] = counts.get(coll, 0) + len(items)
+
+    held = {c: {d["id"] for p in ours for d in store.part_documents(run_id, p).get(c, [])} for c in COLLECTIONS}
+    for rec in store.list_parts(from_run):
+        part = rec["part"]
+        if part in ours and part not in ("ingest", "carried", "all"):
+            continue
+        docs = store.part_documents(from_run, part)
+        if part in ("ingest", "carried", "all"):
+            for coll, items in docs.items():
+                if coll == "tracks":
+                    continue
+                keep = [d for d in items if d["id"] not in held.get(coll, set())
+                        and not (coll in INGEST_COLLECTIONS and d.get("race_id") in races)]
+                if part != "all":
+                    keep = [d for d in keep if coll in INGEST_COLLECTIONS]
+                loose.setdefault(coll, []).extend(keep)
+            continue
+        stage(store, run_id, part, docs, meta={**(rec.get("meta") or {}), "carried_from": from_run})
+        carried_parts.append(part)
+        count(docs)
+    if loose:
+        stage(store, run_id, "carried", loose, meta={"carried_from": from_run})
+        carried_parts.append("carried")
+        count(loose)
+    # The track documents name every race the store serves.
+    if "ingest" in ours:
+        mine = store.part_documents(run_id, "ingest")
+        theirs = {d["id"]: d for d in store.query(from_run, "tracks")}
+        served = {d["race_id"] for d in loose.get("races", [])}
+        tracks = []
+        for t in mine.get("tracks", []):
+            extra = [r for r in (theirs.get(t["id"], {}).get("races") or []) if r in served]
+            tracks.append({**t, "races": sorted(set(t.get("races") or []) | set(extra))})
+        stage(store, run_id, "ingest", {**mine, "tracks": tracks}, meta=(ours["ingest"].get("meta") or {}))
+    return {"from_run": from_run, "parts": carried_parts, "counts": counts}
 
 
 def publish_documents(store: Store, run_id: str, docs_by_collection: dict[str, Iterable[dict]],

@@ -196,6 +196,13 @@ class SqliteStore(Store):
             con.execute("INSERT OR REPLACE INTO parts (run_id, part, body) VALUES (?, ?, ?)",
                         (run_id, record["part"], _dumps(record)))
 
+    def part_documents(self, run_id: str, part: str) -> dict[str, list[dict]]:
+        out: dict[str, list[dict]] = {}
+        for coll, body in self._rows("SELECT coll, body FROM docs WHERE run_id=? AND part=? ORDER BY coll, id",
+                                     (run_id, part)):
+            out.setdefault(coll, []).append(json.loads(body))
+        return out
+
     def list_parts(self, run_id: str) -> list[dict]:
         return [json.loads(b) for (b,) in self._rows("SELECT body FROM parts WHERE run_id=? ORDER BY part", (run_id,))]
 

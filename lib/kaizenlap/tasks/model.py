@@ -53,6 +53,7 @@ class Task:
     error: dict | None = None     # a TaskError
     headline: dict = dataclasses.field(default_factory=dict)
     reused_from: str | None = None
+    carried: bool = False         # linked from the previous latest run by a subset run (not planned here)
     rerendered: bool = False      # reused, its report re-rendered with the notebook's edited narration
     after: list[str] = dataclasses.field(default_factory=list)   # keys of the tasks it reads
     worker: dict = dataclasses.field(default_factory=dict)      # who executed it (pid, kernel, mode)

@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 from kaizenlap.store import begin_run, discard, finish_run, heartbeat, open_store, stage
+from kaizenlap.store.publish import carry_forward
 from kaizenlap.store.ingest_documents import ingest_documents
 from kaizenlap.tasks import record as results
 from kaizenlap.tasks.model import OK_STATUSES, Task, TaskError
@@ -17,8 +18,12 @@ class StoreRun:
 
     HEARTBEAT_S = 30.0            # params/pipeline.yaml heartbeat_s overrides it in the pipeline
 
-    def __init__(self, url: str, run_id: str) -> None:
-        self.url, self.run_id = url, run_id
+    def __init__(self, url: str, run_id: str, subset: bool = False) -> None:
+        """``subset``: the run recomputes some races or some task kinds only (``run --races``/``--engines``);
+        it then carries the active run's other documents forward (:func:`kaizenlap.store.publish.carry_forward`),
+        so publishing it never takes the rest of the season away from the app."""
+        self.url, self.run_id, self.subset = url, run_id, subset
+        self.races: set[str] = set()
         self.store = None
         self.error: str | None = None
         self._beat = time.monotonic()
@@ -29,6 +34,7 @@ class StoreRun:
         try:
             self.store = open_store(self.url)
             begin_run(self.store, self.run_id, meta)
+            self.races = {r.race_id for r in races}
             return stage(self.store, self.run_id, "ingest", ingest_documents(races), meta={"writer": "pipeline"})
         except Exception as exc:  # the reports are still worth making
             self.error = f"{type(exc).__name__}: {exc}"
@@ -83,9 +89,16 @@ class StoreRun:
             failed = [{"task": t.key, "race_id": t.target if t.kind == "race" else None, "error": t.error}
                       for t in tasks if t.status == "failed"]
             parts = ["ingest", *(results.part_name(t.target, t.name) for t in tasks if t.status in OK_STATUSES)]
-            run = finish_run(self.store, self.run_id, parts=parts, failed_tasks=failed)
+            for extra in sorted(recorded - set(parts)):      # a writer that recorded its part and failed later
+                discard(self.store, self.run_id, extra)
+            active = (self.store.active() or {}).get("run_id")
+            carried = None
+            if self.subset and active and active != self.run_id:
+                carried = carry_forward(self.store, self.run_id, active, self.races)
+                parts += carried["parts"]
+            run = finish_run(self.store, self.run_id, parts=parts, failed_tasks=failed, carried=carried)
             return {**out, "published": True, "data_version": run["data_version"], "counts": run["counts"],
-                    "parts": len(run["parts"]), "failed_tasks": len(failed)}
+                    "parts": len(run["parts"]), "failed_tasks": len(failed), "carried": carried}
         except Exception as exc:  # the store keeps serving its previous run
             self.error = f"{type(exc).__name__}: {exc}"
             return {**out, "error": self.error}
