@@ -80,11 +80,13 @@ bench: setup
 		echo "wrk (Debian) not installed: bench/api.py drives the warm passes with its asyncio client"
 	$(BIN)/python bench/api.py
 
-# JupyterLab on notebooks/ with the project's kernel (python3 = this venv's Python).
-lab: setup
+# JupyterLab on notebooks/ with the project's kernel (python3 = this venv's Python), the sample written first;
+# ARGS pass through: make lab ARGS="--allow-root --port 8890 --no-browser".
+ARGS ?=
+lab: setup sample
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,lab]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (KaizenLap)"
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ARGS)
 
 clean:
 	rm -rf .kaizenlap data/sample .pytest_cache web/dist web/node_modules

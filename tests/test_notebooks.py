@@ -43,3 +43,18 @@ def test_notebooks_run_with_nbval(small_data, tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     assert " passed" in proc.stdout and "failed" not in proc.stdout.splitlines()[-1]
+
+
+def test_notebook_cell_ids_are_unique_and_engine_settings_are_a_parameter():
+    for path in sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        ids = [c.get("id") for c in nb["cells"]]
+        assert len(ids) == len(set(ids)), path.name
+        params = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+        if path.stem != "coaching_synthesis":
+            assert "overrides = None" in "".join(params["source"]), path.name
+
+
+def test_environment_yml_installs_the_tested_versions():
+    text = (Path(__file__).resolve().parents[1] / "environment.yml").read_text(encoding="utf-8")
+    assert "- -c constraints.txt" in text and "-e .[dev,lab]" in text

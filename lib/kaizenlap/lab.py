@@ -29,6 +29,7 @@ def setup_display() -> None:
     pd.set_option("display.max_columns", 40)
     pd.set_option("display.width", 200)
     pd.set_option("display.max_rows", 200)
+    pd.set_option("display.max_colwidth", None)      # text (reasons, messages) whole, not cut at 50 characters
 
 
 

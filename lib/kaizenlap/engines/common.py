@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -19,8 +21,59 @@ SECTION_SET_OF = {**{s: "sectors" for s in SECTORS}, **{k: "subsections" for k, 
 NOT_ENOUGH = "not enough clean laps"
 
 
+_OVERRIDES: ContextVar[dict] = ContextVar("engine_overrides", default={})
+
+
 def cfg() -> dict:
-    return params.load("engines")
+    """``params/engines.yaml``, with the overrides of the enclosing :func:`engine_settings` block."""
+    base = params.load("engines")
+    extra = _OVERRIDES.get()
+    if not extra:
+        return base
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = {**base[key], **value} if isinstance(base.get(key), dict) else value
+    return out
+
+
+def _checked(overrides: dict) -> dict:
+    """``{"trend_fdr": 0.1}`` (a key of one section, if unambiguous), ``{"pattern": {"trend_fdr": 0.1}}`` or
+    ``{"pattern.trend_fdr": 0.1}`` → the nested form; an unknown key is a ValueError naming the known ones."""
+    base = params.load("engines")
+    sections = {k for k, v in base.items() if isinstance(v, dict)}
+    out: dict = {}
+    for key, value in overrides.items():
+        if "." in key:
+            section, _, name = key.partition(".")
+            key, value = section, {name: value}
+        if key in sections:
+            if not isinstance(value, dict):
+                raise ValueError(f"engine setting {key!r} is a section: give {{name: value}}")
+            unknown = sorted(set(value) - set(base[key]))
+            if unknown:
+                raise ValueError(f"unknown engine setting(s) {', '.join(f'{key}.{u}' for u in unknown)}; "
+                                 f"{key} has {', '.join(sorted(base[key]))}")
+            out.setdefault(key, {}).update(value)
+        elif key in base:
+            out[key] = value
+        else:
+            owners = [sec for sec in sections if key in base[sec]]
+            if len(owners) != 1:
+                known = sorted({*base, *(f"{sec}.{k}" for sec in sections for k in base[sec])})
+                raise ValueError(f"unknown engine setting {key!r}; known: {', '.join(known)}")
+            out.setdefault(owners[0], {})[key] = value
+    return out
+
+
+@contextmanager
+def engine_settings(overrides: dict | None = None) -> Iterator[dict]:
+    """Within the block, the engines read ``params/engines.yaml`` with ``overrides`` applied (this call only:
+    the file is not changed). ``overrides``: see :func:`_checked`. Yields the settings in force."""
+    token = _OVERRIDES.set(_checked(overrides or {}))
+    try:
+        yield cfg()
+    finally:
+        _OVERRIDES.reset(token)
 
 
 @dataclass
