@@ -68,3 +68,14 @@ export const api = {
     cached<{ items: { name: string; href: string }[] }>(`/reports/${e(runId)}/${e(target)}/index.json`),
   health: () => getJson<S["Health"]>("/health"),
 };
+
+/** A lap's time in one section (the lap document's `<section>_s` field), typed through the schema. */
+const SECTION_FIELD = {
+  s1: "s1_s", s2: "s2_s", s3: "s3_s", im1a: "im1a_s", im1: "im1_s", im2a: "im2a_s", im2: "im2_s", im3a: "im3a_s",
+  fl: "fl_s",
+} as const satisfies Record<string, keyof Lap>;
+
+export function sectionTime(l: Lap, section: string): number | null | undefined {
+  const field = SECTION_FIELD[section as keyof typeof SECTION_FIELD];
+  return field ? l[field] : undefined;
+}

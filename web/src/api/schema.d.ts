@@ -394,12 +394,38 @@ export interface components {
         Coaching: {
             /** Actions */
             actions: components["schemas"]["CoachingAction"][];
+            /** Available */
+            available?: boolean | null;
             best_k?: components["schemas"]["Estimate"] | null;
             /** Car */
             car?: string | null;
+            /** Class */
+            class?: string | null;
+            /** Composite S */
+            composite_s?: number | null;
             consistency_cost?: components["schemas"]["Estimate"] | null;
+            /** Consistency Percentile */
+            consistency_percentile?: number | null;
+            /** Delta To Composite S */
+            delta_to_composite_s?: number | null;
+            /** Delta To Own Best S */
+            delta_to_own_best_s?: number | null;
+            /**
+             * Engine
+             * @description the engine that wrote the document
+             */
+            engine?: string | null;
+            /** Exclusion Reasons */
+            exclusion_reasons?: string[] | null;
             /** Facts */
             facts: components["schemas"]["CoachingFact"][];
+            /**
+             * Field Size
+             * @description cars with enough clean laps
+             */
+            field_size?: number | null;
+            /** Field Typical S */
+            field_typical_s?: number | null;
             generator: components["schemas"]["CoachingGenerator"];
             /** Headline */
             headline: string;
@@ -407,6 +433,13 @@ export interface components {
             hypotheses: components["schemas"]["CoachingHypothesis"][];
             /** Id */
             id: string;
+            /**
+             * Inconsistency Driver
+             * @description section with the largest variance share
+             */
+            inconsistency_driver?: string | null;
+            /** Is Clean */
+            is_clean?: boolean | null;
             /** Lap */
             lap?: number | null;
             loss?: components["schemas"]["Estimate"] | null;
@@ -414,17 +447,55 @@ export interface components {
             /** Message */
             message?: string | null;
             /**
+             * N
+             * @description the sample the document's numbers came from
+             */
+            n?: number | null;
+            /**
              * N Clean
              * @default 0
              */
             n_clean: number;
+            /** N Laps */
+            n_laps?: number | null;
             pace_gap?: components["schemas"]["Estimate"] | null;
+            /** Preferred */
+            preferred?: boolean | null;
             /** Race Id */
             race_id?: string | null;
+            /**
+             * Rank
+             * @description rank of this section's loss among the car's sections (1 = largest)
+             */
+            rank?: number | null;
+            /**
+             * Reason
+             * @description why the document is not available
+             */
+            reason?: string | null;
+            /** Residual Sd S */
+            residual_sd_s?: number | null;
             /** Scope */
             scope?: string | null;
             /** Section */
             section?: string | null;
+            /** @description the car's loss in this section to the field */
+            section_loss?: components["schemas"]["Estimate"] | null;
+            /** Section Set */
+            section_set?: string | null;
+            /**
+             * Significant
+             * @description the loss's 95% interval excludes zero
+             */
+            significant?: boolean | null;
+            stats?: components["schemas"]["PatternStats"] | null;
+            /**
+             * Time S
+             * @description lap scope: the lap's time in the section
+             */
+            time_s?: number | null;
+            /** Total Loss S */
+            total_loss_s?: number | null;
             /** Track Id */
             track_id?: string | null;
             /** @description pattern documents at car scope: the car's trend */
@@ -434,6 +505,15 @@ export interface components {
              * @enum {string}
              */
             type: "section" | "weather" | "pattern" | "coaching";
+            /**
+             * Variance Share
+             * @description per section set, section -> share of lap-time variance (sums to 1)
+             */
+            variance_share?: {
+                [key: string]: {
+                    [key: string]: number;
+                };
+            } | null;
         } & {
             [key: string]: unknown;
         };
@@ -718,8 +798,22 @@ export interface components {
         Lap: {
             /** Car */
             car: string;
+            /** Class */
+            class?: string | null;
             /** Crossing Utc */
             crossing_utc?: string | null;
+            /**
+             * Deleted By
+             * @description why the timing deleted the lap, if it did
+             */
+            deleted_by?: string | null;
+            /** Driver Name */
+            driver_name?: string | null;
+            /**
+             * Elapsed S
+             * @description race time at the line crossing, seconds
+             */
+            elapsed_s?: number | null;
             /** Exclusion Reasons */
             exclusion_reasons?: string[];
             /** Fl S */
@@ -730,6 +824,13 @@ export interface components {
             flags?: {
                 [key: string]: boolean;
             };
+            /**
+             * Hour Local S
+             * @description local time of day at the crossing, seconds
+             */
+            hour_local_s?: number | null;
+            /** Id */
+            id?: string | null;
             /** Im1 S */
             im1_s?: number | null;
             /** Im1A S */
@@ -745,10 +846,28 @@ export interface components {
              * @default false
              */
             is_clean: boolean;
+            /**
+             * Kph
+             * @description average speed over the lap
+             */
+            kph?: number | null;
             /** Lap */
             lap: number;
+            /** Lap Improvement */
+            lap_improvement?: number | null;
             /** Lap Time S */
             lap_time_s?: number | null;
+            /** Manufacturer */
+            manufacturer?: string | null;
+            /**
+             * Number
+             * @description the car's number as timed
+             */
+            number?: string | null;
+            /** Pit In */
+            pit_in?: boolean | null;
+            /** Pit Time S */
+            pit_time_s?: number | null;
             /** Race Id */
             race_id: string;
             /** S1 S */
@@ -757,6 +876,12 @@ export interface components {
             s2_s?: number | null;
             /** S3 S */
             s3_s?: number | null;
+            /** Team */
+            team?: string | null;
+            /** Top Speed Kph */
+            top_speed_kph?: number | null;
+            /** Track Id */
+            track_id?: string | null;
         } & {
             [key: string]: unknown;
         };
@@ -786,6 +911,34 @@ export interface components {
             /** Reason */
             reason?: string | null;
             slope_s_per_c?: components["schemas"]["Estimate"] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * PatternStats
+         * @description A car's clean-lap statistics (pattern engine, SCHEMA.md).
+         */
+        PatternStats: {
+            /** Best5 Avg S */
+            best5_avg_s?: number | null;
+            /** Cv */
+            cv?: number | null;
+            /** Iqr S */
+            iqr_s?: number | null;
+            /** Mean S */
+            mean_s?: number | null;
+            /** Median S */
+            median_s?: number | null;
+            /** N */
+            n?: number | null;
+            /** Robust Sd S */
+            robust_sd_s?: number | null;
+            /** Sanitized Avg S */
+            sanitized_avg_s?: number | null;
+            /** Sanitized N */
+            sanitized_n?: number | null;
+            /** Sd S */
+            sd_s?: number | null;
         } & {
             [key: string]: unknown;
         };
@@ -942,25 +1095,98 @@ export interface components {
          *     one lap of a car. Section recommendations at car scope carry Estimates (loss, pace_gap, ...).
          */
         Recommendation: {
+            /** Available */
+            available?: boolean | null;
             best_k?: components["schemas"]["Estimate"] | null;
             /** Car */
             car?: string | null;
+            /** Class */
+            class?: string | null;
+            /** Composite S */
+            composite_s?: number | null;
             consistency_cost?: components["schemas"]["Estimate"] | null;
+            /** Consistency Percentile */
+            consistency_percentile?: number | null;
+            /** Delta To Composite S */
+            delta_to_composite_s?: number | null;
+            /** Delta To Own Best S */
+            delta_to_own_best_s?: number | null;
+            /**
+             * Engine
+             * @description the engine that wrote the document
+             */
+            engine?: string | null;
+            /** Exclusion Reasons */
+            exclusion_reasons?: string[] | null;
+            /**
+             * Field Size
+             * @description cars with enough clean laps
+             */
+            field_size?: number | null;
+            /** Field Typical S */
+            field_typical_s?: number | null;
             /** Id */
             id: string;
+            /**
+             * Inconsistency Driver
+             * @description section with the largest variance share
+             */
+            inconsistency_driver?: string | null;
+            /** Is Clean */
+            is_clean?: boolean | null;
             /** Lap */
             lap?: number | null;
             loss?: components["schemas"]["Estimate"] | null;
             median?: components["schemas"]["Estimate"] | null;
             /** Message */
             message?: string | null;
+            /**
+             * N
+             * @description the sample the document's numbers came from
+             */
+            n?: number | null;
+            /** N Clean */
+            n_clean?: number | null;
+            /** N Laps */
+            n_laps?: number | null;
             pace_gap?: components["schemas"]["Estimate"] | null;
+            /** Preferred */
+            preferred?: boolean | null;
             /** Race Id */
             race_id?: string | null;
+            /**
+             * Rank
+             * @description rank of this section's loss among the car's sections (1 = largest)
+             */
+            rank?: number | null;
+            /**
+             * Reason
+             * @description why the document is not available
+             */
+            reason?: string | null;
+            /** Residual Sd S */
+            residual_sd_s?: number | null;
             /** Scope */
             scope?: string | null;
             /** Section */
             section?: string | null;
+            /** @description the car's loss in this section to the field */
+            section_loss?: components["schemas"]["Estimate"] | null;
+            /** Section Set */
+            section_set?: string | null;
+            /**
+             * Significant
+             * @description the loss's 95% interval excludes zero
+             */
+            significant?: boolean | null;
+            stats?: components["schemas"]["PatternStats"] | null;
+            /**
+             * Time S
+             * @description lap scope: the lap's time in the section
+             */
+            time_s?: number | null;
+            /** Total Loss S */
+            total_loss_s?: number | null;
             /** Track Id */
             track_id?: string | null;
             /** @description pattern documents at car scope: the car's trend */
@@ -970,6 +1196,15 @@ export interface components {
              * @enum {string}
              */
             type: "section" | "weather" | "pattern" | "coaching";
+            /**
+             * Variance Share
+             * @description per section set, section -> share of lap-time variance (sums to 1)
+             */
+            variance_share?: {
+                [key: string]: {
+                    [key: string]: number;
+                };
+            } | null;
         } & {
             [key: string]: unknown;
         };
@@ -1093,33 +1328,118 @@ export interface components {
          * @description A race's weather document (``scope`` race) with its track's pooled model as ``track_model``.
          */
         Weather: {
+            /** Available */
+            available?: boolean | null;
             best_k?: components["schemas"]["Estimate"] | null;
             /** Car */
             car?: string | null;
+            /** Cars */
+            cars?: number | null;
+            /** Class */
+            class?: string | null;
+            /** Composite S */
+            composite_s?: number | null;
             /** Conditions */
             conditions?: {
                 [key: string]: components["schemas"]["Doc"];
             } | null;
             consistency_cost?: components["schemas"]["Estimate"] | null;
+            /** Consistency Percentile */
+            consistency_percentile?: number | null;
+            /** Delta To Composite S */
+            delta_to_composite_s?: number | null;
+            /** Delta To Own Best S */
+            delta_to_own_best_s?: number | null;
+            /**
+             * Engine
+             * @description the engine that wrote the document
+             */
+            engine?: string | null;
+            /** Exclusion Reasons */
+            exclusion_reasons?: string[] | null;
+            /**
+             * Field Size
+             * @description cars with enough clean laps
+             */
+            field_size?: number | null;
+            /** Field Typical S */
+            field_typical_s?: number | null;
+            /** Formula */
+            formula?: string | null;
             /** Id */
             id: string;
+            /** Identifiable */
+            identifiable?: boolean | null;
+            /**
+             * Inconsistency Driver
+             * @description section with the largest variance share
+             */
+            inconsistency_driver?: string | null;
+            /** Is Clean */
+            is_clean?: boolean | null;
             /** Lap */
             lap?: number | null;
+            /** Laps With Weather */
+            laps_with_weather?: number | null;
             loss?: components["schemas"]["Estimate"] | null;
             median?: components["schemas"]["Estimate"] | null;
             /** Message */
             message?: string | null;
+            /**
+             * N
+             * @description the sample the document's numbers came from
+             */
+            n?: number | null;
+            /** N Clean */
+            n_clean?: number | null;
+            /** N Laps */
+            n_laps?: number | null;
             pace_gap?: components["schemas"]["Estimate"] | null;
             pace_vs_track_temp?: components["schemas"]["PaceVsTrackTemp"] | null;
+            /** Params */
+            params?: {
+                [key: string]: number;
+            } | null;
+            /** Preferred */
+            preferred?: boolean | null;
             /** Race Id */
             race_id?: string | null;
-            /** Reason */
+            /** Races */
+            races?: string[] | null;
+            /**
+             * Rank
+             * @description rank of this section's loss among the car's sections (1 = largest)
+             */
+            rank?: number | null;
+            /**
+             * Reason
+             * @description why the document is not available
+             */
             reason?: string | null;
+            /** Residual Sd S */
+            residual_sd_s?: number | null;
             /** Scope */
             scope?: string | null;
             /** Section */
             section?: string | null;
+            /** @description the car's loss in this section to the field */
+            section_loss?: components["schemas"]["Estimate"] | null;
+            /** Section Set */
+            section_set?: string | null;
             series?: components["schemas"]["WeatherSeries"] | null;
+            /**
+             * Significant
+             * @description the loss's 95% interval excludes zero
+             */
+            significant?: boolean | null;
+            stats?: components["schemas"]["PatternStats"] | null;
+            /**
+             * Time S
+             * @description lap scope: the lap's time in the section
+             */
+            time_s?: number | null;
+            /** Total Loss S */
+            total_loss_s?: number | null;
             /** Track Id */
             track_id?: string | null;
             track_model?: components["schemas"]["Doc"] | null;
@@ -1130,8 +1450,21 @@ export interface components {
              * @enum {string}
              */
             type: "section" | "weather" | "pattern" | "coaching";
+            /** Units */
+            units?: number | null;
             /** Usable */
             usable?: boolean | null;
+            /**
+             * Variance Share
+             * @description per section set, section -> share of lap-time variance (sums to 1)
+             */
+            variance_share?: {
+                [key: string]: {
+                    [key: string]: number;
+                };
+            } | null;
+            /** Weather Rows */
+            weather_rows?: number | null;
         } & {
             [key: string]: unknown;
         };

@@ -1,6 +1,6 @@
 import { useId } from "react";
 import { Alert, Typography } from "@mui/material";
-import type { CarDetail, Lap, PatternTrend } from "../api/client";
+import type { CarDetail, Lap, PatternTrend, Recommendation } from "../api/client";
 import { extent, linear, slopeBand, ticks } from "../charts";
 import { Async, type Result } from "../components/Async";
 import { fmtDelta, fmtEst, fmtTime } from "../format";
@@ -80,8 +80,8 @@ export function TrendChart({ trend, nLaps }: { trend: PatternTrend; nLaps: numbe
 
 export default function Patterns({ detail, laps, selectedLap, onLap }:
   { detail: CarDetail; laps: Result<{ items: Lap[] }>; selectedLap?: number; onLap: (l: number) => void }) {
-  const p = (detail.pattern ?? {}) as Record<string, unknown>;
-  const st = p.stats as Record<string, number> | undefined;
+  const p: Partial<Recommendation> = detail.pattern ?? {};
+  const st = p.stats;
   const tr = detail.pattern?.trend;
   return (
     <div data-testid="patterns">

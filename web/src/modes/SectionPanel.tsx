@@ -1,5 +1,5 @@
 import { Table, TableBody, TableCell, TableHead, TableRow, Typography } from "@mui/material";
-import type { Composite, Lap, Recommendation } from "../api/client";
+import { sectionTime, type Composite, type Lap, type Recommendation } from "../api/client";
 import { Async, type Result } from "../components/Async";
 import { fmtDelta, fmtEst, fmtTime, fmtTimeEst } from "../format";
 
@@ -9,12 +9,12 @@ export function SectionPanel({ section, laps, comp, car, recs }:
   const set = ["s1", "s2", "s3"].includes(section) ? "sectors" : "subsections";
   const f = comp?.field?.find((x) => x.class === "all" && x.section_set === set && x.available);
   const compS = f?.components?.find((c) => c.section === section)?.time_s;
-  const rec = recs.find((r) => r.section === section && r.section_set === set) as Record<string, unknown> | undefined;
-  const bestK = (rec?.best_k as Recommendation["best_k"])?.value ?? undefined;
+  const rec = recs.find((r) => r.section === section && r.section_set === set);
+  const bestK = rec?.best_k?.value ?? undefined;
   return (
     <>
-      <Typography variant="body2">Composite (field best): {fmtTime(compS)} (n={f?.n_laps ?? 0} clean laps) · own best-k: {rec?.best_k ? fmtTimeEst(rec.best_k as never) : "n/a"}</Typography>
-      <Typography variant="body2">Section loss beyond the car's deficit: {rec?.section_loss ? fmtEst(rec.section_loss as never) : "n/a"}</Typography>
+      <Typography variant="body2">Composite (field best): {fmtTime(compS)} (n={f?.n_laps ?? 0} clean laps) · own best-k: {rec?.best_k ? fmtTimeEst(rec.best_k) : "n/a"}</Typography>
+      <Typography variant="body2">Section loss beyond the car's deficit: {rec?.section_loss ? fmtEst(rec.section_loss) : "n/a"}</Typography>
       <Async r={laps} what={`laps of car ${car}`} empty={(d) => (d.items.length ? null : "No laps.")}>
         {(d) => (
           <Table size="small" aria-label={`car ${car} laps in ${section}`} data-testid="section-laps">
@@ -22,7 +22,7 @@ export function SectionPanel({ section, laps, comp, car, recs }:
               <TableCell align="right">Δ composite</TableCell><TableCell align="right">Δ best-k</TableCell><TableCell>Clean</TableCell></TableRow></TableHead>
             <TableBody>
               {d.items.map((l) => {
-                const v = (l as Record<string, unknown>)[`${section}_s`] as number | null | undefined;
+                const v = sectionTime(l, section);
                 return <TableRow key={l.lap}>
                   <TableCell>{l.lap}</TableCell><TableCell align="right">{fmtTime(v)}</TableCell>
                   <TableCell align="right">{v && compS ? fmtDelta(v - compS) : "–"}</TableCell>

@@ -3,16 +3,16 @@ import type { Recommendation } from "../api/client";
 import { fmtEst } from "../format";
 
 // A section loss whose interval excludes zero is a loss (above) or a relative strength (below).
-function sectionLabel(r: Recommendation & Record<string, unknown>): string {
+function sectionLabel(r: Recommendation): string {
   if (r.significant) return "";
-  const hi = (r.section_loss as { hi?: number | null } | undefined)?.hi;
+  const hi = r.section_loss?.hi;
   return typeof hi === "number" && hi < 0 ? " (strength)" : " (n.s.)";
 }
 
 export default function Sections({ recs, useSubs, onSelect, selected }:
   { recs: Recommendation[]; useSubs: boolean; onSelect: (s: string) => void; selected?: string }) {
   const set = useSubs ? "subsections" : "sectors";
-  const rows = recs.filter((r) => r.section_set === set) as (Recommendation & Record<string, unknown>)[];
+  const rows = recs.filter((r) => r.section_set === set);
   const na = rows.find((r) => r.available === false);
   if (na) return <Alert severity="info">{String(na.message ?? `${set} not available`)}</Alert>;
   if (!rows.length) return <Alert severity="info" data-testid="empty">No section analysis for this car.</Alert>;

@@ -1,6 +1,6 @@
 import { Suspense, lazy, useEffect, useMemo, useRef, useState } from "react";
 import { Alert, Box, Button, FormControl, InputLabel, MenuItem, Select, Stack, Switch, FormControlLabel, Typography } from "@mui/material";
-import { api, type Composite, type Lap, type Race, type Recommendation, type Track } from "../api/client";
+import { api, sectionTime, type Composite, type Lap, type Race, type Recommendation, type Track } from "../api/client";
 import { Async, useApi } from "../components/Async";
 import { Panel } from "../components/Panel";
 import { TrackMap } from "../components/TrackMap";
@@ -17,7 +17,7 @@ const CoachingMode = lazy(() => import("../modes/Coaching"));
 type Props = { race: Race; track: Track; comp?: Composite; state: ViewState; setState: (p: Partial<ViewState>, replace?: boolean) => void };
 
 export function subShares(recs: Recommendation[]): Record<string, number> {
-  const typ = new Map(recs.filter((r) => r.section_set === "subsections").map((r) => [r.section!, Number((r as Record<string, unknown>).field_typical_s)]));
+  const typ = new Map(recs.filter((r) => r.section_set === "subsections").map((r) => [r.section!, Number(r.field_typical_s)]));
   const out: Record<string, number> = {};
   for (const s of SECTORS) {
     const [a, b] = SUBS[s];
@@ -37,8 +37,8 @@ export function CarView({ race, track, comp, state, setState }: Props) {
   const shares = useMemo(() => subShares(recs), [recs]);
   const values = recs.filter((r) => r.section_set === (useSubs ? "subsections" : "sectors") && r.section)
     .map((r) => {
-      const e = (r as Record<string, unknown>).section_loss as Recommendation["loss"];
-      return { section: r.section!, value: e?.value, est: e, rank: (r as Record<string, unknown>).rank as number };
+      const e = r.section_loss;
+      return { section: r.section!, value: e?.value, est: e, rank: r.rank ?? undefined };
     });
   useEffect(() => { if (detail.data) performance.mark("kaizenlap:car-ready"); }, [detail.data]);
 
@@ -89,7 +89,7 @@ export function CarView({ race, track, comp, state, setState }: Props) {
 
 function lapTimes(l: Lap, useSubs: boolean): number[] {
   const names = useSubs ? SUBSECTIONS : [...SECTORS];
-  return names.map((s) => Number((l as Record<string, unknown>)[`${s}_s`]));
+  return names.map((s) => Number(sectionTime(l, s)));
 }
 
 function MapWithPlayback({ track, comp, laps, values, useSubs, shares, state, setState, carLabel }:
