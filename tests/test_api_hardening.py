@@ -34,7 +34,7 @@ def client(app_store):
         yield c
 
 
-def test_item7_unknown_or_repeated_query_parameters_are_422(client):
+def test_unknown_or_repeated_query_parameters_are_422(client):
     for query in ("x=1", "limit=5&limit=6", "lmit=5", "race_id=barber-r1&race_id=barber-r2"):
         r = client.get(f"/recommendations?{query}")
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_parameter", query
@@ -43,7 +43,7 @@ def test_item7_unknown_or_repeated_query_parameters_are_422(client):
     assert client.get("/recommendations?limit=5&type=pattern").status_code == 200
 
 
-def test_item7_cache_keyed_on_validated_parameters_and_key_bytes_counted(app_store, client):
+def test_cache_keyed_on_validated_parameters_and_key_bytes_counted(app_store, client):
     app, _ = app_store
     cache = app.state.ctx.cache
     assert client.get("/recommendations?type=pattern&limit=5").status_code == 200
@@ -58,7 +58,7 @@ def test_item7_cache_keyed_on_validated_parameters_and_key_bytes_counted(app_sto
     assert cache._cost(key, entry) > len(entry[0]) + len(entry[1] or b"")           # the key counts
 
 
-def test_item7_no_absolute_server_paths(client, tmp_path):
+def test_no_absolute_server_paths(client, tmp_path):
     for path in ("/runs", "/races/barber-r1/summary", "/races/barber-r1/quality", "/races"):
         text = client.get(path).text
         assert str(tmp_path) not in text and "/srv/x" not in text and "/tmp/" not in text, path
@@ -69,7 +69,7 @@ def test_item7_no_absolute_server_paths(client, tmp_path):
     assert run["meta"]["reports"] == "run-1"
 
 
-def test_item7_relative_paths_helper():
+def test_relative_paths_helper():
     roots = data_roots(["/data/trd", "/zips/barber.zip"])
     doc = {"file": "/data/trd/barber/x.CSV", "z": "/zips/barber.zip!barber/y.CSV",
            "msg": "identical to /data/trd/a/b.CSV; one copy used", "other": "/home/me/secret/z.CSV", "n": 3}
@@ -78,7 +78,7 @@ def test_item7_relative_paths_helper():
                    "other": "z.CSV", "n": 3}
 
 
-def test_item7_security_headers_and_404_does_not_echo_the_path(client):
+def test_security_headers_and_404_does_not_echo_the_path(client):
     r = client.get("/api/<script>alert(1)</script>")
     assert r.status_code == 404 and "script" not in r.text and "alert" not in r.text
     r = client.get("/races/barber-r1/nothing-here-xyz")
@@ -91,7 +91,7 @@ def test_item7_security_headers_and_404_does_not_echo_the_path(client):
     assert "script-src 'self';" in csp and "style-src 'self' 'unsafe-inline'" in csp and "object-src 'none'" in csp
 
 
-def test_item7_cursor_naming_a_run_being_written(app_store, client):
+def test_cursor_naming_a_run_being_written(app_store, client):
     import base64
     _, store = app_store
     from kaizenlap.store import begin_run
@@ -105,7 +105,7 @@ def test_item7_cursor_naming_a_run_being_written(app_store, client):
     assert r.status_code == 410 and "no longer stored" in r.json()["error"]["message"]
 
 
-def test_issue13_read_only_and_request_limits(client):
+def test_read_only_and_request_limits(client):
     for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
         r = client.request(method, "/tracks")
         assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD", method
@@ -120,7 +120,7 @@ def test_issue13_read_only_and_request_limits(client):
     assert r.status_code == 414
 
 
-def test_issue13_cache_control_on_api_and_assets(client):
+def test_cache_control_on_api_and_assets(client):
     assert "max-age" in client.get("/tracks").headers["cache-control"]
     assert client.get("/health").headers["cache-control"] == "no-store"
     assert client.get("/assets/index-3f2a1b.js").headers["cache-control"] == CFG["cache"]["assets"]
@@ -130,7 +130,7 @@ def test_issue13_cache_control_on_api_and_assets(client):
     assert client.get("/tracks/nowhere").headers["cache-control"] == "no-store"
 
 
-def test_issue13_no_stack_trace_in_responses(app_store, monkeypatch):
+def test_no_stack_trace_in_responses(app_store, monkeypatch):
     app, store = app_store
 
     def broken(*a, **k):
