@@ -499,9 +499,12 @@ def test_passed_through_documents_match_the_response_models(real_docs, mini_docs
         for coll, model in checks.items():
             adapter = TypeAdapter(model)
             assert docs[coll], coll
+            declared = {f.alias or name for name, f in model.model_fields.items()}
             for d in docs[coll]:
                 again = json.loads(adapter.dump_json(adapter.validate_python(d), by_alias=True))
                 assert _without_added_nulls(again, d) == d, (coll, d["id"])
+                # every field a document carries is declared (typed in the OpenAPI schema), not passed as extra
+                assert set(d) <= declared, (coll, sorted(set(d) - declared))
 
 
 def _without_added_nulls(validated, original):
