@@ -67,8 +67,9 @@ run: setup sample web
 	@echo "Serving the web app and the API at http://127.0.0.1:$(PORT) (OpenAPI at /docs); Ctrl-C stops it."
 	$(BIN)/python run_pipeline.py serve --store $(STORE) --host 127.0.0.1 --port $(PORT)
 
-# vitest first, then the build the browser test (tests/test_web_e2e.py) drives, then pytest.
-test: setup $(LLM_STAMP) web-test web
+# vitest first, then the build the browser test (tests/test_web_e2e.py) drives, the sample season the report tests
+# read (tests/test_reports.py), then pytest.
+test: setup $(LLM_STAMP) web-test web sample
 	$(BIN)/python -m pytest -q
 
 bench: setup

@@ -15,6 +15,7 @@ from kaizenlap import plots
 from kaizenlap.core.paths import repo_root, resolve_data
 from kaizenlap.ingest.loader import load
 from kaizenlap.pipeline import index, kernels, provenance
+from kaizenlap.sample import write_season
 from kaizenlap.tasks.graph import dot, edges, mermaid
 from kaizenlap.tasks.model import Task
 from kaizenlap.tasks.plan import library_hash, params_hashes, race_hash
@@ -32,6 +33,8 @@ def _one_kernel():
 
 @pytest.fixture(scope="module")
 def races():
+    if not (SAMPLE / "ground_truth.json").exists():      # a fresh clone where `make sample` has not run
+        write_season(SAMPLE)
     found, _ = load(resolve_data(str(SAMPLE)), use_cache=True, race_ids=["barber-r1", "sebring-r1"])
     return {r.race_id: r for r in found}
 
