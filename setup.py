@@ -13,7 +13,7 @@ RESOURCES = {"kaizenlap.resources.params": "params", "kaizenlap.resources.params
              "kaizenlap.resources.notebooks": "notebooks"}
 
 setup(
-    packages=[*find_packages("lib"), "serve", *RESOURCES],
+    packages=[*find_packages("lib"), "serve", "serve.routes", *RESOURCES],
     package_dir={"": "lib", "serve": "serve", **RESOURCES},
     package_data={"serve": ["web/*", "web/**/*"], "kaizenlap.pipeline": ["templates/*/*"],
                   "kaizenlap.resources.params": ["*.yaml"],

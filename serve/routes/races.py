@@ -1,0 +1,131 @@
+"""``races``: the races of the active run, each race's cars, laps, composite, quality, weather and coaching."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from kaizenlap.core.ids import doc_id, weather_track_id
+
+from .. import models as M
+from ..caching import envelope, respond
+from ..errors import CACHED, ERRORS, not_found
+from .common import id_path, one, race_doc, store_of
+
+router = APIRouter(tags=["races"], responses={**ERRORS, **CACHED})
+
+
+def _summary(doc: dict) -> dict:
+    return {k: v for k, v in doc.items() if k not in ("cars", "files")}
+
+
+@router.get("/races", response_model=M.RaceList)
+async def all_races(request: Request):
+    """Every race of the active run."""
+    st = store_of(request)
+    return await respond(request, M.RaceList, lambda rid: {
+        "run_id": rid, "items": [_summary(d) for d in st().query(rid, "races")]})
+
+
+@router.get("/races/{track_id}", response_model=M.RaceList)
+async def races(request: Request, track_id: str = id_path("track id, e.g. barber")):
+    """The races of one track."""
+    st = store_of(request)
+
+    def produce(rid):
+        if st().get(rid, "tracks", track_id) is None:
+            raise not_found(f"track {track_id!r}")
+        return {"run_id": rid, "track_id": track_id,
+                "items": [_summary(d) for d in st().query(rid, "races", {"track_id": track_id})]}
+    return await respond(request, M.RaceList, produce)
+
+
+@router.get("/races/{race_id}/summary", response_model=M.Race)
+async def race(request: Request, race_id: str = id_path("race id, e.g. barber-r1")):
+    """One race: date, counts, cars, source files and the results used."""
+    st = store_of(request)
+    return await respond(request, M.Race, lambda rid: race_doc(st, rid, race_id))
+
+
+@router.get("/races/{race_id}/cars", response_model=M.CarList)
+async def cars(request: Request, race_id: str = id_path("race id")):
+    """The cars of a race, from its lap data (laps, clean laps, best laps)."""
+    st = store_of(request)
+    return await respond(request, M.CarList, lambda rid: {
+        "run_id": rid, "race_id": race_id, "items": race_doc(st, rid, race_id)["cars"]})
+
+
+@router.get("/races/{race_id}/cars/{car}", response_model=M.CarDetail)
+async def car_detail(request: Request, race_id: str = id_path("race id"), car: str = id_path("car id")):
+    """One car: its summary, composite entry, consistency pattern and ranked section losses."""
+    st = store_of(request)
+
+    def produce(rid):
+        entry = next((c for c in race_doc(st, rid, race_id)["cars"] if c["car"] == car), None)
+        if entry is None:
+            raise not_found(f"car {car!r} in race {race_id!r}")
+        comp = st().get(rid, "best_case_composites", race_id) or {}
+        secs = [d for d in st().query(rid, "ml_section_recommendations", {"race_id": race_id, "car": car},
+                                      limit=200) if d.get("scope") == "car"]
+        secs.sort(key=lambda d: (d.get("section_set") or "", d.get("rank") or 0))
+        return {"run_id": rid, "race_id": race_id, "car": entry,
+                "composite": next((c for c in comp.get("cars", []) if c.get("car") == car), None),
+                "pattern": st().get(rid, "ml_pattern_recommendations", doc_id(race_id, car, "pattern")),
+                "sections": secs}
+    return await respond(request, M.CarDetail, produce)
+
+
+@router.get("/races/{race_id}/cars/{car}/laps", response_model=M.LapList)
+async def laps(request: Request, race_id: str = id_path("race id"), car: str = id_path("car id")):
+    """Every lap of a car: lap and sub-section times, flags, clean or the reasons it is excluded."""
+    st = store_of(request)
+
+    def produce(rid):
+        items = st().query_json(rid, "laps", {"race_id": race_id, "car": car})
+        if not items and not any(c["car"] == car for c in race_doc(st, rid, race_id)["cars"]):
+            raise not_found(f"car {car!r} in race {race_id!r}")
+        return envelope({"run_id": rid, "race_id": race_id, "car": car}, items)
+    return await respond(request, M.LapList, produce)
+
+
+@router.get("/races/{race_id}/composite", response_model=M.Composite)
+async def composite(request: Request, race_id: str = id_path("race id")):
+    """Best-case composite lap of the race (field, per class, sectors and sub-sections) and per car."""
+    produce = one(store_of(request), "best_case_composites", race_id,
+                  f"composite of race {race_id!r} (the engine did not run for it)", race_id)
+    return await respond(request, M.Composite, produce)
+
+
+@router.get("/races/{race_id}/quality", response_model=M.Quality)
+async def quality(request: Request, race_id: str = id_path("race id")):
+    """The race's quality ledger, lap exclusion summary and reconciliation with the official files."""
+    return await respond(request, M.Quality, one(store_of(request), "data_quality", race_id, f"race {race_id!r}"))
+
+
+@router.get("/races/{race_id}/weather", response_model=M.Weather)
+async def race_weather(request: Request, race_id: str = id_path("race id")):
+    """Weather through the race and its effect on pace, with the track's pooled model as
+    ``track_model`` (null when the track task did not run)."""
+    st = store_of(request)
+    weather = one(st, "ml_weather_recommendations", doc_id(race_id, "weather"),
+                  f"weather analysis of race {race_id!r}", race_id)
+
+    def produce(rid):
+        track = st().get(rid, "ml_weather_recommendations", weather_track_id(race_id))
+        return {**weather(rid), "track_model": track}
+    return await respond(request, M.Weather, produce)
+
+
+@router.get("/races/{race_id}/cars/{car}/coaching", response_model=M.Coaching)
+async def car_coaching(request: Request, race_id: str = id_path("race id"), car: str = id_path("car id")):
+    """Coaching for one car in one race: headline, the cited facts (with n and intervals), hypotheses with
+    a confidence derived from those facts, testable actions, and which generator wrote it (the
+    deterministic one unless a language model is configured; schema: serve/schemas/coaching.schema.json)."""
+    st = store_of(request)
+
+    def produce(rid):
+        doc = st().get(rid, "coaching_insights", doc_id(race_id, car, "coaching"))
+        if doc is None:
+            if not any(c["car"] == car for c in race_doc(st, rid, race_id)["cars"]):
+                raise not_found(f"car {car!r} in race {race_id!r}")
+            raise not_found(f"coaching for car {car!r} in race {race_id!r} (the coaching task did not run)")
+        return doc
+    return await respond(request, M.Coaching, produce)
