@@ -211,6 +211,24 @@ class Exclusion(Doc):
     only_this_flag: int
 
 
+class ReconciledCar(Doc):
+    """One car of the lap file against the official files (DATA_REFERENCE "Reconciliation"): its own lap
+    count and best lap beside the results' and best-10's; null where that file has no row for it."""
+    car: str
+    number: Optional[str] = None
+    class_: Optional[str] = Field(None, alias="class")
+    laps: Optional[int] = Field(None, description="laps in the lap file")
+    clean_laps: Optional[int] = None
+    best_lap_s: Optional[float] = None
+    best_lap_number: Optional[int] = None
+    official_best_lap_s: Optional[float] = Field(None, description="best lap in the best-10 file (99_)")
+    official_best_lap_number: Optional[int] = None
+    official_laps: Optional[int] = Field(None, description="laps in the results (03_/05_)")
+    official_fl_time_s: Optional[float] = Field(None, description="fastest lap in the results")
+    official_position: Optional[int] = None
+    official_class_position: Optional[int] = None
+
+
 class Quality(Doc):
     race_id: str
     status: str
@@ -220,7 +238,7 @@ class Quality(Doc):
     by_code: dict[str, int] = Field(default_factory=dict)
     issues: list[Issue] = Field(default_factory=list)
     exclusions: list[Exclusion] = Field(default_factory=list)
-    reconciliation: list[Doc] = Field(default_factory=list)
+    reconciliation: list[ReconciledCar] = Field(default_factory=list)
 
 
 class TrendPivot(Doc):
@@ -352,6 +370,24 @@ class PaceVsTrackTemp(Doc):
     evidence: Optional[WeatherEvidence] = None
 
 
+class WeatherTrackModel(Recommendation):
+    """A track's races pooled (``scope`` track): lap time on track temperature with a level and a lap trend
+    per car and race (DATA_REFERENCE §10), or why it is not identifiable."""
+    races: Optional[list[str]] = None
+    formula: Optional[str] = None
+    identifiable: Optional[bool] = None
+    cars: Optional[int] = None
+    units: Optional[int] = None
+    track_temp_s_per_c: Optional[Estimate] = Field(None, description="seconds of lap time per °C, when identifiable")
+    residual_sd_s: Optional[float] = None
+    temp_within_sd_c: Optional[float] = None
+    temp_span_c: Optional[float] = None
+    races_with_temp: Optional[int] = None
+    vif_track_temp: Optional[float] = None
+    vif_track_temp_with_race: Optional[float] = None
+    note: Optional[str] = None
+
+
 class Weather(Recommendation):
     """A race's weather document (``scope`` race) with its track's pooled model as ``track_model``."""
     usable: Optional[bool] = None
@@ -366,7 +402,7 @@ class Weather(Recommendation):
     conditions: Optional[dict[str, Doc]] = None
     series: Optional[WeatherSeries] = None
     pace_vs_track_temp: Optional[PaceVsTrackTemp] = None
-    track_model: Optional[Doc] = None
+    track_model: Optional[WeatherTrackModel] = None
 
 
 class CoachingFact(Doc):

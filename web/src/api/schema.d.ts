@@ -998,7 +998,7 @@ export interface components {
             /** Race Id */
             race_id: string;
             /** Reconciliation */
-            reconciliation?: components["schemas"]["Doc"][];
+            reconciliation?: components["schemas"]["ReconciledCar"][];
             /** Status */
             status: string;
         } & {
@@ -1222,6 +1222,53 @@ export interface components {
             /** Run Id */
             run_id: string;
         };
+        /**
+         * ReconciledCar
+         * @description One car of the lap file against the official files (DATA_REFERENCE "Reconciliation"): its own lap
+         *     count and best lap beside the results' and best-10's; null where that file has no row for it.
+         */
+        ReconciledCar: {
+            /** Best Lap Number */
+            best_lap_number?: number | null;
+            /** Best Lap S */
+            best_lap_s?: number | null;
+            /** Car */
+            car: string;
+            /** Class */
+            class?: string | null;
+            /** Clean Laps */
+            clean_laps?: number | null;
+            /**
+             * Laps
+             * @description laps in the lap file
+             */
+            laps?: number | null;
+            /** Number */
+            number?: string | null;
+            /** Official Best Lap Number */
+            official_best_lap_number?: number | null;
+            /**
+             * Official Best Lap S
+             * @description best lap in the best-10 file (99_)
+             */
+            official_best_lap_s?: number | null;
+            /** Official Class Position */
+            official_class_position?: number | null;
+            /**
+             * Official Fl Time S
+             * @description fastest lap in the results
+             */
+            official_fl_time_s?: number | null;
+            /**
+             * Official Laps
+             * @description laps in the results (03_/05_)
+             */
+            official_laps?: number | null;
+            /** Official Position */
+            official_position?: number | null;
+        } & {
+            [key: string]: unknown;
+        };
         /** Run */
         Run: {
             /** Counts */
@@ -1442,7 +1489,7 @@ export interface components {
             total_loss_s?: number | null;
             /** Track Id */
             track_id?: string | null;
-            track_model?: components["schemas"]["Doc"] | null;
+            track_model?: components["schemas"]["WeatherTrackModel"] | null;
             /** @description pattern documents at car scope: the car's trend */
             trend?: components["schemas"]["PatternTrend"] | null;
             /**
@@ -1558,6 +1605,149 @@ export interface components {
             start_basis: string;
             /** Start Utc */
             start_utc?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * WeatherTrackModel
+         * @description A track's races pooled (``scope`` track): lap time on track temperature with a level and a lap trend
+         *     per car and race (DATA_REFERENCE §10), or why it is not identifiable.
+         */
+        WeatherTrackModel: {
+            /** Available */
+            available?: boolean | null;
+            best_k?: components["schemas"]["Estimate"] | null;
+            /** Car */
+            car?: string | null;
+            /** Cars */
+            cars?: number | null;
+            /** Class */
+            class?: string | null;
+            /** Composite S */
+            composite_s?: number | null;
+            consistency_cost?: components["schemas"]["Estimate"] | null;
+            /** Consistency Percentile */
+            consistency_percentile?: number | null;
+            /** Delta To Composite S */
+            delta_to_composite_s?: number | null;
+            /** Delta To Own Best S */
+            delta_to_own_best_s?: number | null;
+            /**
+             * Engine
+             * @description the engine that wrote the document
+             */
+            engine?: string | null;
+            /** Exclusion Reasons */
+            exclusion_reasons?: string[] | null;
+            /**
+             * Field Size
+             * @description cars with enough clean laps
+             */
+            field_size?: number | null;
+            /** Field Typical S */
+            field_typical_s?: number | null;
+            /** Formula */
+            formula?: string | null;
+            /** Id */
+            id: string;
+            /** Identifiable */
+            identifiable?: boolean | null;
+            /**
+             * Inconsistency Driver
+             * @description section with the largest variance share
+             */
+            inconsistency_driver?: string | null;
+            /** Is Clean */
+            is_clean?: boolean | null;
+            /** Lap */
+            lap?: number | null;
+            loss?: components["schemas"]["Estimate"] | null;
+            median?: components["schemas"]["Estimate"] | null;
+            /** Message */
+            message?: string | null;
+            /**
+             * N
+             * @description the sample the document's numbers came from
+             */
+            n?: number | null;
+            /** N Clean */
+            n_clean?: number | null;
+            /** N Laps */
+            n_laps?: number | null;
+            /** Note */
+            note?: string | null;
+            pace_gap?: components["schemas"]["Estimate"] | null;
+            /** Preferred */
+            preferred?: boolean | null;
+            /** Race Id */
+            race_id?: string | null;
+            /** Races */
+            races?: string[] | null;
+            /** Races With Temp */
+            races_with_temp?: number | null;
+            /**
+             * Rank
+             * @description rank of this section's loss among the car's sections (1 = largest)
+             */
+            rank?: number | null;
+            /**
+             * Reason
+             * @description why the document is not available
+             */
+            reason?: string | null;
+            /** Residual Sd S */
+            residual_sd_s?: number | null;
+            /** Scope */
+            scope?: string | null;
+            /** Section */
+            section?: string | null;
+            /** @description the car's loss in this section to the field */
+            section_loss?: components["schemas"]["Estimate"] | null;
+            /** Section Set */
+            section_set?: string | null;
+            /**
+             * Significant
+             * @description the loss's 95% interval excludes zero
+             */
+            significant?: boolean | null;
+            stats?: components["schemas"]["PatternStats"] | null;
+            /** Temp Span C */
+            temp_span_c?: number | null;
+            /** Temp Within Sd C */
+            temp_within_sd_c?: number | null;
+            /**
+             * Time S
+             * @description lap scope: the lap's time in the section
+             */
+            time_s?: number | null;
+            /** Total Loss S */
+            total_loss_s?: number | null;
+            /** Track Id */
+            track_id?: string | null;
+            /** @description seconds of lap time per °C, when identifiable */
+            track_temp_s_per_c?: components["schemas"]["Estimate"] | null;
+            /** @description pattern documents at car scope: the car's trend */
+            trend?: components["schemas"]["PatternTrend"] | null;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "section" | "weather" | "pattern" | "coaching";
+            /** Units */
+            units?: number | null;
+            /**
+             * Variance Share
+             * @description per section set, section -> share of lap-time variance (sums to 1)
+             */
+            variance_share?: {
+                [key: string]: {
+                    [key: string]: number;
+                };
+            } | null;
+            /** Vif Track Temp */
+            vif_track_temp?: number | null;
+            /** Vif Track Temp With Race */
+            vif_track_temp_with_race?: number | null;
         } & {
             [key: string]: unknown;
         };

@@ -28,7 +28,7 @@ export default function Sections({ recs, useSubs, onSelect, selected }:
             <TableRow key={r.id} hover selected={r.section === selected} onClick={() => onSelect(r.section!)} sx={{ cursor: "pointer" }}>
               <TableCell>{String(r.rank ?? "–")}</TableCell>
               <TableCell>{r.section?.toUpperCase()}{sectionLabel(r)}</TableCell>
-              <TableCell>{fmtEst(r.section_loss as never)}</TableCell>
+              <TableCell>{fmtEst(r.section_loss)}</TableCell>
               <TableCell>{fmtEst(r.loss)}</TableCell>
             </TableRow>
           ))}

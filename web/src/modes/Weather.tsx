@@ -15,7 +15,7 @@ export default function Weather({ raceId }: { raceId: string }) {
         if (!w.usable) return <Alert severity="info" data-testid="weather">Weather not usable: {String(w.reason ?? w.message)}</Alert>;
         const cond = (w.conditions ?? {}) as Record<string, Cond>;
         const p = w.pace_vs_track_temp;
-        const tm = w.track_model as Record<string, unknown> | null | undefined;
+        const tm = w.track_model;
         return (
           <div data-testid="weather">
             <Typography variant="h6" component="h3">Conditions over the race</Typography>
@@ -37,9 +37,9 @@ export default function Weather({ raceId }: { raceId: string }) {
               {p.evidence && <PaceTempChart evidence={p.evidence} slope={p.slope_s_per_c} />}
             </> : <Alert severity="info" data-testid="pace-temp">Not identifiable at this race: {String(p?.reason ?? "no reason given")}.</Alert>}
             {tm && <>
-              <Typography variant="subtitle1" component="h4" sx={{ mt: 1 }}>Track model (OLS within each race, over: {((tm.races as string[]) ?? []).join(", ")})</Typography>
-              {tm.identifiable ? <Typography>{fmtEst(tm.track_temp_s_per_c as never, "s per °C")}{tm.note ? ` — ${String(tm.note)}` : ""}</Typography>
-                : <Typography>Not identifiable: {String(tm.reason)}</Typography>}
+              <Typography variant="subtitle1" component="h4" sx={{ mt: 1 }}>Track model (OLS within each race, over: {(tm.races ?? []).join(", ")})</Typography>
+              {tm.identifiable && tm.track_temp_s_per_c ? <Typography>{fmtEst(tm.track_temp_s_per_c, "s per °C")}{tm.note ? ` — ${tm.note}` : ""}</Typography>
+                : <Typography>Not identifiable: {tm.reason ?? "no reason given"}</Typography>}
             </>}
           </div>
         );

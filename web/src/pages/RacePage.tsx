@@ -32,9 +32,9 @@ const Leaderboard = memo(LeaderboardTable);
 function LeaderboardTable({ race, comp, quality, selected, onPick }:
   { race: Race; comp?: Composite; quality?: Quality; selected?: string; onPick: (c: string) => void }) {
   const total = fieldTotal(comp);
-  const pos = new Map((quality?.reconciliation ?? []).map((r: Record<string, unknown>) => [String(r.car), r]));
+  const pos = new Map((quality?.reconciliation ?? []).map((r) => [r.car, r]));
   const rows = [...(race.cars ?? [])].sort((a, b) => {
-    const pa = Number(pos.get(a.car)?.official_position ?? 999), pb = Number(pos.get(b.car)?.official_position ?? 999);
+    const pa = pos.get(a.car)?.official_position ?? 999, pb = pos.get(b.car)?.official_position ?? 999;
     return pa - pb || (a.best_lap_s ?? 1e9) - (b.best_lap_s ?? 1e9);
   });
   return (
@@ -51,7 +51,7 @@ function LeaderboardTable({ race, comp, quality, selected, onPick }:
             <TableRow key={c.car} hover selected={c.car === selected} onClick={() => onPick(c.car)}
               onPointerEnter={() => { api.car(race.race_id, c.car).catch(() => undefined); }}
               sx={{ cursor: "pointer" }} data-testid={`car-row-${c.car}`}>
-              <TableCell>{(p?.official_position as number | null) ?? "–"}</TableCell>
+              <TableCell>{p?.official_position ?? "–"}</TableCell>
               <TableCell><Link component="button" onClick={() => onPick(c.car)} aria-label={`car ${c.car}`}>#{c.car}</Link></TableCell>
               <TableCell>{c.class ?? "–"}</TableCell>
               <TableCell align="right">{fmtTime(c.best_lap_s)}</TableCell>
