@@ -123,6 +123,17 @@ def etag_matches(header: str | None, etag: str) -> bool:
     return False
 
 
+def canonical(o: Any) -> Any:
+    """``o`` with every mapping's keys sorted: a backend may return a document's fields in any order
+    (Firestore does), and the fields a model does not declare are served in the order they come in; sorted,
+    one run's response is one byte string under its one ETag."""
+    if isinstance(o, dict):
+        return {k: canonical(o[k]) for k in sorted(o)}
+    if isinstance(o, list):
+        return [canonical(v) for v in o]
+    return o
+
+
 async def respond(request: Request, model: Any, produce: Callable[[str], Any], run: dict | None = None) -> Response:
     """Cached, ETagged JSON of ``produce(run_id)`` (called in a thread) validated by ``model``, for the active
     run or ``run`` (a cursor's)."""
@@ -138,7 +149,7 @@ async def respond(request: Request, model: Any, produce: Callable[[str], Any], r
     if entry is None:
         data = await ctx.io(produce, run_id)
         if isinstance(data, dict):       # server paths (source files in ledgers) relative to the data root
-            data = relative_paths(data, await ctx.roots(run_id))
+            data = canonical(relative_paths(data, await ctx.roots(run_id)))
         if isinstance(data, bytes):      # a list of stored documents passed through as JSON text
             body = data
         else:

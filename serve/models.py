@@ -44,12 +44,21 @@ class StoreHealth(BaseModel):
     error: Optional[str] = None
 
 
+class FailedTask(BaseModel):
+    """A task of the active run that failed, and whether the app serves its documents from an earlier run."""
+    task: str
+    served_from_run: Optional[str] = Field(None, description="the earlier run whose documents for this task "
+                                           "are served; null: none are served")
+    reason: Optional[str] = Field(None, description="why none are served")
+
+
 class Health(BaseModel):
     status: Literal["ok", "no_data", "unavailable"]
     store: StoreHealth
     active_run_id: Optional[str] = None
     data_version: Optional[str] = None
     published_at: Optional[str] = None
+    failed_tasks: list[FailedTask] = Field(default_factory=list, description="tasks of the active run that failed")
     version: str
 
 

@@ -127,5 +127,43 @@ def safe_file(root: Path, path: str, spa: bool = True) -> Path | None:
     return None
 
 
+# The server's own top folders (``/tmp``, ``/home``, ``/srv`` ...): an absolute path starting with one is a
+# path of this machine, never a URL of the app (whose routes are excluded by name).
+_ROUTES = {"reports", "assets", "docs", "races", "tracks", "recommendations", "runs", "health", "race", "track",
+           "api", "openapi.json"}
+try:
+    _TOP = sorted((p.name for p in Path("/").iterdir() if p.name not in _ROUTES and re.fullmatch(r"[\w.-]+", p.name)),
+                  key=len, reverse=True)
+except OSError:
+    _TOP = []
+_SERVER_PATH = re.compile(r"(?:(?<=:///)|(?<![\w.:/]))/(?:%s)(?:/[^\s'\"<>!;,()]*)*" % "|".join(map(re.escape, _TOP))
+                          ) if _TOP else None
+
+
+def scrub_server_paths(text: str, roots: list[str] = ()) -> str:
+    """``text`` (a report, an executed notebook, a run record, a log) with this machine's absolute paths made
+    relative: under one of ``roots`` (the reports folder) relative to it, any other by its last two parts."""
+    if _SERVER_PATH is None:
+        return text
+    prefixes = [r.rstrip("/") + "/" for r in sorted(roots, key=len, reverse=True)]
+
+    def fix(m: re.Match) -> str:
+        path = m.group(0)
+        for prefix in prefixes:
+            if path.startswith(prefix):
+                return path[len(prefix):] or "."
+        parts = [p for p in path.split("/") if p]
+        return "/".join(parts[-2:])
+    return _SERVER_PATH.sub(fix, text)
+
+
 def redact_url(url: str) -> str:
-    return url.split("@")[-1] if "://" in url and "@" in url else url
+    """A store URL as a user may see it: no credentials, and a file store by its file name only (never the
+    server's folders): ``sqlite:////srv/state/kaizenlap.db`` -> ``sqlite:///kaizenlap.db``."""
+    if "://" not in url:
+        return posixpath.basename(url.rstrip("/"))
+    scheme, rest = url.split("://", 1)
+    rest = rest.split("@")[-1]
+    if scheme == "sqlite":
+        return f"sqlite:///{posixpath.basename(rest.rstrip('/'))}"
+    return f"{scheme}://{rest}"

@@ -109,7 +109,7 @@ def test_serve_finds_the_reports_of_run_reports_dir(tmp_path, monkeypatch):
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_id = (reports / "latest").resolve().name
     seen = {}
-    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kw: seen.update(app=app))
+    monkeypatch.setattr(cli.server, "run", lambda app, **kw: seen.update(app=app))
     monkeypatch.chdir(tmp_path)                            # not where the reports are
     assert cli.main(["serve", "--store", f"sqlite:///{tmp_path / 'store.db'}", "--reports", str(reports)]) == 0
     with TestClient(seen["app"]) as client:

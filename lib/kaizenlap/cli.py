@@ -17,8 +17,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import uvicorn
-
 from kaizenlap.core import params
 from kaizenlap.core.settings import SettingsError, load as load_settings, parse_setting
 from kaizenlap.ingest.loader import load
@@ -31,6 +29,7 @@ from kaizenlap.tasks.inprocess import documents_for_races
 from kaizenlap.tasks.graph import write as write_graph
 from kaizenlap.tasks.registry import registry, task_names
 from serve.app import create_app
+from serve import server
 
 
 def log_file() -> Path:
@@ -130,7 +129,7 @@ def _serve(args: argparse.Namespace) -> int:
     cfg = args.settings
     app = create_app(store_url=cfg.store_url(args.store), web_dir=args.web_dir or cfg.web_dir,
                      reports_dir=args.reports or cfg.reports)
-    uvicorn.run(app, host=cfg.bind_host(args.host), port=args.port or cfg.port, log_level=args.log_level)
+    server.run(app, host=cfg.bind_host(args.host), port=args.port or cfg.port, log_level=args.log_level)
     return 0
 
 

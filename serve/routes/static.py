@@ -5,18 +5,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import swagger_ui        # swagger-ui-py: ships Swagger UI 5 (OpenAPI 3.1)
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 
 from ..errors import ApiError
-from ..paths import safe_dir, safe_file
+from ..paths import safe_dir, safe_file, scrub_server_paths
 
 DOCS_DIR = Path(__file__).resolve().parents[1] / "docs"
 SWAGGER_FILES = ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "favicon-32x32.png")
 # First path segments that are the API's: never answered with the web app's index.html.
 API_PREFIXES = {"health", "tracks", "races", "recommendations", "runs", "docs", "redoc", "openapi.json", "api",
                 "reports"}
+
+TEXT_REPORTS = {".html": "text/html; charset=utf-8", ".json": "application/json", ".ipynb": "application/json",
+                ".log": "text/plain; charset=utf-8", ".txt": "text/plain; charset=utf-8",
+                ".md": "text/plain; charset=utf-8", ".csv": "text/plain; charset=utf-8"}
 
 router = APIRouter(include_in_schema=False)
 
@@ -53,9 +58,15 @@ async def reports(request: Request, path: str):
     if target is None:
         raise ApiError(404, "not_found", "no such report")
     # executed notebooks' HTML may carry inline scripts: sandboxed, they run nothing and fetch nothing
-    return FileResponse(target, headers={"Cache-Control": "no-cache",
-                                         "Content-Security-Policy": "sandbox; default-src 'none'; "
-                                         "img-src 'self' data:; style-src 'self' 'unsafe-inline'"})
+    headers = {"Cache-Control": "no-cache", "Content-Security-Policy": "sandbox; default-src 'none'; "
+               "img-src 'self' data:; style-src 'self' 'unsafe-inline'"}
+    media = TEXT_REPORTS.get(target.suffix.lower())
+    if media is None:
+        return FileResponse(target, headers=headers)
+    # reports, executed notebooks, run records and logs name the server's folders: served relative
+    text = await anyio.to_thread.run_sync(lambda: scrub_server_paths(
+        target.read_text(encoding="utf-8", errors="replace"), [str(root)]))
+    return Response(text.encode("utf-8"), media_type=media, headers=headers)
 
 
 @router.api_route("/{path:path}", methods=["GET", "HEAD"])

@@ -243,6 +243,9 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
         if store_record["published"]:
             log(f"published run {run_id} to {store_url}: data version {store_record['data_version']}, "
                 f"{store_record['counts']}")
+            for rec in (store_record.get("carried") or {}).get("for_failed", []):
+                log(f"  {rec['task']} failed: " + (f"the app keeps serving its documents from run {rec['from_run']}"
+                                                   if rec["carried"] else f"nothing served for it ({rec['reason']})"))
         else:
             log(f"run_pipeline.py run: error: publishing to {store_url} failed: {store_record.get('error')} "
                 "(the store keeps serving its previous run)")

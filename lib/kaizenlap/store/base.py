@@ -43,8 +43,9 @@ MAX_BATCH = 500        # Firestore's limit of writes per batch
 # Collections whose documents may have a lap (the others always have lap = null).
 LAP_SCOPED = ("ml_section_recommendations", "coaching_insights")
 def dumps(doc: dict) -> str:
-    """A document as stored JSON text (compact, UTF-8, no NaN)."""
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """A document as stored JSON text (compact, UTF-8, no NaN, keys sorted: canonical, so one document is one
+    text whatever order a backend returns its fields in, and an ETag means one body)."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

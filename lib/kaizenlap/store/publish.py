@@ -305,6 +305,29 @@ def carry_forward(store: Store, run_id: str, from_run: str, races: set[str]) -> 
     return {"from_run": from_run, "parts": carried_parts, "counts": counts}
 
 
+def carry_failed(store: Store, run_id: str, from_run: str | None, failed: dict[str, str]) -> list[dict]:
+    """A task that failed in run ``run_id`` does not take its documents away from the app: its part as
+    ``from_run`` (the active run) holds it is staged under ``run_id`` unchanged. ``failed``: part name ->
+    task key. Returns one record per failed task, ``{"task", "part", "carried", "from_run", "counts"}`` or
+    with a ``reason`` when nothing could be carried (no active run, or it had no such part: a run published
+    as one part, or a task that never succeeded), for the run document and ``/health``."""
+    _writing_run(store, run_id)
+    theirs = {p["part"]: p for p in store.list_parts(from_run)} if from_run else {}
+    out = []
+    for part, task in sorted(failed.items()):
+        rec = theirs.get(part)
+        if rec is None:
+            reason = "no run was active" if not from_run else f"the active run {from_run} has no part {part}"
+            out.append({"task": task, "part": part, "carried": False, "from_run": from_run, "reason": reason})
+            continue
+        docs = store.part_documents(from_run, part)
+        stage(store, run_id, part, docs, meta={**(rec.get("meta") or {}), "carried_from": from_run,
+                                               "carried_because": f"task {task} failed"})
+        out.append({"task": task, "part": part, "carried": True, "from_run": from_run,
+                    "counts": {c: len(v) for c, v in docs.items() if v}})
+    return out
+
+
 def publish_documents(store: Store, run_id: str, docs_by_collection: dict[str, Iterable[dict]],
                       meta: dict[str, Any] | None = None, *, activate: bool = True, keep_runs: int = 2,
                       stale_after_s: float = 600.0, progress=None) -> dict:

@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from kaizenlap.store import begin_run, discard, finish_run, heartbeat, open_store, stage
-from kaizenlap.store.publish import carry_forward
+from kaizenlap.store.publish import carry_failed, carry_forward
 from kaizenlap.store.ingest_documents import ingest_documents
 from kaizenlap.tasks import record as results
 from kaizenlap.tasks.model import OK_STATUSES, Task, TaskError
@@ -92,13 +92,22 @@ class StoreRun:
             for extra in sorted(recorded - set(parts)):      # a writer that recorded its part and failed later
                 discard(self.store, self.run_id, extra)
             active = (self.store.active() or {}).get("run_id")
+            active = active if active != self.run_id else None
             carried = None
-            if self.subset and active and active != self.run_id:
+            # A failed task's part as the active run serves it is carried first (last complete run wins, and
+            # never serves fewer documents than the run it replaces for a reason the user did not choose).
+            failed_parts = {results.part_name(t.target, t.name): t.key for t in tasks if t.status == "failed"}
+            for_failed = carry_failed(self.store, self.run_id, active, failed_parts) if failed_parts else []
+            parts += [r["part"] for r in for_failed if r["carried"]]
+            if self.subset and active:
                 carried = carry_forward(self.store, self.run_id, active, self.races)
-                parts += carried["parts"]
+                parts += [p for p in carried["parts"] if p not in parts]
+            if for_failed:
+                carried = {**(carried or {"from_run": active, "parts": [], "counts": {}}), "for_failed": for_failed}
             run = finish_run(self.store, self.run_id, parts=parts, failed_tasks=failed, carried=carried)
             return {**out, "published": True, "data_version": run["data_version"], "counts": run["counts"],
-                    "parts": len(run["parts"]), "failed_tasks": len(failed), "carried": carried}
+                    "parts": len(run["parts"]), "failed_tasks": len(failed), "carried": carried,
+                    "served_from_earlier_run": [r["task"] for r in for_failed if r["carried"]]}
         except Exception as exc:  # the store keeps serving its previous run
             self.error = f"{type(exc).__name__}: {exc}"
             return {**out, "error": self.error}

@@ -734,6 +734,24 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * FailedTask
+         * @description A task of the active run that failed, and whether the app serves its documents from an earlier run.
+         */
+        FailedTask: {
+            /**
+             * Reason
+             * @description why none are served
+             */
+            reason?: string | null;
+            /**
+             * Served From Run
+             * @description the earlier run whose documents for this task are served; null: none are served
+             */
+            served_from_run?: string | null;
+            /** Task */
+            task: string;
+        };
         /** FieldComposite */
         FieldComposite: {
             /** Available */
@@ -762,6 +780,11 @@ export interface components {
             active_run_id?: string | null;
             /** Data Version */
             data_version?: string | null;
+            /**
+             * Failed Tasks
+             * @description tasks of the active run that failed
+             */
+            failed_tasks?: components["schemas"]["FailedTask"][];
             /** Published At */
             published_at?: string | null;
             /**
