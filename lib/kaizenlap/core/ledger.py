@@ -42,6 +42,12 @@ CODES: dict[str, tuple[str, str]] = {
     "best10_mismatch": ("error", "a car's ten best laps differ from the official best-10 file"),
     "laps_completed_mismatch": ("error", "a car's lap count differs from the official results"),
     "fastest_lap_mismatch": ("error", "a car's fastest lap differs from the official results"),
+    # car telemetry (kaizenlap/ingest/telemetry.py): counted per file, the first line named
+    "telemetry_bad_value": ("warning", "telemetry rows whose value is not a finite number or whose time is not a "
+                            "time; dropped"),
+    "telemetry_out_of_range": ("warning", "telemetry values outside their channel's physical range; dropped"),
+    "telemetry_duplicate_rows": ("warning", "telemetry rows repeating a car, channel and timestamp; the first kept"),
+    "telemetry_unknown_channel": ("info", "telemetry channels the project does not use; kept"),
 }
 
 

@@ -1,0 +1,326 @@
+"""Car telemetry (``*_telemetry_data.csv``, ~1.5 GB a race): streamed into a per-race columnar cache.
+
+The TRD file is long: one value a row (``vehicle_id, telemetry_name, telemetry_value, timestamp, meta_time,
+lap, ...``), the channels at different rates (speed, rpm and lap distance at about 1/5 of the rate of GPS,
+pedals and brakes), the ECU ``timestamp`` on its own clock. :func:`read_telemetry` reads it in blocks with
+pyarrow's streaming CSV reader (straight from a zip member too) and never holds the file: each block is
+checked, then appended to one Parquet file per car (long: ``timestamp, channel, value, lap``). Bad rows are
+ledger entries naming the file and the first line (1-based, the header is line 1), never a crash:
+
+* ``telemetry_bad_value``: a value that is not a finite number, or a timestamp that is not a time (dropped);
+* ``telemetry_out_of_range``: a value outside its channel's range in ``params/ingest.yaml: telemetry`` (dropped);
+* ``telemetry_duplicate_rows``: the same car, channel and timestamp again (the first kept);
+* ``telemetry_unknown_channel``: a channel name the project does not know (kept, not used by the engines).
+
+:func:`car_frame` then puts one car's channels on one time base (every timestamp at which any channel was
+logged; each channel carried forward from its last reading, at most ``carry_ms``). Why pyarrow: it streams
+a CSV or a zip member in C++ blocks at disk speed (bench/telemetry.py measures it against pandas), it is
+already a dependency (Parquet), and the reader needs no SQL engine.
+"""
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from kaizenlap.core import params
+from kaizenlap.core.ledger import Issue
+
+COLUMNS = ("expire_at", "lap", "meta_event", "meta_session", "meta_source", "meta_time", "original_vehicle_id",
+           "outing", "telemetry_name", "telemetry_value", "timestamp", "vehicle_id", "vehicle_number")
+REQUIRED = ("telemetry_name", "telemetry_value", "timestamp", "vehicle_id")
+# A file of car telemetry, by name: R1_barber_telemetry_data.csv, ..._sample.csv, "Race 2 telemetry.csv".
+FILE_RULE = re.compile(r"telemetry[ _-]?data.*\.csv$|telemetry.*\.csv$", re.I)
+_NUMBER = r"^\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\s*$"
+_VEHICLE = re.compile(r"^GR86-(?P<chassis>\d+)-(?P<number>\d+)$")
+
+
+def settings() -> dict:
+    return params.load("ingest")["telemetry"]
+
+
+def is_telemetry_file(name: str) -> bool:
+    return bool(FILE_RULE.search(Path(name.replace("\\", "/")).name))
+
+
+def vehicle_number(vehicle_id: str) -> str | None:
+    """The car number a vehicle id carries (``GR86-002-013`` -> ``13``); None for ``-000`` (no number yet) or
+    an id of another shape. Cars are matched on it as the lap events are."""
+    m = _VEHICLE.match(vehicle_id or "")
+    if not m or int(m["number"]) == 0:
+        return None
+    return str(int(m["number"]))
+
+
+@dataclass
+class TelemetryCache:
+    """What :func:`read_telemetry` wrote: one Parquet file per vehicle, and what it saw."""
+    folder: Path
+    files: dict[str, Path] = field(default_factory=dict)           # vehicle id -> its Parquet file
+    rows: int = 0                                                    # data rows read
+    kept: int = 0                                                    # rows written
+    channels: dict[str, int] = field(default_factory=dict)          # channel -> rows kept
+    clock_offset_s: dict[str, float] = field(default_factory=dict)  # vehicle -> median(meta_time - timestamp)
+    issues: list[Issue] = field(default_factory=list)
+    bytes_read: int = 0
+
+
+class _Counted:
+    """A binary stream that counts the bytes read through it (for the limits and the bench)."""
+
+    def __init__(self, fh: BinaryIO, limit: int) -> None:
+        self.fh, self.limit, self.n = fh, limit, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.fh.read(size)
+        self.n += len(data)
+        if self.n > self.limit:
+            raise OverflowError(f"over {self.limit} bytes")
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+def _open(source: str | Path) -> tuple[BinaryIO, str, list]:
+    """``source``: a CSV path or ``archive.zip!member``. Returns the stream, its display name and what to close."""
+    text = str(source)
+    if "!" in text and text.split("!", 1)[0].lower().endswith(".zip"):
+        outer, member = text.split("!", 1)
+        zf = zipfile.ZipFile(outer)
+        fh = zf.open(member)
+        return fh, f"{Path(outer).name}!{member}", [fh, zf]
+    fh = open(text, "rb")
+    return fh, Path(text).name, [fh]
+
+
+USED = ("lap", "meta_time", "telemetry_name", "telemetry_value", "timestamp", "vehicle_id")
+
+
+def _batches(stream: BinaryIO, block_bytes: int) -> Iterator[pa.RecordBatch]:
+    """The file in blocks, only the columns used: names as dictionaries (a few dozen distinct), the rest as
+    text checked and converted per block (a bad field costs its row, never the file)."""
+    read = pacsv.ReadOptions(block_size=block_bytes, use_threads=True)
+    types = {c: pa.string() for c in USED}
+    types.update(telemetry_name=pa.dictionary(pa.int32(), pa.string()),
+                 vehicle_id=pa.dictionary(pa.int32(), pa.string()))
+    convert = pacsv.ConvertOptions(column_types=types, strings_can_be_null=True, include_missing_columns=True,
+                                   include_columns=list(USED))
+    reader = pacsv.open_csv(stream, read_options=read, convert_options=convert,
+                            parse_options=pacsv.ParseOptions(delimiter=","))
+    yield from reader
+
+
+def _numbers(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(float64 values, valid mask): a field that is not a finite number is invalid. The whole block is cast
+    at once; only a block holding a bad field goes through the per-field check."""
+    try:
+        values = pc.cast(arr, pa.float64())
+    except pa.ArrowInvalid:
+        ok = pc.fill_null(pc.match_substring_regex(arr, _NUMBER), False)
+        values = pc.cast(pc.if_else(ok, arr, pa.scalar(None, pa.string())), pa.float64())
+    ok = pc.fill_null(pc.is_finite(values), False)
+    return values, ok
+
+
+def _times(arr: pa.Array) -> pa.Array:
+    """ISO 8601 UTC times as timestamp[ms, UTC]; a field that is not one is null."""
+    try:
+        return pc.cast(arr, pa.timestamp("ms", tz="UTC"))
+    except pa.ArrowInvalid:
+        return _parse_times(arr)
+
+
+def _first_line(mask: np.ndarray, lines: np.ndarray) -> int:
+    return int(lines[np.argmax(mask)])
+
+
+def _parse_times(arr: pa.Array) -> pa.Array:
+    """ISO 8601 UTC times (``2025-09-05T00:28:20.593Z``) as timestamp[ms, UTC]; anything else null."""
+    ok = pc.fill_null(pc.match_substring_regex(arr, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z$"), False)
+    clean = pc.replace_substring_regex(pc.if_else(ok, arr, pa.scalar(None, pa.string())), r"Z$", "")
+    return pc.cast(pc.cast(clean, pa.timestamp("ms")), pa.timestamp("ms", tz="UTC"))
+
+
+SCHEMA = pa.schema([("timestamp", pa.timestamp("ms", tz="UTC")), ("channel", pa.string()), ("value", pa.float64()),
+                    ("lap", pa.int32()), ("line", pa.int64()), ("offset_ms", pa.int64())])
+_LABELS = {"bad_value": ("telemetry_bad_value", "values that are not finite numbers, or times that are not times; "
+                         "dropped"),
+           "out_of_range": ("telemetry_out_of_range", "values outside their channel's range; dropped"),
+           "duplicate": ("telemetry_duplicate_rows", "rows repeating a car, channel and timestamp; the first kept"),
+           "unknown": ("telemetry_unknown_channel", "rows of channels the project does not use; kept")}
+
+
+def read_telemetry(source: str | Path, out_dir: str | Path, *, limits: dict | None = None) -> TelemetryCache:
+    """Stream ``source`` (a CSV or ``zip!member``) into ``out_dir/<vehicle>.parquet`` (long format: timestamp,
+    channel, value, lap, the file line; sorted by time, duplicates dropped). Never raises for bad content: it
+    becomes ledger entries on the returned cache; an unreadable or over-limit file is one ``unreadable_file`` /
+    ``over_limit`` entry (what was read before it is kept)."""
+    cfg = {**settings(), **(limits or {})}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = TelemetryCache(out)
+    ranges = {k: tuple(map(float, v)) for k, v in cfg["channels"].items()}
+    writers: dict[str, pq.ParquetWriter] = {}
+    counts: dict[str, list] = {k: [0, None, None] for k in _LABELS}
+    closers: list = []
+    name = Path(str(source)).name
+    stream = None
+    try:
+        fh, name, closers = _open(source)
+        stream = _Counted(fh, int(cfg["max_file_bytes"]))
+        offset = 0
+        for batch in _batches(stream, int(cfg["block_bytes"])):
+            n = batch.num_rows
+            cache.rows += n
+            col = {c: batch.column(batch.schema.get_field_index(c)) for c in USED}
+            if offset == 0:
+                absent = [c for c in REQUIRED if pc.all(pc.is_null(col[c])).as_py()]
+                if absent:
+                    cache.issues.append(Issue("missing_column", f"telemetry without {', '.join(absent)}",
+                                              file=name, line=1, column=absent[0]))
+                    return cache
+            lines = np.arange(offset + 2, offset + 2 + n)
+            offset += n
+            value, ok_value = _numbers(col["telemetry_value"])
+            ts = _times(col["timestamp"])
+            good = pc.and_(pc.and_(ok_value, pc.is_valid(ts)),
+                           pc.and_(pc.is_valid(col["vehicle_id"]), pc.is_valid(col["telemetry_name"])))
+            good_np = good.to_numpy(zero_copy_only=False)
+            if not good_np.all():
+                bad = ~good_np
+                column = "telemetry_value" if not pc.all(ok_value).as_py() else "timestamp"
+                _count(counts["bad_value"], int(bad.sum()), _first_line(bad, lines), column)
+            lap, _ = _numbers(col["lap"])
+            meta = _times(col["meta_time"])
+            names = col["telemetry_name"]
+            ch_codes = pc.fill_null(names.indices, 0).to_numpy(zero_copy_only=False)
+            vocab = names.dictionary.to_pylist()
+            lo = np.array([ranges.get(c, (np.nan, np.nan))[0] for c in vocab] or [np.nan])[ch_codes]
+            hi = np.array([ranges.get(c, (np.nan, np.nan))[1] for c in vocab] or [np.nan])[ch_codes]
+            v = value.to_numpy(zero_copy_only=False)
+            unknown = good_np & np.isnan(lo)
+            if unknown.any():
+                _count(counts["unknown"], int(unknown.sum()), _first_line(unknown, lines), "telemetry_name")
+            with np.errstate(invalid="ignore"):
+                outside = good_np & ~np.isnan(lo) & ((v < lo) | (v > hi))
+            if outside.any():
+                _count(counts["out_of_range"], int(outside.sum()), _first_line(outside, lines), "telemetry_value")
+            keep = good_np & ~outside
+            if not keep.any():
+                continue
+            table = pa.table({
+                "timestamp": ts, "channel": pc.cast(names, pa.string()), "value": value,
+                "lap": pc.cast(pc.if_else(pc.is_finite(lap), lap, pa.scalar(None, pa.float64())), pa.int32(),
+                               safe=False),
+                "line": pa.array(lines, pa.int64()),
+                "offset_ms": pc.subtract(pc.cast(meta, pa.int64()), pc.cast(ts, pa.int64()))}).filter(
+                pa.array(keep))
+            vehicles = col["vehicle_id"].filter(pa.array(keep))
+            vcodes = pc.fill_null(vehicles.indices, -1).to_numpy(zero_copy_only=False)
+            vvocab = vehicles.dictionary.to_pylist()
+            for code in np.unique(vcodes[vcodes >= 0]):
+                vehicle = vvocab[code]
+                part = table.filter(pa.array(vcodes == code))
+                if vehicle not in writers:
+                    path = out / f"{_safe(vehicle)}.parquet.part"
+                    writers[vehicle] = pq.ParquetWriter(path, SCHEMA, compression="none")     # a scratch file: speed
+                    cache.files[vehicle] = out / f"{_safe(vehicle)}.parquet"
+                writers[vehicle].write_table(part.cast(SCHEMA))
+    except OverflowError:
+        cache.issues.append(Issue("over_limit", f"telemetry over {cfg['max_file_bytes']} bytes "
+                                  "(params/ingest.yaml telemetry.max_file_bytes); not read further", file=name))
+    except (OSError, KeyError, zipfile.BadZipFile, pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        cache.issues.append(Issue("unreadable_file", f"telemetry could not be read: {exc}", file=name))
+    finally:
+        for w in writers.values():
+            w.close()
+        for c in closers:
+            c.close()
+    cache.bytes_read = stream.n if stream is not None else 0
+    for vehicle, path in list(cache.files.items()):
+        kept, dup, first, offset_s = _finalize(path)
+        cache.kept += kept
+        if dup:
+            _count(counts["duplicate"], dup, first, "timestamp")
+        if offset_s is not None:
+            cache.clock_offset_s[vehicle] = offset_s
+    for path in cache.files.values():
+        vc = pc.value_counts(pq.read_table(path, columns=["channel"]).column(0)).to_pylist()
+        for item in vc:
+            cache.channels[item["values"]] = cache.channels.get(item["values"], 0) + int(item["counts"])
+    for key, (n, line, column) in counts.items():
+        if n:
+            code, what = _LABELS[key]
+            cache.issues.append(Issue(code, f"{n} row(s): {what}; the first at this line", file=name, line=line,
+                                      column=column))
+    return cache
+
+
+def _finalize(part_path: Path) -> tuple[int, int, int | None, float | None]:
+    """One car's long rows sorted by time, repeats of (channel, timestamp) dropped (the first line kept).
+    Returns (rows kept, repeats, the first repeat's line, median clock offset in s)."""
+    src = Path(str(part_path) + ".part")
+    table = pq.read_table(src)
+    frame = table.to_pandas()
+    frame = frame.sort_values(["timestamp", "line"], kind="stable")
+    dup = frame.duplicated(["channel", "timestamp"], keep="first").to_numpy()
+    first = int(frame["line"].to_numpy()[dup].min()) if dup.any() else None
+    frame = frame[~dup]
+    off = frame["offset_ms"].dropna()
+    offset_s = float(np.median(off)) / 1000.0 if len(off) else None
+    pq.write_table(pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False), part_path, compression="snappy")
+    src.unlink()
+    return len(frame), int(dup.sum()), first, offset_s
+
+
+def _count(slot: list, n: int, line: int, column: str) -> None:
+    slot[0] += n
+    if slot[1] is None or line < slot[1]:
+        slot[1], slot[2] = line, column
+
+
+def _safe(vehicle: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", vehicle)[:120] or "vehicle"
+
+
+def car_frame(path: str | Path, carry_ms: int | None = None) -> pd.DataFrame:
+    """One car's telemetry on one time base: a row per timestamp at which any channel was logged, a column
+    per channel, each channel carried forward from its last reading for at most ``carry_ms`` (else missing),
+    and ``lap`` (the car-side lap counter)."""
+    carry = int(settings()["carry_ms"] if carry_ms is None else carry_ms)
+    long = pq.read_table(path).to_pandas()
+    if long.empty:
+        return pd.DataFrame(columns=["timestamp", "lap"])
+    wide = long.pivot_table(index="timestamp", columns="channel", values="value", aggfunc="first")
+    lap = long.groupby("timestamp")["lap"].max()
+    t = pd.DatetimeIndex(wide.index).as_unit("ms").asi8     # ms since the epoch
+    out = {}
+    for ch in wide.columns:
+        v = wide[ch].to_numpy(float)
+        have = ~np.isnan(v)
+        idx = np.where(have, np.arange(len(v)), -1)
+        last = np.maximum.accumulate(idx)
+        filled = np.where(last >= 0, v[np.clip(last, 0, None)], np.nan)
+        age = np.where(last >= 0, t - t[np.clip(last, 0, None)], np.inf)
+        out[ch] = np.where(age <= carry, filled, np.nan)
+    frame = pd.DataFrame(out, index=wide.index)
+    frame["lap"] = lap.reindex(wide.index).astype("Int32")
+    frame.index.name = "timestamp"
+    return frame.reset_index()

@@ -1,0 +1,123 @@
+"""The telemetry reader (issue 22, item 1): the real format read with the right channels, rates and clock offset;
+malformed rows are ledger entries naming file and line; a zip member reads as the file does; limits hold."""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kaizenlap.ingest.telemetry import car_frame, is_telemetry_file, read_telemetry, vehicle_number
+
+SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "trd-telemetry-sample" / \
+    "R1_barber_telemetry_data_sample.csv"
+HEADER = ("expire_at,lap,meta_event,meta_session,meta_source,meta_time,original_vehicle_id,outing,telemetry_name,"
+          "telemetry_value,timestamp,vehicle_id,vehicle_number")
+
+
+def row(name: str, value: str, ts: str, vehicle: str = "GR86-004-013", lap: str = "3",
+        meta: str = "2025-09-06T18:40:41.926Z") -> str:
+    return f",{lap},I_R06_2025-09-07,R1,kafka:gr-raw,{meta},{vehicle},0,{name},{value},{ts},{vehicle},13"
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    if not SAMPLE.exists():
+        pytest.skip(f"telemetry sample not found at {SAMPLE}")
+    return read_telemetry(SAMPLE, tmp_path_factory.mktemp("tel"))
+
+
+def test_the_real_sample_reads_with_its_channels_rates_and_clock(real):
+    assert real.rows == 10_000
+    assert set(real.channels) == {"speed", "nmot", "gear", "aps", "pbrake_f", "pbrake_r", "accx_can", "accy_can",
+                                  "Steering_Angle", "VBOX_Lat_Min", "VBOX_Long_Minutes", "Laptrigger_lapdist_dls"}
+    fast, slow = real.channels["aps"], real.channels["speed"]
+    assert 4.5 < fast / slow < 5.5                      # pedals and GPS at ~5x the rate of speed and rpm
+    assert list(real.files) == ["GR86-002-000"] and vehicle_number("GR86-002-000") is None
+    offset_h = real.clock_offset_s["GR86-002-000"] / 3600
+    assert 42.0 < offset_h < 42.5                      # the ECU clock runs ~42 h behind meta_time
+    [dup] = [i for i in real.issues if i.code == "telemetry_duplicate_rows"]
+    assert dup.file == SAMPLE.name and dup.line > 2 and dup.column == "timestamp"
+    # every row is accounted for: kept, or dropped with the count the ledger gives
+    assert real.kept + int(dup.message.split()[0]) == real.rows
+    frame = car_frame(real.files["GR86-002-000"])
+    assert frame["timestamp"].is_monotonic_increasing and frame["timestamp"].is_unique
+    assert frame["speed"].between(0, 350).all() or frame["speed"].isna().any()
+    assert set(frame["lap"].dropna().unique()) <= {2, 3}
+
+
+def test_malformed_rows_are_ledger_entries_naming_file_and_line(tmp_path):
+    lines = [HEADER,
+             row("speed", "120.5", "2025-09-05T00:00:00.000Z"),                     # 2 ok
+             row("speed", "fast", "2025-09-05T00:00:00.100Z"),                      # 3 not a number
+             row("aps", "nan", "2025-09-05T00:00:00.100Z"),                         # 4 not finite
+             row("aps", "50", "yesterday"),                                         # 5 not a time
+             row("speed", "999", "2025-09-05T00:00:00.200Z"),                       # 6 out of range
+             row("speed", "121", "2025-09-05T00:00:00.000Z"),                       # 7 repeats line 2's time
+             row("oil_temp", "90", "2025-09-05T00:00:00.300Z"),                     # 8 unknown channel, kept
+             row("aps", "inf", "2025-09-05T00:00:00.400Z"),                         # 9 not finite
+             row("pbrake_f", "12.5", "2025-09-05T00:00:00.400Z"),                   # 10 ok
+             ]
+    path = tmp_path / "R1_testtrack_telemetry_data.csv"
+    path.write_text("\n".join(lines) + "\n")
+    cache = read_telemetry(path, tmp_path / "cache")
+    got = {i.code: (i.line, i.column, int(i.message.split()[0])) for i in cache.issues}
+    assert got == {"telemetry_bad_value": (3, "telemetry_value", 4),
+                   "telemetry_out_of_range": (6, "telemetry_value", 1),
+                   "telemetry_duplicate_rows": (7, "timestamp", 1),
+                   "telemetry_unknown_channel": (8, "telemetry_name", 1)}
+    assert all(i.file == path.name for i in cache.issues)
+    assert cache.rows == 9 and cache.kept == 3
+    frame = pd.read_parquet(cache.files["GR86-004-013"])
+    assert frame.sort_values("line")[["channel", "value", "line"]].values.tolist() == [
+        ["speed", 120.5, 2], ["oil_temp", 90.0, 8], ["pbrake_f", 12.5, 10]]
+    assert vehicle_number("GR86-004-013") == "13"
+
+
+def test_a_zip_member_reads_as_the_file(tmp_path):
+    if not SAMPLE.exists():
+        pytest.skip("telemetry sample absent")
+    z = tmp_path / "barber.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(SAMPLE, "barber/R1_barber_telemetry_data.csv")
+    a = read_telemetry(SAMPLE, tmp_path / "a")
+    b = read_telemetry(f"{z}!barber/R1_barber_telemetry_data.csv", tmp_path / "b")
+    assert (a.rows, a.kept, a.channels) == (b.rows, b.kept, b.channels)
+    pd.testing.assert_frame_equal(pd.read_parquet(a.files["GR86-002-000"]), pd.read_parquet(b.files["GR86-002-000"]))
+    assert b.issues[0].file == "barber.zip!barber/R1_barber_telemetry_data.csv"
+
+
+def test_limits_and_unusable_files_never_crash(tmp_path):
+    path = tmp_path / "R1_x_telemetry_data.csv"
+    path.write_text("\n".join([HEADER] + [row("speed", str(i), f"2025-09-05T00:00:{i:02d}.000Z")
+                                          for i in range(50)]) + "\n")
+    cache = read_telemetry(path, tmp_path / "c", limits={"max_file_bytes": 2000, "block_bytes": 1024})
+    assert [i.code for i in cache.issues] == ["over_limit"] and cache.kept < 50
+    bad = tmp_path / "R2_x_telemetry_data.csv"
+    bad.write_text("a,b,c\n1,2,3\n")
+    assert [i.code for i in read_telemetry(bad, tmp_path / "d").issues] == ["missing_column"]
+    assert [i.code for i in read_telemetry(tmp_path / "absent.csv", tmp_path / "e").issues] == ["unreadable_file"]
+
+
+def test_one_time_base_per_car_carries_a_reading_a_short_while(tmp_path):
+    lines = [HEADER]
+    for i in range(10):                                  # aps every 20 ms, speed every 100 ms
+        ts = f"2025-09-05T00:00:00.{i * 20:03d}Z"
+        lines.append(row("aps", str(10 * i), ts))
+        if i % 5 == 0:
+            lines.append(row("speed", str(100 + i), ts))
+    lines.append(row("aps", "99", "2025-09-05T00:00:01.000Z"))       # 820 ms after the last speed
+    path = tmp_path / "R1_y_telemetry_data.csv"
+    path.write_text("\n".join(lines) + "\n")
+    frame = car_frame(read_telemetry(path, tmp_path / "c").files["GR86-004-013"], carry_ms=250)
+    assert len(frame) == 11 and frame["aps"].tolist() == [10.0 * i for i in range(10)] + [99.0]
+    assert frame["speed"].tolist()[:10] == [100.0] * 5 + [105.0] * 5
+    assert np.isnan(frame["speed"].iloc[10])             # beyond carry_ms: missing, not invented
+
+
+def test_telemetry_files_are_told_by_name():
+    assert is_telemetry_file("R1_barber_telemetry_data.csv")
+    assert is_telemetry_file("barber\\R2_barber_telemetry_data_sample.csv")
+    assert not is_telemetry_file("23_AnalysisEnduranceWithSections_Race 1_Anonymized.CSV")
