@@ -78,14 +78,92 @@ def coverage_rows(races: dict, seed: int = 2025, draws: int = 300) -> pd.DataFra
 
 
 def coverage_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per statistic and section set: intervals (n), coverage, median width; statistics reported without an
-    interval show n_intervals 0."""
+    """Per statistic and section set: intervals (n), coverage, the share of misses with the truth below the
+    interval and above it (a centred interval misses about equally on each side), median width; statistics
+    reported without an interval show n_intervals 0."""
     out = []
     for (st, set_name), g in rows.groupby(["statistic", "section_set"], sort=True):
         has = g["lo"].notna() & g["hi"].notna()
         h = g[has]
-        cov = float(((h["lo"] <= h["truth"]) & (h["truth"] <= h["hi"])).mean()) if len(h) else float("nan")
+        nan = float("nan")
+        cov = float(((h["lo"] <= h["truth"]) & (h["truth"] <= h["hi"])).mean()) if len(h) else nan
         out.append({"statistic": st, "section_set": set_name, "n_estimates": int(len(g)), "n_intervals": int(len(h)),
-                    "coverage": cov, "median_width_s": float((h["hi"] - h["lo"]).median()) if len(h) else float("nan"),
+                    "coverage": cov,
+                    "miss_below": float((h["truth"] < h["lo"]).mean()) if len(h) else nan,
+                    "miss_above": float((h["truth"] > h["hi"]).mean()) if len(h) else nan,
+                    "median_width_s": float((h["hi"] - h["lo"]).median()) if len(h) else nan,
                     "median_abs_error_s": float((g["value"] - g["truth"]).abs().median())})
+    return pd.DataFrame(out)
+
+
+# ------------------------------------------------------------------ calibration on real laps (no truth needed)
+
+Z95 = 1.959963984540054
+
+
+def _estimates(laps: pd.DataFrame, race_id: str) -> dict[tuple, dict]:
+    """(car, section set, section, statistic) -> the engine's Estimate, for sections and personal composites."""
+    out = {}
+    sdoc = sections.analyse(laps, race_id)
+    for entry in sdoc["cars"]:
+        for set_name in SECTION_SETS:
+            s = entry.get(set_name, {})
+            if not s.get("available"):
+                continue
+            for sec in s["sections"]:
+                for st in sections.STATS:
+                    e = sec.get(st)
+                    if isinstance(e, dict) and e.get("lo") is not None and e.get("hi") is not None:
+                        out[(entry["car"], set_name, sec["section"], st)] = e
+    cdoc = composite.analyse(laps, race_id)
+    for entry in cdoc["cars"]:
+        for set_name in SECTION_SETS:
+            cc = entry.get(set_name) or {}
+            for st, key in (("personal_composite", "personal_composite"), ("personal_best_k", "best_k")):
+                e = cc.get(key)
+                if isinstance(e, dict) and e.get("lo") is not None and e.get("hi") is not None:
+                    out[(entry["car"], set_name, "lap", st)] = e
+    return out
+
+
+# Statistics measured against a reference the field sets (the composite, the field's typical lap) are left out of
+# the split-half check: each half has its own field reference, so their difference is not the car's alone.
+SPLIT_HALF_STATS = ("median", "best_k", "consistency_cost", "personal_composite", "personal_best_k")
+
+
+def split_half_rows(races: dict) -> pd.DataFrame:
+    """A calibration check that needs no truth: each race's laps split into odd and even lap numbers, every
+    statistic estimated on each half by the engines, and the two estimates of one car compared. For two
+    independent halves with calibrated intervals, z = (a - b) / sqrt(se_a^2 + se_b^2), se = (hi - lo) / (2 *
+    1.96), has SD 1 and |z| > 1.96 in 5% of pairs; an SD of 0.66 says the intervals are ~1.5x too wide."""
+    rows = []
+    for rid, race in sorted(races.items()):
+        laps = race.laps
+        if laps is None or not len(laps):
+            continue
+        halves = [_estimates(laps[laps["lap"] % 2 == parity], rid) for parity in (1, 0)]
+        for key in sorted(set(halves[0]) & set(halves[1])):
+            a, b = halves[0][key], halves[1][key]
+            se = np.hypot((a["hi"] - a["lo"]) / (2 * Z95), (b["hi"] - b["lo"]) / (2 * Z95))
+            if not se > 0:
+                continue
+            car, set_name, section, st = key
+            if st not in SPLIT_HALF_STATS:
+                continue
+            rows.append({"race_id": rid, "car": car, "section_set": set_name, "section": section, "statistic": st,
+                         "a": a["value"], "b": b["value"], "n_a": a.get("n"), "n_b": b.get("n"),
+                         "z": (a["value"] - b["value"]) / se})
+    return pd.DataFrame(rows)
+
+
+def split_half_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per statistic and section set: pairs (n), SD of z (1 when calibrated), share |z| > 1.96 (5%), and the
+    spread ratio SD(z) that would rescale the intervals (an interval scaled by it would be calibrated)."""
+    out = []
+    for (st, set_name), g in rows.groupby(["statistic", "section_set"], sort=True):
+        z = g["z"].to_numpy(float)
+        z = z[np.isfinite(z)]
+        out.append({"statistic": st, "section_set": set_name, "pairs": int(len(z)),
+                    "sd_z": float(np.std(z, ddof=1)) if len(z) > 1 else float("nan"),
+                    "beyond_1_96": float((np.abs(z) > Z95).mean()) if len(z) else float("nan")})
     return pd.DataFrame(out)
