@@ -292,6 +292,64 @@ def test_race_car_map_modes_panel_deeplink(site, browser):
     q.ctx.close()
 
 
+def _api(base: str, path: str):
+    with urllib.request.urlopen(base + path, timeout=10) as r:
+        return json.load(r)
+
+
+def _reddest(pg) -> str:
+    """The section the map paints the strongest red (largest red minus blue of its rgb stroke: 0 at the grey
+    middle, up to red, negative towards blue)."""
+    return pg.evaluate("""() => { let best = null, g = -1e9;
+        for (const p of document.querySelectorAll('[data-testid=track-map] path[data-section]')) {
+            const m = /rgb\\((\\d+), (\\d+), (\\d+)\\)/.exec(p.getAttribute('data-colour'));
+            if (m && Number(m[1]) - Number(m[3]) > g) { g = Number(m[1]) - Number(m[3]); best = p.getAttribute('data-section'); } }
+        return best; }""")
+
+
+def test_map_colour_is_time_lost_to_the_composite(site, browser):
+    """The map's strongest red is the section where the car loses most per lap to the composite (per the
+    API's numbers), also for a car whose relative measure calls that section a strength; the relative
+    measure is a toggle kept in the URL."""
+    base, _ = site
+    race = _api(base, "/races/barber-r1/summary")
+    p = Page(browser, base)
+    pg = p.page
+    checked, contrary = 0, None
+    for c in sorted(x["car"] for x in race["cars"]):
+        secs = [r for r in _api(base, f"/races/barber-r1/cars/{c}")["sections"]
+                if r["section_set"] == "sectors" and r.get("section") and r.get("loss")]
+        if len(secs) < 3:
+            continue
+        most = max(secs, key=lambda r: r["loss"]["value"])["section"]
+        rel = max(secs, key=lambda r: r["section_loss"]["value"])["section"]
+        if contrary is None and rel != most:
+            contrary = (c, most, rel)
+        if checked < 3 or (contrary and contrary[0] == c):
+            pg.goto(f"{base}/race/barber-r1?car={c}")
+            pg.locator("[data-testid=track-map] path[data-section]").first.wait_for()
+            assert _reddest(pg) == most, (c, most)
+            checked += 1
+    assert checked >= 3
+    assert "seconds lost per lap to the composite" in pg.get_by_test_id("map-legend").inner_text()
+    if contrary:             # the relative measure disagrees here: the toggle shows it, and the URL keeps it
+        c, most, rel = contrary
+        pg.goto(f"{base}/race/barber-r1?car={c}")
+        pg.locator("[data-testid=track-map] path[data-section]").first.wait_for()
+        assert _reddest(pg) == most
+        pg.get_by_test_id("rel-toggle").locator("input").click()
+        pg.wait_for_url("**rel=1**")
+        assert _reddest(pg) == rel
+        assert "beyond the car's overall deficit" in pg.get_by_test_id("map-legend").inner_text()
+        assert "Relative" in pg.get_by_test_id("measure-explain").inner_text()
+        pg.reload()
+        pg.locator("[data-testid=track-map] path[data-section]").first.wait_for()
+        assert _reddest(pg) == rel
+    p.axe("car-map-loss")
+    assert p.csp == [], p.csp
+    p.ctx.close()
+
+
 def test_weather_evidence_on_an_identifiable_race(site, browser):
     base, docs = site
     w = next(d for d in docs["ml_weather_recommendations"] if d["id"] == "cota-r1~weather")

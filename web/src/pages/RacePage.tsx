@@ -7,6 +7,7 @@ import { Async, useApi } from "../components/Async";
 import { fmtDelta, fmtTime } from "../format";
 import { MODES, parseState, stateToSearch, type Mode, type ViewState } from "../urlState";
 import { CarView } from "./CarView";
+import { COMPOSITE_DEF } from "../measure";
 
 const ReportsList = lazy(() => import("./Reports"));
 
@@ -108,7 +109,7 @@ export default function RacePage() {
             <Stack direction={{ xs: "column", lg: "row" }} gap={2} alignItems="flex-start">
               <Paper variant="outlined" sx={{ p: 1, width: { xs: "100%", lg: 560 }, flexShrink: 0 }}>
                 <Typography variant="h6" component="h2">Leaderboard</Typography>
-                <Typography variant="caption" component="p">Pos: finishing position in the official results; composite: the field's best-case lap from sector bests{fieldTotal(comp.data) ? ` (${fmtTime(fieldTotal(comp.data))}, n=${comp.data?.n_clean} clean laps)` : ""}.</Typography>
+                <Typography variant="caption" component="p">Pos: finishing position in the official results; {COMPOSITE_DEF}{fieldTotal(comp.data) ? ` (${fmtTime(fieldTotal(comp.data))}, n=${comp.data?.n_clean} clean laps)` : ""}.</Typography>
                 <Leaderboard race={r} comp={comp.data} quality={quality.data} selected={state.car}
                   onPick={pick} />
                 <Typography variant="h6" component="h2" sx={{ mt: 2 }}>Data quality</Typography>
