@@ -104,6 +104,9 @@ def site(tmp_path_factory):
     env = {**os.environ, "KAIZENLAP_REPORTS": str(tmp / "reports")}
     (tmp / "reports" / "run-e2e" / "barber-r1").mkdir(parents=True)
     (tmp / "reports" / "run-e2e" / "barber-r1" / "sections.html").write_text("<h1>sections</h1>")
+    (tmp / "reports" / "run-e2e" / "barber").mkdir()
+    (tmp / "reports" / "run-e2e" / "barber" / "track.html").write_text("<h1>track</h1>")
+    (tmp / "reports" / "run-e2e" / "index.html").write_text("<h1>run</h1>")
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=str(ROOT))
     base = f"http://127.0.0.1:{port}"
     for _ in range(100):
@@ -346,6 +349,75 @@ def test_map_colour_is_time_lost_to_the_composite(site, browser):
         pg.locator("[data-testid=track-map] path[data-section]").first.wait_for()
         assert _reddest(pg) == rel
     p.axe("car-map-loss")
+    assert p.csp == [], p.csp
+    p.ctx.close()
+
+
+def test_fixes_titles_panels_reports_tracks(site, browser):
+    """Issue 21 item 2: an unknown section opens nothing; Escape closes a panel; the consistency rank in
+    whole cars; lap numbers on the lap chart; a range is not a CI; every view sets its title (also after
+    going back); a skip link first; the run's and the track's reports linked; track pages pass axe."""
+    base, docs = site
+    p = Page(browser, base)
+    pg = p.page
+    car = sorted({d["car"] for d in next(r for r in docs["races"] if r["id"] == "barber-r1")["cars"]})[1]
+    pg.goto(f"{base}/race/barber-r1?car={car}&section=zz")
+    pg.locator("[data-testid=track-map] path[data-section]").first.wait_for()
+    pg.wait_for_timeout(300)
+    assert pg.get_by_test_id("panel-section").count() == 0
+    # the skip link is the first tab stop and moves focus to the content
+    pg.keyboard.press("Tab")
+    assert pg.evaluate("document.activeElement.textContent") == "Skip to content"
+    pg.keyboard.press("Enter")
+    assert pg.evaluate("document.activeElement.id") == "main"
+    # Escape closes the section panel (and the URL forgets it)
+    pg.goto(f"{base}/race/barber-r1?car={car}&section=s1")
+    pg.get_by_test_id("panel-section").wait_for()
+    pg.keyboard.press("Escape")
+    pg.get_by_test_id("panel-section").wait_for(state="detached")
+    assert "section=" not in pg.url
+    # patterns: whole-car consistency rank, lap numbers on the chart's axis
+    pat = next(d for d in docs["ml_pattern_recommendations"] if d["race_id"] == "barber-r1" and d.get("car") == car)
+    pg.get_by_test_id("mode-patterns").click()
+    pg.get_by_test_id("lap-chart").wait_for()
+    others = pat["field_size"] - 1
+    k = round(pat["consistency_percentile"] * others / 100)
+    assert pg.get_by_test_id("consistency-rank").inner_text() == f"more consistent than {k} of the other {others} cars"
+    assert pg.get_by_test_id("lap-chart").get_by_test_id("lap-tick").count() >= 3
+    assert "percentile" not in pg.get_by_test_id("patterns").inner_text()
+    # reports: the race's, the track's and the run's index
+    pg.get_by_test_id("reports-index").wait_for()
+    assert pg.get_by_test_id("reports-index").get_attribute("href") == "/reports/run-e2e/index.html"
+    assert pg.get_by_test_id("reports").locator("a").get_attribute("href") == "/reports/run-e2e/barber-r1/sections.html"
+    assert pg.get_by_test_id("reports-track").locator("a").get_attribute("href") == "/reports/run-e2e/barber/track.html"
+    assert "first_lap" not in pg.get_by_test_id("exclusions").inner_text()
+    # titles: the season, a track, a race; back from the race restores the track's
+    pg.goto(base + "/")
+    pg.get_by_test_id("tracks").wait_for()
+    assert pg.title() == "KaizenLap — Season"
+    tracks = _api(base, "/tracks")["items"]
+    for t in (x for x in tracks if x["track_id"] in ("barber", "cota")):
+        pg.goto(f"{base}/track/{t['track_id']}")
+        pg.get_by_test_id("track-races").wait_for()
+        assert pg.title() == f"KaizenLap — {t['name']}"
+        assert pg.get_by_test_id("track-races").locator("li").count() == 2
+        p.axe(f"track-{t['track_id']}")
+    pg.get_by_test_id("reports-index").wait_for()
+    pg.locator("[data-testid=track-races] a").first.click()
+    pg.get_by_test_id("leaderboard").wait_for()
+    assert pg.title().startswith("KaizenLap — ") and "race 1" in pg.title()
+    pg.go_back()
+    pg.get_by_test_id("track-races").wait_for()
+    assert pg.title() == "KaizenLap — " + next(x["name"] for x in tracks if x["track_id"] == "cota")
+    # a min-max range in the coaching facts is labelled as a range, not a 95% CI
+    cc = next(d for d in docs["coaching_insights"] if d["race_id"] == "cota-r1"
+              and any(f["fact_id"] == "weather.track_temp_range" for f in d["facts"]))
+    pg.goto(f"{base}/race/cota-r1?car={cc['car']}&mode=coaching")
+    pg.get_by_test_id("coaching-facts").wait_for()
+    line = next(t for t in pg.get_by_test_id("coaching-facts").locator("li").all_inner_texts()
+                if "weather.track_temp_range" in t)
+    assert "range " in line, line
+    assert "CI" not in line, line
     assert p.csp == [], p.csp
     p.ctx.close()
 

@@ -20,5 +20,7 @@ describe("URL state round trip", () => {
   it("bad values fall back instead of breaking the page", () => {
     expect(parseState("?mode=nonsense&lap=abc&set=x")).toEqual({ car: undefined, mode: "sections", section: undefined, lap: undefined, set: undefined, coach: undefined, rel: undefined });
     expect(stateToSearch({ mode: "sections" })).toBe("");
+    expect(parseState("?car=13&section=zz").section).toBeUndefined();       // an unknown section opens no panel
+    expect(parseState("?car=13&section=im2a").section).toBe("im2a");
   });
 });

@@ -4,6 +4,9 @@ export type Mode = (typeof MODES)[number];
 export type ViewState = { car?: string; mode: Mode; section?: string; lap?: number; set?: "sectors" | "subsections"; coach?: boolean;
   rel?: boolean };   // rel: colour by the loss beyond the car's overall deficit instead of the loss to the composite
 
+/** Every section name the map and the panels know (sectors, then sub-sections). */
+export const SECTION_NAMES = ["s1", "s2", "s3", "im1a", "im1", "im2a", "im2", "im3a", "fl"] as const;
+
 export function parseState(search: string): ViewState {
   const q = new URLSearchParams(search);
   const mode = q.get("mode");
@@ -12,7 +15,7 @@ export function parseState(search: string): ViewState {
   return {
     car: q.get("car") || undefined,
     mode: (MODES as readonly string[]).includes(mode ?? "") ? (mode as Mode) : "sections",
-    section: q.get("section") || undefined,
+    section: (SECTION_NAMES as readonly string[]).includes(q.get("section") ?? "") ? q.get("section")! : undefined,   // unknown: ignored
     lap: lap !== null && /^\d+$/.test(lap) ? Number(lap) : undefined,
     set: set === "subsections" ? "subsections" : set === "sectors" ? "sectors" : undefined,
     coach: q.get("coach") === "1" ? true : undefined,

@@ -16,6 +16,14 @@ export function clamp(p: Pos, w: number, h: number, vw: number, vh: number): Pos
   return { x: Math.round(Math.min(Math.max(0, p.x), Math.max(0, vw - w))), y: Math.round(Math.min(Math.max(0, p.y), Math.max(0, vh - h))) };
 }
 
+// Open panels, newest last: Escape closes the newest one only.
+const open: string[] = [];
+
+/** Handles Escape for the panel ``id`` if it is the newest open one; returns whether it closed it. */
+export function escapeCloses(id: string, key: string, stack: readonly string[] = open): boolean {
+  return key === "Escape" && stack.length > 0 && stack[stack.length - 1] === id;
+}
+
 export function resetLayout() {
   localStorage.removeItem(KEY);
   window.dispatchEvent(new Event(RESET_EVENT));
@@ -47,6 +55,17 @@ export function Panel({ id, title, initial, width = 420, onClose, children }:
     return () => { window.removeEventListener("resize", onResize); window.removeEventListener(RESET_EVENT, onReset); };
   }, [fit, ix, iy]);
 
+  const closeRef = useRef(onClose);
+  closeRef.current = onClose;
+  useEffect(() => {
+    open.push(id);
+    const onKey = (e: KeyboardEvent) => {
+      if (!e.defaultPrevented && closeRef.current && escapeCloses(id, e.key)) { e.preventDefault(); closeRef.current(); }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => { window.removeEventListener("keydown", onKey); const i = open.lastIndexOf(id); if (i >= 0) open.splice(i, 1); };
+  }, [id]);
+
   const onPointerDown = (e: React.PointerEvent) => {
     if ((e.target as HTMLElement).closest("button")) return;
     drag.current = { dx: e.clientX - pos.x, dy: e.clientY - pos.y };
@@ -73,7 +92,7 @@ export function Panel({ id, title, initial, width = 420, onClose, children }:
       style={{ position: "fixed", left: pos.x, top: pos.y, width, maxWidth: "calc(100vw - 8px)", maxHeight: "70vh",
         overflow: "auto", zIndex: 1200 }}>
       <Box data-testid={`panel-${id}-handle`} tabIndex={0} role="toolbar"
-        aria-label={`${title}: drag, or use the arrow keys to move`}
+        aria-label={`${title}: drag, or use the arrow keys to move; Escape closes`}
         onPointerDown={onPointerDown} onPointerMove={onPointerMove} onPointerUp={onPointerUp} onKeyDown={onKeyDown}
         sx={{ cursor: "move", bgcolor: "primary.main", color: "primary.contrastText", px: 1.5, py: 0.5,
           display: "flex", alignItems: "center", justifyContent: "space-between", userSelect: "none", touchAction: "none" }}>

@@ -1,6 +1,6 @@
-import { Suspense, lazy, memo, useCallback, useEffect, useMemo, useRef } from "react";
+import { Suspense, lazy, memo, useCallback, useMemo, useRef, useState } from "react";
 import { Link as RouterLink, useLocation, useNavigate, useParams } from "react-router-dom";
-import { Alert, Box, Breadcrumbs, Chip, Link, Paper, Stack, Table, TableBody, TableCell, TableHead, TableRow,
+import { Alert, Box, Breadcrumbs, Button, Chip, Link, Paper, Stack, Table, TableBody, TableCell, TableHead, TableRow,
   ToggleButton, ToggleButtonGroup, Typography } from "@mui/material";
 import { api, type Car, type Composite, type Quality, type Race } from "../api/client";
 import { Async, useApi } from "../components/Async";
@@ -8,6 +8,8 @@ import { fmtDelta, fmtTime } from "../format";
 import { MODES, parseState, stateToSearch, type Mode, type ViewState } from "../urlState";
 import { CarView } from "./CarView";
 import { COMPOSITE_DEF } from "../measure";
+import { flagLabel } from "../labels";
+import { useTitle } from "../title";
 
 const ReportsList = lazy(() => import("./Reports"));
 
@@ -66,18 +68,29 @@ function LeaderboardTable({ race, comp, quality, selected, onPick }:
   );
 }
 
-function QualitySummary({ q }: { q: Quality }) {
+const SHOWN_ISSUES = 6;
+
+export function QualitySummary({ q }: { q: Quality }) {
+  const [all, setAll] = useState(false);
+  const issues = q.issues ?? [];
+  const shown = all ? issues : issues.slice(0, SHOWN_ISSUES);
   return (
     <Box data-testid="quality">
-      <Typography variant="body2">{q.n_laps} laps, {q.n_clean} clean (status {q.status}).</Typography>
-      <Stack direction="row" gap={0.5} flexWrap="wrap" sx={{ my: 0.5 }}>
-        {(q.exclusions ?? []).filter((e) => e.laps > 0).map((e) => <Chip key={e.flag} size="small" label={`${e.flag}: ${e.laps} laps`} />)}
+      <Typography variant="body2">{q.n_laps} laps, {q.n_clean} clean (status {q.status}). Laps excluded from the analysis, by reason:</Typography>
+      <Stack direction="row" gap={0.5} flexWrap="wrap" sx={{ my: 0.5 }} data-testid="exclusions">
+        {(q.exclusions ?? []).filter((e) => e.laps > 0).map((e) => <Chip key={e.flag} size="small" title={e.flag}
+          label={`${flagLabel(e.flag)}: ${e.laps} lap${e.laps === 1 ? "" : "s"}`} />)}
       </Stack>
-      {(q.issues ?? []).length ? (
-        <ul style={{ margin: 0, paddingLeft: 18, fontSize: 13 }}>
-          {(q.issues ?? []).slice(0, 6).map((i, k) => <li key={k}><b>{i.severity}</b> {i.message}{i.file ? ` (${i.file.split("/").pop()}${i.line ? `, line ${i.line}` : ""}${i.column ? `, column ${i.column}` : ""})` : ""}</li>)}
-          {(q.issues ?? []).length > 6 && <li>… {(q.issues ?? []).length - 6} more</li>}
-        </ul>
+      {issues.length ? (
+        <>
+          <ul style={{ margin: 0, paddingLeft: 18, fontSize: 13 }} id="quality-issues" data-testid="quality-issues">
+            {shown.map((i, k) => <li key={k}><b>{i.severity}</b> {i.message}{i.file ? ` (${i.file.split("/").pop()}${i.line ? `, line ${i.line}` : ""}${i.column ? `, column ${i.column}` : ""})` : ""}</li>)}
+          </ul>
+          {issues.length > SHOWN_ISSUES && (
+            <Button size="small" onClick={() => setAll((a) => !a)} aria-expanded={all} aria-controls="quality-issues"
+              data-testid="quality-more">{all ? "Show fewer" : `Show ${issues.length - SHOWN_ISSUES} more`}</Button>
+          )}
+        </>
       ) : <Typography variant="body2">No data-quality issues.</Typography>}
     </Box>
   );
@@ -90,8 +103,9 @@ export default function RacePage() {
   const comp = useApi(() => api.composite(raceId), [raceId]);
   const quality = useApi(() => api.quality(raceId), [raceId]);
   const tracks = useApi(() => api.tracks(), []);
-  useEffect(() => { document.title = `KaizenLap — ${raceId}${state.car ? ` car ${state.car}` : ""}`; }, [raceId, state.car]);
   const track = tracks.data?.items.find((t) => t.track_id === race.data?.track_id);
+  useTitle(race.error ? `not found: race ${raceId}` : race.data ? `${track?.name ?? race.data.track_id} race ${race.data.race_number}` : raceId,
+    state.car && `car ${state.car}`, state.car && state.mode);
   const pick = useCallback((c: string) => setState({ car: c, section: undefined, lap: undefined }), [setState]);
   return (
     <>
@@ -115,7 +129,7 @@ export default function RacePage() {
                 <Typography variant="h6" component="h2" sx={{ mt: 2 }}>Data quality</Typography>
                 <Async r={quality} what="data quality">{(q) => <QualitySummary q={q} />}</Async>
                 <Typography variant="h6" component="h2" sx={{ mt: 2 }}>Reports</Typography>
-                <Suspense fallback={null}><ReportsList raceId={raceId} /></Suspense>
+                <Suspense fallback={null}><ReportsList raceId={raceId} trackId={r.track_id} /></Suspense>
               </Paper>
               <Box sx={{ flexGrow: 1, minWidth: 0 }}>
                 {state.car ? (
