@@ -176,6 +176,19 @@ def test_race_car_map_modes_panel_deeplink(site, browser):
     assert rows.count() == len(cars)
     first_pos = rows.first.locator("td").first.inner_text()
     assert first_pos == "1"                                   # the official finishing order leads
+    # the page opens on the race's story: the result per car (laps, gap to the winner, status), and a summary
+    q = _api(base, "/races/barber-r1/quality")
+    rec = {r["car"]: r for r in q["reconciliation"]}
+    win = next(c for c, r in rec.items() if r["official_position"] == 1)
+    wl = rec[win]["official_laps"]
+    assert pg.get_by_test_id(f"status-{win}").inner_text() == "winner"
+    for c, r in rec.items():
+        if c in cars and c != win and r["official_position"] is not None:
+            down = wl - r["official_laps"]
+            want = "lead lap" if down == 0 else (f"+{down} lap" + ("s" if down > 1 else "")) if down < 3 else "DNF"
+            assert pg.get_by_test_id(f"status-{c}").inner_text().startswith(want), (c, want)
+    assert pg.get_by_test_id("summary-winner").inner_text().startswith(f"Winner: car #{win}, {wl} laps")
+    assert pg.get_by_test_id("pick-car").count() == 0
     p.axe("race")
     car = sorted(cars)[1]
     pg.get_by_test_id(f"car-row-{car}").click()
@@ -348,6 +361,11 @@ def test_map_colour_is_time_lost_to_the_composite(site, browser):
         pg.reload()
         pg.locator("[data-testid=track-map] path[data-section]").first.wait_for()
         assert _reddest(pg) == rel
+    pg.goto(f"{base}/race/barber-r1")
+    pg.get_by_test_id("open-winner").click()
+    pg.locator("[data-testid=track-map] path[data-section]").first.wait_for()
+    win = next(r["car"] for r in _api(base, "/races/barber-r1/quality")["reconciliation"] if r["official_position"] == 1)
+    assert f"car={win}" in pg.url
     p.axe("car-map-loss")
     assert p.csp == [], p.csp
     p.ctx.close()

@@ -10,6 +10,7 @@ import { CarView } from "./CarView";
 import { COMPOSITE_DEF } from "../measure";
 import { flagLabel } from "../labels";
 import { useTitle } from "../title";
+import { dnfLaps, results } from "../results";
 
 const ReportsList = lazy(() => import("./Reports"));
 
@@ -35,36 +36,68 @@ const Leaderboard = memo(LeaderboardTable);
 function LeaderboardTable({ race, comp, quality, selected, onPick }:
   { race: Race; comp?: Composite; quality?: Quality; selected?: string; onPick: (c: string) => void }) {
   const total = fieldTotal(comp);
-  const pos = new Map((quality?.reconciliation ?? []).map((r) => [r.car, r]));
+  const res = useMemo(() => results(race.cars ?? [], quality), [race.cars, quality]);
   const rows = [...(race.cars ?? [])].sort((a, b) => {
-    const pa = pos.get(a.car)?.official_position ?? 999, pb = pos.get(b.car)?.official_position ?? 999;
-    return pa - pb || (a.best_lap_s ?? 1e9) - (b.best_lap_s ?? 1e9);
+    const pa = res.get(a.car)?.position ?? 999, pb = res.get(b.car)?.position ?? 999;
+    return pa - pb || (res.get(b.car)?.laps ?? 0) - (res.get(a.car)?.laps ?? 0) || (a.best_lap_s ?? 1e9) - (b.best_lap_s ?? 1e9);
   });
+  const narrow = { display: { xs: "none", sm: "table-cell" } };
   return (
-    <Table size="small" aria-label="leaderboard" data-testid="leaderboard">
+    <Box sx={{ overflowX: "auto" }}>
+    <Table size="small" aria-label="leaderboard" data-testid="leaderboard" sx={{ "& td, & th": { px: { xs: 0.75, sm: 1 } } }}>
       <TableHead><TableRow>
-        <TableCell>Pos</TableCell><TableCell>Car</TableCell><TableCell>Class</TableCell>
-        <TableCell align="right">Best lap</TableCell><TableCell align="right">Clean laps (n)</TableCell>
-        <TableCell align="right">Best clean − composite</TableCell>
+        <TableCell>Pos</TableCell><TableCell>Car</TableCell><TableCell sx={narrow}>Class</TableCell>
+        <TableCell align="right">Laps</TableCell><TableCell>Gap · status</TableCell>
+        <TableCell align="right">Best lap</TableCell><TableCell align="right" sx={narrow}>Clean laps (n)</TableCell>
+        <TableCell align="right" sx={narrow}>Best clean − composite</TableCell>
       </TableRow></TableHead>
       <TableBody>
         {rows.map((c: Car) => {
-          const p = pos.get(c.car);
+          const r = res.get(c.car);
           return (
             <TableRow key={c.car} hover selected={c.car === selected} onClick={() => onPick(c.car)}
               onPointerEnter={() => { api.car(race.race_id, c.car).catch(() => undefined); }}
               sx={{ cursor: "pointer" }} data-testid={`car-row-${c.car}`}>
-              <TableCell>{p?.official_position ?? "–"}</TableCell>
+              <TableCell>{r?.position ?? "–"}</TableCell>
               <TableCell><Link component="button" onClick={() => onPick(c.car)} aria-label={`car ${c.car}`}>#{c.car}</Link></TableCell>
-              <TableCell>{c.class ?? "–"}</TableCell>
+              <TableCell sx={narrow}>{c.class ?? "–"}</TableCell>
+              <TableCell align="right">{r?.laps ?? c.laps}</TableCell>
+              <TableCell data-testid={`status-${c.car}`} sx={{ color: r?.dnf ? "error.main" : undefined, whiteSpace: "nowrap" }}>{r?.status ?? "–"}</TableCell>
               <TableCell align="right">{fmtTime(c.best_lap_s)}</TableCell>
-              <TableCell align="right">{c.clean_laps} of {c.laps}</TableCell>
-              <TableCell align="right">{total && c.best_clean_lap_s ? fmtDelta(c.best_clean_lap_s - total) : "–"}</TableCell>
+              <TableCell align="right" sx={narrow}>{c.clean_laps} of {c.laps}</TableCell>
+              <TableCell align="right" sx={narrow}>{total && c.best_clean_lap_s ? fmtDelta(c.best_clean_lap_s - total) : "–"}</TableCell>
             </TableRow>
           );
         })}
       </TableBody>
     </Table>
+    </Box>
+  );
+}
+
+/** What the race page opens on before a car is picked: the result and where to start. */
+export function RaceSummary({ race, comp, quality, onPick }:
+  { race: Race; comp?: Composite; quality?: Quality; onPick: (c: string) => void }) {
+  const cars = race.cars ?? [];
+  const res = results(cars, quality);
+  const byPos = [...res.values()].filter((r) => r.position !== undefined).sort((a, b) => a.position! - b.position!);
+  const winner = [...res.values()].find((r) => r.status === "winner");
+  const fastest = [...cars].filter((c) => c.best_lap_s).sort((a, b) => a.best_lap_s! - b.best_lap_s!)[0];
+  const dnf = [...res.values()].filter((r) => r.dnf);
+  const lapped = [...res.values()].filter((r) => !r.dnf && r.lapsDown > 0);
+  const total = fieldTotal(comp);
+  return (
+    <Paper variant="outlined" sx={{ p: 2 }} data-testid="race-summary">
+      <Typography variant="h6" component="h2">Race summary</Typography>
+      {winner ? <Typography data-testid="summary-winner">Winner: car #{winner.car}, {winner.laps} laps.
+        {byPos.length > 2 ? ` Podium: ${byPos.slice(0, 3).map((r) => `#${r.car}`).join(", ")}.` : ""}</Typography> : <Typography>No official result in the published documents.</Typography>}
+      {fastest && <Typography>Fastest lap: car #{fastest.car}, {fmtTime(fastest.best_lap_s)} (lap {fastest.best_lap_number ?? "–"}).</Typography>}
+      {total ? <Typography>Composite lap: {fmtTime(total)} ({COMPOSITE_DEF.replace(/^composite: /, "")}); fastest lap − composite {fastest?.best_lap_s ? fmtDelta(fastest.best_lap_s - total) : "–"} s.</Typography> : null}
+      <Typography>{res.size - dnf.length - lapped.length} car{res.size - dnf.length - lapped.length === 1 ? "" : "s"} on the lead lap{lapped.length ? `, ${lapped.length} lapped` : ""}{dnf.length ? `, ${dnf.length} did not finish (${dnf.map((r) => `#${r.car}`).join(", ")})` : ""}.</Typography>
+      <Typography variant="body2" sx={{ mt: 1 }}>Pick a car in the leaderboard to see where its lap time goes: the map is coloured by the seconds it loses per lap to the composite in each section.</Typography>
+      {winner && <Button variant="contained" size="small" sx={{ mt: 1 }} onClick={() => onPick(winner.car)} data-testid="open-winner">Open the winner, car #{winner.car}</Button>}
+      <Typography variant="caption" component="p" sx={{ mt: 1 }}>Gap to the winner in laps from the official results; a car {"≥"} {dnfLaps(winner?.laps ?? 0)} laps down, or without a classified position, stopped early (DNF). The published documents carry no race time per car, so no time gap; a position-by-lap chart would need every car's laps (one request per car) and is not drawn.</Typography>
+    </Paper>
   );
 }
 
@@ -142,7 +175,7 @@ export default function RacePage() {
                     {track ? <CarView race={r} track={track} comp={comp.data} state={state} setState={setState} />
                       : <Async r={tracks} what="track map">{() => <Alert severity="info">No map for this track.</Alert>}</Async>}
                   </>
-                ) : <Alert severity="info" data-testid="pick-car">Pick a car in the leaderboard to see where its lap time goes.</Alert>}
+                ) : <RaceSummary race={r} comp={comp.data} quality={quality.data} onPick={pick} />}
               </Box>
             </Stack>
           </>
