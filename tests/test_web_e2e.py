@@ -440,6 +440,64 @@ def test_fixes_titles_panels_reports_tracks(site, browser):
     p.ctx.close()
 
 
+PHONE = {"width": 390, "height": 844}
+SMALL_TEXT = """() => { const bad = [];
+    for (const el of document.querySelectorAll('body *')) {
+        if (el.closest('svg') || !el.offsetParent) continue;
+        const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+        if (!own) continue;
+        const px = parseFloat(getComputedStyle(el).fontSize);
+        if (px < 12) bad.push(el.tagName + ':' + px + ':' + el.textContent.trim().slice(0, 30)); }
+    return bad; }"""
+
+
+def test_phone_layout(site, browser):
+    """At 390x844 every view fits the width (no horizontal scroll), the car picker comes first, panels are
+    bottom sheets, and no text outside the charts is below 12 px. Screenshots under reports/ui/phone-*."""
+    base, docs = site
+    ctx = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    pg = ctx.new_page()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    def fits(name: str) -> None:
+        pg.wait_for_timeout(200)
+        sw = pg.evaluate("document.documentElement.scrollWidth")
+        assert sw <= PHONE["width"], (name, sw)
+        assert pg.evaluate(SMALL_TEXT) == [], name
+        pg.screenshot(path=str(SHOTS / f"phone-{name}.png"))
+
+    pg.goto(base + "/")
+    pg.get_by_test_id("tracks").wait_for()
+    fits("season")
+    for t in ("barber", "cota"):
+        pg.goto(f"{base}/track/{t}")
+        pg.get_by_test_id("track-races").wait_for()
+        fits(f"track-{t}")
+    pg.goto(f"{base}/race/barber-r1")
+    pg.get_by_test_id("race-summary").wait_for()
+    fits("race")
+    board, main = pg.get_by_test_id("board").bounding_box(), pg.get_by_test_id("race-main").bounding_box()
+    assert board["y"] < main["y"]                                      # the car picker comes first
+    car = sorted({d["car"] for d in next(r for r in docs["races"] if r["id"] == "barber-r1")["cars"]})[1]
+    pg.get_by_test_id(f"car-row-{car}").click()
+    pg.locator("[data-testid=track-map] path[data-section]").first.wait_for()
+    fits("car-sections")
+    for mode in ("weather", "patterns", "coaching"):
+        pg.get_by_test_id(f"mode-{mode}").click()
+        pg.get_by_test_id({"weather": "weather", "patterns": "patterns", "coaching": "coaching"}[mode]).wait_for()
+        fits(f"car-{mode}")
+    # a panel is a bottom sheet: full width, at the bottom of the screen; Escape closes it
+    pg.goto(f"{base}/race/barber-r1?car={car}&section=s1")
+    pg.get_by_test_id("section-laps").wait_for()
+    pg.wait_for_timeout(400)                                           # the sheet slides in
+    sheet = pg.locator("[data-testid=panel-section] .MuiDrawer-paper").bounding_box()
+    assert abs(sheet["y"] + sheet["height"] - PHONE["height"]) < 2 and sheet["width"] >= PHONE["width"] - 1, sheet
+    fits("section-sheet")
+    pg.keyboard.press("Escape")
+    pg.get_by_test_id("section-laps").wait_for(state="detached")
+    ctx.close()
+
+
 def test_weather_evidence_on_an_identifiable_race(site, browser):
     base, docs = site
     w = next(d for d in docs["ml_weather_recommendations"] if d["id"] == "cota-r1~weather")

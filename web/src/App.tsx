@@ -22,9 +22,9 @@ export function App() {
         onClick={(e: React.MouseEvent) => { e.preventDefault(); const m = document.getElementById("main"); m?.focus(); m?.scrollIntoView(); }}>
         Skip to content</Link>
       <AppBar position="static" color="secondary">
-        <Toolbar variant="dense" sx={{ gap: 2 }}>
+        <Toolbar variant="dense" sx={{ gap: { xs: 1, sm: 2 } }}>
           <Link component={RouterLink} to="/" color="inherit" underline="none"><Typography variant="h6" component="span">KaizenLap</Typography></Link>
-          <Typography variant="body2" sx={{ flexGrow: 1 }}>GR Cup driver coaching</Typography>
+          <Typography variant="body2" sx={{ flexGrow: 1, visibility: { xs: "hidden", sm: "visible" }, width: { xs: 0, sm: "auto" }, overflow: "hidden", whiteSpace: "nowrap" }}>GR Cup driver coaching</Typography>
           <Button color="inherit" size="small" onClick={resetLayout} data-testid="reset-layout">Reset layout</Button>
           <Link href="/docs" color="inherit" variant="body2">API docs</Link>
         </Toolbar>

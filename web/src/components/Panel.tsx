@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState, type ReactNode } from "react";
-import { Paper, IconButton, Typography, Box } from "@mui/material";
+import { Paper, IconButton, Typography, Box, Drawer, useMediaQuery, useTheme } from "@mui/material";
 
 // A panel that stays visible while exploring: drag by its title bar (or move with the arrow keys when
 // the bar has focus); its position is kept in localStorage and kept inside the viewport on resize.
@@ -31,6 +31,8 @@ export function resetLayout() {
 
 export function Panel({ id, title, initial, width = 420, onClose, children }:
   { id: string; title: string; initial: Pos; width?: number; onClose?: () => void; children: ReactNode }) {
+  const theme = useTheme();
+  const phone = useMediaQuery(theme.breakpoints.down("sm"), { noSsr: true });   // a bottom sheet below 600 px
   const ref = useRef<HTMLDivElement>(null);
   const [pos, setPos] = useState<Pos>(() => load()[id] ?? initial);
   const drag = useRef<{ dx: number; dy: number } | null>(null);
@@ -87,6 +89,19 @@ export function Panel({ id, title, initial, width = 420, onClose, children }:
     setPos(p); save(p);
   };
 
+  if (phone) {
+    return (
+      <Drawer anchor="bottom" open variant="persistent" data-testid={`panel-${id}`}
+        slotProps={{ paper: { role: "dialog", "aria-label": title, sx: { maxHeight: "60vh", borderTopLeftRadius: 12, borderTopRightRadius: 12 } } as object }}>
+        <Box data-testid={`panel-${id}-handle`} sx={{ bgcolor: "primary.main", color: "primary.contrastText", px: 1.5, py: 0.5,
+          display: "flex", alignItems: "center", justifyContent: "space-between", position: "sticky", top: 0, zIndex: 1 }}>
+          <Typography variant="subtitle2" component="h2">{title}</Typography>
+          {onClose && <IconButton size="small" onClick={onClose} aria-label={`close ${title}`} sx={{ color: "inherit" }}>×</IconButton>}
+        </Box>
+        <Box sx={{ p: 1.5, overflowX: "auto" }}>{children}</Box>
+      </Drawer>
+    );
+  }
   return (
     <Paper ref={ref} elevation={8} data-testid={`panel-${id}`} role="dialog" aria-label={title}
       style={{ position: "fixed", left: pos.x, top: pos.y, width, maxWidth: "calc(100vw - 8px)", maxHeight: "70vh",

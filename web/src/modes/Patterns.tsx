@@ -3,6 +3,7 @@ import { Alert, Typography } from "@mui/material";
 import type { CarDetail, Lap, PatternTrend, Recommendation } from "../api/client";
 import { extent, linear, slopeBand, ticks } from "../charts";
 import { Async, type Result } from "../components/Async";
+import { flagLabel } from "../labels";
 import { fmtConsistency, fmtDelta, fmtEst, fmtTime } from "../format";
 
 const MARKS: [string, string, string][] = [["pit_in", "pit", "#6a3d9a"], ["pit_out", "pit", "#6a3d9a"], ["caution", "caution", "#e6a100"],
@@ -35,7 +36,7 @@ export function LapChart({ laps, selected, onLap }: { laps: Lap[]; selected?: nu
         return <circle key={l.lap} cx={x(l.lap)} cy={y(l.lap_time_s!)} r={l.lap === selected ? 6 : 4}
           fill={l.is_clean ? "#b00020" : m ? m[2] : "#fff"} stroke={m ? m[2] : "#b00020"} strokeWidth={1.5}
           style={{ cursor: "pointer" }} onClick={() => onLap(l.lap)}>
-          <title>{`lap ${l.lap}: ${fmtTime(l.lap_time_s)}${l.is_clean ? " clean" : ` excluded: ${(l.exclusion_reasons ?? []).join(", ")}`}`}</title>
+          <title>{`lap ${l.lap}: ${fmtTime(l.lap_time_s)}${l.is_clean ? " clean" : ` excluded: ${(l.exclusion_reasons ?? []).map(flagLabel).join(", ")}`}`}</title>
         </circle>;
       })}
       <g transform={`translate(${P + 8}, ${H - P + 28})`} fontSize={10}>

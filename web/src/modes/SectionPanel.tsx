@@ -1,6 +1,7 @@
 import { Table, TableBody, TableCell, TableHead, TableRow, Typography } from "@mui/material";
 import { sectionTime, type Composite, type Lap, type Recommendation } from "../api/client";
 import { Async, type Result } from "../components/Async";
+import { flagLabel } from "../labels";
 import { fmtDelta, fmtEst, fmtTime, fmtTimeEst } from "../format";
 
 /** One section: the car's laps in it against the field's composite and its own best-k. */
@@ -27,7 +28,7 @@ export function SectionPanel({ section, laps, comp, car, recs }:
                   <TableCell>{l.lap}</TableCell><TableCell align="right">{fmtTime(v)}</TableCell>
                   <TableCell align="right">{v && compS ? fmtDelta(v - compS) : "–"}</TableCell>
                   <TableCell align="right">{v && bestK ? fmtDelta(v - bestK) : "–"}</TableCell>
-                  <TableCell>{l.is_clean ? "yes" : (l.exclusion_reasons ?? []).join(", ")}</TableCell>
+                  <TableCell>{l.is_clean ? "yes" : (l.exclusion_reasons ?? []).map(flagLabel).join(", ")}</TableCell>
                 </TableRow>;
               })}
             </TableBody>

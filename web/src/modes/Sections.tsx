@@ -1,4 +1,4 @@
-import { Alert, Table, TableBody, TableCell, TableHead, TableRow, Typography } from "@mui/material";
+import { Alert, Box, Table, TableBody, TableCell, TableHead, TableRow, Typography } from "@mui/material";
 import type { Recommendation } from "../api/client";
 import { fmtEst } from "../format";
 import { COMPOSITE_DEF, type Measure } from "../measure";
@@ -30,6 +30,7 @@ export default function Sections({ recs, useSubs, onSelect, selected, measure = 
   return (
     <>
       <Typography variant="h6" component="h3">Where the lap time goes ({set})</Typography>
+      <Box sx={{ overflowX: "auto" }}>
       <Table size="small" aria-label="section ranking" data-testid="section-ranking">
         <TableHead><TableRow><TableCell>{rel ? "Rank (relative)" : "Rank (loss)"}</TableCell><TableCell>Section</TableCell>
           <TableCell>Lost to the composite, s/lap</TableCell><TableCell>Beyond the car's overall deficit</TableCell></TableRow></TableHead>
@@ -44,6 +45,7 @@ export default function Sections({ recs, useSubs, onSelect, selected, measure = 
           ))}
         </TableBody>
       </Table>
+      </Box>
       <Typography variant="caption" component="p">Click a row or a section on the map for its laps. The {COMPOSITE_DEF}. Beyond the car's overall deficit: the loss left once the car's whole-lap deficit is spread over the sections by their length; n.s.: its 95% interval includes zero; relative strength: the whole interval is below zero (the car may still lose time there).</Typography>
     </>
   );

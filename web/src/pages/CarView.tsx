@@ -48,7 +48,7 @@ export function CarView({ race, track, comp, state, setState }: Props) {
     <Async r={detail} what={`car ${car} in ${race.race_id}`}>
       {(d) => (
         <Stack direction={{ xs: "column", xl: "row" }} gap={2} alignItems="flex-start">
-          <Box>
+          <Box sx={{ maxWidth: "100%", minWidth: 0 }}>
             <Typography variant="h5" component="h2">Car #{d.car.car} <Typography component="span" variant="body2">({d.car.class}) · best {fmtTime(d.car.best_lap_s)} · {d.car.clean_laps} clean laps of {d.car.laps}</Typography></Typography>
             {track.outline?.length && track.sector_fractions ? (
               <>
@@ -66,7 +66,7 @@ export function CarView({ race, track, comp, state, setState }: Props) {
               </>
             ) : <Alert severity="info">No traced map for {track.name}.</Alert>}
           </Box>
-          <Box sx={{ flexGrow: 1, minWidth: 320 }}>
+          <Box sx={{ flexGrow: 1, minWidth: { xs: 0, sm: 320 }, maxWidth: "100%" }}>
             <Suspense fallback={<Typography role="status">Loading…</Typography>}>
               {state.mode === "sections" && <SectionsMode recs={recs} useSubs={useSubs} measure={measure} onSelect={(s) => setState({ section: s })} selected={state.section} />}
               {state.mode === "weather" && <WeatherMode raceId={race.race_id} />}
@@ -141,7 +141,7 @@ function MapWithPlayback({ track, comp, laps, values, measure, useSubs, shares, 
       <TrackMap outline={track.outline!} sectorFractions={track.sector_fractions!} subShare={shares} values={values} measure={measure}
         useSubsections={useSubs} selected={state.section} onSelect={(s) => setState({ section: s })} markers={markers}
         title={`${track.name}: car ${carLabel}'s ${MEASURES[measure].title}`} />
-      <Stack direction="row" gap={1} alignItems="center" sx={{ mt: 1 }}>
+      <Stack direction="row" gap={1} alignItems="center" flexWrap="wrap" sx={{ mt: 1 }}>
         <FormControl size="small" sx={{ minWidth: 140 }}>
           <InputLabel id="lap-label">Lap</InputLabel>
           <Select labelId="lap-label" label="Lap" value={state.lap ?? ""} data-testid="lap-select"

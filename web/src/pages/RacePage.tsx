@@ -139,7 +139,11 @@ export default function RacePage() {
   const track = tracks.data?.items.find((t) => t.track_id === race.data?.track_id);
   useTitle(race.error ? `not found: race ${raceId}` : race.data ? `${track?.name ?? race.data.track_id} race ${race.data.race_number}` : raceId,
     state.car && `car ${state.car}`, state.car && state.mode);
-  const pick = useCallback((c: string) => setState({ car: c, section: undefined, lap: undefined }), [setState]);
+  const pick = useCallback((c: string) => {
+    setState({ car: c, section: undefined, lap: undefined });
+    // stacked layout (below lg): the car's view is under the leaderboard; bring it into view
+    if (window.innerWidth < 1200) requestAnimationFrame(() => document.querySelector("[data-testid=race-main]")?.scrollIntoView());
+  }, [setState]);
   return (
     <>
       <Breadcrumbs aria-label="breadcrumb">
@@ -153,22 +157,28 @@ export default function RacePage() {
           <>
             <Typography variant="h4" component="h1" sx={{ mt: 1 }}>{track?.name ?? r.track_id} — race {r.race_number}</Typography>
             <Typography variant="body2" gutterBottom>{r.date ?? "date unknown"} · {r.n_cars} cars · {r.n_laps} laps ({r.n_clean} clean)</Typography>
-            <Stack direction={{ xs: "column", lg: "row" }} gap={2} alignItems="flex-start">
-              <Paper variant="outlined" sx={{ p: 1, width: { xs: "100%", lg: 560 }, flexShrink: 0 }}>
+            {/* phone: the car picker first, then the car (or the summary), then quality and reports;
+                wide: the leaderboard and quality on the left, the car on the right */}
+            <Box sx={{ display: "grid", gap: 2, alignItems: "start",
+              gridTemplateColumns: { xs: "minmax(0, 1fr)", lg: "560px minmax(0, 1fr)" },
+              gridTemplateAreas: { xs: '"board" "main" "quality"', lg: '"board main" "quality main"' } }}>
+              <Paper variant="outlined" sx={{ p: 1, gridArea: "board", minWidth: 0 }} data-testid="board">
                 <Typography variant="h6" component="h2">Leaderboard</Typography>
                 <Typography variant="caption" component="p">Pos: finishing position in the official results; {COMPOSITE_DEF}{fieldTotal(comp.data) ? ` (${fmtTime(fieldTotal(comp.data))}, n=${comp.data?.n_clean} clean laps)` : ""}.</Typography>
                 <Leaderboard race={r} comp={comp.data} quality={quality.data} selected={state.car}
                   onPick={pick} />
-                <Typography variant="h6" component="h2" sx={{ mt: 2 }}>Data quality</Typography>
+              </Paper>
+              <Paper variant="outlined" sx={{ p: 1, gridArea: "quality", minWidth: 0, alignSelf: "start" }}>
+                <Typography variant="h6" component="h2">Data quality</Typography>
                 <Async r={quality} what="data quality">{(q) => <QualitySummary q={q} />}</Async>
                 <Typography variant="h6" component="h2" sx={{ mt: 2 }}>Reports</Typography>
                 <Suspense fallback={null}><ReportsList raceId={raceId} trackId={r.track_id} /></Suspense>
               </Paper>
-              <Box sx={{ flexGrow: 1, minWidth: 0 }}>
+              <Box sx={{ gridArea: "main", minWidth: 0 }} data-testid="race-main">
                 {state.car ? (
                   <>
                     <ToggleButtonGroup exclusive size="small" value={state.mode} aria-label="analysis mode"
-                      onChange={(_, m: Mode | null) => m && setState({ mode: m })} sx={{ mb: 1 }}>
+                      onChange={(_, m: Mode | null) => m && setState({ mode: m })} sx={{ mb: 1, flexWrap: "wrap" }}>
                       {MODES.map((m) => <ToggleButton key={m} value={m} data-testid={`mode-${m}`}
                         sx={{ color: "#222", "&.Mui-selected, &.Mui-selected:hover": { color: "#fff", bgcolor: "primary.main" } }}>{m}</ToggleButton>)}
                     </ToggleButtonGroup>
@@ -177,7 +187,7 @@ export default function RacePage() {
                   </>
                 ) : <RaceSummary race={r} comp={comp.data} quality={quality.data} onPick={pick} />}
               </Box>
-            </Stack>
+            </Box>
           </>
         )}
       </Async>
