@@ -104,6 +104,9 @@ def site(tmp_path_factory):
     env = {**os.environ, "KAIZENLAP_REPORTS": str(tmp / "reports")}
     (tmp / "reports" / "run-e2e" / "barber-r1").mkdir(parents=True)
     (tmp / "reports" / "run-e2e" / "barber-r1" / "sections.html").write_text("<h1>sections</h1>")
+    (tmp / "reports" / "run-e2e" / "barber").mkdir()
+    (tmp / "reports" / "run-e2e" / "barber" / "track.html").write_text("<h1>track</h1>")
+    (tmp / "reports" / "run-e2e" / "index.html").write_text("<h1>run</h1>")
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=str(ROOT))
     base = f"http://127.0.0.1:{port}"
     for _ in range(100):
@@ -173,6 +176,19 @@ def test_race_car_map_modes_panel_deeplink(site, browser):
     assert rows.count() == len(cars)
     first_pos = rows.first.locator("td").first.inner_text()
     assert first_pos == "1"                                   # the official finishing order leads
+    # the page opens on the race's story: the result per car (laps, gap to the winner, status), and a summary
+    q = _api(base, "/races/barber-r1/quality")
+    rec = {r["car"]: r for r in q["reconciliation"]}
+    win = next(c for c, r in rec.items() if r["official_position"] == 1)
+    wl = rec[win]["official_laps"]
+    assert pg.get_by_test_id(f"status-{win}").inner_text() == "winner"
+    for c, r in rec.items():
+        if c in cars and c != win and r["official_position"] is not None:
+            down = wl - r["official_laps"]
+            want = "lead lap" if down == 0 else (f"+{down} lap" + ("s" if down > 1 else "")) if down < 3 else "DNF"
+            assert pg.get_by_test_id(f"status-{c}").inner_text().startswith(want), (c, want)
+    assert pg.get_by_test_id("summary-winner").inner_text().startswith(f"Winner: car #{win}, {wl} laps")
+    assert pg.get_by_test_id("pick-car").count() == 0
     p.axe("race")
     car = sorted(cars)[1]
     pg.get_by_test_id(f"car-row-{car}").click()
@@ -290,6 +306,196 @@ def test_race_car_map_modes_panel_deeplink(site, browser):
     assert p.csp == [] and q.csp == [], p.csp + q.csp
     p.ctx.close()
     q.ctx.close()
+
+
+def _api(base: str, path: str):
+    with urllib.request.urlopen(base + path, timeout=10) as r:
+        return json.load(r)
+
+
+def _reddest(pg) -> str:
+    """The section the map paints the strongest red (largest red minus blue of its rgb stroke: 0 at the grey
+    middle, up to red, negative towards blue)."""
+    return pg.evaluate("""() => { let best = null, g = -1e9;
+        for (const p of document.querySelectorAll('[data-testid=track-map] path[data-section]')) {
+            const m = /rgb\\((\\d+), (\\d+), (\\d+)\\)/.exec(p.getAttribute('data-colour'));
+            if (m && Number(m[1]) - Number(m[3]) > g) { g = Number(m[1]) - Number(m[3]); best = p.getAttribute('data-section'); } }
+        return best; }""")
+
+
+def test_map_colour_is_time_lost_to_the_composite(site, browser):
+    """The map's strongest red is the section where the car loses most per lap to the composite (per the
+    API's numbers), also for a car whose relative measure calls that section a strength; the relative
+    measure is a toggle kept in the URL."""
+    base, _ = site
+    race = _api(base, "/races/barber-r1/summary")
+    p = Page(browser, base)
+    pg = p.page
+    checked, contrary = 0, None
+    for c in sorted(x["car"] for x in race["cars"]):
+        secs = [r for r in _api(base, f"/races/barber-r1/cars/{c}")["sections"]
+                if r["section_set"] == "sectors" and r.get("section") and r.get("loss")]
+        if len(secs) < 3:
+            continue
+        most = max(secs, key=lambda r: r["loss"]["value"])["section"]
+        rel = max(secs, key=lambda r: r["section_loss"]["value"])["section"]
+        if contrary is None and rel != most:
+            contrary = (c, most, rel)
+        if checked < 3 or (contrary and contrary[0] == c):
+            pg.goto(f"{base}/race/barber-r1?car={c}")
+            pg.locator("[data-testid=track-map] path[data-section]").first.wait_for()
+            assert _reddest(pg) == most, (c, most)
+            checked += 1
+    assert checked >= 3
+    assert "seconds lost per lap to the composite" in pg.get_by_test_id("map-legend").inner_text()
+    if contrary:             # the relative measure disagrees here: the toggle shows it, and the URL keeps it
+        c, most, rel = contrary
+        pg.goto(f"{base}/race/barber-r1?car={c}")
+        pg.locator("[data-testid=track-map] path[data-section]").first.wait_for()
+        assert _reddest(pg) == most
+        pg.get_by_test_id("rel-toggle").locator("input").click()
+        pg.wait_for_url("**rel=1**")
+        assert _reddest(pg) == rel
+        assert "beyond the car's overall deficit" in pg.get_by_test_id("map-legend").inner_text()
+        assert "Relative" in pg.get_by_test_id("measure-explain").inner_text()
+        pg.reload()
+        pg.locator("[data-testid=track-map] path[data-section]").first.wait_for()
+        assert _reddest(pg) == rel
+    pg.goto(f"{base}/race/barber-r1")
+    pg.get_by_test_id("open-winner").click()
+    pg.locator("[data-testid=track-map] path[data-section]").first.wait_for()
+    win = next(r["car"] for r in _api(base, "/races/barber-r1/quality")["reconciliation"] if r["official_position"] == 1)
+    assert f"car={win}" in pg.url
+    p.axe("car-map-loss")
+    assert p.csp == [], p.csp
+    p.ctx.close()
+
+
+def test_fixes_titles_panels_reports_tracks(site, browser):
+    """Issue 21 item 2: an unknown section opens nothing; Escape closes a panel; the consistency rank in
+    whole cars; lap numbers on the lap chart; a range is not a CI; every view sets its title (also after
+    going back); a skip link first; the run's and the track's reports linked; track pages pass axe."""
+    base, docs = site
+    p = Page(browser, base)
+    pg = p.page
+    car = sorted({d["car"] for d in next(r for r in docs["races"] if r["id"] == "barber-r1")["cars"]})[1]
+    pg.goto(f"{base}/race/barber-r1?car={car}&section=zz")
+    pg.locator("[data-testid=track-map] path[data-section]").first.wait_for()
+    pg.wait_for_timeout(300)
+    assert pg.get_by_test_id("panel-section").count() == 0
+    # the skip link is the first tab stop and moves focus to the content
+    pg.keyboard.press("Tab")
+    assert pg.evaluate("document.activeElement.textContent") == "Skip to content"
+    pg.keyboard.press("Enter")
+    assert pg.evaluate("document.activeElement.id") == "main"
+    # Escape closes the section panel (and the URL forgets it)
+    pg.goto(f"{base}/race/barber-r1?car={car}&section=s1")
+    pg.get_by_test_id("panel-section").wait_for()
+    pg.keyboard.press("Escape")
+    pg.get_by_test_id("panel-section").wait_for(state="detached")
+    assert "section=" not in pg.url
+    # patterns: whole-car consistency rank, lap numbers on the chart's axis
+    pat = next(d for d in docs["ml_pattern_recommendations"] if d["race_id"] == "barber-r1" and d.get("car") == car)
+    pg.get_by_test_id("mode-patterns").click()
+    pg.get_by_test_id("lap-chart").wait_for()
+    others = pat["field_size"] - 1
+    k = round(pat["consistency_percentile"] * others / 100)
+    assert pg.get_by_test_id("consistency-rank").inner_text() == f"more consistent than {k} of the other {others} cars"
+    assert pg.get_by_test_id("lap-chart").get_by_test_id("lap-tick").count() >= 3
+    assert "percentile" not in pg.get_by_test_id("patterns").inner_text()
+    # reports: the race's, the track's and the run's index
+    pg.get_by_test_id("reports-index").wait_for()
+    assert pg.get_by_test_id("reports-index").get_attribute("href") == "/reports/run-e2e/index.html"
+    assert pg.get_by_test_id("reports").locator("a").get_attribute("href") == "/reports/run-e2e/barber-r1/sections.html"
+    assert pg.get_by_test_id("reports-track").locator("a").get_attribute("href") == "/reports/run-e2e/barber/track.html"
+    assert "first_lap" not in pg.get_by_test_id("exclusions").inner_text()
+    # titles: the season, a track, a race; back from the race restores the track's
+    pg.goto(base + "/")
+    pg.get_by_test_id("tracks").wait_for()
+    assert pg.title() == "KaizenLap — Season"
+    tracks = _api(base, "/tracks")["items"]
+    for t in (x for x in tracks if x["track_id"] in ("barber", "cota")):
+        pg.goto(f"{base}/track/{t['track_id']}")
+        pg.get_by_test_id("track-races").wait_for()
+        assert pg.title() == f"KaizenLap — {t['name']}"
+        assert pg.get_by_test_id("track-races").locator("li").count() == 2
+        p.axe(f"track-{t['track_id']}")
+    pg.get_by_test_id("reports-index").wait_for()
+    pg.locator("[data-testid=track-races] a").first.click()
+    pg.get_by_test_id("leaderboard").wait_for()
+    assert pg.title().startswith("KaizenLap — ") and "race 1" in pg.title()
+    pg.go_back()
+    pg.get_by_test_id("track-races").wait_for()
+    assert pg.title() == "KaizenLap — " + next(x["name"] for x in tracks if x["track_id"] == "cota")
+    # a min-max range in the coaching facts is labelled as a range, not a 95% CI
+    cc = next(d for d in docs["coaching_insights"] if d["race_id"] == "cota-r1"
+              and any(f["fact_id"] == "weather.track_temp_range" for f in d["facts"]))
+    pg.goto(f"{base}/race/cota-r1?car={cc['car']}&mode=coaching")
+    pg.get_by_test_id("coaching-facts").wait_for()
+    line = next(t for t in pg.get_by_test_id("coaching-facts").locator("li").all_inner_texts()
+                if "weather.track_temp_range" in t)
+    assert "range " in line, line
+    assert "CI" not in line, line
+    assert p.csp == [], p.csp
+    p.ctx.close()
+
+
+PHONE = {"width": 390, "height": 844}
+SMALL_TEXT = """() => { const bad = [];
+    for (const el of document.querySelectorAll('body *')) {
+        if (el.closest('svg') || !el.offsetParent) continue;
+        const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+        if (!own) continue;
+        const px = parseFloat(getComputedStyle(el).fontSize);
+        if (px < 12) bad.push(el.tagName + ':' + px + ':' + el.textContent.trim().slice(0, 30)); }
+    return bad; }"""
+
+
+def test_phone_layout(site, browser):
+    """At 390x844 every view fits the width (no horizontal scroll), the car picker comes first, panels are
+    bottom sheets, and no text outside the charts is below 12 px. Screenshots under reports/ui/phone-*."""
+    base, docs = site
+    ctx = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    pg = ctx.new_page()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    def fits(name: str) -> None:
+        pg.wait_for_timeout(200)
+        sw = pg.evaluate("document.documentElement.scrollWidth")
+        assert sw <= PHONE["width"], (name, sw)
+        assert pg.evaluate(SMALL_TEXT) == [], name
+        pg.screenshot(path=str(SHOTS / f"phone-{name}.png"))
+
+    pg.goto(base + "/")
+    pg.get_by_test_id("tracks").wait_for()
+    fits("season")
+    for t in ("barber", "cota"):
+        pg.goto(f"{base}/track/{t}")
+        pg.get_by_test_id("track-races").wait_for()
+        fits(f"track-{t}")
+    pg.goto(f"{base}/race/barber-r1")
+    pg.get_by_test_id("race-summary").wait_for()
+    fits("race")
+    board, main = pg.get_by_test_id("board").bounding_box(), pg.get_by_test_id("race-main").bounding_box()
+    assert board["y"] < main["y"]                                      # the car picker comes first
+    car = sorted({d["car"] for d in next(r for r in docs["races"] if r["id"] == "barber-r1")["cars"]})[1]
+    pg.get_by_test_id(f"car-row-{car}").click()
+    pg.locator("[data-testid=track-map] path[data-section]").first.wait_for()
+    fits("car-sections")
+    for mode in ("weather", "patterns", "coaching"):
+        pg.get_by_test_id(f"mode-{mode}").click()
+        pg.get_by_test_id({"weather": "weather", "patterns": "patterns", "coaching": "coaching"}[mode]).wait_for()
+        fits(f"car-{mode}")
+    # a panel is a bottom sheet: full width, at the bottom of the screen; Escape closes it
+    pg.goto(f"{base}/race/barber-r1?car={car}&section=s1")
+    pg.get_by_test_id("section-laps").wait_for()
+    pg.wait_for_timeout(400)                                           # the sheet slides in
+    sheet = pg.locator("[data-testid=panel-section] .MuiDrawer-paper").bounding_box()
+    assert abs(sheet["y"] + sheet["height"] - PHONE["height"]) < 2 and sheet["width"] >= PHONE["width"] - 1, sheet
+    fits("section-sheet")
+    pg.keyboard.press("Escape")
+    pg.get_by_test_id("section-laps").wait_for(state="detached")
+    ctx.close()
 
 
 def test_weather_evidence_on_an_identifiable_race(site, browser):

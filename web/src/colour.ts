@@ -22,3 +22,17 @@ export function scaleMax(values: (number | null | undefined)[]): number {
   const steps = [0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 5];
   return steps.find((s) => s >= m) ?? Math.ceil(m);
 }
+
+/** Colour of a loss ``v`` (s per lap, >= 0) on a one-sided scale: light grey at 0, full red at ``max``
+ *  (a gain, below 0, stays at the light end). The larger the loss, the stronger the red. */
+export function sequential(v: number | null | undefined, max: number): string {
+  if (v === null || v === undefined || !Number.isFinite(v) || !(max > 0)) return "rgb(160, 160, 160)";
+  return mix(MID, POS, Math.max(0, Math.min(1, v / max)));
+}
+
+/** How red a colour this module wrote is (0 = the light end, 1 = full red), for tests and tooltips. */
+export function redness(rgb: string): number {
+  const m = /rgb\((\d+), (\d+), (\d+)\)/.exec(rgb);
+  if (!m) return NaN;
+  return (MID[1] - Number(m[2])) / (MID[1] - POS[1]);
+}

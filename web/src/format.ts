@@ -37,3 +37,20 @@ export function fmtTimeEst(e: Est | null | undefined): string {
 export function fmtNum(x: number | null | undefined, digits = 1): string {
   return x === null || x === undefined || !Number.isFinite(x) ? "–" : x.toFixed(digits);
 }
+
+/** The pattern engine's consistency percentile (the share of the other cars with a larger lap-to-lap SD) in
+ *  words: 30 of a field of 21 -> "more consistent than 6 of the other 20 cars". */
+export function fmtConsistency(pct: number | null | undefined, fieldSize: number | null | undefined): string {
+  if (pct === null || pct === undefined || !Number.isFinite(pct) || !fieldSize || fieldSize < 2) return "–";
+  const others = fieldSize - 1;
+  const k = Math.round((pct / 100) * others);
+  return `more consistent than ${k} of the other ${others} car${others === 1 ? "" : "s"}`;
+}
+
+/** Lap times written into server text as seconds ("97.892 s", 60 s or more) rewritten as m:ss.mmm. */
+export function lapTimesInText(text: string): string {
+  return text.replace(/(?<![\d.:+\-−])(\d{2,4}\.\d{1,3})( ?s)(?![\w/])/g, (all, num: string) => {
+    const v = Number(num);
+    return v >= 60 ? fmtTime(v) : all;
+  });
+}

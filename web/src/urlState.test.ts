@@ -9,15 +9,18 @@ describe("URL state round trip", () => {
       { car: "7-2", mode: "patterns", lap: 0, section: "im2a", set: "subsections" },
       { car: "22", mode: "coaching", section: "s3", set: "sectors", lap: 17 },
       { car: "5", mode: "weather", coach: true },
+      { car: "13", mode: "sections", rel: true },
     ];
     for (const s of cases) {
       const back = parseState(stateToSearch(s));
-      expect(back).toEqual({ ...s, car: s.car, section: s.section, lap: s.lap, set: s.set, coach: s.coach });
+      expect(back).toEqual({ ...s, car: s.car, section: s.section, lap: s.lap, set: s.set, coach: s.coach, rel: s.rel });
       expect(stateToSearch(back)).toBe(stateToSearch(s));
     }
   });
   it("bad values fall back instead of breaking the page", () => {
-    expect(parseState("?mode=nonsense&lap=abc&set=x")).toEqual({ car: undefined, mode: "sections", section: undefined, lap: undefined, set: undefined, coach: undefined });
+    expect(parseState("?mode=nonsense&lap=abc&set=x")).toEqual({ car: undefined, mode: "sections", section: undefined, lap: undefined, set: undefined, coach: undefined, rel: undefined });
     expect(stateToSearch({ mode: "sections" })).toBe("");
+    expect(parseState("?car=13&section=zz").section).toBeUndefined();       // an unknown section opens no panel
+    expect(parseState("?car=13&section=im2a").section).toBe("im2a");
   });
 });

@@ -1,7 +1,11 @@
 // Every view state lives in the URL: /race/<race>?car=&mode=&section=&lap=
 export const MODES = ["sections", "weather", "patterns", "coaching"] as const;
 export type Mode = (typeof MODES)[number];
-export type ViewState = { car?: string; mode: Mode; section?: string; lap?: number; set?: "sectors" | "subsections"; coach?: boolean };
+export type ViewState = { car?: string; mode: Mode; section?: string; lap?: number; set?: "sectors" | "subsections"; coach?: boolean;
+  rel?: boolean };   // rel: colour by the loss beyond the car's overall deficit instead of the loss to the composite
+
+/** Every section name the map and the panels know (sectors, then sub-sections). */
+export const SECTION_NAMES = ["s1", "s2", "s3", "im1a", "im1", "im2a", "im2", "im3a", "fl"] as const;
 
 export function parseState(search: string): ViewState {
   const q = new URLSearchParams(search);
@@ -11,10 +15,11 @@ export function parseState(search: string): ViewState {
   return {
     car: q.get("car") || undefined,
     mode: (MODES as readonly string[]).includes(mode ?? "") ? (mode as Mode) : "sections",
-    section: q.get("section") || undefined,
+    section: (SECTION_NAMES as readonly string[]).includes(q.get("section") ?? "") ? q.get("section")! : undefined,   // unknown: ignored
     lap: lap !== null && /^\d+$/.test(lap) ? Number(lap) : undefined,
     set: set === "subsections" ? "subsections" : set === "sectors" ? "sectors" : undefined,
     coach: q.get("coach") === "1" ? true : undefined,
+    rel: q.get("rel") === "1" ? true : undefined,
   };
 }
 
@@ -26,6 +31,7 @@ export function stateToSearch(s: ViewState): string {
   if (s.section) q.set("section", s.section);
   if (s.lap !== undefined) q.set("lap", String(s.lap));
   if (s.coach) q.set("coach", "1");
+  if (s.rel) q.set("rel", "1");
   const t = q.toString();
   return t ? `?${t}` : "";
 }

@@ -67,6 +67,12 @@ export const api = {
   reports: (runId: string, target: string) =>
     cached<{ items: { name: string; href: string }[] }>(`/reports/${e(runId)}/${e(target)}/index.json`),
   health: () => getJson<S["Health"]>("/health"),
+  /** Whether a served report exists (HEAD), cached per path. */
+  exists: (href: string) => {
+    let p = cache.get(`HEAD ${href}`) as Promise<boolean> | undefined;
+    if (!p) { p = fetch(href, { method: "HEAD" }).then((r) => r.ok, () => false); cache.set(`HEAD ${href}`, p); }
+    return p;
+  },
 };
 
 /** A lap's time in one section (the lap document's `<section>_s` field), typed through the schema. */

@@ -1,7 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, fireEvent, render } from "@testing-library/react";
 import { TrackMap } from "./TrackMap";
-import { diverging, scaleMax } from "../colour";
+import { diverging, redness, scaleMax, sequential } from "../colour";
+import { measureOf, mostLost } from "../measure";
+import { orderRows } from "../modes/Sections";
+import type { Recommendation } from "../api/client";
 import { fractionAtTime, sectionRanges } from "../geometry";
 
 afterEach(cleanup);
@@ -20,7 +23,7 @@ describe("map colouring and legend from given data", () => {
   ];
   it("colours each sector on the diverging scale; missing values are grey", () => {
     const { container } = render(<TrackMap outline={square} sectorFractions={[0.25, 0.5]} values={values}
-      useSubsections={false} title="test" />);
+      measure="relative" useSubsections={false} title="test" />);
     const col = (s: string) => container.querySelector(`path[data-section=${s}]`)!.getAttribute("stroke");
     expect(scaleMax([0.2, -0.1, null])).toBe(0.2);
     expect(col("s1")).toBe("rgb(178, 24, 43)");            // +max: full red
@@ -31,6 +34,34 @@ describe("map colouring and legend from given data", () => {
     expect(legend.textContent).toContain("-0.20");
     expect(legend.textContent).toContain("+0.20");
     expect(legend.textContent).toContain("0.00");
+  });
+  it("by default colours seconds lost to the composite: the most-lost section is the strongest red", () => {
+    const est = (value: number, lo = value - 0.05, hi = value + 0.05) => ({ value, lo, hi, n: 20, method: "", note: null });
+    // the winner's case: S3 loses most to the composite, yet less than its overall deficit predicts
+    const recs = [
+      { id: "a", type: "section", section: "s1", section_set: "sectors", rank: 1, significant: true, loss: est(0.12), section_loss: est(0.06) },
+      { id: "b", type: "section", section: "s2", section_set: "sectors", rank: 2, significant: false, loss: est(0.2), section_loss: est(0.01) },
+      { id: "c", type: "section", section: "s3", section_set: "sectors", rank: 3, significant: false, loss: est(0.324), section_loss: est(-0.07, -0.1, -0.03) },
+    ] as Recommendation[];
+    expect(mostLost(recs, "sectors")).toBe("s3");
+    const vals = (m: "loss" | "relative") => recs.map((r) => ({ section: r.section!, value: measureOf(r, m)?.value, est: measureOf(r, m) }));
+    const { container, getByTestId, rerender } = render(<TrackMap outline={square} sectorFractions={[0.25, 0.5]} values={vals("loss")}
+      useSubsections={false} title="test" />);
+    const col = (s: string) => container.querySelector(`path[data-section=${s}]`)!.getAttribute("stroke")!;
+    const reddest = () => ["s1", "s2", "s3"].reduce((a, b) => (redness(col(b)) > redness(col(a)) ? b : a));
+    expect(reddest()).toBe("s3");
+    expect(col("s3")).toBe(sequential(0.324, 0.5));
+    expect(redness(col("s1"))).toBeLessThan(redness(col("s2")));
+    expect(getByTestId("map-legend").textContent).toContain("seconds lost per lap to the composite");
+    expect(orderRows(recs, "sectors", "loss").map((r) => r.section)).toEqual(["s3", "s2", "s1"]);
+    // the relative measure is the option: there S3 is a relative strength (blue)
+    rerender(<TrackMap outline={square} sectorFractions={[0.25, 0.5]} values={vals("relative")} measure="relative"
+      useSubsections={false} title="test" />);
+    expect(reddest()).toBe("s1");
+    expect(col("s3")).toBe(diverging(-0.07, 0.1));
+    expect(getByTestId("map-legend").textContent).toContain("beyond the car's overall deficit");
+    expect(orderRows(recs, "sectors", "relative").map((r) => r.section)).toEqual(["s1", "s2", "s3"]);
+    expect(sequential(-0.1, 0.5)).toBe("rgb(235, 235, 235)");          // a gain is not painted as a loss
   });
   it("hover shows the value with its interval and n; click selects", () => {
     let picked = "";

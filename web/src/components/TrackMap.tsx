@@ -1,6 +1,7 @@
 import { useMemo, useState } from "react";
 import type { Estimate } from "../api/client";
-import { diverging, scaleMax } from "../colour";
+import { diverging, scaleMax, sequential } from "../colour";
+import { MEASURES, type Measure } from "../measure";
 import { fmtEst } from "../format";
 import { pathD, pointAt, sectionRanges, SECTORS, SUBSECTIONS, type Pt } from "../geometry";
 
@@ -10,7 +11,8 @@ type Props = {
   outline: Pt[];
   sectorFractions: number[];
   subShare?: Record<string, number>;
-  values: SectionValue[];               // what colours the map (section loss to the composite)
+  values: SectionValue[];               // what colours the map (per ``measure``)
+  measure?: Measure;                    // loss: s/lap lost to the composite (one-sided); relative: diverging
   useSubsections: boolean;
   selected?: string;
   onSelect?: (section: string) => void;
@@ -22,16 +24,17 @@ type Props = {
 const SIZE = 520;
 const PAD = 24;
 
-export function TrackMap({ outline, sectorFractions, subShare, values, useSubsections, selected, onSelect, markers,
-  title, width = SIZE }: Props) {
+export function TrackMap({ outline, sectorFractions, subShare, values, measure = "loss", useSubsections, selected, onSelect,
+  markers, title, width = SIZE }: Props) {
+  const colour = measure === "relative" ? diverging : sequential;
   const [hover, setHover] = useState<string | null>(null);
   const ranges = useMemo(() => sectionRanges(sectorFractions, subShare), [sectorFractions, subShare]);
   const names = useSubsections ? SUBSECTIONS : [...SECTORS];
   const byName = new Map(values.map((v) => [v.section, v]));
-  const max = scaleMax(values.map((v) => v.value));
+  const max = scaleMax(values.map((v) => (measure === "relative" ? v.value : Math.max(0, v.value ?? 0))));
   const h = Math.max(...outline.map((p) => p.y));
   const scale = SIZE - 2 * PAD;
-  const height = h * scale + 2 * PAD + 40;
+  const height = h * scale + 2 * PAD;
   const hv = hover ? byName.get(hover) : undefined;
   const tip = hover ? pointAt(outline, (ranges[hover][0] + ranges[hover][1]) / 2) : null;
   return (
@@ -52,8 +55,8 @@ export function TrackMap({ outline, sectorFractions, subShare, values, useSubsec
           const label = `${s.toUpperCase()}: ${v?.est ? fmtEst(v.est) : "no estimate"}`;
           return (
             <path key={s} d={pathD(pts, scale, PAD)} fill="none" data-section={s}
-              data-colour={diverging(v?.value, max)}
-              stroke={diverging(v?.value, max)} strokeWidth={selected === s ? 12 : hover === s ? 11 : 9}
+              data-colour={colour(v?.value, max)} data-value={v?.value ?? ""}
+              stroke={colour(v?.value, max)} strokeWidth={selected === s ? 12 : hover === s ? 11 : 9}
               strokeLinecap="butt" strokeLinejoin="round" tabIndex={0} role="button" aria-label={label}
               aria-pressed={selected === s}
               style={{ cursor: "pointer", outline: "none" }}
@@ -96,8 +99,8 @@ export function TrackMap({ outline, sectorFractions, subShare, values, useSubsec
             </text>
           </g>
         )}
-        <Legend max={max} y={h * scale + 2 * PAD + 4} />
       </svg>
+      <Legend max={max} measure={measure} />
       <figcaption style={{ fontSize: 12, color: "#444" }}>
         {useSubsections ? "Sub-sector boundaries (dashed) placed by the field's median sub-section time shares: approximate. " : ""}
         Black dot: finish line; white dots: the official intermediate timing lines.
@@ -106,19 +109,21 @@ export function TrackMap({ outline, sectorFractions, subShare, values, useSubsec
   );
 }
 
-export function Legend({ max, y }: { max: number; y: number }) {
-  const stops = [-1, -0.5, 0, 0.5, 1];
+export function Legend({ max, measure = "loss" }: { max: number; measure?: Measure }) {
+  const rel = measure === "relative";
+  const stops = rel ? [-1, -0.5, 0, 0.5, 1] : [0, 0.25, 0.5, 0.75, 1];
+  const colour = rel ? diverging : sequential;
   return (
-    <g data-testid="map-legend" transform={`translate(${PAD}, ${y})`}>
-      <text x={0} y={10} fontSize={11} fill="#111">section loss beyond the car's deficit (s/lap)</text>
-      {stops.map((t, i) => (
-        <g key={i}>
-          <rect x={250 + i * 44} y={0} width={44} height={12} fill={diverging(t * max, max)} />
-          <text x={250 + i * 44 + 22} y={26} fontSize={10} textAnchor="middle" fill="#111">
-            {(t * max > 0 ? "+" : "") + (t * max).toFixed(2)}
-          </text>
-        </g>
-      ))}
-    </g>
+    <div data-testid="map-legend" style={{ display: "flex", flexWrap: "wrap", alignItems: "center", gap: "4px 12px", fontSize: 12, color: "#111", margin: "4px 0" }}>
+      <span>{MEASURES[measure].legend}{rel ? "" : " (s)"}</span>
+      <span style={{ display: "inline-flex" }}>
+        {stops.map((t, i) => (
+          <span key={i} style={{ display: "inline-flex", flexDirection: "column", alignItems: "center", width: 44 }}>
+            <span style={{ display: "block", width: 44, height: 12, background: colour(t * max, max) }} />
+            <span>{(t * max > 0 ? "+" : "") + (t * max).toFixed(2)}</span>
+          </span>
+        ))}
+      </span>
+    </div>
   );
 }

@@ -3,7 +3,8 @@ import { Alert, Typography } from "@mui/material";
 import type { CarDetail, Lap, PatternTrend, Recommendation } from "../api/client";
 import { extent, linear, slopeBand, ticks } from "../charts";
 import { Async, type Result } from "../components/Async";
-import { fmtDelta, fmtEst, fmtTime } from "../format";
+import { flagLabel } from "../labels";
+import { fmtConsistency, fmtDelta, fmtEst, fmtTime } from "../format";
 
 const MARKS: [string, string, string][] = [["pit_in", "pit", "#6a3d9a"], ["pit_out", "pit", "#6a3d9a"], ["caution", "caution", "#e6a100"],
   ["deleted", "deleted", "#000"], ["first_lap", "first lap", "#1f78b4"]];
@@ -13,7 +14,7 @@ const W = 560, P = 44;
 export const lapX = (n: number) => (lap: number) => P + ((lap - 1) / Math.max(1, n - 1)) * (W - P - 10);
 
 export function LapChart({ laps, selected, onLap }: { laps: Lap[]; selected?: number; onLap: (l: number) => void }) {
-  const H = 240;
+  const H = 256;
   const ts = laps.map((l) => l.lap_time_s ?? NaN).filter(Number.isFinite);
   if (!ts.length) return <Typography>No lap times.</Typography>;
   const sorted = [...ts].sort((a, b) => a - b);
@@ -25,7 +26,9 @@ export function LapChart({ laps, selected, onLap }: { laps: Lap[]; selected?: nu
     <svg viewBox={`0 0 ${W} ${H}`} width="100%" style={{ maxWidth: W }} role="img" aria-label="lap chart" data-testid="lap-chart">
       <line x1={P} x2={W - 10} y1={H - P} y2={H - P} stroke="#333" /><line x1={P} x2={P} y1={10} y2={H - P} stroke="#333" />
       {[lo + 0.5, (lo + hi) / 2, hi - 0.5].map((t) => <text key={t} x={P - 4} y={y(t) + 4} fontSize={10} textAnchor="end">{fmtTime(t)}</text>)}
-      <text x={W / 2} y={H - 8} fontSize={11} textAnchor="middle">lap (off-scale laps drawn at the top edge)</text>
+      {ticks(1, n, 6).map((t) => <g key={t} data-testid="lap-tick"><line x1={x(t)} x2={x(t)} y1={H - P} y2={H - P + 4} stroke="#333" />
+        <text x={x(t)} y={H - P + 14} fontSize={10} textAnchor="middle">{t}</text></g>)}
+      <text x={W / 2} y={H - 4} fontSize={11} textAnchor="middle">lap (off-scale laps drawn at the top edge)</text>
       <polyline fill="none" stroke="#999" points={laps.filter((l) => l.lap_time_s).map((l) => `${x(l.lap)},${y(l.lap_time_s!)}`).join(" ")} />
       {laps.filter((l) => l.lap_time_s).map((l) => {
         const f = (l.flags ?? {}) as Record<string, boolean>;
@@ -33,10 +36,10 @@ export function LapChart({ laps, selected, onLap }: { laps: Lap[]; selected?: nu
         return <circle key={l.lap} cx={x(l.lap)} cy={y(l.lap_time_s!)} r={l.lap === selected ? 6 : 4}
           fill={l.is_clean ? "#b00020" : m ? m[2] : "#fff"} stroke={m ? m[2] : "#b00020"} strokeWidth={1.5}
           style={{ cursor: "pointer" }} onClick={() => onLap(l.lap)}>
-          <title>{`lap ${l.lap}: ${fmtTime(l.lap_time_s)}${l.is_clean ? " clean" : ` excluded: ${(l.exclusion_reasons ?? []).join(", ")}`}`}</title>
+          <title>{`lap ${l.lap}: ${fmtTime(l.lap_time_s)}${l.is_clean ? " clean" : ` excluded: ${(l.exclusion_reasons ?? []).map(flagLabel).join(", ")}`}`}</title>
         </circle>;
       })}
-      <g transform={`translate(${P + 8}, ${H - P + 14})`} fontSize={10}>
+      <g transform={`translate(${P + 8}, ${H - P + 28})`} fontSize={10}>
         <circle cx={0} cy={0} r={4} fill="#b00020" /><text x={7} y={3}>clean</text>
         {MARKS.filter((m, i) => i !== 1).map(([k, label, c], i) => <g key={k} transform={`translate(${50 + i * 70}, 0)`}><circle r={4} fill={c} /><text x={7} y={3}>{label}</text></g>)}
       </g>
@@ -98,7 +101,7 @@ export default function Patterns({ detail, laps, selectedLap, onLap }:
       {p.available && st ? (
         <>
           <Typography data-testid="trend-text">Trend (relative to the field): {tr?.label ?? "n/a"} — {fmtEst(tr?.slope_s_per_lap, "s per lap")}{tr?.q_value !== undefined && tr?.q_value !== null ? `, q=${tr.q_value.toFixed(3)} (Benjamini–Hochberg)` : ""}; shaded: the slope's 95% interval (per car, unadjusted; the label uses q, adjusted over the race's cars), drawn through the median lap and pace</Typography>
-          <Typography>Consistency: lap-to-lap SD {typeof p.residual_sd_s === "number" ? p.residual_sd_s.toFixed(3) : "–"} s around the car's own trend over n={st.n} clean laps (median {fmtTime(st.median_s)}); percentile {String(p.consistency_percentile ?? "–")} of {String(p.field_size ?? "–")} cars in the field</Typography>
+          <Typography>Consistency: lap-to-lap SD {typeof p.residual_sd_s === "number" ? p.residual_sd_s.toFixed(3) : "–"} s around the car's own trend over n={st.n} clean laps (median {fmtTime(st.median_s)}); on that SD, <span data-testid="consistency-rank">{fmtConsistency(p.consistency_percentile, p.field_size)}</span> in the field</Typography>
           {p.inconsistency_driver ? <Typography>Most of the lap-time variance comes from {String(p.inconsistency_driver).toUpperCase()}.</Typography> : null}
         </>
       ) : <Alert severity="info">{String(p.reason ?? p.message ?? "No pattern analysis for this car.")}</Alert>}

@@ -1,6 +1,7 @@
 import { Table, TableBody, TableCell, TableHead, TableRow, Typography } from "@mui/material";
 import { sectionTime, type Composite, type Lap, type Recommendation } from "../api/client";
 import { Async, type Result } from "../components/Async";
+import { flagLabel } from "../labels";
 import { fmtDelta, fmtEst, fmtTime, fmtTimeEst } from "../format";
 
 /** One section: the car's laps in it against the field's composite and its own best-k. */
@@ -13,8 +14,8 @@ export function SectionPanel({ section, laps, comp, car, recs }:
   const bestK = rec?.best_k?.value ?? undefined;
   return (
     <>
-      <Typography variant="body2">Composite (field best): {fmtTime(compS)} (n={f?.n_laps ?? 0} clean laps) · own best-k: {rec?.best_k ? fmtTimeEst(rec.best_k) : "n/a"}</Typography>
-      <Typography variant="body2">Section loss beyond the car's deficit: {rec?.section_loss ? fmtEst(rec.section_loss) : "n/a"}</Typography>
+      <Typography variant="body2">Composite: {fmtTime(compS)} (n={f?.n_laps ?? 0} clean laps) · own best-k: {rec?.best_k ? fmtTimeEst(rec.best_k) : "n/a"}</Typography>
+      <Typography variant="body2" data-testid="section-loss">Lost to the composite: {rec?.loss ? fmtEst(rec.loss, "s/lap") : "n/a"} · beyond the car's overall deficit: {rec?.section_loss ? fmtEst(rec.section_loss, "s/lap") : "n/a"}</Typography>
       <Async r={laps} what={`laps of car ${car}`} empty={(d) => (d.items.length ? null : "No laps.")}>
         {(d) => (
           <Table size="small" aria-label={`car ${car} laps in ${section}`} data-testid="section-laps">
@@ -27,7 +28,7 @@ export function SectionPanel({ section, laps, comp, car, recs }:
                   <TableCell>{l.lap}</TableCell><TableCell align="right">{fmtTime(v)}</TableCell>
                   <TableCell align="right">{v && compS ? fmtDelta(v - compS) : "–"}</TableCell>
                   <TableCell align="right">{v && bestK ? fmtDelta(v - bestK) : "–"}</TableCell>
-                  <TableCell>{l.is_clean ? "yes" : (l.exclusion_reasons ?? []).join(", ")}</TableCell>
+                  <TableCell>{l.is_clean ? "yes" : (l.exclusion_reasons ?? []).map(flagLabel).join(", ")}</TableCell>
                 </TableRow>;
               })}
             </TableBody>

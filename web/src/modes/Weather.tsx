@@ -1,4 +1,4 @@
-import { Alert, Table, TableBody, TableCell, TableHead, TableRow, Typography } from "@mui/material";
+import { Alert, Box, Table, TableBody, TableCell, TableHead, TableRow, Typography } from "@mui/material";
 import { api } from "../api/client";
 import { Async, useApi } from "../components/Async";
 import { fmtEst, fmtNum } from "../format";
@@ -20,7 +20,7 @@ export default function Weather({ raceId }: { raceId: string }) {
           <div data-testid="weather">
             <Typography variant="h6" component="h3">Conditions over the race</Typography>
             {w.series ? <ConditionsChart series={w.series} /> : <Alert severity="info">No weather series in this run (rerun the pipeline).</Alert>}
-            <Table size="small" aria-label="conditions summary">
+            <Box sx={{ overflowX: "auto" }}><Table size="small" aria-label="conditions summary">
               <TableHead><TableRow><TableCell>Reading</TableCell><TableCell align="right">start</TableCell><TableCell align="right">end</TableCell>
                 <TableCell align="right">min–max</TableCell><TableCell align="right">drift / h</TableCell><TableCell align="right">n</TableCell></TableRow></TableHead>
               <TableBody>{Object.entries(cond).map(([k, c]) => (
@@ -30,7 +30,7 @@ export default function Weather({ raceId }: { raceId: string }) {
                     <TableCell align="right">{fmtNum(c.min)}–{fmtNum(c.max)}</TableCell><TableCell align="right">{fmtNum(c.drift_per_hour, 2)}</TableCell>
                   </> : <TableCell colSpan={4}>no readings</TableCell>}
                   <TableCell align="right">{c.n ?? 0}</TableCell></TableRow>))}</TableBody>
-            </Table>
+            </Table></Box>
             <Typography variant="h6" component="h3" sx={{ mt: 2 }}>Pace vs track temperature</Typography>
             {p?.available && p.slope_s_per_c ? <>
               <Typography data-testid="pace-temp">Each °C of track temperature changes lap time by {fmtEst(p.slope_s_per_c, "s")}, each car against its own level and lap trend.{p.note ? ` Note: ${p.note}.` : ""}</Typography>

@@ -7,6 +7,7 @@ import { TrackMap } from "../components/TrackMap";
 import { fmtTime } from "../format";
 import { fractionAtTime, sectionRanges, SECTORS, SUBS, SUBSECTIONS } from "../geometry";
 import type { ViewState } from "../urlState";
+import { MEASURES, measureOf, type Measure } from "../measure";
 import { SectionPanel } from "../modes/SectionPanel";
 
 const SectionsMode = lazy(() => import("../modes/Sections"));
@@ -35,9 +36,10 @@ export function CarView({ race, track, comp, state, setState }: Props) {
   const hasSubs = recs.some((r) => r.section_set === "subsections" && r.available !== false);
   const useSubs = state.set ? state.set === "subsections" && hasSubs : false;
   const shares = useMemo(() => subShares(recs), [recs]);
+  const measure: Measure = state.rel ? "relative" : "loss";
   const values = recs.filter((r) => r.section_set === (useSubs ? "subsections" : "sectors") && r.section)
     .map((r) => {
-      const e = r.section_loss;
+      const e = measureOf(r, measure);
       return { section: r.section!, value: e?.value, est: e, rank: r.rank ?? undefined };
     });
   useEffect(() => { if (detail.data) performance.mark("kaizenlap:car-ready"); }, [detail.data]);
@@ -46,21 +48,27 @@ export function CarView({ race, track, comp, state, setState }: Props) {
     <Async r={detail} what={`car ${car} in ${race.race_id}`}>
       {(d) => (
         <Stack direction={{ xs: "column", xl: "row" }} gap={2} alignItems="flex-start">
-          <Box>
+          <Box sx={{ maxWidth: "100%", minWidth: 0 }}>
             <Typography variant="h5" component="h2">Car #{d.car.car} <Typography component="span" variant="body2">({d.car.class}) · best {fmtTime(d.car.best_lap_s)} · {d.car.clean_laps} clean laps of {d.car.laps}</Typography></Typography>
             {track.outline?.length && track.sector_fractions ? (
               <>
-                <FormControlLabel control={<Switch checked={useSubs} disabled={!hasSubs}
-                  onChange={(e) => setState({ set: e.target.checked ? "subsections" : "sectors", section: undefined })} />}
-                  label="sub-sectors" />
-                <MapWithPlayback track={track} comp={comp} laps={laps.data?.items} values={values} useSubs={useSubs}
+                <Stack direction="row" flexWrap="wrap" columnGap={1}>
+                  <FormControlLabel control={<Switch checked={useSubs} disabled={!hasSubs}
+                    onChange={(e) => setState({ set: e.target.checked ? "subsections" : "sectors", section: undefined })} />}
+                    label="sub-sectors" />
+                  <FormControlLabel control={<Switch checked={measure === "relative"} data-testid="rel-toggle"
+                    onChange={(e) => setState({ rel: e.target.checked || undefined }, true)} />}
+                    label="relative to the car's overall deficit" />
+                </Stack>
+                <Typography variant="body2" data-testid="measure-explain" sx={{ maxWidth: 550 }}>{MEASURES[measure].explain}</Typography>
+                <MapWithPlayback track={track} comp={comp} laps={laps.data?.items} values={values} measure={measure} useSubs={useSubs}
                   shares={shares} state={state} setState={setState} carLabel={d.car.car} />
               </>
             ) : <Alert severity="info">No traced map for {track.name}.</Alert>}
           </Box>
-          <Box sx={{ flexGrow: 1, minWidth: 320 }}>
+          <Box sx={{ flexGrow: 1, minWidth: { xs: 0, sm: 320 }, maxWidth: "100%" }}>
             <Suspense fallback={<Typography role="status">Loading…</Typography>}>
-              {state.mode === "sections" && <SectionsMode recs={recs} useSubs={useSubs} onSelect={(s) => setState({ section: s })} selected={state.section} />}
+              {state.mode === "sections" && <SectionsMode recs={recs} useSubs={useSubs} measure={measure} onSelect={(s) => setState({ section: s })} selected={state.section} />}
               {state.mode === "weather" && <WeatherMode raceId={race.race_id} />}
               {state.mode === "patterns" && <PatternsMode detail={d} laps={laps} selectedLap={state.lap} onLap={(l) => setState({ lap: l })} />}
               {state.mode === "coaching" && <CoachingMode raceId={race.race_id} car={car}
@@ -92,8 +100,8 @@ function lapTimes(l: Lap, useSubs: boolean): number[] {
   return names.map((s) => Number(sectionTime(l, s)));
 }
 
-function MapWithPlayback({ track, comp, laps, values, useSubs, shares, state, setState, carLabel }:
-  { track: Track; comp?: Composite; laps?: Lap[]; values: { section: string; value?: number | null }[]; useSubs: boolean;
+function MapWithPlayback({ track, comp, laps, values, measure, useSubs, shares, state, setState, carLabel }:
+  { track: Track; comp?: Composite; laps?: Lap[]; values: { section: string; value?: number | null }[]; measure: Measure; useSubs: boolean;
     shares: Record<string, number>; state: ViewState; setState: Props["setState"]; carLabel: string }) {
   const [playing, setPlaying] = useState(false);
   const [t, setT] = useState(0);
@@ -130,10 +138,10 @@ function MapWithPlayback({ track, comp, laps, values, useSubs, shares, state, se
   ] : [];
   return (
     <>
-      <TrackMap outline={track.outline!} sectorFractions={track.sector_fractions!} subShare={shares} values={values}
+      <TrackMap outline={track.outline!} sectorFractions={track.sector_fractions!} subShare={shares} values={values} measure={measure}
         useSubsections={useSubs} selected={state.section} onSelect={(s) => setState({ section: s })} markers={markers}
-        title={`${track.name}: car ${carLabel}'s section loss`} />
-      <Stack direction="row" gap={1} alignItems="center" sx={{ mt: 1 }}>
+        title={`${track.name}: car ${carLabel}'s ${MEASURES[measure].title}`} />
+      <Stack direction="row" gap={1} alignItems="center" flexWrap="wrap" sx={{ mt: 1 }}>
         <FormControl size="small" sx={{ minWidth: 140 }}>
           <InputLabel id="lap-label">Lap</InputLabel>
           <Select labelId="lap-label" label="Lap" value={state.lap ?? ""} data-testid="lap-select"

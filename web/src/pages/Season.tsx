@@ -3,17 +3,19 @@ import { Card, CardActionArea, CardContent, Chip, Stack, Typography } from "@mui
 import { api, type Track } from "../api/client";
 import { Async, useApi } from "../components/Async";
 import { pathD } from "../geometry";
+import { useTitle } from "../title";
 
 export function MiniMap({ t, size = 140 }: { t: Track; size?: number }) {
   if (!t.outline?.length) return <Typography variant="caption">no map</Typography>;
   const h = Math.max(...t.outline.map((p) => p.y));
-  return <svg viewBox={`0 0 ${size} ${h * (size - 12) + 12}`} width={size} aria-hidden="true">
+  return <svg viewBox={`0 0 ${size} ${h * (size - 12) + 12}`} width={size} aria-hidden="true" style={{ maxWidth: "100%", height: "auto" }}>
     <path d={pathD([...t.outline, t.outline[0]], size - 12, 6)} fill="none" stroke="#1d3557" strokeWidth={3} />
   </svg>;
 }
 
 export function Season() {
   const r = useApi(() => api.tracks(), []);
+  useTitle("Season");
   return (
     <>
       <Typography variant="h4" component="h1" gutterBottom>Season</Typography>

@@ -1,0 +1,19 @@
+// Words for the pipeline's lap-flag codes (lib/kaizenlap/ingest/flags.py FLAG_CODES) and issue severities.
+export const FLAG_LABELS: Record<string, string> = {
+  first_lap: "first lap (start)",
+  caution: "caution (not green)",
+  deleted: "deleted by the officials",
+  after_caution: "restart after a caution",
+  pit_in: "pit in",
+  pit_out: "pit out",
+  missing_sectors: "missing sector times",
+  sector_sum: "sectors don't sum to the lap",
+  slow: "slow (over 107% of the class median)",
+  glitch: "timing glitch",
+  outlier: "outlier from the car's own trend",
+};
+
+/** A flag code in words; an unknown code is shown with its underscores as spaces. */
+export function flagLabel(code: string): string {
+  return FLAG_LABELS[code] ?? code.replace(/_/g, " ");
+}
