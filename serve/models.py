@@ -181,11 +181,23 @@ class Component(Doc):
     n_laps: int = 0
 
 
+class CompositeLap(Doc):
+    time_s: float
+    car: str
+    lap: int
+    race_id: Optional[str] = None
+    n_laps: int = 0
+
+
 class FieldComposite(Doc):
     class_: str = Field(alias="class")
     section_set: str
     available: bool
-    total_s: Optional[float] = None
+    total_s: Optional[float] = Field(None, description="min(sections_sum_s, the scope's best clean lap)")
+    sections_sum_s: Optional[float] = Field(None, description="sum of the components (fastest clean time per section)")
+    bounded_by: Optional[str] = Field(None, description="which gave total_s: 'sections' or 'best_clean_lap'")
+    best_clean_lap: Optional[CompositeLap] = Field(None, description="the scope's fastest lap clean for lap-time "
+                                                                     "statistics (splits or not)")
     n_laps: int = 0
     components: Optional[list[Component]] = None
     reason: Optional[str] = None
@@ -198,6 +210,8 @@ class Composite(Doc):
     races: list[str] = Field(default_factory=list)
     n_laps: int = 0
     n_clean: int = 0
+    n_clean_sections: Optional[int] = Field(None, description="laps clean for section statistics (splits present "
+                                                               "and consistent)")
     field: list[FieldComposite] = Field(default_factory=list)
     cars: list[Doc] = Field(default_factory=list)
     invariants: dict[str, bool] = Field(default_factory=dict)

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 import minirace
-from kaizenlap.ingest.flags import FLAG_CODES, add_flags, exclusion_summary, modified_z
+from kaizenlap.ingest.flags import FLAG_CODES, SECTION_FLAGS, add_flags, exclusion_summary, modified_z
 from kaizenlap.ingest.loader import load
 
 
@@ -18,15 +18,24 @@ def race(tmp_path_factory):
 
 
 def test_every_flag_as_hand_computed(race):
-    got = {(r.car, r.lap): set(filter(None, r.exclusion_reasons.split(";"))) for r in race.laps.itertuples()}
+    got = {(r.car, r.lap): set(filter(None, r.section_exclusion_reasons.split(";"))) for r in race.laps.itertuples()}
     expected = {k: minirace.EXPECTED_FLAGS.get(k, set()) for k in got}
     assert got == expected
+    # exclusion_reasons (lap-time statistics) lists the same flags less the split flags
+    lap_time = {(r.car, r.lap): set(filter(None, r.exclusion_reasons.split(";"))) for r in race.laps.itertuples()}
+    assert lap_time == {k: v - set(SECTION_FLAGS) for k, v in expected.items()}
 
 
 def test_is_clean_and_summary(race):
     laps = race.laps
     assert (laps["is_clean"] == (laps["exclusion_reasons"] == "")).all()
-    assert race.clean_laps == 24 - len(minirace.EXPECTED_FLAGS)
+    assert (laps["is_clean_sections"] == (laps["section_exclusion_reasons"] == "")).all()
+    assert (laps["is_clean_sections"] <= laps["is_clean"]).all()
+    # car 0's lap 7 lacks S1: clean for lap-time statistics, not for section statistics
+    split_only = [k for k, v in minirace.EXPECTED_FLAGS.items() if v <= set(SECTION_FLAGS)]
+    assert split_only == [("0", 7)]
+    assert race.clean_laps == 24 - len(minirace.EXPECTED_FLAGS) + len(split_only)
+    assert int(laps["is_clean_sections"].sum()) == 24 - len(minirace.EXPECTED_FLAGS)
     summary = exclusion_summary(laps).set_index("flag")
     assert summary.loc["first_lap", "laps"] == 3 and summary.loc["first_lap", "only_this_flag"] == 0
     assert summary.loc["deleted", "laps"] == 1 and summary.loc["deleted", "only_this_flag"] == 1

@@ -12,6 +12,7 @@ import pandas as pd
 
 from kaizenlap.core import params
 from kaizenlap.core.laptime import format_signed
+from kaizenlap.ingest.flags import CLEAN, sections_clean
 from kaizenlap.ingest.laps import SECTORS, SUBSECTIONS
 
 SECTOR_COLS = [f"{s}_s" for s in SECTORS]
@@ -106,18 +107,29 @@ def rng(salt: str = "") -> np.random.Generator:
     return np.random.default_rng([seed, *(ord(c) for c in salt)])
 
 
+def trend_model_fit(x: np.ndarray, lap: np.ndarray) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray]:
+    """The trend model of a car's section times ``x`` (laps x sections): per section, its OLS line on lap
+    number and the residual SD (ddof 2). Returns (line: lap numbers -> fitted times (laps x sections), SD)."""
+    lap = np.asarray(lap, float)
+    centre = lap.mean()
+    A = np.column_stack([np.ones(len(lap)), lap - centre])
+    coef, *_ = np.linalg.lstsq(A, x, rcond=None)
+    dof = max(len(lap) - 2, 1)
+    sd = np.sqrt(((x - A @ coef) ** 2).sum(axis=0) / dof)
+
+    def line(at: np.ndarray) -> np.ndarray:
+        at = np.asarray(at, float)
+        return np.column_stack([np.ones(len(at)), at - centre]) @ coef
+    return line, sd
+
+
 def trend_model_draws(x: np.ndarray, lap: np.ndarray, salt: str, reps: int | None = None) -> np.ndarray:
     """Parametric bootstrap samples of a car's section times ``x`` (laps x sections): per section, its OLS
     line on lap number plus Normal noise with the residual SD (ddof 2). Shape (reps, n, sections)."""
     b = cfg()["bootstrap"]
     reps = reps or b["reps"]
-    lap = np.asarray(lap, float)
-    A = np.column_stack([np.ones(len(lap)), lap - lap.mean()])
-    coef, *_ = np.linalg.lstsq(A, x, rcond=None)
-    fitted = A @ coef
-    dof = max(len(lap) - 2, 1)
-    sd = np.sqrt(((x - fitted) ** 2).sum(axis=0) / dof)
-    return fitted[None] + rng(salt + "|param").standard_normal((reps, *x.shape)) * sd
+    line, sd = trend_model_fit(x, lap)
+    return line(lap)[None] + rng(salt + "|param").standard_normal((reps, *x.shape)) * sd
 
 
 def centred_interval(point: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -149,7 +161,14 @@ def median_stat(x: np.ndarray) -> np.ndarray:
 
 
 def clean(laps: pd.DataFrame) -> pd.DataFrame:
-    return laps[laps["is_clean"]]
+    """Laps that count for lap-time statistics (``is_clean``: a valid lap time; splits may be missing)."""
+    return laps[laps[CLEAN].astype(bool)]
+
+
+def clean_sections(laps: pd.DataFrame) -> pd.DataFrame:
+    """Laps that count for section statistics (``is_clean_sections``: clean, and splits present and
+    consistent; kaizenlap.ingest.flags)."""
+    return laps[sections_clean(laps)]
 
 
 def fmt3(x: float | None) -> str:

@@ -1,11 +1,14 @@
 """Best-case composite: the lap the field (or a car) would do by joining its best sections.
 
-Field composite (per race, per class and for the whole field): for each section, the fastest clean
-time of that section, with the car and lap it came from; the composite is their sum. Computed for the
-3 sectors and, separately, the 6 sub-sections. Per car: the personal composite (sum of the car's
-fastest clean section times) and the personal best-k (per section, the median of the car's k fastest
-clean times, summed), each with a parametric-bootstrap interval under the car's own lap trend (order
-statistics: the percentile bootstrap undercovers them; docs/DATA_REFERENCE.md §10.1).
+Field composite (per race, per class and for the whole field): for each section, the fastest time of that
+section among the laps clean for section statistics (``is_clean_sections``), with the car and lap it came
+from; the composite is the smaller of their sum and the scope's best clean lap (``is_clean``: every lap with a
+valid lap time, splits or not), so no composite is slower than a lap actually driven. Computed for the 3
+sectors and, separately, the 6 sub-sections. Per car: the personal composite (the same rule over the car's own
+laps) and the personal best-k (per section, the median of the car's k fastest clean times, summed), each with
+a parametric-bootstrap interval under the car's own lap trend (order statistics: the percentile bootstrap
+undercovers them; docs/DATA_REFERENCE.md §10.1), and the potential gain (best clean lap − personal composite)
+against its distribution under the car's own noise alone (``potential_gain_beats_noise``).
 """
 from __future__ import annotations
 
@@ -15,13 +18,39 @@ import pandas as pd
 from kaizenlap.core.ids import doc_id
 from kaizenlap.core.jsonclean import plain
 from kaizenlap.core.laptime import format_lap
-from kaizenlap.engines.common import (NOT_ENOUGH, SECTION_SETS, Estimate, centred_interval, cfg, clean, median_of_k_fastest, min_stat, not_enough, trend_model_draws)
+from kaizenlap.engines.common import (NOT_ENOUGH, SECTION_SETS, Estimate, centred_interval, cfg, clean, clean_sections,
+                                      median_of_k_fastest, min_stat, not_enough, rng, trend_model_draws,
+                                      trend_model_fit)
 
 ALL_CLASSES = "all"
 
 
+def best_lap(laps: pd.DataFrame) -> dict | None:
+    """The fastest lap of ``laps`` (already clean for lap-time statistics): time, car, lap, race; None if none."""
+    t = laps["lap_time_s"].dropna()
+    if t.empty:
+        return None
+    i = t.idxmin()
+    return {"time_s": float(t[i]), "car": str(laps.at[i, "car"]), "lap": int(laps.at[i, "lap"]),
+            "race_id": str(laps.at[i, "race_id"]), "n_laps": int(len(t))}
+
+
+def bounded(doc: dict, best: dict | None) -> dict:
+    """A field composite (``field_composite``) bounded by the scope's best clean lap: ``sections_sum_s`` = the
+    sum of the components, ``total_s`` = min(sections_sum_s, best clean lap), ``bounded_by`` = which one gave it
+    (``"sections"`` or ``"best_clean_lap"``), ``best_clean_lap`` = that lap."""
+    if not doc.get("available"):
+        return doc
+    total = doc["total_s"]
+    out = {**doc, "sections_sum_s": total, "best_clean_lap": best, "bounded_by": "sections"}
+    if best is not None and best["time_s"] < total:
+        out.update(total_s=round(best["time_s"], 3), bounded_by="best_clean_lap")
+    return out
+
+
 def field_composite(laps: pd.DataFrame, cols: list[str]) -> dict:
-    """Fastest clean time of each section among ``laps`` (already clean), with its car and lap."""
+    """Fastest time of each section among ``laps`` (already clean for section statistics), with its car and
+    lap; ``total_s`` their sum (see :func:`bounded` for the composite's bound by the best clean lap)."""
     components = []
     for col in cols:
         v = laps[col].dropna()
@@ -36,29 +65,72 @@ def field_composite(laps: pd.DataFrame, cols: list[str]) -> dict:
     return {"available": True, "total_s": total, "n_laps": int(len(laps)), "components": components}
 
 
-def car_composites(laps: pd.DataFrame, cols: list[str], salt: str) -> dict:
-    """One car's personal composite and best-k over its clean laps having every section of ``cols``."""
+def potential_gain_vs_noise(x: np.ndarray, lap: np.ndarray, other_laps: np.ndarray, observed: float,
+                            draws: np.ndarray, salt: str) -> dict:
+    """The car's potential gain (best clean lap − personal composite) against its distribution under the car's
+    own noise alone: laps simulated as in the interval (per section the car's OLS lap trend + independent
+    Normal noise, ``draws`` at the laps having every section, shape (reps, n, sections)); the car's other clean
+    laps (splits missing) simulated as whole laps (the sections' trends summed, noise SD sqrt(Σ σ²)). Per draw,
+    gap* = best simulated lap − min(sum of per-section minima, best simulated lap). No put-together potential
+    exists in that model: gap* is what noise alone gives. ``potential_gain_beats_noise`` = observed gap > the
+    ``composite.potential_gain_level`` (95%) quantile of gap*; p-value = (1 + #{gap* ≥ observed}) / (reps + 1)."""
+    level = cfg()["composite"]["potential_gain_level"]
+    laps_sum = draws.sum(axis=-1)                                   # (reps, n): simulated lap times
+    best = laps_sum.min(axis=1)
+    if len(other_laps):
+        line, sd = trend_model_fit(x, lap)
+        mean = line(other_laps).sum(axis=1)
+        sim = mean[None] + rng(salt + "|other").standard_normal((draws.shape[0], len(other_laps))) * np.sqrt((sd ** 2).sum())
+        best = np.minimum(best, sim.min(axis=1))
+    gap = best - np.minimum(min_stat(draws), best)
+    p95 = float(np.quantile(gap, level))
+    return {"potential_gain_s": round(observed, 3), "noise_gap_expected_s": float(gap.mean()),
+            "noise_gap_p95_s": p95, "potential_gain_beats_noise": bool(observed > p95 + 1e-9),
+            "potential_gain_excess_s": float(observed - p95),
+            "potential_gain_p_value": float((1 + (gap >= observed - 1e-9).sum()) / (len(gap) + 1)),
+            "potential_gain_method": (f"parametric simulation of the car's clean laps under its own noise (per section "
+                                      f"the OLS lap trend + independent Normal noise, {len(gap)} draws): gap* = best "
+                                      f"lap − personal composite; beats noise = observed gap > its "
+                                      f"{level:.0%} quantile")}
+
+
+def car_composites(laps: pd.DataFrame, cols: list[str], salt: str, lap_laps: pd.DataFrame | None = None) -> dict:
+    """One car's personal composite and best-k over its laps clean for section statistics (``laps``) having
+    every section of ``cols``. ``lap_laps``: the car's laps clean for lap-time statistics (default: ``laps``):
+    the personal composite is bounded by their best lap, and the potential gain is tested against noise."""
     c = cfg()
     k = c["best_k"]
+    lap_laps = laps if lap_laps is None else lap_laps
     full = laps.dropna(subset=cols)
     n = len(full)
     if n < c["min_clean_laps"]:
-        return {"n": n, "personal_composite": not_enough(n).to_dict(), "best_k": not_enough(n).to_dict()}
+        return {"n": n, "personal_composite": not_enough(n).to_dict(), "best_k": not_enough(n).to_dict(),
+                "potential_gain_beats_noise": False}
     x = full[cols].to_numpy(dtype=float)
+    lap = full["lap"].to_numpy(float)
     # Order statistics: the percentile bootstrap of a minimum has lo == value (coverage 41 % on the sample);
     # a parametric bootstrap under the car's own lap trend, centred on the observed value, covers.
-    draws = trend_model_draws(x, full["lap"].to_numpy(float), salt)
+    draws = trend_model_draws(x, lap, salt)
     method = ("parametric bootstrap (per section: the car's OLS lap trend + Normal noise), interval centred on "
               "the observed value")
-    p = float(min_stat(x[None])[0])
-    lo, hi = centred_interval(np.array(p), min_stat(draws))
-    pc = Estimate(round(p, 3), float(lo), float(hi), n, f"sum of the car's fastest clean time per section; {method}")
+    p_sum = float(min_stat(x[None])[0])
+    lo, hi = centred_interval(np.array(p_sum), min_stat(draws))
+    times = lap_laps["lap_time_s"].dropna()
+    best = float(times.min()) if len(times) else float(full["lap_time_s"].min())
+    p = min(p_sum, best)
+    bound = "best_clean_lap" if best < p_sum else "sections"
+    pc = Estimate(round(p, 3), float(min(lo, best)), float(min(hi, best)), n,
+                  "min(sum of the car's fastest clean time per section, its best clean lap); " + method
+                  + "; value and bounds capped at the best clean lap")
     stat = median_of_k_fastest(k)
-    p = float(stat(x[None])[0])
-    lo, hi = centred_interval(np.array(p), stat(draws))
-    bk = Estimate(round(p, 3), float(lo), float(hi), n, f"sum over sections of the median of the car's {k} fastest "
-                                                       f"clean times; {method}")
+    pk = float(stat(x[None])[0])
+    lo, hi = centred_interval(np.array(pk), stat(draws))
+    bk = Estimate(round(pk, 3), float(lo), float(hi), n, f"sum over sections of the median of the car's {k} fastest "
+                                                        f"clean times; {method}")
+    others = lap_laps.loc[~lap_laps.index.isin(full.index)].dropna(subset=["lap_time_s"])
+    gain = potential_gain_vs_noise(x, lap, others["lap"].to_numpy(float), best - round(p, 3), draws, salt)
     return {"n": n, "personal_composite": pc.to_dict(), "best_k": bk.to_dict(),
+            "sections_sum_s": round(p_sum, 3), "best_clean_lap_s": best, "bounded_by": bound, **gain,
             "sections": {col[:-2]: {"fastest_s": float(np.min(x[:, j])),
                                     "best_k_s": float(np.median(np.sort(x[:, j])[:k]))}
                          for j, col in enumerate(cols)}}
@@ -66,48 +138,54 @@ def car_composites(laps: pd.DataFrame, cols: list[str], salt: str) -> dict:
 
 def analyse(laps: pd.DataFrame, race_id: str, scope: str = "race") -> dict:
     """The composite document for one race (``scope='race'``) or a track's races pooled (``'track'``)."""
-    pool = clean(laps)
+    pool = clean(laps)                 # lap-time statistics: the best clean lap that bounds every composite
+    spool = clean_sections(laps)       # section statistics: the sections joined
     classes = sorted(c for c in pool["class"].dropna().unique())
     field = []
     # A class split only where the race has more than one class (otherwise it repeats the field's).
     for cls in [ALL_CLASSES, *(classes if len(classes) > 1 else [])]:
         sub = pool if cls == ALL_CLASSES else pool[pool["class"] == cls]
+        ssub = spool if cls == ALL_CLASSES else spool[spool["class"] == cls]
         for set_name, cols in SECTION_SETS.items():
-            doc = field_composite(sub, cols)
+            doc = bounded(field_composite(ssub, cols), best_lap(sub))
             field.append({"class": cls, "section_set": set_name, **doc})
     cars = []
     for car, g in laps.groupby("car", sort=True):
-        gc = clean(g)
+        gc, gs = clean(g), clean_sections(g)
         entry = {"car": car, "number": str(g["number"].iloc[0]), "class": g["class"].iloc[0],
                  "race_id": str(g["race_id"].iloc[0]) if scope == "race" else None,
-                 "n_laps": int(len(g)), "n_clean": int(len(gc)),
+                 "n_laps": int(len(g)), "n_clean": int(len(gc)), "n_clean_sections": int(len(gs)),
                  "best_clean_lap_s": float(gc["lap_time_s"].min()) if len(gc) else None}
         for set_name, cols in SECTION_SETS.items():
-            entry[set_name] = car_composites(gc, cols, f"{race_id}|{car}|{set_name}")
+            entry[set_name] = car_composites(gs, cols, f"{race_id}|{car}|{set_name}", lap_laps=gc)
         cars.append(entry)
     doc = {"engine": "composite", "scope": scope, "race_id": race_id if scope == "race" else None,
            "track_id": str(laps["track_id"].iloc[0]) if len(laps) else None,
            "races": sorted(laps["race_id"].unique().tolist()),
-           "n_laps": int(len(laps)), "n_clean": int(len(pool)),
+           "n_laps": int(len(laps)), "n_clean": int(len(pool)), "n_clean_sections": int(len(spool)),
            "params": {"best_k": cfg()["best_k"], "bootstrap": cfg()["bootstrap"],
-                      "min_clean_laps": cfg()["min_clean_laps"]},
+                      "min_clean_laps": cfg()["min_clean_laps"],
+                      "potential_gain_level": cfg()["composite"]["potential_gain_level"]},
            "field": field, "cars": cars}
     doc["invariants"] = check_invariants(doc, pool)
     return plain(doc)
 
 
 def check_invariants(doc: dict, pool: pd.DataFrame) -> dict:
-    """Composite <= every clean lap (with all its sections); sub-section composite <= sector composite."""
+    """Composite <= every clean lap of its scope (``pool``: clean for lap-time statistics, splits or not), the
+    field's, a class's and each car's; sub-section composite <= sector composite."""
     tol = cfg()["composite"]["invariant_tolerance_s"]
     out = {}
     for f in doc["field"]:
         if not f.get("available"):
             continue
         sub = pool if f["class"] == ALL_CLASSES else pool[pool["class"] == f["class"]]
-        cols = SECTION_SETS[f["section_set"]]
-        full = sub.dropna(subset=cols)
         out[f"{f['class']}/{f['section_set']}: composite <= every clean lap"] = \
-            bool((full["lap_time_s"] >= f["total_s"] - tol).all())
+            bool((sub["lap_time_s"].dropna() >= f["total_s"] - tol).all())
+    best = pool.groupby("car")["lap_time_s"].min()
+    out["cars: personal composite <= every clean lap of the car"] = all(
+        c[s]["personal_composite"]["value"] <= best[c["car"]] + tol for c in doc["cars"] for s in SECTION_SETS
+        if c[s]["personal_composite"]["value"] is not None and c["car"] in best)
     by = {(f["class"], f["section_set"]): f for f in doc["field"] if f.get("available")}
     for cls in {c for c, _ in by}:
         if (cls, "sectors") in by and (cls, "subsections") in by:
@@ -141,6 +219,8 @@ def cars_table(doc: dict, section_set: str = "sectors") -> pd.DataFrame:
                      "best_clean_lap_s": c["best_clean_lap_s"],
                      "personal_composite_s": pc["value"], "pc_lo": pc.get("lo"), "pc_hi": pc.get("hi"),
                      "best_k_s": bk["value"], "bk_lo": bk.get("lo"), "bk_hi": bk.get("hi"),
+                     "potential_gain_s": s.get("potential_gain_s"), "noise_gap_p95_s": s.get("noise_gap_p95_s"),
+                     "beats_noise": s.get("potential_gain_beats_noise"),
                      "note": pc.get("note") or ""})
     return pd.DataFrame(rows).sort_values("best_k_s", na_position="last").reset_index(drop=True)
 
@@ -155,6 +235,9 @@ def headline(doc: dict) -> dict:
     if not f.get("available"):
         return {"text": f"no composite: {f.get('reason', 'no clean laps')}"}
     text = f"composite {format_lap(f['total_s'])}"
+    if f.get("bounded_by") == "best_clean_lap":
+        lap = f["best_clean_lap"]
+        text += f" (car {lap['car']}'s lap {lap['lap']}, faster than the sections joined)"
     if fs.get("available"):
         text += f" (sub-sections {format_lap(fs['total_s'])})"
     return {"text": text + f"; n={f['n_laps']} clean laps", "composite_s": f["total_s"],
@@ -167,4 +250,5 @@ def documents(doc: dict) -> list[dict]:
     return [plain({"id": key, **doc})]
 
 
-__all__ = ["headline", "documents", "analyse", "field_composite", "car_composites", "field_table", "cars_table", "NOT_ENOUGH"]
+__all__ = ["headline", "documents", "analyse", "field_composite", "bounded", "best_lap", "car_composites",
+           "potential_gain_vs_noise", "field_table", "cars_table", "NOT_ENOUGH"]

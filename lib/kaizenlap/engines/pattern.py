@@ -1,7 +1,7 @@
 """Pattern detection: how consistent each car is, whether it improves or fades, and which section
 drives its inconsistency.
 
-Per car, over clean laps: n, mean, median, SD, CV = SD / mean, IQR, robust SD = 1.4826 · MAD,
+Per car, over clean laps (``is_clean``: every lap with a valid lap time, splits or not): n, mean, median, SD, CV = SD / mean, IQR, robust SD = 1.4826 · MAD,
 best-5 average, sanitized average (mean of laps within median ± 3 robust SD). Trend: Theil–Sen slope of
 field-relative pace against lap number (s/lap; relative to the field, not absolute tyre wear) with its 95%
 interval and the Kendall-tau p-value; "improving" (< 0) or "degrading" (> 0) only where the test survives
@@ -9,7 +9,8 @@ Benjamini–Hochberg over the race's cars (statsmodels ``multipletests``, FDR 5%
 car's clean lap times around its own OLS trend line (``residual_sd_s``; a fading car is not inconsistent), and
 the consistency percentile = the share of the field's cars whose residual SD is larger (100 = most
 consistent). Section share of lap-time variance: cov(section, lap) / var(lap) for each section (the shares
-sum to 1 when the sections sum to the lap).
+sum to 1 when the sections sum to the lap), over the car's laps clean for section statistics
+(``is_clean_sections``).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from scipy import stats
 
 from kaizenlap.core.ids import doc_id
 from kaizenlap.core.jsonclean import plain
-from kaizenlap.engines.common import SECTION_SETS, fmt3, Estimate, cfg, not_enough
+from kaizenlap.engines.common import SECTION_SETS, fmt3, Estimate, cfg, clean, clean_sections, not_enough
 from kaizenlap.engines.weather import field_relative_pace
 
 
@@ -92,7 +93,7 @@ def analyse(laps: pd.DataFrame, race_id: str) -> dict:
     laps = laps.assign(field_pace_s=field_relative_pace(laps))
     cars = []
     for car, g in laps.groupby("car", sort=True):
-        gc = g[g["is_clean"]]
+        gc = clean(g)
         n = len(gc)
         entry = {"car": car, "class": g["class"].iloc[0], "n_laps": int(len(g)), "n_clean": n}
         if n < c["min_clean_laps"]:
@@ -104,7 +105,7 @@ def analyse(laps: pd.DataFrame, race_id: str) -> dict:
         entry["residual_sd_s"] = residual_sd(gc["lap"].to_numpy(float), gc["lap_time_s"].to_numpy(float))
         entry["trend"] = trend(ok["lap"].to_numpy(float), ok["field_pace_s"].to_numpy(float)) \
             if len(ok) >= c["min_clean_laps"] and ok["lap"].nunique() > 1 else {"label": "not enough clean laps"}
-        shares = {name: variance_shares(gc, cols) for name, cols in SECTION_SETS.items()}
+        shares = {name: variance_shares(clean_sections(g), cols) for name, cols in SECTION_SETS.items()}
         entry["variance_share"] = {k: v for k, v in shares.items() if v is not None}
         for name in ("subsections", "sectors"):
             if shares.get(name):
@@ -119,7 +120,7 @@ def analyse(laps: pd.DataFrame, race_id: str) -> dict:
             e["consistency_percentile"] = float(100.0 * (values > rsd[e["car"]]).sum() / max(len(values) - 1, 1))
             e["field_size"] = len(values)
     doc = {"engine": "pattern", "race_id": race_id, "track_id": str(laps["track_id"].iloc[0]),
-           "n_laps": int(len(laps)), "n_clean": int(laps["is_clean"].sum()),
+           "n_laps": int(len(laps)), "n_clean": int(len(clean(laps))),
            "params": {"min_clean_laps": c["min_clean_laps"], **c["pattern"]}, "cars": cars}
     return plain(doc)
 

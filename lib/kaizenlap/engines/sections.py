@@ -1,6 +1,7 @@
 """Section analysis: where, section by section, each car loses time to the field's best.
 
-For each car and section (clean laps):
+For each car and section (laps clean for section statistics, ``is_clean_sections``: splits present and
+consistent):
     best_k            = median of the car's k fastest times in the section
     pace_gap          = best_k - field composite section      (speed the car has not shown)
     consistency_cost  = median - best_k                       (what inconsistency costs per lap)
@@ -24,7 +25,9 @@ import pandas as pd
 
 from kaizenlap.core.ids import doc_id, lap_key
 from kaizenlap.core.jsonclean import plain
-from kaizenlap.engines.common import (SECTION_SET_OF, fmt3, SECTION_SETS, Estimate, centred_interval, cfg, clean, not_enough, rng, trend_model_draws)
+from kaizenlap.engines.common import (SECTION_SET_OF, fmt3, SECTION_SETS, Estimate, centred_interval, cfg, clean_sections,
+                                      not_enough, rng, trend_model_draws)
+from kaizenlap.ingest.flags import SECTION_REASONS, sections_clean
 from kaizenlap.engines.composite import field_composite
 
 STATS = ("median", "best_k", "pace_gap", "consistency_cost", "loss", "section_loss")
@@ -32,14 +35,17 @@ STATS = ("median", "best_k", "pace_gap", "consistency_cost", "loss", "section_lo
 
 def lap_sections(laps: pd.DataFrame, reference: dict[str, float]) -> pd.DataFrame:
     """Every car-lap-section with its time, delta to the field composite section and to the car's own
-    fastest clean time in that section. Flags are carried along; rows are never dropped."""
+    fastest clean time in that section. Flags are carried along; rows are never dropped: ``is_clean`` and
+    ``exclusion_reasons`` here are the section rule's (``is_clean_sections``, ``section_exclusion_reasons``)."""
     rows = []
-    pool = clean(laps)
+    pool = clean_sections(laps)
     own_best = {col: pool.groupby("car")[col].min() for cols in SECTION_SETS.values() for col in cols}
+    reasons = laps[SECTION_REASONS] if SECTION_REASONS in laps else laps["exclusion_reasons"]
+    base = laps[["race_id", "car", "lap"]].assign(is_clean=sections_clean(laps), exclusion_reasons=reasons)
     for cols in SECTION_SETS.values():
         for col in cols:
             section = col[:-2]
-            part = laps[["race_id", "car", "lap", "is_clean", "exclusion_reasons", col]].rename(columns={col: "time_s"})
+            part = base.assign(time_s=laps[col])
             part.insert(3, "section", section)
             part["delta_to_composite_s"] = part["time_s"] - reference.get(section, np.nan)
             part["delta_to_own_best_s"] = part["time_s"] - part["car"].map(own_best[col])
@@ -99,7 +105,7 @@ def car_section_stats(x: np.ndarray, reference: np.ndarray, typical: np.ndarray,
 
 def analyse(laps: pd.DataFrame, race_id: str) -> dict:
     c = cfg()
-    pool = clean(laps)
+    pool = clean_sections(laps)
     reference, ref_docs = {}, {}
     for set_name, cols in SECTION_SETS.items():
         f = field_composite(pool, cols)

@@ -1,5 +1,15 @@
 """Clean-lap flags: boolean columns on the lap table, one per reason code. Rows are never dropped.
 
+Two clean rules, both derived from the one flag vocabulary below:
+
+* ``is_clean`` (lap-time statistics: best lap, pace, trend, consistency, weather): no *lap-time* flag is set.
+  A lap with a valid lap time counts even when its sector splits are missing or inconsistent.
+* ``is_clean_sections`` (section statistics: composites' sections, section analysis, variance shares):
+  ``is_clean`` and no *section* flag (:data:`SECTION_FLAGS`) is set.
+
+``exclusion_reasons`` lists the lap-time flags set (empty iff ``is_clean``); ``section_exclusion_reasons``
+lists every flag set (empty iff ``is_clean_sections``).
+
 Every rule is written out in docs/DATA_REFERENCE.md; every threshold is in params/ingest.yaml.
 """
 from __future__ import annotations
@@ -26,6 +36,14 @@ FLAG_CODES = (
     "outlier",          # robust outlier from the car's own trend (modified z-score of the residual)
 )
 FLAG_COLUMNS = tuple(f"flag_{c}" for c in FLAG_CODES)
+# Flags about the sector splits only: they exclude a lap from section statistics, never from lap-time ones.
+SECTION_FLAGS = ("missing_sectors", "sector_sum")
+LAP_TIME_FLAGS = tuple(c for c in FLAG_CODES if c not in SECTION_FLAGS)
+# The two clean columns and their reason columns.
+CLEAN = "is_clean"                      # lap-time statistics
+CLEAN_SECTIONS = "is_clean_sections"    # section statistics
+REASONS = "exclusion_reasons"
+SECTION_REASONS = "section_exclusion_reasons"
 
 
 def deleted_laps(laps: pd.DataFrame) -> pd.Series:
@@ -79,7 +97,8 @@ def official_best_laps(laps: pd.DataFrame) -> pd.Series:
 
 def add_flags(laps: pd.DataFrame, track: dict | None = None,
               deleted_by_officials: np.ndarray | None = None) -> pd.DataFrame:
-    """Return ``laps`` with ``flag_*`` columns, ``is_clean`` and ``exclusion_reasons``.
+    """Return ``laps`` with ``flag_*`` columns, ``is_clean`` / ``exclusion_reasons`` (lap-time statistics) and
+    ``is_clean_sections`` / ``section_exclusion_reasons`` (section statistics); see :func:`clean_columns`.
 
     ``deleted_by_officials``: laps the official best-10 file shows were deleted (see reconcile);
     ``deleted_by`` records which evidence flagged each deleted lap.
@@ -127,10 +146,10 @@ def add_flags(laps: pd.DataFrame, track: dict | None = None,
     glitch |= laps["lap_time_s"] < lap_floor
     laps["flag_glitch"] = glitch.fillna(False)
 
-    candidates = ~(basic | laps["flag_deleted"] | laps["flag_missing_sectors"] | laps["flag_sector_sum"]
-                   | laps["flag_slow"] | laps["flag_glitch"])
-    # Modified z-score of the residual from the car's own trend, over its laps no other flag caught
-    # (a car that fades or improves is not an outlier for it); the official best lap never is one.
+    # Candidates: the laps no other lap-time flag caught (a lap with missing or inconsistent splits still has
+    # a lap time, counts for lap-time statistics, and so is tested). Modified z-score of the residual from the
+    # car's own trend (a car that fades or improves is not an outlier for it); the official best lap never is one.
+    candidates = ~(basic | laps["flag_deleted"] | laps["flag_slow"] | laps["flag_glitch"])
     outlier = pd.Series(False, index=laps.index)
     for _, g in laps[candidates].groupby("car", sort=False):
         if len(g) < cfg["outlier_min_laps"]:
@@ -143,15 +162,36 @@ def add_flags(laps: pd.DataFrame, track: dict | None = None,
     bad = [c for c in FLAG_COLUMNS if flags[c].dtype != bool]
     if bad:   # every rule above yields a bool column with no missing value; anything else is a bug here
         raise TypeError(f"flag columns not boolean: {bad}")
-    laps["is_clean"] = ~flags.any(axis=1)
+    return clean_columns(laps)
+
+
+def clean_columns(laps: pd.DataFrame) -> pd.DataFrame:
+    """The two clean rules from the ``flag_*`` columns (in place, returned): ``is_clean`` = no lap-time flag,
+    ``exclusion_reasons`` = those set; ``is_clean_sections`` = no flag at all, ``section_exclusion_reasons`` =
+    every flag set. Reasons are joined with ``;`` in :data:`FLAG_CODES` order."""
+    flags = laps[list(FLAG_COLUMNS)].to_numpy(bool)
     names = np.array(FLAG_CODES, dtype=object)
-    laps["exclusion_reasons"] = pd.Series(
-        [";".join(names[row]) for row in flags.to_numpy()], index=laps.index, dtype="string")
+    lap_time = np.array([c in LAP_TIME_FLAGS for c in FLAG_CODES])
+    laps[CLEAN] = ~flags[:, lap_time].any(axis=1)
+    laps[REASONS] = pd.Series([";".join(names[row & lap_time]) for row in flags], index=laps.index, dtype="string")
+    laps[CLEAN_SECTIONS] = ~flags.any(axis=1)
+    laps[SECTION_REASONS] = pd.Series([";".join(names[row]) for row in flags], index=laps.index, dtype="string")
     return laps
 
 
+def sections_clean(laps: pd.DataFrame) -> pd.Series:
+    """The section-statistics rule as a mask: ``is_clean_sections`` where the table has it; else recomputed
+    from the flag columns; a table with only ``is_clean`` (hand-made engine inputs) uses it for both."""
+    if CLEAN_SECTIONS in laps:
+        return laps[CLEAN_SECTIONS].astype(bool)
+    if all(c in laps for c in FLAG_COLUMNS):
+        return ~laps[list(FLAG_COLUMNS)].astype(bool).any(axis=1)
+    return laps[CLEAN].astype(bool)
+
+
 def exclusion_summary(laps: pd.DataFrame) -> pd.DataFrame:
-    """Per flag: laps it catches, and laps it alone catches."""
+    """Per flag: laps it catches, and laps it alone catches (among all flags: the laps it alone keeps out of
+    section statistics; for a lap-time flag, also out of lap-time statistics)."""
     flags = laps[list(FLAG_COLUMNS)].astype(bool)
     only = flags & (flags.sum(axis=1) == 1).to_numpy()[:, None]
     return pd.DataFrame({"flag": FLAG_CODES, "laps": flags.sum().to_numpy(),

@@ -660,6 +660,11 @@ export interface components {
              */
             n_clean: number;
             /**
+             * N Clean Sections
+             * @description laps clean for section statistics (splits present and consistent)
+             */
+            n_clean_sections?: number | null;
+            /**
              * N Laps
              * @default 0
              */
@@ -672,6 +677,24 @@ export interface components {
             scope: string;
             /** Track Id */
             track_id?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** CompositeLap */
+        CompositeLap: {
+            /** Car */
+            car: string;
+            /** Lap */
+            lap: number;
+            /**
+             * N Laps
+             * @default 0
+             */
+            n_laps: number;
+            /** Race Id */
+            race_id?: string | null;
+            /** Time S */
+            time_s: number;
         } & {
             [key: string]: unknown;
         };
@@ -756,6 +779,13 @@ export interface components {
         FieldComposite: {
             /** Available */
             available: boolean;
+            /** @description the scope's fastest lap clean for lap-time statistics (splits or not) */
+            best_clean_lap?: components["schemas"]["CompositeLap"] | null;
+            /**
+             * Bounded By
+             * @description which gave total_s: 'sections' or 'best_clean_lap'
+             */
+            bounded_by?: string | null;
             /** Class */
             class: string;
             /** Components */
@@ -769,7 +799,15 @@ export interface components {
             reason?: string | null;
             /** Section Set */
             section_set: string;
-            /** Total S */
+            /**
+             * Sections Sum S
+             * @description sum of the components (fastest clean time per section)
+             */
+            sections_sum_s?: number | null;
+            /**
+             * Total S
+             * @description min(sections_sum_s, the scope's best clean lap)
+             */
             total_s?: number | null;
         } & {
             [key: string]: unknown;
