@@ -65,6 +65,17 @@ def field_composite(laps: pd.DataFrame, cols: list[str]) -> dict:
     return {"available": True, "total_s": total, "n_laps": int(len(laps)), "components": components}
 
 
+def other_lap_draws(x: np.ndarray, lap: np.ndarray, other_laps: np.ndarray, reps: int, salt: str) -> np.ndarray | None:
+    """The car's clean laps without every split (``other_laps``: their lap numbers) simulated as whole laps: the
+    sections' OLS lap trends summed, Normal noise with SD sqrt(sum of the sections' residual variances).
+    Shape (reps, len(other_laps)); None when there are none."""
+    if not len(other_laps):
+        return None
+    line, sd = trend_model_fit(x, lap)
+    mean = line(other_laps).sum(axis=1)
+    return mean[None] + rng(salt + "|other").standard_normal((reps, len(other_laps))) * np.sqrt((sd ** 2).sum())
+
+
 def potential_gain_vs_noise(x: np.ndarray, lap: np.ndarray, other_laps: np.ndarray, observed: float,
                             draws: np.ndarray, salt: str) -> dict:
     """The car's potential gain (best clean lap − personal composite) against its distribution under the car's
@@ -77,10 +88,8 @@ def potential_gain_vs_noise(x: np.ndarray, lap: np.ndarray, other_laps: np.ndarr
     level = cfg()["composite"]["potential_gain_level"]
     laps_sum = draws.sum(axis=-1)                                   # (reps, n): simulated lap times
     best = laps_sum.min(axis=1)
-    if len(other_laps):
-        line, sd = trend_model_fit(x, lap)
-        mean = line(other_laps).sum(axis=1)
-        sim = mean[None] + rng(salt + "|other").standard_normal((draws.shape[0], len(other_laps))) * np.sqrt((sd ** 2).sum())
+    sim = other_lap_draws(x, lap, other_laps, draws.shape[0], salt)
+    if sim is not None:
         best = np.minimum(best, sim.min(axis=1))
     gap = best - np.minimum(min_stat(draws), best)
     p95 = float(np.quantile(gap, level))
@@ -114,20 +123,26 @@ def car_composites(laps: pd.DataFrame, cols: list[str], salt: str, lap_laps: pd.
     method = ("parametric bootstrap (per section: the car's OLS lap trend + Normal noise), interval centred on "
               "the observed value")
     p_sum = float(min_stat(x[None])[0])
-    lo, hi = centred_interval(np.array(p_sum), min_stat(draws))
     times = lap_laps["lap_time_s"].dropna()
     best = float(times.min()) if len(times) else float(full["lap_time_s"].min())
     p = min(p_sum, best)
     bound = "best_clean_lap" if best < p_sum else "sections"
-    pc = Estimate(round(p, 3), float(min(lo, best)), float(min(hi, best)), n,
+    others = lap_laps.loc[~lap_laps.index.isin(full.index)].dropna(subset=["lap_time_s"])
+    # The bounded statistic in every draw: a lap without every split can be faster than the sections' sum (a
+    # lap with them never is: a sum of minima is at most any lap's sum).
+    bounded = min_stat(draws)
+    other_sim = other_lap_draws(x, lap, others["lap"].to_numpy(float), draws.shape[0], salt)
+    if other_sim is not None:
+        bounded = np.minimum(bounded, other_sim.min(axis=1))
+    lo, hi = centred_interval(np.array(p), bounded)
+    pc = Estimate(round(p, 3), float(lo), float(hi), n,
                   "min(sum of the car's fastest clean time per section, its best clean lap); " + method
-                  + "; value and bounds capped at the best clean lap")
+                  + "; laps without every split simulated as whole laps and the minimum taken in every draw")
     stat = median_of_k_fastest(k)
     pk = float(stat(x[None])[0])
     lo, hi = centred_interval(np.array(pk), stat(draws))
     bk = Estimate(round(pk, 3), float(lo), float(hi), n, f"sum over sections of the median of the car's {k} fastest "
                                                         f"clean times; {method}")
-    others = lap_laps.loc[~lap_laps.index.isin(full.index)].dropna(subset=["lap_time_s"])
     gain = potential_gain_vs_noise(x, lap, others["lap"].to_numpy(float), best - round(p, 3), draws, salt)
     return {"n": n, "personal_composite": pc.to_dict(), "best_k": bk.to_dict(),
             "sections_sum_s": round(p_sum, 3), "best_clean_lap_s": best, "bounded_by": bound, **gain,
