@@ -21,13 +21,44 @@ def check_id(kind: str, value: str) -> str:
     return value
 
 
+# Car numbers (``NUMBER`` of the lap file) after ingest's normalisation: 1-16 letters or digits. No '-' (a shared
+# number's instances are NUMBER-k, so a number holding '-' could name another car), no '/', '.', '_', so a car
+# id always matches ID_PATTERN and every document id built from it is far below Firestore's 1,500 bytes.
+CAR_NUMBER_MAX_CHARS = 16
+CAR_NUMBER_PATTERN = rf"^[A-Za-z0-9]{{1,{CAR_NUMBER_MAX_CHARS}}}$"
+# Firestore's rules for a document id: at most 1,500 bytes of UTF-8, no '/', not '.' or '..', not __.*__.
+MAX_DOC_ID_BYTES = 1500
+_RESERVED = re.compile(r"^__.*__$", re.S)
+
+
+def _escape(text: str) -> str:
+    return "".join(f"={b:02X}" for b in text.encode())
+
+
 def id_part(value: Any) -> str:
-    """A piece of a document id: characters outside [A-Za-z0-9._:+@-] become =XX (injective)."""
-    return _ESCAPED_IN_PART.sub(lambda m: "".join(f"={b:02X}" for b in m.group().encode()), str(value))
+    """A piece of a document id: characters outside [A-Za-z0-9._:+@-] become =XX; so do a leading '_' (no id
+    is Firestore's reserved ``__x__``) and a part of dots only ('.', '..' are no ids). Injective: '=' is
+    always escaped, so every =XX decodes to the one character it stands for."""
+    text = _ESCAPED_IN_PART.sub(lambda m: _escape(m.group()), str(value))
+    if text and set(text) == {"."}:
+        return _escape(text)
+    return _escape("_") + text[1:] if text.startswith("_") else text
+
+
+def valid_doc_id(value: Any) -> bool:
+    """Whether ``value`` is a document id both stores accept (Firestore's rules; SQLite takes any text)."""
+    return (isinstance(value, str) and bool(value) and "/" not in value and value not in (".", "..")
+            and len(value.encode()) <= MAX_DOC_ID_BYTES and not _RESERVED.match(value))
 
 
 def doc_id(*parts: Any) -> str:
-    return "~".join(id_part(p) for p in parts)
+    """The parts joined by '~', each escaped by :func:`id_part`. Raises ``ValueError`` for a result that is
+    not a valid document id (:func:`valid_doc_id`): ingest admits only id parts that cannot give one."""
+    did = "~".join(id_part(p) for p in parts)
+    if not valid_doc_id(did):
+        raise ValueError(f"invalid document id {did[:80]!r}{'...' if len(did) > 80 else ''} "
+                         f"({len(did.encode())} bytes)")
+    return did
 
 
 def lap_key(lap: int) -> str:

@@ -42,6 +42,13 @@ CODES: dict[str, tuple[str, str]] = {
     "best10_mismatch": ("error", "a car's ten best laps differ from the official best-10 file"),
     "laps_completed_mismatch": ("error", "a car's lap count differs from the official results"),
     "fastest_lap_mismatch": ("error", "a car's fastest lap differs from the official results"),
+    "bad_car_number": ("error", "a car number that cannot name a car (not 1-16 letters or digits); its rows dropped"),
+    "car_number_normalised": ("warning", "a car number written with invisible or compatibility characters; "
+                                         "normalised"),
+    "bad_race_number": ("error", "a race number outside 1..limits.max_race_number; the file not used"),
+    "encoding_repaired": ("warning", "lines of a file that are not UTF-8, decoded as Latin-1"),
+    "midnight_crossing": ("info", "the race runs past local midnight: crossings after it are dated the next day"),
+    "outside_race_window": ("warning", "a weather reading far outside the race's laps; dropped"),
     # car telemetry (kaizenlap/ingest/telemetry.py): counted per file, the first line named
     "telemetry_bad_value": ("warning", "telemetry rows whose value is not a finite number or whose time is not a "
                             "time; dropped"),

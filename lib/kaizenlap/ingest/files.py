@@ -6,6 +6,7 @@ list inputs as these.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import stat
 import struct
@@ -46,16 +47,25 @@ class SourceFile:
     member of a zip of either (``member`` set). ``base`` is the input's parent folder, the part of the
     location left out of :attr:`display` (empty: the full location is the name). ``damaged`` says why a
     member of a zip whose directory cannot be read is unreadable (the member's name was recovered from its
-    local header, so the race it belongs to can be reported as failed rather than vanish)."""
+    local header, so the race it belongs to can be reported as failed rather than vanish). ``nested`` is a
+    member of the zip ``member`` (a zip inside a zip: one level is read). ``copy`` picks the k-th (0-based)
+    of several entries with the same name in one zip (each copy is a file of its own, compared by content
+    like any duplicate, docs/DATA_REFERENCE.md 1.5)."""
     path: Path | object
     member: str | None = None
     base: str = ""
     damaged: str | None = None
+    nested: str | None = None
+    copy: int = 0
 
     @property
     def location(self) -> str:
-        """Where the file is: its full path or ``gs://`` URL (zip member after ``!``)."""
-        return f"{self.path}!{self.member}" if self.member else str(self.path)
+        """Where the file is: its full path or ``gs://`` URL (zip member after ``!``, a copy of a name that a
+        zip holds several times numbered)."""
+        loc = f"{self.path}!{self.member}" if self.member else str(self.path)
+        if self.nested:
+            loc += f"!{self.nested}"
+        return loc + (f" (copy {self.copy + 1})" if self.copy else "")
 
     @property
     def display(self) -> str:
@@ -67,10 +77,12 @@ class SourceFile:
 
     @property
     def parts(self) -> list[str]:
-        """Path parts from the outermost folder to the base name, zip name and members included."""
+        """Path parts from the outermost folder to the base name, zip name and members included (a member
+        name's backslashes, as Windows tools write them, separate parts too)."""
         parts = list(self.path.parts)
-        if self.member:
-            parts += list(PurePosixPath(self.member).parts)
+        for name in (self.member, self.nested):
+            if name:
+                parts += list(PurePosixPath(member_path(name)).parts)
         return parts
 
     @property
@@ -85,7 +97,8 @@ class SourceFile:
 
         Raises :class:`UnreadableFile` (never anything else) for a file that cannot be read: not a regular
         file, over the limits (checked on the sizes declared beforehand and counted while inflating, so a
-        zip bomb stops at the limit), an encrypted or corrupt zip entry (bad CRC-32, bad deflate data)."""
+        zip bomb stops at the limit), an encrypted or corrupt zip entry (bad CRC-32, bad deflate data). A
+        member of a zip inside a zip is read from the inner zip's bytes, each level under the same limits."""
         lim = limits()
         cap = lim["max_file_bytes"] if budget is None else min(budget, lim["max_file_bytes"])
         self_limit = (f"the limit of {_mib(cap)} per file" if cap == lim["max_file_bytes"] else
@@ -100,8 +113,13 @@ class SourceFile:
             # A zip on disk, or one in Cloud Storage read through its seekable (ranged) stream.
             with (zipfile.ZipFile(self.path) if isinstance(self.path, Path) else
                   _ObjectZip(self.path)) as zf:
-                info = zf.getinfo(self.member)
-                return self._read_member(zf, info, cap, lim, self_limit)
+                if self.nested is None:
+                    return self._read_member(zf, entry(zf, self.member, self.copy), cap, lim, self_limit)
+                full = lim["max_file_bytes"]
+                inner = self._read_member(zf, entry(zf, self.member), full, lim, f"the limit of {_mib(full)} "
+                                          "per file (the enclosing zip)")
+            with zipfile.ZipFile(io.BytesIO(inner)) as zf:
+                return self._read_member(zf, entry(zf, self.nested, self.copy), cap, lim, self_limit)
         except UnreadableFile:
             raise
         except KeyError:
@@ -221,10 +239,37 @@ class RaceFiles:
         return f"{self.track_id}-r{self.race_number}"
 
 
+def member_path(name: str) -> str:
+    """A zip member's name with '/' between its parts: Windows tools write backslashes (``Barber\\R1\\23_….csv``),
+    which the zip format does not allow but which mean the same folders."""
+    return name.replace("\\", "/")
+
+
 def zip_members(names) -> list[str]:
-    """The members of a zip KaizenLap looks at: files, not folders nor macOS resource forks, sorted."""
-    return sorted(n for n in names if not n.endswith("/") and not n.startswith("__MACOSX/")
-                  and not PurePosixPath(n).name.startswith("._"))
+    """The members of a zip KaizenLap looks at: files, not folders nor macOS resource forks, sorted (each name
+    once)."""
+    out = set()
+    for n in names:
+        p = member_path(n)
+        if not p.endswith("/") and not p.startswith("__MACOSX/") and not PurePosixPath(p).name.startswith("._"):
+            out.add(n)
+    return sorted(out)
+
+
+def member_copies(names: list[str]) -> list[tuple[str, int]]:
+    """(name, copy) for every entry of :func:`zip_members`, a name held k times giving copies 0..k-1."""
+    counts: dict[str, int] = {}
+    for n in names:
+        counts[n] = counts.get(n, 0) + 1
+    return [(n, k) for n in zip_members(counts) for k in range(counts[n])]
+
+
+def entry(zf: zipfile.ZipFile, name: str, copy: int = 0) -> zipfile.ZipInfo:
+    """The ``copy``-th entry named ``name`` (``ZipFile.getinfo`` gives only the last one); KeyError if none."""
+    found = [i for i in zf.infolist() if i.filename == name]
+    if copy >= len(found):
+        raise KeyError(name)
+    return found[copy]
 
 
 class _ObjectZip(zipfile.ZipFile):

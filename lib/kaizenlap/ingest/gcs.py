@@ -23,7 +23,7 @@ from pathlib import PurePosixPath
 
 from kaizenlap.core.environment import env
 from kaizenlap.core.ledger import Issue
-from kaizenlap.ingest.files import GCS_SCHEME, SourceFile, zip_members
+from kaizenlap.ingest.files import GCS_SCHEME, SourceFile, member_copies
 
 ZIP_CHUNK_BYTES = 1 << 20     # ranged-read size of a zip's stream
 
@@ -125,8 +125,8 @@ def iter_files(url: str, blobs: list, issues: list[Issue]):
         except Exception as exc:  # noqa: BLE001 - a bad zip or a failed read: the rest goes on
             issues.append(Issue("unreadable_file", f"not a readable zip: {_error(exc)}", file=str(obj)))
             continue
-        for name in zip_members(names):
-            yield SourceFile(obj, name, base)
+        for name, copy in member_copies(names):
+            yield SourceFile(obj, name, base, copy=copy)
 
 
 def upload_tree(local_root, url: str) -> int:

@@ -5,11 +5,13 @@ Column names, dtypes and units are listed in :data:`LAP_COLUMNS` and docs/DATA_R
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import numpy as np
 import pandas as pd
 
 from kaizenlap.core import params
+from kaizenlap.core.ids import CAR_NUMBER_MAX_CHARS, CAR_NUMBER_PATTERN
 from kaizenlap.core.ledger import Issue
 from kaizenlap.ingest.readers import Table, duration_column, integer_column, number_column, read_table
 from kaizenlap.ingest.files import SourceFile
@@ -50,6 +52,49 @@ def canonical_header(name: str) -> str:
     return re.sub(r"^INT-?(\d)(_)", r"IM\1\2", name, flags=re.I)
 
 
+_CAR_NUMBER = re.compile(CAR_NUMBER_PATTERN)
+
+
+def normalise_car_number(raw: str) -> str | None:
+    """The car number ``raw`` names, or None when it names none (docs/DATA_REFERENCE.md 3.2).
+
+    Unicode compatibility forms are folded (NFKC: full-width ``１３`` is ``13``) and invisible format characters
+    (category Cf: zero-width space, joiners, BOM) removed; what is left must be 1-16 ASCII letters or digits
+    (``core.ids.CAR_NUMBER_PATTERN``), so every car id is a valid document id and API path parameter."""
+    text = unicodedata.normalize("NFKC", raw)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf").strip()
+    return text if _CAR_NUMBER.match(text) else None
+
+
+def _check_numbers(table: Table, number: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Normalised car numbers and the mask of rows whose number names no car, with one ledger entry per
+    distinct raw value (line of its first row, column NUMBER)."""
+    f = table.frame
+    fixed = number.copy()
+    bad = pd.Series(False, index=number.index)
+    for raw in pd.unique(number.dropna()):
+        if raw == "":
+            continue
+        value = normalise_car_number(raw)
+        if value == raw:
+            continue
+        rows = number == raw
+        line = int(f.loc[rows, "_line"].iloc[0])
+        shown = raw if len(raw) <= 40 else raw[:40] + "..."
+        if value is None:
+            bad |= rows.fillna(False)
+            table.issues.append(Issue(
+                "bad_car_number", f"car number {shown!r} ({len(raw.encode())} bytes) is not 1-"
+                f"{CAR_NUMBER_MAX_CHARS} letters or digits; its {int(rows.sum())} row(s) dropped",
+                file=table.file, line=line, column="NUMBER", car=shown))
+        else:
+            fixed[rows.fillna(False)] = value
+            table.issues.append(Issue(
+                "car_number_normalised", f"car number {raw!r} read as {value!r} (invisible or compatibility "
+                f"characters; {int(rows.sum())} row(s))", file=table.file, line=line, column="NUMBER", car=value))
+    return fixed, bad.astype(bool)
+
+
 def read_sections(src: SourceFile, data: bytes | None = None) -> Table:
     return read_table(src, ";", REQUIRED, rename=canonical_header, data=data)
 
@@ -62,6 +107,7 @@ def build_laps(table: Table, track_id: str, race_id: str) -> tuple[pd.DataFrame,
     lap = integer_column(table, "LAP_NUMBER", 0, params.load("ingest")["limits"]["max_lap_number"])
     lap_time = duration_column(table, "LAP_TIME")
     number = f["NUMBER"].astype("string").str.strip()
+    number, bad_number = _check_numbers(table, number)
     unusable = (lap.isna() | lap_time.isna() | number.isna() | (number == "")).astype(bool)
     for idx in unusable[unusable].index:
         col = "NUMBER" if (pd.isna(number[idx]) or number[idx] == "") else \
@@ -75,13 +121,13 @@ def build_laps(table: Table, track_id: str, race_id: str) -> tuple[pd.DataFrame,
                     i.message += "; row dropped"
     # Exact repeats of a row (same car, lap, times and every other field) are one lap written twice.
     data_cols = [c for c in f.columns if c != "_line"]
-    repeated = f.duplicated(subset=data_cols, keep="first") & ~unusable
+    repeated = f.duplicated(subset=data_cols, keep="first") & ~unusable & ~bad_number
     if repeated.any():
         lines = [int(x) for x in f.loc[repeated, "_line"]]
         issues.append(Issue("duplicate_rows", f"{len(lines)} rows repeat an earlier row exactly (same car, lap "
                             f"and times); the copies dropped (lines {', '.join(map(str, lines[:10]))}"
                             f"{', ...' if len(lines) > 10 else ''})", file=table.file, line=lines[0]))
-    keep = ~unusable & ~repeated
+    keep = ~unusable & ~repeated & ~bad_number
     f, lap, lap_time, number = f[keep], lap[keep].astype("int64"), lap_time[keep], number[keep]
     # Which rows in `table.frame` survive: align helper columns on the kept index.
 
@@ -173,12 +219,34 @@ def build_laps(table: Table, track_id: str, race_id: str) -> tuple[pd.DataFrame,
     return out[list(LAP_COLUMNS)], issues
 
 
-def add_crossing_utc(laps: pd.DataFrame, race_date: str | None, timezone: str | None) -> pd.DataFrame:
-    """UTC time of each line crossing = race date + HOUR, in the track's time zone."""
+def add_crossing_utc(laps: pd.DataFrame, race_date: str | None, timezone: str | None,
+                     reference: pd.Timestamp | None = None) -> tuple[pd.DataFrame, str | None, bool]:
+    """UTC time of each line crossing from ``HOUR`` (a time of day) and the race date, in the track's time zone
+    (docs/DATA_REFERENCE.md 3.4). Returns ``(laps, date, crosses_midnight)``.
+
+    A race is shorter than 12 h, so its times of day lie on an arc of the 24 h clock shorter than half of
+    it: the arc's centre is their circular mean, and each crossing is placed within 12 h of it, a lap at
+    23:58 before one at 00:03. The centre is dated on ``race_date``, or on the day before or after it when
+    that puts it nearer ``reference`` (the instant the date came from: the weather's median time, the lap
+    events' median), so a race dated by readings taken after midnight keeps its laps before midnight on the
+    day before. ``date`` is the local date of the race's centre."""
     if race_date is None or timezone is None or laps.empty:
-        return laps
-    midnight = pd.Timestamp(race_date).tz_localize(timezone)
-    local = midnight + pd.to_timedelta(laps["hour_local_s"], unit="s")
+        return laps, race_date, False
+    hour = laps["hour_local_s"].to_numpy(dtype="float64")
+    ok = np.isfinite(hour)
+    if not ok.any():
+        return laps, race_date, False
+    day_s = 86400.0
+    angle = hour[ok] / day_s * 2 * np.pi
+    centre = float(np.arctan2(np.sin(angle).mean(), np.cos(angle).mean()) / (2 * np.pi) * day_s) % day_s
+    t = centre + (hour - centre + day_s / 2) % day_s - day_s / 2       # seconds from the centre day's midnight
+    day = pd.Timestamp(race_date)
+    if reference is not None and not pd.isna(reference):
+        days = [day + pd.Timedelta(days=k) for k in (0, -1, 1)]
+        day = min(days, key=lambda d: abs(d.tz_localize(timezone) + pd.Timedelta(seconds=centre) - reference))
+    midnight = day.tz_localize(timezone)
+    local = midnight + pd.to_timedelta(pd.Series(t, index=laps.index), unit="s")
     laps = laps.copy()
     laps["crossing_utc"] = local.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
-    return laps
+    crosses = bool(((t[ok] < 0) | (t[ok] >= day_s)).any())
+    return laps, str(day.date()), crosses

@@ -26,6 +26,7 @@ from kaizenlap.ingest.laps import LAP_COLUMNS, SUBSECTIONS, add_crossing_utc, bu
 from kaizenlap.core.ledger import Issue, UnreadableFile
 from kaizenlap.ingest.official import STATUS_PREFERENCE, read_best10, read_results, results_status
 from kaizenlap.ingest.reconcile import best10_deletions, reconcile
+from kaizenlap.ingest import files as input_files
 from kaizenlap.ingest.files import RaceFiles, SourceFile, content_hash, is_gcs
 from kaizenlap.ingest.sources import discover
 from kaizenlap.ingest.weather_readings import WEATHER_COLUMNS, read_weather
@@ -146,6 +147,13 @@ def load_race(race: RaceFiles) -> Race:
         issues.append(exc.issue)
         out.status = "failed"
         return out
+    max_laps = input_files.limits()["max_laps_per_race"]
+    if len(table.frame) > max_laps:
+        issues.append(Issue("over_limit", f"{len(table.frame)} data rows, over the limit of {max_laps} laps per race "
+                            "(params/ingest.yaml: limits.max_laps_per_race, what an engine kernel analyses within "
+                            "its memory limit); the race is not read", file=src.display))
+        out.status = "failed"
+        return out
     laps, lap_issues = build_laps(table, race.track_id, race.race_id)
     issues += table.issues + lap_issues
     if laps.empty:
@@ -182,18 +190,29 @@ def load_race(race: RaceFiles) -> Race:
 
     # Race date: weather first (UTC, exact), then the lap events, then the event name.
     tz = track.get("timezone")
+    reference = None
     if tz and not out.weather.empty:
-        out.date = str(out.weather["time_utc"].median().tz_convert(tz).date())
+        reference = out.weather["time_utc"].median()
+        out.date = str(reference.tz_convert(tz).date())
         out.date_source = "weather"
     elif tz and not events_df.empty:
         session = events_df[events_df["meta_session"].str.upper() == f"R{race.race_number}"]
-        out.date = event_date(session if not session.empty else events_df, tz)
+        dated = session if not session.empty else events_df
+        out.date = event_date(dated, tz)
+        reference = dated["timestamp_utc"].median()
         out.date_source = "lap_events"
     elif not events_df.empty and events_df["meta_event"].notna().any():
         out.date = events_df["meta_event"].dropna().iloc[0][-10:]
         out.date_source = "meta_event"
         issues.append(Issue("date_assumed", f"race dated {out.date} from meta_event (the weekend's last day)"))
-    laps = add_crossing_utc(laps, out.date, tz)
+    laps, out.date, crosses = add_crossing_utc(laps, out.date, tz, reference)
+    if crosses:
+        issues.append(Issue("midnight_crossing", f"the laps run past local midnight ({tz}): HOUR times after it "
+                            f"are dated the day after {out.date}'s earlier laps (the race's centre is on {out.date})",
+                            file=src.display, column="HOUR"))
+    if not out.weather.empty and laps["crossing_utc"].notna().any():
+        out.weather, w_issues = _weather_in_window(out.weather, laps["crossing_utc"], weather_files[0][0].display)
+        issues += w_issues
 
     # Official documents
     results_overall = _choose_results(race, "results_overall", out, issues)
@@ -226,6 +245,22 @@ def load_race(race: RaceFiles) -> Race:
     issues += rec.issues
     issues += _lap_quality_issues(laps, src.display)
     return out
+
+
+def _weather_in_window(weather: pd.DataFrame, crossing: pd.Series, file: str) -> tuple[pd.DataFrame, list[Issue]]:
+    """Weather readings within ``limits.weather_window_margin_s`` of the race's first and last crossing; the others
+    (a clock gone wrong, another day's readings) are dropped with an ``outside_race_window`` entry."""
+    margin = pd.Timedelta(seconds=params.load("ingest")["limits"]["weather_window_margin_s"])
+    lo, hi = crossing.min() - margin, crossing.max() + margin
+    outside = ~weather["time_utc"].between(lo, hi)
+    if not outside.any():
+        return weather, []
+    lines = [int(x) for x in weather.loc[outside, "source_line"]]
+    issue = Issue("outside_race_window", f"{len(lines)} reading(s) more than {margin.total_seconds():g} s outside "
+                  f"the race's laps ({crossing.min():%Y-%m-%d %H:%M}-{crossing.max():%H:%M} UTC); dropped (lines "
+                  f"{', '.join(map(str, sorted(lines)[:10]))}{', ...' if len(lines) > 10 else ''})",
+                  file=file, line=min(lines), column="TIME_UTC_SECONDS")
+    return weather[~outside].reset_index(drop=True), [issue]
 
 
 def load_race_safely(race: RaceFiles) -> Race:

@@ -7,6 +7,7 @@ header names with leading spaces, quoted fields. Each row keeps its 1-based sour
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -36,7 +37,21 @@ class Table:
         return self.source.display
 
 
-def decode(src: SourceFile, data: bytes | None = None) -> str:
+def _latin1_bytes(exc: UnicodeDecodeError) -> tuple[str, int]:
+    """Codec error handler: the bytes that are not UTF-8 are read as Latin-1 (every byte is a character)."""
+    return exc.object[exc.start:exc.end].decode("latin-1"), exc.end
+
+
+codecs.register_error("kaizenlap-latin1", _latin1_bytes)
+
+
+def decode_text(src: SourceFile, data: bytes | None = None) -> tuple[str, list[Issue]]:
+    """The file's text and an ``encoding_repaired`` entry when some of it is not UTF-8.
+
+    UTF-8 (a BOM removed) is read as UTF-8; every byte sequence that is not valid UTF-8 is read as Latin-1,
+    byte by byte, so a file whose lines (or fields) mix the two encodings gives one spelling of each name
+    (``Équipe`` from either). Binary junk (more than 8 control characters other than CR, LF, TAB in the
+    first 4096) is unreadable."""
     data = src.read_bytes() if data is None else data
     if not data.strip():
         raise UnreadableFile(Issue("unreadable_file", "file is empty", file=src.display))
@@ -44,18 +59,27 @@ def decode(src: SourceFile, data: bytes | None = None) -> str:
         raise UnreadableFile(Issue("unreadable_file", "binary content (NUL bytes), not a CSV text file",
                                    file=src.display, line=1))
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8-sig"), []
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        try:  # Latin-1 text is still text; binary junk has many control bytes.
-            text = data.decode("latin-1")
-        except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes every byte
-            text = ""
-        controls = sum(ch < " " and ch not in "\r\n\t" for ch in text[:4096])
-        if controls > 8:
-            raise UnreadableFile(Issue("unreadable_file", "binary content, not a CSV text file",
-                                       file=src.display, line=line)) from None
-        return text
+    text = data.decode("utf-8-sig", errors="kaizenlap-latin1")
+    controls = sum(ch < " " and ch not in "\r\n\t" for ch in text[:4096])
+    if controls > 8:
+        raise UnreadableFile(Issue("unreadable_file", "binary content, not a CSV text file",
+                                   file=src.display, line=line))
+    bad = 0
+    for raw in data.split(b"\n"):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            bad += 1
+    return text, [Issue("encoding_repaired", f"{bad} line(s) are not UTF-8 (the first is line {line}); their "
+                        "characters that are not UTF-8 read as Latin-1", file=src.display, line=line)]
+
+
+def decode(src: SourceFile, data: bytes | None = None) -> str:
+    """The file's text (:func:`decode_text` without its ledger entry)."""
+    return decode_text(src, data)[0]
 
 
 def read_table(src: SourceFile, delimiter: str, required: list[str],
@@ -65,7 +89,7 @@ def read_table(src: SourceFile, delimiter: str, required: list[str],
     ``rename`` maps a header variant to its canonical name (e.g. ``INT-1_time`` -> ``IM1_time``).
     Rows with the wrong number of fields are dropped with a ``malformed_row`` issue.
     """
-    text = decode(src, data)
+    text, enc_issues = decode_text(src, data)
     # Only \n, \r\n and \r end a line (str.splitlines would also split on \x85, \u2028, ...).
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     rows, line_of_row, issues = _records(src, text, delimiter)
@@ -111,7 +135,7 @@ def read_table(src: SourceFile, delimiter: str, required: list[str],
     frame = pd.DataFrame(good, columns=header, dtype=object) if good else \
         pd.DataFrame({c: pd.Series(dtype=object) for c in header})
     frame["_line"] = pd.array(line_numbers, dtype="int64")
-    return Table(frame, src, issues)
+    return Table(frame, src, enc_issues + issues)
 
 
 def _records(src: SourceFile, text: str, delimiter: str) -> tuple[list[list[str]], list[int], list[Issue]]:

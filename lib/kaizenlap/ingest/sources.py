@@ -13,7 +13,9 @@ itself is recorded by the run.
 """
 from __future__ import annotations
 
+import io
 import mmap
+import os
 import re
 import struct
 import zipfile
@@ -21,20 +23,51 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from kaizenlap.core import params
-from kaizenlap.core.ledger import Issue
+from kaizenlap.core.ledger import Issue, UnreadableFile
 from kaizenlap.ingest import gcs
 from kaizenlap.ingest.files import (GCS_SCHEME, ZIP_ERRORS, RaceFiles, SourceFile, describe, limits,
-                                    zip_members)
+                                    member_copies)
 
 ROLES = ("sections", "weather", "best10", "results_overall", "results_class",
          "lap_start", "lap_end", "lap_time")
 
 
+def _walk(folder: Path, issues: list[Issue]):
+    """The files under ``folder``, in sorted path order (as ``sorted(folder.rglob("*"))``), symbolic links to
+    folders not followed. A folder or file that cannot be listed or examined (a path over the system's
+    limit of 4,096 bytes, no permission) is an input-level ``unreadable_file`` entry naming it; the walk goes
+    on with the rest."""
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        issues.append(Issue("unreadable_file", f"folder cannot be listed ({describe(exc)}); the files under it "
+                            "are not read", file=str(folder)))
+        return
+    for e in entries:
+        path = folder / e.name
+        try:
+            is_dir = e.is_dir(follow_symlinks=False)
+            is_file = not is_dir and e.is_file()
+        except OSError as exc:
+            issues.append(Issue("unreadable_file", f"cannot be examined ({describe(exc)}); not read",
+                                file=str(path)))
+            continue
+        if is_dir:
+            yield from _walk(path, issues)
+        elif is_file:
+            yield path
+
+
 def _iter_files(root: Path, issues: list[Issue], base: str = ""):
-    if root.is_dir():
-        for p in sorted(root.rglob("*")):
-            if p.is_file():
-                yield from _iter_files(p, issues, base)
+    try:
+        is_dir = root.is_dir()
+    except OSError as exc:
+        issues.append(Issue("unreadable_file", f"cannot be examined ({describe(exc)}); not read", file=str(root)))
+        return
+    if is_dir:
+        for p in _walk(root, issues):
+            yield from _iter_files(p, issues, base)
         return
     if root.suffix.lower() == ".zip":
         damaged = None
@@ -50,15 +83,49 @@ def _iter_files(root: Path, issues: list[Issue], base: str = ""):
         except (zipfile.BadZipFile, *ZIP_ERRORS) as exc:
             # A truncated zip has lost its central directory: name its races from the local headers, so
             # they fail (with this reason) instead of vanishing from the run.
-            names = _local_header_names(root)
+            names = list(dict.fromkeys(_local_header_names(root)))
             damaged = f"the zip is damaged ({describe(exc)}; truncated?): its entries cannot be trusted"
             issues.append(Issue("unreadable_file", f"not a readable zip: {describe(exc)}"
                                 + (f"; {len(names)} entry name(s) recovered from local headers, their races fail"
                                    if names else ""), file=str(root)))
-        for name in zip_members(set(names)):
-            yield SourceFile(root, name, base, damaged=damaged)
+        for name, copy in member_copies(names):
+            src = SourceFile(root, name, base, damaged=damaged, copy=copy)
+            if damaged is None and name.lower().endswith(".zip"):
+                yield from _nested_zip(src, issues)
+            else:
+                yield src
         return
     yield SourceFile(root, None, base)
+
+
+def _nested_zip(outer: SourceFile, issues: list[Issue]):
+    """The members of a zip held in a zip (one level: a zip in it is not opened), read under the same limits as
+    any member (``max_file_bytes`` for the inner zip, then for each member; the ratio guard at each level)."""
+    try:
+        data = outer.read_bytes()
+    except UnreadableFile as exc:
+        issues.append(exc.issue)
+        return
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+            names = [i.filename for i in infos if not i.is_dir()]
+    except (zipfile.BadZipFile, *ZIP_ERRORS) as exc:
+        issues.append(Issue("unreadable_file", f"a zip inside the zip, not readable: {describe(exc)}",
+                            file=outer.display))
+        return
+    if len(infos) > limits()["max_zip_entries"]:
+        issues.append(Issue("over_limit", f"{len(infos)} zip entries, over the limit of "
+                            f"{limits()['max_zip_entries']} (params/ingest.yaml: limits); not read",
+                            file=outer.display))
+        return
+    for name, copy in member_copies(names):
+        src = SourceFile(outer.path, outer.member, outer.base, nested=name, copy=copy)
+        if name.lower().endswith(".zip"):
+            issues.append(Issue("unreadable_file", "a zip inside a zip inside a zip: not opened (one level of "
+                                "nesting is read)", file=src.display))
+            continue
+        yield src
 
 
 def _local_base(root: Path) -> str:
@@ -126,7 +193,12 @@ def track_of(src: SourceFile) -> str | None:
 def local_files(root: str | Path, issues: list[Issue]) -> Iterator[SourceFile] | None:
     """The files under a local input (a folder, a zip, a file), or None (with an entry) when it is absent."""
     root = Path(root)
-    if not root.exists():
+    try:
+        exists = root.exists()
+    except OSError as exc:          # a path over the system's limit (ENAMETOOLONG), ...
+        issues.append(Issue("unreadable_file", f"input path cannot be examined ({describe(exc)})", file=str(root)))
+        return None
+    if not exists:
         issues.append(Issue("missing_file", "input path does not exist", file=str(root)))
         return None
     return _iter_files(root, issues, _local_base(root))
@@ -174,6 +246,12 @@ def discover(inputs: list[Path | str]) -> tuple[list[RaceFiles], list[Issue]]:
             if number is None:
                 issues.append(Issue("missing_file", "no race number in the file name or its folders",
                                     file=src.display))
+                continue
+            top = limits()["max_race_number"]
+            if not 1 <= number <= top:
+                issues.append(Issue("bad_race_number", f"race number {number} is outside 1..{top} "
+                                    "(params/ingest.yaml: limits.max_race_number; a copy such as 'Race 0' or "
+                                    "'Race 99'?); file not used", file=src.display))
                 continue
             found += 1
             race = races.setdefault((track, number), RaceFiles(track, number))

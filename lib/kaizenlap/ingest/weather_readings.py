@@ -19,6 +19,32 @@ _NAMES = {"AIR_TEMP": "air_temp_c", "TRACK_TEMP": "track_temp_c", "HUMIDITY": "h
           "PRESSURE": "pressure_hpa", "WIND_SPEED": "wind_speed_kph", "WIND_DIRECTION": "wind_direction_deg"}
 
 
+def _drop_repeats(out: pd.DataFrame, table: Table) -> tuple[pd.DataFrame, list[Issue]]:
+    """A row repeating an earlier one exactly (every field) is dropped (``duplicate_rows`` warning); a row whose
+    time repeats an earlier row's with other readings is dropped too, which of them is right being unknown
+    (``bad_value`` error, one per such row, first ten)."""
+    issues: list[Issue] = []
+    raw = table.frame.loc[out.index].drop(columns=["_line"])
+    exact = raw.duplicated(keep="first")
+    if exact.any():
+        lines = [int(x) for x in out.loc[exact, "source_line"]]
+        issues.append(Issue("duplicate_rows", f"{len(lines)} rows repeat an earlier row exactly; the copies "
+                            f"dropped (lines {', '.join(map(str, lines[:10]))}{', ...' if len(lines) > 10 else ''})",
+                            file=table.file, line=lines[0]))
+        out = out[~exact]
+    same_time = out["time_utc"].duplicated(keep="first")
+    if same_time.any():
+        first_line = out.drop_duplicates("time_utc").set_index("time_utc")["source_line"]
+        for _, row in out[same_time].head(10).iterrows():
+            issues.append(Issue("bad_value", f"the time repeats line {int(first_line[row['time_utc']])} with "
+                                "other readings; row dropped", file=table.file, line=int(row["source_line"]),
+                                column="TIME_UTC_SECONDS"))
+        if same_time.sum() > 10:
+            issues[-1].message += f" ({int(same_time.sum())} such rows, the first ten listed)"
+        out = out[~same_time]
+    return out, issues
+
+
 def read_weather(src: SourceFile, data: bytes | None = None) -> tuple[pd.DataFrame, list[Issue]]:
     table: Table = read_table(src, ";", ["TIME_UTC_SECONDS"], data=data)
     cfg = params.load("ingest")["weather"]
@@ -47,7 +73,10 @@ def read_weather(src: SourceFile, data: bytes | None = None) -> tuple[pd.DataFra
         out[name] = values
     out["rain"] = number_column(table, "RAIN")
     out["source_line"] = table.frame["_line"].astype("int64")
-    out = out[out["time_utc"].notna()].sort_values("time_utc").reset_index(drop=True)
+    out = out[out["time_utc"].notna()]
+    out, dup_issues = _drop_repeats(out, table)
+    issues += dup_issues
+    out = out.sort_values("time_utc", kind="stable").reset_index(drop=True)
     for col, dtype in WEATHER_COLUMNS.items():
         out[col] = out[col].astype(dtype)
     return out, table.issues + issues
