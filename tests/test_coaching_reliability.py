@@ -111,7 +111,7 @@ def trickle():
 
 def test_trickling_server_every_car_coached_within_the_run_deadline(trickle, fast):
     """1 byte every 0.3 s defeats a per-read timeout of 1 s; the 1 s wall-clock deadline per call does not.
-    Two timeouts in a row open the breaker: the other 4 cars are not sent; all 6 keep the deterministic text."""
+    Two timeouts in a row open the breaker: the other cars are not sent; all 6 keep the deterministic text."""
     briefs = distinct_briefs(6)
     t0 = time.monotonic()
     out = engine.coach_briefs(briefs, from_setting(trickle.url), cache=None)
@@ -124,9 +124,11 @@ def test_trickling_server_every_car_coached_within_the_run_deadline(trickle, fas
         assert d["generator"]["validation"] == "fallback" and d["generator"]["kind"] == "deterministic"
         assert d["headline"] == deterministic.synthesize(b).headline
     reasons = [d["generator"]["fallback_reason"] for d in docs]
-    assert sum(r.startswith("model call failed: timeout") for r in reasons) == 2, reasons
-    assert sum("circuit breaker open" in r for r in reasons) == 4, reasons
-    assert len(Trickle.seen) == 2                         # the breaker kept the other cars from the endpoint
+    # threshold 2; with 2 calls in flight a third may start between the first and the second timeout
+    timeouts = sum(r.startswith("model call failed: timeout") for r in reasons)
+    assert timeouts in (2, 3), reasons
+    assert sum("circuit breaker open" in r for r in reasons) == 6 - timeouts, reasons
+    assert len(Trickle.seen) == timeouts                  # the breaker kept the other cars from the endpoint
 
 
 def test_run_deadline_bounds_the_whole_race(trickle, fast, monkeypatch):
