@@ -25,6 +25,27 @@ def digits_for(unit: str) -> int:
     return int(cfg()["display_digits"].get(unit, 3))
 
 
+LABEL_CHARS = 24      # a car's or section's name is written whole in coaching text up to this length
+
+
+def _label(name: str) -> str:
+    name = str(name)
+    return name if len(name) <= LABEL_CHARS else name[:LABEL_CHARS - 1] + "\u2026"
+
+
+def car_label(car: str) -> str:
+    """How coaching text names a car: ``Car 13``, ``Car 13/B``; a car number longer than
+    :data:`LABEL_CHARS` is shortened with an ellipsis (the validator knows both forms)."""
+    return f"Car {_label(car)}"
+
+
+def section_label(section: str) -> str:
+    """How coaching text names a section: upper case (``IM2``, ``S1``); a name without a letter is written
+    ``section 7`` (a bare number would read as a figure); long names are shortened with an ellipsis."""
+    s = _label(str(section).upper())
+    return s if any(ch.isalpha() for ch in s) else f"section {s}"
+
+
 def fmt(value: float | None, digits: int) -> str:
     """A fact's number as displayed (and as the validator expects it)."""
     if value is None:
@@ -256,28 +277,39 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
                   "for this car", count, "issues", n=count, order=2)
 
     ranked = facts.ranked(int(c["brief"]["max_facts"]))
-    known = [s for s in SECTION_RE_NAMES if s in read.car_sections(sections, car)]
+    have = read.car_sections(sections, car)
+    # the usual names in track order, then any other name the sections engine reported (in name order)
+    known = [s for s in SECTION_RE_NAMES if s in have] + sorted(str(s) for s in have if s not in SECTION_RE_NAMES)
     lap_hi = n_laps
     return Brief(race_id=race_id or "", track_id=track_id, car=str(car), car_class=car_class, n_clean=n_clean,
                  n_laps=n_laps, facts=ranked, cars=sorted({str(car), *read.cars(composite), *read.cars(sections)}),
                  sections=known, laps=list(range(1, lap_hi + 1)))
 
 
-def briefs_for_race(race_docs: dict[str, dict | None], track_docs: dict[str, dict | None] | None = None,
-                    quality: dict | None = None) -> list[Brief]:
-    """A brief per car of the race. ``race_docs``: engine -> document (``composite``, ``sections``,
-    ``weather``, ``pattern``); ``track_docs``: ``weather_track``, ``composite_track`` (each may be None)."""
-    track_docs = track_docs or {}
+def race_cars(race_docs: dict[str, dict | None]) -> list[str]:
+    """The cars of a race (composite, sections and pattern documents), sorted."""
     cars: list[str] = []
     for engine in ("composite", "sections", "pattern"):
         for car in read.cars(race_docs.get(engine)):
             if car not in cars:
                 cars.append(car)
-    return [build_brief(car, composite=race_docs.get("composite"), sections=race_docs.get("sections"),
-                        weather=race_docs.get("weather"), pattern=race_docs.get("pattern"),
-                        weather_track=track_docs.get("weather_track"),
-                        composite_track=track_docs.get("composite_track"), quality=quality)
-            for car in sorted(cars)]
+    return sorted(cars)
+
+
+def brief_for_car(car: str, race_docs: dict[str, dict | None], track_docs: dict[str, dict | None] | None = None,
+                  quality: dict | None = None) -> Brief:
+    track_docs = track_docs or {}
+    return build_brief(car, composite=race_docs.get("composite"), sections=race_docs.get("sections"),
+                       weather=race_docs.get("weather"), pattern=race_docs.get("pattern"),
+                       weather_track=track_docs.get("weather_track"),
+                       composite_track=track_docs.get("composite_track"), quality=quality)
+
+
+def briefs_for_race(race_docs: dict[str, dict | None], track_docs: dict[str, dict | None] | None = None,
+                    quality: dict | None = None) -> list[Brief]:
+    """A brief per car of the race. ``race_docs``: engine -> document (``composite``, ``sections``,
+    ``weather``, ``pattern``); ``track_docs``: ``weather_track``, ``composite_track`` (each may be None)."""
+    return [brief_for_car(car, race_docs, track_docs, quality) for car in race_cars(race_docs)]
 
 
 def brief_text(brief: Brief) -> str:

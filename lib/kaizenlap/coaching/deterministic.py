@@ -6,7 +6,7 @@ Every number it writes is a fact's number at its display rounding, so its answer
 from __future__ import annotations
 
 from kaizenlap.core import params
-from kaizenlap.coaching.brief import Brief, fmt
+from kaizenlap.coaching.brief import Brief, car_label, fmt, section_label
 from kaizenlap.coaching.model import Synthesis
 
 LABEL = "deterministic (rule-based from the engines' facts, no language model)"
@@ -20,10 +20,10 @@ def _v(brief: Brief, fact_id: str) -> str | None:
 def synthesize(brief: Brief) -> Synthesis:
     c = params.load("coaching")["synthesis"]
     stint = int(c["stint_laps"])
-    car = brief.car
+    car = car_label(brief.car)          # 'Car 13' (names are written the way the validator reads them)
     limit = brief.fact("limit.clean_laps")
     if limit is not None:
-        return Synthesis(headline=f"Car {car}: {limit.text}; no coaching beyond that can be grounded in this race.")
+        return Synthesis(headline=f"{car}: {limit.text}; no coaching beyond that can be grounded in this race.")
     losses = sorted((f for f in brief.facts if f.kind == "section_loss"), key=lambda f: f.rank)
     ranked = sorted(losses, key=lambda f: -(f.lo if f.lo is not None else -1e9))
     hypotheses: list[dict] = []
@@ -32,13 +32,13 @@ def synthesize(brief: Brief) -> Synthesis:
     gain = brief.fact("composite.potential_gain")
     if top is not None:
         sec = top.section
-        S = sec.upper()
+        S = section_label(sec)
         sig = top.lo is not None and top.lo > 0
         # A headline names a section only when its interval excludes zero; otherwise the largest is quoted
         # as such, so a reader does not act on noise.
-        headline = (f"Car {car}: {S} is where the most section-specific time goes, {_v(brief, top.fact_id)} s/lap "
+        headline = (f"{car}: {S} is where the most section-specific time goes, {_v(brief, top.fact_id)} s/lap "
                     f"beyond the car's overall deficit over {top.n} clean laps" if sig else
-                    f"Car {car}: no section stands out beyond the car's overall deficit (the highest-ranked, {S}, "
+                    f"{car}: no section stands out beyond the car's overall deficit (the highest-ranked, {S}, "
                     f"is {_v(brief, top.fact_id)} s/lap over {top.n} clean laps, "
                     + ("its interval includes zero)" if top.lo is not None else "without an interval)"))
         if gain is not None:
@@ -64,20 +64,20 @@ def synthesize(brief: Brief) -> Synthesis:
             if bk is None or bk.value is None:
                 continue
             actions.append({"section": f.section,
-                            "action": f"In {f.section.upper()}, repeat the car's own best: bring the median "
-                                      f"{f.section.upper()} time down to {_v(brief, bk.fact_id)} s (the median of its "
+                            "action": f"In {section_label(f.section)}, repeat the car's own best: bring the median "
+                                      f"{section_label(f.section)} time down to {_v(brief, bk.fact_id)} s (the median of its "
                                       f"fastest times there) over the next {stint} laps.",
                             "measure": {"metric": "median_section_time_s", "target": round(bk.value, bk.digits),
                                         "over_laps": stint},
                             "evidence": [bk.fact_id, f.fact_id]})
     else:
-        headline = f"Car {car}: no section statistics for this race"
+        headline = f"{car}: no section statistics for this race"
         if gain is not None:
             headline += f"; best clean lap {_v(brief, gain.fact_id)} s off the personal composite"
     drv, rsd = brief.fact("pattern.inconsistency_driver"), brief.fact("pattern.residual_sd")
     if drv is not None and rsd is not None and drv.section in brief.sections:
         share = f" ({_v(brief, drv.fact_id)} of lap-time variance)" if drv.value is not None else ""
-        hypotheses.append({"text": f"Lap-to-lap variation may come mostly from {drv.section.upper()}{share}; "
+        hypotheses.append({"text": f"Lap-to-lap variation may come mostly from {section_label(drv.section)}{share}; "
                                    f"the lap-to-lap SD around the car's own trend is {_v(brief, rsd.fact_id)} s "
                                    f"over {rsd.n} clean laps.",
                            "supported_by": [drv.fact_id, rsd.fact_id]})

@@ -12,7 +12,7 @@ import json
 import os
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 from kaizenlap.core import __version__, params, paths
@@ -20,10 +20,11 @@ from kaizenlap.core.atomic import write_json
 from kaizenlap.core.ids import doc_id
 from kaizenlap.core.jsonclean import plain
 from kaizenlap.coaching import deterministic
-from kaizenlap.coaching.brief import Brief, brief_text, briefs_for_race
+from kaizenlap.coaching.brief import Brief, brief_for_car, brief_text, race_cars
 from kaizenlap.coaching.confidence import hypothesis_confidence
 from kaizenlap.coaching.model import CoachingDocument, Generator, Synthesis, synthesis_schema
-from kaizenlap.coaching.synth import CallError, Deterministic, Synthesizer, from_setting, prompt
+from kaizenlap.coaching.synth import (Breaker, CallError, Deterministic, Synthesizer, _redact, breaker_for,
+                                     from_setting, generator_label, prompt)
 from kaizenlap.coaching.validate import validate
 
 ENGINE = "coaching"
@@ -94,16 +95,23 @@ def document(brief: Brief, syn: Synthesis, generator: Generator) -> dict:
     return doc.model_dump(by_alias=True)
 
 
-def _deterministic_doc(brief: Brief, *, reason: str | None = None, base: dict | None = None) -> dict:
+def deterministic_synthesis(brief: Brief):
+    """The deterministic text of ``brief``, checked by the validator (an AssertionError names the car when a
+    rule writes something ungrounded: a bug, reported as that car's failure, never as the race's)."""
     syn = deterministic.synthesize(brief)
     check = validate(syn.model_dump(), brief)
     if not check.ok:       # a bug in the rules: say so rather than store an ungrounded text
         raise AssertionError(f"deterministic text for {brief.race_id}/{brief.car} fails the validator: "
                              f"{check.message()}")
+    return syn
+
+
+def _deterministic_doc(brief: Brief, *, reason: str | None = None, base: dict | None = None, syn=None) -> dict:
+    syn = syn if syn is not None else deterministic_synthesis(brief)
     gen = {"kind": "deterministic", "label": deterministic.LABEL, "attempts": 0, "brief_hash": brief.hash(),
            **(base or {}), "validation": "fallback" if reason else "accepted", "fallback_reason": reason}
     if reason:
-        gen["label"] = f"{deterministic.LABEL}; fallback: {reason}"
+        gen["label"] = f"{deterministic.LABEL}; fallback: {_reason_kind(reason)}"
     return document(brief, syn, Generator.model_validate(gen))
 
 
@@ -115,26 +123,45 @@ class _Budget:
         return self.deadline - time.monotonic()
 
 
+def run_budget_s() -> float:
+    """``synthesis.run_budget_s``, capped at ``run_budget_cell_share`` of the pipeline's cell timeout: the
+    coaching cell always ends (with every car coached, deterministically where the model was not in time)
+    before the pipeline would kill it."""
+    s = cfg()["synthesis"]
+    budget = float(s["run_budget_s"])
+    try:
+        cell = float(params.load("pipeline")["cell_timeout_s"])
+    except (KeyError, TypeError, ValueError, OSError):
+        return budget
+    return min(budget, float(s.get("run_budget_cell_share", 0.7)) * cell)
+
+
 def coach_car(brief: Brief, synth: Synthesizer, *, cache: AnswerCache | None, budget: _Budget,
-              prompt_version: str | None = None) -> tuple[dict, list[dict]]:
-    """``(coaching document, calls)`` for one car: cached answer, or model call -> validator -> one repair
-    -> deterministic fallback with the reason."""
+              prompt_version: str | None = None, breaker: Breaker | None = None) -> tuple[dict, list[dict]]:
+    """``(coaching document, calls)`` for one car: the deterministic text first (so a model can only improve
+    on it), then a cached answer, or model call -> validator -> one repair; any failure of the model path
+    (timeout, deadline, open circuit breaker, rejected text) keeps the deterministic text, with the reason.
+    Every call is bounded by ``min(synthesis.timeout_s, budget.left())`` seconds of wall-clock time."""
+    det = deterministic_synthesis(brief)
     if isinstance(synth, Deterministic):
-        return _deterministic_doc(brief), []
+        return _deterministic_doc(brief, syn=det), []
     s = cfg()["synthesis"]
     p = prompt(prompt_version)
-    base = {"model": synth.model, "endpoint": synth.endpoint, "prompt_version": p["version"],
-            "brief_hash": brief.hash()}
+    label = generator_label(synth)
+    base = {"model": synth.model, "endpoint": None, "prompt_version": p["version"], "brief_hash": brief.hash()}
+
+    def fallback(reason: str, **extra) -> dict:
+        return _deterministic_doc(brief, reason=_redact(reason), base={**base, **extra}, syn=det)
+
     limit = brief.fact("limit.clean_laps")
     if limit is not None:
-        return _deterministic_doc(brief, reason=f"not sent to the model: {limit.text}", base=base), []
+        return fallback(f"not sent to the model: {limit.text}"), []
     key = cache_key(brief, synth.model, synth.kind, p["version"])
-    label = f"{synth.model} via {synth.kind} ({synth.endpoint})"
     if cache is not None and (hit := cache.get(key)) is not None:
         check = validate(hit["answer"], brief)
         if check.ok:
             gen = Generator.model_validate({**base, **hit["generator"], "cached": True, "kind": synth.kind,
-                                            "label": label})
+                                            "label": label, "endpoint": None})
             return document(brief, check.synthesis, gen), [{"car": brief.car, "cached": True, "outcome":
                                                              hit["generator"]["validation"]}]
     messages = messages_for(brief, p)
@@ -147,15 +174,22 @@ def coach_car(brief: Brief, synth: Synthesizer, *, cache: AnswerCache | None, bu
         if left <= 1:
             reason = "the run's model budget was spent" if attempt == 0 else \
                 f"rejected ({'; '.join(errors[-3:])}); no budget left to repair"
-            return _deterministic_doc(brief, reason=reason, base={**base, "attempts": attempts, "errors": errors}), calls
+            return fallback(reason, attempts=attempts, errors=errors), calls
+        closed = breaker.allow() if breaker is not None else None
+        if closed is not None:
+            calls.append({"car": brief.car, "attempt": attempt + 1, "error": closed, "skipped": True})
+            return fallback(f"not sent to the model: {closed}", attempts=attempts, errors=errors), calls
         try:
             comp = synth.complete(messages, schema, max_tokens=int(s["max_tokens"]),
                                   timeout_s=min(float(s["timeout_s"]), left))
         except Exception as exc:  # a failing endpoint never fails the run: the car falls back, reason recorded
             why = exc.reason if isinstance(exc, CallError) else f"{type(exc).__name__}: {exc}"
+            if breaker is not None:
+                breaker.record(False, _redact(why))
             calls.append({"car": brief.car, "attempt": attempt + 1, "error": why})
-            return _deterministic_doc(brief, reason=f"model call failed: {why}",
-                                      base={**base, "attempts": attempts + 1, "errors": errors}), calls
+            return fallback(f"model call failed: {why}", attempts=attempts + 1, errors=errors), calls
+        if breaker is not None:
+            breaker.record(True)
         attempts += 1
         check = validate(comp.text, brief)
         calls.append({"car": brief.car, "attempt": attempt + 1, "latency_s": round(comp.latency_s, 3),
@@ -169,69 +203,145 @@ def coach_car(brief: Brief, synth: Synthesizer, *, cache: AnswerCache | None, bu
                                             "completion_tokens": comp.completion_tokens})
             if cache is not None:
                 cache.put(key, {"answer": check.synthesis.model_dump(),
-                                "generator": gen.model_dump(exclude={"cached", "label", "kind"})})
+                                "generator": gen.model_dump(exclude={"cached", "label", "kind", "endpoint"})})
             return document(brief, check.synthesis, gen), calls
         errors.extend(check.errors)
         messages = messages + [{"role": "assistant", "content": comp.text},
                                {"role": "user", "content": p["repair"].format(
                                    errors="\n".join(f"- {e}" for e in check.errors[:10]), previous=comp.text[:4000])}]
     reason = f"rejected by the validator: {'; '.join(errors[:3])}"
-    return _deterministic_doc(brief, reason=reason, base={**base, "attempts": attempts, "errors": errors}), calls
+    return fallback(reason, attempts=attempts, errors=errors), calls
 
 
 # --------------------------------------------------------------------------- a race
 
+def _failure(car: str, stage: str, exc: BaseException) -> tuple[None, list[dict]]:
+    return None, [{"car": str(car), "failed": stage, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}]
+
+
+def _coach_one(brief: Brief, synth: Synthesizer, cache, budget, prompt_version, breaker):
+    """:func:`coach_car`, or — when even the deterministic text fails — ``(None, [failure])``: that car's
+    failure, recorded, while the race's other cars are coached."""
+    try:
+        return coach_car(brief, synth, cache=cache, budget=budget, prompt_version=prompt_version, breaker=breaker)
+    except Exception as exc:  # one car's failure is that car's entry, never the race's
+        try:      # the model path may be what failed: the deterministic text still stands
+            return _deterministic_doc(brief, reason=f"coaching failed: {type(exc).__name__}: {exc}"), \
+                [{"car": brief.car, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}]
+        except Exception as exc2:
+            return _failure(brief.car, "coaching", exc2)
+
+
 def coach_briefs(briefs: list[Brief], synth: Synthesizer, *, cache: AnswerCache | None = None,
-                 prompt_version: str | None = None) -> list[tuple[dict, list[dict]]]:
+                 prompt_version: str | None = None, budget_s: float | None = None,
+                 breaker: Breaker | None | bool = True) -> list[tuple[dict | None, list[dict]]]:
     """:func:`coach_car` for every brief, at most ``synthesis.concurrency`` model calls in flight (and at most
-    the synthesizer's own limit: one for llama.cpp in process), within one ``run_budget_s``. In order."""
-    budget = _Budget(cfg()["synthesis"]["run_budget_s"])
+    the synthesizer's own limit: one for llama.cpp in process), within one wall-clock run budget
+    (:func:`run_budget_s`) and behind the endpoint's circuit breaker (``breaker``: True = the process's
+    breaker of the endpoint, a :class:`~.synth.Breaker`, or None/False = none). In order. A car whose
+    coaching failed outright is ``(None, [{"car", "failed", "error"}])``."""
+    budget = _Budget(run_budget_s() if budget_s is None else budget_s)
+    if breaker is True:
+        breaker = None if isinstance(synth, Deterministic) else breaker_for(synth.endpoint)
+    breaker = breaker or None
     workers = max(1, min(int(getattr(synth, "concurrency", 1)), int(cfg()["synthesis"]["concurrency"])))
+    run = lambda b: _coach_one(b, synth, cache, budget, prompt_version, breaker)  # noqa: E731
     if isinstance(synth, Deterministic) or workers == 1 or len(briefs) < 2:
-        return [coach_car(b, synth, cache=cache, budget=budget, prompt_version=prompt_version) for b in briefs]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda b: coach_car(b, synth, cache=cache, budget=budget,
-                                                 prompt_version=prompt_version), briefs))
+        return [run(b) for b in briefs]
+    pool = ThreadPoolExecutor(max_workers=workers)
+    futures = [pool.submit(run, b) for b in briefs]
+    # Every call ends by the budget's deadline; a few seconds more are allowed for closing sockets. A car whose
+    # work is still running then keeps its deterministic text.
+    wait(futures, timeout=max(0.0, budget.left()) + 10.0)
+    out = []
+    for b, fut in zip(briefs, futures):
+        if fut.done():
+            out.append(fut.result())
+            continue
+        fut.cancel()
+        try:
+            out.append((_deterministic_doc(b, reason="the run's deadline passed before the model answered"),
+                        [{"car": b.car, "error": "the run's deadline passed"}]))
+        except Exception as exc:
+            out.append(_failure(b.car, "coaching", exc))
+    pool.shutdown(wait=False, cancel_futures=True)
+    return out
+
+
+# Fallback reasons that are the brief's, not the model server's: the same inputs give them again.
+_STABLE_FALLBACKS = ("not sent to the model: only",)
+
+
+def reusable(doc: dict) -> tuple[bool, str | None]:
+    """Whether a coaching engine document may be reused by a later run with the same inputs: not when a model
+    was asked for and any car fell back for a reason of the moment (timeout, dead endpoint, circuit breaker,
+    spent budget, rejected text), so the next run asks the model again."""
+    gen = doc.get("generator") or {}
+    if gen.get("kind") in (None, "deterministic"):
+        return True, None
+    fallbacks = [c for c in doc.get("cars") or [] if (c.get("generator") or {}).get("validation") == "fallback"
+                 and not str(c["generator"].get("fallback_reason") or "").startswith(_STABLE_FALLBACKS)]
+    if fallbacks:
+        return False, f"{len(fallbacks)} car(s) fell back from the model ({_reason_kind(fallbacks[0]['generator'].get('fallback_reason'))})"
+    return True, None
 
 
 def analyse(race_docs: dict[str, dict | None], track_docs: dict[str, dict | None] | None = None,
             quality: dict | None = None, *, synthesizer: Synthesizer | str | None = None,
-            cache: AnswerCache | None | bool = True, prompt_version: str | None = None) -> dict:
+            cache: AnswerCache | None | bool = True, prompt_version: str | None = None,
+            breaker: Breaker | None | bool = True) -> dict:
     """The coaching engine document of one race: a coaching document per car.
 
     ``race_docs``: ``{"composite", "sections", "weather", "pattern"}`` -> the race's engine documents;
     ``track_docs``: ``{"weather_track", "composite_track"}``; ``quality``: the race's data_quality
     document. ``synthesizer``: a :class:`~.synth.Synthesizer` or a setting (``--llm``); default
     ``$KAIZENLAP_LLM`` or deterministic. ``cache``: True = the project's cache, None/False = none.
+
+    A car whose brief or coaching fails is listed in ``failed_cars`` (``{car, stage, error}``) and the
+    other cars are coached. ``reusable`` is False (with ``not_reusable_reason``) when a model fell back:
+    the pipeline does not reuse such a result (:func:`reusable`).
     """
     synth = synthesizer if synthesizer is not None and not isinstance(synthesizer, str) else from_setting(synthesizer)
     store = AnswerCache() if cache is True else (cache or None)
     t0 = time.monotonic()
-    briefs = briefs_for_race(race_docs, track_docs, quality)
-    results = coach_briefs(briefs, synth, cache=store, prompt_version=prompt_version)
-    cars = [d for d, _ in results]
-    calls = [c for _, cs in results for c in cs]
+    briefs: list[Brief] = []
+    failed: list[dict] = []
+    for car in race_cars(race_docs):
+        try:
+            briefs.append(brief_for_car(car, race_docs, track_docs, quality))
+        except Exception as exc:  # one car's brief failing is that car's entry
+            failed.append({"car": car, "stage": "brief", "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
+    results = coach_briefs(briefs, synth, cache=store, prompt_version=prompt_version, breaker=breaker)
+    cars = [d for d, _ in results if d is not None]
+    calls = [c for _, cs in results for c in cs if "failed" not in c]
+    failed += [{"car": c["car"], "stage": c["failed"], "error": c["error"]} for _, cs in results for c in cs
+               if "failed" in c]
     race_id = next((d.get("race_id") for d in race_docs.values() if d), None)
     track_id = next((d.get("track_id") for d in race_docs.values() if d), None)
     outcomes = Counter(d["generator"]["validation"] for d in cars)
     reasons = Counter(_reason_kind(d["generator"].get("fallback_reason")) for d in cars
                       if d["generator"]["validation"] == "fallback")
-    return {"engine": ENGINE, "scope": "race", "race_id": race_id, "track_id": track_id,
-            "generator": {"kind": synth.kind, "model": synth.model, "endpoint": synth.endpoint,
-                          "prompt_version": None if isinstance(synth, Deterministic) else prompt(prompt_version)["version"],
-                          "label": deterministic.LABEL if isinstance(synth, Deterministic) else synth.model},
-            "n_cars": len(cars), "outcomes": dict(outcomes), "fallback_reasons": dict(reasons),
-            "elapsed_s": round(time.monotonic() - t0, 3), "kaizenlap_version": __version__,
-            "calls": calls, "cars": cars}
+    doc = {"engine": ENGINE, "scope": "race", "race_id": race_id, "track_id": track_id,
+           "generator": {"kind": synth.kind, "model": synth.model, "endpoint": synth.endpoint,
+                         "prompt_version": None if isinstance(synth, Deterministic) else prompt(prompt_version)["version"],
+                         "label": generator_label(synth)},
+           "n_cars": len(cars), "outcomes": dict(outcomes), "fallback_reasons": dict(reasons),
+           "failed_cars": sorted(failed, key=lambda f: f["car"]), "n_failed": len(failed),
+           "elapsed_s": round(time.monotonic() - t0, 3), "kaizenlap_version": __version__,
+           "calls": calls, "cars": cars}
+    ok, why = reusable(doc)
+    doc["reusable"], doc["not_reusable_reason"] = ok, why
+    return doc
 
 
 def _reason_kind(reason: str | None) -> str:
     if not reason:
         return "none"
-    for key in ("not sent to the model", "budget", "timeout", "rejected", "HTTP", "connection", "model call failed"):
+    for key in ("circuit breaker", "not sent to the model", "deadline", "budget", "timeout", "rejected", "HTTP",
+                "connection", "credentials", "model call failed", "coaching failed"):
         if key in reason:
             return {"not sent to the model": "too few clean laps", "HTTP": "http error",
-                    "model call failed": "call failed"}.get(key, key)
+                    "model call failed": "call failed", "circuit breaker": "circuit breaker open"}.get(key, key)
     return "other"
 
 
@@ -247,9 +357,19 @@ def headline(doc: dict) -> dict:
     o = doc.get("outcomes") or {}
     n = doc.get("n_cars", 0)
     kind = (doc.get("generator") or {}).get("kind")
-    return {"text": f"{n} cars coached ({kind}): {o.get('accepted', 0)} accepted, {o.get('repaired', 0)} repaired, "
-                    f"{o.get('fallback', 0)} fallback", "cars": n, **{k: o.get(k, 0) for k in
-                                                                       ("accepted", "repaired", "fallback")}}
+    failed = doc.get("failed_cars") or []
+    text = (f"{n} cars coached ({kind}): {o.get('accepted', 0)} accepted, {o.get('repaired', 0)} repaired, "
+            f"{o.get('fallback', 0)} fallback")
+    if failed:
+        text += f"; {len(failed)} car(s) failed: " + ", ".join(f"{f['car']!s:.24} ({f['stage']})" for f in failed[:5])
+    out = {"text": text, "cars": n, **{k: o.get(k, 0) for k in ("accepted", "repaired", "fallback")},
+           "failed": len(failed), "failed_cars": [{"car": f["car"], "stage": f["stage"], "error": f["error"][:200]}
+                                                   for f in failed[:20]]}
+    ok, why = (doc["reusable"], doc.get("not_reusable_reason")) if "reusable" in doc else reusable(doc)
+    out["reusable"] = bool(ok)
+    if not ok:
+        out["not_reusable_reason"] = why
+    return out
 
 
 def documents(doc: dict) -> list[dict]:
@@ -261,7 +381,8 @@ def documents(doc: dict) -> list[dict]:
         out.append(plain({"id": doc_id(car["race_id"], car["car"], "coaching"), "type": "coaching", "engine": ENGINE,
                           "race_id": car["race_id"], "track_id": car.get("track_id"), "car": car["car"], "lap": None,
                           "section": top, "scope": "car", "message": car["headline"],
-                          **{k: v for k, v in car.items() if k not in ("race_id", "track_id", "car")}}))
+                          **{k: v for k, v in car.items() if k not in ("race_id", "track_id", "car")},
+                          "generator": {**car["generator"], "endpoint": None}}))
     return out
 
 
@@ -275,4 +396,4 @@ def calls_table(doc: dict) -> list[dict]:
 
 
 __all__ = ["analyse", "headline", "documents", "validation_table", "calls_table", "coach_car",
-           "coach_briefs", "AnswerCache", "cache_key", "ENGINE", "COLLECTION"]
+           "coach_briefs", "reusable", "run_budget_s", "AnswerCache", "cache_key", "ENGINE", "COLLECTION"]

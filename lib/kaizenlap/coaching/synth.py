@@ -17,6 +17,8 @@ the first user turn).
 from __future__ import annotations
 
 import functools
+import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -51,10 +53,11 @@ def prompt(version: str | None = None) -> dict:
 class CallError(RuntimeError):
     """A model call that failed (after its retries): the car falls back, with this as the reason."""
 
-    def __init__(self, reason: str, retryable: bool = False) -> None:
+    def __init__(self, reason: str, retryable: bool = False, kind: str = "error") -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
+        self.kind = kind          # timeout | connection | http | credentials | answer | error
 
 
 @dataclass
@@ -159,47 +162,223 @@ class ChatAdapter:
             return self.credentials.token
 
     def complete(self, messages: list[dict], schema: dict, *, max_tokens: int, timeout_s: float) -> Completion:
-        import httpx
-        from tenacity import (Retrying, retry_if_exception, stop_after_attempt, wait_exponential)
-
+        """One chat completion within ``timeout_s`` seconds of wall-clock time, all of it: connecting, every
+        retry and its wait, and reading the answer to its last byte (a server that trickles bytes is cut off at
+        the deadline; httpx's own timeouts are per read). 429/5xx and connection errors are retried (at most
+        ``synthesis.retries`` attempts) after an exponential backoff, or after the server's ``Retry-After`` when
+        it sends one; a wait that would end past the deadline is not started: the call fails at once."""
         s = cfg()["synthesis"]
         body = self.body(messages, schema, max_tokens)
-        attempts = 0
-
-        def once() -> dict:
-            nonlocal attempts
-            attempts += 1
-            try:
-                headers = self.headers()
-            except Exception as exc:  # no credentials, token endpoint down: every car falls back, with the reason
-                raise CallError(f"credentials: {type(exc).__name__}: {exc}") from exc
-            try:
-                r = httpx.post(self.route, json=body, headers=headers, timeout=timeout_s)
-            except httpx.TimeoutException as exc:
-                raise CallError(f"timeout after {timeout_s:g} s ({type(exc).__name__})") from exc
-            except httpx.TransportError as exc:
-                raise CallError(f"connection error: {type(exc).__name__}: {exc}", retryable=True) from exc
-            if r.status_code == 429 or r.status_code >= 500:
-                raise CallError(f"HTTP {r.status_code}: {r.text[:200]}", retryable=True)
-            if r.status_code >= 400:
-                raise CallError(f"HTTP {r.status_code}: {r.text[:200]}")
-            try:
-                return r.json()
-            except ValueError as exc:
-                raise CallError(f"the endpoint answered non-JSON: {r.text[:120]!r}") from exc
-
         t0 = time.monotonic()
-        retry = Retrying(stop=stop_after_attempt(int(s["retries"])), reraise=True,
-                         wait=wait_exponential(multiplier=float(s["backoff_initial_s"]), max=float(s["backoff_max_s"])),
-                         retry=retry_if_exception(lambda e: isinstance(e, CallError) and e.retryable))
-        data = retry(once)
+        deadline = t0 + float(timeout_s)
+        backoff = float(s["backoff_initial_s"])
+        attempts = 0
+        while True:
+            attempts += 1
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CallError(f"timeout: the call's deadline of {timeout_s:g} s passed", kind="timeout")
+            try:
+                status, headers, content = run_with_deadline(self._post(body), left)
+            except CallError as exc:
+                if not exc.retryable or attempts >= int(s["retries"]):
+                    raise
+                pause, retry_after = min(backoff, float(s["backoff_max_s"])), None
+            else:
+                text = content.decode("utf-8", "replace")
+                if status == 429 or status >= 500:
+                    exc = CallError(f"HTTP {status}: {_redact(text[:200])}", retryable=True, kind="http")
+                    if attempts >= int(s["retries"]):
+                        raise exc
+                    retry_after = parse_retry_after(headers.get("retry-after"))
+                    pause = retry_after if retry_after is not None else min(backoff, float(s["backoff_max_s"]))
+                elif status >= 400:
+                    raise CallError(f"HTTP {status}: {_redact(text[:200])}", kind="http")
+                else:
+                    try:
+                        data = json.loads(text)
+                    except ValueError as e:
+                        raise CallError(f"the endpoint answered non-JSON: {_redact(text[:120])!r}",
+                                        kind="answer") from e
+                    break
+            if time.monotonic() + pause >= deadline:
+                why = f"Retry-After {retry_after:g} s" if retry_after is not None else f"a retry in {pause:g} s"
+                raise CallError(f"{exc.reason}; {why} would end past the call's deadline of {timeout_s:g} s",
+                                kind=exc.kind)
+            time.sleep(pause)
+            backoff *= 2
         try:
             text = data["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError) as exc:
-            raise CallError(f"no choices[0].message.content in the answer: {str(data)[:160]}") from exc
+            raise CallError(f"no choices[0].message.content in the answer: {_redact(str(data)[:160])}",
+                            kind="answer") from exc
         usage = data.get("usage") or {}
         return Completion(text, usage.get("prompt_tokens"), usage.get("completion_tokens"),
                           time.monotonic() - t0, attempts)
+
+    async def _post(self, body: dict) -> tuple[int, dict, bytes]:
+        import asyncio
+
+        import httpx
+
+        try:
+            headers = await asyncio.to_thread(self.headers)
+        except Exception as exc:  # no credentials, token endpoint down: every car falls back, with the reason
+            raise CallError(f"credentials: {type(exc).__name__}: {_redact(str(exc))}", kind="credentials") from exc
+        try:
+            async with httpx.AsyncClient(timeout=httpx.Timeout(None)) as client:
+                r = await client.post(self.route, json=body, headers=headers)
+                return r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.content
+        except httpx.TimeoutException as exc:
+            raise CallError(f"timeout ({type(exc).__name__})", kind="timeout") from exc
+        except httpx.TransportError as exc:
+            raise CallError(f"connection error: {type(exc).__name__}: {_redact(str(exc))}", retryable=True,
+                            kind="connection") from exc
+
+
+def run_with_deadline(coro, seconds: float):
+    """Run ``coro`` on an event loop of its own (in a thread of its own: the caller may be a Jupyter cell,
+    whose thread already runs a loop) and cancel it once ``seconds`` have passed: the sockets it holds are
+    closed, whatever the server is still sending. Raises :class:`CallError` (``timeout``) then."""
+    import asyncio
+
+    out: dict = {}
+
+    async def bounded():
+        try:
+            out["value"] = await asyncio.wait_for(coro, timeout=max(0.001, seconds))
+        except asyncio.TimeoutError:
+            out["error"] = CallError(f"timeout: no complete answer within {seconds:.3g} s", kind="timeout")
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            out["error"] = exc
+
+    th = threading.Thread(target=lambda: asyncio.run(bounded()), name="kaizenlap-llm-call", daemon=True)
+    th.start()
+    th.join(seconds + 5.0)          # the loop cancels at `seconds`; the margin is for closing the sockets
+    if th.is_alive():
+        raise CallError(f"timeout: no complete answer within {seconds:.3g} s", kind="timeout")
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds of a ``Retry-After`` header (delay seconds or an HTTP date), None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        from email.utils import parsedate_to_datetime
+        import datetime as dt
+
+        when = parsedate_to_datetime(value)
+        return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.I)
+
+
+def _redact(text: str) -> str:
+    """A reason as users may see it: URLs (the endpoint's, or any a server put in its answer) removed."""
+    return _URL.sub("<url>", str(text))
+
+
+# --------------------------------------------------------------------------- circuit breaker
+
+class Breaker:
+    """A circuit breaker for one endpoint: after ``failures`` failed calls in a row it opens (no call is
+    made; :meth:`allow` says why) for ``cooldown_s`` seconds; then one probe call is let through: its
+    success closes the breaker, its failure opens it again."""
+
+    def __init__(self, failures: int, cooldown_s: float) -> None:
+        self.threshold, self.cooldown_s = max(1, int(failures)), float(cooldown_s)
+        self._lock = threading.Lock()
+        self.consecutive = 0
+        self.opened_at: float | None = None
+        self.probing = False
+        self.last_error: str | None = None
+        self.opened = 0                       # how many times it opened
+
+    @property
+    def is_open(self) -> bool:
+        return self.opened_at is not None
+
+    def allow(self) -> str | None:
+        """None: make the call; else why not."""
+        with self._lock:
+            if self.opened_at is None:
+                return None
+            if not self.probing and time.monotonic() - self.opened_at >= self.cooldown_s:
+                self.probing = True
+                return None
+            return (f"circuit breaker open: {self.consecutive} model calls in a row failed "
+                    f"(last: {self.last_error})")
+
+    def record(self, ok: bool, error: str | None = None) -> None:
+        with self._lock:
+            if ok:
+                self.consecutive, self.opened_at, self.probing = 0, None, False
+                return
+            self.consecutive += 1
+            self.last_error = (error or "")[:160]
+            if self.probing or self.consecutive >= self.threshold:
+                if self.opened_at is None or self.probing:
+                    self.opened += 1
+                self.opened_at, self.probing = time.monotonic(), False
+
+
+_BREAKERS: dict[str, Breaker] = {}
+_BREAKERS_LOCK = threading.Lock()
+
+
+def breaker_for(endpoint: str | None) -> Breaker:
+    """The process's breaker of ``endpoint`` (so a dead endpoint costs its timeouts once, not once per race)."""
+    s = cfg()["synthesis"]
+    with _BREAKERS_LOCK:
+        b = _BREAKERS.get(endpoint or "")
+        if b is None or (b.threshold, b.cooldown_s) != (max(1, int(s["breaker_failures"])),
+                                                         float(s["breaker_cooldown_s"])):
+            b = _BREAKERS[endpoint or ""] = Breaker(s["breaker_failures"], s["breaker_cooldown_s"])
+        return b
+
+
+def reset_breakers() -> None:
+    with _BREAKERS_LOCK:
+        _BREAKERS.clear()
+
+
+# --------------------------------------------------------------------------- labels
+
+FLAVOUR_NAMES = {"vertex": "Vertex AI", "ollama": "Ollama", "vllm": "vLLM", "llamacpp": "llama.cpp server",
+                 "openai": "model server"}
+
+
+def model_display_name(model: str | None) -> str:
+    """``google/gemma-3-4b-it`` -> ``Gemma 3 4B``; another name as it is, less any path or URL."""
+    name = str(model or "model")
+    m = re.search(r"gemma[-_ ]?3(?:n)?(?:[-_: ]?(\d+(?:\.\d+)?)([mb]))?", name, re.I)
+    if m:
+        return "Gemma 3" + (f" {m.group(1)}{m.group(2).upper()}" if m.group(1) else "")
+    name = _redact(name).rsplit("/", 1)[-1]
+    name = re.sub(r"[^\w .:+-]", "", name)[:40].strip()
+    return name or "model"
+
+
+def generator_label(synth: Any) -> str:
+    """The generator as users see it, e.g. ``Gemma 3 (model server)``: never the endpoint's URL (that stays in
+    the run's record)."""
+    if getattr(synth, "kind", None) == "deterministic":
+        from kaizenlap.coaching.deterministic import LABEL
+        return LABEL
+    if getattr(synth, "kind", None) == "llama_cpp":
+        return f"{model_display_name(synth.model)} (llama.cpp in process)"
+    return f"{model_display_name(synth.model)} ({FLAVOUR_NAMES.get(getattr(synth, 'flavour', ''), 'model server')})"
 
 
 # --------------------------------------------------------------------------- in-process llama.cpp
@@ -255,8 +434,6 @@ class LlamaInProcess:
         return _LLAMAS[self.model_path]
 
     def complete(self, messages: list[dict], schema: dict, *, max_tokens: int, timeout_s: float) -> Completion:
-        import json
-
         from llama_cpp import LlamaGrammar, StoppingCriteriaList
 
         with _LLAMA_LOCK:
@@ -279,7 +456,7 @@ class LlamaInProcess:
                 grammar=LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False),
                 stopping_criteria=StoppingCriteriaList([stop]))
             if timed_out:
-                raise CallError(f"timeout after {timeout_s:g} s (generation stopped)")
+                raise CallError(f"timeout after {timeout_s:g} s (generation stopped)", kind="timeout")
         usage = out.get("usage") or {}
         return Completion(out["choices"][0]["text"] or "", usage.get("prompt_tokens"),
                           usage.get("completion_tokens"), time.monotonic() - t0, 1)

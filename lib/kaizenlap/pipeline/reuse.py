@@ -1,7 +1,10 @@
 """Reuse of earlier runs: a task whose fingerprint matches a successful task of an earlier run under the same
 reports folder is not executed; its files are hard-linked (or copied) and it is marked ``reused``. A task whose
 *result* fingerprint matches (only its notebook's narration changed) is re-rendered instead: the earlier
-executed notebook gets the edited markdown cells and is exported again; its document is reused as it is."""
+executed notebook gets the edited markdown cells and is exported again; its document is reused as it is.
+
+A task whose recorded result says it is not reusable (its headline's ``reusable: false``, e.g. coaching whose
+cars fell back from a model that timed out) is neither reused nor re-rendered: the next run executes it."""
 from __future__ import annotations
 
 import json
@@ -28,11 +31,17 @@ def previous_runs(reports: Path, exclude: Path | None = None) -> list[tuple[Path
     return sorted(out, key=lambda x: x[1].get("started_utc", ""), reverse=True)
 
 
+def reusable_record(t: dict) -> bool:
+    """False when a task's recorded result is marked as not to be reused (``headline.reusable`` false: a
+    result of the moment, such as a model's fallback)."""
+    return (t.get("headline") or {}).get("reusable") is not False
+
+
 def find_reusable(task: Task, previous: list[tuple[Path, dict]]) -> tuple[Path, dict] | None:
     for run_dir, run in previous:
         for t in run.get("tasks", []):
             if t.get("key") != task.key or t.get("fingerprint") != task.fingerprint or \
-                    t.get("status") not in OK_STATUSES:
+                    t.get("status") not in OK_STATUSES or not reusable_record(t):
                 continue
             src = run_dir / task.target
             if all((src / f).exists() for f in (t["files"].get("ipynb"), t["files"].get("json")) if f) and \
@@ -74,7 +83,7 @@ def find_rerenderable(task: Task, previous: list[tuple[Path, dict]]) -> tuple[Pa
     fingerprint: only the narration differs), with its files present."""
     for run_dir, run in previous:
         for t in run.get("tasks", []):
-            if t.get("key") != task.key or t.get("status") not in OK_STATUSES or \
+            if t.get("key") != task.key or t.get("status") not in OK_STATUSES or not reusable_record(t) or \
                     not task.result_fingerprint or t.get("result_fingerprint") != task.result_fingerprint:
                 continue
             files, src = t.get("files") or {}, run_dir / task.target

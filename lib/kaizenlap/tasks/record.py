@@ -1,5 +1,7 @@
 """Recording a result: the JSON document each task records, its documents in the results store, and the
-headline figure the run index shows (the spec's ``headline``).
+headline figure the run index shows (the spec's ``headline``). A document with ``"reusable": false`` (coaching
+whose cars fell back from a model) says so in its headline, which is the task's recorded result in ``run.json``;
+:mod:`kaizenlap.pipeline.reuse` then executes the task again instead of reusing it.
 
 A recorded document is the engine's document unchanged plus one key, ``"meta"`` (what produced it: run,
 engine, race/track, library version, data, time), so ``{k: v for k, v in doc.items() if k != "meta"}``
@@ -106,9 +108,13 @@ def headline(doc: dict) -> dict:
     except ValueError:
         return {"text": ""}
     try:
-        return fn(doc)
+        out = fn(doc)
     except (KeyError, TypeError, ValueError) as exc:  # a headline never breaks a run
-        return {"text": f"(no headline: {type(exc).__name__}: {exc})"}
+        out = {"text": f"(no headline: {type(exc).__name__}: {exc})"}
+    if doc.get("reusable") is False:   # a result of the moment (a model's fallback): the next run recomputes it
+        out = {**out, "reusable": False, "not_reusable_reason": doc.get("not_reusable_reason") or out.get(
+            "not_reusable_reason")}
+    return out
 
 
 
