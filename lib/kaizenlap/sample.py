@@ -46,7 +46,7 @@ CLOUD_DEPTH_C = (4.0, 7.0)        # a passing cloud: track temperature dips by U
 # The field's lap shape (every car, green laps): not linear in lap number, so a car's own trend cannot take it
 START_FRACTION = (0.001, 0.002)   # laps 2 and 3: + U(0.1, 0.2) % of the reference lap, x (1, 0.5) (cold tyres, bunched)
 SEGMENT_FRACTION = (0.0015, 0.003)  # two laps after a restart (FCY races) or of a local yellow (mid-race): + U(0.15, 0.3) %
-FINAL_FRACTION = (0.001, 0.002)   # the last two laps: - U(0.1, 0.2) % x (0.5, 1) (pushing to the flag)
+FINAL_FRACTION = (0.0, 0.0)       # the last two laps: none (a push to the flag moved the consistency truth)
 ZIP_DATE = (2025, 11, 1, 12, 0, 0)
 
 # Which irregularity goes where (each appears in at least one race).
