@@ -925,15 +925,50 @@ export interface components {
             available: boolean;
             evidence?: components["schemas"]["WeatherEvidence"] | null;
             /**
+             * Lap Shape Degree
+             * @description degree of the field's lap shape (Legendre P2..P_degree)
+             */
+            lap_shape_degree?: number | null;
+            /**
              * N
              * @default 0
              */
             n: number;
             /** Note */
             note?: string | null;
+            /**
+             * Placebo False Positive Rate
+             * @description share of identifiable placebo curves that came out significant; a slope is shown only at or below placebo_max_rate
+             */
+            placebo_false_positive_rate?: number | null;
+            /** Placebo Identifiable */
+            placebo_identifiable?: number | null;
+            /** Placebo Max Rate */
+            placebo_max_rate?: number | null;
+            /** Placebo Seed */
+            placebo_seed?: number | null;
+            /** Placebo Significant */
+            placebo_significant?: number | null;
+            /**
+             * Placebo Tries
+             * @description smooth placebo curves tried (DATA_REFERENCE §10.3)
+             */
+            placebo_tries?: number | null;
+            /**
+             * Qualification
+             * @description the placebo check in words, on a shown slope
+             */
+            qualification?: string | null;
             /** Reason */
             reason?: string | null;
+            /**
+             * Se Clusters
+             * @description what the standard errors are clustered by
+             */
+            se_clusters?: string | null;
             slope_s_per_c?: components["schemas"]["Estimate"] | null;
+            /** Vif Track Temp */
+            vif_track_temp?: number | null;
         } & {
             [key: string]: unknown;
         };
@@ -1684,6 +1719,11 @@ export interface components {
             is_clean?: boolean | null;
             /** Lap */
             lap?: number | null;
+            /**
+             * Lap Shape Degree
+             * @description degree of the field's lap shape (Legendre P2..P_degree)
+             */
+            lap_shape_degree?: number | null;
             loss?: components["schemas"]["Estimate"] | null;
             median?: components["schemas"]["Estimate"] | null;
             /** Message */
@@ -1700,8 +1740,31 @@ export interface components {
             /** Note */
             note?: string | null;
             pace_gap?: components["schemas"]["Estimate"] | null;
+            /**
+             * Placebo False Positive Rate
+             * @description share of identifiable placebo curves that came out significant; a slope is shown only at or below placebo_max_rate
+             */
+            placebo_false_positive_rate?: number | null;
+            /** Placebo Identifiable */
+            placebo_identifiable?: number | null;
+            /** Placebo Max Rate */
+            placebo_max_rate?: number | null;
+            /** Placebo Seed */
+            placebo_seed?: number | null;
+            /** Placebo Significant */
+            placebo_significant?: number | null;
+            /**
+             * Placebo Tries
+             * @description smooth placebo curves tried (DATA_REFERENCE §10.3)
+             */
+            placebo_tries?: number | null;
             /** Preferred */
             preferred?: boolean | null;
+            /**
+             * Qualification
+             * @description the placebo check in words, on a shown slope
+             */
+            qualification?: string | null;
             /** Race Id */
             race_id?: string | null;
             /** Races */
@@ -1722,6 +1785,11 @@ export interface components {
             residual_sd_s?: number | null;
             /** Scope */
             scope?: string | null;
+            /**
+             * Se Clusters
+             * @description what the standard errors are clustered by
+             */
+            se_clusters?: string | null;
             /** Section */
             section?: string | null;
             /** @description the car's loss in this section to the field */
