@@ -435,6 +435,23 @@ class Weather(Recommendation):
     series: Optional[WeatherSeries] = None
     pace_vs_track_temp: Optional[PaceVsTrackTemp] = None
     track_model: Optional[WeatherTrackModel] = None
+    # a track document (scope track) stored in the same collection carries its model's fields at the top
+    track_temp_s_per_c: Optional[Estimate] = None
+    residual_sd_s: Optional[float] = None
+    temp_within_sd_c: Optional[float] = None
+    temp_span_c: Optional[float] = None
+    races_with_temp: Optional[int] = None
+    vif_track_temp: Optional[float] = None
+    vif_track_temp_with_race: Optional[float] = None
+    lap_shape_degree: Optional[int] = None
+    se_clusters: Optional[str] = None
+    placebo_tries: Optional[int] = None
+    placebo_identifiable: Optional[int] = None
+    placebo_significant: Optional[int] = None
+    placebo_false_positive_rate: Optional[float] = None
+    placebo_max_rate: Optional[float] = None
+    placebo_seed: Optional[int] = None
+    qualification: Optional[str] = None
 
 
 class CoachingFact(Doc):

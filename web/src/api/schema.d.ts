@@ -1484,6 +1484,8 @@ export interface components {
             is_clean?: boolean | null;
             /** Lap */
             lap?: number | null;
+            /** Lap Shape Degree */
+            lap_shape_degree?: number | null;
             /** Laps With Weather */
             laps_with_weather?: number | null;
             loss?: components["schemas"]["Estimate"] | null;
@@ -1505,12 +1507,28 @@ export interface components {
             params?: {
                 [key: string]: number;
             } | null;
+            /** Placebo False Positive Rate */
+            placebo_false_positive_rate?: number | null;
+            /** Placebo Identifiable */
+            placebo_identifiable?: number | null;
+            /** Placebo Max Rate */
+            placebo_max_rate?: number | null;
+            /** Placebo Seed */
+            placebo_seed?: number | null;
+            /** Placebo Significant */
+            placebo_significant?: number | null;
+            /** Placebo Tries */
+            placebo_tries?: number | null;
             /** Preferred */
             preferred?: boolean | null;
+            /** Qualification */
+            qualification?: string | null;
             /** Race Id */
             race_id?: string | null;
             /** Races */
             races?: string[] | null;
+            /** Races With Temp */
+            races_with_temp?: number | null;
             /**
              * Rank
              * @description rank of this section's loss among the car's sections (1 = largest)
@@ -1525,6 +1543,8 @@ export interface components {
             residual_sd_s?: number | null;
             /** Scope */
             scope?: string | null;
+            /** Se Clusters */
+            se_clusters?: string | null;
             /** Section */
             section?: string | null;
             /** @description the car's loss in this section to the field */
@@ -1538,6 +1558,10 @@ export interface components {
              */
             significant?: boolean | null;
             stats?: components["schemas"]["PatternStats"] | null;
+            /** Temp Span C */
+            temp_span_c?: number | null;
+            /** Temp Within Sd C */
+            temp_within_sd_c?: number | null;
             /**
              * Time S
              * @description lap scope: the lap's time in the section
@@ -1548,6 +1572,7 @@ export interface components {
             /** Track Id */
             track_id?: string | null;
             track_model?: components["schemas"]["WeatherTrackModel"] | null;
+            track_temp_s_per_c?: components["schemas"]["Estimate"] | null;
             /** @description pattern documents at car scope: the car's trend */
             trend?: components["schemas"]["PatternTrend"] | null;
             /**
@@ -1568,6 +1593,10 @@ export interface components {
                     [key: string]: number;
                 };
             } | null;
+            /** Vif Track Temp */
+            vif_track_temp?: number | null;
+            /** Vif Track Temp With Race */
+            vif_track_temp_with_race?: number | null;
             /** Weather Rows */
             weather_rows?: number | null;
         } & {
