@@ -391,6 +391,18 @@ class PaceVsTrackTemp(Doc):
     reason: Optional[str] = None
     note: Optional[str] = None
     evidence: Optional[WeatherEvidence] = None
+    vif_track_temp: Optional[float] = None
+    lap_shape_degree: Optional[int] = Field(None, description="degree of the field's lap shape (Legendre P2..P_degree)")
+    se_clusters: Optional[str] = Field(None, description="what the standard errors are clustered by")
+    placebo_tries: Optional[int] = Field(None, description="smooth placebo curves tried (DATA_REFERENCE §10.3)")
+    placebo_identifiable: Optional[int] = None
+    placebo_significant: Optional[int] = None
+    placebo_false_positive_rate: Optional[float] = Field(
+        None, description="share of identifiable placebo curves that came out significant; a slope is shown only "
+                          "at or below placebo_max_rate")
+    placebo_max_rate: Optional[float] = None
+    placebo_seed: Optional[int] = None
+    qualification: Optional[str] = Field(None, description="the placebo check in words, on a shown slope")
 
 
 class WeatherTrackModel(Recommendation):
@@ -409,6 +421,17 @@ class WeatherTrackModel(Recommendation):
     vif_track_temp: Optional[float] = None
     vif_track_temp_with_race: Optional[float] = None
     note: Optional[str] = None
+    lap_shape_degree: Optional[int] = Field(None, description="degree of the field's lap shape (Legendre P2..P_degree)")
+    se_clusters: Optional[str] = Field(None, description="what the standard errors are clustered by")
+    placebo_tries: Optional[int] = Field(None, description="smooth placebo curves tried (DATA_REFERENCE §10.3)")
+    placebo_identifiable: Optional[int] = None
+    placebo_significant: Optional[int] = None
+    placebo_false_positive_rate: Optional[float] = Field(
+        None, description="share of identifiable placebo curves that came out significant; a slope is shown only "
+                          "at or below placebo_max_rate")
+    placebo_max_rate: Optional[float] = None
+    placebo_seed: Optional[int] = None
+    qualification: Optional[str] = Field(None, description="the placebo check in words, on a shown slope")
 
 
 class Weather(Recommendation):
@@ -426,6 +449,23 @@ class Weather(Recommendation):
     series: Optional[WeatherSeries] = None
     pace_vs_track_temp: Optional[PaceVsTrackTemp] = None
     track_model: Optional[WeatherTrackModel] = None
+    # a track document (scope track) stored in the same collection carries its model's fields at the top
+    track_temp_s_per_c: Optional[Estimate] = None
+    residual_sd_s: Optional[float] = None
+    temp_within_sd_c: Optional[float] = None
+    temp_span_c: Optional[float] = None
+    races_with_temp: Optional[int] = None
+    vif_track_temp: Optional[float] = None
+    vif_track_temp_with_race: Optional[float] = None
+    lap_shape_degree: Optional[int] = None
+    se_clusters: Optional[str] = None
+    placebo_tries: Optional[int] = None
+    placebo_identifiable: Optional[int] = None
+    placebo_significant: Optional[int] = None
+    placebo_false_positive_rate: Optional[float] = None
+    placebo_max_rate: Optional[float] = None
+    placebo_seed: Optional[int] = None
+    qualification: Optional[str] = None
 
 
 class CoachingFact(Doc):

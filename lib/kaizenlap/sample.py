@@ -24,7 +24,7 @@ import numpy as np
 from kaizenlap.core import params
 from kaizenlap.ingest.flags import trend_residual_z
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 SUBS = ("im1a", "im1", "im2a", "im2", "im3a", "fl")      # ingest's sub-section keys, track order
 SUB_STEMS = ("IM1a", "IM1", "IM2a", "IM2", "IM3a", "FL")  # TRD column stems
 
@@ -43,6 +43,10 @@ DAMP_FRACTION = (0.025, 0.040)    # a damp race: every green lap + U(2.5, 4.0) %
 RUBBER_FRACTION = (0.001, 0.004)  # race 2 of a weekend: the track rubbered in, - U(0.1, 0.4) % of the lap
 EVOLUTION_S_PER_LAP = (0.005, 0.020)   # within a race the whole field gains U(0.005, 0.020) s per lap
 CLOUD_DEPTH_C = (4.0, 7.0)        # a passing cloud: track temperature dips by U(4, 7) degC mid-race
+# The field's lap shape (every car, green laps): not linear in lap number, so a car's own trend cannot take it
+START_FRACTION = (0.001, 0.002)   # laps 2 and 3: + U(0.1, 0.2) % of the reference lap, x (1, 0.5) (cold tyres, bunched)
+SEGMENT_FRACTION = (0.0015, 0.003)  # two laps after a restart (FCY races) or of a local yellow (mid-race): + U(0.15, 0.3) %
+FINAL_FRACTION = (0.0, 0.0)       # the last two laps: none (a push to the flag moved the consistency truth)
 ZIP_DATE = (2025, 11, 1, 12, 0, 0)
 
 # Which irregularity goes where (each appears in at least one race).
@@ -264,6 +268,19 @@ class RaceSim:
         self.evolution = -float(re_.uniform(*EVOLUTION_S_PER_LAP))     # s per lap, whole field
         cloud = (float(re_.uniform(*CLOUD_DEPTH_C)), float(re_.uniform(0.35, 0.65)), float(re_.uniform(0.07, 0.12)))
         self.cloud = cloud if "cloud" in self.q else None
+        # the field's lap shape, s per lap number (own stream again)
+        rs = _rng(seed, tix, race_no, 78)
+        shape = np.zeros(self.n_laps + 1)
+        start, seg, final = (float(rs.uniform(*f)) * self.R for f in (START_FRACTION, SEGMENT_FRACTION, FINAL_FRACTION))
+        shape[2] += start
+        shape[3] += 0.5 * start
+        s0 = (self.fcy[-1] + 2) if self.fcy else int(rs.integers(int(0.3 * self.n_laps), int(0.7 * self.n_laps)))
+        shape[s0] += seg
+        shape[s0 + 1] += seg if not self.fcy else 0.5 * seg
+        shape[self.n_laps - 1] -= 0.5 * final
+        shape[self.n_laps] -= final
+        self.lap_shape = shape
+        self.segment_start = s0
         self._entries(roster)
 
     # -- entry list and per-car parameters
@@ -395,6 +412,7 @@ class RaceSim:
         rows[0, 0] += 0.6 * (0.04 * self.R + 0.35 * c.grid)          # lap 1: start and grid position
         rows[0, 1] += 0.4 * (0.04 * self.R + 0.35 * c.grid)
         rows[green & np.isin(k - 1, self.fcy), 0] += 0.015 * self.R  # restart lap
+        rows += np.outer(self.lap_shape[k], frac)                   # the field's lap shape (green laps)
         fcy_rows = self.base * self.fcy_factor * (1 + 0.01 * eta / np.maximum(c.noise, 1e-9))
         rows = np.where(green[:, None], rows, fcy_rows)
         pit_in = np.isin(k, c.pit_in) | ((k == N) & (c.dnf_lap is not None))
@@ -1034,6 +1052,9 @@ def _truth(sim: RaceSim, files: list[str], amended: int) -> dict[str, Any]:
         "cloud": None if sim.cloud is None else {"depth_c": _r(sim.cloud[0], 3), "centre": _r(sim.cloud[1], 4),
                                                   "width": _r(sim.cloud[2], 4)},
         "fcy_laps": list(sim.fcy), "fcy_factor": _r(sim.fcy_factor),
+        "field_lap_shape_s": {str(k): _r(v) for k, v in enumerate(sim.lap_shape) if v},
+        "field_segment": {"kind": "after restart" if sim.fcy else "local yellow", "laps": [sim.segment_start,
+                                                                                        sim.segment_start + 1]},
         "pit_laps": {c.car: c.pit_in + ([c.laps] if c.dnf_lap else []) for c in sim.cars
                      if c.pit_in or c.dnf_lap},
         "deleted_laps": {c.car: sorted(c.deleted + c.deleted_hidden) for c in sim.cars

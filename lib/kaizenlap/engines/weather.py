@@ -155,21 +155,156 @@ def race_series(weather: pd.DataFrame, laps: pd.DataFrame, window: tuple | None 
     return out
 
 
-def temperature_model(d: pd.DataFrame, unit: pd.Series, cluster: pd.Series,
-                      race: pd.Series | None = None) -> dict:
-    """β of ``lap_time_s ~ track_temp_c + C(unit) + C(unit):lap`` over the clean laps ``d`` (every row has a
-    track temperature); SE clustered by ``cluster``. ``race`` (track scope) adds the confounded-with-race check.
+def lap_shape(lap: np.ndarray, race: np.ndarray | None = None, degree: int | None = None) -> np.ndarray:
+    """The field-wide lap shape's columns: Legendre polynomials P_2 .. P_degree of the lap number scaled to
+    [-1, 1] within each race, one set per race (``race``; None = one race). Degree 0 and 1 are in the units'
+    levels and trends; ``degree`` < 2 gives no column."""
+    degree = int(cfg()["weather"]["lap_shape_degree"]) if degree is None else int(degree)
+    lap = np.asarray(lap, float)
+    race = np.zeros(len(lap), int) if race is None else pd.factorize(np.asarray(race))[0]
+    cols = []
+    for r in np.unique(race):
+        m = race == r
+        lo, hi = lap[m].min(), lap[m].max()
+        x = np.where(m, (2 * lap - lo - hi) / max(hi - lo, 1.0), 0.0)
+        for j in range(2, degree + 1):
+            cols.append(np.where(m, np.polynomial.legendre.legval(x, [0] * j + [1]), 0.0))
+    return np.column_stack(cols) if cols else np.zeros((len(lap), 0))
 
-    Returns ``identifiable``, ``n``, ``cars``, ``temp_span_c``, ``vif_track_temp`` and either
-    ``track_temp_s_per_c`` (Estimate) with ``residual_sd_s`` and ``temp_within_sd_c``, or ``reason``."""
-    import statsmodels.api as sm
+
+def controls(d: pd.DataFrame, unit: pd.Series, race: pd.Series | None = None, degree: int | None = None) -> np.ndarray:
+    """The temperature model's columns other than temperature: a constant, each unit's level (first dropped)
+    and lap trend (lap − mean lap), and the field-wide lap shape (:func:`lap_shape`, per race)."""
+    U = pd.get_dummies(pd.Series(unit, index=d.index).astype(str), dtype=float).to_numpy()
+    lap = d["lap"].to_numpy(float)
+    return np.column_stack([np.ones(len(d)), U[:, 1:], U * (lap - lap.mean())[:, None],
+                            lap_shape(lap, None if race is None else np.asarray(race), degree)])
+
+
+def _codes(g) -> np.ndarray:
+    return pd.factorize(pd.Series(np.asarray(g)).astype(str))[0]
+
+
+def slope_tests(Z: np.ndarray, X: np.ndarray, y: np.ndarray, groups: list[np.ndarray]) -> dict:
+    """β, cluster-robust SE and VIF of each column of ``X`` (n × m, one candidate temperature each) in
+    ``y ~ x + Z``, all at once by Frisch-Waugh-Lovell: x and y with ``Z`` projected out. SE: CRV1 by the one
+    grouping in ``groups`` or, with two, Cameron-Gelbach-Miller two-way (V_1 + V_2 − V_12, each with the
+    correction G/(G−1)·(N−1)/(N−K); max(V_1, V_2) where that sum is not positive), the same numbers as
+    statsmodels' ``cov_type="cluster"``; t with min(G) − 1 df."""
+    from scipy import sparse
+    n, k = Z.shape[0], Z.shape[1] + 1
+    Q, _ = np.linalg.qr(Z)
+    Xr = X - Q @ (Q.T @ X)
+    yr = y - Q @ (Q.T @ y)
+    sxx = np.einsum("ij,ij->j", Xr, Xr)
+    beta = (Xr.T @ yr) / sxx
+    W = Xr * (yr[:, None] - Xr * beta)
+
+    def crv1(codes):
+        G = int(codes.max()) + 1
+        S = sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(G, n)) @ W
+        return G / (G - 1) * (n - 1) / (n - k) * np.einsum("ij,ij->j", S, S) / sxx ** 2, G
+
+    codes = [_codes(g) for g in groups]
+    var, G0 = crv1(codes[0])
+    sizes = [G0]
+    if len(codes) == 2:
+        v1, G1 = crv1(codes[1])
+        v12, _ = crv1(_codes(pd.Series(codes[0]).astype(str) + "|" + pd.Series(codes[1]).astype(str)))
+        both = var + v1 - v12
+        var = np.where(both > 0, both, np.maximum(var, v1))
+        sizes.append(G1)
+    xc = X - X.mean(axis=0)
+    return {"beta": beta, "se": np.sqrt(var), "df": min(sizes) - 1, "groups": sizes,
+            "vif": np.einsum("ij,ij->j", xc, xc) / np.maximum(sxx, 1e-300)}
+
+
+def race_clock(d: pd.DataFrame, race: pd.Series | None = None) -> np.ndarray:
+    """Each row's place on its race's clock, 0 at the race's first row and 1 at its last: minutes of
+    ``crossing_utc`` where every row has one and they follow lap number (correlation ≥ 0.9, as in every race),
+    else lap number."""
+    race = np.zeros(len(d), int) if race is None else _codes(race)
+    t = d["lap"].to_numpy(float)
+    if "crossing_utc" in d and len(d) > 2 and d["crossing_utc"].notna().all():
+        secs = (d["crossing_utc"] - d["crossing_utc"].min()).dt.total_seconds().to_numpy(float)
+        if np.ptp(secs) > 0 and np.ptp(t) > 0 and np.corrcoef(secs, t)[0, 1] >= 0.9:
+            t = secs
+    out = np.zeros(len(d))
+    for r in np.unique(race):
+        m = race == r
+        out[m] = (t[m] - t[m].min()) / max(t[m].max() - t[m].min(), 1e-9)
+    return out
+
+
+def placebo_curves(clock: np.ndarray, race: np.ndarray, temp: np.ndarray, tries: int, seed: int) -> np.ndarray:
+    """``tries`` smooth random curves over each race's clock (n × tries), independent of the temperature:
+    a Gaussian process with a squared-exponential kernel (random Fourier features, ``weather.placebo_features``
+    of them) whose length scale is drawn log-uniform in ``weather.placebo_length_scale`` (fractions of the race),
+    one curve per race, each scaled to that race's temperature mean and SD."""
+    c = cfg()["weather"]
+    rng = np.random.default_rng(seed)
+    K = int(c["placebo_features"])
+    lo, hi = c["placebo_length_scale"]
+    race = _codes(race)
+    out = np.zeros((len(clock), tries))
+    for r in np.unique(race):
+        m = race == r
+        ell = np.exp(rng.uniform(np.log(lo), np.log(hi), tries))
+        w = rng.standard_normal((K, tries)) / ell
+        phi = rng.uniform(0, 2 * np.pi, (K, tries))
+        f = np.cos(clock[m][:, None, None] * w[None] + phi[None]).sum(axis=1)
+        f = (f - f.mean(axis=0)) / np.maximum(f.std(axis=0), 1e-12)
+        out[m] = temp[m].mean() + f * temp[m].std()
+    return out
+
+
+def placebo_check(Z: np.ndarray, y: np.ndarray, temp: np.ndarray, groups: list[np.ndarray], clock: np.ndarray,
+                  race: np.ndarray, key: str, tries: int | None = None) -> dict:
+    """The race's false-positive rate on smooth placebo curves (:func:`placebo_curves`, seed
+    ``weather.placebo_seed`` and ``key``): the share of the curves the model would show as identifiable
+    (VIF ≤ ``weather.vif_max``) whose slope's 95% interval excludes 0. A model whose errors follow the race's
+    own pace shape finds slopes on curves that have nothing to do with lap time. The real temperature stays in
+    the model beside each placebo (a real temperature effect is not the placebo's to find)."""
+    import zlib
+    from scipy import stats
+    c = cfg()["weather"]
+    tries = int(c["placebo_tries"]) if tries is None else int(tries)
+    seed = int(c["placebo_seed"]) * 1_000_003 + zlib.crc32(key.encode())
+    P = placebo_curves(clock, race, temp, tries, seed)
+    r = slope_tests(np.column_stack([Z, temp]), P, y, groups)
+    ok = r["vif"] <= c["vif_max"]
+    sig = ok & (np.abs(r["beta"] / r["se"]) > stats.t.ppf(0.975, r["df"]))
+    n_ok = int(ok.sum())
+    return {"placebo_tries": tries, "placebo_identifiable": n_ok, "placebo_significant": int(sig.sum()),
+            "placebo_false_positive_rate": float(sig.sum() / n_ok) if n_ok else None,
+            "placebo_max_rate": float(c["placebo_max_rate"]), "placebo_seed": int(c["placebo_seed"])}
+
+
+def temperature_model(d: pd.DataFrame, unit: pd.Series, cluster: pd.Series,
+                      race: pd.Series | None = None, *, key: str = "race", degree: int | None = None,
+                      two_way: bool | None = None, placebo: bool = True) -> dict:
+    """β of ``lap_time_s ~ track_temp_c + C(unit) + C(unit):lap + f_race(lap)`` over the clean laps ``d`` (every
+    row has a track temperature): each unit's level and lap trend, and the field-wide lap shape ``f_race``
+    (:func:`lap_shape`, Legendre degree 2 .. ``weather.lap_shape_degree`` per race). SE clustered two-way by
+    ``cluster`` (car) and lap (race × lap on a track) where ``weather.two_way_clusters``, else by ``cluster``.
+    ``race`` (track scope) adds the confounded-with-race check. Then the placebo check (:func:`placebo_check`,
+    seeded by ``key``): above ``weather.placebo_max_rate`` the slope is not identifiable.
+    ``degree=0, two_way=False`` is the earlier model (bench/placebo.py); ``placebo=False`` skips the check.
+
+    Returns ``identifiable``, ``n``, ``cars``, ``temp_span_c``, ``vif_track_temp``, the placebo fields and either
+    ``track_temp_s_per_c`` (Estimate) with ``residual_sd_s``, ``temp_within_sd_c`` and ``qualification``, or
+    ``reason``."""
+    from scipy import stats
     from statsmodels.stats.outliers_influence import variance_inflation_factor
     c = cfg()["weather"]
+    degree = int(c["lap_shape_degree"]) if degree is None else int(degree)
+    two_way = bool(c["two_way_clusters"]) if two_way is None else bool(two_way)
     unit = pd.Series(unit, index=d.index).astype(str)
     keep = identifying_rows(d, unit)
     d, unit, cluster = d[keep], unit[keep], pd.Series(cluster, index=keep.index)[keep].astype(str)
     n = int(len(d))
-    out = {"n": n, "cars": int(cluster.nunique()), "units": int(unit.nunique())}
+    out = {"n": n, "cars": int(cluster.nunique()), "units": int(unit.nunique()), "lap_shape_degree": degree,
+           "se_clusters": "car and lap" if two_way else "car"}
     if n < c["min_laps_model"]:
         return {**out, "identifiable": False,
                 "reason": "no track-temperature readings on clean laps" if n == 0 else
@@ -179,11 +314,11 @@ def temperature_model(d: pd.DataFrame, unit: pd.Series, cluster: pd.Series,
     out["temp_span_c"] = span
     if span < c["min_temp_range_c"]:
         return {**out, "identifiable": False, "reason": f"track temperature spans only {span:.1f} °C"}
+    race_s = pd.Series("race", index=d.index) if race is None else pd.Series(race, index=keep.index)[keep].astype(str)
     if race is not None:
-        race = pd.Series(race, index=keep.index)[keep].astype(str)
-        out["races_with_temp"] = int(race.nunique())
-        if race.nunique() > 1:
-            R = pd.get_dummies(race, drop_first=True, dtype=float).to_numpy()
+        out["races_with_temp"] = int(race_s.nunique())
+        if race_s.nunique() > 1:
+            R = pd.get_dummies(race_s, drop_first=True, dtype=float).to_numpy()
             v_race = float(variance_inflation_factor(np.column_stack([temp, np.ones(n), R]), 0))
             out["vif_track_temp_with_race"] = v_race
             if v_race > c["vif_max"]:
@@ -191,35 +326,56 @@ def temperature_model(d: pd.DataFrame, unit: pd.Series, cluster: pd.Series,
                         "reason": f"confounded with race: the race indicator explains the track temperature "
                                   f"(VIF {v_race:.1f} > {c['vif_max']}); a race-to-race difference is also a "
                                   "difference of everything else between the races"}
-    U = pd.get_dummies(unit, dtype=float)
-    lap = d["lap"].to_numpy(float)
-    trends = U.to_numpy() * (lap - lap.mean())[:, None]
-    X = np.column_stack([temp, np.ones(n), U.to_numpy()[:, 1:], trends])
+    Z = controls(d, unit, race_s, degree)
+    X = np.column_stack([temp, Z])
     v = float(variance_inflation_factor(X, 0)) if np.linalg.matrix_rank(X) == X.shape[1] else float("inf")
     out["vif_track_temp"] = v
+    shape = " and the field's lap shape" if degree >= 2 else ""
     if not np.isfinite(v) or v > c["vif_max"]:
         return {**out, "identifiable": False,
-                "reason": f"track temperature is collinear with the cars' levels and lap trends (VIF "
-                          f"{v:.1f} > {c['vif_max']}): it moves almost linearly with lap number"}
-    groups = pd.factorize(cluster)[0]
-    fit = sm.OLS(d["lap_time_s"].to_numpy(float), X).fit(cov_type="cluster", cov_kwds={"groups": groups},
-                                                       use_t=True)
-    lo, hi = fit.conf_int(alpha=0.05)[0]
+                "reason": f"temperature moves with the race's own pace shape: it is collinear with the cars' levels "
+                          f"and lap trends{shape} (VIF {v:.1f} > {c['vif_max']})"}
+    lap_key = (race_s + "|" + d["lap"].astype(int).astype(str)).to_numpy()
+    groups = [cluster.to_numpy()] + ([lap_key] if two_way else [])
+    y = d["lap_time_s"].to_numpy(float)
+    r = slope_tests(Z, temp[:, None], y, groups)
+    b, se, df = float(r["beta"][0]), float(r["se"][0]), int(r["df"])
+    half = float(stats.t.ppf(0.975, df)) * se
+    resid = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
     # the temperature variation the model identifies β from: temp's residual on the other columns
-    t_res = sm.OLS(temp, X[:, 1:]).fit().resid
-    return {**out, "identifiable": True,
-            "track_temp_s_per_c": Estimate(float(fit.params[0]), float(lo), float(hi), n,
-                                           "OLS on absolute lap time with a level and a lap trend per "
-                                           f"{'car and race' if race is not None else 'car'}; SE clustered "
-                                           "by car (t, G-1 df)").to_dict(),
-            "residual_sd_s": float(np.sqrt(fit.scale)), "temp_within_sd_c": float(np.std(t_res, ddof=1))}
+    t_res = temp - Z @ np.linalg.lstsq(Z, temp, rcond=None)[0]
+    se_text = "SE clustered by car and by lap (two-way)" if two_way else "SE clustered by car"
+    method = (f"OLS on absolute lap time with a level and a lap trend per "
+              f"{'car and race' if race is not None else 'car'}"
+              + (f" and a field-wide degree-{degree} polynomial in lap{' per race' if race is not None else ''}"
+                 if degree >= 2 else "") + f"; {se_text} (t, min(G)-1 df)")
+    out.update({"track_temp_s_per_c": Estimate(b, b - half, b + half, n, method).to_dict(),
+                "residual_sd_s": float(np.sqrt(resid @ resid / (n - X.shape[1]))),
+                "temp_within_sd_c": float(np.std(t_res, ddof=1))})
+    if not placebo:
+        return {**out, "identifiable": True}
+    pc = placebo_check(Z, y, temp, groups, race_clock(d, race_s), race_s.to_numpy(), key)
+    out.update(pc)
+    rate, cap = pc["placebo_false_positive_rate"], pc["placebo_max_rate"]
+    if rate is None or rate > cap:
+        out.pop("track_temp_s_per_c")
+        said = ("no placebo curve was identifiable" if rate is None else
+                f"{pc['placebo_significant']} of {pc['placebo_identifiable']} smooth placebo curves unrelated to the "
+                f"temperature come out significant ({rate:.0%} > {cap:.0%})")
+        return {**out, "identifiable": False,
+                "reason": f"temperature moves with the race's own pace shape: {said}"}
+    out["qualification"] = (f"placebo check: {pc['placebo_significant']} of {pc['placebo_identifiable']} smooth curves "
+                            f"unrelated to the temperature come out significant ({rate:.0%}, at most {cap:.0%} "
+                            "allowed); the field's lap shape and field-wide shocks per lap are allowed for")
+    return {**out, "identifiable": True}
 
 
 def added_variable(d: pd.DataFrame, unit: pd.Series) -> pd.DataFrame:
     """The temperature model's added-variable view (Frisch-Waugh-Lovell): lap time and track temperature,
-    each with the unit levels and lap trends regressed out (``time_resid_s``, ``temp_resid_c``), over the
-    model's rows (:func:`identifying_rows`). Their OLS slope through the origin is exactly the model's β, so a
-    plot of one against the other shows the evidence the estimate rests on."""
+    each with the unit levels, lap trends and the field's lap shape (:func:`controls`) regressed out
+    (``time_resid_s``, ``temp_resid_c``), over the model's rows (:func:`identifying_rows`). Their OLS slope
+    through the origin is exactly the model's β, so a plot of one against the other shows the evidence the
+    estimate rests on."""
     d = d.dropna(subset=["track_temp_c", "lap_time_s"])
     unit = pd.Series(unit, index=d.index).astype(str) if len(d) else pd.Series(dtype=str)
     if len(d):
@@ -227,9 +383,7 @@ def added_variable(d: pd.DataFrame, unit: pd.Series) -> pd.DataFrame:
         d, unit = d[keep], unit[keep]
     if len(d) == 0:
         return d.assign(time_resid_s=[], temp_resid_c=[])
-    U = pd.get_dummies(unit, dtype=float).to_numpy()
-    lap = d["lap"].to_numpy(float)
-    Z = np.column_stack([U, U * (lap - lap.mean())[:, None]])
+    Z = controls(d, unit)
     def resid(y):
         beta, *_ = np.linalg.lstsq(Z, y, rcond=None)
         return y - Z @ beta
@@ -249,23 +403,28 @@ def evidence(d: pd.DataFrame, unit: pd.Series) -> dict:
             "car": [str(c) for c in kept["car"]], "lap": [int(x) for x in kept["lap"]]}
 
 
-def pace_vs_track_temp(laps: pd.DataFrame) -> dict:
-    """The within-race temperature model over the race's clean laps (:func:`temperature_model`)."""
+def pace_vs_track_temp(laps: pd.DataFrame, **model) -> dict:
+    """The within-race temperature model over the race's clean laps (:func:`temperature_model`; ``model``
+    passes its options, bench/placebo.py)."""
     d = laps[laps["is_clean"]].dropna(subset=["track_temp_c", "lap_time_s"])
-    m = temperature_model(d, d["car"], d["car"])
+    key = str(d["race_id"].iloc[0]) if "race_id" in d and len(d) else "race"
+    m = temperature_model(d, d["car"], d["car"], key=key, **model)
     out = {"available": bool(m.pop("identifiable")), **m,
-           "model": "lap_time_s ~ track_temp_c + C(car) + C(car):lap, OLS, SE clustered by car"}
+           "model": "lap_time_s ~ track_temp_c + C(car) + C(car):lap + P2(lap) + P3(lap), OLS, SE clustered two-way "
+                    "by car and lap; shown only where the placebo false-positive rate is at most "
+                    f"{cfg()['weather']['placebo_max_rate']:.0%}"}
     if out["available"]:
         out["slope_s_per_c"] = out.pop("track_temp_s_per_c")
         out["evidence"] = evidence(d, d["car"])
-        out["note"] = ("within one race: identified only by the temperature that does not move linearly with "
-                       "lap number; read with the track model")
+        out["note"] = ("within one race: identified only by the temperature that moves neither linearly with lap "
+                       "number nor with the field's lap shape; read with the track model")
     else:
         out["reason"] = f"not identifiable: {out['reason']}"
     return out
 
 
-def analyse_race(laps: pd.DataFrame, weather: pd.DataFrame, race_id: str) -> dict:
+def analyse_race(laps: pd.DataFrame, weather: pd.DataFrame, race_id: str, **model) -> dict:
+    """A race's weather document: conditions, series and the temperature model (``model``: its options)."""
     joined = join_weather(laps, weather)
     doc = {"engine": "weather", "scope": "race", "race_id": race_id, "track_id": str(laps["track_id"].iloc[0]),
            "n_laps": int(len(laps)), "n_clean": int(laps["is_clean"].sum()),
@@ -278,7 +437,7 @@ def analyse_race(laps: pd.DataFrame, weather: pd.DataFrame, race_id: str) -> dic
     window = race_window(weather, laps)       # one window: the table and the chart cover the same readings
     doc.update(usable=True, laps_with_weather=int(joined_ok.sum()), conditions=conditions(window[0]),
                series=race_series(weather, laps, window),
-               pace_vs_track_temp=pace_vs_track_temp(joined) if joined["track_temp_c"].notna().any() else
+               pace_vs_track_temp=pace_vs_track_temp(joined, **model) if joined["track_temp_c"].notna().any() else
                {"available": False, "n": 0, "reason": "no track-temperature readings (sensor absent)"})
     return plain(doc)
 
@@ -292,9 +451,10 @@ def vif(x: pd.DataFrame, column: str) -> float:
     return float(variance_inflation_factor(X, 0))
 
 
-def analyse_track(races: list[tuple[pd.DataFrame, pd.DataFrame]], track_id: str) -> dict:
-    """A track's races pooled: ``lap_time_s ~ track_temp_c + C(car × race) + C(car × race):lap`` over clean
-    laps, SE clustered by car number (:func:`temperature_model`)."""
+def analyse_track(races: list[tuple[pd.DataFrame, pd.DataFrame]], track_id: str, **model) -> dict:
+    """A track's races pooled: ``lap_time_s ~ track_temp_c + C(car × race) + C(car × race):lap`` plus each race's
+    field-wide lap shape over clean laps, SE clustered two-way by car number and race × lap, placebo-checked
+    (:func:`temperature_model`; ``model`` passes its options)."""
     parts = []
     for laps, weather in races:
         j = join_weather(laps, weather)
@@ -302,12 +462,12 @@ def analyse_track(races: list[tuple[pd.DataFrame, pd.DataFrame]], track_id: str)
     d = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     doc = {"engine": "weather", "scope": "track", "track_id": track_id,
            "races": sorted({str(r) for laps, _ in races for r in laps["race_id"].unique()}),
-           "formula": "lap_time_s ~ track_temp_c + C(car × race) + C(car × race):lap (OLS, SE clustered by car "
-                      "number)"}
+           "formula": "lap_time_s ~ track_temp_c + C(car × race) + C(car × race):lap + C(race):(P2(lap) + P3(lap)) "
+                      "(OLS, SE clustered two-way by car number and race × lap; placebo-checked)"}
     d = d.dropna(subset=["track_temp_c", "lap_time_s"]) if len(d) else pd.DataFrame(
         columns=["track_temp_c", "lap_time_s", "lap", "race_id", "number"])
     number = d["number"].astype(str)
-    m = temperature_model(d, d["race_id"].astype(str) + "|" + number, number, race=d["race_id"])
+    m = temperature_model(d, d["race_id"].astype(str) + "|" + number, number, race=d["race_id"], key=track_id, **model)
     doc.update(m)
     if m["identifiable"] and m.get("races_with_temp", 1) == 1:
         doc["note"] = "only one race of this track has track temperature: the estimate is within-race only"
@@ -325,7 +485,8 @@ def headline_track(doc: dict) -> dict:
     est = doc["track_temp_s_per_c"]
     note = doc.get("note")
     return {"text": f"track temp {interval_text(est, 's/°C')}" + (f"; {note}" if note else ""), "identifiable": True,
-            "slope_s_per_c": est.get("value"), "slope_lo": est.get("lo"), "slope_hi": est.get("hi"), "note": note}
+            "slope_s_per_c": est.get("value"), "slope_lo": est.get("lo"), "slope_hi": est.get("hi"), "note": note,
+            "placebo_false_positive_rate": doc.get("placebo_false_positive_rate")}
 
 
 def headline(doc: dict) -> dict:
@@ -342,7 +503,7 @@ def headline(doc: dict) -> dict:
     note = p.get("note")
     return {"text": f"pace vs track temp {interval_text(est, 's/°C')}" + (f"; {note}" if note else ""), "usable": True,
             "identifiable": True, "slope_s_per_c": est.get("value"), "slope_lo": est.get("lo"),
-            "slope_hi": est.get("hi"), "note": note}
+            "slope_hi": est.get("hi"), "note": note, "placebo_false_positive_rate": p.get("placebo_false_positive_rate")}
 
 
 def track_documents(track_doc: dict) -> list[dict]:
@@ -353,7 +514,8 @@ def track_documents(track_doc: dict) -> list[dict]:
         s = track_doc["track_temp_s_per_c"]
         message = (f"{track_doc.get('track_id')}, races pooled: lap time changes {fmt3(s['value'])} s per °C of "
                    f"track temperature (95% CI {fmt3(s['lo'])} to {fmt3(s['hi'])}, n={s['n']})"
-                   + (f"; {track_doc['note']}" if track_doc.get("note") else ""))
+                   + (f"; {track_doc['note']}" if track_doc.get("note") else "")
+                   + (f"; {track_doc['qualification']}" if track_doc.get("qualification") else ""))
     else:
         message = f"{track_doc.get('track_id')}, races pooled: not identifiable: {track_doc.get('reason')}"
     return [plain({"id": weather_track_id(race_id), "type": "weather", "engine": "weather", "race_id": race_id,
@@ -374,7 +536,8 @@ def documents(doc: dict) -> list[dict]:
         if p.get("available"):
             s = p["slope_s_per_c"]
             d["message"] = (f"lap time changes {fmt3(s['value'])} s per °C of track temperature "
-                            f"(95% CI {fmt3(s['lo'])} to {fmt3(s['hi'])}, n={s['n']}); {p.get('note')}")
+                            f"(95% CI {fmt3(s['lo'])} to {fmt3(s['hi'])}, n={s['n']}); {p.get('note')}; "
+                            f"{p.get('qualification')}")
         else:
             d["message"] = f"pace vs track temperature: {p.get('reason', 'not available')}"
     return [plain(d)]

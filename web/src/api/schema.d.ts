@@ -963,15 +963,50 @@ export interface components {
             available: boolean;
             evidence?: components["schemas"]["WeatherEvidence"] | null;
             /**
+             * Lap Shape Degree
+             * @description degree of the field's lap shape (Legendre P2..P_degree)
+             */
+            lap_shape_degree?: number | null;
+            /**
              * N
              * @default 0
              */
             n: number;
             /** Note */
             note?: string | null;
+            /**
+             * Placebo False Positive Rate
+             * @description share of identifiable placebo curves that came out significant; a slope is shown only at or below placebo_max_rate
+             */
+            placebo_false_positive_rate?: number | null;
+            /** Placebo Identifiable */
+            placebo_identifiable?: number | null;
+            /** Placebo Max Rate */
+            placebo_max_rate?: number | null;
+            /** Placebo Seed */
+            placebo_seed?: number | null;
+            /** Placebo Significant */
+            placebo_significant?: number | null;
+            /**
+             * Placebo Tries
+             * @description smooth placebo curves tried (DATA_REFERENCE §10.3)
+             */
+            placebo_tries?: number | null;
+            /**
+             * Qualification
+             * @description the placebo check in words, on a shown slope
+             */
+            qualification?: string | null;
             /** Reason */
             reason?: string | null;
+            /**
+             * Se Clusters
+             * @description what the standard errors are clustered by
+             */
+            se_clusters?: string | null;
             slope_s_per_c?: components["schemas"]["Estimate"] | null;
+            /** Vif Track Temp */
+            vif_track_temp?: number | null;
         } & {
             [key: string]: unknown;
         };
@@ -1487,6 +1522,8 @@ export interface components {
             is_clean?: boolean | null;
             /** Lap */
             lap?: number | null;
+            /** Lap Shape Degree */
+            lap_shape_degree?: number | null;
             /** Laps With Weather */
             laps_with_weather?: number | null;
             loss?: components["schemas"]["Estimate"] | null;
@@ -1508,12 +1545,28 @@ export interface components {
             params?: {
                 [key: string]: number;
             } | null;
+            /** Placebo False Positive Rate */
+            placebo_false_positive_rate?: number | null;
+            /** Placebo Identifiable */
+            placebo_identifiable?: number | null;
+            /** Placebo Max Rate */
+            placebo_max_rate?: number | null;
+            /** Placebo Seed */
+            placebo_seed?: number | null;
+            /** Placebo Significant */
+            placebo_significant?: number | null;
+            /** Placebo Tries */
+            placebo_tries?: number | null;
             /** Preferred */
             preferred?: boolean | null;
+            /** Qualification */
+            qualification?: string | null;
             /** Race Id */
             race_id?: string | null;
             /** Races */
             races?: string[] | null;
+            /** Races With Temp */
+            races_with_temp?: number | null;
             /**
              * Rank
              * @description rank of this section's loss among the car's sections (1 = largest)
@@ -1528,6 +1581,8 @@ export interface components {
             residual_sd_s?: number | null;
             /** Scope */
             scope?: string | null;
+            /** Se Clusters */
+            se_clusters?: string | null;
             /** Section */
             section?: string | null;
             /** @description the car's loss in this section to the field */
@@ -1541,6 +1596,10 @@ export interface components {
              */
             significant?: boolean | null;
             stats?: components["schemas"]["PatternStats"] | null;
+            /** Temp Span C */
+            temp_span_c?: number | null;
+            /** Temp Within Sd C */
+            temp_within_sd_c?: number | null;
             /**
              * Time S
              * @description lap scope: the lap's time in the section
@@ -1551,6 +1610,7 @@ export interface components {
             /** Track Id */
             track_id?: string | null;
             track_model?: components["schemas"]["WeatherTrackModel"] | null;
+            track_temp_s_per_c?: components["schemas"]["Estimate"] | null;
             /** @description pattern documents at car scope: the car's trend */
             trend?: components["schemas"]["PatternTrend"] | null;
             /**
@@ -1571,6 +1631,10 @@ export interface components {
                     [key: string]: number;
                 };
             } | null;
+            /** Vif Track Temp */
+            vif_track_temp?: number | null;
+            /** Vif Track Temp With Race */
+            vif_track_temp_with_race?: number | null;
             /** Weather Rows */
             weather_rows?: number | null;
         } & {
@@ -1722,6 +1786,11 @@ export interface components {
             is_clean?: boolean | null;
             /** Lap */
             lap?: number | null;
+            /**
+             * Lap Shape Degree
+             * @description degree of the field's lap shape (Legendre P2..P_degree)
+             */
+            lap_shape_degree?: number | null;
             loss?: components["schemas"]["Estimate"] | null;
             median?: components["schemas"]["Estimate"] | null;
             /** Message */
@@ -1738,8 +1807,31 @@ export interface components {
             /** Note */
             note?: string | null;
             pace_gap?: components["schemas"]["Estimate"] | null;
+            /**
+             * Placebo False Positive Rate
+             * @description share of identifiable placebo curves that came out significant; a slope is shown only at or below placebo_max_rate
+             */
+            placebo_false_positive_rate?: number | null;
+            /** Placebo Identifiable */
+            placebo_identifiable?: number | null;
+            /** Placebo Max Rate */
+            placebo_max_rate?: number | null;
+            /** Placebo Seed */
+            placebo_seed?: number | null;
+            /** Placebo Significant */
+            placebo_significant?: number | null;
+            /**
+             * Placebo Tries
+             * @description smooth placebo curves tried (DATA_REFERENCE §10.3)
+             */
+            placebo_tries?: number | null;
             /** Preferred */
             preferred?: boolean | null;
+            /**
+             * Qualification
+             * @description the placebo check in words, on a shown slope
+             */
+            qualification?: string | null;
             /** Race Id */
             race_id?: string | null;
             /** Races */
@@ -1760,6 +1852,11 @@ export interface components {
             residual_sd_s?: number | null;
             /** Scope */
             scope?: string | null;
+            /**
+             * Se Clusters
+             * @description what the standard errors are clustered by
+             */
+            se_clusters?: string | null;
             /** Section */
             section?: string | null;
             /** @description the car's loss in this section to the field */

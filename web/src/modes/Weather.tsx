@@ -34,11 +34,12 @@ export default function Weather({ raceId }: { raceId: string }) {
             <Typography variant="h6" component="h3" sx={{ mt: 2 }}>Pace vs track temperature</Typography>
             {p?.available && p.slope_s_per_c ? <>
               <Typography data-testid="pace-temp">Each °C of track temperature changes lap time by {fmtEst(p.slope_s_per_c, "s")}, each car against its own level and lap trend.{p.note ? ` Note: ${p.note}.` : ""}</Typography>
+              {p.qualification && <Typography variant="body2" color="text.secondary" data-testid="pace-temp-placebo">{p.qualification}</Typography>}
               {p.evidence && <PaceTempChart evidence={p.evidence} slope={p.slope_s_per_c} />}
-            </> : <Alert severity="info" data-testid="pace-temp">Not identifiable at this race: {String(p?.reason ?? "no reason given")}.</Alert>}
+            </> : <Alert severity="info" data-testid="pace-temp">Not identifiable at this race: {String(p?.reason ?? "no reason given")}.{p?.placebo_false_positive_rate != null ? ` Placebo check: ${p.placebo_significant} of ${p.placebo_identifiable} smooth curves unrelated to the temperature came out significant (${Math.round(p.placebo_false_positive_rate * 100)}%; at most ${Math.round((p.placebo_max_rate ?? 0.08) * 100)}% allowed).` : ""}</Alert>}
             {tm && <>
               <Typography variant="subtitle1" component="h4" sx={{ mt: 1 }}>Track model (OLS within each race, over: {(tm.races ?? []).join(", ")})</Typography>
-              {tm.identifiable && tm.track_temp_s_per_c ? <Typography>{fmtEst(tm.track_temp_s_per_c, "s per °C")}{tm.note ? ` — ${tm.note}` : ""}</Typography>
+              {tm.identifiable && tm.track_temp_s_per_c ? <Typography>{fmtEst(tm.track_temp_s_per_c, "s per °C")}{tm.note ? ` — ${tm.note}` : ""}{tm.qualification ? ` (${tm.qualification})` : ""}</Typography>
                 : <Typography>Not identifiable: {tm.reason ?? "no reason given"}</Typography>}
             </>}
           </div>
