@@ -51,7 +51,9 @@ def _load(root):
     races, issues = load([root], use_cache=False)
     by_id = {r.race_id: r for r in races}
     r1 = by_id["barber-r1"]
-    assert r1.status == "loaded" and len(r1.laps) == 24 and r1.clean_laps == 11
+    # 12 laps clean for lap-time statistics, 11 for section statistics (one lap lacks a split; 19 item 2)
+    assert r1.status == "loaded" and len(r1.laps) == 24 and r1.clean_laps == 12
+    assert int(r1.laps["is_clean_sections"].sum()) == 11
     assert not [i for i in r1.issues if i.severity == "error"]
     return by_id, issues
 
@@ -255,7 +257,7 @@ def test_exact_duplicate_rows_are_one_car(tmp_path):
     dup = [i for i in r2.issues if i.code == "duplicate_rows"]
     assert len(dup) == 1 and dup[0].severity == "warning" and "24 rows" in dup[0].message and dup[0].line == 3
     assert not [i for i in r2.issues if i.code == "shared_car_number"]
-    assert r2.clean_laps == 11
+    assert r2.clean_laps == 12 and int(r2.laps["is_clean_sections"].sum()) == 11
 
 
 def test_real_restart_still_splits_a_shared_number(tmp_path):
