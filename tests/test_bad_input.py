@@ -26,7 +26,7 @@ def _load(root):
     races, issues = load([root], use_cache=False)
     by_id = {r.race_id: r for r in races}
     r1 = by_id["barber-r1"]
-    assert r1.status == "loaded" and len(r1.laps) == 24 and r1.clean_laps == 11
+    assert r1.status == "loaded" and len(r1.laps) == 24 and r1.clean_laps == 12     # 11 for section statistics
     assert not [i for i in r1.issues if i.severity == "error"]
     return by_id, issues
 
@@ -100,12 +100,13 @@ def test_garbage_in_time_fields(season):
     # S2 is rebuilt from its two sub-sections (IM2a 15.000 + IM2 24.300), not left as garbage or zero
     assert lap["s2_s"] == pytest.approx(39.3)
     f = lines[3].split(";")
-    f[31:35] = ["", "", "", ""]  # now IM2a/IM2 (time and elapsed) are gone too: S2 is missing, lap not clean
+    f[31:35] = ["", "", "", ""]  # now IM2a/IM2 are gone too: S2 is missing, the lap out of section statistics
     lines[3] = ";".join(f)
     path.write_text("\n".join(lines) + "\n")
     races, _ = _load(root)
     lap = races["barber-r2"].laps.query("source_line == 4").iloc[0]
-    assert lap["flag_missing_sectors"] and not lap["is_clean"]
+    # a valid lap time still counts for lap-time statistics (issue 19, item 2); sections it cannot feed
+    assert lap["flag_missing_sectors"] and not lap["is_clean_sections"] and lap["is_clean"]
 
 
 def test_empty_file(season):

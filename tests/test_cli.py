@@ -22,7 +22,7 @@ def test_inspect_json_document(tmp_path):
     assert {k: race[k] for k in ("race_id", "track_id", "race_number", "date", "laps", "clean_laps",
                                  "weather_rows")} == {
         "race_id": "barber-r1", "track_id": "barber", "race_number": 1, "date": "2025-09-06", "laps": 24,
-        "clean_laps": 11, "weather_rows": 16}
+        "clean_laps": 12, "weather_rows": 16}
     car7 = next(c for c in race["cars"] if c["car"] == "7")
     assert car7 == {"car": "7", "number": "7", "class": "Pro", "laps": 8, "clean_laps": 4, "best_lap_s": 99.1,
                     "best_lap_number": 6}

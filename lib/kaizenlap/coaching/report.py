@@ -10,6 +10,8 @@ import re
 
 import pandas as pd
 
+from kaizenlap.coaching.brief import brief_for_car, race_cars
+
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
 
@@ -46,7 +48,6 @@ def car_people(laps: pd.DataFrame | None) -> dict[str, dict]:
 def shown_briefs(docs, n: int) -> list:
     """The briefs of the race's first ``n`` cars (a car whose brief fails is skipped here; the coaching
     document lists it among ``failed_cars``)."""
-    from kaizenlap.coaching.brief import brief_for_car, race_cars
 
     out = []
     for car in race_cars(docs.race_docs):

@@ -30,6 +30,7 @@ from kaizenlap.core import params
 from kaizenlap.core.environment import env
 from kaizenlap.core.paths import state_dir
 from kaizenlap.core.settings import llm_setting
+from kaizenlap.coaching.deterministic import LABEL
 
 # Flavour -> (response_format builder, merge system text into the first user turn)
 DEFAULT_MODELS = {"openai": "gemma3", "ollama": "gemma3:4b", "vllm": "google/gemma-3-4b-it",
@@ -374,7 +375,6 @@ def generator_label(synth: Any) -> str:
     """The generator as users see it, e.g. ``Gemma 3 (model server)``: never the endpoint's URL (that stays in
     the run's record)."""
     if getattr(synth, "kind", None) == "deterministic":
-        from kaizenlap.coaching.deterministic import LABEL
         return LABEL
     if getattr(synth, "kind", None) == "llama_cpp":
         return f"{model_display_name(synth.model)} (llama.cpp in process)"
