@@ -101,8 +101,9 @@ def _true_lap_noise(gt: dict) -> float:
 
 
 def test_most_consistent_car_is_consistent_in_truth(season):
-    """Consistency is measured around each car's own trend: its ranking follows the generator's noise SD
-    (Spearman rho, median over races) and the headline's car is among the truly most consistent few."""
+    """Consistency is measured around each car's own trend, relative to the field: its ranking follows the
+    generator's noise SD (Spearman rho, median over races); a car is named only where it is separable from
+    the next (one-sided F test), and a named car is among the truly most consistent few."""
     from scipy import stats
     from kaizenlap.tasks import record as results
     races, truth = season
@@ -113,9 +114,10 @@ def test_most_consistent_car_is_consistent_in_truth(season):
         true = {c["car"]: _true_lap_noise(t["cars"][c["car"]]) for c in ok}
         rhos.append(stats.spearmanr([c["residual_sd_s"] for c in ok], [true[c["car"]] for c in ok])[0])
         named = results.headline(doc)["most_consistent_car"]
-        ranks.append(sorted(true.values()).index(true[named]) + 1)
+        if named is not None:
+            ranks.append(sorted(true.values()).index(true[named]) + 1)
     assert sorted(rhos)[len(rhos) // 2] >= 0.55, rhos
-    assert sum(r <= 5 for r in ranks) >= 11, ranks
+    assert all(r <= 3 for r in ranks), ranks
 
 
 def test_trend_labels_control_false_discoveries(season):

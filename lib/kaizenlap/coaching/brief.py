@@ -188,10 +188,21 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
                   f"personal composite (own fastest {comp.get('section_set')} joined) {fmt(pc['value'], 3)} s "
                   f"({_ci(pc, 's')})", pc["value"], "s", pc["n"], pc["lo"], pc["hi"], order=2)
         if best is not None:
-            gain = float(best) - float(pc["value"])
-            facts.add("composite.potential_gain", "potential", "composite",
-                      f"best clean lap is {fmt(gain, 3)} s slower than the personal composite", gain, "s",
-                      n=pc["n"], order=0)
+            gain = comp.get("potential_gain_s")
+            gain = float(best) - float(pc["value"]) if gain is None else float(gain)
+            p95 = comp.get("noise_gap_p95_s")
+            # "fastest sections not put together" only where the gap beats what the car's own lap-to-lap
+            # noise alone gives (composite engine, DATA_REFERENCE 10.2); otherwise it is said to be noise.
+            if comp.get("potential_gain_beats_noise"):
+                facts.add("composite.potential_gain", "potential", "composite",
+                          f"best clean lap is {fmt(gain, 3)} s slower than the personal composite, more than the "
+                          f"car's own lap-to-lap variation alone gives (95% of the time up to {fmt(p95, 3)} s)",
+                          gain, "s", n=pc["n"], order=0)
+            elif p95 is not None:
+                facts.add("limit.potential_gain", "potential", "composite",
+                          f"best clean lap {fmt(gain, 3)} s off the personal composite, within what the car's "
+                          f"lap-to-lap variation alone gives (up to {fmt(p95, 3)} s): no put-together gain to claim",
+                          missing=True, order=0)
     field = read.field_composite(composite, "all", comp.get("section_set") or "sectors")
     if field and field.get("available"):
         facts.add("composite.field", "potential", "composite",
@@ -251,9 +262,11 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
                       tt["max"] - tt["min"], "°C", n=tt.get("n") or 0, lo=tt["min"], hi=tt["max"], order=2)
         s = w.get("slope")
         if s is not None:
+            q = w.get("qualification")
             facts.add("weather.pace_vs_track_temp", "weather", "weather",
                       f"field pace changes {fmt(s['value'], 3)} s per °C of track temperature in this race "
-                      f"({_ci(s, 's/°C')})", s["value"], "s/°C", s["n"], s["lo"], s["hi"], order=1)
+                      f"({_ci(s, 's/°C')})" + (f"; {q}" if q else ""), s["value"], "s/°C", s["n"], s["lo"], s["hi"],
+                      order=1)
         elif tt is not None:
             facts.add("limit.pace_vs_track_temp", "weather", "weather",
                       f"no pace-vs-temperature slope: {w.get('slope_reason')}", missing=True, order=1)
@@ -264,8 +277,9 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
         facts.add("weather_track.track_temp", "weather", "weather_track",
                   f"track model (OLS over {len(races)} race(s) of the track, each car's own level and lap trend in "
                   f"each race; within-race temperature variation only): lap time changes {fmt(s['value'], 3)} s "
-                  f"per °C of track temperature ({_ci(s, 's/°C')})", s["value"], "s/°C", s["n"], s["lo"], s["hi"],
-                  order=0)
+                  f"per °C of track temperature ({_ci(s, 's/°C')})" + (f"; {wt['qualification']}"
+                                                                          if wt.get("qualification") else ""),
+                  s["value"], "s/°C", s["n"], s["lo"], s["hi"], order=0)
     else:
         facts.add("limit.weather_track", "weather", "weather_track",
                   f"track temperature effect not identifiable: {wt.get('reason')}", missing=True, order=3)

@@ -82,7 +82,11 @@ def composite_car(composite_doc: dict | None, car: str) -> dict:
         block = entry.get(set_name) or {}
         pc = estimate(block.get("personal_composite"))
         if pc is not None:
-            out.update(section_set=set_name, personal_composite=pc, best_k=estimate(block.get("best_k")))
+            out.update(section_set=set_name, personal_composite=pc, best_k=estimate(block.get("best_k")),
+                       potential_gain_s=block.get("potential_gain_s"),
+                       potential_gain_beats_noise=bool(block.get("potential_gain_beats_noise")),
+                       noise_gap_p95_s=block.get("noise_gap_p95_s"),
+                       noise_gap_expected_s=block.get("noise_gap_expected_s"))
             return out
     out.update(section_set=None, personal_composite=None, best_k=None,
                reason=_get(entry, "sectors", "personal_composite", "note"))
@@ -141,6 +145,7 @@ def weather_race(weather_doc: dict | None) -> dict:
     p = d.get("pace_vs_track_temp") or {}
     return {"usable": True, "track_temp": tt if tt.get("available") else None,
             "slope": estimate(p.get("slope_s_per_c")) if p.get("available") else None,
+            "qualification": p.get("qualification"),
             "slope_reason": None if p.get("available") else p.get("reason")}
 
 
@@ -154,6 +159,7 @@ def weather_track(track_doc: dict | None) -> dict:
     if not d.get("identifiable"):
         return {"identifiable": False, "reason": d.get("reason"), "races": d.get("races")}
     return {"identifiable": True, "slope": estimate(d.get("track_temp_s_per_c")), "note": d.get("note"),
+            "qualification": d.get("qualification"),
             "races": d.get("races"), "cars": d.get("cars"), "temp_within_sd_c": d.get("temp_within_sd_c")}
 
 

@@ -55,12 +55,49 @@ def trend(lap: np.ndarray, pace: np.ndarray) -> dict:
 
 
 def residual_sd(lap: np.ndarray, times: np.ndarray) -> float:
-    """Consistency net of the car's trend: SD of its clean lap times around its own OLS line on lap number
-    (ddof 2). Clean laps have no outliers left (the flags removed them), so the efficient SD is used."""
+    """Consistency net of the car's trend: SD of its clean laps' field-relative pace around its own OLS line on
+    lap number (ddof 2). Field-relative, so the field's own shape over the race (start, restarts) is not read as
+    the car's inconsistency. Clean laps have no outliers left (the flags removed them): the efficient SD."""
     if len(times) < 3 or np.unique(lap).size < 2:
         return float("nan")
     fit = stats.linregress(lap, times)
     return float(np.std(times - (fit.intercept + fit.slope * lap), ddof=2))
+
+
+def consistency_estimate(sd: float, n: int) -> Estimate:
+    """The residual SD with its 95% interval under Normal residuals: sd * sqrt(df / chi2_{1-a/2, df}) to
+    sd * sqrt(df / chi2_{a/2, df}), df = n - 2."""
+    df = n - 2
+    if not np.isfinite(sd) or df < 1:
+        return not_enough(n)
+    a = 1 - cfg()["pattern"]["trend_level"]
+    lo = sd * np.sqrt(df / stats.chi2.ppf(1 - a / 2, df))
+    hi = sd * np.sqrt(df / stats.chi2.ppf(a / 2, df))
+    return Estimate(float(sd), float(lo), float(hi), n, "SD of field-relative pace around the car's own lap "
+                    "trend; chi-square interval (n - 2 degrees of freedom)")
+
+
+def most_consistent(cars: list[dict]) -> dict:
+    """The car to name as the most consistent, or why none is: among cars with at least
+    ``pattern.consistency_min_laps`` clean laps, the lowest residual SD, named only when its variance is
+    lower than the next car's by a one-sided F test at ``pattern.consistency_alpha``."""
+    c = cfg()["pattern"]
+    rated = sorted((e for e in cars if e.get("available") and e.get("consistency_n", 0) >= c["consistency_min_laps"]
+                    and e.get("residual_sd_s") is not None and np.isfinite(e["residual_sd_s"])),
+                   key=lambda e: (e["residual_sd_s"], e["car"]))
+    if not rated:
+        return {"car": None, "reason": f"no car has {c['consistency_min_laps']} clean laps to rate"}
+    best = rated[0]
+    if len(rated) == 1:
+        return {"car": best["car"], "p_value": None, "next": None}
+    nxt = rated[1]
+    f = (nxt["residual_sd_s"] / best["residual_sd_s"]) ** 2 if best["residual_sd_s"] > 0 else float("inf")
+    p = float(stats.f.sf(f, nxt["consistency_n"] - 2, best["consistency_n"] - 2))
+    if p < c["consistency_alpha"]:
+        return {"car": best["car"], "p_value": p, "next": nxt["car"]}
+    return {"car": None, "p_value": p, "next": nxt["car"], "closest": best["car"],
+            "reason": f"no car stands out for consistency: car {best['car']} is not clearly more consistent than "
+                      f"car {nxt['car']}"}
 
 
 def label_trends(trends: list[dict]) -> None:
@@ -102,7 +139,9 @@ def analyse(laps: pd.DataFrame, race_id: str) -> dict:
             continue
         entry.update(available=True, stats=car_stats(gc["lap_time_s"].to_numpy(float)))
         ok = gc.dropna(subset=["field_pace_s"])
-        entry["residual_sd_s"] = residual_sd(gc["lap"].to_numpy(float), gc["lap_time_s"].to_numpy(float))
+        entry["residual_sd_s"] = residual_sd(ok["lap"].to_numpy(float), ok["field_pace_s"].to_numpy(float))
+        entry["consistency_n"] = int(len(ok))
+        entry["consistency"] = consistency_estimate(entry["residual_sd_s"], len(ok)).to_dict()
         entry["trend"] = trend(ok["lap"].to_numpy(float), ok["field_pace_s"].to_numpy(float)) \
             if len(ok) >= c["min_clean_laps"] and ok["lap"].nunique() > 1 else {"label": "not enough clean laps"}
         shares = {name: variance_shares(clean_sections(g), cols) for name, cols in SECTION_SETS.items()}
@@ -117,11 +156,16 @@ def analyse(laps: pd.DataFrame, race_id: str) -> dict:
     values = np.array(list(rsd.values()))
     for e in cars:
         if e["car"] in rsd:
-            e["consistency_percentile"] = float(100.0 * (values > rsd[e["car"]]).sum() / max(len(values) - 1, 1))
+            beaten = int((values > rsd[e["car"]]).sum())
+            e["more_consistent_than"] = beaten                    # of the other cars rated
+            e["others"] = len(values) - 1
+            e["consistency_percentile"] = int(round(100.0 * beaten / max(len(values) - 1, 1)))
             e["field_size"] = len(values)
     doc = {"engine": "pattern", "race_id": race_id, "track_id": str(laps["track_id"].iloc[0]),
            "n_laps": int(len(laps)), "n_clean": int(len(clean(laps))),
-           "params": {"min_clean_laps": c["min_clean_laps"], **c["pattern"]}, "cars": cars}
+           "params": {"min_clean_laps": c["min_clean_laps"], **c["pattern"],
+                      "field_min_cars": c["weather"]["field_min_cars"]},
+           "cars": cars, "most_consistent": most_consistent(cars)}
     return plain(doc)
 
 
@@ -160,10 +204,16 @@ def headline(doc: dict) -> dict:
     out = {"improving": labels.count("improving"), "degrading": labels.count("degrading"), "cars": len(ok)}
     if not rated:
         return {**out, "text": trends}
-    best = min(rated, key=lambda c: (c["residual_sd_s"], c["car"]))
-    sd, n = best["residual_sd_s"], best["n_clean"]
-    return {**out, "text": f"most consistent: car {best['car']} (lap-to-lap SD {sd:.3f} s around its own trend, "
-                           f"n={n}); " + trends,
+    pick = doc.get("most_consistent") or most_consistent(ok)
+    if pick.get("car") is None:
+        return {**out, "text": f"{pick.get('reason', 'no car stands out for consistency')}; " + trends,
+                "most_consistent_car": None}
+    best = next(c for c in ok if c["car"] == pick["car"])
+    sd, n = best["residual_sd_s"], best.get("consistency_n", best["n_clean"])
+    e = best.get("consistency") or {}
+    ci = f", 95% CI {e['lo']:.3f} to {e['hi']:.3f}" if e.get("lo") is not None else ""
+    return {**out, "text": f"most consistent: car {best['car']} (lap-to-lap SD {sd:.3f} s around its own trend "
+                           f"relative to the field{ci}, n={n}); " + trends,
             "most_consistent_car": best["car"], "residual_sd_s": sd}
 
 

@@ -59,8 +59,12 @@ def field_median_by_lap(laps: pd.DataFrame) -> pd.DataFrame:
 
 
 def field_relative_pace(laps: pd.DataFrame) -> pd.Series:
-    """Lap time minus the field's median clean lap time on that lap number (NaN where no clean lap)."""
-    return laps["lap_time_s"] - laps["lap"].map(field_median_by_lap(laps)["median_s"])
+    """Lap time minus the field's median clean lap time on that lap number; NaN where fewer than
+    ``weather.field_min_cars`` clean laps make that median (a lap of a few cars, or of the car alone, is not a
+    field to compare with)."""
+    f = field_median_by_lap(laps)
+    median = f["median_s"].where(f["n_clean"] >= cfg()["weather"]["field_min_cars"])
+    return laps["lap_time_s"] - laps["lap"].map(median)
 
 
 def conditions(weather: pd.DataFrame) -> dict:
