@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Optional
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -108,9 +107,9 @@ async def live_events(request: Request, race_id: str = id_path("race id"),
                          "`: keep-alive` comments", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
     204: {"description": "the client has seen the end of the feed: nothing more will come"}})
 async def live_stream(request: Request, race_id: str = id_path("race id, e.g. barber-r1"),
-                      last_event_id: Optional[int] = Query(None, ge=0, le=2**53,
+                      last_event_id: int = Query(None, ge=0, le=2**53,
                                                            description="resume after this id (as the header)"),
-                      last_event_id_header: Optional[int] = Header(None, alias="Last-Event-ID", ge=0, le=2**53,
+                      last_event_id_header: int = Header(None, alias="Last-Event-ID", ge=0, le=2**53,
                                                                    description="resume after this id (EventSource)")):
     """The race live: an initial state, then an update per crossing (server-sent events), resumable by id."""
     ctx, st = request.app.state.ctx, store_of(request)

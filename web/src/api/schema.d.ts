@@ -2203,11 +2203,11 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description resume after this id (as the header) */
-                last_event_id?: number | null;
+                last_event_id?: number;
             };
             header?: {
                 /** @description resume after this id (EventSource) */
-                "Last-Event-ID"?: number | null;
+                "Last-Event-ID"?: number;
             };
             path: {
                 /** @description race id, e.g. barber-r1 */
