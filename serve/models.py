@@ -552,3 +552,141 @@ class Run(Doc):
 class RunList(BaseModel):
     active_run_id: Optional[str] = None
     items: list[Run]
+
+
+# ------------------------------------------------------------------ live mode (GET /live/...; kaizenlap.live)
+
+LiveColour = Literal["overall_best", "personal_best", "none"]
+
+
+class LiveSection(BaseModel):
+    """A car's latest time in one section, its own best so far and the colour of the latest."""
+    last_s: float
+    lap: int
+    best_s: float
+    colour: LiveColour = Field(description="overall_best: the field's fastest so far; personal_best: the car's own")
+
+
+class LiveEstimate(BaseModel):
+    value: Optional[float] = None
+    lo: Optional[float] = None
+    hi: Optional[float] = None
+    n: int = 0
+
+
+class LiveSectionLoss(Doc):
+    section: SectionName
+    rank: int
+    significant: bool
+    section_loss: LiveEstimate
+    loss: LiveEstimate
+    pace_gap: LiveEstimate
+    consistency_cost: LiveEstimate
+
+
+class LiveSectionLosses(Doc):
+    """The sections engine on the laps so far (the car's preferred set)."""
+    section_set: Optional[str] = None
+    available: bool
+    n: int = 0
+    total_loss_s: Optional[float] = None
+    reason: Optional[str] = None
+    sections: list[LiveSectionLoss] = Field(default_factory=list)
+
+
+class LiveTrend(Doc):
+    """The pattern engine on the laps so far: trend relative to the field, consistency."""
+    available: bool
+    n_clean: Optional[int] = None
+    label: Optional[str] = None
+    slope_s_per_lap: Optional[LiveEstimate] = None
+    q_value: Optional[float] = None
+    residual_sd_s: Optional[float] = None
+    consistency_percentile: Optional[float] = None
+    inconsistency_driver: Optional[str] = None
+
+
+class LiveCar(Doc):
+    car: str
+    number: Optional[str] = None
+    class_: Optional[str] = Field(None, alias="class")
+    driver_name: Optional[str] = None
+    team: Optional[str] = None
+    position: int
+    laps: int = Field(description="laps completed")
+    lap: Optional[int] = Field(None, description="the lap of the last timing point crossed")
+    point: Optional[Literal["im1a", "im1", "im2a", "im2", "im3a", "fl"]] = None
+    t_s: Optional[float] = Field(None, description="seconds since the start at the last crossing")
+    gap_to_leader_s: Optional[float] = Field(None, description="behind the leader at the same timing point")
+    laps_behind_leader: Optional[int] = None
+    interval_s: Optional[float] = Field(None, description="behind the car ahead at the same timing point")
+    laps_behind_ahead: Optional[int] = None
+    last_lap_s: Optional[float] = None
+    best_lap_s: Optional[float] = None
+    best_lap: Optional[int] = None
+    pit_in: bool = False
+    sections: dict[str, LiveSection] = Field(default_factory=dict)
+    section_losses: Optional[LiveSectionLosses] = None
+    trend: Optional[LiveTrend] = None
+
+
+class LiveField(BaseModel):
+    best_lap: Optional[Doc] = None
+    sections: dict[str, Doc] = Field(default_factory=dict, description="the fastest time so far per section")
+    composite: Optional[dict[str, Doc]] = Field(None, description="field composite per section set (clean laps)")
+    analysis: Optional[Doc] = Field(None, description="the leader lap the engines last ran at, laps, clean laps")
+
+
+class LiveState(Doc):
+    """The race after the crossings so far (docs/DATA_REFERENCE.md "Live mode")."""
+    race_id: str
+    track_id: str
+    race_number: Optional[int] = None
+    date: Optional[str] = None
+    start_utc: Optional[str] = None
+    clock_utc: Optional[str] = None
+    t_s: Optional[float] = None
+    crossings: int
+    leader: Optional[str] = None
+    leader_lap: int
+    order: list[str]
+    cars: dict[str, LiveCar]
+    field: LiveField
+
+
+class LiveSnapshot(BaseModel):
+    race_id: str
+    last_event_id: int = Field(description="the state is the fold of the events up to this id")
+    ended: bool = Field(description="the feed ended (an end event was published)")
+    state: LiveState
+
+
+class LiveCrossing(BaseModel):
+    car: str
+    lap: int
+    point: Literal["im1a", "im1", "im2a", "im2", "im3a", "fl"]
+    time_utc: str
+    t_s: float
+    sections: dict[str, float] = Field(default_factory=dict, description="section times this crossing completes")
+
+
+class LivePatchOp(BaseModel):
+    op: Literal["add", "replace", "remove"]
+    path: str = Field(description="JSON Pointer into the state")
+    value: Optional[object] = None
+
+
+class LiveEvent(BaseModel):
+    """One stored event: initial (data.state), update (data.crossing, data.patch: RFC 6902 against the state
+    after the previous event) or end."""
+    id: int
+    race_id: str
+    kind: Literal["initial", "update", "end"]
+    at: str = Field(description="when it was published (UTC)")
+    data: dict
+
+
+class LiveEventPage(BaseModel):
+    race_id: str
+    last_event_id: int
+    items: list[LiveEvent]

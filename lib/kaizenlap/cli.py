@@ -21,6 +21,9 @@ from kaizenlap.core import params
 from kaizenlap.core.settings import SettingsError, load as load_settings, parse_setting
 from kaizenlap.ingest.loader import load
 from kaizenlap.ingest.report import format_race
+from kaizenlap.core.paths import resolve_data
+from kaizenlap.live.feed import RecordedFeed, ReplayFeed, record
+from kaizenlap.live.publish import publish_live
 from kaizenlap.pipeline import run, summary_lines
 from kaizenlap.pipeline.dry_run import dry_run, lines as dry_run_lines
 from kaizenlap.sample import write_season
@@ -148,6 +151,34 @@ def _publish(args: argparse.Namespace) -> int:
     return 1 if record["failed_tasks"] else 0
 
 
+def _live(args: argparse.Namespace) -> int:
+    """Replay a race's crossings (or a recording) into the live state, publishing every update to the store."""
+    if args.speed < 0 or args.analysis_every < 0:
+        print("run_pipeline.py live: error: --speed and --analysis-every must be >= 0", file=sys.stderr)
+        return 2
+    if args.from_recording:
+        feed = RecordedFeed(args.from_recording)
+    else:
+        if not args.race:
+            print("run_pipeline.py live: error: --race is required (or --from-recording)", file=sys.stderr)
+            return 2
+        races, _ = load(resolve_data(args.settings.data(args.data)), race_ids=[args.race])
+        if not races:
+            print(f"run_pipeline.py live: error: race {args.race!r} not found in the data", file=sys.stderr)
+            return 2
+        feed = ReplayFeed(races[0])
+    if args.record:
+        n = record(feed, args.record)
+        print(f"recorded {n} crossings to {args.record}", file=sys.stderr)
+    race_id = feed.meta()["race_id"]
+    with open_store(args.settings.store_url(args.store)) as store:
+        print(f"live: replaying {race_id} at {args.speed:g}x into {store.url}; stream it from a server on this store: "
+              f"GET /live/{race_id}/events", file=sys.stderr)
+        result = publish_live(feed, store, speed=args.speed, analysis_every=args.analysis_every, limit=args.limit)
+    print(json.dumps(result.figures()))
+    return 0
+
+
 def _data_arg(text: str):
     """A local path, or a ``gs://`` URL kept as it is (a Path would fold its ``//``)."""
     return text if text.startswith("gs://") else Path(text)
@@ -232,15 +263,29 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--run-id", default=None, help="default: UTC time, e.g. 20251126T101500Z")
     b.add_argument("--races", nargs="+", default=None, metavar="ID")
     b.set_defaults(func=_publish)
+    lv = sub.add_parser("live", help="replay a race's crossings in real order and spacing (sped up) into the live "
+                                     "state, publishing each update to the store (GET /live/RACE/events streams it)")
+    lv.add_argument("--data", nargs="+", default=None, metavar="DATA", type=_data_arg,
+                    help="folder tree(s), zip(s) or gs://BUCKET/PREFIX (default as for run)")
+    lv.add_argument("--race", default=None, metavar="ID", help="the race to replay, e.g. cota-r1")
+    lv.add_argument("--speed", type=float, default=10.0, help="replay speed (default 10: ten times real time; 0: "
+                                                               "as fast as it computes)")
+    lv.add_argument("--store", default=None, metavar="URL", help="store URL (default as for serve)")
+    lv.add_argument("--analysis-every", type=int, default=1, metavar="N",
+                    help="run the engines (composite, section losses, trend) every N leader laps (0: never)")
+    lv.add_argument("--record", default=None, metavar="PATH", help="also write the feed as a recording (JSON lines)")
+    lv.add_argument("--from-recording", default=None, metavar="PATH", help="replay a recording instead of DATA")
+    lv.add_argument("--limit", type=int, default=None, metavar="N", help="stop after N crossings (no end event)")
+    lv.set_defaults(func=_live)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in ("run", "serve", "publish"):      # the settings, checked before anything starts
+    if args.command in ("run", "serve", "publish", "live"):      # the settings, checked before anything starts
         try:
             args.settings = load_settings()
-            args.settings.check("serve" if args.command == "publish" else args.command, data_flag=getattr(args, "data", None), store_flag=args.store)
+            args.settings.check("serve" if args.command in ("publish", "live") else args.command, data_flag=getattr(args, "data", None), store_flag=args.store)
         except SettingsError as exc:
             print(f"run_pipeline.py {args.command}: {exc}", file=sys.stderr)
             return 2

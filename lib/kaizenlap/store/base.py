@@ -22,6 +22,8 @@ META = "meta"          # meta/active: the pointer document naming the run reader
 ACTIVE = "active"
 
 PARTS = "parts"        # runs/{run_id}/parts/{part}: what each writer of a run wrote (counts, content sums)
+LIVE = "live"          # live/{race_id}/events/{id}: live mode's events (kaizenlap.live), outside any run
+LIVE_KINDS = ("initial", "update", "end")
 
 # Fields a document may be filtered on (copied to indexed columns in SQLite).
 FILTER_FIELDS = ("race_id", "track_id", "car", "lap", "section")
@@ -146,6 +148,20 @@ class Store(ABC):
     def delete_run(self, run_id: str) -> None:
         """Delete a run's documents, its part records and then its run document."""
 
+    # --- live mode (kaizenlap.live): an append-only event log per race, outside the runs -------------
+    def append_live_events(self, race_id: str, events: list[dict]) -> list[int]:
+        """Append ``events`` (each ``{"kind": initial|update|end, "data": {...}}``) to the race's log, in
+        order, in one transaction; returns their ids (monotonic per race, from 1, never reused)."""
+        raise NotImplementedError(f"{type(self).__name__} has no live events")
+
+    def live_events(self, race_id: str, after: int = 0, limit: int | None = None) -> list[dict]:
+        """The race's events with id > ``after``, by id: ``{"id", "race_id", "kind", "at", "data"}``."""
+        raise NotImplementedError(f"{type(self).__name__} has no live events")
+
+    def live_last_id(self, race_id: str) -> int:
+        """The id of the race's latest event (0: none)."""
+        raise NotImplementedError(f"{type(self).__name__} has no live events")
+
     def close(self) -> None:
         pass
 
@@ -154,3 +170,60 @@ class Store(ABC):
 
     def __exit__(self, *exc):
         self.close()
+
+
+# --------------------------------------------------------------------------- live events (kaizenlap.live)
+
+def live_record(race_id: str, event_id: int, kind: str, data: dict, at: str) -> dict:
+    if kind not in LIVE_KINDS:
+        raise ValueError(f"unknown live event kind {kind!r}: {', '.join(LIVE_KINDS)}")
+    return {"id": int(event_id), "race_id": race_id, "kind": kind, "at": at, "data": data}
+
+
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def apply_patch(doc: Any, ops: list[dict]) -> Any:
+    """``doc`` with the JSON Patch ``ops`` applied (RFC 6902: ``add``, ``replace``, ``remove``; the subset
+    kaizenlap.live writes). Mutates and returns ``doc`` (a whole-document replace returns the new value)."""
+    for op in ops:
+        kind, path = op["op"], op["path"]
+        if path == "":
+            if kind == "remove":
+                raise ValueError("cannot remove the whole document")
+            doc = op["value"]
+            continue
+        tokens = [_unescape(t) for t in path.split("/")[1:]]
+        parent = doc
+        for t in tokens[:-1]:
+            parent = parent[int(t)] if isinstance(parent, list) else parent[t]
+        last = tokens[-1]
+        if isinstance(parent, list):
+            i = len(parent) if last == "-" else int(last)
+            if kind == "remove":
+                del parent[i]
+            elif kind == "add":
+                parent.insert(i, op["value"])
+            else:
+                parent[i] = op["value"]
+        elif kind == "remove":
+            del parent[last]
+        elif kind in ("add", "replace"):
+            if kind == "replace" and last not in parent:
+                raise KeyError(f"replace of a missing member {path!r}")
+            parent[last] = op["value"]
+        else:
+            raise ValueError(f"unsupported JSON Patch op {kind!r}")
+    return doc
+
+
+def fold_live(events: Iterable[dict], state: dict | None = None) -> dict | None:
+    """The live state after ``events`` (by id), starting from ``state``: an ``initial`` event replaces it,
+    an ``update`` applies its ``patch``, an ``end`` leaves it. None until an ``initial`` is seen."""
+    for ev in events:
+        if ev["kind"] == "initial":
+            state = json.loads(dumps(ev["data"]["state"]))
+        elif ev["kind"] == "update" and state is not None:
+            state = apply_patch(state, ev["data"]["patch"])
+    return state

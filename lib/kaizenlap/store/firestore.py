@@ -10,10 +10,13 @@ server on Google Cloud).
 """
 from __future__ import annotations
 
+import json
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from kaizenlap.core.environment import env
-from kaizenlap.store.base import COLLECTIONS, MAX_BATCH, META, PARTS, RUNS, Store, StoreError, chunks
+from kaizenlap.store.base import (COLLECTIONS, LIVE, MAX_BATCH, META, PARTS, RUNS, Store, StoreError, chunks, dumps,
+                                  live_record)
 
 TIMEOUT_S = 30.0
 PART_FIELD = "_part"
@@ -175,6 +178,45 @@ class FirestoreStore(Store):
         for collection in (*COLLECTIONS, PARTS):
             self._delete_matching(self._coll(run_id, collection))
         self._call(self.client.collection(RUNS).document(run_id).delete, timeout=TIMEOUT_S)
+
+    # --- live events: live/{race_id} holds last_id; live/{race_id}/events/{id:012d} the events -------
+    def _live(self, race_id: str):
+        return self.client.collection(LIVE).document(race_id)
+
+    def append_live_events(self, race_id: str, events: list[dict]) -> list[int]:
+        from google.cloud import firestore
+        if len(events) > MAX_BATCH - 1:
+            return [i for part in chunks(events, MAX_BATCH - 1) for i in self.append_live_events(race_id, part)]
+        head = self._live(race_id)
+        at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+        @firestore.transactional
+        def append(tr) -> list[int]:       # the head read in the transaction: a concurrent writer retries
+            snap = head.get(transaction=tr)
+            last = int((snap.to_dict() or {}).get("last_id", 0)) if snap.exists else 0
+            ids = []
+            for i, ev in enumerate(events, 1):
+                rec = live_record(race_id, last + i, ev["kind"], ev["data"], at)
+                # the data as JSON text: any shape (lists of lists included) and one canonical text
+                tr.set(head.collection("events").document(f"{rec['id']:012d}"),
+                       {"id": rec["id"], "kind": rec["kind"], "at": at, "body": dumps(rec["data"])})
+                ids.append(rec["id"])
+            tr.set(head, {"race_id": race_id, "last_id": last + len(events)})
+            return ids
+        return self._call(append, self.client.transaction())
+
+    def live_events(self, race_id: str, after: int = 0, limit: int | None = None) -> list[dict]:
+        from google.cloud.firestore_v1.field_path import FieldPath
+        coll = self._live(race_id).collection("events")
+        q = coll.order_by(FieldPath.document_id()).start_after({FieldPath.document_id(): coll.document(f"{int(after):012d}")})
+        if limit is not None:
+            q = q.limit(int(limit))
+        return [live_record(race_id, d["id"], d["kind"], json.loads(d["body"]), d["at"])
+                for d in (s.to_dict() for s in self._call(lambda: list(q.stream(timeout=TIMEOUT_S))))]
+
+    def live_last_id(self, race_id: str) -> int:
+        snap = self._call(self._live(race_id).get, timeout=TIMEOUT_S)
+        return int((snap.to_dict() or {}).get("last_id", 0)) if snap.exists else 0
 
     def close(self) -> None:
         try:

@@ -16,7 +16,10 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable
 
-from kaizenlap.store.base import FILTER_FIELDS, MAX_BATCH, QUERIES, Store, StoreError, chunks, dumps as _dumps
+from datetime import datetime, timezone
+
+from kaizenlap.store.base import (FILTER_FIELDS, MAX_BATCH, QUERIES, Store, StoreError, chunks, dumps as _dumps,
+                                    live_record)
 
 SCHEMA_VERSION = 2        # 2: docs.part and the parts table (staged multi-writer runs)
 
@@ -74,6 +77,10 @@ class SqliteStore(Store):
                         "PRIMARY KEY (run_id, part)) WITHOUT ROWID")
             con.execute("CREATE INDEX IF NOT EXISTS ix_part ON docs (run_id, part)")
             con.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, body TEXT NOT NULL)")
+            # Live mode's event log (kaizenlap.live): outside the runs, append-only, id monotonic per race.
+            con.execute("CREATE TABLE IF NOT EXISTS live_events (race_id TEXT NOT NULL, id INTEGER NOT NULL, "
+                        "kind TEXT NOT NULL, at TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (race_id, id)) "
+                        "WITHOUT ROWID")
             for name, cols in index_specs().items():
                 con.execute(f"CREATE INDEX IF NOT EXISTS {name} ON docs ({', '.join(cols)})")
             con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -219,6 +226,28 @@ class SqliteStore(Store):
             con.execute("DELETE FROM docs WHERE run_id=?", (run_id,))
             con.execute("DELETE FROM parts WHERE run_id=?", (run_id,))
             con.execute("DELETE FROM runs WHERE run_id=?", (run_id,))
+
+    # --- live events ----------------------------------------------------------------------------------
+    def append_live_events(self, race_id: str, events: list[dict]) -> list[int]:
+        con = self._con()
+        at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        with _tx(con):        # BEGIN IMMEDIATE: one writer at a time, so max(id) + 1 is never taken twice
+            last = con.execute("SELECT coalesce(max(id), 0) FROM live_events WHERE race_id=?", (race_id,)).fetchone()[0]
+            rows = [live_record(race_id, last + i, ev["kind"], ev["data"], at) for i, ev in enumerate(events, 1)]
+            con.executemany("INSERT INTO live_events (race_id, id, kind, at, body) VALUES (?,?,?,?,?)",
+                            [(race_id, r["id"], r["kind"], at, _dumps(r["data"])) for r in rows])
+        return [r["id"] for r in rows]
+
+    def live_events(self, race_id: str, after: int = 0, limit: int | None = None) -> list[dict]:
+        sql = "SELECT id, kind, at, body FROM live_events WHERE race_id=? AND id>? ORDER BY id"
+        args: tuple = (race_id, int(after))
+        if limit is not None:
+            sql += " LIMIT ?"
+            args += (int(limit),)
+        return [live_record(race_id, i, kind, json.loads(body), at) for i, kind, at, body in self._rows(sql, args)]
+
+    def live_last_id(self, race_id: str) -> int:
+        return self._rows("SELECT coalesce(max(id), 0) FROM live_events WHERE race_id=?", (race_id,))[0][0]
 
     def close(self) -> None:
         with self._lock:

@@ -24,6 +24,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/live/{race_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live State
+         * @description The live state of a race now (the fold of its events), for a client that polls. 404: never live.
+         */
+        get: operations["live_state_live__race_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/live/{race_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live Stream
+         * @description The race live: an initial state, then an update per crossing (server-sent events), resumable by id.
+         */
+        get: operations["live_stream_live__race_id__events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/live/{race_id}/events.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live Events
+         * @description The stored events after an id, by id (the stream's events as JSON). 404: never live.
+         */
+        get: operations["live_events_live__race_id__events_json_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/races": {
         parameters: {
             query?: never;
@@ -956,6 +1016,272 @@ export interface components {
             race_id: string;
             /** Run Id */
             run_id: string;
+        };
+        /** LiveCar */
+        LiveCar: {
+            /** Best Lap */
+            best_lap?: number | null;
+            /** Best Lap S */
+            best_lap_s?: number | null;
+            /** Car */
+            car: string;
+            /** Class */
+            class?: string | null;
+            /** Driver Name */
+            driver_name?: string | null;
+            /**
+             * Gap To Leader S
+             * @description behind the leader at the same timing point
+             */
+            gap_to_leader_s?: number | null;
+            /**
+             * Interval S
+             * @description behind the car ahead at the same timing point
+             */
+            interval_s?: number | null;
+            /**
+             * Lap
+             * @description the lap of the last timing point crossed
+             */
+            lap?: number | null;
+            /**
+             * Laps
+             * @description laps completed
+             */
+            laps: number;
+            /** Laps Behind Ahead */
+            laps_behind_ahead?: number | null;
+            /** Laps Behind Leader */
+            laps_behind_leader?: number | null;
+            /** Last Lap S */
+            last_lap_s?: number | null;
+            /** Number */
+            number?: string | null;
+            /**
+             * Pit In
+             * @default false
+             */
+            pit_in: boolean;
+            /** Point */
+            point?: ("im1a" | "im1" | "im2a" | "im2" | "im3a" | "fl") | null;
+            /** Position */
+            position: number;
+            section_losses?: components["schemas"]["LiveSectionLosses"] | null;
+            /** Sections */
+            sections?: {
+                [key: string]: components["schemas"]["LiveSection"];
+            };
+            /**
+             * T S
+             * @description seconds since the start at the last crossing
+             */
+            t_s?: number | null;
+            /** Team */
+            team?: string | null;
+            trend?: components["schemas"]["LiveTrend"] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** LiveEstimate */
+        LiveEstimate: {
+            /** Hi */
+            hi?: number | null;
+            /** Lo */
+            lo?: number | null;
+            /**
+             * N
+             * @default 0
+             */
+            n: number;
+            /** Value */
+            value?: number | null;
+        };
+        /**
+         * LiveEvent
+         * @description One stored event: initial (data.state), update (data.crossing, data.patch: RFC 6902 against the state
+         *     after the previous event) or end.
+         */
+        LiveEvent: {
+            /**
+             * At
+             * @description when it was published (UTC)
+             */
+            at: string;
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
+            /** Id */
+            id: number;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "initial" | "update" | "end";
+            /** Race Id */
+            race_id: string;
+        };
+        /** LiveEventPage */
+        LiveEventPage: {
+            /** Items */
+            items: components["schemas"]["LiveEvent"][];
+            /** Last Event Id */
+            last_event_id: number;
+            /** Race Id */
+            race_id: string;
+        };
+        /** LiveField */
+        LiveField: {
+            /** @description the leader lap the engines last ran at, laps, clean laps */
+            analysis?: components["schemas"]["Doc"] | null;
+            best_lap?: components["schemas"]["Doc"] | null;
+            /**
+             * Composite
+             * @description field composite per section set (clean laps)
+             */
+            composite?: {
+                [key: string]: components["schemas"]["Doc"];
+            } | null;
+            /**
+             * Sections
+             * @description the fastest time so far per section
+             */
+            sections?: {
+                [key: string]: components["schemas"]["Doc"];
+            };
+        };
+        /**
+         * LiveSection
+         * @description A car's latest time in one section, its own best so far and the colour of the latest.
+         */
+        LiveSection: {
+            /** Best S */
+            best_s: number;
+            /**
+             * Colour
+             * @description overall_best: the field's fastest so far; personal_best: the car's own
+             * @enum {string}
+             */
+            colour: "overall_best" | "personal_best" | "none";
+            /** Lap */
+            lap: number;
+            /** Last S */
+            last_s: number;
+        };
+        /** LiveSectionLoss */
+        LiveSectionLoss: {
+            consistency_cost: components["schemas"]["LiveEstimate"];
+            loss: components["schemas"]["LiveEstimate"];
+            pace_gap: components["schemas"]["LiveEstimate"];
+            /** Rank */
+            rank: number;
+            /**
+             * Section
+             * @enum {string}
+             */
+            section: "s1" | "s2" | "s3" | "im1a" | "im1" | "im2a" | "im2" | "im3a" | "fl";
+            section_loss: components["schemas"]["LiveEstimate"];
+            /** Significant */
+            significant: boolean;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * LiveSectionLosses
+         * @description The sections engine on the laps so far (the car's preferred set).
+         */
+        LiveSectionLosses: {
+            /** Available */
+            available: boolean;
+            /**
+             * N
+             * @default 0
+             */
+            n: number;
+            /** Reason */
+            reason?: string | null;
+            /** Section Set */
+            section_set?: string | null;
+            /** Sections */
+            sections?: components["schemas"]["LiveSectionLoss"][];
+            /** Total Loss S */
+            total_loss_s?: number | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** LiveSnapshot */
+        LiveSnapshot: {
+            /**
+             * Ended
+             * @description the feed ended (an end event was published)
+             */
+            ended: boolean;
+            /**
+             * Last Event Id
+             * @description the state is the fold of the events up to this id
+             */
+            last_event_id: number;
+            /** Race Id */
+            race_id: string;
+            state: components["schemas"]["LiveState"];
+        };
+        /**
+         * LiveState
+         * @description The race after the crossings so far (docs/DATA_REFERENCE.md "Live mode").
+         */
+        LiveState: {
+            /** Cars */
+            cars: {
+                [key: string]: components["schemas"]["LiveCar"];
+            };
+            /** Clock Utc */
+            clock_utc?: string | null;
+            /** Crossings */
+            crossings: number;
+            /** Date */
+            date?: string | null;
+            field: components["schemas"]["LiveField"];
+            /** Leader */
+            leader?: string | null;
+            /** Leader Lap */
+            leader_lap: number;
+            /** Order */
+            order: string[];
+            /** Race Id */
+            race_id: string;
+            /** Race Number */
+            race_number?: number | null;
+            /** Start Utc */
+            start_utc?: string | null;
+            /** T S */
+            t_s?: number | null;
+            /** Track Id */
+            track_id: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * LiveTrend
+         * @description The pattern engine on the laps so far: trend relative to the field, consistency.
+         */
+        LiveTrend: {
+            /** Available */
+            available: boolean;
+            /** Consistency Percentile */
+            consistency_percentile?: number | null;
+            /** Inconsistency Driver */
+            inconsistency_driver?: string | null;
+            /** Label */
+            label?: string | null;
+            /** N Clean */
+            n_clean?: number | null;
+            /** Q Value */
+            q_value?: number | null;
+            /** Residual Sd S */
+            residual_sd_s?: number | null;
+            slope_s_per_lap?: components["schemas"]["LiveEstimate"] | null;
+        } & {
+            [key: string]: unknown;
         };
         /** PaceVsTrackTemp */
         PaceVsTrackTemp: {
@@ -1943,6 +2269,202 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    live_state_live__race_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description race id, e.g. barber-r1 */
+                race_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description no-store */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LiveSnapshot"];
+                };
+            };
+            /** @description unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid parameter */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description store unreachable or nothing published yet */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    live_stream_live__race_id__events_get: {
+        parameters: {
+            query?: {
+                /** @description resume after this id (as the header) */
+                last_event_id?: number;
+            };
+            header?: {
+                /** @description resume after this id (EventSource) */
+                "Last-Event-ID"?: number;
+            };
+            path: {
+                /** @description race id, e.g. barber-r1 */
+                race_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description server-sent events (text/event-stream): `initial` (data: {race_id, state}), `update` (data: {crossing, patch}), `end` (data: {reason, crossings}); each with `id:`; `: keep-alive` comments */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description the client has seen the end of the feed: nothing more will come */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid parameter */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description store unreachable or nothing published yet */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    live_events_live__race_id__events_json_get: {
+        parameters: {
+            query?: {
+                /** @description events with an id above this */
+                after?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description race id */
+                race_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LiveEventPage"];
+                };
+            };
+            /** @description unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid parameter */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description store unreachable or nothing published yet */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
