@@ -345,7 +345,12 @@ class Recommendation(Doc):
     variance_share: Optional[dict[str, dict[str, float]]] = Field(
         None, description="per section set, section -> share of lap-time variance (sums to 1)")
     inconsistency_driver: Optional[str] = Field(None, description="section with the largest variance share")
-    consistency_percentile: Optional[float] = None
+    consistency_percentile: Optional[float] = Field(None, description="whole % of the other rated cars it is "
+                                                    "more consistent than")
+    more_consistent_than: Optional[int] = Field(None, description="the other rated cars with a larger residual SD")
+    others: Optional[int] = Field(None, description="the other rated cars")
+    consistency: Optional[Estimate] = Field(None, description="residual_sd_s with its 95% interval")
+    consistency_n: Optional[int] = Field(None, description="laps the consistency is measured on")
     field_size: Optional[int] = Field(None, description="cars with enough clean laps")
 
 

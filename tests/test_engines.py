@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from kaizenlap.engines import composite, pattern, sections, weather
-from kaizenlap.engines.common import NOT_ENOUGH
+from kaizenlap.engines.common import engine_settings, NOT_ENOUGH
 
 
 def make_laps(spec: dict[str, list[tuple[float, float, float]]], clean=True, track="barber", race="barber-r1"):
@@ -155,8 +155,11 @@ def test_weather_asof_join_and_field_pace():
     # lap 5 (+500): latest reading +290 is 210 s old > 180 s tolerance -> missing, not a stale value
     got = dict(zip(j.loc[j["car"] == "A", "lap"], j.loc[j["car"] == "A", "track_temp_c"]))
     assert got[1] == 30.0 and got[2] == 31.0 and got[3] == 32.0 and got[4] == 32.0 and math.isnan(got[5])
-    pace = weather.field_relative_pace(laps)
     lap1 = laps["lap"] == 1
+    # three cars: fewer than weather.field_min_cars (5) clean laps on the lap, so no field to compare with
+    assert weather.field_relative_pace(laps)[lap1].isna().all()
+    with engine_settings({"weather": {"field_min_cars": 3}}):
+        pace = weather.field_relative_pace(laps)
     # lap 1 times 100.0, 100.5, 103.0: the field's median is 100.5
     assert pace[lap1].tolist() == pytest.approx((laps.loc[lap1, "lap_time_s"] - 100.5).tolist())
 

@@ -463,8 +463,18 @@ export interface components {
             class?: string | null;
             /** Composite S */
             composite_s?: number | null;
+            /** @description residual_sd_s with its 95% interval */
+            consistency?: components["schemas"]["Estimate"] | null;
             consistency_cost?: components["schemas"]["Estimate"] | null;
-            /** Consistency Percentile */
+            /**
+             * Consistency N
+             * @description laps the consistency is measured on
+             */
+            consistency_n?: number | null;
+            /**
+             * Consistency Percentile
+             * @description whole % of the other rated cars it is more consistent than
+             */
             consistency_percentile?: number | null;
             /** Delta To Composite S */
             delta_to_composite_s?: number | null;
@@ -507,6 +517,11 @@ export interface components {
             /** Message */
             message?: string | null;
             /**
+             * More Consistent Than
+             * @description the other rated cars with a larger residual SD
+             */
+            more_consistent_than?: number | null;
+            /**
              * N
              * @description the sample the document's numbers came from
              */
@@ -518,6 +533,11 @@ export interface components {
             n_clean: number;
             /** N Laps */
             n_laps?: number | null;
+            /**
+             * Others
+             * @description the other rated cars
+             */
+            others?: number | null;
             pace_gap?: components["schemas"]["Estimate"] | null;
             /** Preferred */
             preferred?: boolean | null;
@@ -1526,8 +1546,18 @@ export interface components {
             class?: string | null;
             /** Composite S */
             composite_s?: number | null;
+            /** @description residual_sd_s with its 95% interval */
+            consistency?: components["schemas"]["Estimate"] | null;
             consistency_cost?: components["schemas"]["Estimate"] | null;
-            /** Consistency Percentile */
+            /**
+             * Consistency N
+             * @description laps the consistency is measured on
+             */
+            consistency_n?: number | null;
+            /**
+             * Consistency Percentile
+             * @description whole % of the other rated cars it is more consistent than
+             */
             consistency_percentile?: number | null;
             /** Delta To Composite S */
             delta_to_composite_s?: number | null;
@@ -1563,6 +1593,11 @@ export interface components {
             /** Message */
             message?: string | null;
             /**
+             * More Consistent Than
+             * @description the other rated cars with a larger residual SD
+             */
+            more_consistent_than?: number | null;
+            /**
              * N
              * @description the sample the document's numbers came from
              */
@@ -1571,6 +1606,11 @@ export interface components {
             n_clean?: number | null;
             /** N Laps */
             n_laps?: number | null;
+            /**
+             * Others
+             * @description the other rated cars
+             */
+            others?: number | null;
             pace_gap?: components["schemas"]["Estimate"] | null;
             /** Preferred */
             preferred?: boolean | null;
@@ -1812,8 +1852,18 @@ export interface components {
             conditions?: {
                 [key: string]: components["schemas"]["Doc"];
             } | null;
+            /** @description residual_sd_s with its 95% interval */
+            consistency?: components["schemas"]["Estimate"] | null;
             consistency_cost?: components["schemas"]["Estimate"] | null;
-            /** Consistency Percentile */
+            /**
+             * Consistency N
+             * @description laps the consistency is measured on
+             */
+            consistency_n?: number | null;
+            /**
+             * Consistency Percentile
+             * @description whole % of the other rated cars it is more consistent than
+             */
             consistency_percentile?: number | null;
             /** Delta To Composite S */
             delta_to_composite_s?: number | null;
@@ -1857,6 +1907,11 @@ export interface components {
             /** Message */
             message?: string | null;
             /**
+             * More Consistent Than
+             * @description the other rated cars with a larger residual SD
+             */
+            more_consistent_than?: number | null;
+            /**
              * N
              * @description the sample the document's numbers came from
              */
@@ -1865,6 +1920,11 @@ export interface components {
             n_clean?: number | null;
             /** N Laps */
             n_laps?: number | null;
+            /**
+             * Others
+             * @description the other rated cars
+             */
+            others?: number | null;
             pace_gap?: components["schemas"]["Estimate"] | null;
             pace_vs_track_temp?: components["schemas"]["PaceVsTrackTemp"] | null;
             /** Params */
@@ -2076,8 +2136,18 @@ export interface components {
             class?: string | null;
             /** Composite S */
             composite_s?: number | null;
+            /** @description residual_sd_s with its 95% interval */
+            consistency?: components["schemas"]["Estimate"] | null;
             consistency_cost?: components["schemas"]["Estimate"] | null;
-            /** Consistency Percentile */
+            /**
+             * Consistency N
+             * @description laps the consistency is measured on
+             */
+            consistency_n?: number | null;
+            /**
+             * Consistency Percentile
+             * @description whole % of the other rated cars it is more consistent than
+             */
             consistency_percentile?: number | null;
             /** Delta To Composite S */
             delta_to_composite_s?: number | null;
@@ -2122,6 +2192,11 @@ export interface components {
             /** Message */
             message?: string | null;
             /**
+             * More Consistent Than
+             * @description the other rated cars with a larger residual SD
+             */
+            more_consistent_than?: number | null;
+            /**
              * N
              * @description the sample the document's numbers came from
              */
@@ -2132,6 +2207,11 @@ export interface components {
             n_laps?: number | null;
             /** Note */
             note?: string | null;
+            /**
+             * Others
+             * @description the other rated cars
+             */
+            others?: number | null;
             pace_gap?: components["schemas"]["Estimate"] | null;
             /**
              * Placebo False Positive Rate
