@@ -503,3 +503,62 @@ def test_markup_in_team_and_car_is_escaped_in_the_executed_report(race, tmp_path
     assert "&lt;script&gt;alert(2)" in page                                      # the car number, as text
     doc = json.loads((out / "coaching.json").read_text())
     assert evil_car in {c["car"] for c in doc["cars"]} and doc["n_failed"] == 0
+
+
+# --------------------------------------------------------------------------- issue 20, item 9
+
+class Echo(BaseHTTPRequestHandler):
+    """A model server that answers with ``Echo.answer`` and counts requests per server."""
+    answer: dict = {}
+    seen: list = []
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        type(self).seen.append(self.server.server_address[1])
+        body = chat_answer(json.dumps(type(self).answer))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_the_answer_cache_is_per_endpoint(fast, tmp_path, monkeypatch):
+    """Two servers of the same model name: the second is asked (its answer is its own), not served the
+    first one's cached text under the first one's label."""
+    monkeypatch.setitem(fast, "timeout_s", 5.0)
+    Echo.answer, _ = _answer("Car 13: IM2 is where time goes", "The IM2 loss may come from a late apex.",
+                             "In IM2, bring the median time down to 24.513 s over the next 5 laps.")
+    Echo.seen = []
+    cache = engine.AnswerCache(tmp_path / "cache")
+    a, b = Server(Echo), Server(Echo)
+    try:
+        for srv in (a, b, a):
+            doc, _ = engine.coach_car(brief_one(), from_setting(srv.url), cache=cache, budget=engine._Budget(10))
+            assert doc["generator"]["validation"] in ("accepted", "repaired"), doc["generator"]
+    finally:
+        a.close()
+        b.close()
+    ports = [a.srv.server_address[1], b.srv.server_address[1]]
+    assert Echo.seen == ports                        # each server asked once; the third call was a cache hit
+
+
+def test_an_answer_that_drops_the_objective_is_not_used(fast, monkeypatch):
+    """The deterministic coaching acts on IM2; an answer whose actions are all elsewhere is refused (and its
+    repair too), so the car keeps the deterministic objective."""
+    monkeypatch.setitem(fast, "timeout_s", 5.0)
+    ans, _ = _answer("Car 13: IM2 is where time goes", "The IM2 loss may come from a late apex.",
+                     "In IM1, bring the median time down to 24.513 s over the next 5 laps.")
+    ans["actions"][0]["section"] = "im1"
+    Echo.answer, Echo.seen = ans, []
+    srv = Server(Echo)
+    try:
+        doc, calls = engine.coach_car(brief_one(), from_setting(srv.url), cache=None, budget=engine._Budget(10))
+    finally:
+        srv.close()
+    g = doc["generator"]
+    assert g["validation"] == "fallback" and "drops the objective" in g["fallback_reason"]
+    assert [a["section"] for a in doc["actions"]][:1] == ["im2"]

@@ -448,3 +448,33 @@ def test_live_stream_while_publishing_keepalive_restart_and_concurrent_clients(f
             assert _fold_stream(first + rest) == fold_live(s.live_events("barber-r1"))
     finally:
         srv.stop()
+
+
+def test_a_firestore_client_listens_to_the_live_events(feed, tmp_path, request):
+    """On Firestore the live events are documents a client can listen to (a snapshot listener on the
+    emulator): every event published after the listener starts reaches it, in id order, once."""
+    store = open_store(new_store_url("firestore", tmp_path, request))
+    try:
+        publish_live(feed, store, speed=0, analysis_every=0, limit=5)             # ids 1..6 before listening
+        seen: list[int] = []
+        done = threading.Event()
+
+        def on_snapshot(docs, changes, read_time):
+            for ch in changes:
+                if ch.type.name == "ADDED":
+                    seen.append(int(ch.document.to_dict()["id"]))
+            if seen and max(seen) >= 26:
+                done.set()
+
+        events = store._live("barber-r1").collection("events").order_by("id")
+        watch = events.where("id", ">", 6).on_snapshot(on_snapshot)
+        try:
+            time.sleep(0.5)
+            run = publish_live(feed, store, speed=0, analysis_every=0, limit=19)      # ids 7..26
+            assert (run.first_id, run.last_id) == (7, 26)
+            assert done.wait(20), seen
+        finally:
+            watch.unsubscribe()
+        assert seen == list(range(7, 27))
+    finally:
+        store.close()

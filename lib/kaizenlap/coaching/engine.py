@@ -20,7 +20,7 @@ from kaizenlap.core.atomic import write_json
 from kaizenlap.core.ids import doc_id
 from kaizenlap.core.jsonclean import plain
 from kaizenlap.coaching import deterministic
-from kaizenlap.coaching.brief import Brief, brief_for_car, brief_text, race_cars
+from kaizenlap.coaching.brief import Brief, brief_for_car, brief_text, race_cars, section_label
 from kaizenlap.coaching.confidence import hypothesis_confidence
 from kaizenlap.coaching.model import CoachingDocument, Generator, Synthesis, synthesis_schema
 from kaizenlap.coaching.synth import (Breaker, CallError, Deterministic, Synthesizer, _redact, breaker_for,
@@ -41,11 +41,27 @@ def cache_dir() -> Path:
     return paths.cache_dir() / "coaching"
 
 
-def cache_key(brief: Brief, model: str | None, endpoint_kind: str, prompt_version: str) -> str:
-    """hash(brief + model + prompt version): an unchanged brief is not sent again."""
-    text = json.dumps({"brief": brief.hash(), "model": model, "kind": endpoint_kind, "prompt": prompt_version},
-                      sort_keys=True)
+def cache_key(brief: Brief, model: str | None, endpoint_kind: str, prompt_version: str,
+              endpoint: str | None = None) -> str:
+    """hash(brief + model + endpoint + prompt version): an unchanged brief is not sent again to the same
+    server; another server (another URL, same model name) is asked, and its answers are its own."""
+    text = json.dumps({"brief": brief.hash(), "model": model, "kind": endpoint_kind, "prompt": prompt_version,
+                       "endpoint": endpoint}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def objective_section(det) -> str | None:
+    """The section the deterministic coaching acts on (its first action), which an answer must keep."""
+    return det.actions[0].section if det.actions and det.actions[0].section else None
+
+
+def drops_objective(answer, section: str | None) -> str | None:
+    """Why a model answer is not used although it validates: it has no action on the objective's section."""
+    if section is None:
+        return None
+    if any((a.section or "").lower() == section.lower() for a in answer.actions):
+        return None
+    return f"the answer drops the objective: no action on {section_label(section)}"
 
 
 class AnswerCache:
@@ -156,10 +172,12 @@ def coach_car(brief: Brief, synth: Synthesizer, *, cache: AnswerCache | None, bu
     limit = brief.fact("limit.clean_laps")
     if limit is not None:
         return fallback(f"not sent to the model: {limit.text}"), []
-    key = cache_key(brief, synth.model, synth.kind, p["version"])
+    endpoint = getattr(synth, "endpoint", None)
+    key = cache_key(brief, synth.model, synth.kind, p["version"], endpoint if isinstance(endpoint, str) else None)
+    objective = objective_section(det)
     if cache is not None and (hit := cache.get(key)) is not None:
         check = validate(hit["answer"], brief)
-        if check.ok:
+        if check.ok and not drops_objective(check.synthesis, objective):
             gen = Generator.model_validate({**base, **hit["generator"], "cached": True, "kind": synth.kind,
                                             "label": label, "endpoint": None})
             return document(brief, check.synthesis, gen), [{"car": brief.car, "cached": True, "outcome":
@@ -192,6 +210,8 @@ def coach_car(brief: Brief, synth: Synthesizer, *, cache: AnswerCache | None, bu
             breaker.record(True)
         attempts += 1
         check = validate(comp.text, brief)
+        if check.ok and (why := drops_objective(check.synthesis, objective)):
+            check.ok, check.errors = False, [why]
         calls.append({"car": brief.car, "attempt": attempt + 1, "latency_s": round(comp.latency_s, 3),
                       "prompt_tokens": comp.prompt_tokens, "completion_tokens": comp.completion_tokens,
                       "http_attempts": comp.attempts, "ok": check.ok, "errors": check.errors[:5]})
