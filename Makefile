@@ -77,6 +77,9 @@ bench: setup
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/coverage.py
 	$(BIN)/python bench/coaching.py
+	$(BIN)/python bench/placebo.py
+	$(BIN)/python bench/persistence.py
+	$(BIN)/python bench/telemetry.py
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null 2>&1; } || \
 		echo "wrk (Debian) not installed: bench/api.py drives the warm passes with its asyncio client"
 	$(BIN)/python bench/api.py
