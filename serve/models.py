@@ -389,14 +389,9 @@ class WeatherEvidence(Doc):
     lap: list[int]
 
 
-class PaceVsTrackTemp(Doc):
-    available: bool
-    n: int = 0
-    slope_s_per_c: Optional[Estimate] = None
-    reason: Optional[str] = None
-    note: Optional[str] = None
-    evidence: Optional[WeatherEvidence] = None
-    vif_track_temp: Optional[float] = None
+class PlaceboChecked(Doc):
+    """The weather model's lap-shape control and placebo check (DATA_REFERENCE §10.3), on every document that
+    carries a temperature slope."""
     lap_shape_degree: Optional[int] = Field(None, description="degree of the field's lap shape (Legendre P2..P_degree)")
     se_clusters: Optional[str] = Field(None, description="what the standard errors are clustered by")
     placebo_tries: Optional[int] = Field(None, description="smooth placebo curves tried (DATA_REFERENCE §10.3)")
@@ -410,7 +405,17 @@ class PaceVsTrackTemp(Doc):
     qualification: Optional[str] = Field(None, description="the placebo check in words, on a shown slope")
 
 
-class WeatherTrackModel(Recommendation):
+class PaceVsTrackTemp(PlaceboChecked):
+    available: bool
+    n: int = 0
+    slope_s_per_c: Optional[Estimate] = None
+    reason: Optional[str] = None
+    note: Optional[str] = None
+    evidence: Optional[WeatherEvidence] = None
+    vif_track_temp: Optional[float] = None
+
+
+class WeatherTrackModel(Recommendation, PlaceboChecked):
     """A track's races pooled (``scope`` track): lap time on track temperature with a level and a lap trend
     per car and race (DATA_REFERENCE §10), or why it is not identifiable."""
     races: Optional[list[str]] = None
@@ -426,20 +431,9 @@ class WeatherTrackModel(Recommendation):
     vif_track_temp: Optional[float] = None
     vif_track_temp_with_race: Optional[float] = None
     note: Optional[str] = None
-    lap_shape_degree: Optional[int] = Field(None, description="degree of the field's lap shape (Legendre P2..P_degree)")
-    se_clusters: Optional[str] = Field(None, description="what the standard errors are clustered by")
-    placebo_tries: Optional[int] = Field(None, description="smooth placebo curves tried (DATA_REFERENCE §10.3)")
-    placebo_identifiable: Optional[int] = None
-    placebo_significant: Optional[int] = None
-    placebo_false_positive_rate: Optional[float] = Field(
-        None, description="share of identifiable placebo curves that came out significant; a slope is shown only "
-                          "at or below placebo_max_rate")
-    placebo_max_rate: Optional[float] = None
-    placebo_seed: Optional[int] = None
-    qualification: Optional[str] = Field(None, description="the placebo check in words, on a shown slope")
 
 
-class Weather(Recommendation):
+class Weather(Recommendation, PlaceboChecked):
     """A race's weather document (``scope`` race) with its track's pooled model as ``track_model``."""
     usable: Optional[bool] = None
     formula: Optional[str] = None
@@ -462,15 +456,6 @@ class Weather(Recommendation):
     races_with_temp: Optional[int] = None
     vif_track_temp: Optional[float] = None
     vif_track_temp_with_race: Optional[float] = None
-    lap_shape_degree: Optional[int] = None
-    se_clusters: Optional[str] = None
-    placebo_tries: Optional[int] = None
-    placebo_identifiable: Optional[int] = None
-    placebo_significant: Optional[int] = None
-    placebo_false_positive_rate: Optional[float] = None
-    placebo_max_rate: Optional[float] = None
-    placebo_seed: Optional[int] = None
-    qualification: Optional[str] = None
 
 
 class CoachingFact(Doc):

@@ -1898,7 +1898,10 @@ export interface components {
             is_clean?: boolean | null;
             /** Lap */
             lap?: number | null;
-            /** Lap Shape Degree */
+            /**
+             * Lap Shape Degree
+             * @description degree of the field's lap shape (Legendre P2..P_degree)
+             */
             lap_shape_degree?: number | null;
             /** Laps With Weather */
             laps_with_weather?: number | null;
@@ -1931,7 +1934,10 @@ export interface components {
             params?: {
                 [key: string]: number;
             } | null;
-            /** Placebo False Positive Rate */
+            /**
+             * Placebo False Positive Rate
+             * @description share of identifiable placebo curves that came out significant; a slope is shown only at or below placebo_max_rate
+             */
             placebo_false_positive_rate?: number | null;
             /** Placebo Identifiable */
             placebo_identifiable?: number | null;
@@ -1941,11 +1947,17 @@ export interface components {
             placebo_seed?: number | null;
             /** Placebo Significant */
             placebo_significant?: number | null;
-            /** Placebo Tries */
+            /**
+             * Placebo Tries
+             * @description smooth placebo curves tried (DATA_REFERENCE §10.3)
+             */
             placebo_tries?: number | null;
             /** Preferred */
             preferred?: boolean | null;
-            /** Qualification */
+            /**
+             * Qualification
+             * @description the placebo check in words, on a shown slope
+             */
             qualification?: string | null;
             /** Race Id */
             race_id?: string | null;
@@ -1967,7 +1979,10 @@ export interface components {
             residual_sd_s?: number | null;
             /** Scope */
             scope?: string | null;
-            /** Se Clusters */
+            /**
+             * Se Clusters
+             * @description what the standard errors are clustered by
+             */
             se_clusters?: string | null;
             /** Section */
             section?: string | null;
