@@ -41,7 +41,8 @@ $(LLM_STAMP): pyproject.toml constraints.txt | $(STAMP)
 
 setup-llm: $(LLM_STAMP)
 
-$(SAMPLE)/ground_truth.json: | $(STAMP)
+# Written again when the generator changes (a sample of an older generator is never tested against).
+$(SAMPLE)/ground_truth.json: lib/kaizenlap/sample.py | $(STAMP)
 	$(BIN)/python run_pipeline.py sample $(SAMPLE)
 
 sample: $(SAMPLE)/ground_truth.json
