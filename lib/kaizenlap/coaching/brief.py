@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 
 from kaizenlap.core import params
+from kaizenlap.core.laptime import format_lap
 from kaizenlap.coaching import read
 from kaizenlap.coaching.model import Fact
 
@@ -163,8 +164,11 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
                       sl["value"], "s/lap", sl["n"], sl["lo"], sl["hi"], section=sec, order=rank)
         if rank > top_k:
             continue
-        for key, what in (("pace_gap", "pace gap to the field's best (k fastest vs fastest)"),
-                          ("consistency_cost", "consistency cost (median vs k fastest)")):
+        k = params.load("engines")["best_k"]
+        for key, what in (("pace_gap", f"pace gap to the fastest car there (the car's {k} best times against "
+                                       "the field's best)"),
+                          ("consistency_cost", f"time lost to inconsistency (its typical time against its {k} "
+                                               "best)")):
             e = it[key]
             if e is not None:
                 facts.add(f"sections.{sec}.{key}", "section_detail", "sections",
@@ -180,12 +184,12 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
     # --- composite: what the car has shown it can do
     best = comp.get("best_clean_lap_s")
     if best is not None:
-        facts.add("composite.best_clean_lap", "potential", "composite", f"best clean lap {fmt(best, 3)} s",
+        facts.add("composite.best_clean_lap", "potential", "composite", f"best clean lap {format_lap(best)}",
                   best, "s", n=n_clean, order=1)
     pc = comp.get("personal_composite")
     if pc is not None:
         facts.add("composite.personal_composite", "potential", "composite",
-                  f"personal composite (own fastest {comp.get('section_set')} joined) {fmt(pc['value'], 3)} s "
+                  f"personal composite (own fastest {comp.get('section_set')} joined) {format_lap(pc['value'])} "
                   f"({_ci(pc, 's')})", pc["value"], "s", pc["n"], pc["lo"], pc["hi"], order=2)
         if best is not None:
             gain = comp.get("potential_gain_s")
@@ -206,7 +210,7 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
     field = read.field_composite(composite, "all", comp.get("section_set") or "sectors")
     if field and field.get("available"):
         facts.add("composite.field", "potential", "composite",
-                  f"field composite lap ({field.get('section_set')}) {fmt(field['total_s'], 3)} s",
+                  f"field composite lap ({field.get('section_set')}) {format_lap(field['total_s'])}",
                   field["total_s"], "s", n=field.get("n_laps") or 0, order=3)
     ctrack = read.car_entry(composite_track, car)
     if composite_track and ctrack and ctrack.get("best_clean_lap_s") is not None:
@@ -234,14 +238,16 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
                       + (f" ({fmt(share, 2)} of it, over {n} clean laps)" if share is not None else ""), share,
                       "share", n=n, section=pat["driver"], order=3)
         tr, label, q = pat.get("trend"), pat.get("trend_label"), pat.get("trend_q")
-        family = f"false-discovery rate controlled over the race's {pat.get('trend_cars')} cars"
+        family = f"race's {pat.get('trend_cars')} cars compared together"
         if tr is not None and label in ("improving", "degrading") and q is not None:
             facts.add("pattern.trend", "trend", "pattern",
                       f"pace trend {fmt(tr['value'], 3)} s/lap relative to the field ({_ci(tr, 's/lap')}; "
-                      f"q={q:.2g}, {family}): {label}", tr["value"], "s/lap", tr["n"], tr["lo"], tr["hi"])
+                      f"clear of chance with the {family}): {label}", tr["value"], "s/lap", tr["n"], tr["lo"],
+                      tr["hi"])
         elif tr is not None and q is not None:
             facts.add("pattern.no_trend", "trend", "pattern",
-                      f"no clear pace trend relative to the field over {tr['n']} clean laps (q={q:.2g}, {family})",
+                      f"no clear pace trend relative to the field over {tr['n']} clean laps (not clear of chance "
+                      f"with the {family})",
                       n=tr["n"], order=5)
         else:
             facts.add("limit.trend", "trend", "pattern", f"no pace trend: {label or 'not available'}",
@@ -275,7 +281,7 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
         s = wt["slope"]
         races = wt.get("races") or []
         facts.add("weather_track.track_temp", "weather", "weather_track",
-                  f"track model (OLS over {len(races)} race(s) of the track, each car's own level and lap trend in "
+                  f"track model (over {len(races)} race(s) of the track, each car's own level and lap trend in "
                   f"each race; within-race temperature variation only): lap time changes {fmt(s['value'], 3)} s "
                   f"per °C of track temperature ({_ci(s, 's/°C')})" + (f"; {wt['qualification']}"
                                                                           if wt.get("qualification") else ""),

@@ -37,14 +37,18 @@ def synthesize(brief: Brief) -> Synthesis:
         # A headline names a section only when its interval excludes zero; otherwise the largest is quoted
         # as such, so a reader does not act on noise.
         headline = (f"{car}: {S} is where the most section-specific time goes, {_v(brief, top.fact_id)} s/lap "
-                    f"beyond the car's overall deficit over {top.n} clean laps" if sig else
-                    f"{car}: no section stands out beyond the car's overall deficit (the highest-ranked, {S}, "
+                    f"more than the car's overall pace deficit explains, over {top.n} clean laps" if sig else
+                    f"{car}: no section stands out beyond the car's overall pace deficit (the highest-ranked, {S}, "
                     f"is {_v(brief, top.fact_id)} s/lap over {top.n} clean laps, "
                     + ("its interval includes zero)" if top.lo is not None else "without an interval)"))
         if gain is not None:
             headline += f"; best clean lap {_v(brief, gain.fact_id)} s off the personal composite"
         pg, cc = brief.fact(f"sections.{sec}.pace_gap"), brief.fact(f"sections.{sec}.consistency_cost")
-        if pg is not None and cc is not None and pg.value is not None and cc.value is not None:
+        # pace or consistency only where their intervals separate: a direction between two overlapping
+        # estimates is not stated (issue 20)
+        apart = (pg is not None and cc is not None and None not in (pg.lo, pg.hi, cc.lo, cc.hi)
+                 and (pg.lo > cc.hi or cc.lo > pg.hi))
+        if apart:
             source = "pace (the car's best times there)" if pg.value >= cc.value else \
                 "inconsistency (lap-to-lap spread there)"
             # a loss that may be zero is hedged as one
@@ -54,11 +58,11 @@ def synthesize(brief: Brief) -> Synthesis:
                                        f"{_v(brief, pg.fact_id)} s/lap against a consistency cost of "
                                        f"{_v(brief, cc.fact_id)} s/lap.",
                                "supported_by": [top.fact_id, pg.fact_id, cc.fact_id]})
-        else:
+        elif sig:
             hypotheses.append({"text": f"{S} may be the car's weakest section: {_v(brief, top.fact_id)} s/lap of "
                                        "section-specific loss.", "supported_by": [top.fact_id]})
         for f in ranked[: c["max_actions"]]:
-            if f is not top and not (f.lo is not None and f.lo > 0):
+            if not (f.lo is not None and f.lo > 0):     # no action on a loss that may be zero (noise)
                 continue
             bk = brief.fact(f"sections.{f.section}.best_k")
             if bk is None or bk.value is None:
