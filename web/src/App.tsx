@@ -36,7 +36,7 @@ export function App() {
             <Route path="/" element={<Season />} />
             <Route path="/track/:trackId" element={<TrackPage />} />
             <Route path="/race/:raceId" element={<RacePage />} />
-            <Route path="/live/:raceId" element={<LivePage />} />
+            <Route path="/race/:raceId/live" element={<LivePage />} />
             <Route path="*" element={<NotFound />} />
           </Routes>
         </Suspense>

@@ -18,7 +18,7 @@ export function ReplayBadge({ status }: { status: FeedStatus }) {
     ended: "ended", "not-live": "no live feed", error: "connection lost" };
   return (
     <Stack direction="row" spacing={1} alignItems="center">
-      <Chip label="REPLAY" color="warning" sx={{ fontWeight: 700, letterSpacing: 1 }} data-testid="replay-badge"
+      <Chip label="REPLAY" sx={{ fontWeight: 700, letterSpacing: 1, bgcolor: "#bf360c", color: "#fff" }} data-testid="replay-badge"
         title="a recorded race replayed at speed, not a race happening now" />
       <Typography variant="body2" role="status" data-testid="live-status" data-status={status}>{words[status]}</Typography>
     </Stack>

@@ -1,4 +1,4 @@
-// /live/:raceId?car=&delay= — a race replayed live: the timing tower, the leader's lap, a car's section losses
+// /race/:raceId/live?car=&delay= (not /live/:raceId: that path is the API's, GET /live/{race_id}) — a race replayed live: the timing tower, the leader's lap, a car's section losses
 // and trend from the engines on the laps so far. View state (the car, the display delay) in the URL.
 import { useCallback, useState } from "react";
 import { Link as RouterLink, useParams, useSearchParams } from "react-router-dom";
