@@ -72,11 +72,12 @@ const visuallyHidden = { position: "absolute", width: 1, height: 1, overflow: "h
 export function TimingTower({ state, selected, onPick }: { state?: LiveState; selected?: string; onPick: (car: string) => void }) {
   const rows = towerRows(state);
   const fieldBest = state?.field?.best_lap?.car;
+  const drivers = rows.some((c) => c.driver_name);           // the column only when the feed names drivers
   return (
     <Table size="small" data-testid="timing-tower" aria-label="timing tower">
       <TableHead>
         <TableRow>
-          <TableCell>Pos</TableCell><TableCell>Car</TableCell><TableCell>Driver</TableCell><TableCell align="right">Laps</TableCell>
+          <TableCell>Pos</TableCell><TableCell>Car</TableCell>{drivers && <TableCell>Driver</TableCell>}<TableCell align="right">Laps</TableCell>
           <TableCell align="right">Gap</TableCell><TableCell align="right">Int</TableCell>
           <TableCell align="right">Last lap</TableCell><TableCell align="right">Best lap</TableCell>
           {SECTORS.map((s) => <TableCell key={s} align="right">{s.toUpperCase()}</TableCell>)}
@@ -88,7 +89,7 @@ export function TimingTower({ state, selected, onPick }: { state?: LiveState; se
             <TableCell>{c.position}</TableCell>
             <TableCell><Link component="button" onClick={() => onPick(c.car)} aria-label={`car ${c.car}`}>#{c.number ?? c.car}</Link>
               {c.pit_in && <Chip size="small" label="PIT" sx={{ ml: 0.5 }} />}</TableCell>
-            <TableCell sx={{ maxWidth: 160, overflow: "hidden", textOverflow: "ellipsis", whiteSpace: "nowrap" }}>{c.driver_name ?? ""}</TableCell>
+            {drivers && <TableCell sx={{ maxWidth: 160, overflow: "hidden", textOverflow: "ellipsis", whiteSpace: "nowrap" }}>{c.driver_name ?? ""}</TableCell>}
             <TableCell align="right">{c.laps}</TableCell>
             <TableCell align="right" data-col="gap">{fmtGap(c.gap_to_leader_s, c.laps_behind_leader, i === 0)}</TableCell>
             <TableCell align="right" data-col="interval">{i === 0 ? "" : fmtGap(c.interval_s, c.laps_behind_ahead, false)}</TableCell>
@@ -127,7 +128,7 @@ export function CarLiveDetail({ car, state }: { car: LiveCar; state?: LiveState 
             <Table size="small" data-testid="live-section-losses">
               <TableHead><TableRow><TableCell>Section</TableCell><TableCell>Loss to the composite per lap</TableCell></TableRow></TableHead>
               <TableBody>{sl.sections.map((s) => (
-                <TableRow key={s.section}><TableCell>{s.section}{s.significant ? " *" : ""}</TableCell>
+                <TableRow key={s.section}><TableCell>{s.section.toUpperCase()}{s.significant ? " *" : ""}</TableCell>
                   <TableCell>{fmtEst(s.section_loss)}</TableCell></TableRow>))}</TableBody>
             </Table>
           ) : <Typography variant="body2">{sl.reason ?? "not available yet"}</Typography>}
