@@ -1,9 +1,9 @@
 """The live view in a real browser (issue 23, item 5): a sample race replayed into a SQLite store while Debian's
 chromium (Playwright) watches /race/barber-r1/live (the API owns /live/...) from `serve` (the built app, strict
-CSP). The page gets the ``initial`` state, then folds every ``update``'s JSON Patch; at the ``end`` the timing tower shows the final order,
-which is the live state's order and the race's official finishing order. Pause holds the events (nothing is
-applied while paused, nothing is lost after); a click on a car puts it in the URL and shows its live section
-losses. Screenshots under reports/ui/; axe-core: no serious or critical violation.
+CSP). The page gets the ``initial`` state, then folds every ``update``'s JSON Patch; at the ``end`` the timing
+tower shows the final order, which is the live state's order and the race's official finishing order. Pause
+holds the events (nothing applied while paused, nothing lost after); a click on a car puts it in the URL and
+shows its live section losses. Screenshots under reports/ui/; axe-core: no serious or critical violation.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from test_web_e2e import ARGS, AXE, CHROMIUM, CSP, DIST, ROOT, SERVER, Page, _free_port, _missing
+from test_web_e2e import ARGS, CHROMIUM, CSP, DIST, ROOT, SERVER, Page, _free_port, _missing
 
 RACE = "barber-r1"
 
@@ -61,7 +61,8 @@ class Publisher(threading.Thread):
     def __init__(self, race, url: str, speed: float, analysis_every: int, limit: int | None = None,
                  reps: int | None = 60) -> None:
         super().__init__(daemon=True)
-        self.race, self.url, self.speed, self.every, self.limit, self.reps = race, url, speed, analysis_every, limit, reps
+        self.race, self.url, self.speed, self.every = race, url, speed, analysis_every
+        self.limit, self.reps = limit, reps
         self.first, self.go, self.times, self.run_ = threading.Event(), threading.Event(), {}, None
         self.error: BaseException | None = None
 
