@@ -17,7 +17,7 @@ DOCS_DIR = Path(__file__).resolve().parents[1] / "docs"
 SWAGGER_FILES = ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "favicon-32x32.png")
 # First path segments that are the API's: never answered with the web app's index.html.
 API_PREFIXES = {"health", "tracks", "races", "recommendations", "runs", "docs", "redoc", "openapi.json", "api",
-                "reports"}
+                "reports", "live"}
 
 TEXT_REPORTS = {".html": "text/html; charset=utf-8", ".json": "application/json", ".ipynb": "application/json",
                 ".log": "text/plain; charset=utf-8", ".txt": "text/plain; charset=utf-8",

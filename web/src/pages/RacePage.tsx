@@ -156,7 +156,8 @@ export default function RacePage() {
         {(r) => (
           <>
             <Typography variant="h4" component="h1" sx={{ mt: 1 }}>{track?.name ?? r.track_id} — race {r.race_number}</Typography>
-            <Typography variant="body2" gutterBottom>{r.date ?? "date unknown"} · {r.n_cars} cars · {r.n_laps} laps ({r.n_clean} clean)</Typography>
+            <Typography variant="body2" gutterBottom>{r.date ?? "date unknown"} · {r.n_cars} cars · {r.n_laps} laps ({r.n_clean} clean)
+              {" · "}<Link component={RouterLink} to={`/race/${encodeURIComponent(raceId)}/live`} data-testid="watch-live">Watch live / replay</Link></Typography>
             {/* phone: the car picker first, then the car (or the summary), then quality and reports;
                 wide: the leaderboard and quality on the left, the car on the right */}
             <Box sx={{ display: "grid", gap: 2, alignItems: "start",
