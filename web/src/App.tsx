@@ -12,6 +12,7 @@ function NotFound() {
 
 const TrackPage = lazy(() => import("./pages/TrackPage"));
 const RacePage = lazy(() => import("./pages/RacePage"));
+const DebriefPage = lazy(() => import("./pages/Debrief"));
 
 export function App() {
   return (
@@ -35,6 +36,7 @@ export function App() {
             <Route path="/" element={<Season />} />
             <Route path="/track/:trackId" element={<TrackPage />} />
             <Route path="/race/:raceId" element={<RacePage />} />
+            <Route path="/race/:raceId/print" element={<DebriefPage />} />
             <Route path="*" element={<NotFound />} />
           </Routes>
         </Suspense>
