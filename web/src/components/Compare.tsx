@@ -141,20 +141,25 @@ function FasterMap({ track, delta, car, ref_, shares, width }:
     if (w === "even") return `${sec.toUpperCase()}: level`;
     return `${sec.toUpperCase()}: #${w === "car" ? car : ref_} faster by ${Math.abs(s.diff!).toFixed(3)} s (${verdictWords(s.verdict, car, ref_)})`;
   };
-  const swatch = (c: string) => <span style={{ display: "inline-block", width: 24, height: 10, background: c, marginRight: 4 }} />;
   const legend = (
     <div data-testid="faster-legend" style={{ display: "flex", flexWrap: "wrap", gap: "4px 14px", fontSize: 12, color: "#111", margin: "4px 0" }}>
-      <span>{swatch(CAR_COLOUR)}car #{car} faster</span><span>{swatch(REF_COLOUR)}car #{ref_} faster</span>
-      <span>{swatch(EVEN)}level or no estimate</span>
+      <span><Swatch c={CAR_COLOUR} />car #{car} faster</span><span><Swatch c={REF_COLOUR} />car #{ref_} faster</span>
+      <span><Swatch c={EVEN} />level or no estimate</span>
     </div>
   );
   return (
-    <Box data-testid="faster-map" sx={{ maxWidth: "100%" }}>
+    <Box data-testid="faster-map" sx={{ width: width, maxWidth: "100%", flex: "0 0 auto" }}>
       <TrackMap outline={track.outline!} sectorFractions={track.sector_fractions!} subShare={shares} values={values}
         useSubsections={delta.set === "subsections"} width={width} colourOf={colourOf} labelOf={labelOf} legend={legend}
         title={`${track.name}: where car ${car} and car ${ref_} are faster`} />
     </Box>
   );
+}
+
+/** A colour key drawn as a filled box (a print's black text leaves it as it is). */
+function Swatch({ c }: { c: string }) {
+  return <span aria-hidden style={{ display: "inline-block", width: 24, height: 10, background: c, marginRight: 4,
+    printColorAdjust: "exact", WebkitPrintColorAdjust: "exact" }} />;
 }
 
 const W = 460, H = 240, L = 64, R = 10, T = 10, B = 36;
@@ -166,7 +171,7 @@ export function LapsChart({ car, ref_, a, b }: { car: string; ref_: string; a: L
   const yc = (t: number) => y(Math.min(y1, Math.max(y0, t)));
   const series: [string, string, LapPoint[]][] = [[car, CAR_COLOUR, a], [ref_, REF_COLOUR, b]];
   return (
-    <figure style={{ margin: 0 }} data-testid="laps-chart">
+    <figure style={{ margin: 0, flex: "1 1 320px", minWidth: 0, maxWidth: W }} data-testid="laps-chart">
       <svg viewBox={`0 0 ${W} ${H}`} width="100%" style={{ maxWidth: W }} role="img"
         aria-label={`lap times of car ${car} (${a.length} laps) and car ${ref_} (${b.length} laps) by lap number`}>
         <line x1={L} x2={W - R} y1={H - B} y2={H - B} stroke="#333" /><line x1={L} x2={L} y1={T} y2={H - B} stroke="#333" />
@@ -183,7 +188,7 @@ export function LapsChart({ car, ref_, a, b }: { car: string; ref_: string; a: L
         ))}
       </svg>
       <figcaption style={{ fontSize: 12, color: "#111" }}>
-        <span style={{ color: CAR_COLOUR }}>●</span> car #{car} &nbsp; <span style={{ color: REF_COLOUR }}>●</span> car #{ref_};
+        <Swatch c={CAR_COLOUR} />car #{car} &nbsp; <Swatch c={REF_COLOUR} />car #{ref_};
         hollow: a lap excluded from the analysis (pit, caution, first lap…), drawn at the top edge when slower than the axis.
       </figcaption>
     </figure>

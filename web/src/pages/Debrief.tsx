@@ -23,7 +23,8 @@ const PRINT_CSS = {
     "header, .no-print, .skip-link": { display: "none !important" },
     "body, .debrief, .debrief *": { color: "#000 !important" },
     "main#main": { padding: "0 !important", maxWidth: "none !important" },
-    ".debrief": { breakAfter: "page", pageBreakAfter: "always", breakInside: "avoid", zoom: 0.78 },
+    ".debrief": { breakInside: "avoid", zoom: 0.78, maxWidth: "none !important" },
+    ".debrief + .debrief": { breakBefore: "page" },     // one page per car
     ".debrief .MuiTableCell-root": { padding: "1px 4px", fontSize: "11px" },
   },
 };
