@@ -604,6 +604,11 @@ def test_printable_debrief(site, browser):
     pg.get_by_test_id("cum-delta-total").wait_for()
     pg.get_by_test_id("debrief-objective").wait_for()
     assert pg.get_by_test_id("download-pdf").is_visible() and pg.get_by_test_id("copy-link").is_visible()
+    assert "print dialog" in pg.get_by_test_id("debrief-tools").inner_text()      # Download PDF says what it does
+    p.ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    pg.get_by_test_id("copy-link").click()
+    pg.get_by_text("Link copied.").wait_for()
+    assert pg.evaluate("navigator.clipboard.readText()") == pg.url
     p.axe(f"debrief-{win}")
     pg.emulate_media(media="print")
     assert pg.locator("header").first.is_hidden()                      # the app bar
@@ -623,5 +628,13 @@ def test_printable_debrief(site, browser):
     assert data.startswith(b"%PDF")
     pages = data.count(b"/Type /Page") - data.count(b"/Type /Pages")
     assert pages == 1, pages                                            # one page per car
+    # two cars: two pages, each car against its own rival
+    pg.emulate_media(media="screen")
+    pg.goto(f"{base}/race/barber-r1/print?car={win},{second}")
+    pg.locator("[data-testid=cum-delta-total]").nth(1).wait_for()
+    assert pg.get_by_test_id("debrief").count() == 2
+    pg.emulate_media(media="print")
+    data = pg.pdf(format="A4", print_background=True)
+    assert data.count(b"/Type /Page") - data.count(b"/Type /Pages") == 2
     assert p.csp == [], p.csp
     p.ctx.close()

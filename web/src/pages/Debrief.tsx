@@ -50,7 +50,8 @@ export default function DebriefPage() {
   const quality = useApi(() => api.quality(raceId), [raceId]);
   const tracks = useApi(() => api.tracks(), []);
   const track = tracks.data?.items.find((t) => t.track_id === race.data?.track_id);
-  useTitle("debrief", race.data ? `${track?.name ?? race.data.track_id} race ${race.data.race_number}` : raceId, car && `car ${car}`);
+  useTitle("debrief", race.data ? `${track?.name ?? race.data.track_id} race ${race.data.race_number}` : raceId,
+    car && (car.includes(",") ? `${car.split(",").length} cars` : `car ${car}`));
   const [copied, setCopied] = useState<string>();
   const copy = () => {
     const href = window.location.href;
@@ -61,15 +62,27 @@ export default function DebriefPage() {
     <>
       <GlobalStyles styles={PRINT_CSS} />
       <Stack direction="row" gap={1} alignItems="center" flexWrap="wrap" className="no-print" sx={{ mb: 1 }} data-testid="debrief-tools">
-        <Link component={RouterLink} to={`/race/${encodeURIComponent(raceId)}${car ? `?car=${encodeURIComponent(car)}${state.ref ? `&ref=${encodeURIComponent(state.ref)}` : ""}` : ""}`}>Back to the race</Link>
+        <Link component={RouterLink} to={`/race/${encodeURIComponent(raceId)}${car ? `?car=${encodeURIComponent(car.split(",")[0])}${state.ref ? `&ref=${encodeURIComponent(state.ref)}` : ""}` : ""}`}>Back to the race</Link>
         <Button size="small" variant="outlined" onClick={copy} data-testid="copy-link">Copy link</Button>
         <Button size="small" variant="contained" onClick={() => window.print()} data-testid="download-pdf">Download PDF</Button>
         <Typography variant="caption" role="status">{copied ?? "Download PDF opens the browser's print dialog: choose \u201cSave as PDF\u201d. One page per car."}</Typography>
       </Stack>
       {!car ? <Alert severity="info">Name a car in the address (?car=…) to print its debrief.</Alert> : (
         <Async r={race} what={`race ${raceId}`}>
-          {(r) => <DebriefSheet raceId={raceId} car={car} reference={state.ref} raceName={`${track?.name ?? r.track_id} — race ${r.race_number}`}
-            date={r.date ?? undefined} track={track} cars={r.cars ?? []} quality={quality.data} />}
+          {(r) => {
+            const list = car.split(",").filter(Boolean);       // ?car=22,11: one page per car, each against its own default rival
+            const order = [...results(r.cars ?? [], quality.data).values()].sort((a, b) => (a.position ?? 999) - (b.position ?? 999)).map((x) => x.car);
+            return (
+              <>
+                <Link component={RouterLink} className="no-print" data-testid="debrief-all" sx={{ display: "inline-block", mb: 1 }}
+                  to={`/race/${encodeURIComponent(raceId)}/print?car=${order.map(encodeURIComponent).join(",")}`}>
+                  Every car of the race, one page each, in finishing order</Link>
+                {list.map((c) => <DebriefSheet key={c} raceId={raceId} car={c} reference={list.length === 1 ? state.ref : undefined}
+                  raceName={`${track?.name ?? r.track_id} — race ${r.race_number}`}
+                  date={r.date ?? undefined} track={track} cars={r.cars ?? []} quality={quality.data} />)}
+              </>
+            );
+          }}
         </Async>
       )}
     </>
@@ -87,7 +100,7 @@ function DebriefSheet({ raceId, car, reference, raceName, date, track, cars, qua
   }, [reference, car, cars, quality]);
   const res = results(cars, quality).get(car);
   return (
-    <Box className="debrief" data-testid="debrief" sx={{ maxWidth: 1000 }}>
+    <Box className="debrief" data-testid="debrief" data-car={car} sx={{ maxWidth: 1000, mb: 4 }}>
       <Async r={detail} what={`car ${car} in ${raceId}`}>
         {(d: CarDetail) => {
           const recs = d.sections ?? [];
