@@ -572,8 +572,13 @@ def test_car_against_car(site, browser):
     assert f"car #{win} faster" in legend and f"car #{second} faster" in legend
     fm = pg.locator("[data-testid=faster-map] path[data-section]")
     assert fm.count() == 6
-    cols = {fm.nth(i).get_attribute("data-colour") for i in range(6)}
-    assert cols <= {"#b00020", "#1d6fb8", "rgb(160, 160, 160)"} and len(cols) >= 1
+    for i in range(6):    # one hue per car: strong where the difference clears both intervals, pale where not
+        s = fm.nth(i).get_attribute("data-section")
+        d = med[win][s]["value"] - med[second][s]["value"]
+        a, b = med[win][s], med[second][s]
+        clear = a["hi"] < b["lo"] or a["lo"] > b["hi"]
+        want = ("#b00020" if clear else "#e8a3ad") if d < 0 else ("#1d6fb8" if clear else "#a9c9e8") if d > 0 else "rgb(160, 160, 160)"
+        assert fm.nth(i).get_attribute("data-colour") == want, (s, d, clear)
     for c in (win, second):
         n = len([x for x in _api(base, f"/races/barber-r1/cars/{c}/laps")["items"] if x.get("lap_time_s")])
         assert pg.locator(f"[data-testid=laps-{c}] circle").count() == n

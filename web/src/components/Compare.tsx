@@ -13,6 +13,9 @@ import { extent, linear, ticks } from "../charts";
 
 export const CAR_COLOUR = "#b00020";
 export const REF_COLOUR = "#1d6fb8";
+// the same hues, pale: faster on the medians, but the two cars' intervals overlap there
+export const CAR_PALE = "#e8a3ad";
+export const REF_PALE = "#a9c9e8";
 const EVEN = "rgb(160, 160, 160)";
 
 export function verdictWords(v: Verdict, car: string, ref: string): string {
@@ -132,18 +135,21 @@ function FasterMap({ track, delta, car, ref_, shares, width }:
   const colourOf = (v?: SectionValue) => {
     const s = v && by.get(v.section);
     const w = s && fasterIn(s);
-    return w === "car" ? CAR_COLOUR : w === "ref" ? REF_COLOUR : EVEN;
+    const clear = s?.verdict === "clear-car" || s?.verdict === "clear-ref";
+    return w === "car" ? (clear ? CAR_COLOUR : CAR_PALE) : w === "ref" ? (clear ? REF_COLOUR : REF_PALE) : EVEN;
   };
   const labelOf = (sec: string) => {
     const s = by.get(sec);
     const w = s && fasterIn(s);
     if (!s || !w) return `${sec.toUpperCase()}: no estimate for one car`;
     if (w === "even") return `${sec.toUpperCase()}: level`;
-    return `${sec.toUpperCase()}: #${w === "car" ? car : ref_} faster by ${Math.abs(s.diff!).toFixed(3)} s (${verdictWords(s.verdict, car, ref_)})`;
+    const how = s.verdict === "clear-car" || s.verdict === "clear-ref" ? "clear of both intervals" : s.verdict === "overlap" ? "within the intervals" : "no interval";
+    return `${sec.toUpperCase()}: #${w === "car" ? car : ref_} faster by ${Math.abs(s.diff!).toFixed(3)} s, ${how}`;
   };
   const legend = (
     <div data-testid="faster-legend" style={{ display: "flex", flexWrap: "wrap", gap: "4px 14px", fontSize: 12, color: "#111", margin: "4px 0" }}>
-      <span><Swatch c={CAR_COLOUR} />car #{car} faster</span><span><Swatch c={REF_COLOUR} />car #{ref_} faster</span>
+      <span><Swatch c={CAR_COLOUR} /><Swatch c={CAR_PALE} />car #{car} faster</span><span><Swatch c={REF_COLOUR} /><Swatch c={REF_PALE} />car #{ref_} faster</span>
+      <span>strong: clear of both cars' intervals; pale: within them</span>
       <span><Swatch c={EVEN} />level or no estimate</span>
     </div>
   );

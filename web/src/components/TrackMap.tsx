@@ -41,6 +41,7 @@ export function TrackMap({ outline, sectorFractions, subShare, values, measure =
   const hv = hover ? byName.get(hover) : undefined;
   const colour = (v: SectionValue | undefined) => (colourOf ? colourOf(v) : scaleColour(v?.value, max));
   const words = (s: string, v: SectionValue | undefined) => (labelOf ? labelOf(s, v) : `${s.toUpperCase()}: ${v?.est ? fmtEst(v.est) : "no estimate"}`);
+  const tipW = hover ? Math.min(SIZE, Math.max(320, words(hover, hv).length * 7 + 16)) : 320;   // about 7 px a character at 13 px
   const tip = hover ? pointAt(outline, (ranges[hover][0] + ranges[hover][1]) / 2) : null;
   return (
     <figure style={{ margin: 0 }}>
@@ -96,9 +97,9 @@ export function TrackMap({ outline, sectorFractions, subShare, values, measure =
         })}
         {tip && hover && (
           <g pointerEvents="none" data-testid="map-tooltip">
-            <rect x={Math.min(tip.x * scale + PAD + 12, SIZE - 330)} y={Math.max(tip.y * scale + PAD - 44, 2)}
-              width={320} height={40} rx={4} fill="#fff" stroke="#333" />
-            <text x={Math.min(tip.x * scale + PAD + 20, SIZE - 322)} y={Math.max(tip.y * scale + PAD - 20, 26)}
+            <rect x={Math.min(tip.x * scale + PAD + 12, SIZE - 10 - tipW)} y={Math.max(tip.y * scale + PAD - 44, 2)}
+              width={tipW} height={40} rx={4} fill="#fff" stroke="#333" />
+            <text x={Math.min(tip.x * scale + PAD + 20, SIZE - 2 - tipW)} y={Math.max(tip.y * scale + PAD - 20, 26)}
               fontSize={13} fill="#111">
               {words(hover, hv)}
             </text>
