@@ -539,3 +539,110 @@ def test_not_found_and_docs(site, browser):
     pg.screenshot(path=str(SHOTS / "docs.png"))
     assert p.csp == [], p.csp
     p.ctx.close()
+
+
+def _podium(base: str, race: str) -> list[str]:
+    rec = [r for r in _api(base, f"/races/{race}/quality")["reconciliation"] if r["official_position"] is not None]
+    return [r["car"] for r in sorted(rec, key=lambda r: r["official_position"])]
+
+
+def test_car_against_car(site, browser):
+    """The winner against the second: the cumulative delta's final value is the sum, over the sub-sectors, of the
+    two cars' median clean section times' differences (per the API); each step says whether it clears the
+    intervals; the map has one colour per car and a legend naming both; both cars' laps on one chart; reload
+    keeps the reference."""
+    base, _ = site
+    win, second = _podium(base, "barber-r1")[:2]
+    med = {c: {r["section"]: r["median"] for r in _api(base, f"/races/barber-r1/cars/{c}")["sections"]
+               if r["section_set"] == "subsections" and r.get("section") and r.get("median")} for c in (win, second)}
+    subs = ["im1a", "im1", "im2a", "im2", "im3a", "fl"]
+    total = 0.0
+    for s in subs:
+        total += med[win][s]["value"] - med[second][s]["value"]
+    p = Page(browser, base)
+    pg = p.page
+    pg.goto(f"{base}/race/barber-r1?car={win}&ref={second}")
+    pg.get_by_test_id("cum-delta-total").wait_for()
+    cell = pg.get_by_test_id("cum-delta-total")
+    assert abs(float(cell.get_attribute("data-value")) - total) < 1e-9
+    assert cell.inner_text() == (("+" if total > 0 else "−") + f"{abs(total):.3f}")
+    for s in subs:       # each step: the difference, and whether it is clear of both cars' intervals
+        a, b = med[win][s], med[second][s]
+        row = pg.get_by_test_id(f"cum-step-{s}").inner_text()
+        clear = a["hi"] < b["lo"] or a["lo"] > b["hi"]
+        assert ("clear:" in row) == clear, (s, row)
+    legend = pg.get_by_test_id("faster-legend").inner_text()
+    assert f"car #{win} faster" in legend and f"car #{second} faster" in legend
+    fm = pg.locator("[data-testid=faster-map] path[data-section]")
+    assert fm.count() == 6
+    for i in range(6):    # one hue per car: strong where the difference clears both intervals, pale where not
+        s = fm.nth(i).get_attribute("data-section")
+        d = med[win][s]["value"] - med[second][s]["value"]
+        a, b = med[win][s], med[second][s]
+        clear = a["hi"] < b["lo"] or a["lo"] > b["hi"]
+        want = ("#b00020" if clear else "#e8a3ad") if d < 0 else ("#1d6fb8" if clear else "#a9c9e8") if d > 0 else "rgb(160, 160, 160)"
+        assert fm.nth(i).get_attribute("data-colour") == want, (s, d, clear)
+    for c in (win, second):
+        n = len([x for x in _api(base, f"/races/barber-r1/cars/{c}/laps")["items"] if x.get("lap_time_s")])
+        assert pg.locator(f"[data-testid=laps-{c}] circle").count() == n
+    pg.reload()
+    pg.get_by_test_id("cum-delta-total").wait_for()
+    assert f"ref={second}" in pg.url
+    assert abs(float(pg.get_by_test_id("cum-delta-total").get_attribute("data-value")) - total) < 1e-9
+    # a shortcut picks another reference (the class best) and the URL follows
+    btn = pg.get_by_test_id("ref-class")
+    best = btn.inner_text().split("#")[1].rstrip(")")
+    btn.click()
+    pg.wait_for_url(f"**ref={best}**")
+    pg.get_by_test_id("comparison").get_by_text(f"Car #{win} against car #{best}").wait_for()
+    pg.get_by_test_id("cum-delta-total").scroll_into_view_if_needed()
+    p.axe("car-vs-car")
+    assert p.csp == [], p.csp
+    p.ctx.close()
+
+
+def test_printable_debrief(site, browser):
+    base, _ = site
+    win, second = _podium(base, "barber-r1")[:2]
+    p = Page(browser, base)
+    pg = p.page
+    pg.goto(f"{base}/race/barber-r1?car={win}&ref={second}")
+    pg.get_by_test_id("open-debrief").click()
+    pg.wait_for_url(f"**/race/barber-r1/print?car={win}&ref={second}")
+    pg.get_by_test_id("cum-delta-total").wait_for()
+    pg.get_by_test_id("debrief-objective").wait_for()
+    assert pg.get_by_test_id("download-pdf").is_visible() and pg.get_by_test_id("copy-link").is_visible()
+    assert "print dialog" in pg.get_by_test_id("debrief-tools").inner_text()      # Download PDF says what it does
+    p.ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    pg.get_by_test_id("copy-link").click()
+    pg.get_by_text("Link copied.").wait_for()
+    assert pg.evaluate("navigator.clipboard.readText()") == pg.url
+    p.axe(f"debrief-{win}")
+    pg.emulate_media(media="print")
+    assert pg.locator("header").first.is_hidden()                      # the app bar
+    assert pg.get_by_test_id("debrief-tools").is_hidden()              # the buttons
+    assert "Objective" in pg.get_by_test_id("debrief-objective").inner_text()
+    assert f"Car #{win} against car #{second}" in pg.get_by_test_id("debrief-comparison").inner_text()
+    text = pg.get_by_test_id("debrief").inner_text()
+    assert "~" not in text and "sections." not in text and "limit." not in text     # no internal ids
+    colour = pg.evaluate("getComputedStyle(document.querySelector('[data-testid=debrief] h1')).color")
+    assert colour == "rgb(0, 0, 0)", colour
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.set_viewport_size({"width": 794, "height": 1123})                # about an A4 page at 96 dpi
+    pg.screenshot(path=str(SHOTS / f"debrief-{win}.png"), full_page=True)
+    pdf = SHOTS / f"debrief-{win}.pdf"
+    pg.pdf(path=str(pdf), format="A4", print_background=True)
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF")
+    pages = data.count(b"/Type /Page") - data.count(b"/Type /Pages")
+    assert pages == 1, pages                                            # one page per car
+    # two cars: two pages, each car against its own rival
+    pg.emulate_media(media="screen")
+    pg.goto(f"{base}/race/barber-r1/print?car={win},{second}")
+    pg.locator("[data-testid=cum-delta-total]").nth(1).wait_for()
+    assert pg.get_by_test_id("debrief").count() == 2
+    pg.emulate_media(media="print")
+    data = pg.pdf(format="A4", print_background=True)
+    assert data.count(b"/Type /Page") - data.count(b"/Type /Pages") == 2
+    assert p.csp == [], p.csp
+    p.ctx.close()

@@ -13,6 +13,7 @@ function NotFound() {
 const TrackPage = lazy(() => import("./pages/TrackPage"));
 const RacePage = lazy(() => import("./pages/RacePage"));
 const LivePage = lazy(() => import("./pages/LivePage"));
+const DebriefPage = lazy(() => import("./pages/Debrief"));
 
 export function App() {
   return (
@@ -37,6 +38,7 @@ export function App() {
             <Route path="/track/:trackId" element={<TrackPage />} />
             <Route path="/race/:raceId" element={<RacePage />} />
             <Route path="/race/:raceId/live" element={<LivePage />} />
+            <Route path="/race/:raceId/print" element={<DebriefPage />} />
             <Route path="*" element={<NotFound />} />
           </Routes>
         </Suspense>

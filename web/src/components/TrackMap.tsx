@@ -1,4 +1,4 @@
-import { useMemo, useState } from "react";
+import { useMemo, useState, type ReactNode } from "react";
 import type { Estimate } from "../api/client";
 import { diverging, scaleMax, sequential } from "../colour";
 import { MEASURES, type Measure } from "../measure";
@@ -19,14 +19,17 @@ type Props = {
   markers?: { f: number; label: string; colour: string }[];
   title: string;
   width?: number;
+  colourOf?: (v: SectionValue | undefined) => string;   // overrides the measure's scale (e.g. who is faster where)
+  labelOf?: (s: string, v: SectionValue | undefined) => string;   // the section's words for screen readers and the tooltip
+  legend?: ReactNode;                                 // replaces the measure's legend
 };
 
 const SIZE = 520;
 const PAD = 24;
 
 export function TrackMap({ outline, sectorFractions, subShare, values, measure = "loss", useSubsections, selected, onSelect,
-  markers, title, width = SIZE }: Props) {
-  const colour = measure === "relative" ? diverging : sequential;
+  markers, title, width = SIZE, colourOf, labelOf, legend }: Props) {
+  const scaleColour = measure === "relative" ? diverging : sequential;
   const [hover, setHover] = useState<string | null>(null);
   const ranges = useMemo(() => sectionRanges(sectorFractions, subShare), [sectorFractions, subShare]);
   const names = useSubsections ? SUBSECTIONS : [...SECTORS];
@@ -36,6 +39,9 @@ export function TrackMap({ outline, sectorFractions, subShare, values, measure =
   const scale = SIZE - 2 * PAD;
   const height = h * scale + 2 * PAD;
   const hv = hover ? byName.get(hover) : undefined;
+  const colour = (v: SectionValue | undefined) => (colourOf ? colourOf(v) : scaleColour(v?.value, max));
+  const words = (s: string, v: SectionValue | undefined) => (labelOf ? labelOf(s, v) : `${s.toUpperCase()}: ${v?.est ? fmtEst(v.est) : "no estimate"}`);
+  const tipW = hover ? Math.min(SIZE, Math.max(320, words(hover, hv).length * 7 + 16)) : 320;   // about 7 px a character at 13 px
   const tip = hover ? pointAt(outline, (ranges[hover][0] + ranges[hover][1]) / 2) : null;
   return (
     <figure style={{ margin: 0 }}>
@@ -52,11 +58,11 @@ export function TrackMap({ outline, sectorFractions, subShare, values, measure =
           pts.push(pointAt(outline, a));
           for (let i = Math.ceil(a * n); i < b * n; i++) pts.push(outline[i % n]);
           pts.push(b >= 1 ? outline[0] : pointAt(outline, b));
-          const label = `${s.toUpperCase()}: ${v?.est ? fmtEst(v.est) : "no estimate"}`;
+          const label = words(s, v);
           return (
             <path key={s} d={pathD(pts, scale, PAD)} fill="none" data-section={s}
-              data-colour={colour(v?.value, max)} data-value={v?.value ?? ""}
-              stroke={colour(v?.value, max)} strokeWidth={selected === s ? 12 : hover === s ? 11 : 9}
+              data-colour={colour(v)} data-value={v?.value ?? ""}
+              stroke={colour(v)} strokeWidth={selected === s ? 12 : hover === s ? 11 : 9}
               strokeLinecap="butt" strokeLinejoin="round" tabIndex={0} role="button" aria-label={label}
               aria-pressed={selected === s}
               style={{ cursor: "pointer", outline: "none" }}
@@ -91,16 +97,16 @@ export function TrackMap({ outline, sectorFractions, subShare, values, measure =
         })}
         {tip && hover && (
           <g pointerEvents="none" data-testid="map-tooltip">
-            <rect x={Math.min(tip.x * scale + PAD + 12, SIZE - 330)} y={Math.max(tip.y * scale + PAD - 44, 2)}
-              width={320} height={40} rx={4} fill="#fff" stroke="#333" />
-            <text x={Math.min(tip.x * scale + PAD + 20, SIZE - 322)} y={Math.max(tip.y * scale + PAD - 20, 26)}
+            <rect x={Math.min(tip.x * scale + PAD + 12, SIZE - 10 - tipW)} y={Math.max(tip.y * scale + PAD - 44, 2)}
+              width={tipW} height={40} rx={4} fill="#fff" stroke="#333" />
+            <text x={Math.min(tip.x * scale + PAD + 20, SIZE - 2 - tipW)} y={Math.max(tip.y * scale + PAD - 20, 26)}
               fontSize={13} fill="#111">
-              {hover.toUpperCase()}: {hv?.est ? fmtEst(hv.est) : "no estimate"}
+              {words(hover, hv)}
             </text>
           </g>
         )}
       </svg>
-      <Legend max={max} measure={measure} />
+      {legend ?? <Legend max={max} measure={measure} />}
       <figcaption style={{ fontSize: 12, color: "#444" }}>
         {useSubsections ? "Sub-sector boundaries (dashed) placed by the field's median sub-section time shares: approximate. " : ""}
         Black dot: finish line; white dots: the official intermediate timing lines.

@@ -24,7 +24,7 @@ export function factLine(f: Fact): string {
     : `, 95% CI ${f.lo!.toFixed(d)} to ${f.hi!.toFixed(d)}`) : "";
   return f.n ? `${text} (n=${f.n}${bounds})` : text;
 }
-type Doc = {
+export type Doc = {
   headline?: string; facts?: Fact[];
   hypotheses?: { text: string; supported_by?: string[]; confidence?: string | number }[];
   actions?: { section?: string; action: string; measure?: { metric?: string; target?: number | string; over_laps?: number }; evidence?: string[] }[];

@@ -1,6 +1,7 @@
 import { Suspense, lazy, useEffect, useMemo, useRef, useState } from "react";
 import { Alert, Box, Button, FormControl, InputLabel, MenuItem, Select, Stack, Switch, FormControlLabel, Typography } from "@mui/material";
-import { api, sectionTime, type Composite, type Lap, type Race, type Recommendation, type Track } from "../api/client";
+import { Link as RouterLink } from "react-router-dom";
+import { api, sectionTime, type Composite, type Lap, type Quality, type Race, type Recommendation, type Track } from "../api/client";
 import { Async, useApi } from "../components/Async";
 import { Panel } from "../components/Panel";
 import { TrackMap } from "../components/TrackMap";
@@ -9,13 +10,14 @@ import { fractionAtTime, sectionRanges, SECTORS, SUBS, SUBSECTIONS } from "../ge
 import type { ViewState } from "../urlState";
 import { MEASURES, measureOf, type Measure } from "../measure";
 import { SectionPanel } from "../modes/SectionPanel";
+import { Comparison, RefPicker } from "../components/Compare";
 
 const SectionsMode = lazy(() => import("../modes/Sections"));
 const WeatherMode = lazy(() => import("../modes/Weather"));
 const PatternsMode = lazy(() => import("../modes/Patterns"));
 const CoachingMode = lazy(() => import("../modes/Coaching"));
 
-type Props = { race: Race; track: Track; comp?: Composite; state: ViewState; setState: (p: Partial<ViewState>, replace?: boolean) => void };
+type Props = { race: Race; track: Track; comp?: Composite; quality?: Quality; state: ViewState; setState: (p: Partial<ViewState>, replace?: boolean) => void };
 
 export function subShares(recs: Recommendation[]): Record<string, number> {
   const typ = new Map(recs.filter((r) => r.section_set === "subsections").map((r) => [r.section!, Number(r.field_typical_s)]));
@@ -28,7 +30,7 @@ export function subShares(recs: Recommendation[]): Record<string, number> {
   return out;
 }
 
-export function CarView({ race, track, comp, state, setState }: Props) {
+export function CarView({ race, track, comp, quality, state, setState }: Props) {
   const car = state.car!;
   const detail = useApi(() => api.car(race.race_id, car), [race.race_id, car]);
   const laps = useApi(() => api.laps(race.race_id, car), [race.race_id, car]);
@@ -47,6 +49,7 @@ export function CarView({ race, track, comp, state, setState }: Props) {
   return (
     <Async r={detail} what={`car ${car} in ${race.race_id}`}>
       {(d) => (
+        <>
         <Stack direction={{ xs: "column", xl: "row" }} gap={2} alignItems="flex-start">
           <Box sx={{ maxWidth: "100%", minWidth: 0 }}>
             <Typography variant="h5" component="h2">Car #{d.car.car} <Typography component="span" variant="body2">({d.car.class}) · best {fmtTime(d.car.best_lap_s)} · {d.car.clean_laps} clean laps of {d.car.laps}</Typography></Typography>
@@ -90,6 +93,21 @@ export function CarView({ race, track, comp, state, setState }: Props) {
             </Panel>
           )}
         </Stack>
+        <Box component="section" aria-label="car against car" sx={{ mt: 2, borderTop: "1px solid #ddd", pt: 1 }} data-testid="car-vs-car">
+          <Stack direction="row" gap={2} alignItems="center" flexWrap="wrap" sx={{ mb: 1 }}>
+            <Typography variant="h6" component="h2">Car against car</Typography>
+            <Button size="small" variant="outlined" component={RouterLink} data-testid="open-debrief"
+              to={`/race/${encodeURIComponent(race.race_id)}/print?car=${encodeURIComponent(car)}${state.ref ? `&ref=${encodeURIComponent(state.ref)}` : ""}`}>
+              Printable debrief</Button>
+          </Stack>
+          <RefPicker cars={race.cars ?? []} quality={quality} car={car} value={state.ref}
+            onChange={(ref) => setState({ ref: ref === car ? undefined : ref })} />
+          {state.ref && state.ref !== car && (race.cars ?? []).some((c) => c.car === state.ref)
+            ? <Comparison raceId={race.race_id} track={track} car={car} reference={state.ref} shares={shares} />
+            : state.ref ? <Alert severity="warning" sx={{ mt: 1 }}>No car #{state.ref} in this race to compare with.</Alert>
+            : <Typography variant="body2" sx={{ mt: 1 }}>Pick a reference car to see, section by section, where car #{car} gains and loses against it.</Typography>}
+        </Box>
+        </>
       )}
     </Async>
   );

@@ -140,7 +140,7 @@ export default function RacePage() {
   useTitle(race.error ? `not found: race ${raceId}` : race.data ? `${track?.name ?? race.data.track_id} race ${race.data.race_number}` : raceId,
     state.car && `car ${state.car}`, state.car && state.mode);
   const pick = useCallback((c: string) => {
-    setState({ car: c, section: undefined, lap: undefined });
+    setState({ car: c, section: undefined, lap: undefined, ref: undefined });
     // stacked layout (below lg): the car's view is under the leaderboard; bring it into view
     if (window.innerWidth < 1200) requestAnimationFrame(() => document.querySelector("[data-testid=race-main]")?.scrollIntoView());
   }, [setState]);
@@ -183,7 +183,7 @@ export default function RacePage() {
                       {MODES.map((m) => <ToggleButton key={m} value={m} data-testid={`mode-${m}`}
                         sx={{ color: "#222", "&.Mui-selected, &.Mui-selected:hover": { color: "#fff", bgcolor: "primary.main" } }}>{m}</ToggleButton>)}
                     </ToggleButtonGroup>
-                    {track ? <CarView race={r} track={track} comp={comp.data} state={state} setState={setState} />
+                    {track ? <CarView race={r} track={track} comp={comp.data} quality={quality.data} state={state} setState={setState} />
                       : <Async r={tracks} what="track map">{() => <Alert severity="info">No map for this track.</Alert>}</Async>}
                   </>
                 ) : <RaceSummary race={r} comp={comp.data} quality={quality.data} onPick={pick} />}
