@@ -153,3 +153,17 @@ def test_run_from_the_bucket_publishes_the_local_data_version(season, tmp_path, 
         assert run["parts"] == ["barber-r1.pattern", "ingest"] and run["counts"]["ml_pattern_recommendations"] > 0
         versions[side] = (run["data_version"], run["counts"])
     assert versions["bucket"] == versions["local"]
+
+
+def test_a_zip_inside_a_zip_in_a_bucket_reads_like_on_disk(season):
+    """Issue 18 item 7a on Cloud Storage: the official zip held in another zip is read (one level), as on disk,
+    never skipped in silence."""
+    outer = season / "zips" / "outer.zip"
+    with zipfile.ZipFile(outer, "w", zipfile.ZIP_STORED) as zf:
+        zf.write(season / "zips" / "barber.zip", "downloads/barber.zip")
+    gcs.client().bucket(BUCKET).blob("nested/outer.zip").upload_from_filename(str(outer))
+    local, _ = load([outer], use_cache=False)
+    remote, issues = load([f"gs://{BUCKET}/nested/outer.zip"], use_cache=False)
+    assert sorted(r.race_id for r in remote) == sorted(r.race_id for r in local) == ["barber-r1", "barber-r2"]
+    assert [r.summary() for r in remote] == [r.summary() for r in local] and not issues
+    outer.unlink()

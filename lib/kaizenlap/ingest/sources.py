@@ -207,7 +207,17 @@ def local_files(root: str | Path, issues: list[Issue]) -> Iterator[SourceFile] |
 def gcs_files(url: str, issues: list[Issue]) -> Iterator[SourceFile] | None:
     """The objects under ``gs://BUCKET/PREFIX`` (zips read as zips), or None (with an entry)."""
     blobs = gcs.list_input(url, issues)
-    return None if blobs is None else gcs.iter_files(url, blobs, issues)
+    if blobs is None:
+        return None
+
+    def files():
+        for src in gcs.iter_files(url, blobs, issues):
+            # a zip inside an object's zip is read as a local one is (one level), never skipped in silence
+            if src.member and src.member.lower().endswith(".zip"):
+                yield from _nested_zip(src, issues)
+            else:
+                yield src
+    return files()
 
 
 # One handler per URL scheme (as papermill's iorw): the input's scheme picks how its files are listed.
