@@ -1113,8 +1113,9 @@ def simulate_season(seed: int = 2025) -> list[tuple[RaceSim, RaceSim]]:
     return out
 
 
-def write_season(out_dir: Path, seed: int = 2025) -> dict:
-    """Write the synthetic season under ``out_dir`` and return (and write) its ground truth."""
+def write_season(out_dir: Path, seed: int = 2025, telemetry: bool = True) -> dict:
+    """Write the synthetic season under ``out_dir`` and return (and write) its ground truth (with the car
+    telemetry of a few races unless ``telemetry`` is False: :mod:`kaizenlap.sample_telemetry`)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, bytes] = {}
@@ -1126,6 +1127,9 @@ def write_season(out_dir: Path, seed: int = 2025) -> dict:
             files.update(race_files)
             races.append(_truth(sim, sorted(race_files), amended))
     _write(out_dir, files)
+    if telemetry:  # after the timing files: beside them, its truth under each race's "telemetry" key
+        from kaizenlap.sample_telemetry import write_telemetry
+        write_telemetry(out_dir, races, seed)
     truth = {"generator": "kaizenlap.sample", "version": GENERATOR_VERSION, "seed": seed,
              "temp_ref_c": TEMP_REF_C, "temp_coefficient_rule": "gamma = 0.0003 * reference_lap_s (s/degC/lap)",
              "races": races}

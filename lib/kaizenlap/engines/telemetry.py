@@ -1,0 +1,473 @@
+"""Telemetry engine (engine 5): per corner and lap, where the car brakes, how slow it goes, when it is back on
+the throttle and what it carries out; per car the medians with 95% intervals; a time-delta trace along the lap
+against a reference lap whose per-corner parts add up to the lap's time difference.
+
+Input: a race's telemetry cache (:func:`kaizenlap.ingest.telemetry.read_telemetry`, one Parquet file per car),
+the race's lap table (``Race.laps``: timing lap times and ``is_clean``; optional) and the track's params
+(``corners``: names and distances from the S/F line). Pure functions; parameters in ``params/engines.yaml:
+telemetry``; formulas in docs/DATA_REFERENCE.md 10.7.
+
+Distance: each complete lap (between two changes of the car-side ``lap`` counter) is its own axis, integrated
+from the raw speed samples (trapezoid; piecewise-linear speed between samples), re-anchored at 0 at the lap's
+start crossing and scaled so the lap's integral is the track length. The crossing times: where
+``Laptrigger_lapdist_dls`` is logged, the first lap-distance reading after its wrap minus distance / speed;
+otherwise somewhere between the last tick of the old counter value and the first of the new. Once the car's
+laps are matched to the timing's (the counter's offset chosen so the telemetry lap durations agree with the
+timing lap times), a run of consecutive crossings is placed as one: ``c_j = c_0 + S_j`` (``S_j`` the timing's
+cumulative lap times), ``c_0`` the middle of the values every crossing allows (or the median of the lap-trigger
+estimates). What cannot be computed (a partial lap at either end, a car without a number, laps not matched to
+the timing, a corner without braking) is said per car and lap in ``not_computed``, never a number.
+"""
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from kaizenlap.core.ids import doc_id
+from kaizenlap.core.jsonclean import plain
+from kaizenlap.engines.common import Estimate, cfg, fmt3
+from kaizenlap.ingest.telemetry import TelemetryCache, car_frame, is_telemetry_file, read_telemetry, vehicle_number
+
+METRICS = ("brake_m", "brake_peak_bar", "min_kph", "min_m", "pickup_m", "exit_kph", "delta_s")
+THROTTLES = ("aps", "ath")
+
+
+def settings() -> dict:
+    return cfg()["telemetry"]
+
+
+def corner_bounds(apex: np.ndarray, length: float) -> np.ndarray:
+    """Corner i owns [b[i], b[i+1]): b[0] = 0 (the line), b[n] = the lap length, the inner bounds midway between
+    consecutive corners' distances."""
+    apex = np.asarray(apex, float)
+    if len(apex) == 0:
+        return np.array([0.0, length])
+    return np.concatenate([[0.0], (apex[:-1] + apex[1:]) / 2, [length]])
+
+
+# ----------------------------------------------------------------------------- finding and reading
+
+def find_telemetry(root: str | Path, track_id: str, race_number: int) -> str | None:
+    """The race's telemetry file under ``root`` (a folder holding folders and zips): a path, or
+    ``archive.zip!member``; None when the race has none."""
+    root = Path(root)
+    want = re.compile(rf"(?:^|[_ /])r(?:ace ?)?{race_number}[_ ]", re.I)
+    hits = []
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.suffix.lower() == ".zip":
+            with zipfile.ZipFile(p) as zf:
+                hits += [f"{p}!{n}" for n in zf.namelist() if is_telemetry_file(n)]
+        elif p.is_file() and is_telemetry_file(p.name):
+            hits.append(str(p))
+    from kaizenlap.core import params
+    for h in hits:
+        name = h.replace("\\", "/").rsplit("/", 1)[-1]
+        if want.search("/" + name) and params.track_for_name(h.replace("!", "/")) == track_id:
+            return h
+    return None
+
+
+def load(source: str | Path, cache_dir: str | Path) -> TelemetryCache:
+    """Read a race's telemetry file into its per-car Parquet cache (:func:`read_telemetry`)."""
+    return read_telemetry(source, cache_dir)
+
+
+def _raw(long: pd.DataFrame, channel: str) -> tuple[np.ndarray, np.ndarray]:
+    part = long[long["channel"] == channel]
+    t = pd.DatetimeIndex(part["timestamp"]).as_unit("ms").asi8.astype(float)
+    return t, part["value"].to_numpy(float)
+
+
+def _integral(tq: np.ndarray, ts: np.ndarray, v: np.ndarray, cum: np.ndarray) -> np.ndarray:
+    """The integral of the piecewise-linear speed ``v`` (m/s at ``ts``, ms) from ``ts[0]`` to each ``tq`` (clipped),
+    in metres (``cum``: its values at ``ts``)."""
+    tq = np.clip(np.asarray(tq, float), ts[0], ts[-1])
+    j = np.clip(np.searchsorted(ts, tq, side="right") - 1, 0, len(ts) - 2)
+    dt = (tq - ts[j]) / 1000.0                    # ms -> s
+    h = (ts[j + 1] - ts[j]) / 1000.0
+    slope = np.where(h > 0, (v[j + 1] - v[j]) / np.where(h > 0, h, 1), 0.0)
+    return cum[j] + v[j] * dt + 0.5 * slope * dt ** 2
+
+
+# ----------------------------------------------------------------------------- lap boundaries
+
+def _boundaries(t: np.ndarray, lap: np.ndarray, lapdist: tuple[np.ndarray, np.ndarray] | None,
+                speed_at, length: float) -> list[dict]:
+    """Each change of the car-side lap counter: the new counter value, the last tick before and the first tick
+    after (ms), and the crossing estimate (the lap trigger's where logged, else the middle)."""
+    ok = ~np.isnan(lap)
+    t, lap = t[ok], lap[ok]
+    out = []
+    for i in np.flatnonzero(np.diff(lap) != 0) + 1:
+        b = {"lap": int(lap[i]), "from": int(lap[i - 1]), "before": float(t[i - 1]), "after": float(t[i]),
+             "est": (float(t[i - 1]) + float(t[i])) / 2, "basis": "counter"}
+        if lapdist is not None and len(lapdist[0]) > 1:
+            td, d = lapdist
+            wraps = np.flatnonzero(np.diff(d) < -length / 2) + 1
+            if len(wraps):
+                w = wraps[np.argmin(np.abs(td[wraps] - b["after"]))]
+                v = speed_at(td[w])
+                if v > 1:
+                    est = td[w] - d[w] / v * 1000.0
+                    if b["before"] - 300 <= est <= b["after"] + 300:
+                        b["est"], b["basis"] = float(est), "lap trigger"
+        out.append(b)
+    return out
+
+
+def _match(bounds: list[dict], timing: dict[int, float], tol: float) -> int | None:
+    """The offset o (timing lap = counter lap - o) under which the telemetry's complete laps last as the timing
+    says (median absolute difference within ``tol`` s); None when no offset fits."""
+    pairs = [(b0["lap"], (b1["est"] - b0["est"]) / 1000) for b0, b1 in zip(bounds[:-1], bounds[1:])
+             if b1["lap"] == b0["lap"] + 1]
+    best = None
+    for o in range(-5, 6):
+        errs = [abs(d - timing[n - o]) for n, d in pairs if (n - o) in timing]
+        if errs and (best is None or np.median(errs) < best[0]):
+            best = (float(np.median(errs)), o, len(errs))
+    return best[1] if best and best[0] <= tol else None
+
+
+def _place(bounds: list[dict], timing: dict[int, float], offset: int) -> None:
+    """Crossing times of each run of consecutive boundaries from the timing's lap times (see the module doc)."""
+    run: list[dict] = []
+    for b in bounds + [None]:
+        if b is not None and (not run or (b["lap"] == run[-1]["lap"] + 1 and (run[-1]["lap"] - offset) in timing)):
+            run.append(b)
+            continue
+        if len(run) > 1:
+            S = np.concatenate([[0.0], np.cumsum([timing[x["lap"] - offset] for x in run[:-1]])]) * 1000
+            lo = max(x["before"] - s for x, s in zip(run, S))
+            hi = min(x["after"] - s for x, s in zip(run, S))
+            trig = [x["est"] - s for x, s in zip(run, S) if x["basis"] == "lap trigger"]
+            c0 = float(np.median(trig)) if trig else ((lo + hi) / 2 if lo <= hi else None)
+            if c0 is not None:
+                for x, s in zip(run, S):
+                    x["est"], x["basis"] = c0 + s, x["basis"] + " + timing"
+        run = [b] if b is not None else []
+
+
+# ----------------------------------------------------------------------------- one lap
+
+def _crossing(s: np.ndarray, y: np.ndarray, thr: float, j: int) -> float:
+    """Distance where ``y`` goes above ``thr`` between samples j-1 and j (linear)."""
+    if j == 0 or y[j] == y[j - 1]:
+        return float(s[j])
+    return float(s[j - 1] + (thr - y[j - 1]) / (y[j] - y[j - 1]) * (s[j] - s[j - 1]))
+
+
+def lap_corners(s_tick, brake, throttle, s_v, t_v, v_kph, apex, bounds, c: dict) -> list[dict]:
+    """Per corner of one lap: brake onset and peak, minimum speed and where, throttle pick-up, exit speed (see
+    the module doc); a value that cannot be found is None with its reason under ``why``."""
+    out = []
+    thr_b, thr_t = float(c["brake_threshold_bar"]), float(c["throttle_pickup_pct"])
+    for i, a in enumerate(apex):
+        rec: dict[str, Any] = {"brake_m": None, "brake_peak_bar": None, "min_kph": None, "min_m": None,
+                               "pickup_m": None, "exit_kph": None, "why": {}}
+        lo = apex[i - 1] if i > 0 else 0.0
+        # brake onset: the start of the last run above the threshold that begins before the apex
+        if brake is not None:
+            w = np.flatnonzero((s_tick >= lo) & (s_tick <= a + c["brake_after_apex_m"]))
+            if len(w):
+                above = brake[w] > thr_b
+                starts = [k for k in range(len(w)) if above[k] and (k == 0 or not above[k - 1])]
+                starts = [k for k in starts if s_tick[w[k]] <= a]
+                if starts and starts[-1] > 0:
+                    k = starts[-1]
+                    rec["brake_m"] = _crossing(s_tick, brake, thr_b, int(w[k]))
+                    end = k
+                    while end < len(w) and above[end]:
+                        end += 1
+                    rec["brake_peak_bar"] = float(np.max(brake[w[k:end]]))
+                else:
+                    rec["why"]["brake_m"] = ("braking already under way at the window's start" if starts else
+                                             f"no front brake pressure above {thr_b:g} bar before the corner")
+        else:
+            rec["why"]["brake_m"] = "no pbrake_f channel"
+        # minimum speed in the corner's segment (a parabola through the lowest sample and its neighbours)
+        seg = np.flatnonzero((s_v >= bounds[i]) & (s_v < bounds[i + 1]))
+        if len(seg):
+            j = int(seg[np.argmin(v_kph[seg])])
+            vm, sm = float(v_kph[j]), float(s_v[j])
+            if 0 < j < len(v_kph) - 1:
+                x = t_v[j - 1:j + 2] - t_v[j]
+                A, B, C = np.polyfit(x, v_kph[j - 1:j + 2], 2)
+                if A > 0 and x[0] <= -B / (2 * A) <= x[2]:
+                    tv = -B / (2 * A)
+                    vm = float(C - B * B / (4 * A))
+                    sm = float(np.interp(t_v[j] + tv, t_v, s_v))
+            rec["min_kph"], rec["min_m"] = vm, sm
+        else:
+            rec["why"]["min_kph"] = "no speed reading in the corner's segment"
+        # throttle pick-up: back above the threshold after the minimum
+        if throttle is not None and rec["min_m"] is not None:
+            w = np.flatnonzero((s_tick >= rec["min_m"]) & (s_tick <= bounds[i + 1] + c["pickup_search_m"]))
+            if len(w):
+                if throttle[w[0]] >= thr_t:
+                    rec["why"]["pickup_m"] = f"throttle not below {thr_t:g}% at the minimum speed"
+                else:
+                    up = np.flatnonzero(throttle[w] >= thr_t)
+                    if len(up):
+                        rec["pickup_m"] = _crossing(s_tick, throttle, thr_t, int(w[up[0]]))
+                    else:
+                        rec["why"]["pickup_m"] = "throttle not back above the threshold in the corner"
+        elif throttle is None:
+            rec["why"]["pickup_m"] = "no throttle channel (aps or ath)"
+        ex = min(a + c["exit_m"], bounds[i + 1])
+        if len(s_v) > 1 and s_v[0] <= ex <= s_v[-1]:
+            rec["exit_kph"] = float(np.interp(ex, s_v, v_kph))
+        if not rec["why"]:
+            del rec["why"]
+        out.append(rec)
+    return out
+
+
+# ----------------------------------------------------------------------------- one car
+
+def order_interval(x: np.ndarray, level: float) -> tuple[float, float, float]:
+    """Distribution-free interval for the median: (x_(j), x_(n+1-j)) with the largest j whose coverage
+    1 - 2 P(Bin(n, 1/2) <= j - 1) is at least ``level`` (j = 1 when none is: its coverage is returned)."""
+    from scipy.stats import binom
+    x = np.sort(np.asarray(x, float))
+    n = len(x)
+    j, cover = 1, 1 - 2 * binom.cdf(0, n, 0.5)
+    for k in range(2, n // 2 + 1):
+        c = 1 - 2 * binom.cdf(k - 1, n, 0.5)
+        if c < level:
+            break
+        j, cover = k, c
+    return float(x[j - 1]), float(x[n - j]), float(cover)
+
+
+def analyse_car(path: str | Path, vehicle: str, timing: pd.DataFrame | None, track: dict, c: dict) -> dict:
+    """One vehicle's laps, corners, medians and delta trace (see the module doc)."""
+    L = float(track["length_m"])
+    corners = track.get("corners") or []
+    names = [str(x["name"]) for x in corners]
+    apex = np.array([float(x["distance_m"]) for x in corners])
+    bounds = corner_bounds(apex, L)
+    number = vehicle_number(vehicle)
+    entry: dict[str, Any] = {"vehicle_id": vehicle, "car": number, "laps": [], "not_computed": []}
+
+    def nc(lap, what, reason):
+        entry["not_computed"].append({"lap": lap, "what": what, "reason": reason})
+
+    long = pq.read_table(path).to_pandas()
+    frame = car_frame(path)
+    t = pd.DatetimeIndex(frame["timestamp"]).as_unit("ms").asi8.astype(float)
+    lapc = frame["lap"].astype("float64").to_numpy()
+    ts, v = _raw(long, "speed")
+    if len(ts) < 2:
+        nc(None, "everything", "no speed channel: no distance axis")
+        return entry
+    v_ms = v / 3.6
+    cum = np.concatenate([[0.0], np.cumsum((v_ms[1:] + v_ms[:-1]) / 2 * np.diff(ts) / 1000)])
+
+    def speed_at(tq):
+        return float(np.interp(tq, ts, v_ms))
+
+    lapdist = _raw(long, "Laptrigger_lapdist_dls") if (long["channel"] == "Laptrigger_lapdist_dls").any() else None
+    bounds_t = _boundaries(t, lapc, lapdist, speed_at, L)
+    own = {}
+    if timing is not None and number is not None:
+        g = timing[timing["car"].astype(str) == number]
+        own = {int(r.lap): float(r.lap_time_s) for r in g.itertuples() if pd.notna(r.lap_time_s)}
+        clean = {int(r.lap): bool(r.is_clean) for r in g.itertuples()}
+    else:
+        clean = {}
+    offset = _match(bounds_t, own, float(c["lap_match_tolerance_s"])) if own else None
+    if number is None:
+        nc(None, "timing", f"vehicle {vehicle} carries no car number: laps not matched to the timing, "
+                           "lap numbers are the car's counter and is_clean is unknown")
+    elif not own:
+        nc(None, "timing", f"car {number} is not in the race's lap table: lap numbers are the car's counter")
+    elif offset is None:
+        nc(None, "timing", "the telemetry's lap durations match no offset of the timing's lap times: lap numbers "
+                           "are the car's counter and is_clean is unknown")
+    else:
+        _place(bounds_t, own, offset)
+    entry["lap_offset"] = offset
+    brake_t, brake_v = _raw(long, "pbrake_f")
+    thr_name = next((x for x in THROTTLES if (long["channel"] == x).any()), None)
+    thr_t, thr_v = _raw(long, thr_name) if thr_name else (None, None)
+    entry["throttle_channel"] = thr_name
+    if thr_name is None:
+        nc(None, "pickup_m", "no throttle channel (aps or ath)")
+    first_counter = int(np.nanmin(lapc)) if np.isfinite(lapc).any() else None
+    if bounds_t and first_counter is not None:
+        nc(bounds_t[0]["from"] - (offset or 0), "lap", "partial lap: the telemetry starts after this lap's start")
+        nc(bounds_t[-1]["lap"] - (offset or 0), "lap", "partial lap: the telemetry ends before this lap's end")
+    elif first_counter is not None:
+        nc(first_counter - (offset or 0), "lap", "partial lap: no lap start or end in the telemetry")
+    grid = np.arange(0.0, L, float(c["trace_step_m"]))
+    traces = {}
+    for b0, b1 in zip(bounds_t[:-1], bounds_t[1:]):
+        if b1["lap"] != b0["lap"] + 1:
+            nc(b0["lap"] - (offset or 0), "lap", f"lap counter jumps from {b0['lap']} to {b1['lap']}")
+            continue
+        c0, c1 = b0["est"], b1["est"]
+        if c0 < ts[0] or c1 > ts[-1]:
+            nc(b0["lap"] - (offset or 0), "lap", "speed readings do not cover the lap")
+            continue
+        total = float(_integral(c1, ts, v_ms, cum) - _integral(c0, ts, v_ms, cum))
+        k = L / total
+
+        def dist(tq):
+            return (_integral(tq, ts, v_ms, cum) - _integral(c0, ts, v_ms, cum)) * k
+
+        inside_v = (ts >= c0) & (ts < c1)
+        tv = ts[inside_v]
+        s_v, v_k = dist(tv), v[inside_v]
+        inside = (t >= c0) & (t < c1)
+        tt = t[inside]
+        s_tick = dist(tt)
+        brake = np.interp(tt, brake_t, brake_v) if len(brake_t) else None
+        thr = np.interp(tt, thr_t, thr_v) if thr_name else None
+        lap_no = b0["lap"] - (offset or 0)
+        per = lap_corners(s_tick, brake, thr, s_v, tv, v_k, apex, bounds, c)
+        t_rel = np.concatenate([[0.0], (tt - c0) / 1000, [(c1 - c0) / 1000]])
+        s_all = np.concatenate([[0.0], s_tick, [L]])
+        keep = np.concatenate([[True], np.diff(s_all) > 0])
+        t_of_s = (s_all[keep], t_rel[keep])
+        rec = {"lap": lap_no if offset is not None else None, "car_lap": b0["lap"], "duration_s": (c1 - c0) / 1000,
+               "lap_time_s": own.get(lap_no) if offset is not None else None,
+               "is_clean": clean.get(lap_no) if offset is not None else None,
+               "crossing_basis": b0["basis"], "scale_to_length": k,
+               "corners": [{"corner": n, **x} for n, x in zip(names, per)]}
+        if lapdist is not None:
+            td, d = lapdist
+            sel = (td >= c0) & (td < c1)
+            if sel.any():
+                rec["lapdist_rms_m"] = float(np.sqrt(np.mean((dist(td[sel]) - d[sel]) ** 2)))
+        for n, x in zip(names, per):
+            for key, why in x.get("why", {}).items():
+                nc(rec["lap"] if rec["lap"] is not None else b0["lap"], f"{n}.{key}", why)
+        entry["laps"].append(rec)
+        traces[b0["lap"]] = t_of_s
+    # reference: the best clean complete lap (timing time), else the shortest complete lap
+    cands = [r for r in entry["laps"] if r["is_clean"]] or entry["laps"]
+    if not cands:
+        nc(None, "medians", "no complete lap")
+        return entry
+    key = (lambda r: r["lap_time_s"] if r["lap_time_s"] is not None else r["duration_s"])
+    ref = min(cands, key=key)
+    entry["reference"] = {"lap": ref["lap"], "car_lap": ref["car_lap"], "time_s": key(ref),
+                          "basis": "best clean lap" if ref.get("is_clean") else
+                          "shortest complete lap (is_clean unknown)"}
+    rs, rt = traces[ref["car_lap"]]
+    t_ref_b = np.interp(bounds, rs, rt)
+    t_ref_g = np.interp(grid, rs, rt)
+    trace = {}
+    for r in entry["laps"]:
+        s_, t_ = traces[r["car_lap"]]
+        tb = np.interp(bounds, s_, t_)
+        parts = np.diff(tb - t_ref_b)
+        for x, d in zip(r["corners"], parts):
+            x["delta_s"] = float(d)
+            x["segment_s"] = float(tb[list(names).index(x["corner"]) + 1] - tb[list(names).index(x["corner"])])
+        r["delta_s"] = float((tb - t_ref_b)[-1])
+        trace[str(r["lap"] if r["lap"] is not None else r["car_lap"])] = np.round(np.interp(grid, s_, t_) - t_ref_g,
+                                                                                   4).tolist()
+    entry["delta_trace"] = {"reference_lap": entry["reference"]["lap"], "step_m": float(c["trace_step_m"]),
+                            "distance_m": grid.tolist(), "laps": trace}
+    # per corner: medians over the clean complete laps (all complete laps when is_clean is unknown)
+    pool = [r for r in entry["laps"] if r["is_clean"]] if offset is not None else entry["laps"]
+    entry["n_laps_used"] = len(pool)
+    summary = []
+    for i, n in enumerate(names):
+        item = {"corner": n, "distance_m": float(apex[i])}
+        for m in METRICS:
+            vals = np.array([r["corners"][i][m] for r in pool if r["corners"][i].get(m) is not None], float)
+            if len(vals) < int(c["min_laps"]):
+                item[m] = Estimate(None, None, None, len(vals), "", f"not enough laps ({len(vals)} < "
+                                                                     f"{c['min_laps']})").to_dict()
+                continue
+            lo, hi, cover = order_interval(vals, float(c["level"]))
+            item[m] = Estimate(float(np.median(vals)), lo, hi, len(vals),
+                               f"median; order-statistic interval ({cover:.1%}, distribution-free)").to_dict()
+        summary.append(item)
+    entry["corners"] = summary
+    return entry
+
+
+# ----------------------------------------------------------------------------- the race
+
+def analyse(telemetry: TelemetryCache | dict[str, str | Path], laps: pd.DataFrame | None, track: dict,
+            race_id: str) -> dict:
+    """The race's telemetry document. ``telemetry``: the cache (or {vehicle id: Parquet path}); ``laps``: the
+    race's lap table (None: no timing); ``track``: the track's params (``length_m``, ``corners``)."""
+    c = settings()
+    files = telemetry.files if isinstance(telemetry, TelemetryCache) else dict(telemetry)
+    doc: dict[str, Any] = {"engine": "telemetry", "race_id": race_id, "track_id": track.get("track_id"),
+                           "params": dict(c), "length_m": float(track["length_m"])}
+    corners = track.get("corners") or []
+    apex = np.array([float(x["distance_m"]) for x in corners])
+    bnd = corner_bounds(apex, float(track["length_m"]))
+    doc["corners"] = [{"corner": str(x["name"]), "distance_m": float(x["distance_m"]),
+                       "segment_m": [float(bnd[i]), float(bnd[i + 1])]} for i, x in enumerate(corners)]
+    if isinstance(telemetry, TelemetryCache):
+        doc["issues"] = [{"code": i.code, "message": i.message, "file": i.file, "line": i.line}
+                         for i in telemetry.issues]
+    if not corners:
+        doc.update(available=False, reason=f"no corners listed for {track.get('track_id')} in params/tracks")
+        doc["cars"] = []
+        return plain(doc)
+    if not files:
+        doc.update(available=False, reason="no telemetry for this race")
+        doc["cars"] = []
+        return plain(doc)
+    cars = [analyse_car(p, v, laps, track, c) for v, p in sorted(files.items())]
+    doc["cars"] = cars
+    doc["available"] = any(car.get("corners") for car in cars)
+    if not doc["available"]:
+        doc["reason"] = "no car has a complete lap"
+    doc["not_computed"] = [{"vehicle_id": car["vehicle_id"], "car": car["car"], **x} for car in cars
+                           for x in car["not_computed"]]
+    return plain(doc)
+
+
+def headline(doc: dict) -> dict:
+    """The corner where the field's cars lose the most to their own best lap (median per-corner delta)."""
+    if not doc.get("available"):
+        return {"text": f"telemetry: {doc.get('reason') or 'not available'}"}
+    losses: dict[str, list[float]] = {}
+    for car in doc.get("cars", []):
+        for item in car.get("corners", []):
+            v = (item.get("delta_s") or {}).get("value")
+            if v is not None:
+                losses.setdefault(item["corner"], []).append(v)
+    if not losses:
+        return {"text": "telemetry: no car has enough laps for per-corner medians"}
+    top = max(losses, key=lambda k: (np.median(losses[k]), k))
+    return {"corner": top, "cars": len(losses[top]),
+            "text": f"telemetry: most time lost to the car's own best lap at {top} (median "
+                    f"{fmt3(float(np.median(losses[top])))} s a lap over {len(losses[top])} cars)"}
+
+
+def documents(doc: dict) -> list[dict]:
+    """Store documents: one per car and corner (the medians), one per car-lap-corner."""
+    race_id, track_id = doc["race_id"], doc.get("track_id")
+    base = {"type": "telemetry", "engine": "telemetry", "race_id": race_id, "track_id": track_id}
+    out = []
+    for car in doc.get("cars", []):
+        who = car.get("car") or car["vehicle_id"]
+        for item in car.get("corners", []):
+            b, m = item.get("brake_m") or {}, item.get("min_kph") or {}
+            msg = (f"{item['corner']}: brakes at {fmt3(b.get('value'))} m (95% CI {fmt3(b.get('lo'))} to "
+                   f"{fmt3(b.get('hi'))}, n={b.get('n')}), minimum {fmt3(m.get('value'))} km/h")
+            out.append({"id": doc_id(race_id, who, "t", item["corner"]), **base, "car": who, "scope": "car",
+                        "lap": None, "corner": item["corner"], **{k: item.get(k) for k in METRICS},
+                        "message": msg})
+        for lap in car.get("laps", []):
+            for x in lap["corners"]:
+                out.append({"id": doc_id(race_id, who, "t", lap["lap"] if lap["lap"] is not None else
+                                         f"c{lap['car_lap']}", x["corner"]), **base, "car": who, "scope": "lap",
+                            "lap": lap["lap"], "car_lap": lap["car_lap"], "is_clean": lap.get("is_clean"),
+                            "corner": x["corner"], **{k: x.get(k) for k in METRICS}})
+    return [plain(d) for d in out]

@@ -1,0 +1,204 @@
+"""Synthetic telemetry (issue 22, item 2) and the telemetry engine (item 3) against the sample's truth: the files
+have the real format; each lap's profile takes the timing's lap time; the engine recovers brake points (5 m),
+minimum speeds (1 km/h) and per-corner time deltas (0.02 s) that add up to the lap's time difference; the real
+10,000-row sample goes through and says what it could not compute."""
+from __future__ import annotations
+
+import json
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kaizenlap.core import params
+from kaizenlap.engines import telemetry as te
+from kaizenlap.ingest.loader import load
+from kaizenlap.sample import write_season
+from kaizenlap.sample_telemetry import (RACES, Track, _calibrated, car_parameters, lap_parameters, lap_profile,
+                                        write_big)
+
+SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "trd-telemetry-sample" / \
+    "R1_barber_telemetry_data_sample.csv"
+
+
+@pytest.fixture(scope="module")
+def season(tmp_path_factory):
+    out = tmp_path_factory.mktemp("season")
+    t0 = time.perf_counter()
+    truth = write_season(out, seed=2025)
+    return out, truth, time.perf_counter() - t0
+
+
+@pytest.fixture(scope="module")
+def analysed(season, tmp_path_factory):
+    out, truth, _ = season
+    ids = [f"{t}-r{n}" for t, n in RACES]
+    races, _ = load([out], use_cache=False, race_ids=ids)
+    docs = {}
+    for race in races:
+        src = te.find_telemetry(out, race.track_id, int(race.race_id.rsplit("r", 1)[1]))
+        cache = te.load(src, tmp_path_factory.mktemp(race.race_id))
+        docs[race.race_id] = te.analyse(cache, race.laps, params.tracks()[race.track_id], race.race_id)
+    by_id = {r["race_id"]: r for r in truth["races"]}
+    return docs, by_id
+
+
+def test_files_in_the_real_format_and_places(season):
+    out, truth, _ = season
+    with_tel = [r for r in truth["races"] if "telemetry" in r]
+    assert {(r["track_id"], r["race_number"]) for r in with_tel} == set(RACES)
+    assert len(with_tel) < len(truth["races"])                     # races without telemetry exist
+    barber = out / "barber" / "R1_barber_telemetry_data.csv"
+    with open(barber, "rb") as fh:
+        head = fh.read(200_000).decode().splitlines()
+    assert head[0] == ("expire_at,lap,meta_event,meta_session,meta_source,meta_time,original_vehicle_id,outing,"
+                       "telemetry_name,telemetry_value,timestamp,vehicle_id,vehicle_number")
+    rows = pd.DataFrame([line.split(",") for line in head[1:-1]], columns=head[0].split(","))
+    assert set(rows["telemetry_name"]) == {"speed", "nmot", "gear", "aps", "pbrake_f", "pbrake_r", "accx_can",
+                                          "accy_can", "Steering_Angle", "VBOX_Lat_Min", "VBOX_Long_Minutes",
+                                          "Laptrigger_lapdist_dls"}
+    assert rows["vehicle_id"].str.match(r"^GR86-\d{3}-\d+$").all()
+    lag = pd.to_datetime(rows["meta_time"]) - pd.to_datetime(rows["timestamp"])
+    assert 42.0 < lag.dt.total_seconds().median() / 3600 < 42.5
+    fast = rows[rows.telemetry_name == "aps"]
+    slow = rows[rows.telemetry_name == "speed"]
+    assert 4.5 < len(fast) / len(slow) < 5.5
+    gaps = np.diff(np.sort(pd.to_datetime(fast["timestamp"]).astype("int64").unique() // 10**6))
+    assert 40 <= np.median(gaps) <= 46
+    with zipfile.ZipFile(out / "virginia-international-raceway.zip") as zf:
+        name = "VIR/Race 1/R1_vir_telemetry_data.csv"
+        assert name in zf.namelist()
+        with zf.open(name) as fh:
+            vir = fh.read(100_000).decode().splitlines()[1:-1]
+    names = {line.split(",")[8] for line in vir}
+    assert "ath" in names and "aps" not in names and not names & {"VBOX_Lat_Min", "Laptrigger_lapdist_dls"}
+
+
+def test_size_and_time_budget(season):
+    out, _, seconds = season
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    assert size < 30e6
+    assert seconds < 20            # the whole season, telemetry included (about 4 s here; +~1.5 s for telemetry)
+
+
+def test_each_lap_profile_takes_the_timing_lap_time(season):
+    _, truth, _ = season
+    for race in truth["races"]:
+        for car, tel in race.get("telemetry", {}).get("cars", {}).items():
+            times = race["cars"][car]["lap_times_s"]
+            for lap in tel["per_lap"]:
+                assert abs(lap["integrated_lap_s"] - times[lap["lap"] - 1]) < 0.001
+                assert 0.9 < lap["scale"] < 1.1
+    # and directly: a profile scaled to an arbitrary time integrates to it
+    tr = Track(params.tracks()["vir"])
+    v_top, a_full = _calibrated(tr)
+    nom = car_parameters(tr, 1, 2, 3, 0.01)
+    lp = lap_parameters(nom, np.random.default_rng(4))
+    prof = lap_profile(tr, lp["vmin"], lp["decel"], lp["pickup"], 131.234, v_top, a_full)
+    inv = 1 / prof["v"]
+    ds = tr.L / len(tr.s)
+    assert abs(((inv[:-1] + inv[1:]) / 2 * ds).sum() + (inv[-1] + inv[0]) / 2 * ds - 131.234) < 1e-6
+
+
+def test_recovery_against_the_truth(analysed):
+    docs, truth = analysed
+    errs = {"brake_m": [], "min_kph": [], "delta_s": [], "duration_s": []}
+    for race_id, doc in docs.items():
+        tel = truth[race_id]["telemetry"]
+        assert doc["available"] and len(doc["cars"]) == len(tel["cars"])
+        for car in doc["cars"]:
+            per = {p["lap"]: p for p in tel["cars"][car["car"]]["per_lap"]}
+            assert sorted(r["lap"] for r in car["laps"]) == sorted(per)      # laps matched to the timing
+            ref = per[car["reference"]["lap"]]
+            for lap in car["laps"]:
+                p = per[lap["lap"]]
+                errs["duration_s"].append(lap["duration_s"] - p["lap_time_s"])
+                for i, x in enumerate(lap["corners"]):
+                    brake, vmin, _, _, _, seg = p["corners"][i]
+                    if brake is not None:
+                        errs["brake_m"].append(x["brake_m"] - brake)
+                    errs["min_kph"].append(x["min_kph"] - vmin)
+                    errs["delta_s"].append(x["delta_s"] - (seg - ref["corners"][i][5]))
+    e = {k: np.abs(np.array(v)) for k, v in errs.items()}
+    assert len(e["brake_m"]) > 300 and len(e["min_kph"]) > 300
+    assert e["brake_m"].max() < 5.0
+    assert e["min_kph"].max() < 1.0
+    assert e["delta_s"].max() < 0.02
+    assert e["duration_s"].max() < 0.002
+
+
+def test_corner_deltas_add_up_to_the_lap_time_difference(analysed):
+    docs, _ = analysed
+    n = 0
+    for doc in docs.values():
+        for car in doc["cars"]:
+            ref = car["reference"]["time_s"]
+            for lap in car["laps"]:
+                parts = sum(x["delta_s"] for x in lap["corners"])
+                assert abs(parts - lap["delta_s"]) < 1e-9
+                assert abs(lap["delta_s"] - (lap["lap_time_s"] - ref)) < 0.002      # the timing's difference
+                trace = car["delta_trace"]["laps"][str(lap["lap"])]
+                assert len(trace) == len(car["delta_trace"]["distance_m"]) and abs(trace[0]) < 1e-9
+                n += 1
+            assert all(x["delta_s"] == 0 for r in car["laps"] if r["lap"] == car["reference"]["lap"]
+                       for x in r["corners"])
+    assert n >= 30
+
+
+def test_medians_intervals_and_what_is_not_computed(analysed):
+    docs, truth = analysed
+    vir = docs["vir-r1"]
+    cover = []
+    for car in vir["cars"]:
+        nominal = truth["vir-r1"]["telemetry"]["cars"][car["car"]]["nominal"]
+        for item in car["corners"]:
+            for m in ("brake_m", "min_kph"):
+                est = item[m]
+                assert est["n"] >= 5 and est["lo"] <= est["value"] <= est["hi"]
+                cover.append(est["lo"] <= nominal[item["corner"]][m] <= est["hi"])
+    assert np.mean(cover) >= 0.85
+    barber = docs["barber-r1"]                    # 2 laps a car: per-lap values, no medians
+    item = barber["cars"][0]["corners"][0]["brake_m"]
+    assert item["value"] is None and "not enough laps" in item["note"]
+    partial = [x for x in barber["not_computed"] if "partial lap" in x["reason"]]
+    assert len(partial) == 2 * len(barber["cars"])
+    assert all(r["crossing_basis"] == "lap trigger + timing" for c in barber["cars"] for r in c["laps"])
+    assert all(r["crossing_basis"] == "counter + timing" for c in vir["cars"] for r in c["laps"])
+    docs_out = te.documents(vir)
+    assert len({d["id"] for d in docs_out}) == len(docs_out) > 0
+    assert "C" in te.headline(vir)["text"]
+
+
+def test_a_lap_the_timing_does_not_know_is_said_not_computed(analysed, season, tmp_path):
+    out, _, _ = season
+    src = te.find_telemetry(out, "barber", 1)
+    cache = te.load(src, tmp_path / "c")
+    doc = te.analyse(cache, None, params.tracks()["barber"], "barber-r1")     # no timing at all
+    assert doc["available"]
+    assert all(r["lap"] is None and r["is_clean"] is None for c in doc["cars"] for r in c["laps"])
+    assert any(x["what"] == "timing" for x in doc["not_computed"])
+    nocorners = te.analyse(cache, None, {**params.tracks()["barber"], "corners": []}, "barber-r1")
+    assert not nocorners["available"] and "no corners" in nocorners["reason"]
+
+
+def test_the_real_sample_goes_through_and_says_what_it_could_not_compute(tmp_path):
+    if not SAMPLE.exists():
+        pytest.skip(f"telemetry sample not found at {SAMPLE}")
+    cache = te.load(SAMPLE, tmp_path / "real")
+    doc = te.analyse(cache, None, params.tracks()["barber"], "barber-r1")
+    json.dumps(doc)
+    assert doc["available"] is False and doc["reason"] == "no car has a complete lap"
+    reasons = [x["reason"] for x in doc["not_computed"]]
+    assert any("carries no car number" in r for r in reasons)
+    assert sum("partial lap" in r for r in reasons) == 2
+    assert te.headline(doc)["text"].startswith("telemetry:")
+
+
+def test_write_big_reaches_its_size(tmp_path):
+    info = write_big(tmp_path / "big.csv", 3)
+    size = (tmp_path / "big.csv").stat().st_size
+    assert 2.9e6 < size <= 3e6 and info["bytes"] == size and info["rows"] > 20_000
+    assert (tmp_path / "big.csv").read_bytes().endswith(b"\n")
