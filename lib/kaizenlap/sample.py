@@ -23,6 +23,7 @@ import numpy as np
 
 from kaizenlap.core import params
 from kaizenlap.ingest.flags import trend_residual_z
+from kaizenlap.sample_telemetry import write_telemetry
 
 GENERATOR_VERSION = 3
 SUBS = ("im1a", "im1", "im2a", "im2", "im3a", "fl")      # ingest's sub-section keys, track order
@@ -1128,8 +1129,7 @@ def write_season(out_dir: Path, seed: int = 2025, telemetry: bool = True) -> dic
             races.append(_truth(sim, sorted(race_files), amended))
     _write(out_dir, files)
     if telemetry:  # after the timing files: beside them, its truth under each race's "telemetry" key
-        from kaizenlap.sample_telemetry import write_telemetry
-        write_telemetry(out_dir, races, seed)
+        write_telemetry(out_dir, races, seed, ZIP_DATE)
     truth = {"generator": "kaizenlap.sample", "version": GENERATOR_VERSION, "seed": seed,
              "temp_ref_c": TEMP_REF_C, "temp_coefficient_rule": "gamma = 0.0003 * reference_lap_s (s/degC/lap)",
              "races": races}

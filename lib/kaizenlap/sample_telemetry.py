@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kaizenlap.core import params
+from kaizenlap.tracks.trace import _smooth_closed, resample_closed
 
 # ----------------------------------------------------------------------------- what is written where
 # (track, race) -> how many cars, and how many complete consecutive green laps each (plus ~4 s of the laps on
@@ -89,7 +90,6 @@ class Track:
     """A track's 1 m distance grid, its outline in metres (x east, y south), curvature and corners."""
 
     def __init__(self, track: dict) -> None:
-        from kaizenlap.tracks.trace import _smooth_closed, resample_closed
         self.id = track["track_id"]
         self.L = float(track["length_m"])
         self.R = float(track["reference_lap_s"])
@@ -489,9 +489,11 @@ def _where(race: dict) -> tuple[str, str]:
     return root, folder
 
 
-def write_telemetry(out_dir: Path, races: list[dict], seed: int, plan: dict | None = None) -> dict[str, int]:
+def write_telemetry(out_dir: Path, races: list[dict], seed: int, zip_date: tuple[int, ...],
+                    plan: dict | None = None) -> dict[str, int]:
     """Write the telemetry of the races in ``plan`` (default :data:`RACES`) and add each one's truth to its
-    race dict (``races``: ground_truth.json's list, changed in place). Returns {relative path: bytes}."""
+    race dict (``races``: ground_truth.json's list, changed in place); a zip member is dated ``zip_date`` (the
+    sample's zips' fixed date: byte-identical output). Returns {relative path: bytes}."""
     out_dir = Path(out_dir)
     written = {}
     for race in races:
@@ -502,8 +504,7 @@ def write_telemetry(out_dir: Path, races: list[dict], seed: int, plan: dict | No
         root, folder = _where(race)
         inner = f"{folder}/{telemetry_name(race)}" if folder else telemetry_name(race)
         if root.endswith(".zip"):
-            from kaizenlap.sample import ZIP_DATE
-            info = zipfile.ZipInfo(inner, date_time=ZIP_DATE)
+            info = zipfile.ZipInfo(inner, date_time=zip_date)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             with zipfile.ZipFile(out_dir / root, "a", zipfile.ZIP_DEFLATED) as zf:

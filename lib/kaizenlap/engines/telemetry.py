@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from kaizenlap.core import params
 from kaizenlap.core.ids import doc_id
 from kaizenlap.core.jsonclean import plain
 from kaizenlap.engines.common import Estimate, cfg, fmt3
@@ -65,7 +66,6 @@ def find_telemetry(root: str | Path, track_id: str, race_number: int) -> str | N
                 hits += [f"{p}!{n}" for n in zf.namelist() if is_telemetry_file(n)]
         elif p.is_file() and is_telemetry_file(p.name):
             hits.append(str(p))
-    from kaizenlap.core import params
     for h in hits:
         name = h.replace("\\", "/").rsplit("/", 1)[-1]
         if want.search("/" + name) and params.track_for_name(h.replace("!", "/")) == track_id:
