@@ -173,6 +173,11 @@ class LiveState:
         self.analysis_lag_s: list[float] = []               # submitted -> in the state (background only)
         self.race_id = meta["race_id"]
         self.track = params.tracks().get(meta["track_id"], {})
+        t = self.track
+        # the traced map, static: kept by reference so the patches never compare it again
+        self.track_map = {"name": t.get("name"), "sector_fractions": t.get("sector_fractions"),
+                          "outline": [{"x": float(p[0]), "y": float(p[1])} for p in t["outline"]]} \
+            if t.get("outline") and t.get("sector_fractions") else None
         self.analysis_every = int(analysis_every)
         self.cars = {c["car"]: c for c in meta["cars"]}
         self.passes: dict[str, dict[int, float]] = {c: {} for c in self.cars}     # q -> t_s
@@ -191,6 +196,7 @@ class LiveState:
         self.analysed: dict | None = None
         self.analysed_at: int | None = None
         self.clock: tuple[str, float] | None = None
+        self.flag: dict | None = None       # the flag at the line (FLAG_AT_FL) of the latest line crossing
         self.n = 0
         self.analysis_s: list[float] = []
         self._snap = self.snapshot()
@@ -226,6 +232,11 @@ class LiveState:
                 self.field_sec[name] = (t, c.car, c.lap)
         if c.point == POINTS[-1] and c.row is not None:
             self.laps_done[c.car] = c.lap
+            fl = c.row.get("flag")
+            if fl:
+                if self.flag is None or self.flag["value"] != fl:
+                    self.flag = {"value": fl, "since_t_s": _r(c.t_s), "since_lap": max(self.leader_lap, c.lap),
+                                 "car": c.car}
             lt = c.row.get("lap_time_s")
             self.pit[c.car] = bool(c.row.get("pit_in"))
             if lt is not None and lt > 0:
@@ -350,6 +361,7 @@ class LiveState:
             "date": self.meta.get("date"), "start_utc": self.meta.get("start_utc"),
             "clock_utc": self.clock[0] if self.clock else None, "t_s": _r(self.clock[1]) if self.clock else None,
             "crossings": self.n, "leader": leader, "leader_lap": self.leader_lap, "order": order, "cars": cars,
+            "flag": dict(self.flag) if self.flag else None, "track": self.track_map,
             "field": {"best_lap": {"time_s": _r(best[0]), "lap": best[1], "car": best[2]} if best else None,
                       "sections": {name: {"time_s": _r(v[0]), "car": v[1], "lap": v[2]}
                                    for name, v in sorted(self.field_sec.items())},

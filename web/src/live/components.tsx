@@ -121,6 +121,15 @@ export function CarLiveDetail({ car, state }: { car: LiveCar; state?: LiveState 
       <Typography variant="h6" component="h2">Car #{car.number ?? car.car}{car.driver_name ? ` — ${car.driver_name}` : ""}</Typography>
       <Typography variant="body2">P{car.position} · {car.laps} laps · best {fmtTime(car.best_lap_s)}{car.best_lap ? ` (lap ${car.best_lap})` : ""}</Typography>
       {!sl && !tr && <Alert severity="info" sx={{ mt: 1 }}>No analysis yet: the engines run after each leader lap.</Alert>}
+      {car.note && (
+        <Box sx={{ mt: 1 }} data-testid="live-note">
+          <Typography variant="subtitle2">Coaching note{at ? ` (laps up to leader lap ${at})` : ""}</Typography>
+          <Typography variant="body2" data-testid="live-note-text">{car.note.text}.</Typography>
+          {car.note.action && <Typography variant="body2" sx={{ mt: 0.5 }} data-testid="live-note-action">{car.note.action}</Typography>}
+          <Typography variant="caption" component="p">From {car.note.n_clean} clean lap{car.note.n_clean === 1 ? "" : "s"} of
+            {" "}{car.note.n_laps} completed; a section is named only where its loss is clear of the lap-to-lap noise.</Typography>
+        </Box>
+      )}
       {sl && (
         <>
           <Typography variant="subtitle2" sx={{ mt: 1 }}>Section losses{at ? ` (laps up to leader lap ${at})` : ""}</Typography>
