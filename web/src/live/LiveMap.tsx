@@ -24,7 +24,7 @@ export function LiveFlag({ state }: { state?: LiveState }) {
 export function LiveMap({ state, selected, onPick, width = 420 }:
   { state?: LiveState; selected?: string; onPick: (car: string) => void; width?: number }) {
   const track = state?.track;
-  const shares = useMemo(() => liveSubShares(state), [state?.field?.sections]);   // eslint-disable-line react-hooks/exhaustive-deps
+  const shares = useMemo(() => liveSubShares(state), [state?.field?.sections]);   // the fastest times: they change rarely
   const ranges = useMemo(() => track ? sectionRanges(track.sector_fractions, shares) : null, [track, shares]);
   if (!state || !track || !ranges) {
     return <Typography variant="body2" data-testid="live-map-none">No traced map for this track: positions are in the tower only.</Typography>;
