@@ -63,3 +63,11 @@ describe("the end event", () => {
     expect(plain.state).toBe(state);
   });
 });
+
+describe("the note as a sentence", () => {
+  it("one full stop", async () => {
+    const { sentence } = await import("./components");
+    expect(sentence("Car 7: only 3 clean laps; no coaching beyond that can be grounded in this race.")).toMatch(/race\.$/);
+    expect(sentence("Car 7: IM2 is where the most section-specific time goes")).toBe("Car 7: IM2 is where the most section-specific time goes.");
+  });
+});
