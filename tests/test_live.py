@@ -253,7 +253,7 @@ def test_note_no_look_ahead_per_leader_lap(sample_race, feed):
     assert _compare_at_leader_laps(sample_race, feed, [5, 9]) == 2
 
 
-def test_background_analysis_is_the_analysis_at_its_leader_lap(feed):
+def test_background_analysis_is_the_analysis_at_its_leader_lap(feed, monkeypatch):
     """The engines in a worker process: each analysis that lands is the one of the laps crossed at its leader
     lap k (a copy taken then), equal to the analysis on this thread at k; the crossings never wait for it."""
     cs = [c for c in feed.crossings()]
@@ -266,13 +266,16 @@ def test_background_analysis_is_the_analysis_at_its_leader_lap(feed):
             if inline.analysed_at is not None:
                 at[inline.analysed_at] = inline.analysed
         ex = analysis_worker()
+        from kaizenlap.live import state as state_module
+
+        def not_here(*a, **k):
+            raise AssertionError("the engines ran on the replay's thread")
+        monkeypatch.setattr(state_module, "analysis", not_here)      # this process only: the worker is spawned
         try:
             bg = LiveState(feed.meta(), 1, ex)
-            landed, apply_ms = [], []
+            landed = []
             for c in cs:
-                t0 = time.perf_counter()
                 bg.apply(c)
-                apply_ms.append((time.perf_counter() - t0) * 1000)
                 if bg.analysed_at is not None and (not landed or landed[-1] != bg.analysed_at):
                     landed.append(bg.analysed_at)
                     assert bg.analysed == at[bg.analysed_at], bg.analysed_at
@@ -280,7 +283,7 @@ def test_background_analysis_is_the_analysis_at_its_leader_lap(feed):
             assert bg.analysed == at[bg.analysed_at]
         finally:
             ex.shutdown()
-    assert bg.analysis_s and max(apply_ms) < 0.5 * min(inline.analysis_s) * 1000   # no crossing ran the engines
+    assert len(bg.analysis_s) == len(bg.analysis_lag_s) >= 2 and len(landed) >= 2, landed
 
 
 def test_note_at_the_flag_equals_the_post_race_coaching(sample_race, feed):

@@ -14,11 +14,13 @@ leader's lap k equals a batch computation over the race truncated at that moment
 """
 from __future__ import annotations
 
+import logging
 import math
 import multiprocessing
 from contextlib import nullcontext
 import time
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import pandas as pd
@@ -33,6 +35,7 @@ from kaizenlap.ingest.laps import LAP_COLUMNS, SECTIONS
 from kaizenlap.live.feed import POINTS, Crossing
 from kaizenlap.live.note import notes as coaching_notes, race_docs
 
+log = logging.getLogger("kaizenlap.live")
 COLOURS = ("overall_best", "personal_best", "none")
 EPS = 1e-9
 
@@ -126,12 +129,19 @@ def _warm() -> bool:
     return True
 
 
-def analysis_worker() -> ProcessPoolExecutor:
+def analysis_worker() -> Executor:
     """One worker process for the engines (spawned: safe beside the threads of a server or a test), already
-    started, so an analysis never runs on the thread that publishes the feed."""
+    started, so an analysis never runs on the thread that publishes the feed. Where no process can be spawned
+    (a script whose main module starts the replay on import, without ``if __name__ == "__main__"``), a worker
+    thread instead: off the replay's thread still, sharing its interpreter."""
     ex = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    ex.submit(_warm).result()
-    return ex
+    try:
+        ex.submit(_warm).result(timeout=120)
+        return ex
+    except (BrokenProcessPool, RuntimeError, OSError, TimeoutError) as exc:
+        ex.shutdown(wait=False, cancel_futures=True)
+        log.warning("live: no worker process for the engines (%s); a worker thread instead", exc)
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-engines")
 
 
 # ------------------------------------------------------------------------------------------------ JSON Patch
