@@ -115,7 +115,8 @@ def main() -> int:
           f"{wall:.1f} s; server restarted after event {restart_after}")
     print(f"missed events: total {sum(missed)} (max per client {max(missed)}); duplicated: total {sum(dup)}; "
           f"in order: {sum(order)} of {len(order)} clients")
-    print(f"process CPU {cpu:.1f} s ({cpu / wall:.0%} of one core; publisher, engines and server together); "
+    print(f"process CPU {cpu:.1f} s ({cpu / wall:.0%} of one core; publisher and server together, the engines "
+          f"run in their own worker process, not counted); "
           f"peak RSS {proc.memory_info().rss / 2**20:.0f} MB; load {os.getloadavg()[0]:.1f}")
     print("target: 0 missed, 0 duplicated, every client resumes after the restart with no gap")
     return 0

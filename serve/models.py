@@ -596,6 +596,29 @@ class LiveTrend(Doc):
     inconsistency_driver: Optional[str] = None
 
 
+class LiveNote(Doc):
+    """The coaching rules on the laps so far (docs/DATA_REFERENCE.md 13): a headline, the first action (only for
+    a section whose loss beats the noise), what it rests on."""
+    text: str
+    action: Optional[str] = None
+    section: Optional[str] = None
+    n_clean: int = Field(0, description="clean laps the note rests on")
+    n_laps: int = Field(0, description="laps completed by the car when the engines ran")
+
+
+class LiveFlag(BaseModel):
+    value: str = Field(description="the flag at the finish line as the timing file records it: GF, FCY, FF")
+    since_t_s: Optional[float] = Field(None, description="race time of the first line crossing under this flag")
+    since_lap: Optional[int] = Field(None, description="the leader's lap then")
+    car: Optional[str] = Field(None, description="the car whose crossing first showed it")
+
+
+class LiveTrack(BaseModel):
+    name: Optional[str] = None
+    outline: list[Point] = Field(description="the traced map (params/tracks), as the tracks endpoint gives it")
+    sector_fractions: list[float]
+
+
 class LiveCar(Doc):
     car: str
     number: Optional[str] = None
@@ -618,6 +641,7 @@ class LiveCar(Doc):
     sections: dict[str, LiveSection] = Field(default_factory=dict)
     section_losses: Optional[LiveSectionLosses] = None
     trend: Optional[LiveTrend] = None
+    note: Optional[LiveNote] = None
 
 
 class LiveField(BaseModel):
@@ -641,6 +665,9 @@ class LiveState(Doc):
     leader_lap: int
     order: list[str]
     cars: dict[str, LiveCar]
+    flag: Optional[LiveFlag] = Field(None, description="the flag at the line of the latest line crossing (the "
+                                     "timing file carries no sector flags)")
+    track: Optional[LiveTrack] = Field(None, description="the track map, for the cars' estimated positions")
     field: LiveField
 
 

@@ -3,7 +3,9 @@ chromium (Playwright) watches /race/barber-r1/live (the API owns /live/...) from
 CSP). The page gets the ``initial`` state, then folds every ``update``'s JSON Patch; at the ``end`` the timing
 tower shows the final order, which is the live state's order and the race's official finishing order. Pause
 holds the events (nothing applied while paused, nothing lost after); a click on a car puts it in the URL and
-shows its live section losses. Screenshots under reports/ui/; axe-core: no serious or critical violation.
+shows its live section losses. The track map shows one marker per running car (the state folded from the store
+up to the page's last event) and a click on one shows that car's coaching note; at 390 px the view fits the
+phone. Screenshots under reports/ui/; axe-core: no serious or critical violation.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from test_web_e2e import ARGS, CHROMIUM, CSP, DIST, ROOT, SERVER, Page, _free_port, _missing
+from test_web_e2e import (ARGS, CHROMIUM, CSP, DIST, PHONE, ROOT, SERVER, SHOTS, SMALL_TEXT, Page, _free_port,
+                          _missing)
 
 RACE = "barber-r1"
 
@@ -59,15 +62,19 @@ class Publisher(threading.Thread):
     page is open) before the crossings; ``times[id]`` = time.time() just after each event's append."""
 
     def __init__(self, race, url: str, speed: float, analysis_every: int, limit: int | None = None,
-                 reps: int | None = 60) -> None:
+                 reps: int | None = 60, background: bool = True) -> None:
         super().__init__(daemon=True)
+        self.background = background
         self.race, self.url, self.speed, self.every = race, url, speed, analysis_every
         self.limit, self.reps = limit, reps
         self.first, self.go, self.times, self.run_ = threading.Event(), threading.Event(), {}, None
+        self.crossing_t: dict[int, float] = {}        # update id -> the crossing's race time
         self.error: BaseException | None = None
 
     def on_event(self, eid: int, kind: str, data: dict) -> None:
         self.times[eid] = time.time()
+        if kind == "update":
+            self.crossing_t[eid] = data["crossing"]["t_s"]
         if kind == "initial":
             self.first.set()
             self.go.wait(120)
@@ -83,7 +90,7 @@ class Publisher(threading.Thread):
             with open_store(self.url) as s, (engine_settings({"bootstrap": {"reps": self.reps}}) if self.reps
                                                else nullcontext()):
                 self.run_ = publish_live(ReplayFeed(self.race), s, speed=self.speed, analysis_every=self.every,
-                                         on_event=self.on_event, limit=self.limit)
+                                         on_event=self.on_event, limit=self.limit, background=self.background)
         except BaseException as e:          # noqa: BLE001 - reported by the test
             self.error = e
             self.first.set()
@@ -126,6 +133,62 @@ def _tower(pg) -> list[dict]:
         sectors: [...r.querySelectorAll('[data-sector]')].map(c => c.dataset.colour)}))""")
 
 
+def _sentence(text: str) -> str:
+    return text if text.rstrip().endswith((".", "!", "?")) else text + "."
+
+
+def _running(state: dict) -> set[str]:
+    """The cars still on track: crossed a timing point and not yet at the line under the chequered flag."""
+    flag = state.get("flag") or {}
+    ff = flag.get("since_t_s") if flag.get("value") == "FF" else None
+    return {c for c, e in state["cars"].items() if e["point"] is not None
+            and not (ff is not None and e["point"] == "fl" and e["t_s"] >= ff)}
+
+
+def _map_cars(pg) -> tuple[list[str], list[str]]:
+    """The cars TrackMap draws a marker for, and the clickable car labels over them."""
+    return (pg.evaluate("() => [...document.querySelectorAll('[data-testid=track-map] [data-testid^=marker-]')]"
+                        ".map(g => g.dataset.testid.slice(7))"),
+            pg.evaluate("() => [...document.querySelectorAll('[data-testid^=map-car-]')].map(g => g.dataset.testid.slice(8))"))
+
+
+def _check_map_mid_race(p: Page, pub) -> None:
+    """Paused mid-race: the map's markers are exactly the running cars of the page's state (folded from the
+    store up to the last event the page applied); a click on a car with a note shows that note."""
+    from kaizenlap.store import open_store
+    from kaizenlap.store.base import fold_live
+    pg = p.page
+    for _ in range(40):
+        pg.click("[data-testid=pause]")
+        pg.wait_for_timeout(300)
+        last = pg.evaluate("() => Math.max(...window.__liveLog.map(e => e.id))")
+        with open_store(pub.url) as st:
+            state = fold_live(st.live_events(RACE, 0, last))
+        running = _running(state)
+        noted = [c for c in state["order"] if c in running and state["cars"][c].get("note")]
+        if noted and state["flag"]["value"] != "FF":
+            break
+        pg.click("[data-testid=pause]")                 # no note yet: let the engines land one
+        pg.wait_for_timeout(400)
+    else:
+        raise AssertionError("no running car got a coaching note")
+    markers, labels = _map_cars(pg)
+    assert sorted(markers) == sorted(labels) == sorted(running) and len(running) > 10, (markers, running)
+    fs = [float(x) for x in pg.evaluate("() => [...document.querySelectorAll('[data-testid^=map-car-]')]"
+                                        ".map(g => g.dataset.f)")]
+    assert all(0 <= f < 1 for f in fs) and len(set(fs)) > 1
+    car = noted[0]
+    pg.click(f"[data-testid=map-car-{car}]")
+    pg.wait_for_selector("[data-testid=live-note-text]")
+    assert f"car={car}" in pg.url
+    assert pg.locator("[data-testid=live-note-text]").inner_text() == _sentence(state["cars"][car]["note"]["text"])
+    assert pg.locator(f"[data-testid=map-car-{car}]").get_attribute("aria-pressed") == "true"
+    p.axe("live-map-note")
+    pg.click(f"[data-testid=map-car-{car}]")            # again: unpicked
+    pg.wait_for_function("() => !location.search.includes('car=')")
+    pg.click("[data-testid=pause]")
+
+
 def _fmt(s: float | None) -> str:
     if s is None:
         return "–"
@@ -157,6 +220,11 @@ def test_live_tower_follows_the_replay_to_the_final_order(live_site, browser):
     p.axe("live-paused")
     pg.click("[data-testid=pause]")
     pg.wait_for_function(f"() => window.__liveLog.length >= {n0 + held}", timeout=10000)
+
+    # the map, mid-race (after a few leader laps: the engines' notes)
+    pg.wait_for_function("() => Number(document.querySelector('[data-testid=lap-counter]').textContent"
+                         ".match(/Lap (\\d+)/)[1]) >= 6", timeout=60000)
+    _check_map_mid_race(p, pub)
 
     # the end: the tower shows the final order
     pg.wait_for_selector("[data-testid=live-status][data-status=ended]", timeout=180000)
@@ -197,6 +265,10 @@ def test_live_tower_follows_the_replay_to_the_final_order(live_site, browser):
     pg.wait_for_selector("[data-testid=car-live-detail]")
     assert f"car={winner}" in pg.url
     assert pg.locator("[data-testid=live-section-losses] tbody tr").count() >= 3
+    # its note: the engines over every lap (the end event's patch), as the server's state has it
+    assert pg.locator("[data-testid=live-note-text]").inner_text() == _sentence(state["cars"][winner]["note"]["text"])
+    assert state["field"]["analysis"]["laps"] == len(race.laps)
+    assert _map_cars(pg) == ([], []) and _running(state) == set()        # every car has taken the flag
     p.axe("live-car")
     pg.reload()                                                        # the deep link reopens it
     pg.wait_for_selector("[data-testid=car-live-detail]")
@@ -213,3 +285,32 @@ def test_live_not_live_and_delay_in_the_url(live_site, browser):
     pg.goto(f"{base}/race/{RACE}/live?delay=2")
     assert pg.locator("[data-testid=delay]").inner_text().strip().startswith("2 s")
     p.ctx.close()
+
+
+def test_live_phone_layout(live_site, browser):
+    """At 390x844 the finished replay's view fits the width (the tower scrolls inside its panel), the map and
+    a car's note are there, no text outside the charts below 12 px."""
+    race, pub, base = live_site
+    pub.go.set()                    # (run alone: the replay starts now)
+    pub.join(120)
+    with urllib.request.urlopen(f"{base}/live/{RACE}") as r:
+        state = json.load(r)["state"]
+    car = state["order"][0]
+    ctx = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    pg = ctx.new_page()
+    pg.goto(f"{base}/race/{RACE}/live?car={car}")
+    pg.wait_for_selector("[data-testid=live-note-text]")
+    pg.wait_for_selector("[data-testid=live-map] [data-testid=track-map]")
+    pg.wait_for_timeout(300)
+    wide = pg.evaluate("""() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391
+        && !(e.parentElement && e.parentElement.getBoundingClientRect().right > 391)).slice(0, 5)
+        .map(e => e.tagName + '.' + e.className + ' ' + (e.dataset.testid || '') + ' ' + Math.round(e.getBoundingClientRect().right))""")
+    assert pg.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], wide
+    assert pg.evaluate(SMALL_TEXT) == []
+    box = pg.locator("[data-testid=live-map] [data-testid=track-map]").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    assert pg.locator("[data-testid=live-flag]").get_attribute("data-flag") == "FF"
+    assert pg.locator("[data-testid=live-status]").get_attribute("data-status") == "ended"   # not "connection lost"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SHOTS / "phone-live.png"), full_page=True)
+    ctx.close()

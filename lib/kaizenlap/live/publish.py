@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from kaizenlap.live.feed import Crossing, Feed, paced
-from kaizenlap.live.state import LiveState
+from kaizenlap.live.state import LiveState, analysis_worker
 from kaizenlap.store.base import Store
 
 
@@ -33,6 +33,9 @@ class LiveRun:
     update_ms: list[float] = field(default_factory=list)     # state + patch per crossing (server side)
     publish_ms: list[float] = field(default_factory=list)    # the store append per event
     analysis_ms: list[float] = field(default_factory=list)   # the engines, per leader lap
+    analysis_lag_ms: list[float] = field(default_factory=list)  # background: asked -> in the state
+    analyses_skipped: int = 0                                # background: replaced by a later leader lap
+    background: bool = False
     lag_s: float = 0.0                                       # how far behind the feed's pace the last event was
     patch_bytes: list[int] = field(default_factory=list)
 
@@ -44,21 +47,34 @@ class LiveRun:
                 "update_ms_p50": pct(self.update_ms, 50), "update_ms_p95": pct(self.update_ms, 95),
                 "update_ms_max": pct(self.update_ms, 100), "publish_ms_p95": pct(self.publish_ms, 95),
                 "analysis_ms_p50": pct(self.analysis_ms, 50), "analysis_ms_max": pct(self.analysis_ms, 100),
-                "analyses": len(self.analysis_ms), "patch_bytes_p95": pct(self.patch_bytes, 95),
+                "analyses": len(self.analysis_ms), "analyses_skipped": self.analyses_skipped,
+                "analysis_lag_ms_p95": pct(self.analysis_lag_ms, 95), "background": self.background,
+                "patch_bytes_p95": pct(self.patch_bytes, 95),
                 "lag_s": round(self.lag_s, 3)}
 
 
 def publish_live(feed: Feed, store: Store | None, speed: float = 10.0, analysis_every: int = 1,
                  on_event: Callable[[int, str, dict], None] | None = None, limit: int | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> LiveRun:
+                 sleep: Callable[[float], None] = time.sleep, background: bool = True) -> LiveRun:
     """Replay ``feed`` at ``speed`` into a :class:`LiveState`, appending every event to ``store`` (None: none,
     for a bench). ``limit``: stop after that many crossings (no ``end`` event then). ``on_event(id, kind,
-    data)`` after each append."""
+    data)`` after each append. ``background``: the engines run in a worker process (:func:`analysis_worker`),
+    so an analysis never holds up a crossing; False: on this thread, in the leader's crossing (the figures
+    before that change, bench/live.py ``--inline``). The ``end`` event carries, as ``patch``, the engines over
+    every lap crossed (when ``analysis_every`` > 0)."""
+    executor = analysis_worker() if background and analysis_every > 0 else None
+    try:
+        return _publish(feed, store, speed, analysis_every, on_event, limit, sleep, executor)
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
 
+
+def _publish(feed, store, speed, analysis_every, on_event, limit, sleep, executor) -> LiveRun:
     meta = feed.meta()
     race_id = meta["race_id"]
-    run = LiveRun(race_id)
-    state = LiveState(meta, analysis_every)
+    run = LiveRun(race_id, background=executor is not None)
+    state = LiveState(meta, analysis_every, executor)
     counter = [store.live_last_id(race_id) if store is not None else 0]
 
     def emit(kind: str, data: dict) -> None:
@@ -80,19 +96,25 @@ def publish_live(feed: Feed, store: Store | None, speed: float = 10.0, analysis_
     first_t = None
     for c in paced(feed.crossings(), speed, sleep=sleep):
         if limit is not None and run.crossings >= limit:
+            run.analysis_lag_ms = [x * 1000 for x in state.analysis_lag_s]
+            run.analyses_skipped = state.skipped
             return run
         first_t = c.t_s if first_t is None else first_t
         n_analyses = len(state.analysis_s)
         t0 = time.perf_counter()
         patch = state.apply(c)
         run.update_ms.append((time.perf_counter() - t0) * 1000)
-        if len(state.analysis_s) > n_analyses:
-            run.analysis_ms.append(state.analysis_s[-1] * 1000)
+        run.analysis_ms += [x * 1000 for x in state.analysis_s[n_analyses:]]
         data = {"crossing": crossing_summary(c), "patch": patch}
         run.patch_bytes.append(len(json.dumps(patch)))
         emit("update", data)
         run.crossings += 1
         if speed > 0:
             run.lag_s = max(0.0, (time.monotonic() - start) - (c.t_s - first_t) / speed)
-    emit("end", {"reason": "the feed ended", "crossings": run.crossings})
+    n_analyses = len(state.analysis_s)
+    final = state.finish()
+    run.analysis_ms += [x * 1000 for x in state.analysis_s[n_analyses:]]
+    run.analysis_lag_ms = [x * 1000 for x in state.analysis_lag_s]
+    run.analyses_skipped = state.skipped
+    emit("end", {"reason": "the feed ended", "crossings": run.crossings, **({"patch": final} if final else {})})
     return run

@@ -14,8 +14,13 @@ leader's lap k equals a batch computation over the race truncated at that moment
 """
 from __future__ import annotations
 
+import logging
 import math
+import multiprocessing
+from contextlib import nullcontext
 import time
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import pandas as pd
@@ -23,11 +28,14 @@ import pandas as pd
 from kaizenlap.core import params
 from kaizenlap.core.jsonclean import plain
 from kaizenlap.engines import composite, pattern, sections
-from kaizenlap.engines.common import SECTION_SETS, clean
+from kaizenlap.engines.common import SECTION_SETS, clean, engine_settings
+from kaizenlap.engines.common import cfg as engine_cfg
 from kaizenlap.ingest.flags import add_flags
 from kaizenlap.ingest.laps import LAP_COLUMNS, SECTIONS
 from kaizenlap.live.feed import POINTS, Crossing
+from kaizenlap.live.note import notes as coaching_notes, race_docs
 
+log = logging.getLogger("kaizenlap.live")
 COLOURS = ("overall_best", "personal_best", "none")
 EPS = 1e-9
 
@@ -68,7 +76,8 @@ def _est(d: dict | None) -> dict | None:
 
 def analysis(laps: pd.DataFrame, race_id: str) -> dict:
     """The engines' view of ``laps`` (flagged): the field composite per section set, and per car its section
-    losses (the preferred set: sub-sections when it has them) and its trend and consistency."""
+    losses (the preferred set: sub-sections when it has them), its trend and consistency and its coaching note
+    (:mod:`kaizenlap.live.note`: the post-race coaching rules on these laps)."""
     pool = clean(laps)
     out: dict[str, Any] = {"laps": int(len(laps)), "clean_laps": int(len(pool)),
                            "composite": {name: composite.field_composite(pool, cols)
@@ -101,7 +110,38 @@ def analysis(laps: pd.DataFrame, race_id: str) -> dict:
         else:
             entry["label"] = c.get("reason")
         out["cars"].setdefault(c["car"], {})["trend"] = entry
+    for car, note in coaching_notes(race_docs(laps, race_id, {"sections": sec, "pattern": pat})).items():
+        out["cars"].setdefault(car, {})["note"] = note
     return plain(out)
+
+
+def analyse_rows(meta: dict, rows: list[dict], track: dict, settings: dict | None = None) -> tuple[dict, float]:
+    """:func:`analysis` of the laps ``rows`` (as :class:`LiveState` keeps them), under the engine ``settings``
+    in force where it was asked for (a worker process does not inherit an :func:`engine_settings` block), and
+    the seconds it took. A module function, so a process pool can run it."""
+    t0 = time.perf_counter()
+    with engine_settings(settings) if settings is not None else nullcontext():
+        out = analysis(flagged(laps_frame(meta, rows), track), meta["race_id"])
+    return out, time.perf_counter() - t0
+
+
+def _warm() -> bool:
+    return True
+
+
+def analysis_worker() -> Executor:
+    """One worker process for the engines (spawned: safe beside the threads of a server or a test), already
+    started, so an analysis never runs on the thread that publishes the feed. Where no process can be spawned
+    (a script whose main module starts the replay on import, without ``if __name__ == "__main__"``), a worker
+    thread instead: off the replay's thread still, sharing its interpreter."""
+    ex = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        ex.submit(_warm).result(timeout=120)
+        return ex
+    except (BrokenProcessPool, RuntimeError, OSError, TimeoutError) as exc:
+        ex.shutdown(wait=False, cancel_futures=True)
+        log.warning("live: no worker process for the engines (%s); a worker thread instead", exc)
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-engines")
 
 
 # ------------------------------------------------------------------------------------------------ JSON Patch
@@ -130,10 +170,24 @@ def diff(a: Any, b: Any, path: str = "") -> list[dict]:
 class LiveState:
     """The state of one race after the crossings applied so far."""
 
-    def __init__(self, meta: dict, analysis_every: int = 1) -> None:
+    def __init__(self, meta: dict, analysis_every: int = 1, executor: Executor | None = None) -> None:
+        """``executor``: where the engines run (:func:`analysis_worker`); None: in :meth:`apply`, before it
+        returns (the analysis is then in the patch of the leader's crossing). With an executor the analysis of
+        the leader's lap k is computed on the laps crossed at that moment (a copy), and lands in the patch of
+        the first crossing after it finished; while one runs, only the latest leader lap waits its turn."""
         self.meta = meta
+        self.executor = executor
+        self._running: tuple[int, Future] | None = None     # (leader lap, the analysis computing it)
+        self._waiting: tuple[int, list[dict]] | None = None  # the latest leader lap not yet started
+        self.skipped = 0                                    # leader laps whose analysis a later one replaced
+        self.analysis_lag_s: list[float] = []               # submitted -> in the state (background only)
         self.race_id = meta["race_id"]
         self.track = params.tracks().get(meta["track_id"], {})
+        t = self.track
+        # the traced map, static: kept by reference so the patches never compare it again
+        self.track_map = {"name": t.get("name"), "sector_fractions": t.get("sector_fractions"),
+                          "outline": [{"x": float(p[0]), "y": float(p[1])} for p in t["outline"]]} \
+            if t.get("outline") and t.get("sector_fractions") else None
         self.analysis_every = int(analysis_every)
         self.cars = {c["car"]: c for c in meta["cars"]}
         self.passes: dict[str, dict[int, float]] = {c: {} for c in self.cars}     # q -> t_s
@@ -152,6 +206,7 @@ class LiveState:
         self.analysed: dict | None = None
         self.analysed_at: int | None = None
         self.clock: tuple[str, float] | None = None
+        self.flag: dict | None = None       # the flag at the line (FLAG_AT_FL) of the latest line crossing
         self.n = 0
         self.analysis_s: list[float] = []
         self._snap = self.snapshot()
@@ -165,6 +220,7 @@ class LiveState:
                 d[c.car] = {}
             self.pos[c.car], self.where[c.car], self.laps_done[c.car] = (0, math.inf), None, 0
         self.n += 1
+        self.collect()
         lap_secs = self.lap_secs.setdefault(c.car, {})
         if lap_secs.get("lap") != c.lap:
             lap_secs.clear()
@@ -186,6 +242,11 @@ class LiveState:
                 self.field_sec[name] = (t, c.car, c.lap)
         if c.point == POINTS[-1] and c.row is not None:
             self.laps_done[c.car] = c.lap
+            fl = c.row.get("flag")
+            if fl:
+                if self.flag is None or self.flag["value"] != fl:
+                    self.flag = {"value": fl, "since_t_s": _r(c.t_s), "since_lap": max(self.leader_lap, c.lap),
+                                 "car": c.car}
             lt = c.row.get("lap_time_s")
             self.pit[c.car] = bool(c.row.get("pit_in"))
             if lt is not None and lt > 0:
@@ -204,10 +265,55 @@ class LiveState:
         return ops
 
     def analyse(self) -> None:
-        t0 = time.perf_counter()
-        self.analysed = analysis(flagged(laps_frame(self.meta, self.rows), self.track), self.race_id)
-        self.analysed_at = self.leader_lap
-        self.analysis_s.append(time.perf_counter() - t0)
+        """The engines on the laps crossed so far (at the leader's lap now): at once, or on the executor."""
+        if self.executor is None:
+            out, took = analyse_rows(self.meta, self.rows, self.track)
+            self.analysed, self.analysed_at = out, self.leader_lap
+            self.analysis_s.append(took)
+            return
+        if self._waiting is not None:
+            self.skipped += 1
+        self._waiting = (self.leader_lap, list(self.rows))
+        self.collect()
+
+    def collect(self, wait: bool = False) -> bool:
+        """Take a finished background analysis into the state and start the one waiting; ``wait``: until none
+        runs or waits. True when the state's analysis changed."""
+        changed = False
+        while True:
+            if self._running is not None:
+                lap, fut = self._running
+                if not (wait or fut.done()):
+                    return changed
+                out, took = fut.result()
+                self._running = None
+                self.analysed, self.analysed_at = out, lap
+                self.analysis_s.append(took)
+                self.analysis_lag_s.append(time.perf_counter() - fut.submitted_at)  # type: ignore[attr-defined]
+                changed = True
+            if self._waiting is None:
+                return changed
+            lap, rows = self._waiting
+            self._waiting = None
+            fut = self.executor.submit(analyse_rows, self.meta, rows, self.track, engine_cfg())
+            fut.submitted_at = time.perf_counter()  # type: ignore[attr-defined]
+            self._running = (lap, fut)
+            if not wait:
+                return changed
+
+    def finish(self) -> list[dict]:
+        """The feed ended: the analyses still running land, then one over every lap crossed (the laps the
+        cars finished after the leader's last line too); the change as a JSON Patch."""
+        if self.analysis_every > 0 and self.rows:
+            self.collect(wait=True)
+            out, took = analyse_rows(self.meta, self.rows, self.track, engine_cfg()) if self.executor is None \
+                else self.executor.submit(analyse_rows, self.meta, list(self.rows), self.track, engine_cfg()).result()
+            self.analysed, self.analysed_at = out, self.leader_lap
+            self.analysis_s.append(took)
+        new = self.snapshot()
+        ops = diff(self._snap, new)
+        self._snap = new
+        return ops
 
     # --- output -----------------------------------------------------------------------------------------
     def order(self) -> list[str]:
@@ -254,6 +360,7 @@ class LiveState:
             a = (self.analysed or {}).get("cars", {}).get(car, {})
             entry["section_losses"] = a.get("section_losses")
             entry["trend"] = a.get("trend")
+            entry["note"] = a.get("note")
             cars[car] = entry
         best = min(((v[0], v[1], car) for car, v in self.best_lap.items()), default=None)
         an = self.analysed or {}
@@ -264,6 +371,7 @@ class LiveState:
             "date": self.meta.get("date"), "start_utc": self.meta.get("start_utc"),
             "clock_utc": self.clock[0] if self.clock else None, "t_s": _r(self.clock[1]) if self.clock else None,
             "crossings": self.n, "leader": leader, "leader_lap": self.leader_lap, "order": order, "cars": cars,
+            "flag": dict(self.flag) if self.flag else None, "track": self.track_map,
             "field": {"best_lap": {"time_s": _r(best[0]), "lap": best[1], "car": best[2]} if best else None,
                       "sections": {name: {"time_s": _r(v[0]), "car": v[1], "lap": v[2]}
                                    for name, v in sorted(self.field_sec.items())},
@@ -282,4 +390,4 @@ def state_at(feed_crossings, meta: dict, until_t_s: float, analysis_every: int =
     return st
 
 
-__all__ = ["COLOURS", "LiveState", "analysis", "diff", "flagged", "laps_frame", "state_at"]
+__all__ = ["COLOURS", "LiveState", "analyse_rows", "analysis", "analysis_worker", "diff", "flagged", "laps_frame", "state_at"]

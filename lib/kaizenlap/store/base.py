@@ -220,10 +220,11 @@ def apply_patch(doc: Any, ops: list[dict]) -> Any:
 
 def fold_live(events: Iterable[dict], state: dict | None = None) -> dict | None:
     """The live state after ``events`` (by id), starting from ``state``: an ``initial`` event replaces it,
-    an ``update`` applies its ``patch``, an ``end`` leaves it. None until an ``initial`` is seen."""
+    an ``update`` applies its ``patch``, an ``end`` applies its ``patch`` if it has one (the engines over every
+    lap, docs/DATA_REFERENCE.md 13) and otherwise leaves it. None until an ``initial`` is seen."""
     for ev in events:
         if ev["kind"] == "initial":
             state = json.loads(dumps(ev["data"]["state"]))
-        elif ev["kind"] == "update" and state is not None:
+        elif ev["kind"] in ("update", "end") and state is not None and ev["data"].get("patch"):
             state = apply_patch(state, ev["data"]["patch"])
     return state

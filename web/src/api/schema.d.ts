@@ -1075,6 +1075,7 @@ export interface components {
             laps_behind_leader?: number | null;
             /** Last Lap S */
             last_lap_s?: number | null;
+            note?: components["schemas"]["LiveNote"] | null;
             /** Number */
             number?: string | null;
             /**
@@ -1170,6 +1171,56 @@ export interface components {
                 [key: string]: components["schemas"]["Doc"];
             };
         };
+        /** LiveFlag */
+        LiveFlag: {
+            /**
+             * Car
+             * @description the car whose crossing first showed it
+             */
+            car?: string | null;
+            /**
+             * Since Lap
+             * @description the leader's lap then
+             */
+            since_lap?: number | null;
+            /**
+             * Since T S
+             * @description race time of the first line crossing under this flag
+             */
+            since_t_s?: number | null;
+            /**
+             * Value
+             * @description the flag at the finish line as the timing file records it: GF, FCY, FF
+             */
+            value: string;
+        };
+        /**
+         * LiveNote
+         * @description The coaching rules on the laps so far (docs/DATA_REFERENCE.md 13): a headline, the first action (only for
+         *     a section whose loss beats the noise), what it rests on.
+         */
+        LiveNote: {
+            /** Action */
+            action?: string | null;
+            /**
+             * N Clean
+             * @description clean laps the note rests on
+             * @default 0
+             */
+            n_clean: number;
+            /**
+             * N Laps
+             * @description laps completed by the car when the engines ran
+             * @default 0
+             */
+            n_laps: number;
+            /** Section */
+            section?: string | null;
+            /** Text */
+            text: string;
+        } & {
+            [key: string]: unknown;
+        };
         /**
          * LiveSection
          * @description A car's latest time in one section, its own best so far and the colour of the latest.
@@ -1261,6 +1312,8 @@ export interface components {
             /** Date */
             date?: string | null;
             field: components["schemas"]["LiveField"];
+            /** @description the flag at the line of the latest line crossing (the timing file carries no sector flags) */
+            flag?: components["schemas"]["LiveFlag"] | null;
             /** Leader */
             leader?: string | null;
             /** Leader Lap */
@@ -1275,10 +1328,24 @@ export interface components {
             start_utc?: string | null;
             /** T S */
             t_s?: number | null;
+            /** @description the track map, for the cars' estimated positions */
+            track?: components["schemas"]["LiveTrack"] | null;
             /** Track Id */
             track_id: string;
         } & {
             [key: string]: unknown;
+        };
+        /** LiveTrack */
+        LiveTrack: {
+            /** Name */
+            name?: string | null;
+            /**
+             * Outline
+             * @description the traced map (params/tracks), as the tracks endpoint gives it
+             */
+            outline: components["schemas"]["Point"][];
+            /** Sector Fractions */
+            sector_fractions: number[];
         };
         /**
          * LiveTrend

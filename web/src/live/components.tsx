@@ -111,6 +111,11 @@ export function LastCrossing({ c }: { c?: Crossing }) {
   return <Typography variant="caption" data-testid="last-crossing">Last crossing: car {c.car}, lap {c.lap}, {c.point.toUpperCase()}</Typography>;
 }
 
+/** A note's text as a sentence: one full stop at the end. */
+export function sentence(text: string): string {
+  return /[.!?]$/.test(text.trim()) ? text.trim() : `${text.trim()}.`;
+}
+
 /** One car's section losses and trend as the engines gave them on the laps so far (the coaching view). */
 export function CarLiveDetail({ car, state }: { car: LiveCar; state?: LiveState }) {
   const sl = car.section_losses;
@@ -121,6 +126,15 @@ export function CarLiveDetail({ car, state }: { car: LiveCar; state?: LiveState 
       <Typography variant="h6" component="h2">Car #{car.number ?? car.car}{car.driver_name ? ` — ${car.driver_name}` : ""}</Typography>
       <Typography variant="body2">P{car.position} · {car.laps} laps · best {fmtTime(car.best_lap_s)}{car.best_lap ? ` (lap ${car.best_lap})` : ""}</Typography>
       {!sl && !tr && <Alert severity="info" sx={{ mt: 1 }}>No analysis yet: the engines run after each leader lap.</Alert>}
+      {car.note && (
+        <Box sx={{ mt: 1 }} data-testid="live-note">
+          <Typography variant="subtitle2">Coaching note{at ? ` (laps up to leader lap ${at})` : ""}</Typography>
+          <Typography variant="body2" data-testid="live-note-text">{sentence(car.note.text)}</Typography>
+          {car.note.action && <Typography variant="body2" sx={{ mt: 0.5 }} data-testid="live-note-action">{car.note.action}</Typography>}
+          <Typography variant="caption" component="p">From {car.note.n_clean} clean lap{car.note.n_clean === 1 ? "" : "s"} of
+            {" "}{car.note.n_laps} completed; a section is named only where its loss is clear of the lap-to-lap noise.</Typography>
+        </Box>
+      )}
       {sl && (
         <>
           <Typography variant="subtitle2" sx={{ mt: 1 }}>Section losses{at ? ` (laps up to leader lap ${at})` : ""}</Typography>

@@ -10,7 +10,7 @@ export type Crossing = { car: string; lap: number; point: string; time_utc?: str
 export type LiveEvent =
   | { id: number; kind: "initial"; data: { race_id: string; state: LiveState; ended: boolean }; at: number }
   | { id: number; kind: "update"; data: { crossing: Crossing; patch: PatchOp[] }; at: number }
-  | { id: number; kind: "end"; data: { reason: string; crossings: number }; at: number };
+  | { id: number; kind: "end"; data: { reason: string; crossings: number; patch?: PatchOp[] }; at: number };
 
 export type LiveModel = {
   state?: LiveState;
@@ -37,8 +37,14 @@ export function step(m: LiveModel, ev: LiveEvent): LiveModel {
       } catch {
         return { ...m, lastId: ev.id };
       }
-    case "end":
-      return { ...m, ended: true, endReason: ev.data.reason, lastId: ev.id, applied: m.applied + 1 };
+    case "end": {
+      // the end may carry the engines over every lap (docs/DATA_REFERENCE.md 13)
+      let state = m.state;
+      if (state && ev.data.patch?.length) {
+        try { state = applyPatch(state, ev.data.patch); } catch { /* keep the last update's state */ }
+      }
+      return { ...m, state, ended: true, endReason: ev.data.reason, lastId: ev.id, applied: m.applied + 1 };
+    }
   }
 }
 

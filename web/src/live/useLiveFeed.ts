@@ -46,17 +46,20 @@ export function useLiveFeed(raceId: string, paused: boolean, delayMs: number):
     window.__liveLog = [];
     const es = new EventSource(`/live/${encodeURIComponent(raceId)}/events`);
     let got = false;
+    let over = false;          // the feed has ended (an end event, or an initial of a finished replay)
     const on = (kind: LiveEvent["kind"]) => (e: MessageEvent) => {
       got = true;
       const ev = { id: Number(e.lastEventId), kind, data: JSON.parse(e.data), at: performance.now() } as LiveEvent;
       queue.current.push(ev);
-      if (kind === "end") { es.close(); setStatus("ended"); } else setStatus("open");
+      over = kind === "end" || (kind === "initial" ? !!(ev.data as { ended?: boolean }).ended : over);
+      if (kind === "end") { es.close(); setStatus("ended"); } else setStatus(over ? "ended" : "open");
       flush.current();
     };
     es.addEventListener("initial", on("initial"));
     es.addEventListener("update", on("update"));
     es.addEventListener("end", on("end"));
     es.onerror = () => {
+      if (over) { es.close(); setStatus("ended"); return; }     // a finished replay: nothing more will come
       if (es.readyState === EventSource.CLOSED) {
         if (got) { setStatus("error"); return; }
         // closed before any event: a race never live is a 404

@@ -6,6 +6,7 @@ import { Alert, Box, Breadcrumbs, Link, Paper, Stack, Typography } from "@mui/ma
 import { useTitle } from "../title";
 import { useLiveFeed } from "../live/useLiveFeed";
 import { CarLiveDetail, FeedControls, LapCounter, LastCrossing, ReplayBadge, TimingTower } from "../live/components";
+import { LiveFlag, LiveMap } from "../live/LiveMap";
 
 export function parseDelay(v: string | null): number {
   const n = Number(v);
@@ -38,6 +39,7 @@ export default function LivePage() {
         <Typography variant="h4" component="h1">{raceId} — live</Typography>
         <ReplayBadge status={status} />
         <LapCounter state={state} />
+        <LiveFlag state={state} />
       </Stack>
       {status === "not-live" && <Alert severity="warning" data-testid="not-found">No live feed for race {raceId}: replay one with
         {" "}<code>run_pipeline.py live --race {raceId}</code>.</Alert>}
@@ -48,7 +50,7 @@ export default function LivePage() {
         {" "}(final order below).</Alert>}
       <Box sx={{ display: "grid", gap: 2, mt: 1, alignItems: "start",
         gridTemplateColumns: { xs: "minmax(0, 1fr)", lg: "minmax(0, 1fr) 420px" } }}>
-        <Paper variant="outlined" sx={{ p: 1, overflowX: "auto" }}>
+        <Paper variant="outlined" sx={{ p: 1, overflowX: "auto", position: "relative" }}>
           <Typography variant="h6" component="h2">Timing tower</Typography>
           <Typography variant="caption" component="p">Gap: to the leader at the car's last timing point; Int: to the car ahead.
             Sectors: <Box component="span" sx={{ bgcolor: "#6a1b9a", color: "#fff", px: 0.5 }}>overall best</Box>{" "}
@@ -56,10 +58,14 @@ export default function LivePage() {
           <TimingTower state={state} selected={car} onPick={(c) => set("car", c === car ? undefined : c)} />
           <LastCrossing c={model.lastCrossing} />
         </Paper>
-        <Box>
+        <Stack spacing={2} sx={{ minWidth: 0 }}>
           {selected ? <CarLiveDetail car={selected} state={state} />
-            : <Typography variant="body2" sx={{ p: 1 }}>Pick a car in the tower for its live section losses and trend.</Typography>}
-        </Box>
+            : <Typography variant="body2" sx={{ p: 1 }}>Pick a car in the tower or on the map for its coaching note, section losses and trend.</Typography>}
+          <Paper variant="outlined" sx={{ p: 1 }}>
+            <Typography variant="h6" component="h2">Track map</Typography>
+            <LiveMap state={state} selected={car} onPick={(c) => set("car", c === car ? undefined : c)} />
+          </Paper>
+        </Stack>
       </Box>
     </>
   );
