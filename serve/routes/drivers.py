@@ -75,6 +75,17 @@ class SeasonRace(M.Doc):
     previous: Optional[SeasonPrevious] = None
 
 
+class SeasonCar(BaseModel):
+    car: str
+    class_: Optional[str] = Field(None, alias="class", description="the class of its latest race")
+    races: list[str] = Field(description="race ids it ran, in date order")
+
+
+class SeasonCarList(BaseModel):
+    run_id: str
+    items: list[SeasonCar]
+
+
 class CarSeason(BaseModel):
     run_id: str
     car: str
@@ -82,6 +93,29 @@ class CarSeason(BaseModel):
     findings_checked: int = Field(description="races whose previous race at the track had a finding")
     findings_held: int
     races: list[SeasonRace]
+
+
+@router.get("/cars", response_model=SeasonCarList)
+async def season_cars(request: Request):
+    """Every car number of the active run with the races it ran (date order), most races first."""
+    st = store_of(request)
+
+    def produce(rid):
+        races = sorted(st().query(rid, "races"), key=lambda r: (r.get("date") or "", r["race_id"]))
+        seen: dict[str, dict] = {}
+        for r in races:
+            for c in r.get("cars", []):
+                e = seen.setdefault(c["car"], {"car": c["car"], "races": []})
+                e["races"].append(r["race_id"])
+                e["class"] = c.get("class") or e.get("class")
+        items = sorted(seen.values(), key=lambda e: (-len(e["races"]), _number_key(e["car"])))
+        return {"run_id": rid, "items": items}
+    return await respond(request, SeasonCarList, produce)
+
+
+def _number_key(car: str) -> tuple:
+    head = car.split("-")[0]
+    return (int(head) if head.isdigit() else 10 ** 9, car)
 
 
 @router.get("/cars/{car}/season", response_model=CarSeason)

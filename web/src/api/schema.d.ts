@@ -4,6 +4,26 @@
  */
 
 export interface paths {
+    "/cars": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Season Cars
+         * @description Every car number of the active run with the races it ran (date order), most races first.
+         */
+        get: operations["season_cars_cars_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/cars/{car}/season": {
         parameters: {
             query?: never;
@@ -1799,6 +1819,28 @@ export interface components {
             /** Items */
             items: components["schemas"]["Run"][];
         };
+        /** SeasonCar */
+        SeasonCar: {
+            /** Car */
+            car: string;
+            /**
+             * Class
+             * @description the class of its latest race
+             */
+            class?: string | null;
+            /**
+             * Races
+             * @description race ids it ran, in date order
+             */
+            races: string[];
+        };
+        /** SeasonCarList */
+        SeasonCarList: {
+            /** Items */
+            items: components["schemas"]["SeasonCar"][];
+            /** Run Id */
+            run_id: string;
+        };
         /** SeasonFinding */
         SeasonFinding: {
             /** Section */
@@ -2508,6 +2550,69 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    season_cars_cars_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SeasonCarList"];
+                };
+            };
+            /** @description not modified (If-None-Match matched the ETag) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid parameter */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description store unreachable or nothing published yet */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     car_season_route_cars__car__season_get: {
         parameters: {
             query?: never;
