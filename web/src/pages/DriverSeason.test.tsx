@@ -44,3 +44,13 @@ describe("the season page of a car", () => {
     expect(picked).toBe("barber-r1");
   });
 });
+
+describe("the chart's race labels", () => {
+  it("short track names", async () => {
+    const { shortName } = await import("./DriverSeason");
+    expect(shortName("Circuit of the Americas")).toBe("COTA");
+    expect(shortName("Barber Motorsports Park")).toBe("Barber");
+    expect(shortName("Indianapolis Motor Speedway")).toBe("Indianapolis");
+    expect(shortName("road-america")).toBe("road-america");
+  });
+});

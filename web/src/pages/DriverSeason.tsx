@@ -1,6 +1,7 @@
 // A car's season (/car/<number>?race=<race id>): every race the car number ran, in date order — its finish, pace
 // against the field with its interval, consistency, its weakest section, whether the previous race's finding at
 // the same track held, and the coaching objective — each race linking into that race's car view.
+import { useEffect } from "react";
 import { Link as RouterLink, useLocation, useNavigate, useParams } from "react-router-dom";
 import { Alert, Box, Breadcrumbs, Chip, Link, Paper, Stack, Typography } from "@mui/material";
 import { api, type CarSeason, type SeasonRace, type Track } from "../api/client";
@@ -9,6 +10,14 @@ import { fmtDelta, fmtTime, lapTimesInText } from "../format";
 import { consistencyText, findingText, finishText, has, paceText, previousText, raceName, recurring } from "../season";
 import { useTitle } from "../title";
 
+/** A track's name in at most 12 characters: "Barber Motorsports Park" -> "Barber", "Circuit of the Americas" -> "COTA". */
+export function shortName(name: string): string {
+  const words = name.split(/\s+/).filter(Boolean);
+  if (words.length > 2 && /^circuit$/i.test(words[0])) return words.map((w) => w[0].toUpperCase()).join("");
+  const first = words[0] ?? "";
+  return first.length > 12 ? `${first.slice(0, 11)}…` : first;
+}
+
 /** Pace gap per race with its interval: a dot and a bar per race, the field's median lap at zero. */
 export function PaceChart({ races, tracks, selected }: { races: SeasonRace[]; tracks?: Track[]; selected?: string }) {
   const pts = races.map((r, i) => ({ r, i, e: r.pace_gap })).filter((p) => has(p.e.value));
@@ -16,7 +25,7 @@ export function PaceChart({ races, tracks, selected }: { races: SeasonRace[]; tr
   const vals = pts.flatMap((p) => [p.e.value!, p.e.lo ?? p.e.value!, p.e.hi ?? p.e.value!, 0]);
   const lo = Math.min(...vals), hi = Math.max(...vals);
   const pad = (hi - lo) * 0.1 || 0.5;
-  const W = 640, H = 200, L = 56, R = 12, T = 12, B = 40;
+  const W = Math.max(640, 90 * races.length), H = 200, L = 56, R = 12, T = 12, B = 40;
   const x = (i: number) => L + (races.length > 1 ? (i / (races.length - 1)) * (W - L - R) : (W - L - R) / 2);
   const y = (v: number) => T + ((hi + pad - v) / (hi - lo + 2 * pad)) * (H - T - B);
   const label = `Pace gap to the field's median lap per race: ${pts.map((p) => `${raceName(p.r, tracks)} ${fmtDelta(p.e.value)} s/lap`).join("; ")}`;
@@ -25,7 +34,8 @@ export function PaceChart({ races, tracks, selected }: { races: SeasonRace[]; tr
       <svg viewBox={`0 0 ${W} ${H}`} width="100%" role="img" aria-label={label} style={{ maxWidth: W, display: "block" }}>
         <line x1={L} x2={W - R} y1={y(0)} y2={y(0)} stroke="#888" strokeDasharray="4 3" />
         <text x={L - 4} y={y(0) + 4} textAnchor="end" fontSize={12} fill="#333">field</text>
-        {[lo, hi].map((v, k) => <text key={k} x={L - 4} y={y(v) + 4} textAnchor="end" fontSize={12} fill="#333">{fmtDelta(v, 2)}</text>)}
+        {[lo, hi].filter((v) => Math.abs(y(v) - y(0)) > 14).map((v, k) =>
+          <text key={k} x={L - 4} y={y(v) + 4} textAnchor="end" fontSize={12} fill="#333">{fmtDelta(v, 2)}</text>)}
         {pts.map(({ r, i, e }) => (
           <g key={r.race_id} data-race={r.race_id}>
             {has(e.lo) && has(e.hi) && <line x1={x(i)} x2={x(i)} y1={y(e.lo)} y2={y(e.hi)} stroke="#1d3557" strokeWidth={2} />}
@@ -33,7 +43,7 @@ export function PaceChart({ races, tracks, selected }: { races: SeasonRace[]; tr
           </g>
         ))}
         {races.map((r, i) => <text key={r.race_id} x={x(i)} y={H - 22} textAnchor="middle" fontSize={12} fill="#333">
-          {(tracks?.find((t) => t.track_id === r.track_id)?.name ?? r.track_id ?? "").slice(0, 10)}</text>)}
+          {shortName(tracks?.find((t) => t.track_id === r.track_id)?.name ?? r.track_id ?? "")}</text>)}
         {races.map((r, i) => <text key={`n${r.race_id}`} x={x(i)} y={H - 6} textAnchor="middle" fontSize={12} fill="#333">R{r.race_number}</text>)}
       </svg>
       <Typography variant="caption" component="figcaption">Seconds per lap to the field's median clean lap on the same lap
@@ -70,7 +80,7 @@ function RaceCard({ r, car, tracks, prevName, selected, onSelect }:
           : "no coaching published for this race"}</dd>
         <dt>Last race's finding</dt><dd data-testid="season-previous">
           {prev && <Chip size="small" sx={{ mr: 1 }} label={prev.held === true ? "held" : prev.held === false ? "did not hold" : "nothing to check"}
-            color={prev.held === true ? "warning" : prev.held === false ? "success" : "default"} />}
+            variant={prev.held === true ? "filled" : "outlined"} />}
           {previousText(prev, prevName)}</dd>
       </Box>
     </Paper>
@@ -79,6 +89,7 @@ function RaceCard({ r, car, tracks, prevName, selected, onSelect }:
 
 export function SeasonView({ d, tracks, selected, onSelect }:
   { d: CarSeason; tracks?: Track[]; selected?: string; onSelect: (race?: string) => void }) {
+  useEffect(() => { performance.mark("kaizenlap:season-ready"); }, [d]);     // bench/web.py reads it
   const rec = recurring(d.races, tracks);
   const byId = new Map(d.races.map((r) => [r.race_id, r]));
   return (
