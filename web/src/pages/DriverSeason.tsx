@@ -25,7 +25,7 @@ export function PaceChart({ races, tracks, selected }: { races: SeasonRace[]; tr
   const vals = pts.flatMap((p) => [p.e.value!, p.e.lo ?? p.e.value!, p.e.hi ?? p.e.value!, 0]);
   const lo = Math.min(...vals), hi = Math.max(...vals);
   const pad = (hi - lo) * 0.1 || 0.5;
-  const W = Math.max(640, 90 * races.length), H = 200, L = 56, R = 12, T = 12, B = 40;
+  const W = Math.max(640, 90 * races.length), H = 200, L = 56, R = 44, T = 12, B = 40;
   const x = (i: number) => L + (races.length > 1 ? (i / (races.length - 1)) * (W - L - R) : (W - L - R) / 2);
   const y = (v: number) => T + ((hi + pad - v) / (hi - lo + 2 * pad)) * (H - T - B);
   const label = `Pace gap to the field's median lap per race: ${pts.map((p) => `${raceName(p.r, tracks)} ${fmtDelta(p.e.value)} s/lap`).join("; ")}`;
