@@ -247,6 +247,7 @@ def test_race_car_map_modes_panel_deeplink(site, browser):
             text = pg.get_by_test_id("coaching").inner_text()
             assert coach["headline"] in text and coach["generator"]["label"] in \
                 pg.get_by_test_id("coaching-generator").inner_text()
+            pg.get_by_test_id("coaching-sources").locator("summary").click()    # fact ids behind Sources
             facts = pg.get_by_test_id("coaching-facts").inner_text()
             assert all(f["fact_id"] in facts for f in coach["facts"]) and "n=" in facts
             hyps = pg.get_by_test_id("coaching-hypotheses").inner_text()
@@ -446,6 +447,7 @@ def test_fixes_titles_panels_reports_tracks(site, browser):
     cc = next(d for d in docs["coaching_insights"] if d["race_id"] == "cota-r1"
               and any(f["fact_id"] == "weather.track_temp_range" for f in d["facts"]))
     pg.goto(f"{base}/race/cota-r1?car={cc['car']}&mode=coaching")
+    pg.get_by_test_id("coaching-sources").locator("summary").click()        # fact ids behind Sources
     pg.get_by_test_id("coaching-facts").wait_for()
     line = next(t for t in pg.get_by_test_id("coaching-facts").locator("li").all_inner_texts()
                 if "weather.track_temp_range" in t)

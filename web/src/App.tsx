@@ -14,6 +14,7 @@ const TrackPage = lazy(() => import("./pages/TrackPage"));
 const RacePage = lazy(() => import("./pages/RacePage"));
 const LivePage = lazy(() => import("./pages/LivePage"));
 const DebriefPage = lazy(() => import("./pages/Debrief"));
+const DriverSeason = lazy(() => import("./pages/DriverSeason"));
 
 export function App() {
   return (
@@ -39,6 +40,7 @@ export function App() {
             <Route path="/race/:raceId" element={<RacePage />} />
             <Route path="/race/:raceId/live" element={<LivePage />} />
             <Route path="/race/:raceId/print" element={<DebriefPage />} />
+            <Route path="/car/:car" element={<DriverSeason />} />
             <Route path="*" element={<NotFound />} />
           </Routes>
         </Suspense>

@@ -15,6 +15,8 @@ export type Recommendation = S["Recommendation"];
 export type Estimate = S["Estimate"];
 export type Weather = S["Weather"];
 export type PatternTrend = S["PatternTrend"];
+export type CarSeason = S["CarSeason"];
+export type SeasonRace = S["SeasonRace"];
 
 export class ApiError extends Error {
   constructor(public status: number, public code: string, message: string) {
@@ -64,6 +66,8 @@ export const api = {
   laps: (id: string, car: string) => cached<S["LapList"]>(`/races/${e(id)}/cars/${e(car)}/laps`),
   coaching: (id: string, car: string) =>
     cached<S["RecommendationPage"]>(`/recommendations?type=coaching&race_id=${e(id)}&car=${e(car)}&limit=50`),
+  cars: () => cached<S["SeasonCarList"]>("/cars"),
+  carSeason: (car: string) => cached<CarSeason>(`/cars/${e(car)}/season`),
   reports: (runId: string, target: string) =>
     cached<{ items: { name: string; href: string }[] }>(`/reports/${e(runId)}/${e(target)}/index.json`),
   health: () => getJson<S["Health"]>("/health"),

@@ -4,6 +4,48 @@
  */
 
 export interface paths {
+    "/cars": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Season Cars
+         * @description Every car number of the active run with the races it ran (date order), most races first.
+         */
+        get: operations["season_cars_cars_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cars/{car}/season": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Car Season Route
+         * @description One car number's season: per race it ran, the finish, pace gap to the field (95% interval, n),
+         *     consistency, its weakest section, whether the previous race's finding at the track held, and the
+         *     coaching objective.
+         */
+        get: operations["car_season_route_cars__car__season_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -444,6 +486,24 @@ export interface components {
             items: components["schemas"]["Car"][];
             /** Race Id */
             race_id: string;
+            /** Run Id */
+            run_id: string;
+        };
+        /** CarSeason */
+        CarSeason: {
+            /** Car */
+            car: string;
+            /**
+             * Findings Checked
+             * @description races whose previous race at the track had a finding
+             */
+            findings_checked: number;
+            /** Findings Held */
+            findings_held: number;
+            /** N Races */
+            n_races: number;
+            /** Races */
+            races: components["schemas"]["SeasonRace"][];
             /** Run Id */
             run_id: string;
         };
@@ -1826,6 +1886,157 @@ export interface components {
             /** Items */
             items: components["schemas"]["Run"][];
         };
+        /** SeasonCar */
+        SeasonCar: {
+            /** Car */
+            car: string;
+            /**
+             * Class
+             * @description the class of its latest race
+             */
+            class?: string | null;
+            /**
+             * Races
+             * @description race ids it ran, in date order
+             */
+            races: string[];
+        };
+        /** SeasonCarList */
+        SeasonCarList: {
+            /** Items */
+            items: components["schemas"]["SeasonCar"][];
+            /** Run Id */
+            run_id: string;
+        };
+        /** SeasonFinding */
+        SeasonFinding: {
+            /** Section */
+            section: string;
+            /** @description s/lap lost in the section beyond the car's overall deficit */
+            section_loss: components["schemas"]["Estimate"];
+            /**
+             * Set
+             * @description sectors or subsections
+             */
+            set: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** SeasonFinish */
+        SeasonFinish: {
+            /** Class Position */
+            class_position?: number | null;
+            /**
+             * Dnf
+             * @default false
+             */
+            dnf: boolean;
+            /**
+             * Field Size
+             * @default 0
+             */
+            field_size: number;
+            /**
+             * Laps
+             * @default 0
+             */
+            laps: number;
+            /**
+             * Laps Down
+             * @description laps behind the winner
+             * @default 0
+             */
+            laps_down: number;
+            /**
+             * Position
+             * @description official overall position (results file)
+             */
+            position?: number | null;
+            /**
+             * Status
+             * @description winner, lead lap, +n laps or DNF (n laps)
+             * @default
+             */
+            status: string;
+            /**
+             * Winner Laps
+             * @default 0
+             */
+            winner_laps: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** SeasonObjective */
+        SeasonObjective: {
+            /** Action */
+            action?: string | null;
+            /** Headline */
+            headline?: string | null;
+            measure?: components["schemas"]["CoachingMeasure"] | null;
+            /** Section */
+            section?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * SeasonPrevious
+         * @description The previous race at the same track: its finding and whether it held in this race.
+         */
+        SeasonPrevious: {
+            /**
+             * Chance
+             * @description probability a random section would have held
+             */
+            chance?: number | null;
+            /** @description null: no section was significantly weak there */
+            finding?: components["schemas"]["SeasonFinding"] | null;
+            /**
+             * Held
+             * @description the same section's loss interval here lies wholly above zero; null when there was no finding to check
+             */
+            held?: boolean | null;
+            /** @description this race's section_loss for that section */
+            now?: components["schemas"]["Estimate"] | null;
+            /** Race Id */
+            race_id: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** SeasonRace */
+        SeasonRace: {
+            /** Best Lap S */
+            best_lap_s?: number | null;
+            /** Class */
+            class?: string | null;
+            /**
+             * Clean Laps
+             * @default 0
+             */
+            clean_laps: number;
+            /** @description lap-to-lap SD around the car's own trend, s */
+            consistency?: components["schemas"]["Estimate"] | null;
+            /** Date */
+            date?: string | null;
+            finding?: components["schemas"]["SeasonFinding"] | null;
+            finish: components["schemas"]["SeasonFinish"];
+            /**
+             * Laps
+             * @default 0
+             */
+            laps: number;
+            objective?: components["schemas"]["SeasonObjective"] | null;
+            /** @description s/lap to the field's median clean lap (negative: faster) */
+            pace_gap: components["schemas"]["Estimate"];
+            previous?: components["schemas"]["SeasonPrevious"] | null;
+            /** Race Id */
+            race_id: string;
+            /** Race Number */
+            race_number?: number | null;
+            /** Track Id */
+            track_id?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
         /** StoreHealth */
         StoreHealth: {
             /** Backend */
@@ -2406,6 +2617,135 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    season_cars_cars_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SeasonCarList"];
+                };
+            };
+            /** @description not modified (If-None-Match matched the ETag) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid parameter */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description store unreachable or nothing published yet */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    car_season_route_cars__car__season_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description car number, e.g. 7 */
+                car: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CarSeason"];
+                };
+            };
+            /** @description not modified (If-None-Match matched the ETag) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid parameter */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description store unreachable or nothing published yet */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     health_health_get: {
         parameters: {
             query?: never;

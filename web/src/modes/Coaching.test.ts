@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { factLine, isRange, type Fact } from "./Coaching";
+import { evidenceFor, factLine, isRange, measureText, type Fact } from "./Coaching";
 
 describe("coaching facts", () => {
   const range: Fact = { fact_id: "weather.track_temp_range", text: "track temperature 31.2 to 44.8 °C through the race",
@@ -16,5 +16,25 @@ describe("coaching facts", () => {
   it("lap times in a fact are m:ss.mmm", () => {
     expect(factLine({ fact_id: "composite.best_clean_lap", text: "best clean lap 97.892 s", value: 97.892, unit: "s", n: 20 }))
       .toBe("best clean lap 1:37.892 (n=20)");
+  });
+});
+
+describe("coaching as advice", () => {
+  const d = {
+    facts: [{ fact_id: "sections.im3a.section_loss", text: "IM3A (rank 1): 0.303 s/lap lost", n: 20, lo: 0.239, hi: 0.337, value: 0.303, digits: 3 },
+      { fact_id: "sections.im3a.best_k", text: "IM3A best 11.140 s", n: 20, value: 11.14 },
+      { fact_id: "sections.im1.section_loss", text: "IM1 -0.017 s/lap", n: 20, value: -0.017 },
+      { fact_id: "limit.potential_gain", text: "no gain", missing: true }],
+    actions: [{ section: "im3a", action: "In IM3A, repeat the car's own best", measure: { metric: "median_section_time_s", target: 11.177, over_laps: 5 },
+      evidence: ["sections.im3a.best_k", "sections.im3a.section_loss", "limit.potential_gain"] }],
+  };
+  it("the objective's target in words, no metric ids", () => {
+    expect(measureText(d.actions[0])).toBe("target: median IM3A time 11.177 s over the next 5 laps");
+    expect(measureText({ action: "x", section: "s1", measure: { metric: "median_section_time_s", target: 71.5, over_laps: 1 } }))
+      .toBe("target: median S1 time 1:11.500 over the next 1 lap");
+  });
+  it("the evidence is the facts the objective cites, in the document's order, missing ones left out", () => {
+    expect(evidenceFor(d, d.actions[0]).map((f) => f.fact_id)).toEqual(["sections.im3a.section_loss", "sections.im3a.best_k"]);
+    expect(evidenceFor(d, { action: "x", section: "im1" }).map((f) => f.fact_id)).toEqual(["sections.im1.section_loss"]);
   });
 });

@@ -1,7 +1,9 @@
-import { Alert, Button, Chip, List, ListItem, Typography } from "@mui/material";
+import { Link as RouterLink } from "react-router-dom";
+import { Alert, Box, Button, Chip, Link, List, ListItem, Paper, Typography } from "@mui/material";
 import { api } from "../api/client";
 import { Async, useApi } from "../components/Async";
-import { lapTimesInText } from "../format";
+import { fmtTime, lapTimesInText } from "../format";
+import { previousText } from "../season";
 
 export type Fact = { fact_id: string; text: string; value?: number | null; unit?: string; n?: number; lo?: number | null; hi?: number | null; digits?: number; missing?: boolean };
 
@@ -31,6 +33,43 @@ export type Doc = {
   generator?: { kind?: string; label?: string; model?: string; prompt_version?: string; validation?: string; fallback_reason?: string | null };
 };
 
+type Action = NonNullable<Doc["actions"]>[number];
+
+/** A section id as coaching writes it: upper case ("IM3A"). */
+const sec = (s?: string | null) => (s ? s.toUpperCase() : "");
+
+/** An action's measure in words: "target: median IM3A time 11.177 s over the next 5 laps". */
+export function measureText(a: Action): string {
+  const m = a.measure;
+  if (!m || m.target === undefined || m.target === null) return "";
+  const t = typeof m.target === "number" ? fmtTime(m.target) : String(m.target);
+  const what = m.metric === "median_section_time_s" ? `median ${sec(a.section) || "section"} time ${t}${typeof m.target === "number" && m.target < 60 ? " s" : ""}`
+    : `${(m.metric ?? "").replace(/_s$/, "").replace(/_/g, " ")} ${t}`;
+  return `target: ${what}${m.over_laps ? ` over the next ${m.over_laps} lap${m.over_laps === 1 ? "" : "s"}` : ""}`;
+}
+
+/** The facts an action cites (its evidence ids), in the document's order; none cited: the section's facts. */
+export function evidenceFor(d: Doc, a?: Action): Fact[] {
+  const facts = d.facts ?? [];
+  const ids = new Set(a?.evidence ?? []);
+  const cited = facts.filter((f) => ids.has(f.fact_id) && !f.missing);
+  if (cited.length || !a?.section) return cited;
+  return facts.filter((f) => !f.missing && f.fact_id.startsWith(`sections.${a.section}.`));
+}
+
+/** Last race's finding for this race (the season's check of the previous race at this track). */
+function FollowUp({ raceId, car }: { raceId: string; car: string }) {
+  const r = useApi(() => api.carSeason(car), [car]);
+  if (r.loading && !r.data) return <Typography variant="body2">Loading last race's finding…</Typography>;
+  const races = r.data?.races ?? [];
+  const me = races.find((x) => x.race_id === raceId);
+  if (!me) return <Typography variant="body2">No season record for car {car}.</Typography>;
+  const prev = me.previous;
+  const p = prev ? races.find((x) => x.race_id === prev.race_id) : undefined;
+  return <Typography variant="body2">{previousText(prev, p ? `Race ${p.race_number}` : undefined)}{" "}
+    <Link component={RouterLink} to={`/car/${encodeURIComponent(car)}?race=${encodeURIComponent(raceId)}`} data-testid="coaching-season-link">Car {car}'s season</Link></Typography>;
+}
+
 export default function Coaching({ raceId, car, onPin }: { raceId: string; car: string; onPin?: () => void }) {
   const r = useApi(() => api.coaching(raceId, car), [raceId, car]);
   return (
@@ -41,17 +80,39 @@ export default function Coaching({ raceId, car, onPin }: { raceId: string; car: 
         if (!page.items.length) return <Alert severity="info" data-testid="coaching-empty">No coaching has been published for car {car} in this race yet: the coaching collection of the store is empty. The facts behind it are in the other three modes.</Alert>;
         const d = page.items[0] as unknown as Doc;
         const g = d.generator ?? {};
+        const [first, ...more] = d.actions ?? [];
+        const evidence = evidenceFor(d, first);
         return (
           <div data-testid="coaching">
-            <Chip size="small" color={g.kind === "deterministic" ? "default" : "primary"} label={`generator: ${g.label ?? g.kind ?? "unknown"}${g.validation ? `; ${g.validation}` : ""}`} data-testid="coaching-generator" />
-            <Typography variant="h6" component="h3">{lapTimesInText(d.headline ?? "")}</Typography>
-            <Typography variant="subtitle1" component="h4">Facts</Typography>
-            <List dense data-testid="coaching-facts">{(d.facts ?? []).map((f) => <ListItem key={f.fact_id}>[{f.fact_id}] {factLine(f)}</ListItem>)}</List>
-            <Typography variant="subtitle1" component="h4">Hypotheses</Typography>
-            <List dense data-testid="coaching-hypotheses">{(d.hypotheses ?? []).map((h, i) => <ListItem key={i}>Hypothesis: {lapTimesInText(h.text)} — confidence {String(h.confidence)}; supported by {(h.supported_by ?? []).join(", ")}</ListItem>)}</List>
-            <Typography variant="subtitle1" component="h4">Actions</Typography>
-            <List dense data-testid="coaching-actions">{(d.actions ?? []).map((a, i) => <ListItem key={i}>{a.section ? `${a.section.toUpperCase()}: ` : ""}{lapTimesInText(a.action)}{a.measure ? ` — target ${a.measure.metric} ${a.measure.target} over ${a.measure.over_laps} laps` : ""}; evidence {(a.evidence ?? []).join(", ")}</ListItem>)}</List>
-            {g.fallback_reason && <Typography variant="caption">Fallback: {g.fallback_reason}</Typography>}
+            <Paper variant="outlined" sx={{ p: 1.5, mb: 1.5, borderColor: "primary.main" }} data-testid="coaching-objective">
+              <Typography variant="overline" component="h3" sx={{ lineHeight: 1.5 }}>Objective{first?.section ? `: ${sec(first.section)}` : ""}</Typography>
+              {first ? <>
+                <Typography variant="h6" component="p">{lapTimesInText(first.action)}</Typography>
+                {first.measure && <Typography variant="body2">{measureText(first)}</Typography>}
+              </> : <Typography>{lapTimesInText(d.headline ?? "")}</Typography>}
+            </Paper>
+            <Typography variant="subtitle1" component="h4">Why: the evidence</Typography>
+            <Typography variant="body1" data-testid="coaching-headline">{lapTimesInText(d.headline ?? "")}</Typography>
+            {evidence.length > 0 && <List dense data-testid="coaching-evidence">{evidence.map((f) => <ListItem key={f.fact_id}>{factLine(f)}</ListItem>)}</List>}
+            {(d.hypotheses ?? []).length > 0 && <List dense data-testid="coaching-hypotheses">{(d.hypotheses ?? []).map((h, i) =>
+              <ListItem key={i}>{lapTimesInText(h.text)} (confidence {String(h.confidence)}, from the facts it cites)</ListItem>)}</List>}
+            {more.length > 0 && <>
+              <Typography variant="subtitle1" component="h4">Then</Typography>
+              <List dense data-testid="coaching-more-actions">{more.map((a, i) => <ListItem key={i}>{a.section ? `${sec(a.section)}: ` : ""}{lapTimesInText(a.action)}{a.measure ? ` (${measureText(a)})` : ""}</ListItem>)}</List>
+            </>}
+            <Typography variant="subtitle1" component="h4" sx={{ mt: 1 }}>Last race's finding</Typography>
+            <Box data-testid="coaching-followup"><FollowUp raceId={raceId} car={car} /></Box>
+            <Box component="details" sx={{ mt: 1.5, "& summary": { cursor: "pointer", fontSize: 14 } }} data-testid="coaching-sources">
+              <summary>Sources: the {(d.facts ?? []).length} facts behind this advice, with their ids</summary>
+              <List dense data-testid="coaching-facts">{(d.facts ?? []).map((f) => <ListItem key={f.fact_id}>[{f.fact_id}] {factLine(f)}</ListItem>)}</List>
+              <Typography variant="body2" component="h5" sx={{ fontWeight: 600 }}>Actions as published</Typography>
+              <List dense data-testid="coaching-actions">{(d.actions ?? []).map((a, i) => <ListItem key={i}>{a.section ? `${sec(a.section)}: ` : ""}{lapTimesInText(a.action)}{a.measure ? ` — target ${a.measure.metric} ${a.measure.target} over ${a.measure.over_laps} laps` : ""}; evidence {(a.evidence ?? []).join(", ")}</ListItem>)}</List>
+              <Typography variant="body2" component="h5" sx={{ fontWeight: 600 }}>Hypotheses' sources</Typography>
+              <List dense data-testid="coaching-hypothesis-sources">{(d.hypotheses ?? []).map((h, i) => <ListItem key={i}>{i + 1}: {(h.supported_by ?? []).join(", ")}</ListItem>)}</List>
+            </Box>
+            <Chip size="small" sx={{ mt: 1, maxWidth: "100%", height: "auto", "& .MuiChip-label": { whiteSpace: "normal" } }}
+              color={g.kind === "deterministic" ? "default" : "primary"} label={`written by: ${g.label ?? g.kind ?? "unknown"}${g.validation ? `; ${g.validation}` : ""}`} data-testid="coaching-generator" />
+            {g.fallback_reason && <Typography variant="caption" component="p">Fallback: {g.fallback_reason}</Typography>}
           </div>
         );
       }}

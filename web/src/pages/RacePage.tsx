@@ -59,7 +59,9 @@ function LeaderboardTable({ race, comp, quality, selected, onPick }:
               onPointerEnter={() => { api.car(race.race_id, c.car).catch(() => undefined); }}
               sx={{ cursor: "pointer" }} data-testid={`car-row-${c.car}`}>
               <TableCell>{r?.position ?? "–"}</TableCell>
-              <TableCell><Link component="button" onClick={() => onPick(c.car)} aria-label={`car ${c.car}`}>#{c.car}</Link></TableCell>
+              <TableCell sx={{ whiteSpace: "nowrap" }}><Link component="button" onClick={() => onPick(c.car)} aria-label={`car ${c.car}`}>#{c.car}</Link>
+                {c.car === selected && <>{" "}<Link component={RouterLink} to={`/car/${encodeURIComponent(c.car)}`} onClick={(e: React.MouseEvent) => e.stopPropagation()}
+                  variant="body2" data-testid="season-link" aria-label={`car ${c.car}'s season`}>season</Link></>}</TableCell>
               <TableCell sx={narrow}>{c.class ?? "–"}</TableCell>
               <TableCell align="right">{r?.laps ?? c.laps}</TableCell>
               <TableCell data-testid={`status-${c.car}`} sx={{ color: r?.dnf ? "error.main" : undefined, whiteSpace: "nowrap" }}>{r?.status ?? "–"}</TableCell>
