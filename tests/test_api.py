@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -288,14 +289,25 @@ def test_unreachable_store_health_is_503(tmp_path):
 
 
 def test_store_io_does_not_block_the_event_loop(tmp_path, mini_docs):
-    """Ten requests against a store whose every read takes 0.3 s finish together, not one by one."""
+    """Ten requests against a store whose every read takes 0.3 s are served together, not one by one: the
+    store's reads overlap (counted, not timed: a loaded CI machine stretches any wall-clock bound)."""
+    active, peak, lock = [0], [0], threading.Lock()
+
+    def slow():
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.3)
+        with lock:
+            active[0] -= 1
+
     class Slow(SqliteStore):
         def query(self, *a, **k):
-            time.sleep(0.3)
+            slow()
             return super().query(*a, **k)
 
         def query_json(self, *a, **k):
-            time.sleep(0.3)
+            slow()
             return super().query_json(*a, **k)
     store = Slow(tmp_path / "slow.db")
     publish_documents(store, "run-1", mini_docs[0], mini_docs[1])
@@ -305,14 +317,13 @@ def test_store_io_does_not_block_the_event_loop(tmp_path, mini_docs):
     async def go():
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
             await c.get("/health")
-            t0 = time.perf_counter()
+            peak[0] = 0
             # ten different valid queries (unknown parameters are 422 and never reach the store)
-            rs = await asyncio.gather(*(c.get("/recommendations", params={"type": "pattern", "limit": i + 1})
-                                        for i in range(10)))
-            return time.perf_counter() - t0, rs
-    elapsed, rs = asyncio.run(go())
+            return await asyncio.gather(*(c.get("/recommendations", params={"type": "pattern", "limit": i + 1})
+                                          for i in range(10)))
+    rs = asyncio.run(go())
     assert all(r.status_code == 200 for r in rs)
-    assert elapsed < 1.5, elapsed
+    assert peak[0] >= 5, peak[0]          # a store read on the event loop would keep this at 1
 
 
 # ------------------------------------------------------------------ static web build and traversal
