@@ -15,9 +15,9 @@ after the other in one run:
   ``--extra-path DIR`` to compare): the file to one Parquet file per car with the numbers and times cast, no
   checks, no ledger, no sort, no deduplication: what the alternatives do in the same run.
 
-For each: wall s, MB/s (file size in 2^20 bytes / wall), CPU s (user + system, all threads: the load-independent figure),
-peak RSS, and the 1-minute load average before and after (the machine has 2 cores; a load over 2 slows every
-wall figure). Prints figures; asserts nothing. Target: the buffered reader >= 150 MB/s, peak RSS <= 2048 MB.
+For each: wall s, MB/s (file size in 2^20 bytes / wall), CPU s (user + system, all threads: the
+load-independent figure), peak RSS, and the 1-minute load average before and after (the machine has 2 cores;
+a load over 2 slows every wall figure). Prints figures; asserts nothing. Target: the buffered reader >= 150 MB/s, peak RSS <= 2048 MB.
 """
 from __future__ import annotations
 
@@ -103,7 +103,8 @@ def available(mode: str, extra: str) -> bool:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size-mb", type=float, default=1536, help="the generated file's size in 10^6 bytes (1536: a race)")
+    ap.add_argument("--size-mb", type=float, default=1536,
+                    help="the generated file's size in 10^6 bytes (1536: a race)")
     ap.add_argument("--modes", default="buffered,scratch,pandas,arrow-parse,polars,duckdb",
                     help=f"comma-separated, in order, from {', '.join(MODES)}")
     ap.add_argument("--repeat", type=int, default=1, help="run the list of modes this many times")

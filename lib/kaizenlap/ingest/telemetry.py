@@ -4,8 +4,10 @@ The TRD file is long: one value a row (``vehicle_id, telemetry_name, telemetry_v
 lap, ...``), the channels at different rates (speed, rpm and lap distance at about 1/5 of the rate of GPS,
 pedals and brakes), the ECU ``timestamp`` on its own clock. :func:`read_telemetry` reads it in blocks with
 pyarrow's streaming CSV reader (straight from a zip member too) and never holds the file: each block is
-checked, then appended to one Parquet file per car (long: ``timestamp, channel, value, lap``). Bad rows are
-ledger entries naming the file and the first line (1-based, the header is line 1), never a crash:
+checked, its kept rows go to the car's compact in-memory columns (38 bytes a row; past ``buffer_bytes`` they
+spill to a scratch Parquet file per car), then each car is sorted, deduplicated and written once to its
+Parquet file (long: ``timestamp, channel, value, lap, line, offset_ms``). Bad rows are ledger entries naming
+the file and the first line (1-based, the header is line 1), never a crash:
 
 * ``telemetry_bad_value``: a value that is not a finite number, or a timestamp that is not a time (dropped);
 * ``telemetry_out_of_range``: a value outside its channel's range in ``params/ingest.yaml: telemetry`` (dropped);
@@ -13,9 +15,11 @@ ledger entries naming the file and the first line (1-based, the header is line 1
 * ``telemetry_unknown_channel``: a channel name the project does not know (kept, not used by the engines).
 
 :func:`car_frame` then puts one car's channels on one time base (every timestamp at which any channel was
-logged; each channel carried forward from its last reading, at most ``carry_ms``). Why pyarrow: it streams
-a CSV or a zip member in C++ blocks at disk speed (bench/telemetry.py measures it against pandas), it is
-already a dependency (Parquet), and the reader needs no SQL engine.
+logged; each channel carried forward from its last reading, at most ``carry_ms``). Why pyarrow (measured
+by bench/telemetry.py against the first reader, pandas, polars and DuckDB; figures in docs/DATA_REFERENCE.md
+4.9 and docs/DESIGN.md "Ingest"): the whole reader costs ~1.4x the CPU of pyarrow's bare parse, polars
+parses no cheaper and DuckDB costs more, neither keeps the line numbers the ledger names without more work,
+and pyarrow is already a dependency (Parquet).
 """
 from __future__ import annotations
 
@@ -371,7 +375,7 @@ def _read_pass(source: str | Path, out: Path, cfg: dict, typed: bool) -> Telemet
     vocab: list[str] = []                     # channel names, in the order first seen
     code_of: dict[str, int] = {}
     lo_all, hi_all = [], []                   # each channel's range (NaN: a channel the project does not know)
-    buffers = _Buffers(out, int(cfg.get("buffer_bytes", 512 << 20)))
+    buffers = _Buffers(out, int(cfg["buffer_bytes"]))
     counts: dict[str, list] = {k: [0, None, None] for k in _LABELS}
     closers: list = []
     name = Path(str(source)).name
@@ -494,8 +498,8 @@ def _finish(vehicle: str, cols: tuple[np.ndarray, ...], out: Path, names: pa.Arr
                       pa.array(v, pa.float64()), pa.array(lap_i, pa.int32(), mask=lap_i == _NO_LAP),
                       pa.array(line, pa.int64()), pa.array(off, pa.int64(), mask=~have)], schema=SCHEMA)
     path = out / f"{_safe(vehicle)}.parquet"
-    # dictionary pages only where they pay (channel, lap): trying them on times, values and lines costs 2.5x
-    # the CPU of the write, for a file 13% smaller (DATA_REFERENCE 4.9)
+    # dictionary pages only where they pay (channel, lap): trying them on times, values and lines costs 2-2.7x
+    # the CPU of the write, for a file 15% smaller (docs/DESIGN.md, telemetry reader)
     pq.write_table(table, path, compression="snappy", use_dictionary=["channel", "lap"])
     return vehicle, path, len(ts_ms), dup, dup_first, offset_s, np.bincount(ch, minlength=len(names))
 
