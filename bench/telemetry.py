@@ -17,7 +17,8 @@ after the other in one run:
 
 For each: wall s, MB/s (file size in 2^20 bytes / wall), CPU s (user + system, all threads: the
 load-independent figure), peak RSS, and the 1-minute load average before and after (the machine has 2 cores;
-a load over 2 slows every wall figure). Prints figures; asserts nothing. Target: the buffered reader >= 150 MB/s, peak RSS <= 2048 MB.
+a load over 2 slows every wall figure). Prints figures; asserts nothing. Target: the buffered reader
+>= 150 MB/s, peak RSS <= 2048 MB.
 """
 from __future__ import annotations
 

@@ -214,4 +214,5 @@ def test_the_sample_command_writes_a_bench_file_of_the_size_asked(tmp_path, caps
     assert path.name == "R1_bench_telemetry_data.csv" and 1.9e6 < path.stat().st_size <= 2e6
     cache = read_telemetry(path, tmp_path / "cache")
     assert cache.issues == [] and cache.kept == cache.rows == path.read_bytes().count(b"\n") - 1
+    assert len(cache.files) == 1                       # 2 MB: one car's 20 laps, cut at a line end
     assert cli.main(["sample", str(tmp_path / "zero"), "--telemetry-size", "0"]) == 2
