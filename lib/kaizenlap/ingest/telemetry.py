@@ -17,9 +17,10 @@ the file and the first line (1-based, the header is line 1), never a crash:
 :func:`car_frame` then puts one car's channels on one time base (every timestamp at which any channel was
 logged; each channel carried forward from its last reading, at most ``carry_ms``). Why pyarrow (measured
 by bench/telemetry.py against the first reader, pandas, polars and DuckDB; figures in docs/DATA_REFERENCE.md
-4.9 and docs/DESIGN.md "Ingest"): the whole reader costs ~1.4x the CPU of pyarrow's bare parse, polars
-parses no cheaper and DuckDB costs more, neither keeps the line numbers the ledger names without more work,
-and pyarrow is already a dependency (Parquet).
+4.9 and docs/DESIGN.md "Telemetry reader"): the whole reader costs 1.4-1.65x the CPU of pyarrow's bare
+parse, polars' parse-and-partition without any checks costs about the bare parse and DuckDB's about the whole
+reader, neither keeps the line numbers the ledger names without more work, and pyarrow is already a
+dependency (Parquet).
 """
 from __future__ import annotations
 
