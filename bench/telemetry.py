@@ -1,108 +1,156 @@
 #!/usr/bin/env python3
-"""Telemetry read speed and memory (issue 22): a generated file in the TRD telemetry format (long rows, the
-channel mix and rates of the real file, ~20 cars) of ``--size-mb`` (default 512; 1536 is a real race), read
-into the per-car Parquet cache by :func:`kaizenlap.ingest.telemetry.read_telemetry`, beside a plain
-``pandas.read_csv`` of the same file, each in its own process (peak RSS from VmHWM), with the load average.
+"""Telemetry read speed and memory (issue 22, item 1): a generated race file in the TRD telemetry format
+(:func:`kaizenlap.sample_telemetry.write_big`, the file ``run_pipeline.py sample OUT --telemetry-size MB``
+writes: the vehicle model's rows, ~28 cars of 20 laps for 1.5 GB) of ``--size-mb`` (default 1536, a real
+race), written under a temporary folder and read, each reader in its own process (peak RSS from VmHWM), one
+after the other in one run:
 
-Prints figures; asserts nothing. Target: >= 150 MB/s on 2 cores, peak RSS <= 2 GB.
+* ``buffered``: :func:`read_telemetry` as the pipeline calls it (``engine="buffered"``);
+* ``scratch``: the first reader (``engine="scratch"``), kept for this comparison;
+* ``pandas``: a plain ``pandas.read_csv`` of the same file, all 13 columns, in 1,000,000-row chunks (a whole
+  read would hold ~10 GB of Python strings on a machine six engineers share); parse only, nothing written;
+* ``arrow-parse``: pyarrow's streaming CSV reader alone, the six columns the reader uses, nothing checked or
+  written: the floor for any pyarrow reader;
+* ``polars`` / ``duckdb``: only when importable (they are not dependencies; ``pip install --target DIR`` and
+  ``--extra-path DIR`` to compare): the file to one Parquet file per car with the numbers and times cast, no
+  checks, no ledger, no sort, no deduplication: what the alternatives do in the same run.
+
+For each: wall s, MB/s (file size in 2^20 bytes / wall), CPU s (user + system, all threads: the
+load-independent figure), peak RSS, and the 1-minute load average before and after (the machine has 2 cores;
+a load over 2 slows every wall figure). Prints figures; asserts nothing. Target: the buffered reader
+>= 150 MB/s, peak RSS <= 2048 MB.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
-FAST = ["accx_can", "accy_can", "aps", "pbrake_r", "pbrake_f", "gear", "VBOX_Long_Minutes", "VBOX_Lat_Min",
-        "Steering_Angle"]
-SLOW = ["Laptrigger_lapdist_dls", "nmot", "speed"]
-HEADER = ("expire_at,lap,meta_event,meta_session,meta_source,meta_time,original_vehicle_id,outing,telemetry_name,"
-          "telemetry_value,timestamp,vehicle_id,vehicle_number\n")
-
-
-def generate(path: Path, size_mb: int, cars: int = 20, seed: int = 1) -> int:
-    """Rows as the real file orders them: per timestamp, the fast channels (every 20 ms), the slow ones every
-    5th; the cars interleaved in blocks."""
-    rng = np.random.default_rng(seed)
-    target = size_mb << 20
-    written = 0
-    base = np.datetime64("2025-09-05T00:00:00.000", "ms")
-    with open(path, "w") as fh:
-        fh.write(HEADER)
-        step = 0
-        while written < target:
-            lines = []
-            for car in range(cars):
-                vid = f"GR86-{car + 2:03d}-{car + 1:03d}"
-                for k in range(200):                      # 4 s of one car
-                    i = step * 200 + k
-                    ts = str(base + np.timedelta64(i * 20, "ms")) + "Z"
-                    meta = str(base + np.timedelta64(i * 20 + 151_942_233, "ms")) + "Z"
-                    lap = 1 + i // 5000
-                    names = FAST + (SLOW if i % 5 == 0 else [])
-                    vals = rng.normal(50, 20, len(names)).round(3)
-                    pre = f",{lap},I_R06_2025-09-07,R1,kafka:gr-raw,{meta},{vid},0,"
-                    lines.extend(f"{pre}{n},{v},{ts},{vid},{car + 1}\n" for n, v in zip(names, np.clip(vals, 0, 100)))
-            chunk = "".join(lines)
-            fh.write(chunk)
-            written += len(chunk)
-            step += 1
-    return path.stat().st_size
-
 
 CHILD = r"""
-import json, sys, time
-mode, path, out = sys.argv[1:4]
-t0 = time.perf_counter()
-if mode == "kaizenlap":
+import json, os, sys, time
+mode, path, out, extra = sys.argv[1:5]
+if extra:
+    sys.path.insert(0, extra)
+os.environ.setdefault("POLARS_MAX_THREADS", str(os.cpu_count()))
+t0, c0 = time.perf_counter(), time.process_time()
+extra_out = {}
+if mode in ("buffered", "scratch"):
     from kaizenlap.ingest.telemetry import read_telemetry
-    c = read_telemetry(path, out)
-    rows, extra = c.rows, {"cars": len(c.files), "issues": [i.code for i in c.issues]}
-else:
+    c = read_telemetry(path, out, engine=mode)
+    rows = c.rows
+    extra_out = {"cars": len(c.files), "kept": c.kept, "issues": [i.code for i in c.issues]}
+elif mode == "pandas":
     import pandas as pd
-    rows, extra = len(pd.read_csv(path)), {}
-wall = time.perf_counter() - t0
+    rows = sum(len(chunk) for chunk in pd.read_csv(path, chunksize=1_000_000))
+elif mode == "arrow-parse":
+    import pyarrow as pa, pyarrow.csv as pacsv
+    from kaizenlap.ingest.telemetry import USED, _TYPED
+    types = {c: _TYPED.get(c, pa.dictionary(pa.int32(), pa.string())) for c in USED}
+    r = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=16 << 20),
+                       convert_options=pacsv.ConvertOptions(column_types=types, include_columns=list(USED)))
+    rows = sum(b.num_rows for b in r)
+elif mode == "polars":
+    import polars as pl
+    lf = pl.scan_csv(path, infer_schema=False).select(
+        pl.col("timestamp").str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ", time_unit="ms", strict=False),
+        pl.col("telemetry_name").alias("channel"), pl.col("telemetry_value").cast(pl.Float64, strict=False),
+        pl.col("lap").cast(pl.Int32, strict=False), pl.col("vehicle_id"))
+    lf.sink_parquet(pl.PartitionBy(out, key="vehicle_id"), mkdir=True)
+    rows = pl.scan_parquet(out + "/**/*.parquet").select(pl.len()).collect().item()
+    extra_out = {"version": pl.__version__}
+elif mode == "duckdb":
+    import duckdb
+    con = duckdb.connect()
+    con.execute(f"SET threads={os.cpu_count()}")
+    con.execute("SET memory_limit='1500MB'")
+    con.execute("SET preserve_insertion_order=false")
+    con.execute(f"COPY (SELECT try_strptime(timestamp, '%Y-%m-%dT%H:%M:%S.%gZ') AS timestamp, "
+                f"telemetry_name AS channel, try_cast(telemetry_value AS DOUBLE) AS value, "
+                f"try_cast(lap AS INTEGER) AS lap, vehicle_id FROM read_csv('{path}', header=true, all_varchar=true)) "
+                f"TO '{out}' (FORMAT parquet, PARTITION_BY (vehicle_id))")
+    rows = con.execute(f"SELECT count(*) FROM read_parquet('{out}/**/*.parquet')").fetchone()[0]
+    extra_out = {"version": duckdb.__version__}
+wall, cpu = time.perf_counter() - t0, time.process_time() - c0
 hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
-print(json.dumps({"wall_s": wall, "rows": rows, "peak_rss_mb": hwm / 1024, **extra}))
+print(json.dumps({"wall_s": wall, "cpu_s": cpu, "rows": rows, "peak_rss_mb": hwm / 1024, **extra_out}))
 """
 
+MODES = ("buffered", "scratch", "pandas", "arrow-parse", "polars", "duckdb")
 
-def measure(mode: str, path: Path, out: Path) -> dict:
+
+def measure(mode: str, path: Path, out: Path, extra: str) -> dict:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "lib"), str(ROOT)]))
-    proc = subprocess.run([sys.executable, "-c", CHILD, mode, str(path), str(out)], capture_output=True, text=True,
-                          env=env)
+    proc = subprocess.run([sys.executable, "-c", CHILD, mode, str(path), str(out), extra], capture_output=True,
+                          text=True, env=env)
     if proc.returncode:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else f"exit {proc.returncode}"}
-    return json.loads(proc.stdout)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def available(mode: str, extra: str) -> bool:
+    if mode not in ("polars", "duckdb"):
+        return True
+    code = f"import sys; sys.path.insert(0, {extra!r}) if {extra!r} else None; import {mode}"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size-mb", type=int, default=512)
-    ap.add_argument("--no-pandas", action="store_true", help="skip the pandas.read_csv comparison")
+    ap.add_argument("--size-mb", type=float, default=1536,
+                    help="the generated file's size in 10^6 bytes (1536: a race)")
+    ap.add_argument("--modes", default="buffered,scratch,pandas,arrow-parse,polars,duckdb",
+                    help=f"comma-separated, in order, from {', '.join(MODES)}")
+    ap.add_argument("--repeat", type=int, default=1, help="run the list of modes this many times")
+    ap.add_argument("--file", help="read this file instead of generating one (kept)")
+    ap.add_argument("--extra-path", default="", help="a folder to import polars / duckdb from (pip --target)")
     args = ap.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
+    bad = [m for m in modes if m not in MODES]
+    if bad:
+        ap.error(f"unknown mode(s) {bad}; choose from {MODES}")
     with tempfile.TemporaryDirectory(prefix="kaizenlap-tel-") as tmp:
-        path = Path(tmp) / "R1_bench_telemetry_data.csv"
-        t = time.perf_counter()
-        size = generate(path, args.size_mb)
-        print(f"generated {size / 2**20:.0f} MB in {time.perf_counter() - t:.1f} s; load {os.getloadavg()[0]:.1f}; "
-              f"cpus {os.cpu_count()}")
-        for mode in ("kaizenlap",) + (() if args.no_pandas else ("pandas",)):
-            r = measure(mode, path, Path(tmp) / f"cache-{mode}")
-            if "error" in r:
-                print(f"{mode:10s}: failed: {r['error']}")
-                continue
-            print(f"{mode:10s}: {r['rows']:,} rows in {r['wall_s']:.1f} s = {size / 2**20 / r['wall_s']:.0f} MB/s; "
-                  f"peak RSS {r['peak_rss_mb']:.0f} MB; load {os.getloadavg()[0]:.1f}"
-                  + (f"; {r['cars']} cars, ledger {r['issues']}" if "cars" in r else ""))
-    print("targets: >= 150 MB/s, peak RSS <= 2048 MB")
+        if args.file:
+            path = Path(args.file)
+        else:
+            from kaizenlap.sample_telemetry import write_big
+            path = Path(tmp) / "R1_bench_telemetry_data.csv"
+            t = time.perf_counter()
+            info = write_big(path, args.size_mb)
+            print(f"generated {path.stat().st_size / 2**20:.0f} MB, {info['rows']:,} rows, {info['cars']} cars "
+                  f"in {time.perf_counter() - t:.1f} s")
+        mb = path.stat().st_size / 2**20
+        print(f"file {mb:.0f} MB; cpus {os.cpu_count()}; load {os.getloadavg()[0]:.1f}")
+        for rep in range(args.repeat):
+            for mode in modes:
+                if not available(mode, args.extra_path):
+                    print(f"{mode:12s}: not installed (not a dependency; see --extra-path)")
+                    continue
+                out = Path(tmp) / f"cache-{mode}-{rep}"
+                before = os.getloadavg()[0]
+                r = measure(mode, path, out, args.extra_path)
+                after = os.getloadavg()[0]
+                if "error" in r:
+                    print(f"{mode:12s}: failed: {r['error']}")
+                    continue
+                tail = ""
+                if "cars" in r:
+                    tail = f"; {r['cars']} cars, {r['kept']:,} rows kept, ledger {r['issues']}"
+                elif "version" in r:
+                    tail = f"; {mode} {r['version']}"
+                print(f"{mode:12s}: {r['rows']:,} rows in {r['wall_s']:5.1f} s = {mb / r['wall_s']:4.0f} MB/s; "
+                      f"CPU {r['cpu_s']:5.1f} s; peak RSS {r['peak_rss_mb']:5.0f} MB; load {before:.1f} -> {after:.1f}"
+                      + tail, flush=True)
+                shutil.rmtree(out, ignore_errors=True)
+    print("targets (buffered): >= 150 MB/s, peak RSS <= 2048 MB; a wall figure at a load over 2 is slowed by "
+          "the other work on the 2 cores: CPU s is the figure to compare")
 
 
 if __name__ == "__main__":

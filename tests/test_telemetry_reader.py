@@ -121,3 +121,69 @@ def test_telemetry_files_are_told_by_name():
     assert is_telemetry_file("R1_barber_telemetry_data.csv")
     assert is_telemetry_file("barber\\R2_barber_telemetry_data_sample.csv")
     assert not is_telemetry_file("23_AnalysisEnduranceWithSections_Race 1_Anonymized.CSV")
+
+
+def _messy(tmp_path, bad_text: bool) -> tuple[Path, dict]:
+    """Two cars interleaved in runs, ticks newest first inside a run (as the real file), repeats across blocks,
+    values out of range, not finite or missing; ``bad_text`` adds a value that is not a number. Returns the
+    file and the counts the construction implies (the truth the ledger must give)."""
+    rng = np.random.default_rng(7)
+    lines, truth = [HEADER], {"rows": 0, "bad": 0, "out": 0, "dup": 0}
+    for run in range(60):
+        car = ("GR86-004-013", "GR86-010-022")[run % 2]
+        for tick in reversed(range(run // 2 * 5, run // 2 * 5 + 5)):
+            ts = f"2025-09-05T00:{tick // 50:02d}:{tick % 50 * 1.2:06.3f}Z"
+            for ch in ("aps", "pbrake_f", "speed"):
+                value = f"{rng.uniform(0, 100):.3f}"
+                if (run, tick, ch) == (7, 18, "speed"):
+                    value = "400"                                  # out of range
+                    truth["out"] += 1
+                elif (run, tick, ch) in ((11, 27, "aps"), (40, 101, "pbrake_f")):
+                    value = ("inf", "")[run > 20]                   # not finite / missing
+                    truth["bad"] += 1
+                elif bad_text and (run, tick, ch) == (50, 126, "aps"):
+                    value = "fast"
+                    truth["bad"] += 1
+                lines.append(row(ch, value, ts, vehicle=car, lap=str(1 + tick // 40)))
+                truth["rows"] += 1
+    for k in (5, 6):                                               # car 13's ticks 5 and 6 again, later on
+        ts = f"2025-09-05T00:00:{k * 1.2:06.3f}Z"
+        lines.append(row("aps", "1.5", ts, vehicle="GR86-004-013"))
+        truth["rows"] += 1
+        truth["dup"] += 1
+    path = tmp_path / "R1_messy_telemetry_data.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path, truth
+
+
+@pytest.mark.parametrize("bad_text", [False, True])
+@pytest.mark.parametrize("buffer_bytes", [1, 512 << 20])
+def test_the_buffered_reader_writes_what_the_first_reader_wrote(tmp_path, monkeypatch, bad_text, buffer_bytes):
+    """engine="buffered" (the default) against engine="scratch" (the first reader, an independent
+    implementation: pandas sort and deduplication) and the construction's counts; small blocks so that cars,
+    repeats and bad rows fall in different blocks; buffer_bytes=1 spills every block to the scratch file."""
+    import kaizenlap.ingest.telemetry as tel
+    path, truth = _messy(tmp_path, bad_text)
+    passes = []
+    real_pass = tel._read_pass
+    monkeypatch.setattr(tel, "_read_pass", lambda *a, typed: passes.append(typed) or real_pass(*a, typed=typed))
+    limits = {"block_bytes": 2048, "buffer_bytes": buffer_bytes}
+    new = read_telemetry(path, tmp_path / "new", limits=limits)
+    old = read_telemetry(path, tmp_path / "old", limits=limits, engine="scratch")
+    assert passes == ([True, False] if bad_text else [True])      # text in a number column: read again as text
+    assert new.rows == truth["rows"] and new.kept == truth["rows"] - truth["bad"] - truth["out"] - truth["dup"]
+    got = {i.code: int(i.message.split()[0]) for i in new.issues}
+    assert got == {"telemetry_bad_value": truth["bad"], "telemetry_out_of_range": truth["out"],
+                   "telemetry_duplicate_rows": truth["dup"]}
+    assert (new.rows, new.kept, new.channels, new.clock_offset_s) == (old.rows, old.kept, old.channels,
+                                                                        old.clock_offset_s)
+    assert [(i.code, i.file, i.line, i.column, i.message) for i in new.issues] == \
+        [(i.code, i.file, i.line, i.column, i.message) for i in old.issues]
+    assert list(new.files) == list(old.files) == ["GR86-004-013", "GR86-010-022"]
+    for vehicle in new.files:
+        a, b = pd.read_parquet(new.files[vehicle]), pd.read_parquet(old.files[vehicle])
+        pd.testing.assert_frame_equal(a, b)
+        assert a["timestamp"].is_monotonic_increasing
+    assert not list((tmp_path / "new").glob("*.part"))
+    with pytest.raises(ValueError):
+        read_telemetry(path, tmp_path / "x", engine="duckdb")

@@ -202,3 +202,17 @@ def test_write_big_reaches_its_size(tmp_path):
     size = (tmp_path / "big.csv").stat().st_size
     assert 2.9e6 < size <= 3e6 and info["bytes"] == size and info["rows"] > 20_000
     assert (tmp_path / "big.csv").read_bytes().endswith(b"\n")
+
+
+def test_the_sample_command_writes_a_bench_file_of_the_size_asked(tmp_path, capsys):
+    """``run_pipeline.py sample OUT --telemetry-size MB``: one telemetry file of that size and nothing else (no
+    season: a bench file beside the sample would be found as a race's telemetry); it reads clean."""
+    from kaizenlap import cli
+    from kaizenlap.ingest.telemetry import read_telemetry
+    assert cli.main(["sample", str(tmp_path / "out"), "--telemetry-size", "2"]) == 0
+    [path] = (tmp_path / "out").iterdir()
+    assert path.name == "R1_bench_telemetry_data.csv" and 1.9e6 < path.stat().st_size <= 2e6
+    cache = read_telemetry(path, tmp_path / "cache")
+    assert cache.issues == [] and cache.kept == cache.rows == path.read_bytes().count(b"\n") - 1
+    assert len(cache.files) == 1                       # 2 MB: one car's 20 laps, cut at a line end
+    assert cli.main(["sample", str(tmp_path / "zero"), "--telemetry-size", "0"]) == 2

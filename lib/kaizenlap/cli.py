@@ -89,6 +89,16 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _sample(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    if args.telemetry_size is not None:
+        if args.telemetry_size <= 0:
+            print("run_pipeline.py sample: error: --telemetry-size must be > 0 (MB)", file=sys.stderr)
+            return 2
+        from kaizenlap.sample_telemetry import write_big
+        path = Path(args.out_dir) / "R1_bench_telemetry_data.csv"
+        info = write_big(path, args.telemetry_size, seed=args.seed)
+        print(f"wrote {path} ({info['bytes'] / 1e6:,.0f} MB, {info['rows']:,} rows, {info['cars']} cars) in "
+              f"{time.perf_counter() - t0:.1f} s; read it with bench/telemetry.py --file {path}", file=sys.stderr)
+        return 0
     truth = write_season(Path(args.out_dir), seed=args.seed)
     print(f"wrote {len(truth['races'])} races to {args.out_dir} in {time.perf_counter() - t0:.1f} s "
           f"(ground truth: {Path(args.out_dir) / 'ground_truth.json'})", file=sys.stderr)
@@ -198,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="write the synthetic sample season in the TRD formats")
     s.add_argument("out_dir")
     s.add_argument("--seed", type=int, default=2025)
+    s.add_argument("--telemetry-size", type=float, metavar="MB",
+                   help="instead of the season, write one telemetry file of about MB x 10^6 bytes (1536: a race) "
+                        "as OUT_DIR/R1_bench_telemetry_data.csv, for benches")
     s.set_defaults(func=_sample)
     i = sub.add_parser("inspect", help="ingest TRD folders/zips and print each race with its quality ledger")
     i.add_argument("data", nargs="+", type=_data_arg, help="folder tree(s), official zip file(s) or gs://BUCKET/PREFIX")

@@ -549,11 +549,12 @@ def write_big(path: str | Path, size_mb: float, seed: int = 2025, track_id: str 
                                GPS.get(track_id), seed, v_top, a_full, _rng(seed, 22_500, cars))
             if written + len(text) > target:          # the last car cut at a line end
                 text = text[: text.rfind(b"\n", 0, target - written) + 1]
+            if not text:                               # no room for one more row: that car is not written
+                cars -= 1
+                break
             fh.write(text)
             written += len(text)
             rows += text.count(b"\n")
-            if not text:
-                break
     return {"rows": rows, "bytes": written, "cars": cars}
 
 

@@ -4,8 +4,10 @@ The TRD file is long: one value a row (``vehicle_id, telemetry_name, telemetry_v
 lap, ...``), the channels at different rates (speed, rpm and lap distance at about 1/5 of the rate of GPS,
 pedals and brakes), the ECU ``timestamp`` on its own clock. :func:`read_telemetry` reads it in blocks with
 pyarrow's streaming CSV reader (straight from a zip member too) and never holds the file: each block is
-checked, then appended to one Parquet file per car (long: ``timestamp, channel, value, lap``). Bad rows are
-ledger entries naming the file and the first line (1-based, the header is line 1), never a crash:
+checked, its kept rows go to the car's compact in-memory columns (38 bytes a row; past ``buffer_bytes`` they
+spill to a scratch Parquet file per car), then each car is sorted, deduplicated and written once to its
+Parquet file (long: ``timestamp, channel, value, lap, line, offset_ms``). Bad rows are ledger entries naming
+the file and the first line (1-based, the header is line 1), never a crash:
 
 * ``telemetry_bad_value``: a value that is not a finite number, or a timestamp that is not a time (dropped);
 * ``telemetry_out_of_range``: a value outside its channel's range in ``params/ingest.yaml: telemetry`` (dropped);
@@ -13,14 +15,20 @@ ledger entries naming the file and the first line (1-based, the header is line 1
 * ``telemetry_unknown_channel``: a channel name the project does not know (kept, not used by the engines).
 
 :func:`car_frame` then puts one car's channels on one time base (every timestamp at which any channel was
-logged; each channel carried forward from its last reading, at most ``carry_ms``). Why pyarrow: it streams
-a CSV or a zip member in C++ blocks at disk speed (bench/telemetry.py measures it against pandas), it is
-already a dependency (Parquet), and the reader needs no SQL engine.
+logged; each channel carried forward from its last reading, at most ``carry_ms``). Why pyarrow (measured
+by bench/telemetry.py against the first reader, pandas, polars and DuckDB; figures in docs/DATA_REFERENCE.md
+4.9 and docs/DESIGN.md "Telemetry reader"): the whole reader costs 1.4-1.65x the CPU of pyarrow's bare
+parse, polars' parse-and-partition without any checks costs about the bare parse and DuckDB's about the whole
+reader, neither keeps the line numbers the ledger names without more work, and pyarrow is already a
+dependency (Parquet).
 """
 from __future__ import annotations
 
+import os
 import re
 import zipfile
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -113,11 +121,20 @@ def _open(source: str | Path) -> tuple[BinaryIO, str, list]:
 USED = ("lap", "meta_time", "telemetry_name", "telemetry_value", "timestamp", "vehicle_id")
 
 
-def _batches(stream: BinaryIO, block_bytes: int) -> Iterator[pa.RecordBatch]:
+class _Untyped(Exception):
+    """A field the typed pass could not convert: the file is read again as text (:func:`_read_buffered`)."""
+
+
+_TYPED = {"lap": pa.float64(), "meta_time": pa.timestamp("ms", tz="UTC"), "telemetry_value": pa.float64(),
+          "timestamp": pa.timestamp("ms", tz="UTC")}
+
+
+def _batches(stream: BinaryIO, block_bytes: int, typed: bool = False) -> Iterator[pa.RecordBatch]:
     """The file in blocks, only the columns used: names as dictionaries (a few dozen distinct), the rest as
-    text checked and converted per block (a bad field costs its row, never the file)."""
+    text checked and converted per block (a bad field costs its row, never the file). ``typed``: numbers and
+    times converted by the CSV reader itself, in its threads (a field it cannot convert raises)."""
     read = pacsv.ReadOptions(block_size=block_bytes, use_threads=True)
-    types = {c: pa.string() for c in USED}
+    types = {c: _TYPED.get(c, pa.string()) if typed else pa.string() for c in USED}
     types.update(telemetry_name=pa.dictionary(pa.int32(), pa.string()),
                  vehicle_id=pa.dictionary(pa.int32(), pa.string()))
     convert = pacsv.ConvertOptions(column_types=types, strings_can_be_null=True, include_missing_columns=True,
@@ -167,13 +184,31 @@ _LABELS = {"bad_value": ("telemetry_bad_value", "values that are not finite numb
            "unknown": ("telemetry_unknown_channel", "rows of channels the project does not use; kept")}
 
 
-def read_telemetry(source: str | Path, out_dir: str | Path, *, limits: dict | None = None) -> TelemetryCache:
+ENGINES = ("buffered", "scratch")
+
+
+def read_telemetry(source: str | Path, out_dir: str | Path, *, limits: dict | None = None,
+                   engine: str = "buffered") -> TelemetryCache:
     """Stream ``source`` (a CSV or ``zip!member``) into ``out_dir/<vehicle>.parquet`` (long format: timestamp,
     channel, value, lap, the file line; sorted by time, duplicates dropped). Never raises for bad content: it
     becomes ledger entries on the returned cache; an unreadable or over-limit file is one ``unreadable_file`` /
-    ``over_limit`` entry (what was read before it is kept)."""
+    ``over_limit`` entry (what was read before it is kept).
+
+    ``engine``: ``"buffered"`` (the default: each car's checked rows kept as compact arrays, spilled to a scratch
+    Parquet file only past ``buffer_bytes``, sorted and deduplicated with numpy, one write per car) or
+    ``"scratch"`` (the first version: every block appended to a scratch Parquet file per car, then read back and
+    deduplicated with pandas; kept for bench/telemetry.py). Both write the same cache and the same ledger."""
     cfg = {**settings(), **(limits or {})}
-    out = Path(out_dir)
+    if engine == "buffered":
+        return _read_buffered(source, Path(out_dir), cfg)
+    if engine == "scratch":
+        return _read_scratch(source, Path(out_dir), cfg)
+    raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+
+
+def _read_scratch(source: str | Path, out: Path, cfg: dict) -> TelemetryCache:
+    """The first reader (``engine="scratch"``): blocks appended to ``<vehicle>.parquet.part``, then
+    :func:`_finalize` per car."""
     out.mkdir(parents=True, exist_ok=True)
     cache = TelemetryCache(out)
     ranges = {k: tuple(map(float, v)) for k, v in cfg["channels"].items()}
@@ -271,6 +306,252 @@ def read_telemetry(source: str | Path, out_dir: str | Path, *, limits: dict | No
             cache.issues.append(Issue(code, f"{n} row(s): {what}; the first at this line", file=name, line=line,
                                       column=column))
     return cache
+
+
+_NO_LAP = np.iinfo(np.int32).min        # a lap that is not a number, in the buffers
+_PART = pa.schema([("timestamp", pa.int64()), ("channel", pa.int32()), ("value", pa.float64()),
+                   ("lap", pa.int32()), ("line", pa.int64()), ("offset_ms", pa.float64())])
+
+
+class _Buffers:
+    """Each car's checked rows as numpy chunks (38 bytes a row), in file order; past ``limit`` bytes they are
+    appended to the car's scratch Parquet file and the memory freed, so a file of any size is never held."""
+
+    def __init__(self, out: Path, limit: int) -> None:
+        self.out, self.limit, self.nbytes = out, limit, 0
+        self.chunks: dict[str, list[tuple[np.ndarray, ...]]] = {}
+        self.writers: dict[str, pq.ParquetWriter] = {}
+
+    def add(self, vehicle: str, cols: tuple[np.ndarray, ...]) -> None:
+        self.chunks.setdefault(vehicle, []).append(cols)
+        self.nbytes += sum(c.nbytes for c in cols)
+        if self.nbytes > self.limit:
+            self.spill()
+
+    def spill(self) -> None:
+        for vehicle, chunks in self.chunks.items():
+            if not chunks:
+                continue
+            if vehicle not in self.writers:
+                self.writers[vehicle] = pq.ParquetWriter(self._part(vehicle), _PART, compression="none")
+            cols = [np.concatenate(c) for c in zip(*chunks)]
+            self.writers[vehicle].write_table(pa.table(cols, schema=_PART))
+            chunks.clear()
+        self.nbytes = 0
+
+    def _part(self, vehicle: str) -> Path:
+        return self.out / f"{_safe(vehicle)}.parquet.part"
+
+    def close(self) -> None:
+        for w in self.writers.values():
+            w.close()
+
+    def take(self, vehicle: str) -> tuple[np.ndarray, ...]:
+        """The car's rows in file order (what was spilled, then what is buffered); the buffers freed."""
+        parts = []
+        if vehicle in self.writers:
+            part = self._part(vehicle)
+            t = pq.read_table(part)
+            parts.append(tuple(t.column(i).to_numpy() for i in range(t.num_columns)))
+            part.unlink()
+        parts.extend(self.chunks.pop(vehicle, []))
+        return tuple(np.concatenate(c) for c in zip(*parts))
+
+
+def _read_buffered(source: str | Path, out: Path, cfg: dict) -> TelemetryCache:
+    """The reader (``engine="buffered"``): per block, the checks of :func:`_read_scratch`, then the kept rows
+    as numpy arrays per car (:class:`_Buffers`); at the end per car :func:`_dedup` and one Parquet write.
+    First pass typed (the CSV reader converts numbers and times: 15% less CPU); a field it cannot convert
+    (text where a number or a time belongs) restarts the file as text, checked field by field."""
+    try:
+        return _read_pass(source, out, cfg, typed=True)
+    except _Untyped:
+        return _read_pass(source, out, cfg, typed=False)
+
+
+def _read_pass(source: str | Path, out: Path, cfg: dict, typed: bool) -> TelemetryCache:
+    out.mkdir(parents=True, exist_ok=True)
+    cache = TelemetryCache(out)
+    ranges = {k: tuple(map(float, v)) for k, v in cfg["channels"].items()}
+    vocab: list[str] = []                     # channel names, in the order first seen
+    code_of: dict[str, int] = {}
+    lo_all, hi_all = [], []                   # each channel's range (NaN: a channel the project does not know)
+    buffers = _Buffers(out, int(cfg["buffer_bytes"]))
+    counts: dict[str, list] = {k: [0, None, None] for k in _LABELS}
+    closers: list = []
+    name = Path(str(source)).name
+    stream = None
+    try:
+        fh, name, closers = _open(source)
+        stream = _Counted(fh, int(cfg["max_file_bytes"]))
+        offset = 0
+        for batch in _batches(stream, int(cfg["block_bytes"]), typed):
+            n = batch.num_rows
+            cache.rows += n
+            col = {c: batch.column(batch.schema.get_field_index(c)) for c in USED}
+            if offset == 0:
+                absent = [c for c in REQUIRED if pc.all(pc.is_null(col[c])).as_py()]
+                if absent:
+                    cache.issues.append(Issue("missing_column", f"telemetry without {', '.join(absent)}",
+                                              file=name, line=1, column=absent[0]))
+                    return cache
+            first = offset + 2                # the block's first line (the header is line 1)
+            offset += n
+            value, ok_value = _numbers(col["telemetry_value"])
+            ts = _times(col["timestamp"])
+            names, vehicles = col["telemetry_name"], col["vehicle_id"]
+            good = pc.and_(pc.and_(ok_value, pc.is_valid(ts)), pc.and_(pc.is_valid(vehicles), pc.is_valid(names)))
+            good_np = good.to_numpy(zero_copy_only=False)
+            all_good = bool(good_np.all())
+            if not all_good:
+                bad = ~good_np
+                column = "telemetry_value" if not pc.all(ok_value).as_py() else "timestamp"
+                _count(counts["bad_value"], int(bad.sum()), first + int(np.argmax(bad)), column)
+            for ch in names.dictionary.to_pylist():
+                if ch not in code_of:
+                    code_of[ch] = len(vocab)
+                    vocab.append(ch)
+                    lo_all.append(ranges.get(ch, (np.nan, np.nan))[0])
+                    hi_all.append(ranges.get(ch, (np.nan, np.nan))[1])
+            # a null name (a bad row, never kept) points past the vocabulary, at a NaN range
+            remap = np.array([code_of[c] for c in names.dictionary.to_pylist()] + [len(vocab)], dtype=np.int32)
+            ch_codes = remap[pc.fill_null(names.indices, len(remap) - 1).to_numpy(zero_copy_only=False)]
+            lo, hi = np.array(lo_all + [np.nan])[ch_codes], np.array(hi_all + [np.nan])[ch_codes]
+            v = value.to_numpy(zero_copy_only=False)
+            known = ~np.isnan(lo)
+            unknown = good_np & ~known
+            if unknown.any():
+                _count(counts["unknown"], int(unknown.sum()), first + int(np.argmax(unknown)), "telemetry_name")
+            with np.errstate(invalid="ignore"):
+                outside = good_np & known & ((v < lo) | (v > hi))
+            if outside.any():
+                _count(counts["out_of_range"], int(outside.sum()), first + int(np.argmax(outside)),
+                       "telemetry_value")
+                keep = good_np & ~outside
+            else:
+                keep = good_np
+            if not keep.any():
+                continue
+            lap, _ = _numbers(col["lap"])
+            lap_np = lap.to_numpy(zero_copy_only=False)
+            with np.errstate(invalid="ignore"):
+                lap_i = np.where(np.isfinite(lap_np) & (np.abs(lap_np) < 2**31 - 1), lap_np, _NO_LAP).astype(np.int32)
+            ts_ms = pc.fill_null(pc.cast(ts, pa.int64()), 0).to_numpy(zero_copy_only=False)
+            meta = pc.cast(_times(col["meta_time"]), pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64)
+            cols = (ts_ms, ch_codes, v, lap_i, np.arange(first, first + n, dtype=np.int64), meta - ts_ms)
+            vcodes = pc.fill_null(vehicles.indices, -1).to_numpy(zero_copy_only=False)
+            vvocab = vehicles.dictionary.to_pylist()
+            if not (keep.all() and all_good):
+                cols, vcodes = tuple(c[keep] for c in cols), vcodes[keep]
+            if len(vcodes) and vcodes[0] == vcodes[-1] and (vcodes == vcodes[0]).all():
+                buffers.add(vvocab[vcodes[0]], cols)         # a block of one car: the real file's order
+                continue
+            order = np.argsort(vcodes, kind="stable")
+            codes, starts = np.unique(vcodes[order], return_index=True)
+            for code, lo_i, hi_i in zip(codes, starts, list(starts[1:]) + [len(order)]):
+                idx = order[lo_i:hi_i]
+                buffers.add(vvocab[code], tuple(c[idx] for c in cols))
+    except OverflowError:
+        cache.issues.append(Issue("over_limit", f"telemetry over {cfg['max_file_bytes']} bytes "
+                                  "(params/ingest.yaml telemetry.max_file_bytes); not read further", file=name))
+    except pa.ArrowInvalid as exc:
+        if typed:
+            _discard(buffers)
+            raise _Untyped() from exc
+        cache.issues.append(Issue("unreadable_file", f"telemetry could not be read: {exc}", file=name))
+    except (OSError, KeyError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+        cache.issues.append(Issue("unreadable_file", f"telemetry could not be read: {exc}", file=name))
+    finally:
+        buffers.close()
+        for c in closers:
+            c.close()
+    cache.bytes_read = stream.n if stream is not None else 0
+    names_arr = pa.array(vocab, pa.string())
+    per_channel = np.zeros(len(vocab), dtype=np.int64)
+    # cars finished two at a time (numpy sorts and the Parquet write release the GIL), at most two in memory
+    # beyond the buffers; cars in the order the file first names them
+    with ThreadPoolExecutor(max_workers=max(1, min(2, os.cpu_count() or 1))) as pool:
+        pending: deque = deque()
+        for vehicle in list(buffers.chunks):
+            pending.append(pool.submit(_finish, vehicle, buffers.take(vehicle), out, names_arr))
+            if len(pending) >= 2:
+                _collect(pending.popleft().result(), cache, counts, per_channel)
+        while pending:
+            _collect(pending.popleft().result(), cache, counts, per_channel)
+    cache.channels = {vocab[i]: int(k) for i, k in enumerate(per_channel) if k}
+    for key, (n, line, column) in counts.items():
+        if n:
+            code, what = _LABELS[key]
+            cache.issues.append(Issue(code, f"{n} row(s): {what}; the first at this line", file=name, line=line,
+                                      column=column))
+    return cache
+
+
+def _finish(vehicle: str, cols: tuple[np.ndarray, ...], out: Path, names: pa.Array) -> tuple:
+    """One car's rows sorted, deduplicated (:func:`_dedup`) and written to ``out/<vehicle>.parquet``."""
+    ts_ms, ch, v, lap_i, line, off = cols
+    keep, dup_first = _dedup(ts_ms, ch, line, len(names))
+    dup = len(ts_ms) - len(keep)
+    ts_ms, ch, v, lap_i, line, off = (c[keep] for c in cols)
+    have = ~np.isnan(off)
+    offset_s = float(np.median(off[have])) / 1000.0 if have.any() else None
+    table = pa.table([pa.array(ts_ms, pa.timestamp("ms", tz="UTC")), names.take(pa.array(ch)),
+                      pa.array(v, pa.float64()), pa.array(lap_i, pa.int32(), mask=lap_i == _NO_LAP),
+                      pa.array(line, pa.int64()), pa.array(off, pa.int64(), mask=~have)], schema=SCHEMA)
+    path = out / f"{_safe(vehicle)}.parquet"
+    # dictionary pages only where they pay (channel, lap): trying them on times, values and lines costs 2-2.7x
+    # the CPU of the write, for a file 15% smaller (docs/DESIGN.md, telemetry reader)
+    pq.write_table(table, path, compression="snappy", use_dictionary=["channel", "lap"])
+    return vehicle, path, len(ts_ms), dup, dup_first, offset_s, np.bincount(ch, minlength=len(names))
+
+
+def _collect(done: tuple, cache: TelemetryCache, counts: dict, per_channel: np.ndarray) -> None:
+    vehicle, path, kept, dup, dup_first, offset_s, by_channel = done
+    if dup:
+        _count(counts["duplicate"], dup, dup_first, "timestamp")
+    if offset_s is not None:
+        cache.clock_offset_s[vehicle] = offset_s
+    per_channel += by_channel
+    cache.files[vehicle] = path
+    cache.kept += kept
+
+
+def _discard(buffers: "_Buffers") -> None:
+    buffers.close()
+    for vehicle in buffers.writers:
+        buffers._part(vehicle).unlink(missing_ok=True)
+    buffers.writers.clear()
+    buffers.chunks.clear()
+
+
+def _dedup(ts_ms: np.ndarray, ch: np.ndarray, line: np.ndarray, n_channels: int) -> tuple[np.ndarray, int | None]:
+    """One car's rows (in file order): the indices to keep, sorted by (time, line), a repeat of (channel, time)
+    dropped and the earliest line kept; and the first dropped repeat's line (None if none)."""
+    n = len(ts_ms)
+    if n == 0:
+        return np.arange(0), None
+    k = max(n_channels, 1)
+    if k < 2**16 and np.abs(ts_ms).max() < 2**62 // k:
+        key = ts_ms * k + ch
+        order = np.argsort(key, kind="stable")            # nearly sorted already: timsort runs
+        sk = key[order]
+    else:
+        order = np.lexsort((ch, ts_ms))                     # stable: file order within a key
+        sk = None
+    same = (sk[1:] == sk[:-1]) if sk is not None else \
+        (ts_ms[order][1:] == ts_ms[order][:-1]) & (ch[order][1:] == ch[order][:-1])
+    if not same.any():
+        keep = np.arange(n)
+        first = None
+    else:
+        dup = np.zeros(n, dtype=bool)
+        dup[order[1:][same]] = True
+        first = int(line[dup].min())
+        keep = np.flatnonzero(~dup)
+    kt = ts_ms[keep]
+    if len(kt) > 1 and (kt[1:] < kt[:-1]).any():
+        keep = keep[np.argsort(kt, kind="stable")]
+    return keep, first
 
 
 def _finalize(part_path: Path) -> tuple[int, int, int | None, float | None]:
