@@ -27,6 +27,7 @@ from kaizenlap.live.publish import publish_live
 from kaizenlap.pipeline import run, summary_lines
 from kaizenlap.pipeline.dry_run import dry_run, lines as dry_run_lines
 from kaizenlap.sample import write_season
+from kaizenlap.sample_telemetry import write_big
 from kaizenlap.store import open_store, publish_documents
 from kaizenlap.tasks.inprocess import documents_for_races
 from kaizenlap.tasks.graph import write as write_graph
@@ -93,7 +94,6 @@ def _sample(args: argparse.Namespace) -> int:
         if args.telemetry_size <= 0:
             print("run_pipeline.py sample: error: --telemetry-size must be > 0 (MB)", file=sys.stderr)
             return 2
-        from kaizenlap.sample_telemetry import write_big
         path = Path(args.out_dir) / "R1_bench_telemetry_data.csv"
         info = write_big(path, args.telemetry_size, seed=args.seed)
         print(f"wrote {path} ({info['bytes'] / 1e6:,.0f} MB, {info['rows']:,} rows, {info['cars']} cars) in "
