@@ -107,8 +107,16 @@ def document(brief: Brief, syn: Synthesis, generator: Generator) -> dict:
         "race_id": brief.race_id, "track_id": brief.track_id, "car": brief.car, "class": brief.car_class,
         "n_clean": brief.n_clean, "headline": syn.headline, "facts": [f.model_dump() for f in brief.facts],
         "hypotheses": hyps, "actions": [a.model_dump() for a in syn.actions],
-        "generator": generator.model_dump()})
+        "generator": generator.model_dump(), "objective": objective_of(brief)})
     return doc.model_dump(by_alias=True)
+
+
+def objective_of(brief: Brief) -> dict | None:
+    """The document's ``objective`` (additive field): the brief's one objective, its place in corners and rival."""
+    o = brief.objective
+    if o is None:
+        return None
+    return {**o.to_dict(), "place": brief.place(o.section) if o.section else None, "rival": brief.rival}
 
 
 def deterministic_synthesis(brief: Brief):
