@@ -17,6 +17,36 @@ def _v(brief: Brief, fact_id: str) -> str | None:
     return None if f is None or f.value is None else fmt(f.value, f.digits)
 
 
+NEXT = {"im1a": "im1", "im1": "im2a", "im2a": "im2", "im2": "im3a", "im3a": "fl", "fl": "im1a",
+        "s1": "s2", "s2": "s3", "s3": "s1"}
+PREV = {v: k for k, v in NEXT.items()}
+
+
+def _cause(brief: Brief, sec: str) -> list[dict]:
+    """Entry or exit, where the neighbouring sections' losses say so (issue 20, item 4): a sure loss in the part
+    before points at the way in; a sure loss in the part after at the exit (a slow exit shows in the next split);
+    a sure strength after it puts the loss inside the section itself."""
+    own = brief.fact(f"sections.{sec}.section_loss")
+    before = brief.fact(f"sections.{PREV.get(sec)}.section_loss")
+    after = brief.fact(f"sections.{NEXT.get(sec)}.section_loss")
+    P = brief.place(sec)
+    if after is not None and _sure(after) and after.value > 0:
+        return [{"text": f"The loss in {P} may come from its exit: the part after it, {brief.place(after.section)}, is "
+                         f"{_v(brief, after.fact_id)} s/lap slower than the car's overall pace predicts too (interval "
+                         "above zero), as a slow exit shows in the next split.",
+                 "supported_by": [own.fact_id, after.fact_id]}]
+    if before is not None and _sure(before) and before.value > 0:
+        return [{"text": f"The loss in {P} may start on the way in: the part before it, "
+                         f"{brief.place(before.section)}, is {_v(brief, before.fact_id)} s/lap slower than the car's "
+                         "overall pace predicts too (interval above zero).",
+                 "supported_by": [own.fact_id, before.fact_id]}]
+    if after is not None and _sure(after) and after.value < 0:
+        return [{"text": f"The loss in {P} is likely inside it, not a slow exit: the part after it, "
+                         f"{brief.place(after.section)}, is {fmt(abs(after.value), after.digits)} s/lap quicker "
+                         "than the car's overall pace predicts.", "supported_by": [own.fact_id, after.fact_id]}]
+    return []
+
+
 def _sure(f) -> bool:
     return f is not None and f.lo is not None and f.hi is not None and (f.lo > 0 or f.hi < 0)
 
@@ -62,6 +92,16 @@ def synthesize(brief: Brief) -> Synthesis:
                                        f"possible in {P}: it gains {_v(brief, rg.fact_id)} s/lap on {car} there "
                                        f"(95% CI {fmt(rg.lo, 3)} to {fmt(rg.hi, 3)}, n={rg.n}).",
                                "supported_by": [rg.fact_id, rival.fact_id]})
+        hypotheses += _cause(brief, sec)
+        if rival is not None:
+            clear = [f for f in brief.facts if f.kind == "rival" and f.section and f.section != sec and _sure(f)
+                     and f.value > 0]
+            if clear:
+                big = max(clear, key=lambda f: f.value)
+                hypotheses.append({"text": f"Elsewhere, {car_label(rival.car)}'s largest gain on {car} is likely in "
+                                           f"{brief.place(big.section)}: {_v(brief, big.fact_id)} s/lap (95% CI "
+                                           f"{fmt(big.lo, 3)} to {fmt(big.hi, 3)}, n={big.n}).",
+                                   "supported_by": [big.fact_id, rival.fact_id]})
         p25, med = brief.fact(f"target.{sec}.p25"), brief.fact(f"target.{sec}.median")
         sp, fsp = brief.fact(f"target.{sec}.spread"), brief.fact(f"target.{sec}.field_spread")
         if o.diagnosis == "consistency" and sp is not None and fsp is not None and sp.value > fsp.value:
@@ -102,13 +142,25 @@ def synthesize(brief: Brief) -> Synthesis:
             headline = f"{car}: no objective this race: no section statistics"
     if gain is not None and gain.value is not None:
         headline += f"; best clean lap {_v(brief, gain.fact_id)} s off the personal composite"
+    strong = [f for f in losses if f.hi is not None and f.hi < 0]
+    if strong:
+        best = min(strong, key=lambda f: f.hi)
+        hypotheses.append({"text": f"{brief.place(best.section)} is likely the car's relative strength: "
+                                   f"{fmt(abs(best.value), best.digits)} s/lap quicker there than its overall pace "
+                                   f"predicts (95% CI {fmt(best.lo, 3)} to {fmt(best.hi, 3)}).",
+                           "supported_by": [best.fact_id]})
     drv, rsd = brief.fact("pattern.inconsistency_driver"), brief.fact("pattern.residual_sd")
     if drv is not None and rsd is not None and drv.section in brief.sections and drv.value is not None:
         most = "mostly from" if drv.value >= 0.5 else "more from"
+        pct = brief.fact("pattern.consistency_percentile")
+        rank = ""
+        if pct is not None and pct.value is not None and (pct.value <= 25 or pct.value >= 75):
+            rank = (", among the steadiest quarter of the field" if pct.value >= 75 else
+                    ", among the least steady quarter of the field")
         hypotheses.append({"text": f"Lap-to-lap variation may come {most} {brief.place(drv.section)} than from any "
                                    f"other section ({_v(brief, drv.fact_id)} of lap-time variance); the lap-to-lap SD "
                                    f"around the car's own trend is {_v(brief, rsd.fact_id)} s over {rsd.n} clean "
-                                   "laps.",
+                                   f"laps{rank}.",
                            "supported_by": [drv.fact_id, rsd.fact_id]})
     trend = brief.fact("pattern.trend")       # present only where the trend survives the race's FDR control
     if trend is not None and trend.value is not None:

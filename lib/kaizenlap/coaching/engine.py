@@ -388,7 +388,8 @@ def follow_up(car: str, race1: dict, race2: dict | None, race1_id: str, places: 
         text += "This race has no figure for it."
     else:
         way = "slower" if b["value"] >= 0 else "quicker"
-        verdict = "it held (interval above zero again)" if r["held"] else             ("it did not hold (interval below zero)" if b["hi"] is not None and b["hi"] < 0 else
+        verdict = "it held (interval above zero again)" if r["held"] else \
+            ("it did not hold (interval below zero)" if b["hi"] is not None and b["hi"] < 0 else
              "it did not hold (interval includes zero)")
         text += f"Here it is {fmt(abs(b['value']), 3)} s/lap {way} ({ci(b)}): {verdict}."
     text += (" The driver did not see race 1's notes: this checks the diagnosis, not coaching; a race-1 extreme "
