@@ -8,6 +8,7 @@ from __future__ import annotations
 from kaizenlap.core import params
 from kaizenlap.coaching.brief import Brief, car_label, fmt
 from kaizenlap.coaching.model import Synthesis
+from kaizenlap.coaching.objective import pick_objective
 
 LABEL = "deterministic (rule-based from the engines' facts, no language model)"
 
@@ -62,7 +63,7 @@ def synthesize(brief: Brief) -> Synthesis:
     limit = brief.fact("limit.clean_laps")
     if limit is not None:
         return Synthesis(headline=f"{car}: {limit.text}; no coaching beyond that can be grounded in this race.")
-    o = brief.objective
+    o = brief.objective or pick_objective(brief.facts)     # a brief made by hand may carry none
     losses = sorted((f for f in brief.facts if f.kind == "section_loss"),
                     key=lambda f: -(f.lo if f.lo is not None else -1e9))
     hypotheses: list[dict] = []

@@ -542,7 +542,8 @@ def meaning(text: str, brief: Brief, facts: list[Fact], where: str, errors: list
                           f"{', '.join(brief.place(s) for s in sorted(secs))}, not {brief.place(gsec)}")
             continue
         gcar = _subject_car(mentions, tok.start, _clause_span(masked, tok.start), sent)
-        if gcar is not None and not any(gcar in {brief.car, *( [f.car] if f.car else [])} for f, _ in figures):
+        if gcar is not None and not any(_label(gcar) in {_label(brief.car), *([_label(f.car)] if f.car else [])}
+                                        for f, _ in figures):
             errors.append(f"{where}: the number {tok.text.strip()} is not car {gcar}'s")
             continue
         values = [(f, how) for f, how in figures if how == "value"]
