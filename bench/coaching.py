@@ -111,11 +111,12 @@ def quality(label: str, inputs) -> None:
     rows = []
     for inp in inputs:
         prev = previous_race(inp.race_id)
-        doc = engine.analyse(inp.race_docs, inp.track_docs, inp.quality, synthesizer="deterministic", cache=None,
-                             previous=by[prev].race_docs.get("sections") if prev in by else None,
-                             previous_race_id=prev)
+        fu = None
         if prev in by and by[prev].race_docs.get("sections") and inp.race_docs.get("sections"):
-            rows += persistence.check(by[prev].race_docs["sections"], inp.race_docs["sections"])
+            fu = persistence.check(by[prev].race_docs["sections"], inp.race_docs["sections"])
+            rows += fu
+        doc = engine.analyse(inp.race_docs, inp.track_docs, inp.quality, synthesizer="deterministic", cache=None,
+                             follow_ups=fu, previous_race_id=prev)
         rel = objective.relative_laps(inp.race_docs.get("sections"))
         race_shapes = set()
         n_race = 0

@@ -317,7 +317,7 @@ def reusable(doc: dict) -> tuple[bool, str | None]:
 def analyse(race_docs: dict[str, dict | None], track_docs: dict[str, dict | None] | None = None,
             quality: dict | None = None, *, synthesizer: Synthesizer | str | None = None,
             cache: AnswerCache | None | bool = True, prompt_version: str | None = None,
-            breaker: Breaker | None | bool = True, previous: dict | None = None,
+            breaker: Breaker | None | bool = True, follow_ups: list[dict] | None = None,
             previous_race_id: str | None = None) -> dict:
     """The coaching engine document of one race: a coaching document per car.
 
@@ -342,10 +342,11 @@ def analyse(race_docs: dict[str, dict | None], track_docs: dict[str, dict | None
             failed.append({"car": car, "stage": "brief", "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
     results = coach_briefs(briefs, synth, cache=store, prompt_version=prompt_version, breaker=breaker)
     cars = [d for d, _ in results if d is not None]
-    if previous is not None:
+    if follow_ups is not None:
         places = {b.car: b.places for b in briefs}
+        rows = {str(r["car"]): r for r in follow_ups}
         for d in cars:
-            d["follow_up"] = follow_up(d["car"], previous, race_docs.get("sections"), previous_race_id or "race 1",
+            d["follow_up"] = follow_up(rows.get(str(d["car"])), previous_race_id or "race 1",
                                        places.get(d["car"]) or {})
     calls = [c for _, cs in results for c in cs if "failed" not in c]
     failed += [{"car": c["car"], "stage": c["failed"], "error": c["error"]} for _, cs in results for c in cs
@@ -368,17 +369,15 @@ def analyse(race_docs: dict[str, dict | None], track_docs: dict[str, dict | None
     return doc
 
 
-def follow_up(car: str, race1: dict, race2: dict | None, race1_id: str, places: dict[str, str]) -> dict | None:
-    """Race 1's finding for ``car`` checked on this race (engines/persistence.py: the weakest section whose
-    section-loss interval lies above zero in race 1 held when its interval lies above zero here too); None when
-    race 1 found nothing for the car or this race has no statistics for it."""
+def follow_up(r: dict | None, race1_id: str, places: dict[str, str]) -> dict | None:
+    """Race 1's finding for a car checked on this race, from its row of ``engines.persistence.check`` (the
+    weakest section whose section-loss interval lies above zero in race 1 held when its interval lies above zero
+    here too; the caller, a layer above both, computes the rows); None when race 1 found nothing for the car or
+    this race has no statistics for it."""
     from kaizenlap.coaching.brief import fmt
-    from kaizenlap.engines import persistence
 
-    rows = [r for r in persistence.check(race1, race2 or {}) if str(r["car"]) == str(car)]
-    if not rows:
+    if not r:
         return None
-    r = rows[0]
     place = places.get(r["section"]) or section_label(r["section"])
     a, b = r["race1"], r["race2"]
     ci = (lambda e: f"95% CI {fmt(e['lo'], 3)} to {fmt(e['hi'], 3)}, n={e['n']}")

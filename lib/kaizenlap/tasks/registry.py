@@ -33,7 +33,7 @@ import pandas as pd
 
 from kaizenlap.coaching import engine as coaching
 from kaizenlap.coaching import inputs as coaching_inputs
-from kaizenlap.engines import composite, pattern, sections, weather
+from kaizenlap.engines import composite, pattern, persistence, sections, weather
 from kaizenlap.store.ingest_documents import quality_document
 
 RACE, TRACK = "race", "track"
@@ -89,7 +89,9 @@ def _pattern(races: list, subject: str, inputs: dict) -> dict:
 def _coaching(races: list, subject: str, inputs: dict) -> dict:
     race = races[0]
     inp = coaching_inputs.from_inputs(race, inputs, quality_document(race))
-    return coaching.analyse(inp.race_docs, inp.track_docs, inp.quality, previous=inp.previous,
+    rows = persistence.check(inp.previous, inp.race_docs["sections"]) if inp.previous and \
+        inp.race_docs.get("sections") else None
+    return coaching.analyse(inp.race_docs, inp.track_docs, inp.quality, follow_ups=rows,
                             previous_race_id=inp.previous_race_id)
 
 
