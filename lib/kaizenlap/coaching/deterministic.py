@@ -99,9 +99,12 @@ def synthesize(brief: Brief) -> Synthesis:
                      and f.value > 0]
             if clear:
                 big = max(clear, key=lambda f: f.value)
-                hypotheses.append({"text": f"Elsewhere, {car_label(rival.car)}'s largest gain on {car} is likely in "
-                                           f"{brief.place(big.section)}: {_v(brief, big.fact_id)} s/lap (95% CI "
-                                           f"{fmt(big.lo, 3)} to {fmt(big.hi, 3)}, n={big.n}).",
+                said = any(rival.fact_id in h["supported_by"] for h in hypotheses)
+                who = f"Elsewhere {car_label(rival.car)}" if said else \
+                    f"{car_label(rival.car)} (the nearest faster car)"
+                hypotheses.append({"text": f"{who} likely gains the most on {car} in {brief.place(big.section)}: "
+                                           f"{_v(brief, big.fact_id)} s/lap (95% CI {fmt(big.lo, 3)} to "
+                                           f"{fmt(big.hi, 3)}, n={big.n}).",
                                    "supported_by": [big.fact_id, rival.fact_id]})
         p25, med = brief.fact(f"target.{sec}.p25"), brief.fact(f"target.{sec}.median")
         sp, fsp = brief.fact(f"target.{sec}.spread"), brief.fact(f"target.{sec}.field_spread")
