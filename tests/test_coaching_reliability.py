@@ -559,7 +559,8 @@ def test_an_answer_that_drops_the_objective_is_not_used(fast, monkeypatch):
     Echo.answer, Echo.seen = ans, []
     srv = Server(Echo)
     try:
-        doc, calls = engine.coach_car(brief_one(), from_setting(srv.url), cache=None, budget=engine._Budget(10))
+        doc, calls = engine.coach_car(brief_one(with_target=True), from_setting(srv.url), cache=None,
+                                      budget=engine._Budget(10))
     finally:
         srv.close()
     g = doc["generator"]
