@@ -330,7 +330,7 @@ NOTHING_CLAIM = re.compile(r"\b(no section stands out|nothing stands out|no clea
                            r"no significant|no section loses|no objective|nothing to work on)\b", re.I)
 NEGATION = re.compile(r"\b(no|not|never|nothing|may be zero|includes zero|isn't|is not)\b", re.I)
 WEATHER_WORDS = re.compile(r"\b(temperatures?|track temp\w*|°\s?c|heat|hot|cold|cool(?:er|ing)?|rain\w*|wet|"
-                           r"weather|humid\w*|wind\w*|sun\w*|ambient)\b", re.I)
+                           r"weather|humid\w*|wind|winds|windy|sun|sunny|sunshine|ambient)\b", re.I)
 MOSTLY = re.compile(r"\b(mostly|mainly|largely|most of|majority)\b", re.I)
 FUEL = re.compile(r"\bfuel\b", re.I)
 UNIT_OF_METRIC = {"median_section_time_s": {"s"}, "median_lap_time_s": {"s"}, "residual_sd_s": {"s"},
