@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 
 from kaizenlap.core import params
+from kaizenlap.coaching import conf
 from kaizenlap.core.laptime import format_lap
 from kaizenlap.coaching import objective as obj
 from kaizenlap.coaching import read
@@ -20,7 +21,7 @@ SECTION_RE_NAMES = ("s1", "s2", "s3", "im1a", "im1", "im2a", "im2", "im3a", "fl"
 
 
 def cfg() -> dict:
-    return params.load("coaching")
+    return conf.load("coaching")
 
 
 def digits_for(unit: str) -> int:
@@ -99,15 +100,16 @@ class Brief:
 class _Facts:
     def __init__(self) -> None:
         self.items: list[tuple[tuple, Fact]] = []
+        self.c = cfg()           # read once per brief (params.load stats its file on every call)
 
     def add(self, fact_id: str, kind: str, source: str, text: str, value: float | None = None, unit: str = "",
             n: int = 0, lo: float | None = None, hi: float | None = None, section: str | None = None,
             lap: int | None = None, missing: bool = False, order: float = 0.0, car: str | None = None) -> None:
-        digits = digits_for(unit)
+        digits = int(self.c["display_digits"].get(unit, 3))
         rnd = (lambda v: None if v is None else float(v))
         fact = Fact(fact_id=fact_id, text=text, value=rnd(value), unit=unit, n=int(n or 0), lo=rnd(lo), hi=rnd(hi),
                     digits=digits, source=source, kind=kind, missing=missing, section=section, lap=lap, car=car)
-        pri = cfg()["brief"]["priority"][kind]
+        pri = self.c["brief"]["priority"][kind]
         self.items.append(((pri, order, len(self.items)), fact))
 
     def ranked(self, max_facts: int) -> list[Fact]:

@@ -5,7 +5,7 @@ Every number it writes is a fact's number at its display rounding, so its answer
 """
 from __future__ import annotations
 
-from kaizenlap.core import params
+from kaizenlap.coaching import conf
 from kaizenlap.coaching.brief import Brief, car_label, fmt
 from kaizenlap.coaching.model import Synthesis
 from kaizenlap.coaching.objective import pick_objective
@@ -56,8 +56,8 @@ def synthesize(brief: Brief) -> Synthesis:
     """One objective (``brief.objective``, chosen by :func:`~.objective.pick_objective`), said first; its
     evidence as hypotheses; one action that matches the diagnosis with a target the car reaches on its better
     laps, relative to the field on the same lap. No objective: said plainly, no action."""
-    c = params.load("coaching")["synthesis"]
-    oc = params.load("coaching")["objective"]
+    c = conf.load("coaching")["synthesis"]
+    oc = conf.load("coaching")["objective"]
     stint = int(c["stint_laps"])
     car = car_label(brief.car)          # 'Car 13' (names are written the way the validator reads them)
     limit = brief.fact("limit.clean_laps")

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from kaizenlap.core import params
+from kaizenlap.coaching import conf
 
 SUBS_OF_SECTOR = {"s1": ("im1a", "im1"), "s2": ("im2a", "im2"), "s3": ("im3a", "fl")}
 SECTOR_OF = {sub: sec for sec, subs in SUBS_OF_SECTOR.items() for sub in subs}
@@ -41,7 +42,7 @@ SUBSECTIONS = ("im1a", "im1", "im2a", "im2", "im3a", "fl")
 
 
 def cfg() -> dict:
-    return params.load("coaching")["objective"]
+    return conf.load("coaching")["objective"]
 
 
 # --------------------------------------------------------------------------- corners
@@ -176,7 +177,7 @@ def rival_gain(car: str, rival: str, section: str, sections_doc: dict | None) ->
     interval, each car's laps resampled on their own. ``{value, lo, hi, n, n_rival}`` or None."""
     rel = relative_laps(sections_doc)
     a, b = rel.get((str(car), section)), rel.get((str(rival), section))
-    min_laps = int(params.load("engines")["min_clean_laps"])
+    min_laps = _min_laps()
     if a is None or b is None or len(a[2]) < min_laps or len(b[2]) < min_laps:
         return None
     x, y = a[2], b[2]
@@ -189,6 +190,10 @@ def rival_gain(car: str, rival: str, section: str, sections_doc: dict | None) ->
             "n_rival": len(y)}
 
 
+def _min_laps() -> int:
+    return int(conf.load("engines")["min_clean_laps"])
+
+
 def iqr(v: np.ndarray) -> float:
     q1, q3 = np.quantile(v, [0.25, 0.75])
     return float(q3 - q1)
@@ -199,7 +204,7 @@ def targets(car: str, section: str, sections_doc: dict | None) -> dict | None:
     pace target), ``iqr`` (its spread) and the field's median ``field_iqr`` over cars with enough laps; n."""
     rel = relative_laps(sections_doc)
     a = rel.get((str(car), section))
-    min_laps = int(params.load("engines")["min_clean_laps"])
+    min_laps = _min_laps()
     if a is None or len(a[2]) < min_laps:
         return None
     spreads = [iqr(v[2]) for (c, s), v in rel.items() if s == section and len(v[2]) >= min_laps]

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from kaizenlap.core import params
+from kaizenlap.coaching import conf
 from kaizenlap.coaching.brief import Brief, _label, fmt, section_label
 from kaizenlap.coaching.model import Fact, Synthesis
 
@@ -47,7 +47,7 @@ SECTION_OF_SECTOR = {"sector 1": "s1", "sector 2": "s2", "sector 3": "s3"}
 
 
 def cfg() -> dict:
-    return params.load("coaching")["validator"]
+    return conf.load("coaching")["validator"]
 
 
 @dataclass
@@ -96,9 +96,23 @@ MASK = "\u00a7"      # what a known name is replaced with before the number, ref
 _CAR_PREFIX = r"(?:\bcar\s*(?:no\.?\s*|number\s*)?#?|#)"
 
 
+_PATTERNS: dict[tuple, list] = {}
+
+
 def _name_patterns(brief: Brief, tagged: bool = False) -> list:
     """Patterns of the brief's car and section names as coaching text may write them, longest first
-    (``tagged``: ``(pattern, kind, key)`` with kind ``car`` or ``section``)."""
+    (``tagged``: ``(pattern, kind, key)`` with kind ``car`` or ``section``). Memoised by the names."""
+    key = (str(brief.car), tuple(str(c) for c in brief.cars), tuple(brief.sections),
+           tuple(sorted((getattr(brief, "places", None) or {}).items())))
+    hit = _PATTERNS.get(key)
+    if hit is None:
+        if len(_PATTERNS) > 2048:
+            _PATTERNS.clear()
+        hit = _PATTERNS[key] = _build_patterns(brief)
+    return hit if tagged else [t[0] for t in hit]
+
+
+def _build_patterns(brief: Brief) -> list:
     pats: dict[str, tuple] = {}
     for car in {str(brief.car), *(str(c) for c in brief.cars)}:
         for form in {car, _label(car)}:
@@ -123,7 +137,7 @@ def _name_patterns(brief: Brief, tagged: bool = False) -> list:
             pats["a" + alias] = (len(alias), re.compile(r"\b" + alias.replace(" ", r"\s+") + r"\b", re.I), "section",
                                  str(sec))
     ordered = sorted(pats.values(), key=lambda t: -t[0])
-    return [t[1:] for t in ordered] if tagged else [t[1] for t in ordered]
+    return [t[1:] for t in ordered]
 
 
 def scan(text: str, brief: Brief) -> tuple[str, list[tuple[int, int, str, str]]]:
