@@ -59,8 +59,8 @@ def test_a_grounded_answer_passes(brief):
 @pytest.mark.parametrize("path,value,expect", [
     # a wrong number
     (("headline",), "Car 13 loses 0.412 s/lap in IM2.", "the number 0.412"),
-    # a number rounded differently from the fact's display rounding (0.3124 shown at 3 decimals)
-    (("headline",), "Car 13 loses 0.31 s/lap in IM2.", "the number 0.31 "),
+    # a number rounded dishonestly (0.3124 is 0.31 or 0.312, never 0.35; issue 20 accepts honest rounding)
+    (("headline",), "Car 13 loses 0.35 s/lap in IM2.", "the number 0.35 "),
     (("hypotheses", 0, "text"), "The IM2 loss likely comes from pace: the pace gap is 0.2507 s/lap.", "0.2507"),
     # a number of a fact the hypothesis does not cite
     (("hypotheses", 0, "text"), "The IM2 loss may come from inconsistency: robust SD 0.452 s.", "0.452"),

@@ -25,7 +25,7 @@ from kaizenlap.coaching.synth import ChatAdapter, from_setting
 from kaizenlap.coaching.validate import validate
 
 
-def brief_one() -> Brief:
+def brief_one(with_target: bool = False) -> Brief:
     """One car-race's brief (numbers as the engines give them for a car with 22 clean laps)."""
     def F(fid, value, unit="s/lap", n=22, lo=None, hi=None, digits=3, section=None, kind="section_loss", text=""):
         return Fact(fact_id=fid, text=text or fid, value=value, unit=unit, n=n, lo=lo, hi=hi, digits=digits,
@@ -40,6 +40,11 @@ def brief_one() -> Brief:
                text="IM2 median of the car's 3 fastest times: 24.513 s (95% CI 24.400 to 24.600, n=22)"),
              F("pattern.residual_sd", 0.4518, unit="s", kind="consistency",
                text="lap-time robust SD 0.452 s over 22 clean laps")]
+    if with_target:      # the objective's target against the field's median on the same lap (DATA_REFERENCE 11.6)
+        facts += [F("target.im2.p25", 0.1234, unit="s", section="im2", kind="target",
+                    text="IM2: 0.123 s slower than the field's median on the same lap on its better quarter of laps"),
+                  F("target.im2.median", 0.2501, unit="s", section="im2", kind="target",
+                    text="IM2: median 0.250 s slower than the field's median on the same lap")]
     for i, f in enumerate(facts, start=1):
         f.rank = i
     return Brief(race_id="barber-r1", track_id="barber", car="13", car_class="Am", n_clean=22, n_laps=27,

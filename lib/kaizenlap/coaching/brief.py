@@ -11,7 +11,9 @@ import json
 from dataclasses import dataclass, field
 
 from kaizenlap.core import params
+from kaizenlap.coaching import conf
 from kaizenlap.core.laptime import format_lap
+from kaizenlap.coaching import objective as obj
 from kaizenlap.coaching import read
 from kaizenlap.coaching.model import Fact
 
@@ -19,7 +21,7 @@ SECTION_RE_NAMES = ("s1", "s2", "s3", "im1a", "im1", "im2a", "im2", "im3a", "fl"
 
 
 def cfg() -> dict:
-    return params.load("coaching")
+    return conf.load("coaching")
 
 
 def digits_for(unit: str) -> int:
@@ -66,6 +68,16 @@ class Brief:
     cars: list[str] = field(default_factory=list)          # every car of the race
     sections: list[str] = field(default_factory=list)      # sections the car has statistics for
     laps: list[int] = field(default_factory=list)          # the car's lap numbers
+    places: dict[str, str] = field(default_factory=dict)   # section -> its name in corners ("IM2A (first part ...)")
+    corners: list[str] = field(default_factory=list)       # the track's corner names (params/tracks)
+    objective: obj.Objective | None = None                 # the one objective (objective.pick_objective)
+    rival: str | None = None                               # the nearest faster car of the class
+
+    def place(self, section: str | None) -> str:
+        """How coaching text names ``section``: in corners where the track lists them, else its code."""
+        if section is None:
+            return ""
+        return self.places.get(str(section)) or section_label(section)
 
     def fact(self, fact_id: str) -> Fact | None:
         return next((f for f in self.facts if f.fact_id == fact_id), None)
@@ -77,7 +89,8 @@ class Brief:
         return {"race_id": self.race_id, "track_id": self.track_id, "car": self.car, "class": self.car_class,
                 "n_clean": self.n_clean, "n_laps": self.n_laps, "cars": self.cars, "sections": self.sections,
                 "laps": [min(self.laps), max(self.laps)] if self.laps else [],
-                "facts": [f.model_dump() for f in self.facts]}
+                "facts": [f.model_dump() for f in self.facts], "places": self.places, "corners": self.corners,
+                "objective": self.objective.to_dict() if self.objective else None, "rival": self.rival}
 
     def hash(self) -> str:
         text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -87,15 +100,16 @@ class Brief:
 class _Facts:
     def __init__(self) -> None:
         self.items: list[tuple[tuple, Fact]] = []
+        self.c = cfg()           # read once per brief (params.load stats its file on every call)
 
     def add(self, fact_id: str, kind: str, source: str, text: str, value: float | None = None, unit: str = "",
             n: int = 0, lo: float | None = None, hi: float | None = None, section: str | None = None,
-            lap: int | None = None, missing: bool = False, order: float = 0.0) -> None:
-        digits = digits_for(unit)
+            lap: int | None = None, missing: bool = False, order: float = 0.0, car: str | None = None) -> None:
+        digits = int(self.c["display_digits"].get(unit, 3))
         rnd = (lambda v: None if v is None else float(v))
         fact = Fact(fact_id=fact_id, text=text, value=rnd(value), unit=unit, n=int(n or 0), lo=rnd(lo), hi=rnd(hi),
-                    digits=digits, source=source, kind=kind, missing=missing, section=section, lap=lap)
-        pri = cfg()["brief"]["priority"][kind]
+                    digits=digits, source=source, kind=kind, missing=missing, section=section, lap=lap, car=car)
+        pri = self.c["brief"]["priority"][kind]
         self.items.append(((pri, order, len(self.items)), fact))
 
     def ranked(self, max_facts: int) -> list[Fact]:
@@ -108,18 +122,26 @@ class _Facts:
         return ordered
 
 
-def _ci(e: dict, unit: str) -> str:
+def _ci(e: dict, unit: str, lap: bool = False) -> str:
     d = digits_for(unit)
     if e.get("lo") is None or e.get("hi") is None:
         return f"n={e['n']}"
-    return f"95% CI {fmt(e['lo'], d)} to {fmt(e['hi'], d)}, n={e['n']}"
+    show = format_lap if lap else (lambda v: fmt(v, d))
+    return f"95% CI {show(e['lo'])} to {show(e['hi'])}, n={e['n']}"
 
 
 def _significance(sl: dict, significant: bool) -> str:
     """A section loss whose interval lies below zero is a relative strength, not "not significant"."""
     if sl.get("hi") is not None and sl["hi"] < 0:
         return ", a relative strength (interval below zero)"
-    return "" if significant else ", not significant (interval includes zero)"
+    return ", clear of zero" if significant else ", may be zero (interval includes zero)"
+
+
+def _loss_text(place: str, sl: dict, significant: bool) -> str:
+    v = sl["value"]
+    way = "slower" if v >= 0 else "quicker"
+    return (f"{place}: {fmt(abs(v), 3)} s/lap {way} there than the car's overall pace to the field predicts "
+            f"({_ci(sl, 's/lap')})" + _significance(sl, significant))
 
 
 def build_brief(car: str, *, composite: dict | None, sections: dict | None, weather: dict | None,
@@ -149,6 +171,8 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
     # --- sections: where time goes
     set_name, block = read.preferred_sections(sections, car)
     items = read.section_items(block) if block.get("available") else []
+    places = obj.section_places(track_id, [str(x) for x in read.car_sections(sections, car)])
+    place = (lambda sec: places.get(str(sec)) or section_label(sec))
     if block.get("available") is False and n_clean >= min_laps:
         facts.add("limit.sections", "limit", "sections",
                   f"no section statistics: {block.get('reason') or 'not available'}", n=block.get("n") or 0,
@@ -159,8 +183,7 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
         sl = it["section_loss"]
         if sl is not None:
             facts.add(f"sections.{sec}.section_loss", "section_loss", "sections",
-                      f"{sec.upper()} (rank {rank}): {fmt(sl['value'], 3)} s/lap lost beyond the car's overall "
-                      f"deficit ({_ci(sl, 's/lap')})" + _significance(sl, it["significant"]),
+                      _loss_text(place(sec), sl, it["significant"]),
                       sl["value"], "s/lap", sl["n"], sl["lo"], sl["hi"], section=sec, order=rank)
         if rank > top_k:
             continue
@@ -172,13 +195,13 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
             e = it[key]
             if e is not None:
                 facts.add(f"sections.{sec}.{key}", "section_detail", "sections",
-                          f"{sec.upper()} {what}: {fmt(e['value'], 3)} s/lap ({_ci(e, 's/lap')})",
+                          f"{place(sec)} {what}: {fmt(e['value'], 3)} s/lap ({_ci(e, 's/lap')})",
                           e["value"], "s/lap", e["n"], e["lo"], e["hi"], section=sec, order=rank)
         for key, what in (("best_k", f"median of the car's {params.load('engines')['best_k']} fastest times"), ("median", "median time")):
             e = it[key]
             if e is not None:
                 facts.add(f"sections.{sec}.{key}", "section_detail", "sections",
-                          f"{sec.upper()} {what}: {fmt(e['value'], 3)} s ({_ci(e, 's')})",
+                          f"{place(sec)} {what}: {fmt(e['value'], 3)} s ({_ci(e, 's')})",
                           e["value"], "s", e["n"], e["lo"], e["hi"], section=sec, order=rank + 0.5)
 
     # --- composite: what the car has shown it can do
@@ -190,7 +213,7 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
     if pc is not None:
         facts.add("composite.personal_composite", "potential", "composite",
                   f"personal composite (own fastest {comp.get('section_set')} joined) {format_lap(pc['value'])} "
-                  f"({_ci(pc, 's')})", pc["value"], "s", pc["n"], pc["lo"], pc["hi"], order=2)
+                  f"({_ci(pc, 's', lap=True)})", pc["value"], "s", pc["n"], pc["lo"], pc["hi"], order=2)
         if best is not None:
             gain = comp.get("potential_gain_s")
             gain = float(best) - float(pc["value"]) if gain is None else float(gain)
@@ -215,7 +238,7 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
     ctrack = read.car_entry(composite_track, car)
     if composite_track and ctrack and ctrack.get("best_clean_lap_s") is not None:
         facts.add("composite_track.best_clean_lap", "potential", "composite_track",
-                  f"best clean lap over the track's races {fmt(ctrack['best_clean_lap_s'], 3)} s",
+                  f"best clean lap over the track's races {format_lap(ctrack['best_clean_lap_s'])}",
                   ctrack["best_clean_lap_s"], "s", n=ctrack.get("n_clean") or 0, order=4)
 
     # --- pattern: consistency and trend
@@ -234,7 +257,7 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
         if pat.get("driver"):
             share = pat.get("driver_share")
             facts.add("pattern.inconsistency_driver", "consistency", "pattern",
-                      f"{pat['driver'].upper()} carries the largest share of lap-time variance"
+                      f"{place(pat['driver'])} carries the largest share of lap-time variance"
                       + (f" ({fmt(share, 2)} of it, over {n} clean laps)" if share is not None else ""), share,
                       "share", n=n, section=pat["driver"], order=3)
         tr, label, q = pat.get("trend"), pat.get("trend_label"), pat.get("trend_q")
@@ -296,6 +319,10 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
         facts.add(f"quality.{code}", "data", "quality", f"data quality: {count} {code.replace('_', ' ')} issue(s) "
                   "for this car", count, "issues", n=count, order=2)
 
+    # --- the objective (objective.pick_objective: one rule), its rival and its target
+    objective = obj.pick_objective([f for _, f in facts.items])
+    rival = _objective_facts(facts, objective, car, sections, place)
+
     ranked = facts.ranked(int(c["brief"]["max_facts"]))
     have = read.car_sections(sections, car)
     # the usual names in track order, then any other name the sections engine reported (in name order)
@@ -303,7 +330,65 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
     lap_hi = n_laps
     return Brief(race_id=race_id or "", track_id=track_id, car=str(car), car_class=car_class, n_clean=n_clean,
                  n_laps=n_laps, facts=ranked, cars=sorted({str(car), *read.cars(composite), *read.cars(sections)}),
-                 sections=known, laps=list(range(1, lap_hi + 1)))
+                 sections=known, laps=list(range(1, lap_hi + 1)), places=places,
+                 corners=[x["name"] for x in obj.track_corners(track_id)], objective=objective,
+                 rival=rival["car"] if rival else None)
+
+
+def _signed(v: float, slower: str = "slower", quicker: str = "quicker") -> str:
+    return f"{fmt(abs(v), 3)} s {slower if v >= 0 else quicker}"
+
+
+def _objective_facts(facts: _Facts, objective, car: str, sections: dict | None, place) -> dict | None:
+    """The nearest faster car (and what it gains, sub-section by sub-section, where that beats noise) and the
+    objective's target figures, as facts. Returns the rival (or None)."""
+    rival = obj.rival_of(car, sections)
+    min_laps = int(params.load("engines")["min_clean_laps"])
+    if rival is not None:
+        facts.add("rival.car", "rival", "sections",
+                  f"nearest faster car of the class by median clean lap: {car_label(rival['car'])}, "
+                  f"{format_lap(rival['pace_s'])} (n={rival['n']}) against {format_lap(rival['own_pace_s'])} "
+                  f"(n={rival['own_n']}), {fmt(rival['own_pace_s'] - rival['pace_s'], 3)} s a lap quicker",
+                  rival["own_pace_s"] - rival["pace_s"], "s", n=rival["own_n"], car=rival["car"], order=0)
+        entry = read.car_entry(sections, car) or {}
+        block = entry.get(entry.get("preferred_set") or "sectors") or {}
+        for i, it in enumerate(read.section_items(block) if block.get("available") else []):
+            sec = it["section"]
+            g = obj.rival_gain(car, rival["car"], sec, sections)
+            if g is None:
+                continue
+            clear = g["lo"] > 0 or g["hi"] < 0
+            if not clear and not (objective and objective.section == sec):
+                continue
+            who = "gains" if g["value"] >= 0 else "loses"
+            facts.add(f"rival.{sec}.gain", "rival", "sections",
+                      f"{car_label(rival['car'])} {who} {fmt(abs(g['value']), 3)} s/lap on {car_label(car)} in "
+                      f"{place(sec)} (95% CI {fmt(g['lo'], 3)} to {fmt(g['hi'], 3)}, n={g['n']} and {g['n_rival']} "
+                      "clean laps, each against the field's median on the same lap)"
+                      + ("" if clear else ", may be zero (interval includes zero)"),
+                      g["value"], "s/lap", g["n"], g["lo"], g["hi"], section=sec, car=rival["car"],
+                      order=0 if objective and objective.section == sec else 1 + i)
+    if objective is not None and objective.section is not None:
+        sec = objective.section
+        t = obj.targets(car, sec, sections)
+        if t is not None and t["n"] >= min_laps:
+            facts.add(f"target.{sec}.median", "target", "sections",
+                      f"{place(sec)}: the car's median time there is {_signed(t['median'])} than the field's median "
+                      f"on the same lap, over {t['n']} clean laps", t["median"], "s", n=t["n"], section=sec, order=1)
+            facts.add(f"target.{sec}.p25", "target", "sections",
+                      f"{place(sec)}: on a quarter of its {t['n']} clean laps the car is {_signed(t['p25'])} than the "
+                      f"field's median on the same lap, or better (its 25th percentile)", t["p25"], "s", n=t["n"],
+                      section=sec, order=0)
+            if objective.diagnosis == "consistency":
+                facts.add(f"target.{sec}.spread", "target", "sections",
+                          f"{place(sec)}: spread of the car's times there (middle half of its laps) "
+                          f"{fmt(t['iqr'], 3)} s over {t['n']} clean laps", t["iqr"], "s", n=t["n"], section=sec,
+                          order=2)
+                facts.add(f"target.{sec}.field_spread", "target", "sections",
+                          f"{place(sec)}: the field's median spread there (middle half of each car's laps) "
+                          f"{fmt(t['field_iqr'], 3)} s over {t['field_cars']} cars", t["field_iqr"], "s",
+                          n=t["field_cars"], section=sec, order=3)
+    return rival
 
 
 def race_cars(race_docs: dict[str, dict | None]) -> list[str]:

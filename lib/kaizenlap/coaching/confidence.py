@@ -14,7 +14,7 @@ A hypothesis takes the grade of its strongest cited fact (it is as well supporte
 """
 from __future__ import annotations
 
-from kaizenlap.core import params
+from kaizenlap.coaching import conf
 from kaizenlap.coaching.brief import fmt
 from kaizenlap.coaching.model import Fact
 
@@ -23,7 +23,7 @@ DIFFERENCE_UNITS = {"s/lap", "s/°C"}
 
 
 def cfg() -> dict:
-    return params.load("coaching")["confidence"]
+    return conf.load("coaching")["confidence"]
 
 
 def fact_grade(f: Fact) -> str:

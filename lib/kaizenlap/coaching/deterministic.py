@@ -5,9 +5,10 @@ Every number it writes is a fact's number at its display rounding, so its answer
 """
 from __future__ import annotations
 
-from kaizenlap.core import params
-from kaizenlap.coaching.brief import Brief, car_label, fmt, section_label
+from kaizenlap.coaching import conf
+from kaizenlap.coaching.brief import Brief, car_label, fmt
 from kaizenlap.coaching.model import Synthesis
+from kaizenlap.coaching.objective import pick_objective
 
 LABEL = "deterministic (rule-based from the engines' facts, no language model)"
 
@@ -17,78 +18,159 @@ def _v(brief: Brief, fact_id: str) -> str | None:
     return None if f is None or f.value is None else fmt(f.value, f.digits)
 
 
+NEXT = {"im1a": "im1", "im1": "im2a", "im2a": "im2", "im2": "im3a", "im3a": "fl", "fl": "im1a",
+        "s1": "s2", "s2": "s3", "s3": "s1"}
+PREV = {v: k for k, v in NEXT.items()}
+
+
+def _cause(brief: Brief, sec: str) -> list[dict]:
+    """Entry or exit, where the neighbouring sections' losses say so (issue 20, item 4): a sure loss in the part
+    before points at the way in; a sure loss in the part after at the exit (a slow exit shows in the next split);
+    a sure strength after it puts the loss inside the section itself."""
+    own = brief.fact(f"sections.{sec}.section_loss")
+    before = brief.fact(f"sections.{PREV.get(sec)}.section_loss")
+    after = brief.fact(f"sections.{NEXT.get(sec)}.section_loss")
+    P = brief.place(sec)
+    if after is not None and _sure(after) and after.value > 0:
+        return [{"text": f"The loss in {P} may come from its exit: the part after it, {brief.place(after.section)}, is "
+                         f"{_v(brief, after.fact_id)} s/lap slower than the car's overall pace predicts too (interval "
+                         "above zero), as a slow exit shows in the next split.",
+                 "supported_by": [own.fact_id, after.fact_id]}]
+    if before is not None and _sure(before) and before.value > 0:
+        return [{"text": f"The loss in {P} may start on the way in: the part before it, "
+                         f"{brief.place(before.section)}, is {_v(brief, before.fact_id)} s/lap slower than the car's "
+                         "overall pace predicts too (interval above zero).",
+                 "supported_by": [own.fact_id, before.fact_id]}]
+    if after is not None and _sure(after) and after.value < 0:
+        return [{"text": f"The loss in {P} is likely inside it, not a slow exit: the part after it, "
+                         f"{brief.place(after.section)}, is {fmt(abs(after.value), after.digits)} s/lap quicker "
+                         "than the car's overall pace predicts.", "supported_by": [own.fact_id, after.fact_id]}]
+    return []
+
+
+def _sure(f) -> bool:
+    return f is not None and f.lo is not None and f.hi is not None and (f.lo > 0 or f.hi < 0)
+
+
 def synthesize(brief: Brief) -> Synthesis:
-    c = params.load("coaching")["synthesis"]
+    """One objective (``brief.objective``, chosen by :func:`~.objective.pick_objective`), said first; its
+    evidence as hypotheses; one action that matches the diagnosis with a target the car reaches on its better
+    laps, relative to the field on the same lap. No objective: said plainly, no action."""
+    c = conf.load("coaching")["synthesis"]
+    oc = conf.load("coaching")["objective"]
     stint = int(c["stint_laps"])
     car = car_label(brief.car)          # 'Car 13' (names are written the way the validator reads them)
     limit = brief.fact("limit.clean_laps")
     if limit is not None:
         return Synthesis(headline=f"{car}: {limit.text}; no coaching beyond that can be grounded in this race.")
-    losses = sorted((f for f in brief.facts if f.kind == "section_loss"), key=lambda f: f.rank)
-    ranked = sorted(losses, key=lambda f: -(f.lo if f.lo is not None else -1e9))
+    o = brief.objective or pick_objective(brief.facts)     # a brief made by hand may carry none
+    losses = sorted((f for f in brief.facts if f.kind == "section_loss"),
+                    key=lambda f: -(f.lo if f.lo is not None else -1e9))
     hypotheses: list[dict] = []
     actions: list[dict] = []
-    top = ranked[0] if ranked else None
     gain = brief.fact("composite.potential_gain")
-    if top is not None:
-        sec = top.section
-        S = section_label(sec)
-        sig = top.lo is not None and top.lo > 0
-        # A headline names a section only when its interval excludes zero; otherwise the largest is quoted
-        # as such, so a reader does not act on noise.
-        headline = (f"{car}: {S} is where the most section-specific time goes, {_v(brief, top.fact_id)} s/lap "
-                    f"more than the car's overall pace deficit explains, over {top.n} clean laps" if sig else
-                    f"{car}: no section stands out beyond the car's overall pace deficit (the highest-ranked, {S}, "
-                    f"is {_v(brief, top.fact_id)} s/lap over {top.n} clean laps, "
-                    + ("its interval includes zero)" if top.lo is not None else "without an interval)"))
-        if gain is not None:
-            headline += f"; best clean lap {_v(brief, gain.fact_id)} s off the personal composite"
+    rival = brief.fact("rival.car")
+    if o is not None and o.kind == "section":
+        sec = o.section
+        P = brief.place(sec)
+        top = brief.fact(f"sections.{sec}.section_loss")
+        headline = (f"{car}: objective {P}: {_v(brief, top.fact_id)} s/lap slower there than the car's overall pace "
+                    f"predicts (95% CI {fmt(top.lo, 3)} to {fmt(top.hi, 3)}, n={top.n} clean laps)")
         pg, cc = brief.fact(f"sections.{sec}.pace_gap"), brief.fact(f"sections.{sec}.consistency_cost")
-        # pace or consistency only where their intervals separate: a direction between two overlapping
-        # estimates is not stated (issue 20)
-        apart = (pg is not None and cc is not None and None not in (pg.lo, pg.hi, cc.lo, cc.hi)
-                 and (pg.lo > cc.hi or cc.lo > pg.hi))
-        if apart:
-            source = "pace (the car's best times there)" if pg.value >= cc.value else \
-                "inconsistency (lap-to-lap spread there)"
-            # a loss that may be zero is hedged as one
-            lead = f"The {S} loss likely comes more from" if sig else \
-                f"If {S} loses time at all (its interval includes zero), it is more from"
-            hypotheses.append({"text": f"{lead} {source}: pace gap "
-                                       f"{_v(brief, pg.fact_id)} s/lap against a consistency cost of "
-                                       f"{_v(brief, cc.fact_id)} s/lap.",
+        if o.diagnosis == "pace":
+            hypotheses.append({"text": f"The loss in {P} is likely pace, not spread: even its best times there are "
+                                       f"{_v(brief, pg.fact_id)} s/lap off the field's best, against "
+                                       f"{_v(brief, cc.fact_id)} s/lap lost to lap-to-lap spread (intervals apart).",
                                "supported_by": [top.fact_id, pg.fact_id, cc.fact_id]})
-        elif sig:
-            hypotheses.append({"text": f"{S} may be the car's weakest section: {_v(brief, top.fact_id)} s/lap of "
-                                       "section-specific loss.", "supported_by": [top.fact_id]})
-        for f in ranked[: c["max_actions"]]:
-            if not (f.lo is not None and f.lo > 0):     # no action on a loss that may be zero (noise)
-                continue
-            bk = brief.fact(f"sections.{f.section}.best_k")
-            if bk is None or bk.value is None:
-                continue
-            actions.append({"section": f.section,
-                            "action": f"In {section_label(f.section)}, repeat the car's own best: bring the median "
-                                      f"{section_label(f.section)} time down to {_v(brief, bk.fact_id)} s (the median of its "
-                                      f"fastest times there) over the next {stint} laps.",
-                            "measure": {"metric": "median_section_time_s", "target": round(bk.value, bk.digits),
-                                        "over_laps": stint},
-                            "evidence": [bk.fact_id, f.fact_id]})
+        elif o.diagnosis == "consistency":
+            hypotheses.append({"text": f"The loss in {P} is likely spread, not pace: {_v(brief, cc.fact_id)} s/lap "
+                                       f"lost to lap-to-lap spread there against {_v(brief, pg.fact_id)} s/lap off "
+                                       "the field's best on its best laps (intervals apart).",
+                               "supported_by": [top.fact_id, pg.fact_id, cc.fact_id]})
+        rg = brief.fact(f"rival.{sec}.gain")
+        if rival is not None and rg is not None and _sure(rg) and rg.value > 0:
+            hypotheses.append({"text": f"{car_label(rival.car)}, the nearest faster car, likely shows what is "
+                                       f"possible in {P}: it gains {_v(brief, rg.fact_id)} s/lap on {car} there "
+                                       f"(95% CI {fmt(rg.lo, 3)} to {fmt(rg.hi, 3)}, n={rg.n}).",
+                               "supported_by": [rg.fact_id, rival.fact_id]})
+        hypotheses += _cause(brief, sec)
+        if rival is not None:
+            clear = [f for f in brief.facts if f.kind == "rival" and f.section and f.section != sec and _sure(f)
+                     and f.value > 0]
+            if clear:
+                big = max(clear, key=lambda f: f.value)
+                said = any(rival.fact_id in h["supported_by"] for h in hypotheses)
+                who = f"Elsewhere {car_label(rival.car)}" if said else \
+                    f"{car_label(rival.car)} (the nearest faster car)"
+                hypotheses.append({"text": f"{who} likely gains the most on {car} in {brief.place(big.section)}: "
+                                           f"{_v(brief, big.fact_id)} s/lap (95% CI {fmt(big.lo, 3)} to "
+                                           f"{fmt(big.hi, 3)}, n={big.n}).",
+                                   "supported_by": [big.fact_id, rival.fact_id]})
+        p25, med = brief.fact(f"target.{sec}.p25"), brief.fact(f"target.{sec}.median")
+        sp, fsp = brief.fact(f"target.{sec}.spread"), brief.fact(f"target.{sec}.field_spread")
+        if o.diagnosis == "consistency" and sp is not None and fsp is not None and sp.value > fsp.value:
+            n = int(oc["spread_laps"])
+            actions.append({"section": sec,
+                            "action": f"In {P}: narrow the spread of your times there (middle half of laps) from "
+                                      f"{_v(brief, sp.fact_id)} s to the field's median spread, "
+                                      f"{_v(brief, fsp.fact_id)} s, over {n} clean laps in a row.",
+                            "measure": {"metric": "section_time_iqr_s", "target": round(fsp.value, fsp.digits),
+                                        "over_laps": n},
+                            "evidence": [sp.fact_id, fsp.fact_id, top.fact_id]})
+        elif p25 is not None and med is not None:
+            way = "quicker" if p25.value < 0 else "slower"
+            ref = ""
+            ev = [p25.fact_id, med.fact_id, top.fact_id]
+            if rival is not None and rg is not None and _sure(rg) and rg.value > 0:
+                ref = (f" {car_label(rival.car)} gains {_v(brief, rg.fact_id)} s/lap on you there: study its line "
+                       "and speed through those corners.")
+                ev.append(rg.fact_id)
+            now = f"{fmt(abs(med.value), med.digits)} s {'quicker' if med.value < 0 else 'slower'}"
+            actions.append({"section": sec,
+                            "action": f"In {P}: bring your time there to {fmt(abs(p25.value), p25.digits)} s {way} "
+                                      f"than the field's median on the same lap, or better, as the median of {stint} "
+                                      f"clean laps (your better laps there already do it; your race median was "
+                                      f"{now})." + ref,
+                            "measure": {"metric": "median_section_delta_to_field_s",
+                                        "target": round(p25.value, p25.digits), "over_laps": stint},
+                            "evidence": ev})
     else:
-        headline = f"{car}: no section statistics for this race"
-        if gain is not None:
-            headline += f"; best clean lap {_v(brief, gain.fact_id)} s off the personal composite"
+        top = losses[0] if losses else None
+        if top is not None:
+            headline = (f"{car}: no objective this race: no section loses time beyond the car's overall pace with "
+                        f"its interval clear of zero (the largest, {brief.place(top.section)}, "
+                        f"{_v(brief, top.fact_id)} s/lap, 95% CI {fmt(top.lo, 3)} to {fmt(top.hi, 3)}, n={top.n})"
+                        if top.lo is not None else
+                        f"{car}: no objective this race: no section loss has an interval")
+        else:
+            headline = f"{car}: no objective this race: no section statistics"
+    if gain is not None and gain.value is not None:
+        headline += f"; best clean lap {_v(brief, gain.fact_id)} s off the personal composite"
+    strong = [f for f in losses if f.hi is not None and f.hi < 0]
+    if strong:
+        best = min(strong, key=lambda f: f.hi)
+        hypotheses.append({"text": f"{brief.place(best.section)} is likely the car's relative strength: "
+                                   f"{fmt(abs(best.value), best.digits)} s/lap quicker there than its overall pace "
+                                   f"predicts (95% CI {fmt(best.lo, 3)} to {fmt(best.hi, 3)}).",
+                           "supported_by": [best.fact_id]})
     drv, rsd = brief.fact("pattern.inconsistency_driver"), brief.fact("pattern.residual_sd")
-    if drv is not None and rsd is not None and drv.section in brief.sections:
-        share = f" ({_v(brief, drv.fact_id)} of lap-time variance)" if drv.value is not None else ""
-        hypotheses.append({"text": f"Lap-to-lap variation may come mostly from {section_label(drv.section)}{share}; "
-                                   f"the lap-to-lap SD around the car's own trend is {_v(brief, rsd.fact_id)} s "
-                                   f"over {rsd.n} clean laps.",
+    if drv is not None and rsd is not None and drv.section in brief.sections and drv.value is not None:
+        most = "mostly from" if drv.value >= 0.5 else "more from"
+        pct = brief.fact("pattern.consistency_percentile")
+        rank = ""
+        if pct is not None and pct.value is not None and (pct.value <= 25 or pct.value >= 75):
+            rank = (", among the steadiest quarter of the field" if pct.value >= 75 else
+                    ", among the least steady quarter of the field")
+        hypotheses.append({"text": f"Lap-to-lap variation may come {most} {brief.place(drv.section)} than from any "
+                                   f"other section ({_v(brief, drv.fact_id)} of lap-time variance); the lap-to-lap SD "
+                                   f"around the car's own trend is {_v(brief, rsd.fact_id)} s over {rsd.n} clean "
+                                   f"laps{rank}.",
                            "supported_by": [drv.fact_id, rsd.fact_id]})
     trend = brief.fact("pattern.trend")       # present only where the trend survives the race's FDR control
     if trend is not None and trend.value is not None:
-        what = "faded relative to the field (tyres or fuel load may be a factor)" if trend.value > 0 else \
-            "found time relative to the field as the race went on"
+        # relative to the field every car burns fuel: a fade is not put down to fuel load (issue 20)
+        what = "faded relative to the field as the race went on" if trend.value > 0 \
+            else "found time relative to the field as the race went on"
         hypotheses.append({"text": f"A pace trend of {_v(brief, trend.fact_id)} s/lap over {trend.n} clean laps "
                                    f"suggests the car {what}.",
                            "supported_by": [trend.fact_id]})

@@ -107,8 +107,16 @@ def document(brief: Brief, syn: Synthesis, generator: Generator) -> dict:
         "race_id": brief.race_id, "track_id": brief.track_id, "car": brief.car, "class": brief.car_class,
         "n_clean": brief.n_clean, "headline": syn.headline, "facts": [f.model_dump() for f in brief.facts],
         "hypotheses": hyps, "actions": [a.model_dump() for a in syn.actions],
-        "generator": generator.model_dump()})
+        "generator": generator.model_dump(), "objective": objective_of(brief)})
     return doc.model_dump(by_alias=True)
+
+
+def objective_of(brief: Brief) -> dict | None:
+    """The document's ``objective`` (additive field): the brief's one objective, its place in corners and rival."""
+    o = brief.objective
+    if o is None:
+        return None
+    return {**o.to_dict(), "place": brief.place(o.section) if o.section else None, "rival": brief.rival}
 
 
 def deterministic_synthesis(brief: Brief):
@@ -309,7 +317,8 @@ def reusable(doc: dict) -> tuple[bool, str | None]:
 def analyse(race_docs: dict[str, dict | None], track_docs: dict[str, dict | None] | None = None,
             quality: dict | None = None, *, synthesizer: Synthesizer | str | None = None,
             cache: AnswerCache | None | bool = True, prompt_version: str | None = None,
-            breaker: Breaker | None | bool = True) -> dict:
+            breaker: Breaker | None | bool = True, follow_ups: list[dict] | None = None,
+            previous_race_id: str | None = None) -> dict:
     """The coaching engine document of one race: a coaching document per car.
 
     ``race_docs``: ``{"composite", "sections", "weather", "pattern"}`` -> the race's engine documents;
@@ -333,6 +342,12 @@ def analyse(race_docs: dict[str, dict | None], track_docs: dict[str, dict | None
             failed.append({"car": car, "stage": "brief", "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
     results = coach_briefs(briefs, synth, cache=store, prompt_version=prompt_version, breaker=breaker)
     cars = [d for d, _ in results if d is not None]
+    if follow_ups is not None:
+        places = {b.car: b.places for b in briefs}
+        rows = {str(r["car"]): r for r in follow_ups}
+        for d in cars:
+            d["follow_up"] = follow_up(rows.get(str(d["car"])), previous_race_id or "race 1",
+                                       places.get(d["car"]) or {})
     calls = [c for _, cs in results for c in cs if "failed" not in c]
     failed += [{"car": c["car"], "stage": c["failed"], "error": c["error"]} for _, cs in results for c in cs
                if "failed" in c]
@@ -352,6 +367,34 @@ def analyse(race_docs: dict[str, dict | None], track_docs: dict[str, dict | None
     ok, why = reusable(doc)
     doc["reusable"], doc["not_reusable_reason"] = ok, why
     return doc
+
+
+def follow_up(r: dict | None, race1_id: str, places: dict[str, str]) -> dict | None:
+    """Race 1's finding for a car checked on this race, from its row of ``engines.persistence.check`` (the
+    weakest section whose section-loss interval lies above zero in race 1 held when its interval lies above zero
+    here too; the caller, a layer above both, computes the rows); None when race 1 found nothing for the car or
+    this race has no statistics for it."""
+    from kaizenlap.coaching.brief import fmt
+
+    if not r:
+        return None
+    place = places.get(r["section"]) or section_label(r["section"])
+    a, b = r["race1"], r["race2"]
+    ci = (lambda e: f"95% CI {fmt(e['lo'], 3)} to {fmt(e['hi'], 3)}, n={e['n']}")
+    text = (f"Race 1 ({race1_id}) found {place} {fmt(a['value'], 3)} s/lap slower than the car's overall pace "
+            f"predicts ({ci(a)}). ")
+    if b is None:
+        text += "This race has no figure for it."
+    else:
+        way = "slower" if b["value"] >= 0 else "quicker"
+        verdict = "it held (interval above zero again)" if r["held"] else \
+            ("it did not hold (interval below zero)" if b["hi"] is not None and b["hi"] < 0 else
+             "it did not hold (interval includes zero)")
+        text += f"Here it is {fmt(abs(b['value']), 3)} s/lap {way} ({ci(b)}): {verdict}."
+    text += (" The driver did not see race 1's notes: this checks the diagnosis, not coaching; a race-1 extreme "
+             "tends to shrink (regression to the mean).")
+    return {"race_id": race1_id, "section": r["section"], "place": place, "race1": a, "race2": b,
+            "held": bool(r["held"]), "text": text}
 
 
 def _reason_kind(reason: str | None) -> str:

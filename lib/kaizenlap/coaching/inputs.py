@@ -20,6 +20,8 @@ class Inputs:
     race_docs: dict[str, dict | None]
     track_docs: dict[str, dict | None]
     quality: dict | None
+    previous: dict | None = None         # the weekend's earlier race's sections document (issue 20, item 6)
+    previous_race_id: str | None = None
 
     def missing(self) -> list[str]:
         return [k for k, v in {**self.race_docs, **self.track_docs}.items() if v is None]
@@ -30,8 +32,18 @@ def from_inputs(race, inputs: dict[str, dict | None] | None, quality: dict | Non
     ``"<track_id>/<task>"``); a task that is absent is None (a missing-data fact, or computed by
     :func:`kaizenlap.tasks.inprocess.inputs_for`)."""
     inputs = inputs or {}
+    prev = previous_race(race.race_id)
     return Inputs(race.race_id, race.track_id, {e: inputs.get(f"{race.race_id}/{e}") for e in RACE_ENGINES},
-                  {t: inputs.get(f"{race.track_id}/{t}") for t in TRACK_DOCS}, quality)
+                  {t: inputs.get(f"{race.track_id}/{t}") for t in TRACK_DOCS}, quality,
+                  inputs.get(f"{prev}/sections") if prev else None, prev)
+
+
+def previous_race(race_id: str) -> str | None:
+    """The weekend's earlier race of ``race_id`` (``barber-r2`` -> ``barber-r1``), None for a first race."""
+    import re
+
+    m = re.fullmatch(r"(.*-r)(\d+)", str(race_id))
+    return f"{m.group(1)}{int(m.group(2)) - 1}" if m and int(m.group(2)) > 1 else None
 
 
 def read_inputs(inputs: dict[str, str] | None) -> dict[str, dict | None]:

@@ -32,6 +32,7 @@ class Fact(BaseModel):
     missing: bool = Field(False, description="a fact that some data is missing (never a zero)")
     section: Optional[str] = None
     lap: Optional[int] = None
+    car: Optional[str] = Field(None, description="another car the fact is about (the rival), else null")
     rank: int = Field(0, description="1 = the fact that matters most")
 
 
@@ -88,6 +89,31 @@ class Generator(BaseModel):
     brief_hash: str = ""
 
 
+class Objective(BaseModel):
+    """The one objective of a car's race (coaching.objective.pick_objective; docs/DATA_REFERENCE.md §11.6)."""
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["section", "none"]
+    reason: str
+    section: Optional[str] = None
+    place: Optional[str] = Field(None, description="the section in corners, e.g. 'IM2A (first part of S2, C5–C8)'")
+    diagnosis: Optional[Literal["pace", "consistency", "section"]] = None
+    fact_ids: list[str] = Field(default_factory=list)
+    rule: str = ""
+    rival: Optional[str] = Field(None, description="the nearest faster car of the class, when there is one")
+
+
+class FollowUp(BaseModel):
+    """Race 1's finding checked on this race (engines/persistence.py; docs/DATA_REFERENCE.md §10.6)."""
+    model_config = ConfigDict(extra="forbid")
+    race_id: str = Field(description="the earlier race of the weekend")
+    section: str
+    place: Optional[str] = None
+    race1: dict = Field(description="race 1's section loss there (value, lo, hi, n)")
+    race2: Optional[dict] = Field(None, description="this race's section loss there, null without statistics")
+    held: bool
+    text: str
+
+
 class CoachingDocument(BaseModel):
     """Coaching for one car in one race (store collection ``coaching_insights``)."""
     model_config = ConfigDict(extra="forbid")
@@ -101,6 +127,8 @@ class CoachingDocument(BaseModel):
     hypotheses: list[RatedHypothesis]
     actions: list[Action]
     generator: Generator
+    objective: Optional[Objective] = None
+    follow_up: Optional[FollowUp] = None
 
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "serve" / "schemas" / "coaching.schema.json"

@@ -96,6 +96,8 @@ def car_markdown(car: dict, people: dict | None = None) -> str:
               f"{md_code(a['measure']['metric'])} target {md_escape(a['measure']['target'])} over "
               f"{md_escape(a['measure']['over_laps'])} laps {md_code(', '.join(a['evidence']))}"
               for a in car["actions"]]
+    if car.get("follow_up"):           # race 1's finding checked here (issue 20, item 6)
+        lines.append(f"- follow-up from race 1: {md_escape(car['follow_up']['text'])}")
     return "\n".join(lines)
 
 

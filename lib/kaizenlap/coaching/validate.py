@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from kaizenlap.core import params
+from kaizenlap.coaching import conf
 from kaizenlap.coaching.brief import Brief, _label, fmt, section_label
 from kaizenlap.coaching.model import Fact, Synthesis
 
@@ -47,7 +47,7 @@ SECTION_OF_SECTOR = {"sector 1": "s1", "sector 2": "s2", "sector 3": "s3"}
 
 
 def cfg() -> dict:
-    return params.load("coaching")["validator"]
+    return conf.load("coaching")["validator"]
 
 
 @dataclass
@@ -96,14 +96,32 @@ MASK = "\u00a7"      # what a known name is replaced with before the number, ref
 _CAR_PREFIX = r"(?:\bcar\s*(?:no\.?\s*|number\s*)?#?|#)"
 
 
-def _name_patterns(brief: Brief) -> list[re.Pattern]:
-    """Patterns of the brief's car and section names as coaching text may write them, longest first."""
-    pats: dict[str, tuple[int, re.Pattern]] = {}
+_PATTERNS: dict[tuple, list] = {}
+
+
+def _name_patterns(brief: Brief, tagged: bool = False) -> list:
+    """Patterns of the brief's car and section names as coaching text may write them, longest first
+    (``tagged``: ``(pattern, kind, key)`` with kind ``car`` or ``section``). Memoised by the names."""
+    key = (str(brief.car), tuple(str(c) for c in brief.cars), tuple(brief.sections),
+           tuple(sorted((getattr(brief, "places", None) or {}).items())))
+    hit = _PATTERNS.get(key)
+    if hit is None:
+        if len(_PATTERNS) > 2048:
+            _PATTERNS.clear()
+        hit = _PATTERNS[key] = _build_patterns(brief)
+    return hit if tagged else [t[0] for t in hit]
+
+
+def _build_patterns(brief: Brief) -> list:
+    pats: dict[str, tuple] = {}
     for car in {str(brief.car), *(str(c) for c in brief.cars)}:
         for form in {car, _label(car)}:
             if form:
                 pats["c" + form] = (len(form) + 4, re.compile(_CAR_PREFIX + re.escape(form) + r"(?![\w])(?![.:]\d)",
-                                                              re.I))
+                                                              re.I), "car", car)
+    for sec, label in (getattr(brief, "places", None) or {}).items():
+        if label and label.upper() != str(sec).upper():
+            pats["p" + label] = (len(label) + 100, re.compile(re.escape(label), re.I), "section", str(sec))
     for sec in brief.sections:
         for form in {str(sec), _label(str(sec).upper()), section_label(sec)}:
             if not form:
@@ -113,15 +131,29 @@ def _name_patterns(brief: Brief) -> list[re.Pattern]:
                 rx = r"(?<![\w])" + re.escape(form) + r"(?![\w])(?![.:]\d)"
             else:                       # a name without a letter counts only as "section 7"
                 rx = r"\bsection\s+" + re.escape(bare) + r"(?![\w])(?![.:]\d)"
-            pats["s" + form] = (len(form), re.compile(rx, re.I))
-    return [p for _, p in sorted(pats.values(), key=lambda t: -t[0])]
+            pats["s" + form] = (len(form), re.compile(rx, re.I), "section", str(sec))
+        alias = {v: k for k, v in SECTION_OF_SECTOR.items()}.get(str(sec).lower())
+        if alias:
+            pats["a" + alias] = (len(alias), re.compile(r"\b" + alias.replace(" ", r"\s+") + r"\b", re.I), "section",
+                                 str(sec))
+    ordered = sorted(pats.values(), key=lambda t: -t[0])
+    return [t[1:] for t in ordered]
+
+
+def scan(text: str, brief: Brief) -> tuple[str, list[tuple[int, int, str, str]]]:
+    """``(masked, mentions)``: ``text`` with the brief's car and section names replaced by :data:`MASK`
+    characters (same length, so positions hold) and where each was: ``(start, end, "car"|"section", key)``."""
+    mentions = []
+    for rx, kind, key in _name_patterns(brief, tagged=True):
+        for m in rx.finditer(text):
+            mentions.append((m.start(), m.end(), kind, key))
+        text = rx.sub(lambda m: MASK * len(m.group(0)), text)
+    return text, sorted(mentions)
 
 
 def mask_names(text: str, brief: Brief) -> str:
     """``text`` with the brief's own car and section names replaced by :data:`MASK`."""
-    for rx in _name_patterns(brief):
-        text = rx.sub(MASK, text)
-    return text
+    return scan(text, brief)[0]
 
 
 def _compiled(key: str) -> list[re.Pattern]:
@@ -233,7 +265,7 @@ def validate(answer: str | dict, brief: Brief) -> Result:
     metrics = set(cfg()["metrics"])
     known_sections = {str(x).lower() for x in brief.sections}
     head = mask_names(syn.headline, brief)
-    _grounded(head, brief.facts, "headline", errors)
+    meaning(syn.headline, brief, brief.facts, "headline", errors)
     _refs(head, brief, "headline", errors)
     _content(syn.headline, head, brief, brief.facts, "headline", errors)
     for i, h in enumerate(syn.hypotheses, start=1):
@@ -244,7 +276,7 @@ def validate(answer: str | dict, brief: Brief) -> Result:
         if not _hedged(h.text):
             errors.append(f"{where}: stated as fact; word it as a hypothesis (e.g. 'may', 'likely', 'suggests')")
         text = mask_names(h.text, brief)
-        _grounded(text, facts, where, errors)
+        meaning(h.text, brief, facts, where, errors)
         _refs(text, brief, where, errors)
         _content(h.text, text, brief, facts, where, errors)
     for i, a in enumerate(syn.actions, start=1):
@@ -262,9 +294,380 @@ def validate(answer: str | dict, brief: Brief) -> Result:
             errors.append(f"{where}: no measurable target")
         elif not any(f.value is not None and fmt(m.target, f.digits) == fmt(f.value, f.digits) for f in facts):
             errors.append(f"{where}: target {m.target} is not the value of a cited fact")
+        else:
+            target_unit(a, facts, where, errors)
         text = mask_names(a.action, brief)
-        _grounded(text, facts, where, errors, extra={str(m.over_laps)})
+        meaning(a.action, brief, facts, where, errors, extra={str(m.over_laps)})
         _refs(text, brief, where, errors)
         sec = next((x for x in brief.sections if str(x).lower() == a.section.lower()), None) if section_ok else None
         _content(a.action, text, brief, facts, where, errors, section=sec, need_topic=True)
+    whole_answer(syn, brief, errors)
     return Result(not errors, errors, syn if not errors else syn)
+
+
+# --------------------------------------------------------------------------- meaning, not only numbers
+# (issue 20, item 8; docs/DATA_REFERENCE.md §11.4 rules 8-14)
+
+_UNIT = (r"ms|msecs?|milliseconds?|secs?|seconds?|s|%|percent|per\s?cent|kph|km/h|kmh|mph|metres?|meters?|m|ft|feet|"
+         r"°\s?c|degrees?|tenths?|hundredths?|th|st|nd|rd")
+TOKEN = re.compile(r"(?<![A-Za-z0-9_.\u00a7])([-+−]?)(\d+:\d{2}(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+                   rf"(\s?(?:{_UNIT})(?![A-Za-z]))?(?![0-9])", re.I)
+_SMALL = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+          "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+          "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19}
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+         "ninety": 90}
+_ORD = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
+        "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "fifteenth": 15, "twentieth": 20, "thirtieth": 30}
+_CARD = "|".join(sorted([*_SMALL, *_TENS], key=len, reverse=True))
+WORD_FRACTION = re.compile(rf"\b({_CARD})\s+(tenths?|hundredths?)\b", re.I)
+WORD_HALF = re.compile(r"\b(half a second|a second and a half|(?:a|one)\s+quarter of a second|a quarter second)\b",
+                       re.I)
+_CARD_WORDS = "|".join(k for k in _SMALL if len(k) > 2 and k != "one")     # "in one lap" is an idiom, not a figure
+WORD_CARD = re.compile(rf"\b((?:{'|'.join(_TENS)})(?:[\s-](?:{_CARD_WORDS}))?|"
+                       rf"{_CARD_WORDS})\s+(laps?|cars?|seconds?|percent|per cent|"
+                       r"tenths?|hundredths?)\b", re.I)
+ORDINAL_LAP = re.compile(rf"\b(\d+)(?:st|nd|rd|th)\s+lap\b|\b({'|'.join(_ORD)})\s+lap\b|\blap\s+({_CARD})\b", re.I)
+POSITION_REF = re.compile(r"\bP(\d+)\b|\b(\d+)(?:st|nd|rd|th)\s+place\b|\bposition\s+(\d+)\b")
+TURN_REF = re.compile(r"\b(?:T(\d+)|turns?\s+(\d+)(?:\s*(?:-|–|to|and)\s*(\d+))?)\b", re.I)
+CORNER_REF = re.compile(r"\bC(\d+)\b")
+
+LOSS_WORDS = re.compile(r"\b(slower|slow|lose|loses|losing|lost|loss|losses|costs?|costing|deficit|behind|"
+                        r"fad(?:e|es|ed|ing)|degrad\w*|drops?|weak\w*)\b", re.I)
+GAIN_WORDS = re.compile(r"\b(quicker|quick|faster|fast|gains?|gain(?:ed|ing)|strength|strong|ahead|improv\w*|"
+                        r"found|finds)\b", re.I)
+STRENGTH_CLAIM = re.compile(r"\b(a|its|the car's|your)?\s*(relative\s+)?(strength|strongest|strong point|"
+                            r"best section|no problem|not a problem)\b", re.I)
+WEAKNESS_CLAIM = re.compile(r"\b(weakness|weakest|weak spot|weak point|where (?:the|most) time goes|"
+                            r"loses the most|biggest loss|main loss|the problem|objective|focus)\b", re.I)
+NOTHING_CLAIM = re.compile(r"\b(no section stands out|nothing stands out|no clear weakness|no weakness|"
+                           r"no significant|no section loses|no objective|nothing to work on)\b", re.I)
+NEGATION = re.compile(r"\b(no|not|never|nothing|may be zero|includes zero|isn't|is not)\b", re.I)
+WEATHER_WORDS = re.compile(r"\b(temperatures?|track temp\w*|°\s?c|heat|hot|cold|cool(?:er|ing)?|rain\w*|wet|"
+                           r"weather|humid\w*|wind|winds|windy|sun|sunny|sunshine|ambient)\b", re.I)
+MOSTLY = re.compile(r"\b(mostly|mainly|largely|most of|majority)\b", re.I)
+FUEL = re.compile(r"\bfuel\b", re.I)
+UNIT_OF_METRIC = {"median_section_time_s": {"s"}, "median_lap_time_s": {"s"}, "residual_sd_s": {"s"},
+                  "section_loss_s": {"s/lap"}, "median_section_delta_to_field_s": {"s"},
+                  "section_time_iqr_s": {"s"}}
+DIRECTIONAL = {"section_loss", "rival", "target", "trend"}
+
+
+@dataclass
+class Tok:
+    start: int
+    sign: str
+    value: float
+    decimals: int
+    cat: str | None          # time | pct | temp | speed | dist | laps | ordinal | None
+    text: str
+
+
+def _cat(unit: str) -> str | None:
+    u = re.sub(r"\s", "", unit.lower())
+    if not u:
+        return None
+    if u in ("ms", "msec", "msecs", "millisecond", "milliseconds", "sec", "secs", "second", "seconds", "s",
+             "tenth", "tenths", "hundredth", "hundredths"):
+        return "time"
+    if u in ("%", "percent", "percent", "percent"):
+        return "pct"
+    if u.startswith("per") or u == "%":
+        return "pct"
+    if u in ("°c", "degree", "degrees"):
+        return "temp"
+    if u in ("kph", "km/h", "kmh", "mph"):
+        return "speed"
+    if u in ("m", "metre", "metres", "meter", "meters", "ft", "feet"):
+        return "dist"
+    if u in ("th", "st", "nd", "rd"):
+        return "ordinal"
+    return None
+
+
+def tokens(masked: str) -> list[Tok]:
+    """Every number in ``masked`` text: digits (with a unit glued or not: ``0.400s``, ``740ms``, ``.400``,
+    ``39%``, m:ss.mmm as seconds) and number words (``three tenths``, ``half a second``, ``twenty laps``)."""
+    skip = []
+    for rx in (CAR_REF, LAP_REF, SECTION_REF, TURN_REF, CORNER_REF, POSITION_REF, ORDINAL_LAP):
+        skip += [m.span() for m in rx.finditer(masked)]
+    out = []
+    for m in TOKEN.finditer(masked):
+        if any(a <= m.start() < b for a, b in skip):
+            continue
+        raw, unit = m.group(2), (m.group(3) or "")
+        if ":" in raw:
+            mm, ss = raw.split(":", 1)
+            val, dec = int(mm) * 60 + float(ss), len(ss.split(".")[1]) if "." in ss else 0
+        else:
+            val, dec = float(raw), len(raw.split(".")[1]) if "." in raw else 0
+        u = re.sub(r"\s", "", unit.lower())
+        if u in ("ms", "msec", "msecs", "millisecond", "milliseconds"):
+            val, dec = val / 1000, dec + 3
+        elif u.startswith("tenth"):
+            val, dec = val / 10, dec + 1
+        elif u.startswith("hundredth"):
+            val, dec = val / 100, dec + 2
+        out.append(Tok(m.start(), m.group(1), val, dec, _cat(unit), m.group(0)))
+    for m in WORD_FRACTION.finditer(masked):
+        n = _SMALL.get(m.group(1).lower(), _TENS.get(m.group(1).lower(), 1))
+        tenth = m.group(2).lower().startswith("tenth")
+        out.append(Tok(m.start(), "", n / (10 if tenth else 100), 1 if tenth else 2, "time", m.group(0)))
+    for m in WORD_HALF.finditer(masked):
+        w = m.group(1).lower()
+        v = 0.5 if w.startswith("half") else 1.5 if "and a half" in w else 0.25
+        out.append(Tok(m.start(), "", v, 1 if v != 0.25 else 2, "time", m.group(0)))
+    for m in WORD_CARD.finditer(masked):
+        if any(t.start == m.start() for t in out):
+            continue
+        words = re.split(r"[\s-]+", m.group(1).lower())
+        v = sum(_TENS.get(w, _SMALL.get(w, 0)) for w in words)
+        unit = m.group(2).lower()
+        cat = "laps" if unit.startswith("lap") else "pct" if unit.startswith("per") else \
+            "time" if unit.startswith("sec") else None
+        if unit.startswith(("tenth", "hundredth")):
+            continue
+        out.append(Tok(m.start(), "", float(v), 0, cat, m.group(0)))
+    return sorted(out, key=lambda t: t.start)
+
+
+def _close(tok: Tok, v: float, digits: int) -> bool:
+    """Whether ``tok`` is ``v`` as shown (at the fact's display rounding) or honestly rounded (fewer decimals,
+    within 10% of the value)."""
+    x = abs(tok.value)
+    v = abs(v)
+    if tok.decimals > digits:
+        return False
+    if tok.decimals == digits:
+        return fmt(x, digits) == fmt(v, digits)
+    if fmt(x, tok.decimals) != fmt(v, tok.decimals):
+        return False
+    return abs(x - v) <= 0.1 * v + 1e-12
+
+
+def matches(tok: Tok, facts: list[Fact]) -> list[tuple[Fact, str]]:
+    """``(fact, how)`` pairs a number can be (how: value | lo | hi | n), unit-compatible."""
+    out = []
+    for f in facts:
+        if tok.cat in ("speed", "dist", "ordinal"):
+            continue                 # no fact is a speed or a distance; an ordinal is no figure
+        cands = [(f.value, "value"), (f.lo, "lo"), (f.hi, "hi")]
+        for v, how in cands:
+            if v is None or not math.isfinite(v):
+                continue
+            if tok.cat == "time" and f.unit not in ("s", "s/lap"):
+                continue
+            if tok.cat == "temp" and f.unit != "°C":
+                continue
+            if tok.cat == "laps" and f.unit != "laps":
+                continue
+            if tok.cat == "pct":
+                if f.unit == "share":
+                    t2 = Tok(tok.start, tok.sign, tok.value / 100, tok.decimals + 2, None, tok.text)
+                    if _close(t2, v, f.digits):
+                        out.append((f, how))
+                    continue
+                if f.unit != "%":
+                    continue
+            if f.unit == "share" and tok.cat is None and tok.decimals == 0:
+                continue
+            if _close(tok, v, f.digits):
+                out.append((f, how))
+        if tok.cat in (None, "laps") and tok.decimals == 0 and f.n and float(f.n) == tok.value:
+            out.append((f, "n"))
+    return out
+
+
+def _sentences(masked: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for m in re.finditer(r"[.;!?](?=\s|$)|;", masked):
+        spans.append((start, m.end()))
+        start = m.end()
+    spans.append((start, len(masked)))
+    return [s for s in spans if s[1] > s[0]]
+
+
+def _clause_span(masked: str, pos: int) -> tuple[int, int]:
+    a, b = next(((a, b) for a, b in _sentences(masked) if a <= pos < b), (0, len(masked)))
+    cuts = [a] + [a + m.end() for m in re.finditer(r",|\b(?:while|but|whereas|than|although|though)\b",
+                                                     masked[a:b])] + [b]
+    for x, y in zip(cuts, cuts[1:]):
+        if x <= pos < y:
+            return x, y
+    return a, b
+
+
+def _clause(masked: str, pos: int) -> str:
+    x, y = _clause_span(masked, pos)
+    return masked[x:y]
+
+
+def _subject_car(mentions, pos: int, clause: tuple[int, int], sent: tuple[int, int]) -> str | None:
+    """The car a number is said of: the first car named in its clause (the subject: "Car 22 gains 0.140 s/lap on
+    Car 13"), else the nearest named before it in the sentence, else the first after."""
+    inside = [m for m in mentions if m[2] == "car" and clause[0] <= m[0] < clause[1] and m[0] < pos]
+    if inside:
+        return inside[0][3]
+    return _governing(mentions, "car", pos, sent)
+
+
+def _governing(mentions, kind: str, pos: int, sent: tuple[int, int]) -> str | None:
+    inside = [m for m in mentions if m[2] == kind and sent[0] <= m[0] < sent[1]]
+    before = [m for m in inside if m[0] < pos]
+    if before:
+        return before[-1][3]
+    after = [m for m in inside if m[0] > pos]
+    return after[0][3] if after else None
+
+
+def _loss_expected(f: Fact, subject_is_rival: bool) -> bool:
+    if f.kind == "rival":
+        return (f.value < 0) if subject_is_rival else (f.value > 0)
+    return f.value > 0
+
+
+def meaning(text: str, brief: Brief, facts: list[Fact], where: str, errors: list[str], *,
+            extra: set[str] = frozenset(), strict_numbers: bool = True) -> None:
+    """Rules 8-12 on one text: every number (digits glued to units, number words, percentages) is a cited
+    fact's at its display rounding or honestly rounded, in a compatible unit; bound to that fact's section and
+    car; with its direction (a loss is not called a gain) and sign; laps, positions, turns and corners exist;
+    strengths are not called weaknesses nor the reverse; weather only where the brief has readings; "mostly"
+    only for a share of at least one half; no fuel load for a fade relative to the field."""
+    masked, mentions = scan(text, brief)
+    sents = _sentences(masked)
+    allowed = set(cfg()["allowed_numbers"]) | set(extra)
+    for tok in tokens(masked):
+        if tok.cat in (None, "pct") and tok.decimals == 0 and str(int(tok.value)) in allowed:
+            continue
+        m = matches(tok, facts)
+        if not m:
+            if strict_numbers:
+                errors.append(f"{where}: the number {tok.text.strip()} is not a cited fact's value at its display "
+                              "rounding (or honestly rounded, in its unit)")
+            continue
+        sent = next((s for s in sents if s[0] <= tok.start < s[1]), (0, len(masked)))
+        figures = [(f, how) for f, how in m if how != "n"]
+        if not figures or len(figures) < len(m):
+            continue                 # a count (n) is no claim about a section or direction
+        gsec = _governing(mentions, "section", tok.start, sent)
+        secs = {f.section for f, _ in figures}
+        if gsec is not None and None not in secs and gsec.lower() not in {str(s).lower() for s in secs}:
+            errors.append(f"{where}: the number {tok.text.strip()} belongs to "
+                          f"{', '.join(brief.place(s) for s in sorted(secs))}, not {brief.place(gsec)}")
+            continue
+        gcar = _subject_car(mentions, tok.start, _clause_span(masked, tok.start), sent)
+        if gcar is not None and not any(_label(gcar) in {_label(brief.car), *([_label(f.car)] if f.car else [])}
+                                        for f, _ in figures):
+            errors.append(f"{where}: the number {tok.text.strip()} is not car {gcar}'s")
+            continue
+        values = [(f, how) for f, how in figures if how == "value"]
+        if tok.sign and values:
+            neg = tok.sign in "-−"
+            if all((f.value < 0) != neg for f, _ in values) and not any(how != "value" for _, how in figures):
+                errors.append(f"{where}: the sign of {tok.text.strip()} is not its fact's")
+                continue
+        dirs = [f for f, _ in values if f.kind in DIRECTIONAL and f.value]
+        if dirs and len(dirs) == len(figures):
+            clause = _clause(masked, tok.start)
+            has_loss, has_gain = bool(LOSS_WORDS.search(clause)), bool(GAIN_WORDS.search(clause))
+            if has_loss != has_gain:
+                bad = all(_loss_expected(f, gcar is not None and gcar == f.car) != has_loss for f in dirs)
+                if bad:
+                    errors.append(f"{where}: {tok.text.strip()} is written as a {'loss' if has_loss else 'gain'} "
+                                  f"but its fact says the opposite ({dirs[0].fact_id})")
+                    continue
+        if MOSTLY.search(masked[sent[0]:sent[1]]) and any(f.unit == "share" and f.value is not None and f.value < 0.5
+                                                         for f, _ in values):
+            errors.append(f"{where}: 'mostly' for a share under one half ({tok.text.strip()})")
+    _references(masked, brief, where, errors)
+    _claims(masked, mentions, brief, where, errors)
+
+
+def _references(masked: str, brief: Brief, where: str, errors: list[str]) -> None:
+    laps = set(brief.laps)
+    for m in ORDINAL_LAP.finditer(masked):
+        g = m.group(1) or m.group(2) or m.group(3)
+        n = int(g) if g.isdigit() else _ORD.get(g.lower(), _SMALL.get(g.lower(), _TENS.get(g.lower(), -1)))
+        if n not in laps:
+            errors.append(f"{where}: lap {g} ({m.group(0)}) is not a lap of car {brief.car}")
+    for m in POSITION_REF.finditer(masked):
+        errors.append(f"{where}: a position ({m.group(0)}) is no fact of the brief")
+    for m in TURN_REF.finditer(masked):
+        errors.append(f"{where}: {m.group(0)!r} is no corner of the brief (its corners: "
+                      f"{', '.join(brief.corners) or 'none listed'})")
+    known = {c.upper() for c in brief.corners}
+    for m in CORNER_REF.finditer(masked):
+        if m.group(0).upper() not in known:
+            errors.append(f"{where}: corner {m.group(0)} is not a corner of this track")
+
+
+def _claims(masked: str, mentions, brief: Brief, where: str, errors: list[str]) -> None:
+    loss = {f.section: f for f in brief.facts if f.kind == "section_loss" and f.section}
+    objective = getattr(brief, "objective", None)
+    sure = [f for f in loss.values() if f.lo is not None and f.lo > 0]
+    for a, b in _sentences(masked):
+        sent = masked[a:b]
+        for rx, kind in ((STRENGTH_CLAIM, "strength"), (WEAKNESS_CLAIM, "weakness")):
+            for m in rx.finditer(sent):
+                if NEGATION.search(sent[max(0, m.start() - 40):m.start()]):
+                    continue
+                sec = _governing(mentions, "section", a + m.start(), (a, b))
+                f = loss.get(sec) if sec else None
+                if f is None or f.lo is None or f.hi is None:
+                    continue
+                if kind == "strength" and f.lo > 0:
+                    errors.append(f"{where}: {brief.place(sec)} is called a strength but it loses time (interval "
+                                  "above zero)")
+                if kind == "weakness" and f.lo <= 0 and m.group(0).lower() not in ("objective", "focus"):
+                    errors.append(f"{where}: {brief.place(sec)} is called the weakness but its loss "
+                                  + ("is a relative strength" if f.hi < 0 else "may be zero"))
+                if kind == "weakness" and objective is not None and objective.section and \
+                        m.group(0).lower() in ("objective", "focus") and sec.lower() != objective.section.lower():
+                    errors.append(f"{where}: the objective is {brief.place(objective.section)}, not {brief.place(sec)}")
+        if sure and NOTHING_CLAIM.search(sent):
+            errors.append(f"{where}: says nothing stands out, but {brief.place(sure[0].section)} loses time with "
+                          "its interval above zero")
+    weather = [f for f in brief.facts if f.kind == "weather"]
+    if WEATHER_WORDS.search(masked) and not any(not f.missing and f.value is not None for f in weather):
+        errors.append(f"{where}: a weather claim, but the brief has no weather readings")
+    if FUEL.search(masked):
+        errors.append(f"{where}: fuel load is no explanation for a change relative to the field (every car burns "
+                      "fuel)")
+
+
+def whole_answer(syn: Synthesis, brief: Brief, errors: list[str]) -> None:
+    """Rules 13-14: the answer is not empty, covers the brief's objective (its section in the headline and an
+    action on it) and gives no action where there is no objective; an action's text names no other section than
+    its own; its target is in its metric's unit."""
+    if len(re.findall(r"[A-Za-z]{2,}", syn.headline)) < 3:
+        errors.append("headline: empty or too short to say anything")
+    o = getattr(brief, "objective", None)
+    if o is None:
+        return
+    if o.kind == "none":
+        if syn.actions:
+            errors.append(f"actions: the brief has no objective ({o.reason}): no action")
+        return
+    sec = o.section
+    _, mentions = scan(syn.headline, brief)
+    if not any(k == "section" and key.lower() == sec.lower() for _, _, k, key in mentions):
+        errors.append(f"headline: does not name the objective {brief.place(sec)}")
+    if not any((a.section or "").lower() == sec.lower() for a in syn.actions):
+        errors.append(f"actions: none on the objective {brief.place(sec)}")
+    for i, a in enumerate(syn.actions, start=1):
+        _, mentions = scan(a.action, brief)
+        other = {key for _, _, k, key in mentions if k == "section" and key.lower() != (a.section or "").lower()}
+        if a.section and other:
+            errors.append(f"action {i}: its section is {brief.place(a.section)} but its text names "
+                          f"{', '.join(brief.place(x) for x in sorted(other))}")
+
+
+def target_unit(a, facts: list[Fact], where: str, errors: list[str]) -> None:
+    units = UNIT_OF_METRIC.get(a.measure.metric)
+    if not units:
+        return
+    ok = [f for f in facts if f.value is not None and f.unit in units and f.kind not in ("data", "limit")
+          and fmt(a.measure.target, f.digits) == fmt(f.value, f.digits)]
+    if not ok:
+        errors.append(f"{where}: target {a.measure.target} is not a cited {'/'.join(sorted(units))} figure "
+                      f"(the metric {a.measure.metric} is in {'/'.join(sorted(units))})")

@@ -33,7 +33,7 @@ import pandas as pd
 
 from kaizenlap.coaching import engine as coaching
 from kaizenlap.coaching import inputs as coaching_inputs
-from kaizenlap.engines import composite, pattern, sections, weather
+from kaizenlap.engines import composite, pattern, persistence, sections, weather
 from kaizenlap.store.ingest_documents import quality_document
 
 RACE, TRACK = "race", "track"
@@ -89,7 +89,10 @@ def _pattern(races: list, subject: str, inputs: dict) -> dict:
 def _coaching(races: list, subject: str, inputs: dict) -> dict:
     race = races[0]
     inp = coaching_inputs.from_inputs(race, inputs, quality_document(race))
-    return coaching.analyse(inp.race_docs, inp.track_docs, inp.quality)
+    rows = persistence.check(inp.previous, inp.race_docs["sections"]) if inp.previous and \
+        inp.race_docs.get("sections") else None
+    return coaching.analyse(inp.race_docs, inp.track_docs, inp.quality, follow_ups=rows,
+                            previous_race_id=inp.previous_race_id)
 
 
 # The params/ parts each task kind reads (its fingerprint covers these and no others; tasks/plan.py).
@@ -171,7 +174,10 @@ def dependencies(s: EngineSpec, race_ids: list[str], track_id: str) -> list[tupl
     for the track. Inputs of a kind that a track does not have (a one-race track has no composite_track)
     are simply absent."""
     reg = registry()
-    return [(t, dep) for dep in s.after for t in (race_ids if reg[dep].scope == RACE else [track_id])]
+    out = [(t, dep) for dep in s.after for t in (race_ids if reg[dep].scope == RACE else [track_id])]
+    if s.name == "coaching":     # race 2's coaching checks race 1's finding (issue 20, item 6)
+        out += [(p, "sections") for p in map(coaching_inputs.previous_race, race_ids) if p]
+    return out
 
 
 def spec(name: str) -> EngineSpec:

@@ -1,0 +1,258 @@
+"""One objective per car and race (issue 20, items 1-3 and 5; docs/DATA_REFERENCE.md §11.6).
+
+Three pure pieces the brief builds on:
+
+* :func:`section_places` — where a section is, in corners: each track's ``corners`` (params/tracks/<id>.yaml,
+  names in lap order at a distance from the S/F line) placed in the sectors by ``sector_lengths_m``; a
+  sub-section is the first or second part of its sector (its own boundary is not measured, so it is given the
+  sector's corners);
+* :func:`relative_laps`, :func:`rival_of`, :func:`rival_gain`, :func:`targets` — per lap, a car's section time
+  against the field's median on the same lap (so track evolution cancels); the nearest faster car of the class
+  by median clean lap, and what it gains section by section with a bootstrap interval; a reachable target;
+* :func:`pick_objective` — THE rule: one objective from the findings that pass their bar, or none.
+
+The rule (``pick_objective``), in order:
+
+1. fewer clean laps than the engines need -> no objective (``kind: none``);
+2. candidates: the car's section losses whose 95% interval lies wholly above zero (a section loss beyond the
+   car's overall deficit, DATA_REFERENCE §10.2); none -> no objective, no action;
+3. the candidate with the largest lower bound (the sections engine's ranking: large *and* sure);
+4. its diagnosis: ``consistency`` when that section's consistency-cost interval lies wholly above its pace-gap
+   interval, ``pace`` when the pace-gap interval lies wholly above the consistency-cost one, else ``section``
+   (the loss is sure, its split into pace and consistency is not);
+5. its target: for ``pace`` and ``section`` the car's own 25th percentile of its time there against the field's
+   median on the same lap (reached on a quarter of its clean laps: reachable), with the nearest faster car's
+   gain there as the reference; for ``consistency`` the field's median spread (interquartile range) there.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from kaizenlap.core import params
+from kaizenlap.coaching import conf
+
+SUBS_OF_SECTOR = {"s1": ("im1a", "im1"), "s2": ("im2a", "im2"), "s3": ("im3a", "fl")}
+SECTOR_OF = {sub: sec for sec, subs in SUBS_OF_SECTOR.items() for sub in subs}
+PART = {"im1a": "first", "im1": "second", "im2a": "first", "im2": "second", "im3a": "first", "fl": "second"}
+SECTORS = ("s1", "s2", "s3")
+SUBSECTIONS = ("im1a", "im1", "im2a", "im2", "im3a", "fl")
+
+
+def cfg() -> dict:
+    return conf.load("coaching")["objective"]
+
+
+# --------------------------------------------------------------------------- corners
+
+def track_corners(track_id: str | None) -> list[dict]:
+    """``[{name, distance_m}]`` of ``params/tracks/<track_id>.yaml`` (empty when the track has none)."""
+    if not track_id:
+        return []
+    t = params.tracks().get(str(track_id)) or {}
+    return [{"name": str(c["name"]), "distance_m": float(c["distance_m"])} for c in t.get("corners") or []]
+
+
+def sector_corners(track_id: str | None) -> dict[str, list[str]]:
+    """Sector -> the names of the corners inside it (by ``sector_lengths_m``), in lap order."""
+    t = params.tracks().get(str(track_id)) or {} if track_id else {}
+    lengths = t.get("sector_lengths_m")
+    corners = track_corners(track_id)
+    if not lengths or not corners:
+        return {}
+    edges = np.cumsum([0.0, *map(float, lengths)])
+    out: dict[str, list[str]] = {s: [] for s in SECTORS}
+    for c in corners:
+        i = int(np.searchsorted(edges, c["distance_m"], side="right")) - 1
+        out[SECTORS[min(max(i, 0), 2)]].append(c["name"])
+    return out
+
+
+def _span(names: list[str]) -> str:
+    if not names:
+        return "no corner"
+    return names[0] if len(names) == 1 else f"{names[0]}\u2013{names[-1]}"
+
+
+def section_places(track_id: str | None, sections: list[str]) -> dict[str, str]:
+    """Section -> how coaching names it: ``S2 (C5–C8)``, ``IM2A (first part of S2, C5–C8)``; the code alone
+    where the track lists no corners (the corners are params facts; C1.. are numbered in lap order, not the
+    official turn numbers)."""
+    corners = sector_corners(track_id)
+    out = {}
+    for s in sections:
+        key = str(s).lower()
+        code = str(s).upper()
+        if not corners:
+            out[str(s)] = code
+        elif key in SECTORS:
+            out[str(s)] = f"{code} ({_span(corners[key])})"
+        elif key in SECTOR_OF:
+            sec = SECTOR_OF[key]
+            out[str(s)] = f"{code} ({PART[key]} part of {sec.upper()}, {_span(corners[sec])})"
+        else:
+            out[str(s)] = code
+    return out
+
+
+# --------------------------------------------------------------------------- laps against the field
+
+_REL_CACHE: dict[int, tuple[dict, dict]] = {}
+
+
+def relative_laps(sections_doc: dict | None) -> dict:
+    """``{(car, section): (laps, times, rel)}`` over the car's clean laps (section rule): ``rel`` = the
+    section time minus the field's median time in that section on the same lap number (over the cars with a
+    clean time there, at least ``objective.min_cars_per_lap``; laps with fewer are left out). Memoised per
+    document object."""
+    if not sections_doc or not sections_doc.get("laps"):
+        return {}
+    hit = _REL_CACHE.get(id(sections_doc))
+    if hit is not None and hit[0] is sections_doc:
+        return hit[1]
+    import pandas as pd
+
+    df = pd.DataFrame.from_records(sections_doc["laps"], columns=["car", "lap", "section", "time_s", "is_clean"])
+    df = df[df["is_clean"].astype(bool) & df["time_s"].notna()]
+    df = df.assign(car=df["car"].astype(str), section=df["section"].astype(str))
+    g = df.groupby(["section", "lap"])["time_s"]
+    df = df.assign(field=g.transform("median"), cars=g.transform("size"))
+    df = df[df["cars"] >= int(cfg()["min_cars_per_lap"])]
+    out = {}
+    for (car, sec), part in df.sort_values("lap").groupby(["car", "section"], sort=False):
+        out[(car, sec)] = (part["lap"].to_numpy(int), part["time_s"].to_numpy(float),
+                           (part["time_s"] - part["field"]).to_numpy(float))
+    if len(_REL_CACHE) > 64:
+        _REL_CACHE.clear()
+    _REL_CACHE[id(sections_doc)] = (sections_doc, out)
+    return out
+
+
+def lap_pace(sections_doc: dict | None) -> dict[str, tuple[float, int]]:
+    """car -> (median clean lap time as the sum of its three sectors, n laps), laps with all three clean."""
+    rel = relative_laps(sections_doc)
+    per: dict[str, dict[int, float]] = {}
+    count: dict[str, dict[int, int]] = {}
+    for (car, sec), (laps, times, _) in rel.items():
+        if sec not in SECTORS:
+            continue
+        d, c = per.setdefault(car, {}), count.setdefault(car, {})
+        for lap, t in zip(laps, times):
+            d[int(lap)] = d.get(int(lap), 0.0) + float(t)
+            c[int(lap)] = c.get(int(lap), 0) + 1
+    out = {}
+    for car, d in per.items():
+        full = [t for lap, t in d.items() if count[car][lap] == 3]
+        if full:
+            out[car] = (float(np.median(full)), len(full))
+    return out
+
+
+def rival_of(car: str, sections_doc: dict | None) -> dict | None:
+    """The nearest faster car of ``car``'s class by median clean lap (the slowest of the cars faster than it),
+    ``{car, pace_s, n, own_pace_s, own_n}``; None for the fastest car or without data."""
+    pace = lap_pace(sections_doc)
+    min_laps = int(params.load("engines")["min_clean_laps"])
+    classes = {str(e.get("car")): e.get("class") for e in (sections_doc or {}).get("cars") or []}
+    own = pace.get(str(car))
+    if own is None or own[1] < min_laps:
+        return None
+    faster = [(p, n, c) for c, (p, n) in pace.items() if c != str(car) and p < own[0] and n >= min_laps
+              and classes.get(c) == classes.get(str(car))]
+    if not faster:
+        return None
+    p, n, c = max(faster)
+    return {"car": c, "pace_s": p, "n": n, "own_pace_s": own[0], "own_n": own[1]}
+
+
+def _rng(*parts: str) -> np.random.Generator:
+    return np.random.default_rng(int(hashlib.sha256("|".join(parts).encode()).hexdigest()[:12], 16))
+
+
+def rival_gain(car: str, rival: str, section: str, sections_doc: dict | None) -> dict | None:
+    """What ``rival`` gains on ``car`` in ``section`` per lap: median(car's rel) − median(rival's rel) (both
+    against the field's median on the same lap), positive when the rival is faster; 95% percentile-bootstrap
+    interval, each car's laps resampled on their own. ``{value, lo, hi, n, n_rival}`` or None."""
+    rel = relative_laps(sections_doc)
+    a, b = rel.get((str(car), section)), rel.get((str(rival), section))
+    min_laps = _min_laps()
+    if a is None or b is None or len(a[2]) < min_laps or len(b[2]) < min_laps:
+        return None
+    x, y = a[2], b[2]
+    reps = int(cfg()["bootstrap_reps"])
+    r = _rng(str(car), str(rival), section)
+    bx = np.median(x[r.integers(0, len(x), (reps, len(x)))], axis=1)
+    by = np.median(y[r.integers(0, len(y), (reps, len(y)))], axis=1)
+    lo, hi = np.quantile(bx - by, [0.025, 0.975])
+    return {"value": float(np.median(x) - np.median(y)), "lo": float(lo), "hi": float(hi), "n": len(x),
+            "n_rival": len(y)}
+
+
+def _min_laps() -> int:
+    return int(conf.load("engines")["min_clean_laps"])
+
+
+def iqr(v: np.ndarray) -> float:
+    q1, q3 = np.quantile(v, [0.25, 0.75])
+    return float(q3 - q1)
+
+
+def targets(car: str, section: str, sections_doc: dict | None) -> dict | None:
+    """The car's time in ``section`` against the field's median on the same lap: ``median``, ``p25`` (the
+    pace target), ``iqr`` (its spread) and the field's median ``field_iqr`` over cars with enough laps; n."""
+    rel = relative_laps(sections_doc)
+    a = rel.get((str(car), section))
+    min_laps = _min_laps()
+    if a is None or len(a[2]) < min_laps:
+        return None
+    spreads = [iqr(v[2]) for (c, s), v in rel.items() if s == section and len(v[2]) >= min_laps]
+    return {"median": float(np.median(a[2])), "p25": float(np.quantile(a[2], 0.25)), "iqr": iqr(a[2]),
+            "field_iqr": float(np.median(spreads)), "field_cars": len(spreads), "n": len(a[2])}
+
+
+def met_in_race(values: np.ndarray, target: float, window: int, stat: str = "median") -> bool:
+    """Whether any ``window`` consecutive clean laps (``values`` in lap order) have their median (or IQR) at
+    or below ``target``: the check bench/coaching.py reports (a target no car reaches is no target)."""
+    if len(values) < window:
+        return False
+    f = np.median if stat == "median" else iqr
+    return any(f(values[i:i + window]) <= target + 1e-9 for i in range(len(values) - window + 1))
+
+
+# --------------------------------------------------------------------------- the rule
+
+@dataclass
+class Objective:
+    kind: str                       # section | none
+    reason: str                     # why this one, or why none, in words
+    section: str | None = None
+    diagnosis: str | None = None    # pace | consistency | section (sure loss, split not sure)
+    fact_ids: list[str] = field(default_factory=list)
+    rule: str = "largest lower bound of a section loss whose 95% interval lies above zero (DATA_REFERENCE 11.6)"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def pick_objective(facts: list) -> Objective:
+    """THE objective of a brief's facts (module doc, rule steps 1-4); ``facts``: :class:`~.model.Fact` list."""
+    by_id = {f.fact_id: f for f in facts}
+    if "limit.clean_laps" in by_id:
+        return Objective("none", "too few clean laps for section statistics")
+    sure = [f for f in facts if f.kind == "section_loss" and f.lo is not None and f.value is not None and f.lo > 0]
+    if not sure:
+        return Objective("none", "no section loses time beyond the car's overall deficit with its interval clear "
+                                 "of zero")
+    top = max(sure, key=lambda f: (f.lo, f.value))
+    pg, cc = by_id.get(f"sections.{top.section}.pace_gap"), by_id.get(f"sections.{top.section}.consistency_cost")
+    diagnosis = "section"
+    if pg is not None and cc is not None and None not in (pg.lo, pg.hi, cc.lo, cc.hi):
+        if cc.lo > pg.hi:
+            diagnosis = "consistency"
+        elif pg.lo > cc.hi:
+            diagnosis = "pace"
+    ids = [top.fact_id] + [f.fact_id for f in (pg, cc) if f is not None and diagnosis != "section"]
+    return Objective("section", f"{len(sure)} section loss(es) clear of zero; this one has the largest lower bound",
+                     section=top.section, diagnosis=diagnosis, fact_ids=ids)

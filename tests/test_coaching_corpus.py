@@ -1,0 +1,117 @@
+"""Issue 20: the validator against hand-made wrong and right answers (item 8), the objective rule (item 1),
+corners for codes (item 2), the rival's gain (item 3) and reachable targets (item 5) on hand-made truth."""
+import json
+
+import numpy as np
+import pytest
+
+from kaizenlap.coaching import corpus, objective
+from kaizenlap.coaching.model import Fact
+from kaizenlap.coaching.validate import tokens, validate
+
+
+def test_corpus_all_wrong_caught_no_right_rejected():
+    r = corpus.run()
+    assert r["wrong"] >= 40 and r["right"] >= 20
+    assert r["missed"] == [], r["missed"]
+    assert r["rejected"] == [], r["rejected"]
+    assert r["catch_rate"] == 1.0 and r["false_reject_rate"] == 0.0
+
+
+@pytest.mark.parametrize("case,fragment", [
+    ("wrong section: IM1 takes IM2's number", "belongs to IM2"),
+    ("wrong car: car 7 for car 22", "not car 7's"),
+    ("direction: a loss called a gain", "written as a gain"),
+    ("direction: the rival said to lose", "written as a loss"),
+    ("sign flipped", "sign of -0.312"),
+    ("strength called the weakness", "called the weakness"),
+    ("no section stands out over a significant loss", "nothing stands out"),
+    ("weather claim without sensor", "weather claim"),
+    ("target equal to an n", "not a cited s figure"),
+    ("action section im2 names IM1 too", "its text names IM1"),
+    ("T5 not in the facts", "'T5' is no corner"),
+    ("'if' as a hedge", "stated as fact"),
+    ("objective dropped: no action on it", "none on the objective"),
+    ("'mostly' for a share under one half", "'mostly'"),
+    ("glued unit 740ms", "740ms"),
+    ("number words: half a second", "half a second"),
+])
+def test_each_class_is_caught_for_its_own_reason(case, fragment):
+    data = json.loads(corpus.CORPUS.read_text(encoding="utf-8"))
+    brief = corpus.brief_of(data["brief"])
+    ans = next(c["answer"] for c in data["wrong"] if c["case"] == case)
+    errors = validate(ans, brief).errors
+    assert any(fragment in e for e in errors), errors
+
+
+def test_number_reading_with_units_and_words():
+    vals = [(round(t.value, 4), t.cat) for t in tokens("0.400s, 740ms, 10m, 2kph, .400, 39%, three tenths, "
+                                                      "half a second, 1:38.512")]
+    assert vals == [(0.4, "time"), (0.74, "time"), (10.0, "dist"), (2.0, "speed"), (0.4, None), (39.0, "pct"),
+                    (0.3, "time"), (0.5, "time"), (98.512, None)]
+
+
+def F(fid, value, lo=None, hi=None, section=None, kind="section_loss"):
+    return Fact(fact_id=fid, text=fid, value=value, unit="s/lap", n=20, lo=lo, hi=hi, source="t", kind=kind,
+                section=section)
+
+
+def test_pick_objective_one_rule():
+    # no loss clear of zero -> no objective
+    none = objective.pick_objective([F("sections.im2.section_loss", 0.3, -0.01, 0.5, "im2")])
+    assert none.kind == "none" and none.section is None
+    # the largest LOWER bound wins, not the largest value
+    facts = [F("sections.im2.section_loss", 0.40, 0.01, 0.8, "im2"),
+             F("sections.fl.section_loss", 0.20, 0.12, 0.28, "fl"),
+             F("sections.fl.pace_gap", 0.30, 0.25, 0.35, "fl", "section_detail"),
+             F("sections.fl.consistency_cost", 0.05, 0.01, 0.09, "fl", "section_detail")]
+    o = objective.pick_objective(facts)
+    assert (o.kind, o.section, o.diagnosis) == ("section", "fl", "pace")
+    facts[2], facts[3] = F("sections.fl.pace_gap", 0.05, 0.01, 0.09, "fl", "section_detail"), \
+        F("sections.fl.consistency_cost", 0.30, 0.25, 0.35, "fl", "section_detail")
+    assert objective.pick_objective(facts).diagnosis == "consistency"
+    facts[3] = F("sections.fl.consistency_cost", 0.08, 0.02, 0.35, "fl", "section_detail")
+    assert objective.pick_objective(facts).diagnosis == "section"      # intervals overlap: no direction
+    lim = Fact(fact_id="limit.clean_laps", text="x", value=3, unit="laps", source="t", kind="limit", missing=True)
+    assert objective.pick_objective([lim, *facts]).kind == "none"
+
+
+def test_places_name_corners_of_the_sector():
+    # barber: S1 = 0-1029 m (corners at 206, 446, 696 m), S2 = 1029-2609.4 m (1108, 1796, 2242), S3 the rest
+    p = objective.section_places("barber", ["s1", "im2a", "fl"])
+    assert p == {"s1": "S1 (C1\u2013C3)", "im2a": "IM2A (first part of S2, C4\u2013C6)",
+                 "fl": "FL (second part of S3, C7\u2013C10)"}
+    assert objective.section_places("nowhere", ["im2"]) == {"im2": "IM2"}
+
+
+def _doc(times: dict[str, list[float]], cls=None):
+    laps = [{"car": car, "lap": i + 1, "section": "im2", "time_s": t, "is_clean": True}
+            for car, ts in times.items() for i, t in enumerate(ts)]
+    for car, ts in times.items():
+        laps += [{"car": car, "lap": i + 1, "section": s, "time_s": 30.0 + (0.0 if car == "A" else 0.5 * ord(car[0]) / 65),
+                  "is_clean": True} for i in range(len(ts)) for s in ("s1", "s2", "s3")]
+    return {"laps": laps, "cars": [{"car": c, "class": (cls or {}).get(c, "X")} for c in times]}
+
+
+def test_rival_and_its_gain_against_hand_computed_truth():
+    rng = np.random.default_rng(1)
+    n = 20
+    truth = {"A": 10.0, "B": 10.3, "C": 10.1, "D": 10.0}
+    times = {c: list(v + rng.normal(0, 0.02, n)) for c, v in truth.items()}
+    doc = _doc(times)
+    # lap pace: A 90.0 < B 90.0+... the sector times make A fastest, then B, C, D (0.5*ord/65 grows with the letter)
+    r = objective.rival_of("C", doc)
+    assert r["car"] == "B"
+    g = objective.rival_gain("C", "B", "im2", doc)
+    # C is 0.2 s slower than B in im2 per lap; the field's median on the same lap cancels in the difference
+    assert g["lo"] < -0.15 and g["hi"] < 0 and abs(g["value"] - (-0.2)) < 0.03 and g["n"] == n
+    assert objective.rival_of("A", doc) is None           # the fastest car has no faster rival
+    assert objective.rival_of("C", _doc(times, {"B": "Y"}))["car"] == "A"      # the rival is of the same class
+
+
+def test_target_is_reachable_by_construction():
+    v = np.array([0.3, 0.1, 0.2, 0.5, 0.05, 0.4, 0.25, 0.15, 0.35, 0.1, 0.2, 0.3])
+    p25 = float(np.quantile(v, 0.25))
+    assert objective.met_in_race(v, p25, 3) is True or objective.met_in_race(v, p25, 1)
+    assert objective.met_in_race(v, -1.0, 5) is False
+    assert objective.met_in_race(v, float(np.median(v)), 5) is True
