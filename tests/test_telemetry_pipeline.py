@@ -290,3 +290,77 @@ def test_a_malformed_telemetry_row_is_a_ledger_entry_naming_file_and_line(season
     (bad,) = [i for i in summary["issues"] if i["code"] == "telemetry_bad_value"]
     assert bad["line"] == 501 and bad["file"].endswith("barber/R1_barber_telemetry_data.csv")
     assert summary["available"] and all(c["reference"] for c in summary["cars"])     # the rest goes on
+
+
+# ------------------------------------------------------------------------------ coaching facts
+
+@pytest.fixture(scope="module")
+def vir_doc(season):
+    from kaizenlap.tasks.inprocess import execute
+    out, truth = season
+    races, _ = load([out], race_ids=["vir-r1"])
+    _, documents = execute(races, ["telemetry"])
+    return documents["vir-r1/telemetry"], {r["race_id"]: r for r in truth["races"]}["vir-r1"]["telemetry"]
+
+
+def test_coaching_facts_are_the_engines_numbers_and_the_truths(vir_doc):
+    import re
+    from kaizenlap.coaching import telemetry_facts as tf
+    from kaizenlap.coaching.brief import brief_for_car
+    doc, truth = vir_doc
+    ref = tf.reference_car(doc)
+    assert ref["car"] == min(truth["cars"], key=lambda c: min(p["lap_time_s"] for p in truth["cars"][c]["per_lap"]))
+    names = [x["corner"] for x in doc["corners"]]
+    claimed = 0
+    for car in doc["cars"]:
+        facts = tf.facts_for_car(doc, car["car"])
+        if car["car"] == ref["car"]:
+            assert [f["fact_id"] for f in facts] == ["telemetry.none"] and facts[0]["missing"]
+            continue
+        t = tf.corner_tests(doc, car["car"])
+        assert all(r["q"] >= r["p"] for r in t["corners"])
+        for f in facts:
+            if f.get("missing"):
+                continue
+            claimed += 1
+            corner = f["fact_id"].split(".")[1]
+            i = names.index(corner)
+            # traceable: recomputed from the engine's per-lap segment times
+            seg = [lap["corners"][i]["segment_s"] for lap in car["laps"] if lap["is_clean"]]
+            ref_seg = [lap["corners"][i]["segment_s"] for lap in ref["laps"] if lap["is_clean"]]
+            assert f["value"] == pytest.approx(np.median(np.array(seg) - np.median(ref_seg)), abs=1e-12)
+            assert f["n"] == len(seg) >= 5 and f["lo"] <= f["value"] <= f["hi"] and f["lo"] > -1
+            # and the truth: the same statistic on the generator's segment times
+            t_car = [p["corners"][i][5] for p in truth["cars"][car["car"]]["per_lap"]
+                     if p["lap"] in {lap["lap"] for lap in car["laps"] if lap["is_clean"]}]
+            t_ref = [p["corners"][i][5] for p in truth["cars"][ref["car"]]["per_lap"]
+                     if p["lap"] in {lap["lap"] for lap in ref["laps"] if lap["is_clean"]}]
+            assert abs(f["value"] - float(np.median(np.array(t_car) - np.median(t_ref)))) < 0.02
+            # the words: the brake difference is the engine's medians', the corner its name, n and interval shown
+            b = next(x for x in car["corners"] if x["corner"] == corner)["brake_m"]["value"]
+            rb = next(x for x in ref["corners"] if x["corner"] == corner)["brake_m"]["value"]
+            m = re.search(r"brakes (\d+) m (earlier|later) than Car (\S+) into (\S+)", f["text"])
+            if m:
+                assert int(m[1]) == round(abs(b - rb)) and (m[2] == "earlier") == (b < rb)
+                assert m[3] == ref["car"] and m[4] == corner
+            assert f"n={len(seg)}" in f["text"] and "95% CI" in f["text"]
+        # the hook: the brief carries them
+        brief = brief_for_car(car["car"], {"telemetry": doc})
+        assert [x.fact_id for x in brief.facts if x.source == "telemetry"] == [f["fact_id"] for f in facts]
+    assert claimed >= 4
+
+
+def test_coaching_facts_under_no_difference_claim_nothing(vir_doc):
+    """A placebo: a car whose laps are the reference car's own (shifted by nothing) has no corner claimed."""
+    import copy
+    from kaizenlap.coaching import telemetry_facts as tf
+    doc, _ = vir_doc
+    doc = copy.deepcopy(doc)
+    ref = tf.reference_car(doc)
+    twin = copy.deepcopy(ref)
+    twin["car"], twin["vehicle_id"] = "999", "GR86-999-999"
+    twin["reference"] = {**twin["reference"], "time_s": twin["reference"]["time_s"] + 1}
+    doc["cars"].append(twin)
+    facts = tf.facts_for_car(doc, "999")
+    assert [f["fact_id"] for f in facts] == ["telemetry.no_corner"]
+    assert tf.facts_for_car(None, "5") == []

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from kaizenlap.core import params
 from kaizenlap.core.laptime import format_lap
 from kaizenlap.coaching import read
+from kaizenlap.coaching import telemetry_facts
 from kaizenlap.coaching.model import Fact
 
 SECTION_RE_NAMES = ("s1", "s2", "s3", "im1a", "im1", "im2a", "im2", "im3a", "fl")
@@ -124,7 +125,7 @@ def _significance(sl: dict, significant: bool) -> str:
 
 def build_brief(car: str, *, composite: dict | None, sections: dict | None, weather: dict | None,
                 pattern: dict | None, weather_track: dict | None = None, composite_track: dict | None = None,
-                quality: dict | None = None) -> Brief:
+                quality: dict | None = None, telemetry: dict | None = None) -> Brief:
     """The brief of ``car`` from the race's engine documents, its track documents and quality ledger."""
     c = cfg()
     min_laps = int(params.load("engines")["min_clean_laps"])
@@ -296,6 +297,8 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
         facts.add(f"quality.{code}", "data", "quality", f"data quality: {count} {code.replace('_', ' ')} issue(s) "
                   "for this car", count, "issues", n=count, order=2)
 
+    for tf in telemetry_facts.facts_for_car(telemetry, car):       # telemetry: coaching/telemetry_facts.py
+        facts.add(**tf)
     ranked = facts.ranked(int(c["brief"]["max_facts"]))
     have = read.car_sections(sections, car)
     # the usual names in track order, then any other name the sections engine reported (in name order)
@@ -322,7 +325,8 @@ def brief_for_car(car: str, race_docs: dict[str, dict | None], track_docs: dict[
     return build_brief(car, composite=race_docs.get("composite"), sections=race_docs.get("sections"),
                        weather=race_docs.get("weather"), pattern=race_docs.get("pattern"),
                        weather_track=track_docs.get("weather_track"),
-                       composite_track=track_docs.get("composite_track"), quality=quality)
+                       composite_track=track_docs.get("composite_track"), quality=quality,
+                       telemetry=race_docs.get("telemetry"))
 
 
 def briefs_for_race(race_docs: dict[str, dict | None], track_docs: dict[str, dict | None] | None = None,

@@ -30,7 +30,10 @@ def from_inputs(race, inputs: dict[str, dict | None] | None, quality: dict | Non
     ``"<track_id>/<task>"``); a task that is absent is None (a missing-data fact, or computed by
     :func:`kaizenlap.tasks.inprocess.inputs_for`)."""
     inputs = inputs or {}
-    return Inputs(race.race_id, race.track_id, {e: inputs.get(f"{race.race_id}/{e}") for e in RACE_ENGINES},
+    race_docs = {e: inputs.get(f"{race.race_id}/{e}") for e in RACE_ENGINES}
+    if inputs.get(f"{race.race_id}/telemetry"):      # only where the race has telemetry (coaching/telemetry_facts.py)
+        race_docs["telemetry"] = inputs[f"{race.race_id}/telemetry"]
+    return Inputs(race.race_id, race.track_id, race_docs,
                   {t: inputs.get(f"{race.track_id}/{t}") for t in TRACK_DOCS}, quality)
 
 

@@ -145,7 +145,8 @@ def _specs() -> tuple[EngineSpec, ...]:
                    params=_COMPOSITE_PARAMS),
         EngineSpec("coaching", "coaching", "coaching_synthesis.ipynb", RACE, _coaching,
                    coaching.headline, coaching.documents, "coaching_insights",
-                   after=("composite", "sections", "weather", "pattern", "weather_track", "composite_track"),
+                   after=("composite", "sections", "weather", "pattern", "telemetry", "weather_track",
+                          "composite_track"),
                    options=("llm",), params=("coaching", "prompts/", "engines")),
     )
 
