@@ -682,7 +682,7 @@ class LiveEventPage(BaseModel):
     items: list[LiveEvent]
 
 
-# telemetry (engine 5; SCHEMA.md "telemetry", docs/DATA_REFERENCE.md 12.6)
+# telemetry (engine 5; SCHEMA.md "telemetry", docs/DATA_REFERENCE.md 12.1)
 class TelemetryCornerInfo(Doc):
     corner: str = Field(description="the corner's name (params/tracks)")
     distance_m: float = Field(description="the corner's distance from the line, m")

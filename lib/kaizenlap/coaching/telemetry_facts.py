@@ -5,7 +5,7 @@ with the false discovery rate controlled across the corners, each said the way a
     Car 13 brakes 12 m earlier than Car 22 into C5 and loses 0.090 s there (95% CI 0.060 to 0.120 s, n=7)
 
 Every number comes from the telemetry engine's document (:mod:`kaizenlap.engines.telemetry`, docs/DATA_REFERENCE.md
-10.7 and 12.6): per corner c, the car's laps L (its clean complete laps; every complete lap where the laps are not
+10.7 and 12.1): per corner c, the car's laps L (its clean complete laps; every complete lap where the laps are not
 matched to the timing) give ``d_l = segment_s(l, c) - m_ref(c)``, ``m_ref(c)`` the median segment time of the
 reference car's laps. The loss is ``median(d)`` with the distribution-free order-statistic interval of the median
 (the engine's interval), its p-value Wilcoxon's signed-rank test of ``median(d) = 0`` (two-sided; exact for small n),

@@ -273,7 +273,7 @@ def analyse_car(path: str | Path, vehicle: str, timing: pd.DataFrame | None, tra
     def nc(lap, what, reason):
         entry["not_computed"].append({"lap": lap, "what": what, "reason": reason})
 
-    long = pq.read_table(path).to_pandas()
+    long = pq.read_table(path, read_dictionary=["channel"]).to_pandas()     # channel: categorical (fast ==)
     frame = car_frame(path)
     t = pd.DatetimeIndex(frame["timestamp"]).as_unit("ms").asi8.astype(float)
     lapc = frame["lap"].astype("float64").to_numpy()
