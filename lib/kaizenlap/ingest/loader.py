@@ -386,7 +386,9 @@ def _race_key(race: RaceFiles) -> str:
         h.update(p.read_bytes())
     for role in sorted(race.files):
         for src in race.files[role]:
-            fp = src.streamed_fingerprint()[0] if role in STREAMED_ROLES else race.fingerprint(src)
+            # a streamed file (telemetry) is not parsed here: its name and size (the same on disk and in a bucket)
+            # key the entry; its cheap fingerprint is refreshed on every load (:func:`load`)
+            fp = f"size:{src.streamed_fingerprint()[1]}" if role in STREAMED_ROLES else race.fingerprint(src)
             h.update(role.encode() + src.display.encode() + fp.encode())
     return h.hexdigest()[:24]
 
@@ -436,6 +438,9 @@ def load(inputs: list[Path | str], use_cache: bool = True, race_ids: list[str] |
         todo.append((i, rf, path))
     for i, race in _parse_all(todo):
         races[i] = race
+    for rf, race in zip(found, races):      # the telemetry file as it is now (size and time, CRC: cheap)
+        if race is not None and race.telemetry is not None:
+            race.telemetry = _telemetry_file(rf, [])
     return [r for r in races if r is not None], issues
 
 
