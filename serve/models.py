@@ -707,3 +707,88 @@ class LiveEventPage(BaseModel):
     race_id: str
     last_event_id: int
     items: list[LiveEvent]
+
+
+# telemetry (engine 5; SCHEMA.md "telemetry", docs/DATA_REFERENCE.md 12.1)
+class TelemetryCornerInfo(Doc):
+    corner: str = Field(description="the corner's name (params/tracks)")
+    distance_m: float = Field(description="the corner's distance from the line, m")
+    segment_m: Optional[list[float]] = Field(None, description="the part of the lap the corner owns, m")
+
+
+class TelemetryCornerStats(Doc):
+    """One car in one corner: medians over its clean complete laps, each with its 95% interval and n."""
+    corner: str
+    distance_m: Optional[float] = None
+    brake_m: Estimate = Field(description="brake onset, m from the line")
+    min_kph: Estimate = Field(description="minimum speed, km/h")
+    exit_kph: Estimate = Field(description="exit speed, km/h")
+    pickup_m: Optional[Estimate] = Field(None, description="throttle pick-up, m from the line")
+    delta_s: Optional[Estimate] = Field(None, description="time lost to the car's own best lap in the corner, s")
+
+
+class TelemetryCar(Doc):
+    car: Optional[str] = None
+    vehicle_id: str
+    reference: Optional[Doc] = Field(None, description="the car's best clean lap: lap, time_s, basis")
+    n_laps_used: Optional[int] = None
+    corners: list[TelemetryCornerStats] = Field(default_factory=list)
+
+
+class RaceTelemetry(BaseModel):
+    run_id: str
+    race_id: str
+    track_id: Optional[str] = None
+    available: bool
+    reason: Optional[str] = None
+    length_m: Optional[float] = None
+    reference_car: Optional[str] = Field(None, description="the car with the fastest best lap (the default reference)")
+    corners: list[TelemetryCornerInfo]
+    cars: list[TelemetryCar]
+    not_computed: int = Field(0, description="values that could not be computed (the engine's document lists why)")
+    issues: list[Doc] = Field(default_factory=list, description="telemetry rows set aside by the reader: code, "
+                                                                "message, file, first line")
+
+
+class TelemetryChannels(BaseModel):
+    speed_kph: Optional[list[float]] = None
+    throttle_pct: Optional[list[float]] = None
+    brake_bar: Optional[list[float]] = None
+
+
+class TelemetryCornerDelta(Doc):
+    corner: str
+    distance_m: float
+    delta_s: Optional[float] = Field(None, description="car segment time - reference segment time, s (adds up "
+                                                       "to lap_delta_s over the corners)")
+    brake_m: Optional[float] = None
+    ref_brake_m: Optional[float] = None
+    brake_m_diff: Optional[float] = Field(None, description="negative: the car brakes earlier, m")
+    min_kph: Optional[float] = None
+    ref_min_kph: Optional[float] = None
+    min_kph_diff: Optional[float] = None
+    exit_kph: Optional[float] = None
+    ref_exit_kph: Optional[float] = None
+    exit_kph_diff: Optional[float] = None
+
+
+class TelemetryComparison(BaseModel):
+    """A car's best lap against a reference car's best lap, on one distance grid (``step_m``)."""
+    run_id: str
+    race_id: str
+    car: str
+    reference_car: str
+    lap: Optional[int] = None
+    reference_lap: Optional[int] = None
+    lap_time_s: Optional[float] = None
+    reference_lap_time_s: Optional[float] = None
+    duration_s: float
+    reference_duration_s: float
+    lap_delta_s: float = Field(description="duration - reference duration, s")
+    corner_delta_sum_s: float = Field(description="the corners' parts added up (equals lap_delta_s)")
+    step_m: float
+    distance_m: list[float]
+    delta_s: list[float] = Field(description="car time - reference time at each distance, s (positive: behind)")
+    channels: TelemetryChannels
+    reference_channels: TelemetryChannels
+    corners: list[TelemetryCornerDelta]

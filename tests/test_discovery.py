@@ -45,6 +45,6 @@ def test_zip_member_uses_zip_and_member_path():
 
 
 @pytest.mark.parametrize("name", ["GR Drivers Championship-1.csv", "Indy_Circuit_Map.pdf", "notes.txt",
-                                  "R1_barber_telemetry_data.csv"])
+                                  "barber_telemetry_notes.csv"])
 def test_ignored(name):
     assert classify(SourceFile(Path("/data/barber") / name)) is None

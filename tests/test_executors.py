@@ -15,7 +15,8 @@ from kaizenlap import pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 RACE = "barber-r1"
-ENGINES = ["sections", "weather", "weather_track"]     # a race task with many documents, one race, one track
+# a race task with many documents, the race's telemetry (barber-r1 has a telemetry file), one track task
+ENGINES = ["sections", "weather", "telemetry", "weather_track"]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,9 @@ def test_warm_fresh_and_dask_runs_publish_the_same_data(season, tmp_path):
     warm, warm_run = _run(season, tmp_path, "warm")
     assert warm.exit_code == 0, [(t.key, t.error) for t in warm.failed]
     statuses = {t.key: t.status for t in warm.tasks}
-    assert statuses == {f"{RACE}/sections": "ok", f"{RACE}/weather": "ok", "barber/weather_track": "ok"}
+    assert statuses == {f"{RACE}/sections": "ok", f"{RACE}/weather": "ok", f"{RACE}/telemetry": "ok",
+                        "barber/weather_track": "ok"}
+    assert warm_run["counts"]["telemetry"] > 0
     assert {t.worker["mode"] for t in warm.tasks} == {"warm"}
     # two workers, each one kernel for all its notebooks
     assert len({t.worker["kernel_pid"] for t in warm.tasks}) <= 2

@@ -57,6 +57,7 @@ def test_first_run_writes_every_report(first_run, reports):
     run_dir = first_run.run_dir
     expected = {f"{r}/{e}" for r in RACES for e in (*ENGINES, "coaching")} | {"barber/weather_track",
                                                                               "barber/composite_track"}
+    expected |= {"barber-r1/telemetry"}           # the race with a telemetry file (the sample's barber-r1)
     assert _statuses(run_dir) == {k: "ok" for k in expected}
     index = (run_dir / "index.html").read_text()
     for key in expected:
@@ -97,6 +98,8 @@ def test_documents_equal_direct_engine_calls(first_run, season):
         from kaizenlap.store.ingest_documents import quality_document
         docs = {f"{t}/{n}": results.load_document(run_dir / t / f"{n}.json")[0]
                 for t, n in [(rid, e) for e in ENGINES] + [("barber", "weather_track"), ("barber", "composite_track")]}
+        if (run_dir / rid / "telemetry.json").is_file():
+            docs[f"{rid}/telemetry"] = results.load_document(run_dir / rid / "telemetry.json")[0]
         inp = coaching_inputs.from_inputs(race, docs, quality_document(race))
         again = coaching.analyse(inp.race_docs, inp.track_docs, inp.quality, synthesizer="deterministic", cache=None)
         assert [c["car"] for c in saved["cars"]] == [c["car"] for c in again["cars"]] and saved["n_cars"] > 0
@@ -131,7 +134,7 @@ def test_second_run_reuses_everything(first_run, season, reports, capsys):
         for name in t["files"].values():
             assert (run_dir / t["target"] / name).is_file()
     assert "reused" in (run_dir / "index.html").read_text()
-    assert "12 reused, 0 failed" in capsys.readouterr().out
+    assert "13 reused, 0 failed" in capsys.readouterr().out
     # --llm is parsed by the setting's one parser before anything runs
     assert cli.main(["run", "--data", str(season), "--reports", str(reports), "--llm", "gopher://x"]) == 2
     assert "--llm: KAIZENLAP_LLM='gopher://x'" in capsys.readouterr().err
@@ -252,7 +255,7 @@ def test_reused_races_start_their_track_task_once(first_run, season, reports, mo
     monkeypatch.setattr(pipeline.reuse, "reuse",
                         lambda task, *a, **k: (calls.append(task.key), real(task, *a, **k))[1])
     res = pipeline.run([season], race_ids=RACES, reports_dir=reports, html=False, progress=False)
-    assert sorted(calls) == sorted(t.key for t in res.tasks) and len(calls) == 12      # 2 × (4 engines + coaching) + 2 track tasks
+    assert sorted(calls) == sorted(t.key for t in res.tasks) and len(calls) == 13      # 2 × (4 engines + coaching) + barber-r1 telemetry + 2 track tasks
     assert all(t.status == "reused" for t in res.tasks)
 
 

@@ -12,7 +12,8 @@ from kaizenlap.tasks import inprocess
 
 def test_every_consumer_reads_the_registry():
     names = list(reg.registry())
-    assert names == ["composite", "sections", "weather", "pattern", "weather_track", "composite_track", "coaching"]
+    assert names == ["composite", "sections", "weather", "pattern", "telemetry", "weather_track", "composite_track",
+                     "coaching"]
     assert reg.task_names() == tuple(names)
     assert {n: s.engine for n, s in reg.registry().items() if s.scope == reg.TRACK} == \
         {"weather_track": "weather", "composite_track": "composite"}

@@ -321,5 +321,41 @@ def consistency_scatter(stats: pd.DataFrame, title: str = "Consistency: lap-to-l
     return fig
 
 
+# ------------------------------------------------------------------------------------------ telemetry
+
+def telemetry_comparison(cmp: dict | None, title: str | None = None) -> Figure:
+    """A car's best lap against a reference car's (:func:`kaizenlap.engines.telemetry_views.compare`): speed,
+    throttle and front brake against distance for both, the delta trace below (positive: the car is behind),
+    each corner marked and named."""
+    if not cmp:
+        return _empty("no car has a complete lap in the telemetry", title)
+    s = np.asarray(cmp["distance_m"], float)
+    rows = [("speed_kph", "speed (km/h)"), ("throttle_pct", "throttle (%)"), ("brake_bar", "front brake (bar)")]
+    with _style():
+        fig = _figure(10, 8.5)
+        axes = fig.subplots(4, 1, sharex=True, height_ratios=[3, 1.4, 1.4, 2])
+        for ax, (key, label) in zip(axes, rows):
+            for channels, name, style in ((cmp["channels"], f"car {cmp['car']}", "-"),
+                                          (cmp["reference_channels"], f"car {cmp['reference_car']} (reference)",
+                                           "--")):
+                y = channels.get(key)
+                if y is not None:
+                    ax.plot(s[:len(y)], y[:len(s)], style, lw=1, label=name)
+            ax.set_ylabel(label)
+        axes[0].legend(loc="lower right", fontsize=8, frameon=False)
+        axes[-1].plot(s, cmp["delta_s"], color="tab:red", lw=1.2)
+        axes[-1].axhline(0, color="0.5", lw=0.8)
+        axes[-1].set_ylabel("delta (s)")
+        axes[-1].set_xlabel("distance from the line (m)")
+        for c in cmp["corners"]:
+            for ax in axes:
+                ax.axvline(c["distance_m"], color="0.8", lw=0.7, zorder=0)
+            axes[0].annotate(c["corner"], (c["distance_m"], 1.0), xycoords=("data", "axes fraction"),
+                             fontsize=7, ha="center", va="bottom", color="0.3")
+        if title:
+            fig.suptitle(title)
+    return fig
+
+
 __all__ = ["loss_heatmap", "lap_trace", "pace_vs_temperature", "conditions_trace", "composite_figure",
-           "consistency_scatter", "REASON_MARKERS"]
+           "consistency_scatter", "telemetry_comparison", "REASON_MARKERS"]

@@ -1,13 +1,16 @@
 """``races``: the races of the active run, each race's cars, laps, composite, quality, weather and coaching."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Optional
 
-from kaizenlap.core.ids import doc_id, weather_track_id
+from fastapi import APIRouter, Query, Request
+
+from kaizenlap.core.ids import ID_PATTERN, doc_id, weather_track_id
+from kaizenlap.engines import telemetry_views
 
 from .. import models as M
 from ..caching import envelope, respond
-from ..errors import CACHED, ERRORS, not_found
+from ..errors import CACHED, ERRORS, ApiError, not_found
 from .common import id_path, one, race_doc, store_of
 
 router = APIRouter(tags=["races"], responses={**ERRORS, **CACHED})
@@ -129,3 +132,63 @@ async def car_coaching(request: Request, race_id: str = id_path("race id"), car:
             raise not_found(f"coaching for car {car!r} in race {race_id!r} (the coaching task did not run)")
         return doc
     return await respond(request, M.Coaching, produce)
+
+
+TELEMETRY_METRICS = ("brake_m", "min_kph", "exit_kph", "pickup_m", "delta_s")
+
+
+def _telemetry_summary(st, rid: str, race_id: str) -> dict:
+    doc = st().get(rid, "telemetry", telemetry_views.summary_id(race_id))
+    if doc is None:
+        race_doc(st, rid, race_id)          # an unknown race is "race not found"
+        raise ApiError(404, "not_found", f"no telemetry for this race ({race_id})")
+    return doc
+
+
+@router.get("/races/{race_id}/telemetry", response_model=M.RaceTelemetry)
+async def race_telemetry(request: Request, race_id: str = id_path("race id")):
+    """Per car and corner, from the car's telemetry: brake onset, minimum speed, exit speed, throttle pick-up and
+    the time lost to its own best lap, each the median over its clean laps with its 95% interval and n; the
+    corners' names and distances. 404 "no telemetry for this race" where the race has no telemetry file."""
+    st = store_of(request)
+
+    def produce(rid):
+        doc = _telemetry_summary(st, rid, race_id)
+        cars = [{"car": c.get("car"), "vehicle_id": c["vehicle_id"], "reference": c.get("reference"),
+                 "n_laps_used": c.get("n_laps_used"),
+                 "corners": [{"corner": x["corner"], "distance_m": x.get("distance_m"),
+                              **{k: x.get(k) for k in TELEMETRY_METRICS}} for x in c.get("corners") or []]}
+                for c in doc.get("cars", [])]
+        return {"run_id": rid, "race_id": race_id, "track_id": doc.get("track_id"), "available": doc["available"],
+                "reason": doc.get("reason"), "length_m": doc.get("length_m"),
+                "reference_car": telemetry_views.fastest(doc.get("cars", [])),
+                "corners": doc.get("corners", []), "cars": cars, "not_computed": len(doc.get("not_computed") or []),
+                "issues": doc.get("issues") or []}
+    return await respond(request, M.RaceTelemetry, produce)
+
+
+@router.get("/races/{race_id}/cars/{car}/telemetry", response_model=M.TelemetryComparison)
+async def car_telemetry(request: Request, race_id: str = id_path("race id"), car: str = id_path("car id"),
+                        ref: Optional[str] = Query(None, pattern=ID_PATTERN, max_length=200,
+                                                   description="the reference car (default: the car with the "
+                                                               "fastest best lap)")):
+    """The car's best lap against a reference car's best lap: speed, throttle and brake against distance (every
+    5 m) for both, the time-delta trace, and per corner the part of the lap difference (the parts add up to it)
+    with both cars' brake onset, minimum and exit speeds."""
+    st = store_of(request)
+
+    def produce(rid):
+        summary = _telemetry_summary(st, rid, race_id)
+        ref_car = ref or telemetry_views.fastest(summary.get("cars", []))
+        docs = {}
+        for who in (car, ref_car):
+            d = st().get(rid, "telemetry", telemetry_views.trace_id(race_id, who)) if who else None
+            if d is None:
+                raise ApiError(404, "not_found", f"no telemetry for car {who} in this race ({race_id})")
+            docs[who] = d
+        try:
+            out = telemetry_views.compare(docs[car], docs[ref_car], summary.get("corners", []))
+        except ValueError as exc:
+            raise ApiError(404, "not_found", str(exc)) from None
+        return {"run_id": rid, "race_id": race_id, **out}
+    return await respond(request, M.TelemetryComparison, produce)

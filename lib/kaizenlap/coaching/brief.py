@@ -15,6 +15,7 @@ from kaizenlap.coaching import conf
 from kaizenlap.core.laptime import format_lap
 from kaizenlap.coaching import objective as obj
 from kaizenlap.coaching import read
+from kaizenlap.coaching import telemetry_facts
 from kaizenlap.coaching.model import Fact
 
 SECTION_RE_NAMES = ("s1", "s2", "s3", "im1a", "im1", "im2a", "im2", "im3a", "fl")
@@ -146,7 +147,7 @@ def _loss_text(place: str, sl: dict, significant: bool) -> str:
 
 def build_brief(car: str, *, composite: dict | None, sections: dict | None, weather: dict | None,
                 pattern: dict | None, weather_track: dict | None = None, composite_track: dict | None = None,
-                quality: dict | None = None) -> Brief:
+                quality: dict | None = None, telemetry: dict | None = None) -> Brief:
     """The brief of ``car`` from the race's engine documents, its track documents and quality ledger."""
     c = cfg()
     min_laps = int(params.load("engines")["min_clean_laps"])
@@ -319,6 +320,9 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
         facts.add(f"quality.{code}", "data", "quality", f"data quality: {count} {code.replace('_', ' ')} issue(s) "
                   "for this car", count, "issues", n=count, order=2)
 
+    for tf in telemetry_facts.facts_for_car(telemetry, car):       # telemetry: coaching/telemetry_facts.py
+        facts.add(**tf)
+
     # --- the objective (objective.pick_objective: one rule), its rival and its target
     objective = obj.pick_objective([f for _, f in facts.items])
     rival = _objective_facts(facts, objective, car, sections, place)
@@ -407,7 +411,8 @@ def brief_for_car(car: str, race_docs: dict[str, dict | None], track_docs: dict[
     return build_brief(car, composite=race_docs.get("composite"), sections=race_docs.get("sections"),
                        weather=race_docs.get("weather"), pattern=race_docs.get("pattern"),
                        weather_track=track_docs.get("weather_track"),
-                       composite_track=track_docs.get("composite_track"), quality=quality)
+                       composite_track=track_docs.get("composite_track"), quality=quality,
+                       telemetry=race_docs.get("telemetry"))
 
 
 def briefs_for_race(race_docs: dict[str, dict | None], track_docs: dict[str, dict | None] | None = None,

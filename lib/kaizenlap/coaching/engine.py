@@ -20,7 +20,7 @@ from kaizenlap.core.atomic import write_json
 from kaizenlap.core.ids import doc_id
 from kaizenlap.core.jsonclean import plain
 from kaizenlap.coaching import deterministic
-from kaizenlap.coaching.brief import Brief, brief_for_car, brief_text, race_cars, section_label
+from kaizenlap.coaching.brief import Brief, brief_for_car, brief_text, fmt, race_cars, section_label
 from kaizenlap.coaching.confidence import hypothesis_confidence
 from kaizenlap.coaching.model import CoachingDocument, Generator, Synthesis, synthesis_schema
 from kaizenlap.coaching.synth import (Breaker, CallError, Deterministic, Synthesizer, _redact, breaker_for,
@@ -374,7 +374,6 @@ def follow_up(r: dict | None, race1_id: str, places: dict[str, str]) -> dict | N
     weakest section whose section-loss interval lies above zero in race 1 held when its interval lies above zero
     here too; the caller, a layer above both, computes the rows); None when race 1 found nothing for the car or
     this race has no statistics for it."""
-    from kaizenlap.coaching.brief import fmt
 
     if not r:
         return None

@@ -33,7 +33,10 @@ def from_inputs(race, inputs: dict[str, dict | None] | None, quality: dict | Non
     :func:`kaizenlap.tasks.inprocess.inputs_for`)."""
     inputs = inputs or {}
     prev = previous_race(race.race_id)
-    return Inputs(race.race_id, race.track_id, {e: inputs.get(f"{race.race_id}/{e}") for e in RACE_ENGINES},
+    race_docs = {e: inputs.get(f"{race.race_id}/{e}") for e in RACE_ENGINES}
+    if inputs.get(f"{race.race_id}/telemetry"):      # only where the race has telemetry (coaching/telemetry_facts.py)
+        race_docs["telemetry"] = inputs[f"{race.race_id}/telemetry"]
+    return Inputs(race.race_id, race.track_id, race_docs,
                   {t: inputs.get(f"{race.track_id}/{t}") for t in TRACK_DOCS}, quality,
                   inputs.get(f"{prev}/sections") if prev else None, prev)
 

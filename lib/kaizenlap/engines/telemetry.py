@@ -230,6 +230,21 @@ def lap_corners(s_tick, brake, throttle, s_v, t_v, v_kph, apex, bounds, c: dict)
 
 # ----------------------------------------------------------------------------- one car
 
+def lap_channels(s_v, v_kph, s_tick, brake, throttle, t_of_s, length: float, step: float) -> dict:
+    """One lap's channels on a distance grid of ``step`` m (0, step, ..., the lap length): speed (km/h), throttle
+    (%), front brake (bar) interpolated linearly along the lap's distance axis, and the time since the line
+    (s) at each distance, ``null`` where a channel is absent. What the app draws for a car and its reference."""
+    grid = np.append(np.arange(0.0, length, step), length)
+
+    def on(s, y):
+        if y is None or len(s) < 2:
+            return None
+        return np.round(np.interp(grid, s, y), 2).tolist()
+    return {"step_m": step, "distance_m": np.round(grid, 2).tolist(), "speed_kph": on(s_v, v_kph),
+            "throttle_pct": on(s_tick, throttle), "brake_bar": on(s_tick, brake),
+            "time_s": np.round(np.interp(grid, *t_of_s), 4).tolist()}
+
+
 def order_interval(x: np.ndarray, level: float) -> tuple[float, float, float]:
     """Distribution-free interval for the median: (x_(j), x_(n+1-j)) with the largest j whose coverage
     1 - 2 P(Bin(n, 1/2) <= j - 1) is at least ``level`` (j = 1 when none is: its coverage is returned)."""
@@ -258,7 +273,7 @@ def analyse_car(path: str | Path, vehicle: str, timing: pd.DataFrame | None, tra
     def nc(lap, what, reason):
         entry["not_computed"].append({"lap": lap, "what": what, "reason": reason})
 
-    long = pq.read_table(path).to_pandas()
+    long = pq.read_table(path, read_dictionary=["channel"]).to_pandas()     # channel: categorical (fast ==)
     frame = car_frame(path)
     t = pd.DatetimeIndex(frame["timestamp"]).as_unit("ms").asi8.astype(float)
     lapc = frame["lap"].astype("float64").to_numpy()
@@ -306,7 +321,7 @@ def analyse_car(path: str | Path, vehicle: str, timing: pd.DataFrame | None, tra
     elif first_counter is not None:
         nc(first_counter - (offset or 0), "lap", "partial lap: no lap start or end in the telemetry")
     grid = np.arange(0.0, L, float(c["trace_step_m"]))
-    traces = {}
+    traces, arrays = {}, {}
     for b0, b1 in zip(bounds_t[:-1], bounds_t[1:]):
         if b1["lap"] != b0["lap"] + 1:
             nc(b0["lap"] - (offset or 0), "lap", f"lap counter jumps from {b0['lap']} to {b1['lap']}")
@@ -350,6 +365,7 @@ def analyse_car(path: str | Path, vehicle: str, timing: pd.DataFrame | None, tra
                 nc(rec["lap"] if rec["lap"] is not None else b0["lap"], f"{n}.{key}", why)
         entry["laps"].append(rec)
         traces[b0["lap"]] = t_of_s
+        arrays[b0["lap"]] = (s_v, v_k, s_tick, brake, thr)
     # reference: the best clean complete lap (timing time), else the shortest complete lap
     cands = [r for r in entry["laps"] if r["is_clean"]] or entry["laps"]
     if not cands:
@@ -361,6 +377,9 @@ def analyse_car(path: str | Path, vehicle: str, timing: pd.DataFrame | None, tra
                           "basis": "best clean lap" if ref.get("is_clean") else
                           "shortest complete lap (is_clean unknown)"}
     rs, rt = traces[ref["car_lap"]]
+    entry["channels"] = lap_channels(*arrays[ref["car_lap"]], traces[ref["car_lap"]], L,
+                                     float(c.get("channel_step_m", 5.0)))
+    entry["channels"]["lap"] = ref["lap"]
     t_ref_b = np.interp(bounds, rs, rt)
     t_ref_g = np.interp(grid, rs, rt)
     trace = {}

@@ -127,6 +127,32 @@ class SourceFile:
         except ZIP_ERRORS as exc:
             raise self._unreadable(f"zip entry cannot be read: {describe(exc)}") from None
 
+    def streamed_fingerprint(self) -> tuple[str, int | None]:
+        """(fingerprint, uncompressed size) of a file that is streamed, never read whole (a race's telemetry,
+        ~1.5 GB): size and modification time of a file on disk, the CRC-32 and size a zip declares for a member
+        (of a zip inside a zip too: the inner zip is opened as a stream, only its directory is read), the
+        object's generation and size in Cloud Storage. Cheap: nothing is hashed. An error is its own
+        fingerprint (``unreadable:...``), never raised."""
+        try:
+            if self.member is None:
+                if isinstance(self.path, Path):
+                    st = os.stat(self.path)
+                    return f"stat:{st.st_size}:{st.st_mtime_ns}", st.st_size
+                size = self.path.size()
+                return f"object:{size}:{getattr(self.path, 'generation', None) or ''}", size
+            with (zipfile.ZipFile(self.path) if isinstance(self.path, Path) else _ObjectZip(self.path)) as zf:
+                info = entry(zf, self.member, 0 if self.nested else self.copy)
+                if self.nested is None:
+                    return f"zip:{info.CRC:08x}:{info.file_size}", info.file_size
+                with zf.open(info) as inner_fh, zipfile.ZipFile(inner_fh) as inner:
+                    nested = entry(inner, self.nested, self.copy)
+                    return (f"zip:{info.CRC:08x}:{info.file_size}!{nested.CRC:08x}:{nested.file_size}",
+                            nested.file_size)
+        except (KeyError, *ZIP_ERRORS) as exc:
+            return "unreadable:" + content_hash(describe(exc).encode()), None
+        except Exception as exc:  # noqa: BLE001 - a Cloud Storage client error is this file's error
+            return "unreadable:" + content_hash(describe(exc).encode()), None
+
     def _read_object(self, cap: int, limit: str) -> bytes:
         """A Cloud Storage object (:class:`kaizenlap.ingest.gcs.GcsObject`), size-checked like a file on disk."""
         try:

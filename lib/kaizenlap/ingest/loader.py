@@ -28,7 +28,7 @@ from kaizenlap.ingest.official import STATUS_PREFERENCE, read_best10, read_resul
 from kaizenlap.ingest.reconcile import best10_deletions, reconcile
 from kaizenlap.ingest import files as input_files
 from kaizenlap.ingest.files import RaceFiles, SourceFile, content_hash, is_gcs
-from kaizenlap.ingest.sources import discover
+from kaizenlap.ingest.sources import STREAMED_ROLES, discover
 from kaizenlap.ingest.weather_readings import WEATHER_COLUMNS, read_weather
 
 # Bump when parsing or flag logic changes: it invalidates the cache.
@@ -56,6 +56,10 @@ class Race:
     files: dict[str, list[str]] = field(default_factory=dict)
     results_choice: dict[str, dict[str, str]] = field(default_factory=dict)
     lap_event_offset_s: float | None = None   # ECU clock/trigger offset vs the timing line (median)
+    # The race's car telemetry file, when it has one (streamed by the telemetry task, never read here):
+    # {"file": name as in ``files``, "location": where to stream it from, "fingerprint": size/time or the zip
+    # member's CRC, "bytes": uncompressed size}.
+    telemetry: dict[str, Any] | None = None
 
     @property
     def clean_laps(self) -> int:
@@ -127,12 +131,37 @@ def _pick(race: RaceFiles, role: str, issues: list[Issue]) -> list[tuple[SourceF
     return chosen
 
 
+def _telemetry_file(race: RaceFiles, issues: list[Issue]) -> dict[str, Any] | None:
+    """The race's telemetry file (role ``telemetry``), listed and fingerprinted without reading it; of several,
+    the largest (a ``_sample`` cut beside the full file), the others named in the ledger."""
+    found = []
+    for src in race.files.get("telemetry", []):
+        fp, size = src.streamed_fingerprint()
+        found.append({"file": src.display, "location": src.location.split(" (copy ")[0], "fingerprint": fp,
+                      "bytes": size, "remote": not isinstance(src.path, Path)})
+    if not found:
+        return None
+    cap = int(params.load("ingest")["telemetry"]["max_file_bytes"])
+    for x in [x for x in found if (x["bytes"] or 0) > cap]:
+        issues.append(Issue("over_limit", f"telemetry of {x['bytes']} bytes, over the limit of {cap} "
+                            "(params/ingest.yaml: telemetry.max_file_bytes); not read", file=x["file"]))
+        found.remove(x)
+    if not found:
+        return None
+    found.sort(key=lambda x: (-(x["bytes"] or -1), x["file"]))
+    for other in found[1:]:
+        issues.append(Issue("duplicate_file", f"another telemetry file for this race; {found[0]['file']} "
+                            "(the largest) used", file=other["file"]))
+    return found[0]
+
+
 def load_race(race: RaceFiles) -> Race:
     """Read every file of one race. Never raises for bad input: problems become ledger entries."""
     track = params.tracks().get(race.track_id, {})
     out = Race(race.race_id, race.track_id, race.race_number)
     issues = out.issues
     out.files = {role: [s.display for s in srcs] for role, srcs in sorted(race.files.items())}
+    out.telemetry = _telemetry_file(race, issues)
 
     sections = _pick(race, "sections", issues)
     if not sections:
@@ -357,7 +386,10 @@ def _race_key(race: RaceFiles) -> str:
         h.update(p.read_bytes())
     for role in sorted(race.files):
         for src in race.files[role]:
-            h.update(role.encode() + src.display.encode() + race.fingerprint(src).encode())
+            # a streamed file (telemetry) is not parsed here: its name and size (the same on disk and in a bucket)
+            # key the entry; its cheap fingerprint is refreshed on every load (:func:`load`)
+            fp = f"size:{src.streamed_fingerprint()[1]}" if role in STREAMED_ROLES else race.fingerprint(src)
+            h.update(role.encode() + src.display.encode() + fp.encode())
     return h.hexdigest()[:24]
 
 
@@ -406,6 +438,9 @@ def load(inputs: list[Path | str], use_cache: bool = True, race_ids: list[str] |
         todo.append((i, rf, path))
     for i, race in _parse_all(todo):
         races[i] = race
+    for rf, race in zip(found, races):      # the telemetry file as it is now (size and time, CRC: cheap)
+        if race is not None and race.telemetry is not None:
+            race.telemetry = _telemetry_file(rf, [])
     return [r for r in races if r is not None], issues
 
 

@@ -30,6 +30,9 @@ from kaizenlap.ingest.files import (GCS_SCHEME, ZIP_ERRORS, RaceFiles, SourceFil
 
 ROLES = ("sections", "weather", "best10", "results_overall", "results_class",
          "lap_start", "lap_end", "lap_time")
+# Roles whose files are streamed by their task, never read whole by the ingest (not subject to the per-file and
+# per-race limits of params/ingest.yaml: limits; their own limit is telemetry.max_file_bytes).
+STREAMED_ROLES = ("telemetry",)
 
 
 def _walk(folder: Path, issues: list[Issue]):
@@ -105,6 +108,10 @@ def _nested_zip(outer: SourceFile, issues: list[Issue]):
         data = outer.read_bytes()
     except UnreadableFile as exc:
         issues.append(exc.issue)
+        if exc.issue.code == "over_limit":
+            # An inner zip over the per-file limit (one holding a race's telemetry): its members are listed from
+            # its directory through a stream, and only the streamed roles (telemetry) are used from it.
+            yield from _streamed_members(outer, issues)
         return
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -126,6 +133,24 @@ def _nested_zip(outer: SourceFile, issues: list[Issue]):
                                 "nesting is read)", file=src.display))
             continue
         yield src
+
+
+def _streamed_members(outer: SourceFile, issues: list[Issue]):
+    """The members of a streamed role (telemetry) in a zip inside a zip too large to read whole: the inner zip
+    opened as a stream (only its directory is read here; the telemetry task streams the member)."""
+    if not isinstance(outer.path, Path):
+        return
+    try:
+        with zipfile.ZipFile(outer.path) as zf, zf.open(outer.member) as fh, zipfile.ZipFile(fh) as inner:
+            names = [i.filename for i in inner.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, KeyError, *ZIP_ERRORS) as exc:
+        issues.append(Issue("unreadable_file", f"a zip inside the zip, not readable: {describe(exc)}",
+                            file=outer.display))
+        return
+    for name, copy in member_copies(names[:limits()["max_zip_entries"]]):
+        src = SourceFile(outer.path, outer.member, outer.base, nested=name, copy=copy)
+        if classify(src) in STREAMED_ROLES:
+            yield src
 
 
 def _local_base(root: Path) -> str:
@@ -154,9 +179,13 @@ def _local_header_names(path: Path) -> list[str]:
 
 
 def classify(src: SourceFile) -> str | None:
-    """The file's role (one of :data:`ROLES`), or None for a file KaizenLap does not read."""
+    """The file's role (one of :data:`ROLES` or :data:`STREAMED_ROLES`), or None for a file KaizenLap does not
+    read."""
     rules = params.load("ingest")["files"]
     name = src.name
+    for role in STREAMED_ROLES:
+        if rules.get(role) and re.search(rules[role], name, re.I):
+            return role
     if any(re.search(p, name, re.I) for p in rules["ignore"]):
         return None
     if not name.lower().endswith(".csv"):

@@ -112,6 +112,13 @@ def _open(source: str | Path) -> tuple[BinaryIO, str, list]:
     if "!" in text and text.split("!", 1)[0].lower().endswith(".zip"):
         outer, member = text.split("!", 1)
         zf = zipfile.ZipFile(outer)
+        if "!" in member and member.split("!", 1)[0].lower().endswith(".zip"):
+            # a member of a zip inside the zip (outer.zip!inner.zip!member): the inner zip read as a stream
+            inner_name, member = member.split("!", 1)
+            inner_fh = zf.open(inner_name)
+            inner = zipfile.ZipFile(inner_fh)
+            fh = inner.open(member)
+            return fh, f"{Path(outer).name}!{inner_name}!{member}", [fh, inner, inner_fh, zf]
         fh = zf.open(member)
         return fh, f"{Path(outer).name}!{member}", [fh, zf]
     fh = open(text, "rb")

@@ -19,7 +19,7 @@ import warnings
 WARM_IMPORTS = ("numpy", "pandas", "scipy.stats", "statsmodels.api", "matplotlib.pyplot", "seaborn",
                 "IPython.display", "kaizenlap.lab", "kaizenlap.plots", "kaizenlap.tasks.record",
                 "kaizenlap.engines.composite", "kaizenlap.engines.sections", "kaizenlap.engines.weather",
-                "kaizenlap.engines.pattern", "kaizenlap.store", "kaizenlap.store.sqlite", "kaizenlap.ingest")
+                "kaizenlap.engines.pattern", "kaizenlap.engines.telemetry", "kaizenlap.store", "kaizenlap.store.sqlite", "kaizenlap.ingest")
 
 _STATE: dict = {}
 

@@ -91,7 +91,11 @@ def race_inputs(races: Iterable, data: Iterable[str | Path]) -> dict[str, dict]:
     data = list(data)
     out: dict[str, dict] = {}
     for race in races:
-        files = {role: {name: file_sha256(name, data) for name in names}
+        tel = getattr(race, "telemetry", None) or {}
+        # a streamed file (telemetry, ~1.5 GB) is named by its cheap fingerprint (size and time, a zip member's
+        # CRC), not hashed whole
+        files = {role: {name: (tel.get("fingerprint") if name == tel.get("file") else None)
+                        if role == "telemetry" else file_sha256(name, data) for name in names}
                  for role, names in sorted((getattr(race, "files", None) or {}).items())}
         try:
             rhash = race_hash(race)

@@ -122,7 +122,7 @@ def notebook_imports(path: Path) -> set[str]:
 
 _ENGINE_MODULES = {"composite": "kaizenlap.engines.composite", "sections": "kaizenlap.engines.sections",
                    "weather": "kaizenlap.engines.weather", "pattern": "kaizenlap.engines.pattern",
-                   "coaching": "kaizenlap.coaching.engine"}
+                   "coaching": "kaizenlap.coaching.engine", "telemetry": "kaizenlap.engines.telemetry"}
 
 
 def engine_module(spec: EngineSpec) -> str:
@@ -203,7 +203,8 @@ def plan_tasks(races: list, race_ids: list[str], engines: list[str] | None = Non
         if name not in wanted:
             continue
         if s.scope == RACE:
-            targets = [(rid, [rid], track_of.get(rid), {"race_id": rid}) for rid in race_ids]
+            targets = [(rid, [rid], track_of.get(rid), {"race_id": rid}) for rid in race_ids
+                       if s.applies is None or (rid in by_id and s.applies(by_id[rid]))]
         else:
             targets = [(tid, rids, tid, {"race_id": rids[0], "scope": "track", "track_id": tid, "race_ids": rids})
                        for tid, rids in sorted(tracks.items()) if len(rids) >= s.min_races]
@@ -245,6 +246,10 @@ def fingerprint(tasks: list[Task], races: list) -> None:
                  "data": {r: rhash.get(r, f"missing:{r}")[:16] for r in t.race_ids},
                  "parameters": {k: v for k, v in t.parameters.items() if k not in RUN_LOCAL_PARAMETERS},
                  "after": {k: by_key[k].result_fingerprint[:16] for k in t.after}}
+        if s.inputs_hash is not None:     # what the task reads besides the tables (the telemetry file)
+            by_race = {r.race_id: r for r in races}
+            parts["inputs"] = {r: _sha(s.inputs_hash(by_race[r]))[:16] if r in by_race else f"missing:{r}"
+                               for r in t.race_ids}
         t.fingerprint_parts = json.loads(json.dumps(parts, default=str))
         t.fingerprint = _sha(json.dumps(parts, sort_keys=True, default=str))
         # What the document depends on: the narration (markdown) shapes the report, not the numbers, so an
@@ -275,7 +280,7 @@ def why_rerun(task: Task, previous: dict | None) -> list[str]:
     for key in ("notebook", "narration", "task", "python", "parameters"):
         if old.get(key) != new.get(key):
             out.append(key)
-    for key in ("code", "params", "data", "after"):
+    for key in ("code", "params", "data", "inputs", "after"):
         o, n = old.get(key) or {}, new.get(key) or {}
         out += [f"{key}: {k}" for k in sorted(set(o) | set(n)) if o.get(k) != n.get(k)]
     return out or ["fingerprint differs"]

@@ -33,7 +33,10 @@ import pandas as pd
 
 from kaizenlap.coaching import engine as coaching
 from kaizenlap.coaching import inputs as coaching_inputs
+from kaizenlap.core import params as project_params
 from kaizenlap.engines import composite, pattern, persistence, sections, weather
+from kaizenlap.engines import telemetry, telemetry_views
+from kaizenlap.ingest.telemetry_cache import race_telemetry
 from kaizenlap.store.ingest_documents import quality_document
 
 RACE, TRACK = "race", "track"
@@ -57,6 +60,10 @@ class EngineSpec:
     min_races: int = 1                          # track scope: only where the track has this many loaded races
     options: tuple[str, ...] = ()               # run options (``run --llm``) passed as notebook parameters
     params: tuple[str, ...] = ()                # the params/ files (stems, or folders) its engine reads: its fingerprint
+    # race scope: only for the races where ``applies(race)`` (None: every race), e.g. those with telemetry
+    applies: Callable[[Any], bool] | None = None
+    # what the task reads besides the lap and weather tables (``inputs_hash(race) -> str``), in its fingerprint
+    inputs_hash: Callable[[Any], str] | None = None
 
     def store_documents(self, doc: dict) -> dict[str, list[dict]]:
         return {self.collection: self.documents(doc)}
@@ -86,6 +93,23 @@ def _pattern(races: list, subject: str, inputs: dict) -> dict:
     return pattern.analyse(races[0].laps, subject)
 
 
+def _telemetry(races: list, subject: str, inputs: dict) -> dict:
+    race = races[0]
+    cache, _ = race_telemetry(race)
+    track = {"track_id": race.track_id, **project_params.tracks()[race.track_id]}
+    return telemetry.analyse(cache if cache is not None else {}, race.laps, track, race.race_id)
+
+
+def has_telemetry(race) -> bool:
+    return bool(getattr(race, "telemetry", None))
+
+
+def telemetry_input(race) -> str:
+    """The telemetry file as the task's fingerprint sees it: its name and cheap fingerprint."""
+    tel = getattr(race, "telemetry", None) or {}
+    return f"{tel.get('file')}|{tel.get('fingerprint')}"
+
+
 def _coaching(races: list, subject: str, inputs: dict) -> dict:
     race = races[0]
     inp = coaching_inputs.from_inputs(race, inputs, quality_document(race))
@@ -112,6 +136,10 @@ def _specs() -> tuple[EngineSpec, ...]:
         EngineSpec("pattern", "pattern", "pattern_detection.ipynb", RACE, _pattern,
                    pattern.headline, pattern.documents, "ml_pattern_recommendations",
                    params=("engines.min_clean_laps", "engines.pattern", "plots")),
+        EngineSpec("telemetry", "telemetry", "telemetry.ipynb", RACE, _telemetry, telemetry.headline,
+                   telemetry_views.store_documents, "telemetry", params=("engines.telemetry", "ingest.telemetry",
+                                                                          "tracks/", "plots"),
+                   applies=has_telemetry, inputs_hash=telemetry_input),
         EngineSpec("weather_track", "weather", "weather_correlation.ipynb", TRACK, _weather_track,
                    weather.headline_track, weather.track_documents, "ml_weather_recommendations",
                    params=_WEATHER_PARAMS),
@@ -120,7 +148,8 @@ def _specs() -> tuple[EngineSpec, ...]:
                    params=_COMPOSITE_PARAMS),
         EngineSpec("coaching", "coaching", "coaching_synthesis.ipynb", RACE, _coaching,
                    coaching.headline, coaching.documents, "coaching_insights",
-                   after=("composite", "sections", "weather", "pattern", "weather_track", "composite_track"),
+                   after=("composite", "sections", "weather", "pattern", "telemetry", "weather_track",
+                          "composite_track"),
                    options=("llm",), params=("coaching", "prompts/", "engines")),
     )
 

@@ -228,6 +228,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/races/{race_id}/cars/{car}/telemetry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Car Telemetry
+         * @description The car's best lap against a reference car's best lap: speed, throttle and brake against distance (every
+         *     5 m) for both, the time-delta trace, and per corner the part of the lap difference (the parts add up to it)
+         *     with both cars' brake onset, minimum and exit speeds.
+         */
+        get: operations["car_telemetry_races__race_id__cars__car__telemetry_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/races/{race_id}/composite": {
         parameters: {
             query?: never;
@@ -280,6 +302,28 @@ export interface paths {
          * @description One race: date, counts, cars, source files and the results used.
          */
         get: operations["race_races__race_id__summary_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/races/{race_id}/telemetry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Race Telemetry
+         * @description Per car and corner, from the car's telemetry: brake onset, minimum speed, exit speed, throttle pick-up and
+         *     the time lost to its own best lap, each the median over its clean laps with its 95% interval and n; the
+         *     corners' names and distances. 404 "no telemetry for this race" where the race has no telemetry file.
+         */
+        get: operations["race_telemetry_races__race_id__telemetry_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1658,6 +1702,41 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** RaceTelemetry */
+        RaceTelemetry: {
+            /** Available */
+            available: boolean;
+            /** Cars */
+            cars: components["schemas"]["TelemetryCar"][];
+            /** Corners */
+            corners: components["schemas"]["TelemetryCornerInfo"][];
+            /**
+             * Issues
+             * @description telemetry rows set aside by the reader: code, message, file, first line
+             */
+            issues?: components["schemas"]["Doc"][];
+            /** Length M */
+            length_m?: number | null;
+            /**
+             * Not Computed
+             * @description values that could not be computed (the engine's document lists why)
+             * @default 0
+             */
+            not_computed: number;
+            /** Race Id */
+            race_id: string;
+            /** Reason */
+            reason?: string | null;
+            /**
+             * Reference Car
+             * @description the car with the fastest best lap (the default reference)
+             */
+            reference_car?: string | null;
+            /** Run Id */
+            run_id: string;
+            /** Track Id */
+            track_id?: string | null;
+        };
         /**
          * Recommendation
          * @description One recommendation. ``type`` says which engine; ``scope`` whether it is about the race, a car, or
@@ -2047,6 +2126,156 @@ export interface components {
             reachable: boolean;
             /** Url */
             url: string;
+        };
+        /** TelemetryCar */
+        TelemetryCar: {
+            /** Car */
+            car?: string | null;
+            /** Corners */
+            corners?: components["schemas"]["TelemetryCornerStats"][];
+            /** N Laps Used */
+            n_laps_used?: number | null;
+            /** @description the car's best clean lap: lap, time_s, basis */
+            reference?: components["schemas"]["Doc"] | null;
+            /** Vehicle Id */
+            vehicle_id: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** TelemetryChannels */
+        TelemetryChannels: {
+            /** Brake Bar */
+            brake_bar?: number[] | null;
+            /** Speed Kph */
+            speed_kph?: number[] | null;
+            /** Throttle Pct */
+            throttle_pct?: number[] | null;
+        };
+        /**
+         * TelemetryComparison
+         * @description A car's best lap against a reference car's best lap, on one distance grid (``step_m``).
+         */
+        TelemetryComparison: {
+            /** Car */
+            car: string;
+            channels: components["schemas"]["TelemetryChannels"];
+            /**
+             * Corner Delta Sum S
+             * @description the corners' parts added up (equals lap_delta_s)
+             */
+            corner_delta_sum_s: number;
+            /** Corners */
+            corners: components["schemas"]["TelemetryCornerDelta"][];
+            /**
+             * Delta S
+             * @description car time - reference time at each distance, s (positive: behind)
+             */
+            delta_s: number[];
+            /** Distance M */
+            distance_m: number[];
+            /** Duration S */
+            duration_s: number;
+            /** Lap */
+            lap?: number | null;
+            /**
+             * Lap Delta S
+             * @description duration - reference duration, s
+             */
+            lap_delta_s: number;
+            /** Lap Time S */
+            lap_time_s?: number | null;
+            /** Race Id */
+            race_id: string;
+            /** Reference Car */
+            reference_car: string;
+            reference_channels: components["schemas"]["TelemetryChannels"];
+            /** Reference Duration S */
+            reference_duration_s: number;
+            /** Reference Lap */
+            reference_lap?: number | null;
+            /** Reference Lap Time S */
+            reference_lap_time_s?: number | null;
+            /** Run Id */
+            run_id: string;
+            /** Step M */
+            step_m: number;
+        };
+        /** TelemetryCornerDelta */
+        TelemetryCornerDelta: {
+            /** Brake M */
+            brake_m?: number | null;
+            /**
+             * Brake M Diff
+             * @description negative: the car brakes earlier, m
+             */
+            brake_m_diff?: number | null;
+            /** Corner */
+            corner: string;
+            /**
+             * Delta S
+             * @description car segment time - reference segment time, s (adds up to lap_delta_s over the corners)
+             */
+            delta_s?: number | null;
+            /** Distance M */
+            distance_m: number;
+            /** Exit Kph */
+            exit_kph?: number | null;
+            /** Exit Kph Diff */
+            exit_kph_diff?: number | null;
+            /** Min Kph */
+            min_kph?: number | null;
+            /** Min Kph Diff */
+            min_kph_diff?: number | null;
+            /** Ref Brake M */
+            ref_brake_m?: number | null;
+            /** Ref Exit Kph */
+            ref_exit_kph?: number | null;
+            /** Ref Min Kph */
+            ref_min_kph?: number | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** TelemetryCornerInfo */
+        TelemetryCornerInfo: {
+            /**
+             * Corner
+             * @description the corner's name (params/tracks)
+             */
+            corner: string;
+            /**
+             * Distance M
+             * @description the corner's distance from the line, m
+             */
+            distance_m: number;
+            /**
+             * Segment M
+             * @description the part of the lap the corner owns, m
+             */
+            segment_m?: number[] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * TelemetryCornerStats
+         * @description One car in one corner: medians over its clean complete laps, each with its 95% interval and n.
+         */
+        TelemetryCornerStats: {
+            /** @description brake onset, m from the line */
+            brake_m: components["schemas"]["Estimate"];
+            /** Corner */
+            corner: string;
+            /** @description time lost to the car's own best lap in the corner, s */
+            delta_s?: components["schemas"]["Estimate"] | null;
+            /** Distance M */
+            distance_m?: number | null;
+            /** @description exit speed, km/h */
+            exit_kph: components["schemas"]["Estimate"];
+            /** @description minimum speed, km/h */
+            min_kph: components["schemas"]["Estimate"];
+            /** @description throttle pick-up, m from the line */
+            pickup_m?: components["schemas"]["Estimate"] | null;
+        } & {
+            [key: string]: unknown;
         };
         /** Track */
         Track: {
@@ -3304,6 +3533,77 @@ export interface operations {
             };
         };
     };
+    car_telemetry_races__race_id__cars__car__telemetry_get: {
+        parameters: {
+            query?: {
+                /** @description the reference car (default: the car with the fastest best lap) */
+                ref?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description race id */
+                race_id: string;
+                /** @description car id */
+                car: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TelemetryComparison"];
+                };
+            };
+            /** @description not modified (If-None-Match matched the ETag) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid parameter */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description store unreachable or nothing published yet */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     composite_races__race_id__composite_get: {
         parameters: {
             query?: never;
@@ -3455,6 +3755,72 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Race"];
+                };
+            };
+            /** @description not modified (If-None-Match matched the ETag) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid parameter */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description store unreachable or nothing published yet */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    race_telemetry_races__race_id__telemetry_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description race id */
+                race_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RaceTelemetry"];
                 };
             };
             /** @description not modified (If-None-Match matched the ETag) */
