@@ -1,16 +1,22 @@
 // The distance axis the Telemetry mode's charts share: metres from the line with the corners marked and named,
 // and the cursor every chart reads at (pointer, touch, or the arrow keys once a chart is focused).
 import type { KeyboardEvent, PointerEvent } from "react";
+import { useMediaQuery } from "@mui/material";
 import { linear, ticks, type Scale } from "../charts";
 import { indexAt, labelRows } from "../telemetry";
 
-export const W = 600, LEFT = 56, RIGHT = 10;
+export const W = 600, PHONE_W = 400, LEFT = 56, RIGHT = 10;
+
+/** The charts' viewBox width: narrower on a phone, so their text is drawn larger there. */
+export function useChartWidth(): number {
+  return useMediaQuery("(max-width:600px)") ? PHONE_W : W;
+}
 
 export type CornerMark = { corner: string; distance_m: number };
 
-/** The x scale of a lap of `length` m. */
-export function distanceScale(length: number): Scale {
-  return linear([0, length], [LEFT, W - RIGHT]);
+/** The x scale of a lap of `length` m on a chart `w` wide. */
+export function distanceScale(length: number, w = W): Scale {
+  return linear([0, length], [LEFT, w - RIGHT]);
 }
 
 /** Dashed lines at the corners through [y0, y1]; with `labelsAt`, their names above (two rows where they crowd). */
@@ -32,23 +38,23 @@ export function CornerMarks({ corners, x, y0, y1, labelsAt }:
 }
 
 /** The distance ticks (m) along the bottom at `y`. */
-export function DistanceTicks({ length, x, y }: { length: number; x: Scale; y: number }) {
+export function DistanceTicks({ length, x, y, w = W }: { length: number; x: Scale; y: number; w?: number }) {
   return (
     <g>
-      {ticks(0, length, 5).map((t) => <text key={t} x={x(t)} y={y} fontSize={11} textAnchor="middle" fill="#333">{t}</text>)}
-      <text x={W - RIGHT} y={y + 13} fontSize={11} textAnchor="end" fill="#333">m from the line</text>
+      {ticks(0, length, 4).map((t) => <text key={t} x={x(t)} y={y} fontSize={11} textAnchor="middle" fill="#333">{t}</text>)}
+      <text x={w - RIGHT} y={y + 13} fontSize={11} textAnchor="end" fill="#333">m from the line</text>
     </g>
   );
 }
 
 /** Pointer and key handlers that move the shared cursor (a grid index) over a chart drawn on `distanceScale`. */
 export function cursorHandlers(distance: readonly number[], length: number, cursor: number | null,
-  onCursor: (i: number | null) => void) {
-  const toMetres = linear([LEFT, W - RIGHT], [0, length]);
+  onCursor: (i: number | null) => void, w = W) {
+  const toMetres = linear([LEFT, w - RIGHT], [0, length]);
   const move = (e: PointerEvent<SVGSVGElement>) => {
     const box = e.currentTarget.getBoundingClientRect();
     if (!box.width) return;
-    onCursor(indexAt(distance, toMetres(((e.clientX - box.left) / box.width) * W)));
+    onCursor(indexAt(distance, toMetres(((e.clientX - box.left) / box.width) * w)));
   };
   const key = (e: KeyboardEvent<SVGSVGElement>) => {
     const last = distance.length - 1;

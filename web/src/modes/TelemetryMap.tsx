@@ -26,7 +26,7 @@ export function TelemetryMap({ track, distance, delta, length, cursorM, car, ref
   { track: Track; distance: number[]; delta: number[]; length: number; cursorM: number | null; car: string; reference: string }) {
   const max = scaleMax(delta);
   const along = deltaPieces(distance, delta, length, 120, max);
-  const markers = cursorM !== null ? [{ f: cursorM / length, label: "cursor", colour: "#000" }] : [];
+  const markers = cursorM !== null ? [{ f: cursorM / length, label: "cursor", colour: "#f2a900" }] : [];
   return (
     <TrackMap outline={track.outline!} sectorFractions={track.sector_fractions!} values={[]} useSubsections={false}
       along={along} markers={markers} width={420} legend={<DeltaLegend max={max} />}

@@ -3,7 +3,7 @@
 import type { S } from "../api/client";
 import { extent, linear, segments, ticks } from "../charts";
 import { CAR_COLOUR, REF_COLOUR } from "../components/Compare";
-import { CornerMarks, cursorHandlers, distanceScale, DistanceTicks, LEFT, W, RIGHT, type CornerMark } from "./DistanceAxis";
+import { CornerMarks, cursorHandlers, distanceScale, DistanceTicks, LEFT, RIGHT, useChartWidth, W, type CornerMark } from "./DistanceAxis";
 
 type Channels = S["TelemetryChannels"];
 
@@ -23,13 +23,14 @@ function line(xs: readonly number[], ys: readonly (number | null)[] | null | und
 export function TelemetryTraces({ distance, channels, reference, corners, length, car, refLabel, cursor, onCursor }:
   { distance: number[]; channels: Channels; reference?: Channels; corners: readonly CornerMark[]; length: number;
     car: string; refLabel?: string; cursor: number | null; onCursor: (i: number | null) => void }) {
-  const x = distanceScale(length);
+  const w = useChartWidth();
+  const x = distanceScale(length, w);
   const H = TOP + PANELS.reduce((a, p) => a + p.h + GAP, 0) + BOTTOM - GAP;
   let y0 = TOP;
   const cx = cursor !== null && distance[cursor] !== undefined ? x(distance[cursor]) : null;
   return (
-    <svg viewBox={`0 0 ${W} ${H}`} width="100%" style={{ maxWidth: W, display: "block", touchAction: "pan-y" }} role="img"
-      data-testid="telemetry-traces" {...cursorHandlers(distance, length, cursor, onCursor)}
+    <svg viewBox={`0 0 ${w} ${H}`} width="100%" style={{ maxWidth: W, display: "block", touchAction: "pan-y" }} role="img"
+      data-testid="telemetry-traces" {...cursorHandlers(distance, length, cursor, onCursor, w)}
       aria-label={`speed, throttle and brake against distance: car ${car}${refLabel ? ` (red) and ${refLabel} (blue)` : ""}; `
         + "move the pointer, or focus and use the arrow keys, to read every channel at one distance"}>
       <CornerMarks corners={corners} x={x} y0={TOP - 2} y1={H - BOTTOM} labelsAt={TOP - 6} />
@@ -41,7 +42,7 @@ export function TelemetryTraces({ distance, channels, reference, corners, length
         const y = linear(dom, [bottom, top]);
         return (
           <g key={p.key} data-testid={`trace-${p.key}`}>
-            <line x1={LEFT} x2={W - RIGHT} y1={bottom} y2={bottom} stroke="#999" />
+            <line x1={LEFT} x2={w - RIGHT} y1={bottom} y2={bottom} stroke="#999" />
             <text x={4} y={top + 12} fontSize={11} fill="#111">{p.label}</text>
             <text x={4} y={top + 25} fontSize={11} fill="#333">({p.unit})</text>
             {ticks(dom[0], dom[1], p.h > 100 ? 4 : 2).map((t) => <text key={t} x={LEFT - 4} y={y(t) + 4} fontSize={10}
@@ -53,7 +54,7 @@ export function TelemetryTraces({ distance, channels, reference, corners, length
           </g>
         );
       })}
-      <DistanceTicks length={length} x={x} y={H - BOTTOM + 14} />
+      <DistanceTicks length={length} x={x} y={H - BOTTOM + 14} w={w} />
       {cx !== null && <line data-testid="cursor-line" x1={cx} x2={cx} y1={TOP - 2} y2={H - BOTTOM} stroke="#000" strokeWidth={1} />}
     </svg>
   );
