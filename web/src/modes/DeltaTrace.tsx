@@ -1,5 +1,6 @@
 // The time-delta trace: the car's time minus the reference's at each distance (above zero: behind), with the
 // corners marked and named; at the line it is the two laps' difference.
+import { useMemo } from "react";
 import { extent, linear, segments, ticks } from "../charts";
 import { fmtDelta } from "../format";
 import { CornerMarks, cursorHandlers, distanceScale, DistanceTicks, LEFT, RIGHT, useChartWidth, W, type CornerMark } from "./DistanceAxis";
@@ -10,9 +11,11 @@ export function DeltaTrace({ distance, delta, corners, length, car, reference, c
   { distance: number[]; delta: number[]; corners: readonly CornerMark[]; length: number; car: string; reference: string;
     cursor: number | null; onCursor: (i: number | null) => void }) {
   const w = useChartWidth();
-  const x = distanceScale(length, w);
-  const dom = extent([0, ...delta], 0.08);
-  const y = linear(dom, [H - BOTTOM, TOP]);
+  const x = useMemo(() => distanceScale(length, w), [length, w]);
+  const dom = useMemo(() => extent([0, ...delta], 0.08), [delta]);
+  const y = useMemo(() => linear(dom, [H - BOTTOM, TOP]), [dom]);
+  const lines = useMemo(() => segments(distance, delta).map((seg, i) => <polyline key={i} fill="none" stroke="#111"
+    strokeWidth={1.6} points={seg.map(([a, b]) => `${x(a).toFixed(1)},${y(b).toFixed(1)}`).join(" ")} />), [distance, delta, x, y]);
   const last = delta.length ? delta[delta.length - 1] : null;
   const cx = cursor !== null && distance[cursor] !== undefined ? x(distance[cursor]) : null;
   return (
@@ -25,8 +28,7 @@ export function DeltaTrace({ distance, delta, corners, length, car, reference, c
         {fmtDelta(t, 1)}</text>)}
       <text x={4} y={TOP + 12} fontSize={11} fill="#111">delta</text>
       <text x={4} y={TOP + 25} fontSize={11} fill="#333">(s)</text>
-      {segments(distance, delta).map((seg, i) => <polyline key={i} fill="none" stroke="#111" strokeWidth={1.6}
-        points={seg.map(([a, b]) => `${x(a).toFixed(1)},${y(b).toFixed(1)}`).join(" ")} />)}
+      {lines}
       <DistanceTicks length={length} x={x} y={H - BOTTOM + 14} w={w} />
       {cx !== null && <line x1={cx} x2={cx} y1={TOP - 2} y2={H - BOTTOM} stroke="#000" strokeWidth={1} />}
     </svg>

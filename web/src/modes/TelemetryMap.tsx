@@ -1,5 +1,6 @@
 // The track map coloured by the running delta along the lap (red: the car is behind the reference there, blue:
 // ahead), with the shared cursor's position on it.
+import { useMemo } from "react";
 import type { Track } from "../api/client";
 import { diverging, scaleMax } from "../colour";
 import { TrackMap } from "../components/TrackMap";
@@ -24,8 +25,8 @@ export function DeltaLegend({ max }: { max: number }) {
 
 export function TelemetryMap({ track, distance, delta, length, cursorM, car, reference }:
   { track: Track; distance: number[]; delta: number[]; length: number; cursorM: number | null; car: string; reference: string }) {
-  const max = scaleMax(delta);
-  const along = deltaPieces(distance, delta, length, 120, max);
+  const max = useMemo(() => scaleMax(delta), [delta]);
+  const along = useMemo(() => deltaPieces(distance, delta, length, 120, max), [distance, delta, length, max]);
   const markers = cursorM !== null ? [{ f: cursorM / length, label: "cursor", colour: "#f2a900" }] : [];
   return (
     <TrackMap outline={track.outline!} sectorFractions={track.sector_fractions!} values={[]} useSubsections={false}
