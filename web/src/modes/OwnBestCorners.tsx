@@ -1,6 +1,6 @@
 // Against the car's own best lap: per corner, what its other clean laps lose to that lap and where they brake and
 // how slow they go (medians over the clean laps, each with its 95% interval and n).
-import { Table, TableBody, TableCell, TableHead, TableRow, Typography } from "@mui/material";
+import { Alert, Table, TableBody, TableCell, TableHead, TableRow, Typography } from "@mui/material";
 import type { S } from "../api/client";
 import { fmtEst } from "../format";
 import { fmtMedian } from "../telemetry";
@@ -9,6 +9,12 @@ const wide = { display: { xs: "none", sm: "table-cell" } };
 
 export function OwnBestCorners({ car }: { car: S["TelemetryCar"] }) {
   const rows = car.corners ?? [];
+  const has = (e?: { value?: number | null } | null) => typeof e?.value === "number";
+  if (!rows.some((x) => has(x.delta_s) || has(x.brake_m) || has(x.min_kph))) {
+    const e = rows[0]?.delta_s ?? rows[0]?.min_kph;
+    return <Alert severity="info" data-testid="own-best-corners">No per-corner medians for car #{car.car}
+      {e?.note ? `: ${e.note}` : ""} (n={e?.n ?? car.n_laps_used ?? 0} clean complete laps with telemetry).</Alert>;
+  }
   return (
     <>
       <Table size="small" aria-label="per corner against the car's own best lap" data-testid="own-best-corners"

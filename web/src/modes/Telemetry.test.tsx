@@ -3,6 +3,7 @@ import { cleanup, fireEvent, render, waitFor } from "@testing-library/react";
 import type { RaceTelemetry, Track } from "../api/client";
 import Telemetry from "./Telemetry";
 import { TrackMap } from "../components/TrackMap";
+import { OwnBestCorners } from "./OwnBestCorners";
 import { CMP, CORNERS } from "../telemetry.fixture";
 
 afterEach(() => { cleanup(); vi.unstubAllGlobals(); });
@@ -100,6 +101,14 @@ describe("Telemetry mode from given API answers", () => {
     expect(t.textContent).toContain("n/a: not enough laps (2 < 5), n=2");
     fireEvent.click(getByTestId("tref-fastest"));
     expect(onRef).toHaveBeenCalledWith(undefined);
+  });
+});
+
+describe("own-best medians", () => {
+  it("says once why there are none instead of a table of n/a", () => {
+    const none = { ...SUMMARY.cars[0], car: "11", corners: SUMMARY.cars[0].corners!.map((x) => ({ ...x, ...{ brake_m: est(null, 2), min_kph: est(null, 2), delta_s: est(null, 2) } })) };
+    const { getByTestId } = render(<OwnBestCorners car={none} />);
+    expect(getByTestId("own-best-corners").textContent).toBe("No per-corner medians for car #11: not enough laps (2 < 5) (n=2 clean complete laps with telemetry).");
   });
 });
 

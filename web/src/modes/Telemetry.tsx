@@ -101,7 +101,7 @@ function Comparison({ c, s, own, fastest, track }:
       </Box>
       <TelemetryTraces distance={c.distance_m} channels={c.channels} reference={own ? undefined : c.reference_channels}
         corners={corners} length={length} car={c.car} refLabel={refLabel} cursor={cursor} onCursor={setCursor} />
-      <Typography variant="caption" component="p">Red: car #{c.car}{own ? "" : `; blue: car #${c.reference_car}`}; on the map, the yellow dot is the cursor. Every {c.step_m} m
+      <Typography variant="caption" component="p">Red: car #{c.car}{own ? "" : `; blue: car #${c.reference_car}; on the map, the yellow dot is the cursor`}. Every {c.step_m} m
         from the line. Corners C1, C2, … are numbered in lap order from the line (not the official turn numbers).</Typography>
       {own ? <Typography variant="body2" sx={{ mt: 1 }}>Only each car's best lap is kept as a trace, so there is no delta trace
         against its own best; per corner below, what its other clean laps lose to that lap.</Typography> : (
