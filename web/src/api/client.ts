@@ -17,6 +17,8 @@ export type Weather = S["Weather"];
 export type PatternTrend = S["PatternTrend"];
 export type CarSeason = S["CarSeason"];
 export type SeasonRace = S["SeasonRace"];
+export type RaceTelemetry = S["RaceTelemetry"];
+export type TelemetryComparison = S["TelemetryComparison"];
 
 export class ApiError extends Error {
   constructor(public status: number, public code: string, message: string) {
@@ -68,6 +70,11 @@ export const api = {
     cached<S["RecommendationPage"]>(`/recommendations?type=coaching&race_id=${e(id)}&car=${e(car)}&limit=50`),
   cars: () => cached<S["SeasonCarList"]>("/cars"),
   carSeason: (car: string) => cached<CarSeason>(`/cars/${e(car)}/season`),
+  /** 404 "no telemetry for this race" where the race has none. */
+  raceTelemetry: (id: string) => cached<RaceTelemetry>(`/races/${e(id)}/telemetry`),
+  /** The car's best lap against ``ref``'s best lap (none: the fastest car's). */
+  carTelemetry: (id: string, car: string, ref?: string) =>
+    cached<TelemetryComparison>(`/races/${e(id)}/cars/${e(car)}/telemetry${ref ? `?ref=${e(ref)}` : ""}`),
   reports: (runId: string, target: string) =>
     cached<{ items: { name: string; href: string }[] }>(`/reports/${e(runId)}/${e(target)}/index.json`),
   health: () => getJson<S["Health"]>("/health"),

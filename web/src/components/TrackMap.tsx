@@ -3,7 +3,7 @@ import type { Estimate } from "../api/client";
 import { diverging, scaleMax, sequential } from "../colour";
 import { MEASURES, type Measure } from "../measure";
 import { fmtEst } from "../format";
-import { pathD, pointAt, sectionRanges, SECTORS, SUBSECTIONS, type Pt } from "../geometry";
+import { pathD, pointAt, sectionRanges, slice, SECTORS, SUBSECTIONS, type Pt } from "../geometry";
 
 export type SectionValue = { section: string; value?: number | null; est?: Estimate | null; rank?: number | null };
 
@@ -22,13 +22,16 @@ type Props = {
   colourOf?: (v: SectionValue | undefined) => string;   // overrides the measure's scale (e.g. who is faster where)
   labelOf?: (s: string, v: SectionValue | undefined) => string;   // the section's words for screen readers and the tooltip
   legend?: ReactNode;                                 // replaces the measure's legend
+  along?: { from: number; to: number; colour: string }[];   // colours the outline stretch by stretch (fractions of the
+                                                      // lap, e.g. by the running delta) instead of by section; the
+                                                      // sections are then not drawn as buttons (``legend`` says the scale)
 };
 
 const SIZE = 520;
 const PAD = 24;
 
 export function TrackMap({ outline, sectorFractions, subShare, values, measure = "loss", useSubsections, selected, onSelect,
-  markers, title, width = SIZE, colourOf, labelOf, legend }: Props) {
+  markers, title, width = SIZE, colourOf, labelOf, legend, along }: Props) {
   const scaleColour = measure === "relative" ? diverging : sequential;
   const [hover, setHover] = useState<string | null>(null);
   const ranges = useMemo(() => sectionRanges(sectorFractions, subShare), [sectorFractions, subShare]);
@@ -50,7 +53,11 @@ export function TrackMap({ outline, sectorFractions, subShare, values, measure =
         <title>{title}</title>
         <path d={pathD([...outline, outline[0]], scale, PAD)} fill="none" stroke="#444" strokeWidth={14}
           strokeLinejoin="round" />
-        {names.map((s) => {
+        {along && <g data-testid="map-along" aria-hidden="true" pointerEvents="none">
+          {along.map((p, i) => <path key={i} d={pathD(slice(outline, p.from, Math.min(1, p.to)), scale, PAD)} fill="none"
+            stroke={p.colour} data-colour={p.colour} strokeWidth={9} strokeLinecap="butt" strokeLinejoin="round" />)}
+        </g>}
+        {!along && names.map((s) => {
           const v = byName.get(s);
           const [a, b] = ranges[s];
           const pts = [] as Pt[];

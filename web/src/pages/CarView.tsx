@@ -16,6 +16,7 @@ const SectionsMode = lazy(() => import("../modes/Sections"));
 const WeatherMode = lazy(() => import("../modes/Weather"));
 const PatternsMode = lazy(() => import("../modes/Patterns"));
 const CoachingMode = lazy(() => import("../modes/Coaching"));
+const TelemetryMode = lazy(() => import("../modes/Telemetry"));
 
 type Props = { race: Race; track: Track; comp?: Composite; quality?: Quality; state: ViewState; setState: (p: Partial<ViewState>, replace?: boolean) => void };
 
@@ -53,7 +54,7 @@ export function CarView({ race, track, comp, quality, state, setState }: Props) 
         <Stack direction={{ xs: "column", xl: "row" }} gap={2} alignItems="flex-start">
           <Box sx={{ maxWidth: "100%", minWidth: 0 }}>
             <Typography variant="h5" component="h2">Car #{d.car.car} <Typography component="span" variant="body2">({d.car.class}) · best {fmtTime(d.car.best_lap_s)} · {d.car.clean_laps} clean laps of {d.car.laps}</Typography></Typography>
-            {track.outline?.length && track.sector_fractions ? (
+            {state.mode === "telemetry" ? null : track.outline?.length && track.sector_fractions ? (
               <>
                 <Stack direction="row" flexWrap="wrap" columnGap={1}>
                   <FormControlLabel control={<Switch checked={useSubs} disabled={!hasSubs}
@@ -76,6 +77,8 @@ export function CarView({ race, track, comp, quality, state, setState }: Props) 
               {state.mode === "patterns" && <PatternsMode detail={d} laps={laps} selectedLap={state.lap} onLap={(l) => setState({ lap: l })} />}
               {state.mode === "coaching" && <CoachingMode raceId={race.race_id} car={car}
                 onPin={state.coach ? undefined : () => setState({ coach: true })} />}
+              {state.mode === "telemetry" && <TelemetryMode raceId={race.race_id} car={car} track={track} tref={state.tref}
+                onRef={(tref) => setState({ tref })} />}
             </Suspense>
           </Box>
           {state.coach && (

@@ -1,0 +1,124 @@
+// Telemetry mode: the car's best lap against a reference lap (the fastest car's, the car's own best, or any car's
+// with telemetry) — speed, throttle and brake against distance, the delta trace, the map coloured by the running
+// delta and the corners' parts of the lap difference; one cursor reads every chart at one distance.
+import { useEffect, useState } from "react";
+import { Alert, Box, Button, FormControl, InputLabel, MenuItem, Select, Stack, Typography } from "@mui/material";
+import { api, ApiError, type RaceTelemetry, type TelemetryComparison, type Track } from "../api/client";
+import { Async, useApi } from "../components/Async";
+import { fmtDelta, fmtTime } from "../format";
+import { readingAt, refOf, type RefKind } from "../telemetry";
+import { CornerParts } from "./CornerParts";
+import { DeltaTrace } from "./DeltaTrace";
+import { OwnBestCorners } from "./OwnBestCorners";
+import { TelemetryMap } from "./TelemetryMap";
+import { TelemetryReadout } from "./TelemetryReadout";
+import { TelemetryTraces } from "./TelemetryTraces";
+
+type Props = { raceId: string; car: string; track: Track; tref?: string; onRef: (tref: string | undefined) => void };
+
+export default function Telemetry({ raceId, car, track, tref, onRef }: Props) {
+  const summary = useApi(() => api.raceTelemetry(raceId), [raceId]);
+  const e = summary.error;
+  if (e instanceof ApiError && e.status === 404 && /no telemetry for this race/.test(e.message)) {
+    return <Alert severity="info" data-testid="no-telemetry">No telemetry for this race: the car data was not supplied
+      with its timing files, so there are no speed, throttle or brake traces here. The other modes work from the timing.</Alert>;
+  }
+  return (
+    <Box data-testid="telemetry" sx={{ minWidth: 0 }}>
+      <Async r={summary} what="the race's telemetry">
+        {(s) => !s.available
+          ? <Alert severity="info" data-testid="no-telemetry">No telemetry for this race{s.reason ? `: ${s.reason}` : ""}.</Alert>
+          : <CarTelemetry s={s} raceId={raceId} car={car} track={track} tref={tref} onRef={onRef} />}
+      </Async>
+    </Box>
+  );
+}
+
+function RefPicker({ s, car, ref, onRef }: { s: RaceTelemetry; car: string; ref: RefKind; onRef: Props["onRef"] }) {
+  const others = s.cars.map((c) => c.car).filter((c): c is string => !!c && c !== car);
+  const fastest = s.reference_car;
+  return (
+    <Stack direction="row" gap={1} alignItems="center" flexWrap="wrap" data-testid="telemetry-ref">
+      <Typography variant="body2">Reference lap:</Typography>
+      {fastest && fastest !== car && <Button size="small" variant={ref.kind === "fastest" ? "contained" : "outlined"}
+        onClick={() => onRef(undefined)} data-testid="tref-fastest">fastest car (#{fastest})</Button>}
+      <Button size="small" variant={ref.kind === "own" ? "contained" : "outlined"} onClick={() => onRef("own")}
+        data-testid="tref-own">its own best</Button>
+      <FormControl size="small" sx={{ minWidth: 130 }}>
+        <InputLabel id="tref-label">Any car</InputLabel>
+        <Select labelId="tref-label" label="Any car" value={ref.kind === "car" && others.includes(ref.car) ? ref.car : ""}
+          data-testid="tref-select" onChange={(ev) => onRef(String(ev.target.value) || undefined)}>
+          <MenuItem value="">fastest car</MenuItem>
+          {others.map((c) => <MenuItem key={c} value={c}>#{c}</MenuItem>)}
+        </Select>
+      </FormControl>
+    </Stack>
+  );
+}
+
+function CarTelemetry({ s, raceId, car, track, tref, onRef }: Props & { s: RaceTelemetry }) {
+  const mine = s.cars.find((c) => c.car === car);
+  const ref = refOf(tref, car, s.reference_car);
+  const refCar = ref.kind === "car" ? ref.car : ref.kind === "own" ? car : undefined;
+  const cmp = useApi(() => (mine ? api.carTelemetry(raceId, car, refCar) : Promise.resolve(undefined)), [raceId, car, refCar, !!mine]);
+  if (!mine) {
+    const with_ = s.cars.map((c) => `#${c.car}`).join(", ");
+    return <Alert severity="info" data-testid="no-telemetry-car">No telemetry for car #{car} in this race. Cars with
+      telemetry: {with_ || "none"}.</Alert>;
+  }
+  return (
+    <>
+      <RefPicker s={s} car={car} ref={ref} onRef={onRef} />
+      {ref.kind === "car" && !s.cars.some((c) => c.car === ref.car)
+        ? <Alert severity="warning" sx={{ mt: 1 }}>No telemetry for car #{ref.car} in this race to compare with.</Alert>
+        : <Async r={cmp} what={`telemetry of car ${car}`}>
+          {(c) => c ? <Comparison c={c} s={s} own={ref.kind === "own"} fastest={ref.kind === "fastest"} track={track} /> : null}
+        </Async>}
+      {ref.kind === "own" && <Box sx={{ mt: 2 }}><OwnBestCorners car={mine} /></Box>}
+    </>
+  );
+}
+
+function Comparison({ c, s, own, fastest, track }:
+  { c: TelemetryComparison; s: RaceTelemetry; own: boolean; fastest: boolean; track: Track }) {
+  const [cursor, setCursor] = useState<number | null>(null);
+  useEffect(() => setCursor(null), [c]);
+  const length = s.length_m ?? c.distance_m[c.distance_m.length - 1] ?? 1;
+  const corners = s.corners;
+  const refLabel = own ? undefined : `car #${c.reference_car}`;
+  const reading = cursor === null ? null : readingAt(c, corners, cursor);
+  const lap = `lap ${c.lap ?? "–"}, ${fmtTime(c.lap_time_s ?? c.duration_s)}`;
+  const refLap = `lap ${c.reference_lap ?? "–"}, ${fmtTime(c.reference_lap_time_s ?? c.reference_duration_s)}`;
+  return (
+    <Box sx={{ mt: 1 }}>
+      <Typography variant="body1" data-testid="telemetry-heading">
+        {own ? <>Car #{c.car}'s best lap with telemetry ({lap}).</>
+          : <>Car #{c.car}'s best lap with telemetry ({lap}) against car #{c.reference_car}'s ({refLap}{fastest ? ", the fastest lap with telemetry" : ""}):
+            {" "}<b data-testid="lap-difference">{fmtDelta(c.lap_delta_s)} s</b>.</>}
+      </Typography>
+      <Box sx={{ position: "sticky", top: 0, zIndex: 2, bgcolor: "background.paper", py: 0.5 }}>
+        <TelemetryReadout r={reading} car={c.car} refLabel={refLabel} />
+      </Box>
+      <TelemetryTraces distance={c.distance_m} channels={c.channels} reference={own ? undefined : c.reference_channels}
+        corners={corners} length={length} car={c.car} refLabel={refLabel} cursor={cursor} onCursor={setCursor} />
+      <Typography variant="caption" component="p">Red: car #{c.car}{own ? "" : `; blue: car #${c.reference_car}; on the map, the yellow dot is the cursor`}. Every {c.step_m} m
+        from the line. Corners C1, C2, … are numbered in lap order from the line (not the official turn numbers).</Typography>
+      {own ? <Typography variant="body2" sx={{ mt: 1 }}>Only each car's best lap is kept as a trace, so there is no delta trace
+        against its own best; per corner below, what its other clean laps lose to that lap.</Typography> : (
+        <>
+          <Typography variant="h6" component="h3" sx={{ mt: 1 }}>Time gained and lost along the lap</Typography>
+          <DeltaTrace distance={c.distance_m} delta={c.delta_s} corners={corners} length={length} car={c.car}
+            reference={`car ${c.reference_car}`} cursor={cursor} onCursor={setCursor} />
+          <Typography variant="caption" component="p" data-testid="delta-at-line">Above zero: car #{c.car} is behind at that
+            distance. At the line: {fmtDelta(c.delta_s[c.delta_s.length - 1])} s, the difference of the two laps.</Typography>
+          {track.outline?.length && track.sector_fractions
+            ? <Box sx={{ mt: 1, maxWidth: 420 }}><TelemetryMap track={track} distance={c.distance_m} delta={c.delta_s} length={length}
+                cursorM={reading?.distance_m ?? null} car={c.car} reference={`car ${c.reference_car}`} /></Box>
+            : null}
+          <Typography variant="h6" component="h3" sx={{ mt: 1 }}>Per corner</Typography>
+          <CornerParts c={c} />
+        </>
+      )}
+    </Box>
+  );
+}
