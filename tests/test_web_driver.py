@@ -136,8 +136,13 @@ def test_coaching_as_advice(site, browser):
     act = coach["actions"][0]
     objective = pg.get_by_test_id("coaching-objective").inner_text()
     assert act["action"] in objective
-    assert f"median {act['section'].upper()} time {act['measure']['target']:.3f} s over the next " \
-           f"{act['measure']['over_laps']} laps" in objective
+    m = act["measure"]
+    if m["metric"] == "median_section_delta_to_field_s":     # the objective's target, relative to the field
+        want = (f"median {act['section'].upper()} time {abs(m['target']):.3f} s "
+                f"{'slower' if m['target'] > 0 else 'faster'} than the field's median there")
+    else:
+        want = f"median {act['section'].upper()} time {m['target']:.3f} s"
+    assert f"{want} over the next {m['over_laps']} laps" in objective, (want, objective)
     visible = pg.locator("body").inner_text()
     assert not any(f["fact_id"] in visible for f in coach["facts"])       # ids hidden until Sources is opened
     for bad in ("q=", "OLS", "median_section_time_s"):

@@ -32,6 +32,12 @@ describe("coaching as advice", () => {
     expect(measureText(d.actions[0])).toBe("target: median IM3A time 11.177 s over the next 5 laps");
     expect(measureText({ action: "x", section: "s1", measure: { metric: "median_section_time_s", target: 71.5, over_laps: 1 } }))
       .toBe("target: median S1 time 1:11.500 over the next 1 lap");
+    expect(measureText({ action: "x", section: "im3a", measure: { metric: "median_section_delta_to_field_s", target: 0.364, over_laps: 5 } }))
+      .toBe("target: median IM3A time 0.364 s slower than the field's median there over the next 5 laps");
+    expect(measureText({ action: "x", section: "im2", measure: { metric: "median_section_delta_to_field_s", target: -0.05, over_laps: 5 } }))
+      .toBe("target: median IM2 time 0.050 s faster than the field's median there over the next 5 laps");
+    expect(measureText({ action: "x", section: "im2", measure: { metric: "section_time_iqr_s", target: 0.12, over_laps: 5 } }))
+      .toBe("target: spread of the middle half of IM2 times 0.120 s or less over the next 5 laps");
   });
   it("the evidence is the facts the objective cites, in the document's order, missing ones left out", () => {
     expect(evidenceFor(d, d.actions[0]).map((f) => f.fact_id)).toEqual(["sections.im3a.section_loss", "sections.im3a.best_k"]);

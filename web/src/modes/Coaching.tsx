@@ -38,13 +38,22 @@ type Action = NonNullable<Doc["actions"]>[number];
 /** A section id as coaching writes it: upper case ("IM3A"). */
 const sec = (s?: string | null) => (s ? s.toUpperCase() : "");
 
-/** An action's measure in words: "target: median IM3A time 11.177 s over the next 5 laps". */
+/** An action's measure in words: "target: median IM3A time 11.177 s over the next 5 laps", "target: median
+ * IM3A time 0.364 s slower than the field's median there over the next 5 laps", "target: spread of the middle
+ * half of IM3A times 0.120 s or less over the next 5 laps". */
 export function measureText(a: Action): string {
   const m = a.measure;
   if (!m || m.target === undefined || m.target === null) return "";
   const t = typeof m.target === "number" ? fmtTime(m.target) : String(m.target);
-  const what = m.metric === "median_section_time_s" ? `median ${sec(a.section) || "section"} time ${t}${typeof m.target === "number" && m.target < 60 ? " s" : ""}`
-    : `${(m.metric ?? "").replace(/_s$/, "").replace(/_/g, " ")} ${t}`;
+  const s = typeof m.target === "number" && m.target < 60 ? " s" : "";
+  const where = sec(a.section) || "section";
+  let what: string;
+  if (m.metric === "median_section_time_s") what = `median ${where} time ${t}${s}`;
+  else if (m.metric === "median_section_delta_to_field_s" && typeof m.target === "number")
+    what = m.target === 0 ? `median ${where} time equal to the field's median there`
+      : `median ${where} time ${fmtTime(Math.abs(m.target))} s ${m.target > 0 ? "slower" : "faster"} than the field's median there`;
+  else if (m.metric === "section_time_iqr_s") what = `spread of the middle half of ${where} times ${t}${s} or less`;
+  else what = `${(m.metric ?? "").replace(/_s$/, "").replace(/_/g, " ")} ${t}`;
   return `target: ${what}${m.over_laps ? ` over the next ${m.over_laps} lap${m.over_laps === 1 ? "" : "s"}` : ""}`;
 }
 
@@ -106,7 +115,7 @@ export default function Coaching({ raceId, car, onPin }: { raceId: string; car: 
               <summary>Sources: the {(d.facts ?? []).length} facts behind this advice, with their ids</summary>
               <List dense data-testid="coaching-facts">{(d.facts ?? []).map((f) => <ListItem key={f.fact_id}>[{f.fact_id}] {factLine(f)}</ListItem>)}</List>
               <Typography variant="body2" component="h5" sx={{ fontWeight: 600 }}>Actions as published</Typography>
-              <List dense data-testid="coaching-actions">{(d.actions ?? []).map((a, i) => <ListItem key={i}>{a.section ? `${sec(a.section)}: ` : ""}{lapTimesInText(a.action)}{a.measure ? ` — target ${a.measure.metric} ${a.measure.target} over ${a.measure.over_laps} laps` : ""}; evidence {(a.evidence ?? []).join(", ")}</ListItem>)}</List>
+              <List dense data-testid="coaching-actions">{(d.actions ?? []).map((a, i) => <ListItem key={i}>{a.section ? `${sec(a.section)}: ` : ""}{lapTimesInText(a.action)}{a.measure ? ` — ${measureText(a)}` : ""}; evidence {(a.evidence ?? []).join(", ")}</ListItem>)}</List>
               <Typography variant="body2" component="h5" sx={{ fontWeight: 600 }}>Hypotheses' sources</Typography>
               <List dense data-testid="coaching-hypothesis-sources">{(d.hypotheses ?? []).map((h, i) => <ListItem key={i}>{i + 1}: {(h.supported_by ?? []).join(", ")}</ListItem>)}</List>
             </Box>
