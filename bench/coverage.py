@@ -1,22 +1,27 @@
 #!/usr/bin/env python3
 """Coverage of every interval type that has a counterpart in the sample season's truth: coverage, the share
 of misses below and above, median width and n, per statistic and section set; then the split-half calibration
-(odd laps against even laps, no truth needed) on the sample and on the real races (kaizenlap.coverage;
-docs/DATA_REFERENCE.md §10.5 shows the tables). Also the wall time of writing the sample season. Prints
-figures; asserts nothing.
+(no truth needed) on the sample and on the real races, for the pairs split (neighbouring laps two by two,
+alternating) and the odd/even split (kaizenlap.coverage; docs/DATA_REFERENCE.md §10.5 shows the tables).
+Old (Normal trend model) and new (smoothed residual bootstrap, ``bootstrap.order_stat_draws``) order-statistic
+intervals side by side, with the load average (timings on a shared machine). Prints figures; asserts nothing.
 
     python bench/coverage.py [--seed 2025] [--draws 400] [--real ../shared/trd]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
 
 from kaizenlap import coverage
+from kaizenlap.engines.common import engine_settings
 from kaizenlap.ingest.loader import load
 from kaizenlap.sample import write_season
+
+METHODS = {"old": "normal", "new": "residual"}
 
 
 def main() -> None:
@@ -26,40 +31,62 @@ def main() -> None:
     ap.add_argument("--real", default=str(Path(__file__).resolve().parents[2] / "shared" / "trd"),
                     help="the real TRD files for the split-half calibration (skipped when absent)")
     args = ap.parse_args()
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         write_season(Path(tmp), seed=args.seed)
         t1 = time.perf_counter()
         races, _ = load([tmp], use_cache=False)
-        rows = coverage.coverage_rows({r.race_id: r for r in races}, seed=args.seed, draws=args.draws)
-        t2 = time.perf_counter()
-        halves = {"sample": coverage.split_half_rows({r.race_id: r for r in races})}
-    table = coverage.coverage_table(rows)
-    print(f"sample season (seed {args.seed}) written in {t1 - t0:.1f} s; ingest + engines + truth "
-          f"({args.draws} draws) {t2 - t1:.1f} s")
+        sample = {r.race_id: r for r in races}
+    print(f"sample season (seed {args.seed}) written in {t1 - t0:.1f} s")
+    tables = {}
+    for tag, how in METHODS.items():
+        t = time.perf_counter()
+        with engine_settings({"bootstrap.order_stat_draws": how}):
+            tables[tag] = coverage.coverage_table(coverage.coverage_rows(sample, seed=args.seed, draws=args.draws))
+        print(f"{tag} ({how}): ingest + engines + truth ({args.draws} draws) {time.perf_counter() - t:.1f} s")
+    print("\nCoverage of the sample's truth (old | new)")
     print("| statistic | section set | intervals (n) | coverage | truth below | truth above | median width (s) | "
           "median abs error (s) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for r in table.itertuples():
-        print(f"| `{r.statistic}` | {r.section_set} | {r.n_intervals} | {r.coverage:.1%} | {r.miss_below:.1%} | "
-              f"{r.miss_above:.1%} | {r.median_width_s:.3f} | {r.median_abs_error_s:.3f} |")
+    old, new = (tables[k].set_index(["statistic", "section_set"]) for k in METHODS)
+    for key, r in new.iterrows():
+        o = old.loc[key]
+        print(f"| `{key[0]}` | {key[1]} | {int(r.n_intervals)} | {o.coverage:.1%} → {r.coverage:.1%} | "
+              f"{o.miss_below:.1%} → {r.miss_below:.1%} | {o.miss_above:.1%} → {r.miss_above:.1%} | "
+              f"{o.median_width_s:.3f} → {r.median_width_s:.3f} | {r.median_abs_error_s:.3f} |")
+    sources = {"sample": sample}
     if Path(args.real).is_dir():
         real, _ = load([args.real], use_cache=True)
-        halves["real"] = coverage.split_half_rows({r.race_id: r for r in real if r.status == "loaded"})
+        sources["real"] = {r.race_id: r for r in real if r.status == "loaded"}
     else:
         print(f"(no real files at {args.real}: the real split-half calibration is skipped)")
-    tables = {k: coverage.split_half_table(v).set_index(["statistic", "section_set"]) for k, v in halves.items()}
-    print("\nSplit-half calibration: SD of z = (odd-lap estimate - even-lap estimate) / combined SE; 1 when the "
-          "intervals are calibrated, share |z| > 1.96 nominal 5%")
-    cols = list(tables)
-    print("| statistic | section set | " + " | ".join(f"{c} pairs | {c} SD(z) | {c} abs z>1.96" for c in cols) + " |")
-    print("| --- | --- | " + " | ".join("--- | --- | ---" for _ in cols) + " |")
-    for key in tables["sample"].index:
+    cols = {}
+    for src, rr in sources.items():
+        for split in coverage.SPLITS:
+            for tag, how in METHODS.items():
+                t = time.perf_counter()
+                with engine_settings({"bootstrap.order_stat_draws": how}):
+                    cols[(src, split, tag)] = coverage.split_half_table(coverage.split_half_rows(rr, split)).set_index(
+                        ["statistic", "section_set"])
+                print(f"split-half {src} {split} {tag}: {time.perf_counter() - t:.1f} s")
+    print("\nSplit-half calibration: SD of z = (half A − half B) / combined SE, 1 when calibrated (old → new; "
+          "pairs: laps 1,4,5,8,9,… against 2,3,6,7,…; odd/even: shares neighbouring-lap noise)")
+    heads = [(src, split) for src in sources for split in coverage.SPLITS]
+    print("| statistic | section set | " + " | ".join(f"{s} {p} pairs | {s} {p} SD(z) | {s} {p} abs z>1.96"
+                                                  for s, p in heads) + " |")
+    print("| --- | --- | " + " | ".join("--- | --- | ---" for _ in heads) + " |")
+    for key in cols[("sample", "pairs", "new")].index:
         cells = []
-        for c in cols:
-            r = tables[c].loc[key] if key in tables[c].index else None
-            cells.append("– | – | –" if r is None else f"{int(r.pairs)} | {r.sd_z:.2f} | {r.beyond_1_96:.1%}")
+        for s, p in heads:
+            o, n = cols[(s, p, "old")], cols[(s, p, "new")]
+            if key not in n.index or key not in o.index:
+                cells.append("– | – | –")
+                continue
+            cells.append(f"{int(n.loc[key].pairs)} | {o.loc[key].sd_z:.2f} → {n.loc[key].sd_z:.2f} | "
+                         f"{o.loc[key].beyond_1_96:.1%} → {n.loc[key].beyond_1_96:.1%}")
         print(f"| `{key[0]}` | {key[1]} | " + " | ".join(cells) + " |")
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

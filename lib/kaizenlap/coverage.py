@@ -131,17 +131,35 @@ def _estimates(laps: pd.DataFrame, race_id: str) -> dict[tuple, dict]:
 SPLIT_HALF_STATS = ("median", "best_k", "consistency_cost", "personal_composite", "personal_best_k")
 
 
-def split_half_rows(races: dict) -> pd.DataFrame:
-    """A calibration check that needs no truth: each race's laps split into odd and even lap numbers, every
-    statistic estimated on each half by the engines, and the two estimates of one car compared. For two
-    independent halves with calibrated intervals, z = (a - b) / sqrt(se_a^2 + se_b^2), se = (hi - lo) / (2 *
-    1.96), has SD 1 and |z| > 1.96 in 5% of pairs; an SD of 0.66 says the intervals are ~1.5x too wide."""
+SPLITS = ("pairs", "odd_even")
+
+
+def half_a(lap: pd.Series, split: str = "pairs") -> pd.Series:
+    """Which laps go to the first half. ``"pairs"``: laps 1, 4, 5, 8, 9, ... (pattern A B B A by lap number):
+    blocks of two neighbouring laps alternate between the halves, so each lap has one neighbour in its own half
+    and one in the other, and a linear trend is balanced over every four laps. ``"odd_even"``: odd lap numbers;
+    every neighbour of a lap is then in the other half, and real laps' positive correlation between neighbours
+    (shared noise) makes the halves agree more than independent halves would (DATA_REFERENCE 10.5)."""
+    if split == "odd_even":
+        return lap % 2 == 1
+    if split == "pairs":
+        return ((lap - 1) % 4).isin([0, 3])
+    raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+
+
+def split_half_rows(races: dict, split: str = "pairs") -> pd.DataFrame:
+    """A calibration check that needs no truth: each race's laps split into two interleaved halves by lap number
+    (:func:`half_a`), every statistic estimated on each half by the engines, and the two estimates of one car
+    compared. For two independent halves with calibrated intervals, z = (a - b) / sqrt(se_a^2 + se_b^2),
+    se = (hi - lo) / (2 * 1.96), has SD 1 and |z| > 1.96 in 5% of pairs; an SD of 0.66 says the intervals are
+    ~1.5x too wide, or that the halves share noise."""
     rows = []
     for rid, race in sorted(races.items()):
         laps = race.laps
         if laps is None or not len(laps):
             continue
-        halves = [_estimates(laps[laps["lap"] % 2 == parity], rid) for parity in (1, 0)]
+        in_a = half_a(laps["lap"], split)
+        halves = [_estimates(laps[in_a], rid), _estimates(laps[~in_a], rid)]
         for key in sorted(set(halves[0]) & set(halves[1])):
             a, b = halves[0][key], halves[1][key]
             se = np.hypot((a["hi"] - a["lo"]) / (2 * Z95), (b["hi"] - b["lo"]) / (2 * Z95))

@@ -1,4 +1,5 @@
-"""Shared statistics for the engines: the estimate record and the parametric trend-model bootstrap."""
+"""Shared statistics for the engines: the estimate record and the trend-model bootstraps (Normal noise;
+resampled residuals for the intervals)."""
 from __future__ import annotations
 
 import math
@@ -130,6 +131,52 @@ def trend_model_draws(x: np.ndarray, lap: np.ndarray, salt: str, reps: int | Non
     reps = reps or b["reps"]
     line, sd = trend_model_fit(x, lap)
     return line(lap)[None] + rng(salt + "|param").standard_normal((reps, *x.shape)) * sd
+
+
+def interval_draws(x: np.ndarray, lap: np.ndarray, salt: str, reps: int | None = None) -> np.ndarray:
+    """Draws of a car's section times ``x`` (laps x sections) for the intervals of order statistics, by
+    ``bootstrap.order_stat_draws``: ``"residual"`` (default) a smoothed residual bootstrap of the trend model:
+    per section the OLS line on lap number; whole rows of residuals (a lap's sections together), scaled by
+    sqrt(n / (n - 2)), resampled with replacement, plus Normal smoothing h * sd (h = ``bootstrap.smoothing``),
+    the sum shrunk by 1 / sqrt(1 + h^2) so its variance stays sd^2. Real laps are right-skewed (a floor near the
+    car's limit, slow laps above it): the resampled residuals keep the tight lower tail the order statistics
+    live in, where Normal noise with the SD (``"normal"``, :func:`trend_model_draws`) made the intervals of
+    best-k and the personal composite 1.15-1.3x too wide on real laps (docs/DATA_REFERENCE.md 10.5).
+    Shape (reps, n, sections)."""
+    b = cfg()["bootstrap"]
+    if b.get("order_stat_draws", "residual") == "normal":
+        return trend_model_draws(x, lap, salt, reps)
+    reps = reps or b["reps"]
+    line, sd = trend_model_fit(x, lap)
+    fit = line(lap)
+    n = len(x)
+    r = (x - fit) * np.sqrt(n / max(n - 2, 1))
+    g = rng(salt + "|resid")
+    e = r[g.integers(0, n, size=(reps, n))]
+    h = float(b.get("smoothing", 0.3))
+    if h:
+        e = (e + h * sd * g.standard_normal(e.shape)) / np.sqrt(1 + h * h)
+    return fit[None] + e
+
+
+def interval_lap_draws(x: np.ndarray, lap: np.ndarray, other_laps: np.ndarray, reps: int, salt: str) -> np.ndarray:
+    """A car's clean laps without every split (``other_laps``: their lap numbers) simulated as whole laps with the
+    noise of :func:`interval_draws`: the sections' OLS trends summed, plus a resampled row sum of the residuals
+    (smoothed as there) or, with ``order_stat_draws: normal``, Normal noise with SD sqrt(sum of the sections'
+    residual variances). Shape (reps, len(other_laps))."""
+    b = cfg()["bootstrap"]
+    line, sd = trend_model_fit(x, lap)
+    mean = line(other_laps).sum(axis=1)
+    if b.get("order_stat_draws", "residual") == "normal":
+        return mean[None] + rng(salt + "|other").standard_normal((reps, len(other_laps))) * np.sqrt((sd ** 2).sum())
+    n = len(x)
+    rs = ((x - line(lap)) * np.sqrt(n / max(n - 2, 1))).sum(axis=1)
+    g = rng(salt + "|other-resid")
+    e = rs[g.integers(0, n, size=(reps, len(other_laps)))]
+    h = float(b.get("smoothing", 0.3))
+    if h:
+        e = (e + h * np.sqrt(np.mean(rs ** 2)) * g.standard_normal(e.shape)) / np.sqrt(1 + h * h)
+    return mean[None] + e
 
 
 def centred_interval(point: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

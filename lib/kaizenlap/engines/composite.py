@@ -6,7 +6,7 @@ from; the composite is the smaller of their sum and the scope's best clean lap (
 valid lap time, splits or not), so no composite is slower than a lap actually driven. Computed for the 3
 sectors and, separately, the 6 sub-sections. Per car: the personal composite (the same rule over the car's own
 laps) and the personal best-k (per section, the median of the car's k fastest clean times, summed), each with
-a parametric-bootstrap interval under the car's own lap trend (order statistics: the percentile bootstrap
+a residual-bootstrap interval under the car's own lap trend (order statistics: the percentile bootstrap
 undercovers them; docs/DATA_REFERENCE.md §10.1), and the potential gain (best clean lap − personal composite)
 against its distribution under the car's own noise alone (``potential_gain_beats_noise``).
 """
@@ -19,8 +19,8 @@ from kaizenlap.core.ids import doc_id
 from kaizenlap.core.jsonclean import plain
 from kaizenlap.core.laptime import format_lap
 from kaizenlap.engines.common import (NOT_ENOUGH, SECTION_SETS, Estimate, centred_interval, cfg, clean, clean_sections,
-                                      median_of_k_fastest, min_stat, not_enough, rng, trend_model_draws,
-                                      trend_model_fit)
+                                      interval_draws, interval_lap_draws, median_of_k_fastest, min_stat, not_enough,
+                                      rng, trend_model_draws, trend_model_fit)
 
 ALL_CLASSES = "all"
 
@@ -118,10 +118,13 @@ def car_composites(laps: pd.DataFrame, cols: list[str], salt: str, lap_laps: pd.
     x = full[cols].to_numpy(dtype=float)
     lap = full["lap"].to_numpy(float)
     # Order statistics: the percentile bootstrap of a minimum has lo == value (coverage 41 % on the sample);
-    # a parametric bootstrap under the car's own lap trend, centred on the observed value, covers.
+    # a residual bootstrap under the car's own lap trend, centred on the observed value, covers.
+    # The potential gain's noise-only test keeps the Normal trend model (its documented rule, 10.1); the intervals
+    # use the residual bootstrap, whose lower tail is the car's own (10.5).
     draws = trend_model_draws(x, lap, salt)
-    method = ("parametric bootstrap (per section: the car's OLS lap trend + Normal noise), interval centred on "
-              "the observed value")
+    idraws = interval_draws(x, lap, salt)
+    method = ("smoothed residual bootstrap (per section: the car's OLS lap trend + its resampled residuals), "
+              "interval centred on the observed value")
     p_sum = float(min_stat(x[None])[0])
     times = lap_laps["lap_time_s"].dropna()
     best = float(times.min()) if len(times) else float(full["lap_time_s"].min())
@@ -130,8 +133,9 @@ def car_composites(laps: pd.DataFrame, cols: list[str], salt: str, lap_laps: pd.
     others = lap_laps.loc[~lap_laps.index.isin(full.index)].dropna(subset=["lap_time_s"])
     # The bounded statistic in every draw: a lap without every split can be faster than the sections' sum (a
     # lap with them never is: a sum of minima is at most any lap's sum).
-    bounded = min_stat(draws)
-    other_sim = other_lap_draws(x, lap, others["lap"].to_numpy(float), draws.shape[0], salt)
+    bounded = min_stat(idraws)
+    other_laps = others["lap"].to_numpy(float)
+    other_sim = interval_lap_draws(x, lap, other_laps, idraws.shape[0], salt) if len(other_laps) else None
     if other_sim is not None:
         bounded = np.minimum(bounded, other_sim.min(axis=1))
     lo, hi = centred_interval(np.array(p), bounded)
@@ -140,7 +144,7 @@ def car_composites(laps: pd.DataFrame, cols: list[str], salt: str, lap_laps: pd.
                   + "; laps without every split simulated as whole laps and the minimum taken in every draw")
     stat = median_of_k_fastest(k)
     pk = float(stat(x[None])[0])
-    lo, hi = centred_interval(np.array(pk), stat(draws))
+    lo, hi = centred_interval(np.array(pk), stat(idraws))
     bk = Estimate(round(pk, 3), float(lo), float(hi), n, f"sum over sections of the median of the car's {k} fastest "
                                                         f"clean times; {method}")
     gain = potential_gain_vs_noise(x, lap, others["lap"].to_numpy(float), best - round(p, 3), draws, salt)

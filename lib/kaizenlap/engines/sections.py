@@ -12,7 +12,7 @@ is the time lost in the section beyond what the car's overall deficit, spread ov
 to section time, explains: a car 1% off everywhere has section_loss 0 everywhere, and a positive value is
 a weakness specific to that section (negative: a relative strength). median, consistency_cost, loss and
 section_loss have a percentile-bootstrap interval (the car's clean laps resampled); best_k and pace_gap,
-order statistics, a parametric one under the car's own lap trend (docs/DATA_REFERENCE.md §10); the
+order statistics, a residual bootstrap under the car's own lap trend (docs/DATA_REFERENCE.md §10); the
 references are the race's fixed values. Sections are ranked by the lower bound of section_loss; an interval that crosses zero is "not
 significant". Why not rank by the raw loss: it grows with section length for any slower car and with the
 section's noise (the composite is a minimum), so it points at long sections, not at the driver's weakness
@@ -26,7 +26,7 @@ import pandas as pd
 from kaizenlap.core.ids import doc_id, lap_key
 from kaizenlap.core.jsonclean import plain
 from kaizenlap.engines.common import (SECTION_SET_OF, fmt3, SECTION_SETS, Estimate, centred_interval, cfg, clean_sections,
-                                      not_enough, rng, trend_model_draws)
+                                      interval_draws, not_enough, rng)
 from kaizenlap.ingest.flags import SECTION_REASONS, sections_clean
 from kaizenlap.engines.composite import field_composite
 
@@ -63,10 +63,10 @@ def section_stats(a: np.ndarray, reference: np.ndarray, typical: np.ndarray, k: 
             "loss": med - reference, "section_loss": section_loss}
 
 
-ORDER_STATS = ("best_k", "pace_gap")     # intervals from the parametric trend-model bootstrap
+ORDER_STATS = ("best_k", "pace_gap")     # intervals from the trend-model residual bootstrap
 METHOD = {st: "percentile bootstrap over the car's clean laps" for st in STATS}
-METHOD.update({st: "parametric bootstrap (per section: the car's OLS lap trend + Normal noise), interval centred "
-                   "on the observed value" for st in ORDER_STATS})
+METHOD.update({st: "smoothed residual bootstrap (per section: the car's OLS lap trend + its resampled residuals), "
+                   "interval centred on the observed value" for st in ORDER_STATS})
 
 
 def car_section_stats(x: np.ndarray, reference: np.ndarray, typical: np.ndarray, salt: str,
@@ -74,7 +74,7 @@ def car_section_stats(x: np.ndarray, reference: np.ndarray, typical: np.ndarray,
     """Point values and interval bounds of every statistic, per section (columns of ``x``).
     ``reference``: the field composite per section; ``typical``: the field's median per section.
     median, consistency_cost, loss, section_loss: percentile bootstrap of the car's clean laps. best_k and
-    pace_gap (order statistics, where the percentile bootstrap undercovers): parametric bootstrap under the
+    pace_gap (order statistics, where the percentile bootstrap undercovers): residual bootstrap under the
     car's own lap trend (``lap``: the laps' numbers), :func:`centred_interval`."""
     c = cfg()
     k, reps, level = c["best_k"], c["bootstrap"]["reps"], c["bootstrap"]["level"]
@@ -95,7 +95,7 @@ def car_section_stats(x: np.ndarray, reference: np.ndarray, typical: np.ndarray,
     for i, name in enumerate(STATS):
         out[name] = (point[name], lo_all[i * m:(i + 1) * m], hi_all[i * m:(i + 1) * m])
     lap = np.arange(len(x), dtype=float) if lap is None else np.asarray(lap, float)
-    draws = trend_model_draws(x, lap, salt)
+    draws = interval_draws(x, lap, salt)
     pdist = section_stats(draws, reference, typical, k)
     for name in ORDER_STATS:
         lo, hi = centred_interval(point[name], pdist[name])
