@@ -15,7 +15,9 @@ the file and the first line (1-based, the header is line 1), never a crash:
 * ``telemetry_unknown_channel``: a channel name the project does not know (kept, not used by the engines).
 
 :func:`car_frame` then puts one car's channels on one time base (every timestamp at which any channel was
-logged; each channel carried forward from its last reading, at most ``carry_ms``). Why pyarrow (measured
+logged; each channel carried forward from its last reading, at most ``carry_ms``); :func:`car_channels` gives the
+engine that time base, the lap counter and each channel's raw readings from one pyarrow read, without the pivot
+(~4x less CPU for the engine; docs/DATA_REFERENCE.md 10.7 "Speed"). Why pyarrow (measured
 by bench/telemetry.py against the first reader, pandas, polars and DuckDB; figures in docs/DATA_REFERENCE.md
 4.9 and docs/DESIGN.md "Telemetry reader"): the whole reader costs 1.4-1.65x the CPU of pyarrow's bare
 parse, polars' parse-and-partition without any checks costs about the bare parse and DuckDB's about the whole
