@@ -18,9 +18,10 @@ after the other in one run:
 For each: wall s, MB/s (file size in 2^20 bytes / wall), CPU s (user + system, all threads: the
 load-independent figure), peak RSS, and the 1-minute load average before and after (the machine has 2 cores;
 a load over 2 slows every wall figure). Then the telemetry engine per race on the same file: read into the
-per-car cache, then :func:`kaizenlap.engines.telemetry.analyse` on the cache (no timing: laps unmatched), timed
-in its own process, with the cars, laps and time per lap, scaled to a 1.5 GB race. Prints figures; asserts
-nothing. Targets: the buffered reader >= 150 MB/s, peak RSS <= 2048 MB; the engine <= 5 s a race.
+per-car cache, then :func:`kaizenlap.engines.telemetry.analyse` on the cache (no timing: laps unmatched), each
+implementation (``--engine-impls``: ``pandas``, the first, then ``arrow``, the default) timed in its own process
+one after the other, wall and CPU s, with the cars, laps and time per lap, scaled to a 1.5 GB race, and whether
+their documents are identical. Prints figures; asserts nothing. Targets: the buffered reader >= 150 MB/s, peak RSS <= 2048 MB; the engine <= 5 s a race.
 """
 from __future__ import annotations
 
@@ -105,31 +106,35 @@ def available(mode: str, extra: str) -> bool:
 
 
 ENGINE_CHILD = r"""
-import json, sys, time
+import json, pickle, sys, time
 from pathlib import Path
+path, out, impl = sys.argv[1:4]
+t0 = time.perf_counter()
+if impl == "read":
+    from kaizenlap.ingest.telemetry import read_telemetry
+    cache = read_telemetry(path, out)
+    pickle.dump(cache, open(Path(out) / "cache.pickle", "wb"))
+    print(json.dumps({"read_s": time.perf_counter() - t0}))
+    sys.exit(0)
 from kaizenlap.core import params
 from kaizenlap.engines import telemetry
-from kaizenlap.ingest.telemetry import read_telemetry
-path, out = sys.argv[1:3]
-t0 = time.perf_counter()
-cache = read_telemetry(path, out)
-read_s = time.perf_counter() - t0
+cache = pickle.load(open(Path(out) / "cache.pickle", "rb"))
 track = {"track_id": "barber", **params.tracks()["barber"]}
-t0 = time.perf_counter()
-doc = telemetry.analyse(cache, None, track, "barber-r1")
-engine_s = time.perf_counter() - t0
+t0, c0 = time.perf_counter(), time.process_time()
+doc = telemetry.analyse(cache, None, track, "barber-r1", impl=impl)
+engine_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
 laps = sum(len(c["laps"]) for c in doc["cars"])
 hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
-print(json.dumps({"read_s": read_s, "engine_s": engine_s, "cars": len(doc["cars"]), "laps": laps,
-                  "peak_rss_mb": hwm / 1024}))
+print(json.dumps({"engine_s": engine_s, "cpu_s": cpu_s, "cars": len(doc["cars"]), "laps": laps,
+                  "peak_rss_mb": hwm / 1024, "doc": json.dumps(doc, sort_keys=True)}))
 """
 
 
-
-def measure_engine(path: Path, tmp: Path) -> dict:
-    """The engine on ``path``'s cache, in its own process."""
+def measure_engine(path: Path, tmp: Path, impl: str) -> dict:
+    """``impl="read"``: ``path`` into the cache under ``tmp``; else the engine (:func:`analyse` with that
+    ``impl``) on that cache, in its own process."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "lib"), str(ROOT)]))
-    proc = subprocess.run([sys.executable, "-c", ENGINE_CHILD, str(path), str(tmp / "cache-engine")],
+    proc = subprocess.run([sys.executable, "-c", ENGINE_CHILD, str(path), str(tmp / "cache-engine"), impl],
                           capture_output=True, text=True, env=env)
     if proc.returncode:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else f"exit {proc.returncode}"}
@@ -146,6 +151,9 @@ def main() -> None:
     ap.add_argument("--file", help="read this file instead of generating one (kept)")
     ap.add_argument("--extra-path", default="", help="a folder to import polars / duckdb from (pip --target)")
     ap.add_argument("--no-engine", action="store_true", help="skip the engine timing")
+    ap.add_argument("--engine-impls", default="pandas,arrow",
+                    help="the engine's implementations to time, in order (analyse(impl=...)): pandas (the first: "
+                         "pandas pivot to the wide frame) and arrow (pyarrow/numpy per channel)")
     args = ap.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     bad = [m for m in modes if m not in MODES]
@@ -185,14 +193,26 @@ def main() -> None:
                       + tail, flush=True)
                 shutil.rmtree(out, ignore_errors=True)
         if not args.no_engine:
-            r = measure_engine(path, Path(tmp))
+            r = measure_engine(path, Path(tmp), "read")
             if "error" in r:
-                print(f"engine      : failed: {r['error']}")
-            else:
-                race = r["engine_s"] * (1536 * 2**20) / (mb * 2**20)
-                print(f"engine      : {r['cars']} cars, {r['laps']} laps from the cache in {r['engine_s']:.2f} s "
-                      f"({r['engine_s'] / max(r['laps'], 1) * 1000:.0f} ms a lap; peak RSS {r['peak_rss_mb']:.0f} MB); "
-                      f"scaled to a 1.5 GB race: {race:.1f} s; load {os.getloadavg()[0]:.1f}")
+                print(f"engine      : cache not read: {r['error']}")
+            docs = {}
+            for impl in ([] if "error" in r else [i for i in args.engine_impls.split(",") if i]):
+                before = os.getloadavg()[0]
+                r = measure_engine(path, Path(tmp), impl)
+                after = os.getloadavg()[0]
+                if "error" in r:
+                    print(f"engine {impl:6s}: failed: {r['error']}")
+                    continue
+                docs[impl] = r.pop("doc")
+                scale = (1536 * 2**20) / (mb * 2**20)
+                print(f"engine {impl:6s}: {r['cars']} cars, {r['laps']} laps from the cache in {r['engine_s']:5.2f} s, "
+                      f"CPU {r['cpu_s']:5.2f} s ({r['engine_s'] / max(r['laps'], 1) * 1000:.0f} ms a lap; peak RSS "
+                      f"{r['peak_rss_mb']:.0f} MB); scaled to a 1.5 GB race: {r['engine_s'] * scale:5.1f} s, CPU "
+                      f"{r['cpu_s'] * scale:5.1f} s; load {before:.1f} -> {after:.1f}", flush=True)
+            if len(docs) > 1:
+                same = len(set(docs.values())) == 1
+                print(f"engine documents {' / '.join(docs)}: {'identical' if same else 'DIFFERENT'}")
     print("targets (buffered): >= 150 MB/s, peak RSS <= 2048 MB; a wall figure at a load over 2 is slowed by "
           "the other work on the 2 cores: CPU s is the figure to compare; engine <= 5 s a race from the cache")
 

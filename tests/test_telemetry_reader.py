@@ -187,3 +187,40 @@ def test_the_buffered_reader_writes_what_the_first_reader_wrote(tmp_path, monkey
     assert not list((tmp_path / "new").glob("*.part"))
     with pytest.raises(ValueError):
         read_telemetry(path, tmp_path / "x", engine="duckdb")
+
+
+def test_car_channels_gives_car_frames_time_base_and_each_channels_readings(real, tmp_path):
+    """The engine's fast read (:func:`car_channels`, pyarrow/numpy) against :func:`car_frame` (the pandas pivot)
+    on the real sample, and against hand-built truth on a file with the awkward cases: rows out of time order,
+    a missing lap, a time whose only value is NaN (no tick there), a missing channel name, two channels at one
+    time on different laps (the larger counts)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from kaizenlap.ingest.telemetry import car_channels
+    path = real.files["GR86-002-000"]
+    fast, frame = car_channels(path), car_frame(path)
+    assert np.array_equal(fast.t, pd.DatetimeIndex(frame["timestamp"]).as_unit("ms").asi8.astype(float))
+    assert np.array_equal(fast.lap, frame["lap"].astype("float64").to_numpy(), equal_nan=True)
+    long = pd.read_parquet(path)
+    assert set(fast.channels) == set(long["channel"])
+    for ch, part in long.groupby("channel"):
+        t, v = fast.raw(ch)
+        assert np.array_equal(t, pd.DatetimeIndex(part["timestamp"]).as_unit("ms").asi8.astype(float))
+        assert np.array_equal(v, part["value"].to_numpy(float))
+    t0 = pd.Timestamp("2025-09-05", tz="UTC")
+    ms = [300, 100, 100, 200, 400, 500, 500]
+    table = pa.table({"timestamp": pa.array([t0 + pd.Timedelta(milliseconds=m) for m in ms], pa.timestamp("ms", "UTC")),
+                      "channel": pa.array(["speed", "speed", "aps", "aps", "aps", None, "aps"]),
+                      "value": pa.array([30.0, 10.0, 5.0, None, 7.0, 1.0, 8.0]),
+                      "lap": pa.array([2, 1, 2, None, 3, 9, None], pa.int32())})
+    pq.write_table(table, tmp_path / "odd.parquet")
+    odd = car_channels(tmp_path / "odd.parquet")
+    base = t0.value // 10**6
+    assert (odd.t - base).tolist() == [100.0, 300.0, 400.0, 500.0]   # 200: only a NaN; 500: aps (and a nameless row)
+    assert np.array_equal(odd.lap, [2.0, 2.0, 3.0, 9.0], equal_nan=True)
+    assert (odd.raw("speed")[0] - base).tolist() == [300.0, 100.0] and odd.raw("speed")[1].tolist() == [30.0, 10.0]
+    assert np.array_equal(odd.raw("aps")[1], [5.0, np.nan, 7.0, 8.0], equal_nan=True)
+    assert not odd.has("pbrake_f") and len(odd.raw("pbrake_f")[0]) == 0
+    ref = car_frame(tmp_path / "odd.parquet")                       # the pivot agrees on the awkward file too
+    assert np.array_equal(odd.t, pd.DatetimeIndex(ref["timestamp"]).as_unit("ms").asi8.astype(float))
+    assert np.array_equal(odd.lap, ref["lap"].astype("float64").to_numpy(), equal_nan=True)

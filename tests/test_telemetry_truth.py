@@ -216,3 +216,19 @@ def test_the_sample_command_writes_a_bench_file_of_the_size_asked(tmp_path, caps
     assert cache.issues == [] and cache.kept == cache.rows == path.read_bytes().count(b"\n") - 1
     assert len(cache.files) == 1                       # 2 MB: one car's 20 laps, cut at a line end
     assert cli.main(["sample", str(tmp_path / "zero"), "--telemetry-size", "0"]) == 2
+
+
+def test_the_fast_engine_writes_the_first_engines_document(season, tmp_path):
+    """``impl="arrow"`` (the default: pyarrow/numpy per channel) and ``impl="pandas"`` (the first: the pandas
+    pivot) give the same document, number for number, with the timing and without it (bench/telemetry.py
+    times both)."""
+    out, _, _ = season
+    [race], _ = load([out], use_cache=False, race_ids=["barber-r1"])
+    cache = te.load(te.find_telemetry(out, "barber", 1), tmp_path / "c")
+    for laps in (race.laps, None):
+        fast = te.analyse(cache, laps, params.tracks()["barber"], "barber-r1")
+        first = te.analyse(cache, laps, params.tracks()["barber"], "barber-r1", impl="pandas")
+        assert json.dumps(fast, sort_keys=True) == json.dumps(first, sort_keys=True)
+        assert fast["available"] and sum(len(c["laps"]) for c in fast["cars"]) >= 4     # 2 cars, 2 complete laps each
+    with pytest.raises(ValueError, match="impl"):
+        te.analyse(cache, None, params.tracks()["barber"], "barber-r1", impl="polars")

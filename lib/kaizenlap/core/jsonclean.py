@@ -11,6 +11,8 @@ import pandas as pd
 def plain(obj: Any) -> Any:
     """JSON values only: numpy/pandas scalars to Python, NaN/inf/NA/NaT to None, timestamps to ISO-8601,
     an object with ``to_dict()`` (an engine's estimate) to its dict."""
+    if type(obj) is float:                     # the common case first (long traces of floats): same result
+        return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
         return {str(k): plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,12 @@ from kaizenlap.core import params
 from kaizenlap.core.ids import doc_id
 from kaizenlap.core.jsonclean import plain
 from kaizenlap.engines.common import Estimate, cfg, fmt3
-from kaizenlap.ingest.telemetry import TelemetryCache, car_frame, is_telemetry_file, read_telemetry, vehicle_number
+from kaizenlap.ingest.telemetry import (TelemetryCache, car_channels, car_frame, is_telemetry_file, read_telemetry,
+                                        vehicle_number)
 
 METRICS = ("brake_m", "brake_peak_bar", "min_kph", "min_m", "pickup_m", "exit_kph", "delta_s")
 THROTTLES = ("aps", "ath")
+IMPLS = ("arrow", "pandas")
 
 
 def settings() -> dict:
@@ -82,6 +85,27 @@ def _raw(long: pd.DataFrame, channel: str) -> tuple[np.ndarray, np.ndarray]:
     part = long[long["channel"] == channel]
     t = pd.DatetimeIndex(part["timestamp"]).as_unit("ms").asi8.astype(float)
     return t, part["value"].to_numpy(float)
+
+
+class _PandasCar:
+    """The first implementation's read of a car's cache (``impl="pandas"``): the long rows as pandas, the time
+    base from :func:`car_frame` (a pivot to the wide frame), each channel by a mask over the long rows."""
+
+    def __init__(self, path: str | Path):
+        self.long = pq.read_table(path, read_dictionary=["channel"]).to_pandas()   # channel: categorical
+        frame = car_frame(path)
+        self.t = pd.DatetimeIndex(frame["timestamp"]).as_unit("ms").asi8.astype(float)
+        self.lap = frame["lap"].astype("float64").to_numpy()
+
+    def has(self, channel: str) -> bool:
+        return bool((self.long["channel"] == channel).any())
+
+    def raw(self, channel: str) -> tuple[np.ndarray, np.ndarray]:
+        return _raw(self.long, channel)
+
+
+def _car_data(path: str | Path, impl: str):
+    return car_channels(path) if impl == "arrow" else _PandasCar(path)
 
 
 def _integral(tq: np.ndarray, ts: np.ndarray, v: np.ndarray, cum: np.ndarray) -> np.ndarray:
@@ -176,17 +200,16 @@ def lap_corners(s_tick, brake, throttle, s_v, t_v, v_kph, apex, bounds, c: dict)
             w = np.flatnonzero((s_tick >= lo) & (s_tick <= a + c["brake_after_apex_m"]))
             if len(w):
                 above = brake[w] > thr_b
-                starts = [k for k in range(len(w)) if above[k] and (k == 0 or not above[k - 1])]
-                starts = [k for k in starts if s_tick[w[k]] <= a]
-                if starts and starts[-1] > 0:
-                    k = starts[-1]
+                starts = np.flatnonzero(above & np.concatenate([[True], ~above[:-1]]))   # runs' first samples
+                starts = starts[s_tick[w[starts]] <= a]
+                if len(starts) and starts[-1] > 0:
+                    k = int(starts[-1])
                     rec["brake_m"] = _crossing(s_tick, brake, thr_b, int(w[k]))
-                    end = k
-                    while end < len(w) and above[end]:
-                        end += 1
+                    below = np.flatnonzero(~above[k:])
+                    end = k + int(below[0]) if len(below) else len(w)
                     rec["brake_peak_bar"] = float(np.max(brake[w[k:end]]))
                 else:
-                    rec["why"]["brake_m"] = ("braking already under way at the window's start" if starts else
+                    rec["why"]["brake_m"] = ("braking already under way at the window's start" if len(starts) else
                                              f"no front brake pressure above {thr_b:g} bar before the corner")
         else:
             rec["why"]["brake_m"] = "no pbrake_f channel"
@@ -245,8 +268,30 @@ def lap_channels(s_v, v_kph, s_tick, brake, throttle, t_of_s, length: float, ste
             "time_s": np.round(np.interp(grid, *t_of_s), 4).tolist()}
 
 
+@lru_cache(maxsize=4096)
+def _order_rank(n: int, level: float) -> tuple[int, float]:
+    """:func:`order_interval`'s rank j and coverage for n values (they depend on n and the level only)."""
+    from scipy.stats import binom
+    j, cover = 1, 1 - 2 * binom.cdf(0, n, 0.5)
+    for k in range(2, n // 2 + 1):
+        c = 1 - 2 * binom.cdf(k - 1, n, 0.5)
+        if c < level:
+            break
+        j, cover = k, c
+    return j, cover
+
+
 def order_interval(x: np.ndarray, level: float) -> tuple[float, float, float]:
     """Distribution-free interval for the median: (x_(j), x_(n+1-j)) with the largest j whose coverage
+    1 - 2 P(Bin(n, 1/2) <= j - 1) is at least ``level`` (j = 1 when none is: its coverage is returned)."""
+    x = np.sort(np.asarray(x, float))
+    n = len(x)
+    j, cover = _order_rank(n, float(level))
+    return float(x[j - 1]), float(x[n - j]), float(cover)
+
+
+def _order_interval_v1(x: np.ndarray, level: float) -> tuple[float, float, float]:
+    """The first :func:`order_interval` (binomial tail per call), for ``impl="pandas"``. Distribution-free interval for the median: (x_(j), x_(n+1-j)) with the largest j whose coverage
     1 - 2 P(Bin(n, 1/2) <= j - 1) is at least ``level`` (j = 1 when none is: its coverage is returned)."""
     from scipy.stats import binom
     x = np.sort(np.asarray(x, float))
@@ -260,8 +305,10 @@ def order_interval(x: np.ndarray, level: float) -> tuple[float, float, float]:
     return float(x[j - 1]), float(x[n - j]), float(cover)
 
 
-def analyse_car(path: str | Path, vehicle: str, timing: pd.DataFrame | None, track: dict, c: dict) -> dict:
-    """One vehicle's laps, corners, medians and delta trace (see the module doc)."""
+def analyse_car(path: str | Path, vehicle: str, timing: pd.DataFrame | None, track: dict, c: dict,
+                impl: str = "arrow") -> dict:
+    """One vehicle's laps, corners, medians and delta trace (see the module doc). ``impl``: how the cache is read
+    and the work done (:data:`IMPLS`; the same numbers either way)."""
     L = float(track["length_m"])
     corners = track.get("corners") or []
     names = [str(x["name"]) for x in corners]
@@ -273,11 +320,9 @@ def analyse_car(path: str | Path, vehicle: str, timing: pd.DataFrame | None, tra
     def nc(lap, what, reason):
         entry["not_computed"].append({"lap": lap, "what": what, "reason": reason})
 
-    long = pq.read_table(path, read_dictionary=["channel"]).to_pandas()     # channel: categorical (fast ==)
-    frame = car_frame(path)
-    t = pd.DatetimeIndex(frame["timestamp"]).as_unit("ms").asi8.astype(float)
-    lapc = frame["lap"].astype("float64").to_numpy()
-    ts, v = _raw(long, "speed")
+    data = _car_data(path, impl)
+    t, lapc = data.t, data.lap
+    ts, v = data.raw("speed")
     if len(ts) < 2:
         nc(None, "everything", "no speed channel: no distance axis")
         return entry
@@ -287,7 +332,7 @@ def analyse_car(path: str | Path, vehicle: str, timing: pd.DataFrame | None, tra
     def speed_at(tq):
         return float(np.interp(tq, ts, v_ms))
 
-    lapdist = _raw(long, "Laptrigger_lapdist_dls") if (long["channel"] == "Laptrigger_lapdist_dls").any() else None
+    lapdist = data.raw("Laptrigger_lapdist_dls") if data.has("Laptrigger_lapdist_dls") else None
     bounds_t = _boundaries(t, lapc, lapdist, speed_at, L)
     own = {}
     if timing is not None and number is not None:
@@ -308,9 +353,9 @@ def analyse_car(path: str | Path, vehicle: str, timing: pd.DataFrame | None, tra
     else:
         _place(bounds_t, own, offset)
     entry["lap_offset"] = offset
-    brake_t, brake_v = _raw(long, "pbrake_f")
-    thr_name = next((x for x in THROTTLES if (long["channel"] == x).any()), None)
-    thr_t, thr_v = _raw(long, thr_name) if thr_name else (None, None)
+    brake_t, brake_v = data.raw("pbrake_f")
+    thr_name = next((x for x in THROTTLES if data.has(x)), None)
+    thr_t, thr_v = data.raw(thr_name) if thr_name else (None, None)
     entry["throttle_channel"] = thr_name
     if thr_name is None:
         nc(None, "pickup_m", "no throttle channel (aps or ath)")
@@ -333,8 +378,10 @@ def analyse_car(path: str | Path, vehicle: str, timing: pd.DataFrame | None, tra
         total = float(_integral(c1, ts, v_ms, cum) - _integral(c0, ts, v_ms, cum))
         k = L / total
 
+        i0 = _integral(c0, ts, v_ms, cum)
+
         def dist(tq):
-            return (_integral(tq, ts, v_ms, cum) - _integral(c0, ts, v_ms, cum)) * k
+            return (_integral(tq, ts, v_ms, cum) - (i0 if impl == "arrow" else _integral(c0, ts, v_ms, cum))) * k
 
         inside_v = (ts >= c0) & (ts < c1)
         tv = ts[inside_v]
@@ -407,7 +454,8 @@ def analyse_car(path: str | Path, vehicle: str, timing: pd.DataFrame | None, tra
                 item[m] = Estimate(None, None, None, len(vals), "", f"not enough laps ({len(vals)} < "
                                                                      f"{c['min_laps']})").to_dict()
                 continue
-            lo, hi, cover = order_interval(vals, float(c["level"]))
+            lo, hi, cover = (order_interval(vals, float(c["level"])) if impl == "arrow" else
+                             _order_interval_v1(vals, float(c["level"])))
             item[m] = Estimate(float(np.median(vals)), lo, hi, len(vals),
                                f"median; order-statistic interval ({cover:.1%}, distribution-free)").to_dict()
         summary.append(item)
@@ -418,9 +466,13 @@ def analyse_car(path: str | Path, vehicle: str, timing: pd.DataFrame | None, tra
 # ----------------------------------------------------------------------------- the race
 
 def analyse(telemetry: TelemetryCache | dict[str, str | Path], laps: pd.DataFrame | None, track: dict,
-            race_id: str) -> dict:
+            race_id: str, impl: str = "arrow") -> dict:
     """The race's telemetry document. ``telemetry``: the cache (or {vehicle id: Parquet path}); ``laps``: the
-    race's lap table (None: no timing); ``track``: the track's params (``length_m``, ``corners``)."""
+    race's lap table (None: no timing); ``track``: the track's params (``length_m``, ``corners``); ``impl``:
+    ``"arrow"`` (the default) or ``"pandas"``, the first implementation, kept for bench/telemetry.py's
+    comparison (same document)."""
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, not {impl!r}")
     c = settings()
     files = telemetry.files if isinstance(telemetry, TelemetryCache) else dict(telemetry)
     doc: dict[str, Any] = {"engine": "telemetry", "race_id": race_id, "track_id": track.get("track_id"),
@@ -441,7 +493,7 @@ def analyse(telemetry: TelemetryCache | dict[str, str | Path], laps: pd.DataFram
         doc.update(available=False, reason="no telemetry for this race")
         doc["cars"] = []
         return plain(doc)
-    cars = [analyse_car(p, v, laps, track, c) for v, p in sorted(files.items())]
+    cars = [analyse_car(p, v, laps, track, c, impl) for v, p in sorted(files.items())]
     doc["cars"] = cars
     doc["available"] = any(car.get("corners") for car in cars)
     if not doc["available"]:

@@ -15,7 +15,9 @@ the file and the first line (1-based, the header is line 1), never a crash:
 * ``telemetry_unknown_channel``: a channel name the project does not know (kept, not used by the engines).
 
 :func:`car_frame` then puts one car's channels on one time base (every timestamp at which any channel was
-logged; each channel carried forward from its last reading, at most ``carry_ms``). Why pyarrow (measured
+logged; each channel carried forward from its last reading, at most ``carry_ms``); :func:`car_channels` gives the
+engine that time base, the lap counter and each channel's raw readings from one pyarrow read, without the pivot
+(~4x less CPU for the engine; docs/DATA_REFERENCE.md 10.7 "Speed"). Why pyarrow (measured
 by bench/telemetry.py against the first reader, pandas, polars and DuckDB; figures in docs/DATA_REFERENCE.md
 4.9 and docs/DESIGN.md "Telemetry reader"): the whole reader costs 1.4-1.65x the CPU of pyarrow's bare
 parse, polars' parse-and-partition without any checks costs about the bare parse and DuckDB's about the whole
@@ -612,3 +614,58 @@ def car_frame(path: str | Path, carry_ms: int | None = None) -> pd.DataFrame:
     frame["lap"] = lap.reindex(wide.index).astype("Int32")
     frame.index.name = "timestamp"
     return frame.reset_index()
+
+
+@dataclass
+class CarChannels:
+    """One car's cache file as numpy arrays (:func:`car_channels`): ``t`` the time base (ms since the epoch, as
+    float: every timestamp at which some channel has a value, ascending, as :func:`car_frame`'s rows), ``lap``
+    the car-side lap counter at each (the largest logged at that timestamp; NaN where none) and per channel its
+    readings ``(t, value)`` in file order (the cache is sorted by time)."""
+    t: np.ndarray
+    lap: np.ndarray
+    channels: dict[str, tuple[np.ndarray, np.ndarray]]
+
+    def has(self, channel: str) -> bool:
+        return channel in self.channels
+
+    def raw(self, channel: str) -> tuple[np.ndarray, np.ndarray]:
+        empty = (np.empty(0, float), np.empty(0, float))
+        return self.channels.get(channel, empty)
+
+
+def car_channels(path: str | Path) -> CarChannels:
+    """:func:`car_frame`'s time base and lap counter and each channel's raw readings, from one read of the file
+    with pyarrow and numpy (no pandas, no pivot: the engine needs each channel as (time, value) arrays, not the
+    wide frame). Same numbers as ``car_frame(path)["timestamp"/"lap"]`` and the long rows per channel."""
+    table = pq.read_table(path, columns=["timestamp", "channel", "value", "lap"], read_dictionary=["channel"])
+    table = table.unify_dictionaries().combine_chunks()
+    ts_col, ch_col = table.column("timestamp"), table.column("channel")
+    ts_null = ts_col.is_null().to_numpy(zero_copy_only=False) if ts_col.null_count else None
+    ts = ts_col.cast(pa.int64())
+    ts = (pc.fill_null(ts, np.iinfo(np.int64).min) if ts_null is not None else ts).to_numpy()  # NaT: pandas' asi8
+    value = table.column("value").to_numpy()                       # nulls -> NaN
+    lap = table.column("lap").cast(pa.float64()).to_numpy()        # nulls -> NaN
+    chunk = ch_col.chunk(0) if ch_col.num_chunks else pa.array([], pa.dictionary(pa.int32(), pa.string()))
+    codes = (pc.fill_null(chunk.indices, -1) if chunk.null_count else chunk.indices).to_numpy() if len(chunk) \
+        else np.empty(0, np.int64)
+    names = chunk.dictionary.to_pylist() if len(chunk) else []
+    channels = {}
+    for k, name in enumerate(names):                               # file order within each channel
+        grp = np.flatnonzero(codes == k)
+        if len(grp):
+            channels[name] = (ts[grp].astype(float), value[grp])
+    # the time base: car_frame's pivot rows (a non-null time with a non-NaN value of a named channel), the lap
+    # counter the largest at each time over all its rows (as groupby("timestamp")["lap"].max())
+    keep = np.ones(len(ts), bool) if ts_null is None else ~ts_null
+    tk, lk = ts[keep], lap[keep]
+    has = (~np.isnan(value) & (codes >= 0))[keep]
+    if len(tk) > 1 and not (np.diff(tk) >= 0).all():
+        order = np.argsort(tk, kind="stable")
+        tk, lk, has = tk[order], lk[order], has[order]
+    if not len(tk):
+        return CarChannels(np.empty(0, float), np.empty(0, float), channels)
+    start = np.concatenate([[0], np.flatnonzero(np.diff(tk)) + 1])
+    lap_max = np.fmax.reduceat(lk, start)
+    any_value = np.logical_or.reduceat(has, start)
+    return CarChannels(tk[start][any_value].astype(float), lap_max[any_value], channels)
