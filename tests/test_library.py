@@ -51,7 +51,7 @@ def test_analyse_with_overrides_for_one_call(sample):
     with pytest.raises(ValueError, match="unknown engine setting"):
         kaizenlap.analyse(race, "pattern", trend_fdrr=0.1)
     with pytest.raises(ValueError, match="unknown task"):
-        kaizenlap.analyse(race, "telemetry")
+        kaizenlap.analyse(race, "telemetryy")
 
 
 def test_engine_settings_block_restores_the_file_values():

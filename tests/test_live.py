@@ -227,19 +227,22 @@ def _field(extra: dict[tuple[str, str], float], laps: int = 15, cars=("3", "7", 
 def test_note_hand_computed():
     """Car 7 loses 0.6 s in IM2 every lap, the field is otherwise identical. Its section-specific loss
     (DATA_REFERENCE 10.3: the median deviation from the field's typical time, less the car's whole deviation
-    shared out by the section's length) is 0.6 - 0.6 * 16/90 = 0.493 s/lap, its target the median of its three
-    fastest IM2 times: 16.6 s + the clean laps' three lowest offsets (-0.07, -0.06, -0.05) -> 16.540 s; lap 1 (the start)
-    is not clean: 14 clean laps. The other cars: nothing beyond noise."""
+    shared out by the section's length) is 0.6 - 0.6 * 16/90 = 0.493 s/lap; its target (DATA_REFERENCE 11: the
+    car's better laps against the field's median on the same lap) 0.600 s slower than the field there, as every
+    lap's offset is shared by the whole field; lap 1 (the start) is not clean: 14 clean laps. The other cars:
+    nothing beyond noise."""
     meta, rows = _field({("7", "im2"): 0.6})
     df = flagged(laps_frame(meta, rows), params.tracks()["barber"])
     with engine_settings(FAST):
         got = notes(race_docs(df, "barber-r1"))
-    assert got["7"]["text"] == ("Car 7: IM2 is where the most section-specific time goes, 0.493 s/lap more than the "
-                                "car's overall pace deficit explains, over 14 clean laps")
-    assert got["7"]["section"] == "im2" and "16.540 s" in got["7"]["action"]
+    assert got["7"]["text"] == ("Car 7: objective IM2 (second part of S2, C4–C6): 0.493 s/lap slower there than the "
+                                "car's overall pace predicts (95% CI 0.491 to 0.496, n=14 clean laps)")
+    assert got["7"]["section"] == "im2"
+    assert "0.600 s slower than the field's median on the same lap" in got["7"]["action"]
     assert (got["7"]["n_clean"], got["7"]["n_laps"]) == (14, 15)
     assert got["3"]["section"] is None and got["3"]["action"] is None
-    assert got["3"]["text"].startswith("Car 3: no section stands out beyond the car's overall pace deficit")
+    assert got["3"]["text"].startswith("Car 3: no objective this race: no section loses time beyond the car's "
+                                       "overall pace")
     # four laps in: fewer clean laps than the engines need -> said, no number
     meta, rows = _field({("7", "im2"): 0.6}, laps=4)
     with engine_settings(FAST):

@@ -100,8 +100,15 @@ def test_documents_equal_direct_engine_calls(first_run, season):
                 for t, n in [(rid, e) for e in ENGINES] + [("barber", "weather_track"), ("barber", "composite_track")]}
         if (run_dir / rid / "telemetry.json").is_file():
             docs[f"{rid}/telemetry"] = results.load_document(run_dir / rid / "telemetry.json")[0]
+        prev = coaching_inputs.previous_race(rid)          # race 2 reports whether race 1's finding held
+        if prev and (run_dir / prev / "sections.json").is_file():
+            docs[f"{prev}/sections"] = results.load_document(run_dir / prev / "sections.json")[0]
         inp = coaching_inputs.from_inputs(race, docs, quality_document(race))
-        again = coaching.analyse(inp.race_docs, inp.track_docs, inp.quality, synthesizer="deterministic", cache=None)
+        from kaizenlap.engines import persistence
+        rows = persistence.check(inp.previous, inp.race_docs["sections"]) if inp.previous else None
+        again = coaching.analyse(inp.race_docs, inp.track_docs, inp.quality, synthesizer="deterministic", cache=None,
+                                 follow_ups=rows, previous_race_id=inp.previous_race_id)
+        assert any(c.get("follow_up") for c in again["cars"]) == (prev is not None), rid
         assert [c["car"] for c in saved["cars"]] == [c["car"] for c in again["cars"]] and saved["n_cars"] > 0
         assert saved["cars"] == json.loads(json.dumps(again["cars"]))
         assert saved["generator"]["kind"] == "deterministic" and _run_json(run_dir)["llm"] == "deterministic"

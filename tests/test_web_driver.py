@@ -14,7 +14,7 @@ import urllib.error
 import pytest
 from scipy.stats import binom
 
-from test_web_e2e import PHONE, SHOTS, SMALL_TEXT, Page, _api, browser, site  # noqa: F401  (fixtures)
+from test_web_e2e import PHONE, SHOTS, Page, _api, browser, phone_fits, site  # noqa: F401  (fixtures)
 
 FIELD_MIN_CARS = 5          # params/engines.yaml weather.field_min_cars
 
@@ -171,12 +171,7 @@ def test_season_and_coaching_on_a_phone(site, browser):
     pg = ctx.new_page()
     SHOTS.mkdir(parents=True, exist_ok=True)
 
-    def fits(name: str) -> None:
-        pg.wait_for_timeout(200)
-        sw = pg.evaluate("document.documentElement.scrollWidth")
-        assert sw <= PHONE["width"], (name, sw)
-        assert pg.evaluate(SMALL_TEXT) == [], name
-        pg.screenshot(path=str(SHOTS / f"phone-{name}.png"), full_page=True)
+    fits = phone_fits(pg, full_page=True)
 
     pg.goto(base + "/")
     pg.get_by_test_id("season-cars").wait_for()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from test_web_e2e import PHONE, SHOTS, SMALL_TEXT, Page, _api, browser, site  # noqa: F401  (fixtures)
+from test_web_e2e import PHONE, SHOTS, Page, _api, browser, phone_fits, site  # noqa: F401  (fixtures)
 
 RACE = "barber-r1"
 
@@ -105,12 +105,7 @@ def test_telemetry_on_a_phone(site, browser):
     pg = ctx.new_page()
     SHOTS.mkdir(parents=True, exist_ok=True)
 
-    def fits(name: str) -> None:
-        pg.wait_for_timeout(200)
-        sw = pg.evaluate("document.documentElement.scrollWidth")
-        assert sw <= PHONE["width"], (name, sw)
-        assert pg.evaluate(SMALL_TEXT) == [], name
-        pg.screenshot(path=str(SHOTS / f"phone-{name}.png"), full_page=True)
+    fits = phone_fits(pg, full_page=True)
 
     pg.goto(f"{base}/race/{RACE}?car={car}&mode=telemetry")
     traces = pg.get_by_test_id("telemetry-traces")
