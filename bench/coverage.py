@@ -4,9 +4,12 @@ of misses below and above, median width and n, per statistic and section set; th
 (no truth needed) on the sample and on the real races, for the pairs split (neighbouring laps two by two,
 alternating) and the odd/even split (kaizenlap.coverage; docs/DATA_REFERENCE.md §10.5 shows the tables).
 Old (Normal trend model) and new (smoothed residual bootstrap, ``bootstrap.order_stat_draws``) order-statistic
-intervals side by side, with the load average (timings on a shared machine). Prints figures; asserts nothing.
+intervals side by side, with the load average (timings on a shared machine). The track composite (each track's
+races pooled): coverage of the sample's truth and, on the real races, median widths beside each race alone, old
+(the races pooled as one) and new (each race its own level, ``bootstrap.race_offset``; §10.1). Prints figures;
+asserts nothing.
 
-    python bench/coverage.py [--seed 2025] [--draws 400] [--real ../shared/trd]
+    python bench/coverage.py [--seed 2025] [--draws 400] [--real ../shared/trd] [--track-only]
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from kaizenlap import coverage
 from kaizenlap.engines.common import engine_settings
 from kaizenlap.ingest.loader import load
@@ -24,27 +29,7 @@ from kaizenlap.sample import write_season
 METHODS = {"old": "normal", "new": "residual"}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--seed", type=int, default=2025)
-    ap.add_argument("--draws", type=int, default=400)
-    ap.add_argument("--real", default=str(Path(__file__).resolve().parents[2] / "shared" / "trd"),
-                    help="the real TRD files for the split-half calibration (skipped when absent)")
-    args = ap.parse_args()
-    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        write_season(Path(tmp), seed=args.seed)
-        t1 = time.perf_counter()
-        races, _ = load([tmp], use_cache=False)
-        sample = {r.race_id: r for r in races}
-    print(f"sample season (seed {args.seed}) written in {t1 - t0:.1f} s")
-    tables = {}
-    for tag, how in METHODS.items():
-        t = time.perf_counter()
-        with engine_settings({"bootstrap.order_stat_draws": how}):
-            tables[tag] = coverage.coverage_table(coverage.coverage_rows(sample, seed=args.seed, draws=args.draws))
-        print(f"{tag} ({how}): ingest + engines + truth ({args.draws} draws) {time.perf_counter() - t:.1f} s")
+def print_coverage(tables: dict) -> None:
     print("\nCoverage of the sample's truth (old | new)")
     print("| statistic | section set | intervals (n) | coverage | truth below | truth above | median width (s) | "
           "median abs error (s) |")
@@ -55,12 +40,70 @@ def main() -> None:
         print(f"| `{key[0]}` | {key[1]} | {int(r.n_intervals)} | {o.coverage:.1%} → {r.coverage:.1%} | "
               f"{o.miss_below:.1%} → {r.miss_below:.1%} | {o.miss_above:.1%} → {r.miss_above:.1%} | "
               f"{o.median_width_s:.3f} → {r.median_width_s:.3f} | {r.median_abs_error_s:.3f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seed", type=int, default=2025)
+    ap.add_argument("--draws", type=int, default=400)
+    ap.add_argument("--real", default=str(Path(__file__).resolve().parents[2] / "shared" / "trd"),
+                    help="the real TRD files for the split-half calibration (skipped when absent)")
+    ap.add_argument("--track-only", action="store_true",
+                    help="only the track composite's tables (sample coverage and real widths, old and new)")
+    args = ap.parse_args()
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        write_season(Path(tmp), seed=args.seed)
+        t1 = time.perf_counter()
+        races, _ = load([tmp], use_cache=False)
+        sample = {r.race_id: r for r in races}
+    print(f"sample season (seed {args.seed}) written in {t1 - t0:.1f} s")
+    tables = {}
+    for tag, how in ({} if args.track_only else METHODS).items():
+        t = time.perf_counter()
+        with engine_settings({"bootstrap.order_stat_draws": how}):
+            tables[tag] = coverage.coverage_table(coverage.coverage_rows(sample, seed=args.seed, draws=args.draws))
+        print(f"{tag} ({how}): ingest + engines + truth ({args.draws} draws) {time.perf_counter() - t:.1f} s")
+    if not args.track_only:
+        print_coverage(tables)
+    track_cov = {}
+    for tag, flag in (("old", False), ("new", True)):
+        with engine_settings({"bootstrap.race_offset": flag}):
+            track_cov[tag] = coverage.coverage_table(coverage.track_coverage_rows(sample, seed=args.seed,
+                                                                                  draws=args.draws))
+    print("\nTrack composite (each track's two races pooled) against the sample's truth, old (the races pooled "
+          "as one) → new (each race its own level, `bootstrap.race_offset`)")
+    print("| statistic | section set | intervals (n) | coverage | truth below | truth above | median width (s) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    o, n = (track_cov[k].set_index(["statistic", "section_set"]) for k in ("old", "new"))
+    for key, r in n.iterrows():
+        q = o.loc[key]
+        print(f"| `{key[0]}` | {key[1]} | {int(r.n_intervals)} | {q.coverage:.1%} → {r.coverage:.1%} | "
+              f"{q.miss_below:.1%} → {r.miss_below:.1%} | {q.miss_above:.1%} → {r.miss_above:.1%} | "
+              f"{q.median_width_s:.3f} → {r.median_width_s:.3f} |")
     sources = {"sample": sample}
     if Path(args.real).is_dir():
         real, _ = load([args.real], use_cache=True)
         sources["real"] = {r.race_id: r for r in real if r.status == "loaded"}
     else:
         print(f"(no real files at {args.real}: the real split-half calibration is skipped)")
+    if "real" in sources:
+        tw = {}
+        for tag, flag in (("old", False), ("new", True)):
+            with engine_settings({"bootstrap.race_offset": flag}):
+                tw[tag] = coverage.track_widths(sources["real"])
+        print("\nTrack composite on the real races: median interval width (s) over the cars, each race alone and "
+              "the races pooled, old (pooled as one) → new (each race its own level)")
+        print("| track | section set | statistic | cars | race 1 alone | race 2 alone | pooled old → new |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        for (_, r), (_, q) in zip(tw["new"].iterrows(), tw["old"].iterrows()):
+            alone = [r[c] for c in r.index if c.endswith("_s") and c != "pooled_s"][:2]
+            print(f"| {r.track} | {r.section_set} | `{r.statistic}` | {r.cars} | "
+                  + " | ".join("–" if pd.isna(v) else f"{v:.3f}" for v in alone)
+                  + f" | {q.pooled_s:.3f} → {r.pooled_s:.3f} |")
+    if args.track_only:
+        return
     cols = {}
     for src, rr in sources.items():
         for split in coverage.SPLITS:

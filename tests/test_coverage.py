@@ -33,6 +33,16 @@ def test_coverage_between_85_and_99_percent(table):
     assert bad.empty, bad.to_string()
 
 
+def test_track_composite_covers_the_sample_truth(season):
+    """The track composite (each track's two races pooled, each race at its own level: the damp Road America
+    race 1, the rubbered races 2) covers the expectation of the pooled statistic as the race scope does."""
+    table = coverage.coverage_table(coverage.track_coverage_rows(season, seed=2025, draws=200))
+    assert set(table["statistic"]) == {"personal_composite", "personal_best_k"}
+    assert (table["n_intervals"] >= 200).all(), table
+    bad = table[~table["coverage"].between(0.85, 0.99)]
+    assert bad.empty, bad.to_string()
+
+
 def test_split_half_z_is_standard_when_the_intervals_are_right():
     """Hand-made: two halves whose estimates differ by draws of N(0, 1) with SE 1/sqrt(2) each give SD(z) ~ 1;
     intervals twice too wide give SD(z) ~ 0.5."""

@@ -342,3 +342,55 @@ def test_class_split_only_with_several_classes():
     assert {f["class"] for f in composite.analyse(laps, "barber-r1")["field"]} == {"all"}
     laps.loc[laps["car"] == "B", "class"] = "Pro"
     assert {f["class"] for f in composite.analyse(laps, "barber-r1")["field"]} == {"all", "Am", "Pro"}
+
+
+def _two_race_track(offset: float = 2.0, n: int = 12, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cars A-D at one track: race 1, and race 2 the same laps with every section ``offset`` s slower (a damp
+    track). Returns (race 1's laps, both races' laps)."""
+    g = np.random.default_rng(seed)
+    base = {"A": (30.0, 40.0, 30.0), "B": (30.3, 40.2, 30.1), "C": (30.1, 40.4, 30.3), "D": (30.5, 40.1, 30.2)}
+    spec = {car: [tuple(round(m + 0.15 * abs(z) + 0.05 * z, 3) for m, z in zip(mu, g.standard_normal(3)))
+                  for _ in range(n)] for car, mu in base.items()}
+    r1 = make_laps(spec, track="barber", race="barber-r1")
+    r2 = make_laps({car: [tuple(round(t + offset, 3) for t in lap) for lap in laps] for car, laps in spec.items()},
+                   track="barber", race="barber-r2")
+    return r1, pd.concat([r1, r2], ignore_index=True)
+
+
+def test_track_composite_models_the_race_offset():
+    """Race 2 is 2 s slower in every section: the pooled track composite's intervals keep about the one-race
+    width (the slower race's laps never set a minimum), not a width of seconds; the document says whose
+    conditions it is in (race 1, offset 6 s per lap from the cars that ran both)."""
+    r1, both = _two_race_track()
+    one = composite.analyse(r1, "barber-r1")
+    track = composite.analyse(both, "barber", scope="track")
+    for car in "ABCD":
+        a = next(c for c in one["cars"] if c["car"] == car)
+        t = next(c for c in track["cars"] if c["car"] == car)
+        for set_name in ("sectors", "subsections"):
+            for stat in ("personal_composite", "best_k"):
+                e1, et = a[set_name][stat], t[set_name][stat]
+                assert et["value"] == pytest.approx(e1["value"])       # the minima come from race 1
+                w1, wt = e1["hi"] - e1["lo"], et["hi"] - et["lo"]
+                assert wt < 1.5 * w1 + 0.02, (car, set_name, stat, w1, wt)
+                assert et["lo"] <= et["value"] <= et["hi"]
+        assert t["sectors"]["composite_races"] == ["barber-r1"]
+        assert t["sectors"]["median_lap_by_race_s"]["barber-r2"] == pytest.approx(
+            t["sectors"]["median_lap_by_race_s"]["barber-r1"] + 6.0, abs=0.002)
+    lv = track["race_levels"]
+    assert lv["reference_race"] == "barber-r1"
+    assert lv["races"]["barber-r2"]["offset_s"] == pytest.approx(6.0, abs=0.002)
+    assert lv["races"]["barber-r2"]["offset_n_cars"] == 4 and lv["races"]["barber-r1"]["offset_s"] == 0.0
+    assert all(track["invariants"].values())
+
+
+def test_track_composite_race_offset_off_is_the_old_pooled_model():
+    """With ``bootstrap.race_offset: false`` the races are pooled as one (the rule up to issue 19): the 6 s
+    offset then widens every interval far beyond the one-race width."""
+    r1, both = _two_race_track()
+    with engine_settings({"bootstrap.race_offset": False}):
+        track = composite.analyse(both, "barber", scope="track")
+    one = composite.analyse(r1, "barber-r1")
+    a = next(c for c in one["cars"] if c["car"] == "A")["sectors"]["best_k"]
+    t = next(c for c in track["cars"] if c["car"] == "A")["sectors"]["best_k"]
+    assert t["hi"] - t["lo"] > 3 * (a["hi"] - a["lo"])

@@ -77,6 +77,81 @@ def coverage_rows(races: dict, seed: int = 2025, draws: int = 300) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+def track_coverage_rows(races: dict, seed: int = 2025, draws: int = 300) -> pd.DataFrame:
+    """The track composite's intervals (``composite.analyse(scope="track")``, each track's two races pooled)
+    against the truth: per car and section set, the expectation of the pooled statistic over the car's clean laps
+    of both races, each race's laps with that race's deterministic part (its conditions: a damp race, a rubbered
+    race 2) and its noise redrawn as in :func:`coverage_rows`. One row per interval, as there (``race_id``: the
+    track)."""
+    k = cfg()["best_k"]
+    sims = {f"{s.tid}-r{s.race_no}": s for pair in simulate_season(seed) for s in pair}
+    by_track: dict[str, list] = {}
+    for rid, race in sorted(races.items()):
+        by_track.setdefault(race.track_id, []).append((rid, race))
+    rows = []
+    stats = (("personal_composite", "personal_composite", lambda a: a.min(axis=-2).sum(axis=-1)),
+             ("personal_best_k", "best_k", lambda a: np.median(np.sort(a, axis=-2)[..., :k, :], axis=-2).sum(axis=-1)))
+    for track, rr in sorted(by_track.items()):
+        if len(rr) < 2:
+            continue
+        laps = pd.concat([r.laps for _, r in rr], ignore_index=True)
+        doc = composite.analyse(laps, track, scope="track")
+        pool = laps[laps["is_clean"].astype(bool)]
+        rng = np.random.default_rng([seed, 98, sum(map(ord, track))])
+        cars = {rid: {c.car: c for c in sims[rid].cars} for rid, _ in rr}
+        for entry in doc["cars"]:
+            g = pool[pool["car"] == entry["car"]]
+            for set_name, cols in SECTION_SETS.items():
+                full = g.dropna(subset=cols)
+                if full.empty or full[SUB_COLS].isna().any(axis=None):
+                    continue
+                if any(entry["car"] not in cars[r] for r in full["race_id"].unique()):
+                    continue
+                det = np.concatenate([cars[r][entry["car"]].ms[f["lap"].to_numpy(int) - 1] / 1000.0
+                                      - cars[r][entry["car"]].eta[f["lap"].to_numpy(int) - 1]
+                                      for r, f in full.groupby("race_id", sort=True)])
+                noise = np.concatenate([np.tile(cars[r][entry["car"]].noise, (len(f), 1))
+                                        for r, f in full.groupby("race_id", sort=True)])
+                z = np.clip(rng.standard_normal((draws, *det.shape)), -2.5, 2.5) * noise
+                sim_x = _to_set(det[None] + z, set_name)
+                for st, key, fn in stats:
+                    e = entry[set_name][key]
+                    rows.append({"race_id": track, "car": entry["car"], "section_set": set_name, "section": "lap",
+                                 "statistic": st, "value": e["value"], "lo": e.get("lo"), "hi": e.get("hi"),
+                                 "truth": float(fn(sim_x).mean()), "n": e["n"],
+                                 "n_races": int(full["race_id"].nunique())})
+    return pd.DataFrame(rows)
+
+
+def track_widths(races: dict) -> pd.DataFrame:
+    """Median interval width of the personal composite and best-k per track with two or more races: each race
+    alone (``composite.analyse`` per race) and the races pooled (``scope="track"``). One row per track, section
+    set and statistic: ``track, section_set, statistic, cars, pooled_s`` and ``<race id>_s`` for each race."""
+    by_track: dict[str, list] = {}
+    for rid, race in sorted(races.items()):
+        by_track.setdefault(race.track_id, []).append((rid, race))
+
+    def widths(doc: dict, set_name: str, key: str) -> list[float]:
+        return [c[set_name][key]["hi"] - c[set_name][key]["lo"] for c in doc["cars"]
+                if c[set_name][key].get("lo") is not None and c[set_name][key].get("hi") is not None]
+    rows = []
+    for track, rr in sorted(by_track.items()):
+        if len(rr) < 2:
+            continue
+        pooled = composite.analyse(pd.concat([r.laps for _, r in rr], ignore_index=True), track, scope="track")
+        single = {rid: composite.analyse(r.laps, rid) for rid, r in rr}
+        for set_name in SECTION_SETS:
+            for key in ("personal_composite", "best_k"):
+                w = widths(pooled, set_name, key)
+                row = {"track": track, "section_set": set_name, "statistic": key, "cars": len(w),
+                       "pooled_s": float(np.median(w)) if w else float("nan")}
+                for rid, d in single.items():
+                    ws = widths(d, set_name, key)
+                    row[f"{rid}_s"] = float(np.median(ws)) if ws else float("nan")
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def coverage_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per statistic and section set: intervals (n), coverage, the share of misses with the truth below the
     interval and above it (a centred interval misses about equally on each side), median width; statistics

@@ -133,7 +133,8 @@ def trend_model_draws(x: np.ndarray, lap: np.ndarray, salt: str, reps: int | Non
     return line(lap)[None] + rng(salt + "|param").standard_normal((reps, *x.shape)) * sd
 
 
-def interval_draws(x: np.ndarray, lap: np.ndarray, salt: str, reps: int | None = None) -> np.ndarray:
+def interval_draws(x: np.ndarray, lap: np.ndarray, salt: str, reps: int | None = None,
+                   race: np.ndarray | None = None) -> np.ndarray:
     """Draws of a car's section times ``x`` (laps x sections) for the intervals of order statistics, by
     ``bootstrap.order_stat_draws``: ``"residual"`` (default) a smoothed residual bootstrap of the trend model:
     per section the OLS line on lap number; whole rows of residuals (a lap's sections together), scaled by
@@ -142,11 +143,14 @@ def interval_draws(x: np.ndarray, lap: np.ndarray, salt: str, reps: int | None =
     car's limit, slow laps above it): the resampled residuals keep the tight lower tail the order statistics
     live in, where Normal noise with the SD (``"normal"``, :func:`trend_model_draws`) made the intervals of
     best-k and the personal composite 1.15-1.3x too wide on real laps (docs/DATA_REFERENCE.md 10.5).
-    Shape (reps, n, sections)."""
+    ``race`` (one label per lap; the track scope): laps of several races are drawn race by race, each race at its
+    own level (:func:`race_offset_draws`). Shape (reps, n, sections)."""
     b = cfg()["bootstrap"]
     if b.get("order_stat_draws", "residual") == "normal":
         return trend_model_draws(x, lap, salt, reps)
     reps = reps or b["reps"]
+    if b.get("race_offset", True) and race is not None and len(np.unique(race)) > 1:
+        return race_offset_draws(x, lap, race, salt, reps)
     line, sd = trend_model_fit(x, lap)
     fit = line(lap)
     n = len(x)
@@ -159,12 +163,20 @@ def interval_draws(x: np.ndarray, lap: np.ndarray, salt: str, reps: int | None =
     return fit[None] + e
 
 
-def interval_lap_draws(x: np.ndarray, lap: np.ndarray, other_laps: np.ndarray, reps: int, salt: str) -> np.ndarray:
+def interval_lap_draws(x: np.ndarray, lap: np.ndarray, other_laps: np.ndarray, reps: int, salt: str,
+                       race: np.ndarray | None = None, other_race: np.ndarray | None = None,
+                       other_times: np.ndarray | None = None) -> np.ndarray:
     """A car's clean laps without every split (``other_laps``: their lap numbers) simulated as whole laps with the
     noise of :func:`interval_draws`: the sections' OLS trends summed, plus a resampled row sum of the residuals
     (smoothed as there) or, with ``order_stat_draws: normal``, Normal noise with SD sqrt(sum of the sections'
-    residual variances). Shape (reps, len(other_laps))."""
+    residual variances). ``race``/``other_race`` (the track scope, several races): each race at its own level
+    (:func:`race_offset_lap_draws`; ``other_times``: the laps' own times, the level of a race without a lap having
+    every split). Shape (reps, len(other_laps))."""
     b = cfg()["bootstrap"]
+    if (b.get("order_stat_draws", "residual") != "normal" and b.get("race_offset", True) and race is not None
+            and other_race is not None
+            and len(np.unique(np.concatenate([np.asarray(race), np.asarray(other_race)]))) > 1):
+        return race_offset_lap_draws(x, lap, race, other_laps, other_race, other_times, reps, salt)
     line, sd = trend_model_fit(x, lap)
     mean = line(other_laps).sum(axis=1)
     if b.get("order_stat_draws", "residual") == "normal":
@@ -177,6 +189,85 @@ def interval_lap_draws(x: np.ndarray, lap: np.ndarray, other_laps: np.ndarray, r
     if h:
         e = (e + h * np.sqrt(np.mean(rs ** 2)) * g.standard_normal(e.shape)) / np.sqrt(1 + h * h)
     return mean[None] + e
+
+
+def race_fits(x: np.ndarray, lap: np.ndarray, race: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict, dict]:
+    """The trend model of a car's section times over several races, each race its own offset: per race and
+    section its own OLS line on lap number (a race with fewer than 3 laps: its mean), residuals scaled by
+    sqrt(n_r / (n_r - p_r)) (p_r = 2 for a line, 1 for a mean). Returns (fit, scaled residuals, lines: race ->
+    lap numbers -> fitted times, pools: race -> the rows whose residuals its laps resample: the race's own where
+    it has ``min_clean_laps`` laps, else all the car's rows)."""
+    race = np.asarray(race).astype(str)
+    fit, r = np.empty_like(x, dtype=float), np.empty_like(x, dtype=float)
+    lines, pools = {}, {}
+    everyone = np.arange(len(x))
+    for g in np.unique(race):
+        m = race == g
+        n_g = int(m.sum())
+        if n_g >= 3:
+            line, _ = trend_model_fit(x[m], lap[m])
+            p = 2
+        else:
+            mu = x[m].mean(axis=0)
+
+            def line(at, mu=mu):
+                return np.tile(mu, (len(np.atleast_1d(at)), 1))
+            p = 1
+        fit[m] = line(lap[m])
+        r[m] = (x[m] - fit[m]) * (np.sqrt(n_g / (n_g - p)) if n_g > p else 1.0)
+        lines[g] = line
+        pools[g] = np.flatnonzero(m) if (n_g >= cfg()["min_clean_laps"]) else everyone
+    return fit, r, lines, pools
+
+
+def race_offset_draws(x: np.ndarray, lap: np.ndarray, race: np.ndarray, salt: str, reps: int) -> np.ndarray:
+    """:func:`interval_draws` for a car's laps of several races (the track scope): each race its own level and
+    lap trend (:func:`race_fits`), its laps drawn from its own residual rows (smoothed as there with its own
+    residual SD), so a slower race (a damp track) shifts that race's laps instead of widening every lap's
+    noise. Shape (reps, n, sections)."""
+    h = float(cfg()["bootstrap"].get("smoothing", 0.3))
+    fit, r, _, pools = race_fits(x, lap, race)
+    race = np.asarray(race).astype(str)
+    g = rng(salt + "|resid-race")
+    e = np.empty((reps, *x.shape))
+    for name in np.unique(race):
+        rows, pool = np.flatnonzero(race == name), pools[name]
+        sd = np.sqrt(np.mean(r[pool] ** 2, axis=0))
+        ee = r[pool[g.integers(0, len(pool), size=(reps, len(rows)))]]
+        if h:
+            ee = (ee + h * sd * g.standard_normal(ee.shape)) / np.sqrt(1 + h * h)
+        e[:, rows] = ee
+    return fit[None] + e
+
+
+def race_offset_lap_draws(x: np.ndarray, lap: np.ndarray, race: np.ndarray, other_laps: np.ndarray,
+                          other_race: np.ndarray, other_times: np.ndarray | None, reps: int,
+                          salt: str) -> np.ndarray:
+    """:func:`interval_lap_draws` over several races: a lap without every split at its race's level (the
+    race's section trends summed; a race where the car has no lap with every split: the mean of those laps'
+    own times), plus a resampled (smoothed) row sum of the residuals of its race's pool. Shape (reps, m)."""
+    h = float(cfg()["bootstrap"].get("smoothing", 0.3))
+    _, r, lines, pools = race_fits(x, lap, race)
+    rs = r.sum(axis=1)
+    other_race = np.asarray(other_race).astype(str)
+    other_laps = np.asarray(other_laps, float)
+    g = rng(salt + "|other-resid-race")
+    out = np.empty((reps, len(other_laps)))
+    for name in np.unique(other_race):
+        cols = np.flatnonzero(other_race == name)
+        if name in lines:
+            mean = lines[name](other_laps[cols]).sum(axis=1)
+            pool = pools[name]
+        else:
+            if other_times is None:
+                raise ValueError(f"race {name!r} has no lap with every split: give the laps' own times")
+            mean = np.full(len(cols), float(np.mean(np.asarray(other_times, float)[cols])))
+            pool = np.arange(len(x))
+        e = rs[pool[g.integers(0, len(pool), size=(reps, len(cols)))]]
+        if h:
+            e = (e + h * np.sqrt(np.mean(rs[pool] ** 2)) * g.standard_normal(e.shape)) / np.sqrt(1 + h * h)
+        out[:, cols] = mean[None] + e
+    return out
 
 
 def centred_interval(point: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -122,7 +122,10 @@ def car_composites(laps: pd.DataFrame, cols: list[str], salt: str, lap_laps: pd.
     # The potential gain's noise-only test keeps the Normal trend model (its documented rule, 10.1); the intervals
     # use the residual bootstrap, whose lower tail is the car's own (10.5).
     draws = trend_model_draws(x, lap, salt)
-    idraws = interval_draws(x, lap, salt)
+    # The track scope pools races: each race is drawn at its own level (a damp race's slower laps shift that
+    # race, they are not noise; 10.1).
+    race = full["race_id"].astype(str).to_numpy() if "race_id" in full else None
+    idraws = interval_draws(x, lap, salt, race=race)
     method = ("smoothed residual bootstrap (per section: the car's OLS lap trend + its resampled residuals), "
               "interval centred on the observed value")
     p_sum = float(min_stat(x[None])[0])
@@ -135,7 +138,10 @@ def car_composites(laps: pd.DataFrame, cols: list[str], salt: str, lap_laps: pd.
     # lap with them never is: a sum of minima is at most any lap's sum).
     bounded = min_stat(idraws)
     other_laps = others["lap"].to_numpy(float)
-    other_sim = interval_lap_draws(x, lap, other_laps, idraws.shape[0], salt) if len(other_laps) else None
+    other_sim = (interval_lap_draws(x, lap, other_laps, idraws.shape[0], salt, race=race,
+                                    other_race=others["race_id"].astype(str).to_numpy() if race is not None else None,
+                                    other_times=others["lap_time_s"].to_numpy(float))
+                 if len(other_laps) else None)
     if other_sim is not None:
         bounded = np.minimum(bounded, other_sim.min(axis=1))
     lo, hi = centred_interval(np.array(p), bounded)
@@ -148,8 +154,18 @@ def car_composites(laps: pd.DataFrame, cols: list[str], salt: str, lap_laps: pd.
     bk = Estimate(round(pk, 3), float(lo), float(hi), n, f"sum over sections of the median of the car's {k} fastest "
                                                         f"clean times; {method}")
     gain = potential_gain_vs_noise(x, lap, others["lap"].to_numpy(float), best - round(p, 3), draws, salt)
+    races = {}
+    if race is not None and len(set(lap_laps["race_id"].astype(str))) > 1:
+        # Which race's conditions the car's composite is in: the race of each section's fastest time (and of
+        # the bounding lap), and the car's median clean lap per race.
+        src = [str(race[int(np.argmin(x[:, j]))]) for j in range(len(cols))]
+        if bound == "best_clean_lap":
+            src.append(str(lap_laps.loc[times.idxmin(), "race_id"]))
+        races = {"composite_races": sorted(set(src)),
+                 "median_lap_by_race_s": {str(k): float(v) for k, v in
+                                          lap_laps.groupby("race_id")["lap_time_s"].median().items()}}
     return {"n": n, "personal_composite": pc.to_dict(), "best_k": bk.to_dict(),
-            "sections_sum_s": round(p_sum, 3), "best_clean_lap_s": best, "bounded_by": bound, **gain,
+            "sections_sum_s": round(p_sum, 3), "best_clean_lap_s": best, "bounded_by": bound, **gain, **races,
             "sections": {col[:-2]: {"fastest_s": float(np.min(x[:, j])),
                                     "best_k_s": float(np.median(np.sort(x[:, j])[:k]))}
                          for j, col in enumerate(cols)}}
@@ -186,8 +202,33 @@ def analyse(laps: pd.DataFrame, race_id: str, scope: str = "race") -> dict:
                       "min_clean_laps": cfg()["min_clean_laps"],
                       "potential_gain_level": cfg()["composite"]["potential_gain_level"]},
            "field": field, "cars": cars}
+    if scope != "race":
+        doc["race_levels"] = race_levels(pool)
     doc["invariants"] = check_invariants(doc, pool)
     return plain(doc)
+
+
+def race_levels(pool: pd.DataFrame) -> dict:
+    """The track scope's races and their conditions: per race the field's median clean lap and the median over
+    the cars that ran every race of their own difference to the fastest race (``offset_s``, n = those cars);
+    ``reference_race``: the race with the lowest median, whose conditions the track's composites are in
+    (each section's minimum, and the minima in every draw of the intervals, come from it unless another
+    race was as fast there; 10.1)."""
+    med = pool.groupby("race_id")["lap_time_s"].median()
+    if med.empty:
+        return {"reference_race": None, "races": {}}
+    ref = str(med.idxmin())
+    by_car = pool.groupby(["car", "race_id"])["lap_time_s"].median().unstack()
+    both = by_car.dropna()
+    out = {}
+    for r, m in med.items():
+        d = (both[r] - both[ref]) if len(both) else pd.Series(dtype=float)
+        out[str(r)] = {"field_median_lap_s": float(m), "n_laps": int((pool["race_id"] == r).sum()),
+                       "offset_s": float(d.median()) if len(d) else None, "offset_n_cars": int(len(d))}
+    return {"reference_race": ref, "races": out,
+            "note": (f"each race at its own level: a slower race (a damp track) shifts its own laps and is not "
+                     f"noise; the composites are in the conditions of {ref}, the race with the faster laps (a "
+                     f"section comes from another race only where that race was faster there)")}
 
 
 def check_invariants(doc: dict, pool: pd.DataFrame) -> dict:
