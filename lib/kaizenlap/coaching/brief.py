@@ -73,6 +73,7 @@ class Brief:
     corners: list[str] = field(default_factory=list)       # the track's corner names (params/tracks)
     objective: obj.Objective | None = None                 # the one objective (objective.pick_objective)
     rival: str | None = None                               # the nearest faster car of the class
+    rival_ahead: str | None = None                         # the car ahead at the flag, where it is another car
 
     def place(self, section: str | None) -> str:
         """How coaching text names ``section``: in corners where the track lists them, else its code."""
@@ -91,7 +92,8 @@ class Brief:
                 "n_clean": self.n_clean, "n_laps": self.n_laps, "cars": self.cars, "sections": self.sections,
                 "laps": [min(self.laps), max(self.laps)] if self.laps else [],
                 "facts": [f.model_dump() for f in self.facts], "places": self.places, "corners": self.corners,
-                "objective": self.objective.to_dict() if self.objective else None, "rival": self.rival}
+                "objective": self.objective.to_dict() if self.objective else None, "rival": self.rival,
+                **({"rival_ahead": self.rival_ahead} if self.rival_ahead else {})}
 
     def hash(self) -> str:
         text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -105,12 +107,13 @@ class _Facts:
 
     def add(self, fact_id: str, kind: str, source: str, text: str, value: float | None = None, unit: str = "",
             n: int = 0, lo: float | None = None, hi: float | None = None, section: str | None = None,
-            lap: int | None = None, missing: bool = False, order: float = 0.0, car: str | None = None) -> None:
+            lap: int | None = None, missing: bool = False, order: float = 0.0, car: str | None = None,
+            priority: str | None = None) -> None:
         digits = int(self.c["display_digits"].get(unit, 3))
         rnd = (lambda v: None if v is None else float(v))
         fact = Fact(fact_id=fact_id, text=text, value=rnd(value), unit=unit, n=int(n or 0), lo=rnd(lo), hi=rnd(hi),
                     digits=digits, source=source, kind=kind, missing=missing, section=section, lap=lap, car=car)
-        pri = self.c["brief"]["priority"][kind]
+        pri = self.c["brief"]["priority"][priority or kind]
         self.items.append(((pri, order, len(self.items)), fact))
 
     def ranked(self, max_facts: int) -> list[Fact]:
@@ -326,6 +329,7 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
     # --- the objective (objective.pick_objective: one rule), its rival and its target
     objective = obj.pick_objective([f for _, f in facts.items])
     rival = _objective_facts(facts, objective, car, sections, place)
+    ahead = _ahead_facts(facts, car, rival, quality, sections, place)
 
     ranked = facts.ranked(int(c["brief"]["max_facts"]))
     have = read.car_sections(sections, car)
@@ -336,7 +340,7 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
                  n_laps=n_laps, facts=ranked, cars=sorted({str(car), *read.cars(composite), *read.cars(sections)}),
                  sections=known, laps=list(range(1, lap_hi + 1)), places=places,
                  corners=[x["name"] for x in obj.track_corners(track_id)], objective=objective,
-                 rival=rival["car"] if rival else None)
+                 rival=rival["car"] if rival else None, rival_ahead=ahead["car"] if ahead else None)
 
 
 def _signed(v: float, slower: str = "slower", quicker: str = "quicker") -> str:
@@ -393,6 +397,44 @@ def _objective_facts(facts: _Facts, objective, car: str, sections: dict | None, 
                           f"{fmt(t['field_iqr'], 3)} s over {t['field_cars']} cars", t["field_iqr"], "s",
                           n=t["field_cars"], section=sec, order=3)
     return rival
+
+
+def _ahead_facts(facts: _Facts, car: str, rival: dict | None, quality: dict | None, sections: dict | None,
+                 place) -> dict | None:
+    """The car ahead at the flag (official results, :func:`~.objective.ahead_at_flag`) as a second rival, where
+    it is not the pace rival: ``rival_ahead.car`` and, for every section where its gain's 95% interval excludes
+    zero, ``rival_ahead.{sec}.gain``. Nothing for the class winner or a car without an official position."""
+    ahead = obj.ahead_at_flag(car, quality, sections)
+    if ahead is None or (rival is not None and ahead["car"] == rival["car"]):
+        return None
+    pace = obj.lap_pace(sections)
+    own, other = pace.get(str(car)), pace.get(ahead["car"])
+    who = car_label(ahead["car"])
+    standing = "in the class" if ahead["by"] == "class" else "of the class (overall order)"
+    if own is not None and other is not None:
+        d = own[0] - other[0]
+        facts.add("rival_ahead.car", "rival", "quality",
+                  f"car ahead at the flag {standing} by the official results: {who}, median clean lap "
+                  f"{format_lap(other[0])} (n={other[1]}) against {format_lap(own[0])} (n={own[1]}), "
+                  f"{fmt(abs(d), 3)} s a lap {'quicker' if d >= 0 else 'slower'}",
+                  d, "s", n=own[1], car=ahead["car"], order=50)
+    else:
+        facts.add("rival_ahead.car", "rival", "quality",
+                  f"car ahead at the flag {standing} by the official results: {who}", car=ahead["car"], order=50)
+    entry = read.car_entry(sections, car) or {}
+    block = entry.get(entry.get("preferred_set") or "sectors") or {}
+    for i, it in enumerate(read.section_items(block) if block.get("available") else []):
+        sec = it["section"]
+        g = obj.rival_gain(car, ahead["car"], sec, sections)
+        if g is None or not (g["lo"] > 0 or g["hi"] < 0):
+            continue
+        facts.add(f"rival_ahead.{sec}.gain", "rival", "sections",
+                  f"{who} (ahead at the flag) {'gains' if g['value'] >= 0 else 'loses'} {fmt(abs(g['value']), 3)} "
+                  f"s/lap on {car_label(car)} in {place(sec)} (95% CI {fmt(g['lo'], 3)} to {fmt(g['hi'], 3)}, "
+                  f"n={g['n']} and {g['n_rival']} clean laps, each against the field's median on the same lap)",
+                  g["value"], "s/lap", g["n"], g["lo"], g["hi"], section=sec, car=ahead["car"], order=1 + i,
+                  priority="rival_ahead")
+    return ahead
 
 
 def race_cars(race_docs: dict[str, dict | None]) -> list[str]:

@@ -95,8 +95,8 @@ def synthesize(brief: Brief) -> Synthesis:
                                "supported_by": [rg.fact_id, rival.fact_id]})
         hypotheses += _cause(brief, sec)
         if rival is not None:
-            clear = [f for f in brief.facts if f.kind == "rival" and f.section and f.section != sec and _sure(f)
-                     and f.value > 0]
+            clear = [f for f in brief.facts if f.fact_id.startswith("rival.") and f.section and f.section != sec
+                     and _sure(f) and f.value > 0]
             if clear:
                 big = max(clear, key=lambda f: f.value)
                 said = any(rival.fact_id in h["supported_by"] for h in hypotheses)
@@ -106,6 +106,17 @@ def synthesize(brief: Brief) -> Synthesis:
                                            f"{_v(brief, big.fact_id)} s/lap (95% CI {fmt(big.lo, 3)} to "
                                            f"{fmt(big.hi, 3)}, n={big.n}).",
                                    "supported_by": [big.fact_id, rival.fact_id]})
+        ahead = brief.fact("rival_ahead.car")        # the car ahead at the flag, where it is another car
+        if ahead is not None:
+            clear = [f for f in brief.facts if f.fact_id.startswith("rival_ahead.") and f.section and _sure(f)
+                     and f.value > 0]
+            here = next((f for f in clear if f.section == sec), None)
+            big = here or (max(clear, key=lambda f: f.value) if clear else None)
+            if big is not None:
+                hypotheses.append({"text": f"{car_label(ahead.car)}, the car ahead at the flag, likely gains "
+                                           f"{_v(brief, big.fact_id)} s/lap on {car} in {brief.place(big.section)}"
+                                           f" (95% CI {fmt(big.lo, 3)} to {fmt(big.hi, 3)}, n={big.n}).",
+                                   "supported_by": [big.fact_id, ahead.fact_id]})
         p25, med = brief.fact(f"target.{sec}.p25"), brief.fact(f"target.{sec}.median")
         sp, fsp = brief.fact(f"target.{sec}.spread"), brief.fact(f"target.{sec}.field_spread")
         if o.diagnosis == "consistency" and sp is not None and fsp is not None and sp.value > fsp.value:

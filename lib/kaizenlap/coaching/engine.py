@@ -112,11 +112,13 @@ def document(brief: Brief, syn: Synthesis, generator: Generator) -> dict:
 
 
 def objective_of(brief: Brief) -> dict | None:
-    """The document's ``objective`` (additive field): the brief's one objective, its place in corners and rival."""
+    """The document's ``objective`` (additive field): the brief's one objective, its place in corners and rivals
+    (the nearest faster car; the car ahead at the flag where it is another car)."""
     o = brief.objective
     if o is None:
         return None
-    return {**o.to_dict(), "place": brief.place(o.section) if o.section else None, "rival": brief.rival}
+    return {**o.to_dict(), "place": brief.place(o.section) if o.section else None, "rival": brief.rival,
+            "rival_ahead": brief.rival_ahead}
 
 
 def deterministic_synthesis(brief: Brief):

@@ -100,6 +100,8 @@ class Objective(BaseModel):
     fact_ids: list[str] = Field(default_factory=list)
     rule: str = ""
     rival: Optional[str] = Field(None, description="the nearest faster car of the class, when there is one")
+    rival_ahead: Optional[str] = Field(None, description="the car ahead at the flag in the class (official "
+                                       "results), where it is not the nearest faster car; null for the winner")
 
 
 class FollowUp(BaseModel):

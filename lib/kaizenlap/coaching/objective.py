@@ -6,9 +6,10 @@ Three pure pieces the brief builds on:
   names in lap order at a distance from the S/F line) placed in the sectors by ``sector_lengths_m``; a
   sub-section is the first or second part of its sector (its own boundary is not measured, so it is given the
   sector's corners);
-* :func:`relative_laps`, :func:`rival_of`, :func:`rival_gain`, :func:`targets` — per lap, a car's section time
-  against the field's median on the same lap (so track evolution cancels); the nearest faster car of the class
-  by median clean lap, and what it gains section by section with a bootstrap interval; a reachable target;
+* :func:`relative_laps`, :func:`rival_of`, :func:`ahead_at_flag`, :func:`rival_gain`, :func:`targets` — per lap,
+  a car's section time against the field's median on the same lap (so track evolution cancels); the nearest
+  faster car of the class by median clean lap and the car ahead at the flag (official results), and what each
+  gains section by section with a bootstrap interval; a reachable target;
 * :func:`pick_objective` — THE rule: one objective from the findings that pass their bar, or none.
 
 The rule (``pick_objective``), in order:
@@ -100,6 +101,7 @@ def section_places(track_id: str | None, sections: list[str]) -> dict[str, str]:
 # --------------------------------------------------------------------------- laps against the field
 
 _REL_CACHE: dict[int, tuple[dict, dict]] = {}
+_PACE_CACHE: dict[int, tuple[dict | None, dict]] = {}
 
 
 def relative_laps(sections_doc: dict | None) -> dict:
@@ -131,7 +133,11 @@ def relative_laps(sections_doc: dict | None) -> dict:
 
 
 def lap_pace(sections_doc: dict | None) -> dict[str, tuple[float, int]]:
-    """car -> (median clean lap time as the sum of its three sectors, n laps), laps with all three clean."""
+    """car -> (median clean lap time as the sum of its three sectors, n laps), laps with all three clean.
+    Memoised per document object (every car's brief asks for it, twice with the car ahead at the flag)."""
+    hit = _PACE_CACHE.get(id(sections_doc))
+    if hit is not None and hit[0] is sections_doc:
+        return hit[1]
     rel = relative_laps(sections_doc)
     per: dict[str, dict[int, float]] = {}
     count: dict[str, dict[int, int]] = {}
@@ -147,6 +153,9 @@ def lap_pace(sections_doc: dict | None) -> dict[str, tuple[float, int]]:
         full = [t for lap, t in d.items() if count[car][lap] == 3]
         if full:
             out[car] = (float(np.median(full)), len(full))
+    if len(_PACE_CACHE) > 64:
+        _PACE_CACHE.clear()
+    _PACE_CACHE[id(sections_doc)] = (sections_doc, out)
     return out
 
 
@@ -165,6 +174,42 @@ def rival_of(car: str, sections_doc: dict | None) -> dict | None:
         return None
     p, n, c = max(faster)
     return {"car": c, "pace_s": p, "n": n, "own_pace_s": own[0], "own_n": own[1]}
+
+
+def ahead_at_flag(car: str, quality: dict | None, sections_doc: dict | None = None) -> dict | None:
+    """The car that finished directly ahead of ``car`` in its class by the official results, as the ingest
+    reconciled them (the race's quality document, ``reconciliation``: ``official_class_position`` where every
+    classified car of the class has one, else ``official_position`` among the cars of the class).
+    ``{car, position, own_position, by}`` (``by``: ``class`` or ``overall``); None for the class winner, for a
+    car without an official position (not classified: nothing is inferred) or without results."""
+    rows = [r for r in (quality or {}).get("reconciliation") or [] if r.get("car") is not None]
+    classes = {str(e.get("car")): e.get("class") for e in (sections_doc or {}).get("cars") or []}
+
+    def cls(r: dict):
+        return r.get("class") if r.get("class") is not None else classes.get(str(r["car"]))
+
+    def num(v):
+        try:
+            return None if v is None or v != v else int(v)
+        except (TypeError, ValueError):
+            return None
+
+    me = next((r for r in rows if str(r["car"]) == str(car)), None)
+    if me is None:
+        return None
+    mates = [r for r in rows if cls(r) == cls(me)]
+    placed = [r for r in mates if num(r.get("official_position")) is not None]
+    by = "class" if placed and all(num(r.get("official_class_position")) is not None for r in placed) else "overall"
+    key = "official_class_position" if by == "class" else "official_position"
+    own = num(me.get(key))
+    if own is None:
+        return None
+    ahead = [(num(r.get(key)), str(r["car"])) for r in placed if str(r["car"]) != str(car)
+             and num(r.get(key)) is not None and num(r.get(key)) < own]
+    if not ahead:
+        return None
+    pos, c = max(ahead)
+    return {"car": c, "position": pos, "own_position": own, "by": by}
 
 
 def _rng(*parts: str) -> np.random.Generator:
