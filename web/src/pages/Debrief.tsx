@@ -23,13 +23,13 @@ const PRINT_CSS = {
     "header, .no-print, .skip-link": { display: "none !important" },
     "body, .debrief, .debrief *": { color: "#000 !important" },
     "main#main": { padding: "0 !important", maxWidth: "none !important" },
-    ".debrief": { breakInside: "avoid", zoom: 0.78, maxWidth: "none !important" },
+    ".debrief": { breakInside: "avoid", zoom: 0.74, maxWidth: "none !important" },
     ".debrief + .debrief": { breakBefore: "page" },     // one page per car
     ".debrief .MuiTableCell-root": { padding: "1px 4px", fontSize: "11px" },
   },
 };
 
-const SHOWN_FACTS = 8;
+const SHOWN_FACTS = 6;   // with the objective, hypotheses and the rival table: one A4 page per car
 
 /** The facts a debrief prints: the coaching's evidence first (the facts its actions and hypotheses cite),
  *  then the rest, limits apart. */
@@ -145,7 +145,7 @@ function DebriefSheet({ raceId, car, reference, raceName, date, track, cars, qua
                           {(doc.hypotheses ?? []).length ? <>
                             <Typography variant="subtitle2" component="h3" sx={{ mt: 0.5 }}>Hypotheses (to check, not facts)</Typography>
                             <ul style={{ margin: 0, paddingLeft: 18, fontSize: 13 }}>
-                              {(doc.hypotheses ?? []).map((h, i) => <li key={i}>{lapTimesInText(h.text)}</li>)}
+                              {(doc.hypotheses ?? []).slice(0, 3).map((h, i) => <li key={i}>{lapTimesInText(h.text)}</li>)}
                             </ul></> : null}
                           {limits.length ? <>
                             <Typography variant="subtitle2" component="h3" sx={{ mt: 0.5 }}>What the data cannot say</Typography>
