@@ -18,9 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.stats import binom, wilcoxon
+from scipy.stats import wilcoxon
+from statsmodels.stats.multitest import multipletests
 
-from kaizenlap.core import params
+from kaizenlap.core import median_interval, params
 
 
 def settings() -> dict:
@@ -47,29 +48,14 @@ def reference_car(doc: dict) -> dict | None:
 
 
 def order_interval(x: np.ndarray, level: float) -> tuple[float, float]:
-    """The distribution-free interval of the median: (x_(j), x_(n+1-j)), the largest j with coverage >= level."""
-    x = np.sort(np.asarray(x, float))
-    n = len(x)
-    j = 1
-    for k in range(2, n // 2 + 1):
-        if 1 - 2 * binom.cdf(k - 1, n, 0.5) < level:
-            break
-        j = k
-    return float(x[j - 1]), float(x[n - j])
+    """The distribution-free interval of the median (:mod:`kaizenlap.core.median_interval`), without its coverage."""
+    lo, hi, _ = median_interval.order_interval(x, level)
+    return lo, hi
 
 
 def bh(p: list[float]) -> list[float]:
-    """Benjamini–Hochberg q-values."""
-    p_arr = np.asarray(p, float)
-    m = len(p_arr)
-    if m == 0:
-        return []
-    order = np.argsort(p_arr)
-    q = p_arr[order] * m / np.arange(1, m + 1)
-    q = np.minimum.accumulate(q[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(q, 1.0)
-    return out.tolist()
+    """Benjamini–Hochberg q-values (statsmodels, as the pattern engine's trend FDR)."""
+    return multipletests(p, method="fdr_bh")[1].tolist() if len(p) else []
 
 
 def corner_tests(doc: dict, car: str) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from kaizenlap.core.median_interval import order_rank
+
 from . import persistence
 
 MEDIAN_METHOD = ("median over the car's clean laps of (lap time − the field's median clean lap on that lap "
@@ -28,13 +30,8 @@ def median_interval(x: list[float] | np.ndarray, level: float = 0.95) -> dict:
     n = len(a)
     if n == 0:
         return {"value": None, "lo": None, "hi": None, "n": 0, "method": MEDIAN_METHOD}
-    alpha, k, cdf = (1 - level) / 2, 0, 0.0
-    for j in range(n):                        # cdf = P(B <= j)
-        cdf += math.comb(n, j) / 2 ** n
-        if cdf > alpha:
-            break
-        k = j + 1
-    lo, hi = (float(a[k - 1]), float(a[n - k])) if k >= 1 else (None, None)
+    j, cover = order_rank(n, float(level))   # one rule for order-statistic intervals (core.median_interval)
+    lo, hi = (float(a[j - 1]), float(a[n - j])) if cover >= level else (None, None)
     return {"value": float(np.median(a)), "lo": lo, "hi": hi, "n": n, "method": MEDIAN_METHOD}
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 import zipfile
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ import pyarrow.parquet as pq
 from kaizenlap.core import params
 from kaizenlap.core.ids import doc_id
 from kaizenlap.core.jsonclean import plain
+from kaizenlap.core.median_interval import order_interval, order_rank
 from kaizenlap.engines.common import Estimate, cfg, fmt3
 from kaizenlap.ingest.telemetry import (TelemetryCache, car_channels, car_frame, is_telemetry_file, read_telemetry,
                                         vehicle_number)
@@ -268,40 +268,11 @@ def lap_channels(s_v, v_kph, s_tick, brake, throttle, t_of_s, length: float, ste
             "time_s": np.round(np.interp(grid, *t_of_s), 4).tolist()}
 
 
-@lru_cache(maxsize=4096)
-def _order_rank(n: int, level: float) -> tuple[int, float]:
-    """:func:`order_interval`'s rank j and coverage for n values (they depend on n and the level only)."""
-    from scipy.stats import binom
-    j, cover = 1, 1 - 2 * binom.cdf(0, n, 0.5)
-    for k in range(2, n // 2 + 1):
-        c = 1 - 2 * binom.cdf(k - 1, n, 0.5)
-        if c < level:
-            break
-        j, cover = k, c
-    return j, cover
-
-
-def order_interval(x: np.ndarray, level: float) -> tuple[float, float, float]:
-    """Distribution-free interval for the median: (x_(j), x_(n+1-j)) with the largest j whose coverage
-    1 - 2 P(Bin(n, 1/2) <= j - 1) is at least ``level`` (j = 1 when none is: its coverage is returned)."""
-    x = np.sort(np.asarray(x, float))
-    n = len(x)
-    j, cover = _order_rank(n, float(level))
-    return float(x[j - 1]), float(x[n - j]), float(cover)
-
-
 def _order_interval_v1(x: np.ndarray, level: float) -> tuple[float, float, float]:
-    """The first :func:`order_interval` (binomial tail per call), for ``impl="pandas"``. Distribution-free interval for the median: (x_(j), x_(n+1-j)) with the largest j whose coverage
-    1 - 2 P(Bin(n, 1/2) <= j - 1) is at least ``level`` (j = 1 when none is: its coverage is returned)."""
-    from scipy.stats import binom
+    """The first :func:`order_interval` (the binomial tail on every call, no cache), for ``impl="pandas"``."""
     x = np.sort(np.asarray(x, float))
     n = len(x)
-    j, cover = 1, 1 - 2 * binom.cdf(0, n, 0.5)
-    for k in range(2, n // 2 + 1):
-        c = 1 - 2 * binom.cdf(k - 1, n, 0.5)
-        if c < level:
-            break
-        j, cover = k, c
+    j, cover = order_rank.__wrapped__(n, float(level))
     return float(x[j - 1]), float(x[n - j]), float(cover)
 
 
