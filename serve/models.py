@@ -5,7 +5,7 @@ new engine field reaches clients without an API change.
 """
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -772,13 +772,31 @@ class TelemetryCornerDelta(Doc):
     exit_kph_diff: Optional[float] = None
 
 
+class TelemetryLapChoice(BaseModel):
+    lap: Union[int, str] = Field(description="the timing's lap number (`c<n>`: known only by the car's counter)")
+    lap_time_s: Optional[float] = None
+    duration_s: float
+    is_clean: Optional[bool] = None
+    role: Optional[str] = Field(None, description="`best` (its best clean lap), `median` (its median clean lap)")
+
+
+class TelemetryTypical(BaseModel):
+    lap: Optional[int] = None
+    n: Optional[int] = Field(None, description="clean complete laps the median is taken over")
+    basis: Optional[str] = None
+
+
 class TelemetryComparison(BaseModel):
-    """A car's best lap against a reference car's best lap, on one distance grid (``step_m``)."""
+    """A lap of a car against a reference lap (another car's best, or its own best), on one distance grid
+    (``step_m``)."""
     run_id: str
     race_id: str
     car: str
     reference_car: str
+    own_best: bool = Field(False, description="the reference is the car's own best lap")
     lap: Optional[int] = None
+    lap_kind: str = Field("best", description="`best`, `median` (its median clean lap) or `chosen` (another lap: "
+                                              "no channels, the delta trace from its every-`delta_step_m` trace)")
     reference_lap: Optional[int] = None
     lap_time_s: Optional[float] = None
     reference_lap_time_s: Optional[float] = None
@@ -787,8 +805,12 @@ class TelemetryComparison(BaseModel):
     lap_delta_s: float = Field(description="duration - reference duration, s")
     corner_delta_sum_s: float = Field(description="the corners' parts added up (equals lap_delta_s)")
     step_m: float
+    delta_step_m: Optional[float] = Field(None, description="the resolution of the delta trace, m (5; 10 for a "
+                                                            "lap other than the best and the median)")
     distance_m: list[float]
     delta_s: list[float] = Field(description="car time - reference time at each distance, s (positive: behind)")
     channels: TelemetryChannels
     reference_channels: TelemetryChannels
     corners: list[TelemetryCornerDelta]
+    laps: list[TelemetryLapChoice] = Field(default_factory=list, description="the car's complete laps")
+    typical: Optional[TelemetryTypical] = Field(None, description="the car's median clean lap")

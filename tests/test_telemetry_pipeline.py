@@ -259,6 +259,61 @@ def test_car_telemetry_against_the_fastest_car_equals_the_truth(client):
     assert body["reference_car"] == other and body["lap_delta_s"] < 0
 
 
+def _running_truth(per_lap: dict, lap, ref) -> np.ndarray:
+    """The truth's running delta at the corners' segment ends: the generator's segment times (1 m profile)."""
+    return np.cumsum([a[5] - b[5] for a, b in zip(per_lap[lap]["corners"], per_lap[ref]["corners"])])
+
+
+def test_car_telemetry_against_its_own_best_equals_the_truth(client):
+    """ref=own: the car's median clean lap (from the lap table's clean laps and timing lap times, computed here)
+    against its best; the parts add up to the lap difference and match the generator's segment times; the delta
+    trace ends at the lap difference and passes through the truth's running delta at every corner's segment end;
+    any other complete lap (lap=N) too, from its 10 m trace."""
+    c, docs, truth = client
+    tel = truth["vir-r1"]["telemetry"]["cars"]
+    corners = c.get("/races/vir-r1/telemetry").json()["corners"]
+    ends = [x["segment_m"][1] for x in corners]
+    checked = 0
+    for car in tel:
+        per = {p["lap"]: p for p in tel[car]["per_lap"]}
+        clean = sorted((d["lap_time_s"], d["lap"]) for d in docs["laps"] if d["race_id"] == "vir-r1"
+                       and str(d["car"]) == car and d["is_clean"] and d["lap"] in per)
+        best, median = clean[0][1], clean[len(clean) // 2][1]
+        r = c.get(f"/races/vir-r1/cars/{car}/telemetry", params={"ref": "own"})
+        assert r.status_code == 200, r.text[:300]
+        body = r.json()
+        assert body["own_best"] and body["reference_car"] == car and body["lap_kind"] == "median"
+        assert (body["lap"], body["reference_lap"]) == (median, best) and median != best
+        assert body["typical"]["lap"] == median and body["typical"]["n"] == len(clean)
+        assert {x["lap"]: x["role"] for x in body["laps"]}[median] == "median"
+        assert c.get(f"/races/vir-r1/cars/{car}/telemetry", params={"ref": car}).json()["lap"] == median
+        laps = [median] + [x for x in per if x not in (median, best)][:2]
+        for lap in laps:
+            b = body if lap == median else c.get(f"/races/vir-r1/cars/{car}/telemetry",
+                                                 params={"ref": "own", "lap": str(lap)}).json()
+            assert b["lap"] == lap and b["lap_kind"] == ("median" if lap == median else "chosen")
+            want = per[lap]["lap_time_s"] - per[best]["lap_time_s"]
+            assert abs(b["lap_delta_s"] - want) < 0.003, (car, lap, b["lap_delta_s"], want)
+            assert abs(sum(x["delta_s"] for x in b["corners"]) - b["lap_delta_s"]) < 0.001
+            assert abs(b["delta_s"][-1] - b["lap_delta_s"]) < 0.002
+            run = _running_truth(per, lap, best)
+            for i, x in enumerate(b["corners"]):
+                assert abs(x["delta_s"] - (per[lap]["corners"][i][5] - per[best]["corners"][i][5])) < 0.02
+                assert abs(x["min_kph"] - per[lap]["corners"][i][1]) < 1.0
+                assert abs(x["ref_min_kph"] - per[best]["corners"][i][1]) < 1.0
+                k = int(np.argmin(np.abs(np.asarray(b["distance_m"]) - ends[i])))
+                assert abs(b["delta_s"][k] - run[i]) < 0.02, (car, lap, x["corner"], b["delta_s"][k], run[i])
+            has = b["channels"]["speed_kph"] is not None
+            assert has == (lap == median) and b["reference_channels"]["speed_kph"] is not None
+            assert b["delta_step_m"] == (5.0 if lap == median else 10.0)
+            checked += 1
+        assert len(r.content) < 150_000
+    assert checked >= 12
+    r = c.get("/races/vir-r1/cars/72/telemetry", params={"ref": "own", "lap": "99"})
+    assert r.status_code == 404 and "no complete lap 99" in r.json()["error"]["message"]
+    assert c.get("/races/vir-r1/cars/72/telemetry", params={"lap": "x1"}).status_code == 422
+
+
 def test_a_race_without_telemetry_answers_a_clear_404(client):
     c, _, _ = client
     for path in ("/races/sonoma-r1/telemetry", "/races/sonoma-r1/cars/2/telemetry"):

@@ -232,3 +232,36 @@ def test_the_fast_engine_writes_the_first_engines_document(season, tmp_path):
         assert fast["available"] and sum(len(c["laps"]) for c in fast["cars"]) >= 4     # 2 cars, 2 complete laps each
     with pytest.raises(ValueError, match="impl"):
         te.analyse(cache, None, params.tracks()["barber"], "barber-r1", impl="polars")
+
+
+def test_the_median_lap_and_every_lap_against_the_cars_own_best(analysed):
+    """The trace document keeps the median clean lap (rank n // 2 + 1 by time) with its channels and every other
+    lap's 10 m delta trace; a lap rebuilt from its 10 m trace agrees with its exact 5 m trace within 3 ms, and the
+    parts of any lap against the best add up to the laps' difference."""
+    from kaizenlap.engines import telemetry_views as tv
+    assert te.typical_lap([], lambda r: r["t"]) is None
+    pool = [{"car_lap": k, "t": t} for k, t in ((1, 90.5), (2, 90.1), (3, 91.0), (4, 90.3))]
+    assert te.typical_lap(pool, lambda r: r["t"])["car_lap"] == 1          # 90.1 90.3 [90.5] 91.0
+    assert te.typical_lap(pool[:3], lambda r: r["t"])["car_lap"] == 1      # 90.1 [90.5] 91.0
+    docs, _ = analysed
+    n = 0
+    for doc in docs.values():
+        summ, *traces = [d for d in tv.store_documents(doc) if d["type"] in ("telemetry_race", "telemetry_trace")]
+        for tr in traces:
+            typ = tr["typical_lap"]
+            if typ is None:
+                assert sum(1 for x in tr["laps"] if x["is_clean"]) < 2
+                continue
+            times = sorted(x["lap_time_s"] for x in tr["laps"] if x["is_clean"])
+            assert typ["lap_time_s"] == times[len(times) // 2] and typ["n"] == len(times)
+            exact = tv.compare(tr, tr, summ["corners"], own=True)
+            coarse = tv.compare({**tr, "typical_lap": None}, tr, summ["corners"], lap=typ["lap"], own=True)
+            assert exact["lap_kind"] == "median" and coarse["lap_kind"] == "chosen"
+            gap = np.abs(np.subtract(exact["delta_s"], coarse["delta_s"]))
+            assert gap.max() < 0.005, gap.max()              # 3.9 ms seen (10 m vs 5 m)
+            for lap in tr["laps"]:
+                out = tv.compare(tr, tr, summ["corners"], lap=lap["lap"], own=True)
+                assert abs(sum(x["delta_s"] for x in out["corners"]) - out["lap_delta_s"]) < 1e-3
+                assert abs(out["lap_delta_s"] - (lap["duration_s"] - tr["best_lap"]["duration_s"])) < 1e-4
+                n += 1
+    assert n >= 30

@@ -170,16 +170,27 @@ async def race_telemetry(request: Request, race_id: str = id_path("race id")):
 @router.get("/races/{race_id}/cars/{car}/telemetry", response_model=M.TelemetryComparison)
 async def car_telemetry(request: Request, race_id: str = id_path("race id"), car: str = id_path("car id"),
                         ref: Optional[str] = Query(None, pattern=ID_PATTERN, max_length=200,
-                                                   description="the reference car (default: the car with the "
-                                                               "fastest best lap)")):
-    """The car's best lap against a reference car's best lap: speed, throttle and brake against distance (every
-    5 m) for both, the time-delta trace, and per corner the part of the lap difference (the parts add up to it)
-    with both cars' brake onset, minimum and exit speeds."""
+                                                   description="the reference: a car (its best lap), or `own` "
+                                                               "(or the car itself) for the car's own best lap "
+                                                               "(default: the car with the fastest best lap)"),
+                        lap: Optional[str] = Query(None, pattern=r"^c?[0-9]{1,4}$",
+                                                   description="the car's lap to compare: a lap number (`c<n>` "
+                                                               "for a lap known only by the car's counter); "
+                                                               "default: its best lap against another car, its "
+                                                               "median clean lap against its own best")):
+    """A lap of the car against a reference lap: against another car (`ref`, default the car with the fastest best
+    lap), the car's best lap (or `lap`) against that car's best; against its own best (`ref=own`), the car's
+    median clean lap (or `lap`) against its best lap. Speed, throttle and brake against distance (every 5 m) for
+    both (a lap other than the best and the median lap has no channels: `null`), the time-delta trace, and per
+    corner the part of the lap difference (the parts add up to it) with both laps' brake onset, minimum and exit
+    speeds; the car's complete laps to choose from."""
     st = store_of(request)
 
     def produce(rid):
         summary = _telemetry_summary(st, rid, race_id)
-        ref_car = ref or telemetry_views.fastest(summary.get("cars", []))
+        own = ref in ("own", car)
+        ref_car = car if own else ref or telemetry_views.fastest(summary.get("cars", []))
+        own = own or ref_car == car
         docs = {}
         for who in (car, ref_car):
             d = st().get(rid, "telemetry", telemetry_views.trace_id(race_id, who)) if who else None
@@ -187,7 +198,7 @@ async def car_telemetry(request: Request, race_id: str = id_path("race id"), car
                 raise ApiError(404, "not_found", f"no telemetry for car {who} in this race ({race_id})")
             docs[who] = d
         try:
-            out = telemetry_views.compare(docs[car], docs[ref_car], summary.get("corners", []))
+            out = telemetry_views.compare(docs[car], docs[ref_car], summary.get("corners", []), lap=lap, own=own)
         except ValueError as exc:
             raise ApiError(404, "not_found", str(exc)) from None
         return {"run_id": rid, "race_id": race_id, **out}

@@ -268,6 +268,16 @@ def lap_channels(s_v, v_kph, s_tick, brake, throttle, t_of_s, length: float, ste
             "time_s": np.round(np.interp(grid, *t_of_s), 4).tolist()}
 
 
+def typical_lap(pool: list[dict], key) -> dict | None:
+    """The median lap of ``pool`` by ``key`` (its time): the lap at rank ``n // 2 + 1`` of the laps sorted by
+    time, i.e. the middle one, or the slower of the two middle ones for an even count (so that with two laps it
+    is not the best); ties by lap order. None for an empty pool."""
+    if not pool:
+        return None
+    ranked = sorted(pool, key=lambda r: (key(r), r["car_lap"]))
+    return ranked[len(ranked) // 2]
+
+
 def _order_interval_v1(x: np.ndarray, level: float) -> tuple[float, float, float]:
     """The first :func:`order_interval` (the binomial tail on every call, no cache), for ``impl="pandas"``."""
     x = np.sort(np.asarray(x, float))
@@ -336,7 +346,7 @@ def analyse_car(path: str | Path, vehicle: str, timing: pd.DataFrame | None, tra
         nc(bounds_t[-1]["lap"] - (offset or 0), "lap", "partial lap: the telemetry ends before this lap's end")
     elif first_counter is not None:
         nc(first_counter - (offset or 0), "lap", "partial lap: no lap start or end in the telemetry")
-    grid = np.arange(0.0, L, float(c["trace_step_m"]))
+    grid = np.append(np.arange(0.0, L, float(c["trace_step_m"])), L)    # 0, step, ..., the lap length
     traces, arrays = {}, {}
     for b0, b1 in zip(bounds_t[:-1], bounds_t[1:]):
         if b1["lap"] != b0["lap"] + 1:
@@ -416,6 +426,19 @@ def analyse_car(path: str | Path, vehicle: str, timing: pd.DataFrame | None, tra
     # per corner: medians over the clean complete laps (all complete laps when is_clean is unknown)
     pool = [r for r in entry["laps"] if r["is_clean"]] if offset is not None else entry["laps"]
     entry["n_laps_used"] = len(pool)
+    # the car's typical lap: its median clean lap by time (the slower of the two middle laps for an even count)
+    typ = typical_lap(pool, key)
+    if typ is None or typ["car_lap"] == ref["car_lap"]:
+        entry["typical"] = None
+        nc(None, "typical lap", f"{len(pool)} clean complete lap{'s' if len(pool) != 1 else ''}: no lap other "
+                                "than the best to compare with it")
+    else:
+        entry["typical"] = {"lap": typ["lap"], "car_lap": typ["car_lap"], "time_s": key(typ), "n": len(pool),
+                            "basis": "median clean lap" if offset is not None else
+                            "median complete lap (is_clean unknown)"}
+        entry["typical_channels"] = lap_channels(*arrays[typ["car_lap"]], traces[typ["car_lap"]], L,
+                                                 float(c.get("channel_step_m", 5.0)))
+        entry["typical_channels"]["lap"] = typ["lap"]
     summary = []
     for i, n in enumerate(names):
         item = {"corner": n, "distance_m": float(apex[i])}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from kaizenlap.core.ids import doc_id
@@ -26,6 +27,7 @@ from kaizenlap.engines import telemetry as engine
 
 SUMMARY_KEYS = ("vehicle_id", "car", "reference", "n_laps_used", "lap_offset", "throttle_channel", "corners")
 LAP_CORNER_KEYS = ("brake_m", "brake_peak_bar", "min_kph", "min_m", "pickup_m", "exit_kph", "segment_s")
+LAP_COMPACT_KEYS = ("brake_m", "min_kph", "exit_kph")      # per lap in the trace document, one value per corner
 
 
 def who(car: dict) -> str:
@@ -51,23 +53,47 @@ def summary(doc: dict) -> dict:
                   "level": (doc.get("params") or {}).get("level")})
 
 
+def _lap_key(lap: dict) -> str:
+    return str(lap["lap"] if lap["lap"] is not None else lap["car_lap"])
+
+
+def _r1(x):
+    return None if x is None else round(float(x), 1)
+
+
+def _full_lap(lap: dict | None) -> dict | None:
+    if lap is None:
+        return None
+    return {"lap": lap["lap"], "car_lap": lap["car_lap"], "lap_time_s": lap.get("lap_time_s"),
+            "duration_s": lap["duration_s"], "is_clean": lap.get("is_clean"),
+            "corners": [{"corner": x["corner"], **{k: x.get(k) for k in LAP_CORNER_KEYS}} for x in lap["corners"]]}
+
+
 def car_trace(doc: dict, car: dict) -> dict:
     """One car's per-car document (see the module doc)."""
     ref = car.get("reference") or {}
+    typ = car.get("typical") or {}
     best = next((lap for lap in car.get("laps", []) if lap["car_lap"] == ref.get("car_lap")), None)
-    laps = [{"lap": lap["lap"], "car_lap": lap["car_lap"], "lap_time_s": lap.get("lap_time_s"),
-             "duration_s": lap["duration_s"], "is_clean": lap.get("is_clean"),
-             "segment_s": [x.get("segment_s") for x in lap["corners"]]} for lap in car.get("laps", [])]
+    median = next((lap for lap in car.get("laps", []) if lap["car_lap"] == typ.get("car_lap")), None)
+    dt = car.get("delta_trace") or {}
+    laps = []
+    for lap in car.get("laps", []):
+        trace = (dt.get("laps") or {}).get(_lap_key(lap))
+        laps.append({"lap": lap["lap"], "car_lap": lap["car_lap"], "lap_time_s": lap.get("lap_time_s"),
+                     "duration_s": lap["duration_s"], "is_clean": lap.get("is_clean"),
+                     "segment_s": [x.get("segment_s") for x in lap["corners"]],
+                     **{k: [_r1(x.get(k)) for x in lap["corners"]] for k in LAP_COMPACT_KEYS},
+                     "delta_ms": None if trace is None or lap is best else [int(round(v * 1000)) for v in trace]})
+    typical = None
+    if median is not None:
+        typical = {**_full_lap(median), "n": typ.get("n"), "basis": typ.get("basis"),
+                   "channels": {k: v for k, v in (car.get("typical_channels") or {}).items()
+                                if k != "distance_m"}}      # the best lap's grid
     return plain({"id": trace_id(doc["race_id"], who(car)), "type": "telemetry_trace", "engine": "telemetry",
                   "race_id": doc["race_id"], "track_id": doc.get("track_id"), "car": who(car), "lap": None,
                   "vehicle_id": car["vehicle_id"], "reference": car.get("reference"),
-                  "channels": car.get("channels"),
-                  "best_lap": None if best is None else {
-                      "lap": best["lap"], "car_lap": best["car_lap"], "lap_time_s": best.get("lap_time_s"),
-                      "duration_s": best["duration_s"],
-                      "corners": [{"corner": x["corner"], **{k: x.get(k) for k in LAP_CORNER_KEYS}}
-                                  for x in best["corners"]]},
-                  "laps": laps})
+                  "channels": car.get("channels"), "best_lap": _full_lap(best), "typical_lap": typical,
+                  "delta_step_m": dt.get("step_m"), "laps": laps})
 
 
 def store_documents(doc: dict) -> list[dict]:
@@ -76,17 +102,74 @@ def store_documents(doc: dict) -> list[dict]:
     return out + engine.documents(doc)
 
 
-def compare(car: dict, ref: dict, corners: list[dict]) -> dict[str, Any]:
-    """``car``'s best lap against ``ref``'s best lap (two per-car documents of one race): both cars' channels, the
-    delta trace (``car time - reference time`` at each distance of the grid, s; positive: the car is behind) and
-    per corner the part of the difference (``car segment - reference segment``, s) with the brake onset, minimum
-    speed and exit speed of both laps and their differences. The parts add up to ``lap_delta_s``, the difference
-    of the two laps' durations. Raises ValueError when either car has no complete lap."""
-    a, b = car.get("best_lap"), ref.get("best_lap")
-    ca, cb = car.get("channels"), ref.get("channels")
-    if not a or not b or not ca or not cb:
-        missing = car["car"] if not a or not ca else ref["car"]
-        raise ValueError(f"car {missing} has no complete lap in the telemetry")
+def lap_view(trace: dict, lap: int | str | None = None, default: str = "best") -> dict:
+    """One lap of a per-car document as :func:`compare` reads it: ``lap`` (the timing's lap number, or ``c<n>``
+    for a lap known only by the car's counter) or, when None, the ``default`` lap: ``"best"`` (the car's best
+    clean lap) or ``"median"`` (its median clean lap). The best and the median lap carry their channels on the
+    5 m grid; any other complete lap its time since the line from the best lap's and its stored delta trace
+    (``t(s) = t_best(s) + delta(s)``, ``delta`` every ``delta_step_m``, linear between), its per-corner brake
+    onset, minimum and exit speeds and segment times, and no speed/throttle/brake channels. Raises ValueError
+    naming what is missing."""
+    car = trace["car"]
+    best, typ, ch = trace.get("best_lap"), trace.get("typical_lap"), trace.get("channels")
+    if not best or not ch:
+        raise ValueError(f"car {car} has no complete lap in the telemetry")
+    if lap is None and default == "median":
+        if not typ:
+            n = sum(1 for x in trace.get("laps", []) if x.get("is_clean"))
+            raise ValueError(f"car {car} has no lap other than its best to compare with it ({n} clean complete "
+                             f"lap{'s' if n != 1 else ''} with telemetry)")
+        lap = typ["lap"] if typ["lap"] is not None else f"c{typ['car_lap']}"
+    if lap is None:
+        return {**best, "kind": "best", "channels": ch, "delta_step_m": ch["step_m"]}
+    want = str(lap)
+    row = next((x for x in trace.get("laps", []) if (str(x["lap"]) if x["lap"] is not None else f"c{x['car_lap']}")
+                == want), None)
+    if row is None:
+        have = ", ".join(str(x["lap"]) if x["lap"] is not None else f"c{x['car_lap']}" for x in trace.get("laps", []))
+        raise ValueError(f"car {car} has no complete lap {want} in the telemetry (complete laps: {have or 'none'})")
+    if row["car_lap"] == best["car_lap"]:
+        return {**best, "kind": "best", "channels": ch, "delta_step_m": ch["step_m"]}
+    if typ and row["car_lap"] == typ["car_lap"]:
+        return {**{k: v for k, v in typ.items() if k not in ("channels", "n", "basis")}, "kind": "median",
+                "channels": {**typ["channels"], "distance_m": ch["distance_m"]}, "delta_step_m": ch["step_m"]}
+    if row.get("delta_ms") is None:
+        raise ValueError(f"car {car}'s lap {want} has no delta trace in the telemetry")
+    step = float(trace["delta_step_m"])
+    d = np.asarray(row["delta_ms"], float) / 1000.0
+    x = np.minimum(np.arange(len(d)) * step, ch["distance_m"][-1])
+    t = np.asarray(ch["time_s"], float) + np.interp(ch["distance_m"], x, d)
+    corners = [{"corner": c["corner"], "segment_s": row["segment_s"][i],
+                **{k: (row.get(k) or [None] * len(best["corners"]))[i] for k in LAP_COMPACT_KEYS}}
+               for i, c in enumerate(best["corners"])]
+    return {"lap": row["lap"], "car_lap": row["car_lap"], "lap_time_s": row.get("lap_time_s"),
+            "duration_s": row["duration_s"], "is_clean": row.get("is_clean"), "corners": corners, "kind": "chosen",
+            "channels": {"step_m": ch["step_m"], "distance_m": ch["distance_m"], "speed_kph": None,
+                         "throttle_pct": None, "brake_bar": None, "time_s": np.round(t, 4).tolist()},
+            "delta_step_m": step}
+
+
+def laps_of(trace: dict) -> list[dict]:
+    """The car's complete laps for a picker: lap (or ``c<n>``), time, clean, and which is its best and median."""
+    best, typ = trace.get("best_lap") or {}, trace.get("typical_lap") or {}
+    return [{"lap": x["lap"] if x["lap"] is not None else f"c{x['car_lap']}", "lap_time_s": x.get("lap_time_s"),
+             "duration_s": x["duration_s"], "is_clean": x.get("is_clean"),
+             "role": "best" if x["car_lap"] == best.get("car_lap") else
+             "median" if x["car_lap"] == typ.get("car_lap") else None} for x in trace.get("laps", [])]
+
+
+def compare(car: dict, ref: dict, corners: list[dict], lap: int | str | None = None, own: bool = False) \
+        -> dict[str, Any]:
+    """A lap of ``car`` against a reference lap (two per-car documents of one race; the same one when ``own``):
+    against another car, ``car``'s lap ``lap`` (default its best) against ``ref``'s best lap; against its own
+    best (``own``), ``car``'s lap ``lap`` (default its median clean lap, :func:`lap_view`) against its best lap.
+    Both laps' channels, the delta trace (``car time - reference time`` at each distance of the grid, s;
+    positive: the car is behind) and per corner the part of the difference (``car segment - reference segment``,
+    s) with the brake onset, minimum speed and exit speed of both laps and their differences. The parts add up
+    to ``lap_delta_s``, the difference of the two laps' durations. Raises ValueError when a lap is missing."""
+    va = lap_view(car, lap, "median" if own else "best")
+    vb = lap_view(car if own else ref, None, "best")
+    a, b, ca, cb = va, vb, va["channels"], vb["channels"]
     ta, tb = ca["time_s"], cb["time_s"]
     n = min(len(ta), len(tb))
     parts = []
@@ -100,18 +183,21 @@ def compare(car: dict, ref: dict, corners: list[dict]) -> dict[str, Any]:
             item[f"{k}_diff"] = _diff(xa.get(k), xb.get(k))
         parts.append(item)
     total = sum(p["delta_s"] for p in parts if p["delta_s"] is not None)
+    lap_delta = a["duration_s"] - b["duration_s"]
+    delta = [round(x - y, 4) for x, y in zip(ta[:n], tb[:n])]
     return plain({
-        "car": car["car"], "reference_car": ref["car"],
-        "lap": a["lap"], "reference_lap": b["lap"], "lap_time_s": a.get("lap_time_s"),
+        "car": car["car"], "reference_car": (car if own else ref)["car"], "own_best": own,
+        "lap": a["lap"], "reference_lap": b["lap"], "lap_kind": va["kind"], "lap_time_s": a.get("lap_time_s"),
         "reference_lap_time_s": b.get("lap_time_s"), "duration_s": a["duration_s"],
-        "reference_duration_s": b["duration_s"], "lap_delta_s": round(a["duration_s"] - b["duration_s"], 4),
-        "corner_delta_sum_s": round(total, 4), "step_m": ca["step_m"], "distance_m": ca["distance_m"][:n],
-        "delta_s": [round(x - y, 4) for x, y in zip(ta[:n], tb[:n])],
+        "reference_duration_s": b["duration_s"], "lap_delta_s": round(lap_delta, 4),
+        "corner_delta_sum_s": round(total, 4), "step_m": ca["step_m"], "delta_step_m": va["delta_step_m"],
+        "distance_m": ca["distance_m"][:n], "delta_s": delta,
         "channels": {"speed_kph": ca.get("speed_kph"), "throttle_pct": ca.get("throttle_pct"),
                      "brake_bar": ca.get("brake_bar")},
         "reference_channels": {"speed_kph": cb.get("speed_kph"), "throttle_pct": cb.get("throttle_pct"),
                                "brake_bar": cb.get("brake_bar")},
-        "corners": parts})
+        "corners": parts, "laps": laps_of(car),
+        "typical": None if not car.get("typical_lap") else {k: car["typical_lap"].get(k) for k in ("lap", "n", "basis")}})
 
 
 def corner_table(doc: dict):
@@ -144,5 +230,5 @@ def _diff(x, y):
     return None if x is None or y is None else round(float(x) - float(y), 4)
 
 
-__all__ = ["summary", "car_trace", "store_documents", "compare", "fastest", "summary_id", "trace_id",
+__all__ = ["summary", "car_trace", "store_documents", "compare", "lap_view", "laps_of", "fastest", "summary_id", "trace_id",
            "corner_table"]

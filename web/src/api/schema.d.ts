@@ -237,9 +237,12 @@ export interface paths {
         };
         /**
          * Car Telemetry
-         * @description The car's best lap against a reference car's best lap: speed, throttle and brake against distance (every
-         *     5 m) for both, the time-delta trace, and per corner the part of the lap difference (the parts add up to it)
-         *     with both cars' brake onset, minimum and exit speeds.
+         * @description A lap of the car against a reference lap: against another car (`ref`, default the car with the fastest best
+         *     lap), the car's best lap (or `lap`) against that car's best; against its own best (`ref=own`), the car's
+         *     median clean lap (or `lap`) against its best lap. Speed, throttle and brake against distance (every 5 m) for
+         *     both (a lap other than the best and the median lap has no channels: `null`), the time-delta trace, and per
+         *     corner the part of the lap difference (the parts add up to it) with both laps' brake onset, minimum and exit
+         *     speeds; the car's complete laps to choose from.
          */
         get: operations["car_telemetry_races__race_id__cars__car__telemetry_get"];
         put?: never;
@@ -2153,7 +2156,8 @@ export interface components {
         };
         /**
          * TelemetryComparison
-         * @description A car's best lap against a reference car's best lap, on one distance grid (``step_m``).
+         * @description A lap of a car against a reference lap (another car's best, or its own best), on one distance grid
+         *     (``step_m``).
          */
         TelemetryComparison: {
             /** Car */
@@ -2171,6 +2175,11 @@ export interface components {
              * @description car time - reference time at each distance, s (positive: behind)
              */
             delta_s: number[];
+            /**
+             * Delta Step M
+             * @description the resolution of the delta trace, m (5; 10 for a lap other than the best and the median)
+             */
+            delta_step_m?: number | null;
             /** Distance M */
             distance_m: number[];
             /** Duration S */
@@ -2182,8 +2191,25 @@ export interface components {
              * @description duration - reference duration, s
              */
             lap_delta_s: number;
+            /**
+             * Lap Kind
+             * @description `best`, `median` (its median clean lap) or `chosen` (another lap: no channels, the delta trace from its every-`delta_step_m` trace)
+             * @default best
+             */
+            lap_kind: string;
             /** Lap Time S */
             lap_time_s?: number | null;
+            /**
+             * Laps
+             * @description the car's complete laps
+             */
+            laps?: components["schemas"]["TelemetryLapChoice"][];
+            /**
+             * Own Best
+             * @description the reference is the car's own best lap
+             * @default false
+             */
+            own_best: boolean;
             /** Race Id */
             race_id: string;
             /** Reference Car */
@@ -2199,6 +2225,8 @@ export interface components {
             run_id: string;
             /** Step M */
             step_m: number;
+            /** @description the car's median clean lap */
+            typical?: components["schemas"]["TelemetryTypical"] | null;
         };
         /** TelemetryCornerDelta */
         TelemetryCornerDelta: {
@@ -2276,6 +2304,37 @@ export interface components {
             pickup_m?: components["schemas"]["Estimate"] | null;
         } & {
             [key: string]: unknown;
+        };
+        /** TelemetryLapChoice */
+        TelemetryLapChoice: {
+            /** Duration S */
+            duration_s: number;
+            /** Is Clean */
+            is_clean?: boolean | null;
+            /**
+             * Lap
+             * @description the timing's lap number (`c<n>`: known only by the car's counter)
+             */
+            lap: number | string;
+            /** Lap Time S */
+            lap_time_s?: number | null;
+            /**
+             * Role
+             * @description `best` (its best clean lap), `median` (its median clean lap)
+             */
+            role?: string | null;
+        };
+        /** TelemetryTypical */
+        TelemetryTypical: {
+            /** Basis */
+            basis?: string | null;
+            /** Lap */
+            lap?: number | null;
+            /**
+             * N
+             * @description clean complete laps the median is taken over
+             */
+            n?: number | null;
         };
         /** Track */
         Track: {
@@ -3536,8 +3595,10 @@ export interface operations {
     car_telemetry_races__race_id__cars__car__telemetry_get: {
         parameters: {
             query?: {
-                /** @description the reference car (default: the car with the fastest best lap) */
+                /** @description the reference: a car (its best lap), or `own` (or the car itself) for the car's own best lap (default: the car with the fastest best lap) */
                 ref?: string | null;
+                /** @description the car's lap to compare: a lap number (`c<n>` for a lap known only by the car's counter); default: its best lap against another car, its median clean lap against its own best */
+                lap?: string | null;
             };
             header?: never;
             path: {
