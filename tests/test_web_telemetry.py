@@ -4,7 +4,8 @@ strict CSP).
 
 Barber race 1 has telemetry in the sample: open a car, Telemetry mode; the traces are drawn with the corners
 named; the delta trace ends at the API's lap difference; the cursor reads the API's values at its distance; the
-map is coloured along the outline; the reference is kept in the URL. Barber race 2 has none: the page says so.
+map is coloured along the outline; the reference is kept in the URL; against its own best, the car's median clean
+lap is drawn against its best lap with its delta trace and corners' parts. Barber race 2 has none: the page says so.
 axe-core passes; at 390x844 nothing scrolls sideways. Screenshots under reports/ui/telemetry-*.
 """
 from __future__ import annotations
@@ -81,7 +82,34 @@ def test_telemetry_mode(site, browser):
     pg.get_by_test_id("tref-own").click()
     pg.get_by_test_id("own-best-corners").wait_for()
     assert "tref=own" in pg.url and "n=" in pg.get_by_test_id("own-best-corners").inner_text()
-    assert pg.get_by_test_id("delta-trace").count() == 0
+    # against its own best: its median clean lap against its best lap, with the delta trace and the corners' parts
+    own = _api(base, f"/races/{RACE}/cars/{car}/telemetry?ref=own")
+    mine = next(x for x in s["cars"] if x["car"] == car)
+    assert own["own_best"] and own["lap_kind"] == "median" and own["reference_lap"] == mine["reference"]["lap"]
+    assert own["lap"] != own["reference_lap"] and own["lap_delta_s"] > 0
+    assert abs(sum(x["delta_s"] for x in own["corners"]) - own["lap_delta_s"]) < 0.001
+    pg.get_by_test_id("delta-trace").wait_for()
+    pg.wait_for_function(f"document.querySelector('[data-testid=telemetry-heading]').innerText.includes('lap {own['lap']} ')")
+    last = float(pg.get_by_test_id("delta-trace").get_attribute("data-last"))
+    assert abs(last - own["lap_delta_s"]) <= 0.001 and abs(last - own["delta_s"][-1]) <= 0.0005, (last, own["lap_delta_s"])
+    total = _numbers(pg.get_by_test_id("corner-parts-sum").inner_text())
+    assert abs(total[0] - own["lap_delta_s"]) <= 0.001, total
+    heading = pg.get_by_test_id("telemetry-heading").inner_text()
+    assert "against its best lap" in heading and "the median of its" in heading, heading
+    for t in (own["lap_time_s"], own["reference_lap_time_s"]):
+        m, sec = divmod(round(t * 1000), 60000)
+        assert f"{m}:{sec / 1000:06.3f}" in heading, heading
+    for k in ("speed_kph", "throttle_pct", "brake_bar"):
+        g = pg.get_by_test_id(f"trace-{k}")
+        assert g.locator("polyline[data-who=car]").count() >= 1 and g.locator("polyline[data-who=reference]").count() >= 1
+    pg.mouse.move(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.5)
+    out = pg.get_by_test_id("telemetry-readout")
+    i = int(out.get_attribute("data-index"))
+    shown = _numbers(pg.get_by_test_id("read-speed").inner_text())
+    want = [own["channels"]["speed_kph"][i], own["reference_channels"]["speed_kph"][i]]
+    assert len(shown) == 2 and all(abs(a - b) <= 0.05 + 1e-9 for a, b in zip(shown, want)), (shown, want)
+    assert abs(_numbers(pg.get_by_test_id("read-delta").inner_text())[0] - own["delta_s"][i]) <= 0.0005 + 1e-9
+    assert pg.locator("[data-testid=map-along] path").count() == 120
     p.axe("telemetry-own-best")
     pg.reload()
     pg.get_by_test_id("own-best-corners").wait_for()

@@ -7,7 +7,7 @@ export const d = Array.from({ length: 21 }, (_, i) => i * 5);
 // the car loses 0.01 s per 5 m up to 50 m (0.10 s), then gains 0.004 s per 5 m (0.04 s): +0.06 s at the line
 export const delta = d.map((x) => Math.round((x <= 50 ? x * 0.002 : 0.1 - (x - 50) * 0.0008) * 10000) / 10000);
 export const CMP: TelemetryComparison = {
-  run_id: "r", race_id: "t-r1", car: "27", reference_car: "11", lap: 14, reference_lap: 7, lap_time_s: 99.734,
+  run_id: "r", race_id: "t-r1", car: "27", reference_car: "11", own_best: false, lap: 14, lap_kind: "best", reference_lap: 7, lap_time_s: 99.734,
   reference_lap_time_s: 99.674, duration_s: 99.734, reference_duration_s: 99.674, lap_delta_s: 0.06, corner_delta_sum_s: 0.06,
   step_m: 5, distance_m: d, delta_s: delta,
   channels: { speed_kph: d.map((x) => 100 + x), throttle_pct: d.map((x) => (x < 20 || x > 40 ? 100 : 0)), brake_bar: d.map((x) => (x >= 20 && x <= 30 ? 60 : 0)) },

@@ -73,8 +73,10 @@ export const api = {
   /** 404 "no telemetry for this race" where the race has none. */
   raceTelemetry: (id: string) => cached<RaceTelemetry>(`/races/${e(id)}/telemetry`),
   /** The car's best lap against ``ref``'s best lap (none: the fastest car's). */
-  carTelemetry: (id: string, car: string, ref?: string) =>
-    cached<TelemetryComparison>(`/races/${e(id)}/cars/${e(car)}/telemetry${ref ? `?ref=${e(ref)}` : ""}`),
+  carTelemetry: (id: string, car: string, ref?: string, lap?: string) => {
+    const q = [ref ? `ref=${e(ref)}` : "", lap ? `lap=${e(lap)}` : ""].filter(Boolean).join("&");
+    return cached<TelemetryComparison>(`/races/${e(id)}/cars/${e(car)}/telemetry${q ? `?${q}` : ""}`);
+  },
   reports: (runId: string, target: string) =>
     cached<{ items: { name: string; href: string }[] }>(`/reports/${e(runId)}/${e(target)}/index.json`),
   health: () => getJson<S["Health"]>("/health"),

@@ -41,7 +41,9 @@ export function CornerParts({ c }: { c: TelemetryComparison }) {
         </TableBody>
       </Table>
       <Typography variant="caption" component="p">Each corner owns the stretch of the lap from midway between it and the
-        previous corner to midway to the next (the first from the line, the last to the line). Car #{c.car} / car #{c.reference_car}, one lap each (its best complete lap): single
+        previous corner to midway to the next (the first from the line, the last to the line). {c.own_best
+          ? <>Car #{c.car}'s lap {c.lap ?? "–"} / its best lap (lap {c.reference_lap ?? "–"})</>
+          : <>Car #{c.car} / car #{c.reference_car}, one lap each (its best complete lap)</>}: single
         laps, so no interval.{p.missing ? ` ${p.missing} corner${p.missing === 1 ? "" : "s"} without a time.` : ""}</Typography>
     </>
   );

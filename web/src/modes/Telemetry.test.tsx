@@ -88,13 +88,33 @@ describe("Telemetry mode from given API answers", () => {
     const b = render(<Telemetry raceId="t-r1" car="5" track={TRACK} onRef={() => undefined} />);
     expect((await b.findByTestId("no-telemetry-car")).textContent).toContain("Cars with telemetry: #27, #11");
   });
-  it("against its own best: the car's trace alone and per corner the medians with their interval and n", async () => {
-    serve({ "/races/t-r1/telemetry": [200, SUMMARY], "/races/t-r1/cars/27/telemetry?ref=27": [200, { ...CMP, reference_car: "27", delta_s: CMP.delta_s.map(() => 0) }] });
+  it("against its own best: its median lap against its best lap, another lap on demand, and per corner the medians with their interval and n", async () => {
+    const laps = [{ lap: 12, lap_time_s: 99.9, duration_s: 99.9, is_clean: true, role: null },
+      { lap: 13, lap_time_s: 99.794, duration_s: 99.794, is_clean: true, role: "median" },
+      { lap: 14, lap_time_s: 99.734, duration_s: 99.734, is_clean: true, role: "best" }];
+    const own = { ...CMP, reference_car: "27", own_best: true, lap: 13, lap_kind: "median", reference_lap: 14, lap_time_s: 99.794,
+      reference_lap_time_s: 99.734, laps, typical: { lap: 13, n: 9, basis: "median clean lap" } };
+    const chosen = { ...own, lap: 12, lap_kind: "chosen", lap_time_s: 99.9, delta_step_m: 10,
+      channels: { speed_kph: null, throttle_pct: null, brake_bar: null } };
+    const calls = serve({ "/races/t-r1/telemetry": [200, SUMMARY], "/races/t-r1/cars/27/telemetry?ref=27": [200, own],
+      "/races/t-r1/cars/27/telemetry?ref=27&lap=12": [200, chosen] });
     const onRef = vi.fn();
-    const { findByTestId, getByTestId, queryByTestId } = render(<Telemetry raceId="t-r1" car="27" track={TRACK} tref="own" onRef={onRef} />);
+    const { findByTestId, getByTestId, queryByTestId, findByText } = render(<Telemetry raceId="t-r1" car="27" track={TRACK} tref="own" onRef={onRef} />);
     await findByTestId("telemetry-traces");
-    expect(getByTestId("trace-speed_kph").querySelectorAll("polyline[data-who=reference]")).toHaveLength(0);
-    expect(queryByTestId("delta-trace")).toBeNull();
+    expect(getByTestId("trace-speed_kph").querySelectorAll("polyline[data-who=reference]")).toHaveLength(1);
+    expect(getByTestId("trace-speed_kph").querySelectorAll("polyline[data-who=car]")).toHaveLength(1);
+    expect(getByTestId("telemetry-heading").textContent).toBe(
+      "Car #27's lap 13 (1:39.794, the median of its 9 clean laps with telemetry) against its best lap with telemetry (lap 14, 1:39.734): +0.060 s.");
+    expect(Number(getByTestId("delta-trace").getAttribute("data-last"))).toBe(0.06);
+    expect(getByTestId("corner-parts-sum").textContent).toContain("+0.060 s");
+    expect(queryByTestId("no-lap-channels")).toBeNull();
+    // another lap: its delta alone, said so
+    fireEvent.mouseDown(getByTestId("tlap-select").querySelector("[role=combobox]")!);
+    fireEvent.click(await findByText(/lap 12, 1:39.900/));
+    await findByTestId("no-lap-channels");
+    expect(calls).toContain("/races/t-r1/cars/27/telemetry?ref=27&lap=12");
+    expect(getByTestId("trace-speed_kph").querySelectorAll("polyline[data-who=car]")).toHaveLength(0);
+    expect(getByTestId("telemetry-heading").textContent).toContain("Car #27's lap 12 (1:39.900) against its best lap");
     const t = await waitFor(() => getByTestId("own-best-corners"));
     expect(t.textContent).toContain("+0.052 s (95% CI +0.030 to +0.080, n=9)");
     expect(t.textContent).toContain("20 m (95% CI 18 to 23, n=9)");
