@@ -1,5 +1,5 @@
 """What the store keeps of a telemetry document (engine 5, :mod:`kaizenlap.engines.telemetry`) and the comparison
-the app asks for: a car's best lap against a reference car's best lap.
+the app asks for: a car's lap against a reference car's best lap, or against its own best lap.
 
 Store documents (collection ``telemetry``):
 
@@ -8,11 +8,14 @@ Store documents (collection ``telemetry``):
   throttle pick-up, exit speed, delta to its own best), what could not be computed, the reader's ledger entries;
 * per car (``doc_id(race, car, "telemetry", "trace")``): its best lap's channels on the distance grid
   (``channel_step_m``: speed, throttle, brake and the time since the line), that lap's per-corner values and
-  segment times, and every complete lap's time and per-corner segment times;
+  segment times; its typical lap (its median clean lap, ``typical_lap``) the same way, its channels on the same
+  grid; every complete lap's time, per-corner segment times, brake onset, minimum and exit speed, and its delta to
+  the best lap every ``trace_step_m`` (``delta_ms``, integer ms);
 * the engine's own documents (:func:`kaizenlap.engines.telemetry.documents`: per car and corner, per lap and corner).
 
-:func:`compare` takes two of the per-car documents: the delta trace (car time minus reference time at each distance)
-and the per-corner parts (segment time differences), which add up to the difference of the two laps' durations.
+:func:`compare` takes two of the per-car documents (or one, against its own best): the delta trace (car time minus
+reference time at each distance) and the per-corner parts (segment time differences), which add up to the
+difference of the two laps' durations.
 """
 from __future__ import annotations
 
@@ -197,7 +200,8 @@ def compare(car: dict, ref: dict, corners: list[dict], lap: int | str | None = N
         "reference_channels": {"speed_kph": cb.get("speed_kph"), "throttle_pct": cb.get("throttle_pct"),
                                "brake_bar": cb.get("brake_bar")},
         "corners": parts, "laps": laps_of(car),
-        "typical": None if not car.get("typical_lap") else {k: car["typical_lap"].get(k) for k in ("lap", "n", "basis")}})
+        "typical": None if not car.get("typical_lap") else
+        {k: car["typical_lap"].get(k) for k in ("lap", "n", "basis")}})
 
 
 def corner_table(doc: dict):
@@ -230,5 +234,5 @@ def _diff(x, y):
     return None if x is None or y is None else round(float(x) - float(y), 4)
 
 
-__all__ = ["summary", "car_trace", "store_documents", "compare", "lap_view", "laps_of", "fastest", "summary_id", "trace_id",
-           "corner_table"]
+__all__ = ["summary", "car_trace", "store_documents", "compare", "lap_view", "laps_of", "fastest", "summary_id",
+           "trace_id", "corner_table"]
