@@ -74,6 +74,9 @@ def main() -> None:
         print(f"validator corpus (tests/fixtures/coaching_corpus.json): {r['caught']}/{r['wrong']} wrong answers caught "
               f"({100 * r['catch_rate']:.0f}%, target >= 95%), {r['false_rejects']}/{r['right']} right answers "
               f"rejected ({100 * r['false_reject_rate']:.0f}%, target <= 5%)")
+        t = r["telemetry"]
+        print(f"  of which quoting telemetry facts (metres, km/h): {t['caught']}/{t['wrong']} wrong caught, "
+              f"{t['false_rejects']}/{t['right']} right rejected")
         for case in r["missed"]:
             print(f"  missed: {case}")
         for case, errors in r["rejected"]:

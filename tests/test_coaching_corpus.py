@@ -16,6 +16,7 @@ def test_corpus_all_wrong_caught_no_right_rejected():
     assert r["missed"] == [], r["missed"]
     assert r["rejected"] == [], r["rejected"]
     assert r["catch_rate"] == 1.0 and r["false_reject_rate"] == 0.0
+    assert r["telemetry"]["wrong"] >= 12 and r["telemetry"]["right"] >= 8      # issue 22: metres and km/h
 
 
 @pytest.mark.parametrize("case,fragment", [
@@ -35,6 +36,19 @@ def test_corpus_all_wrong_caught_no_right_rejected():
     ("'mostly' for a share under one half", "'mostly'"),
     ("glued unit 740ms", "740ms"),
     ("number words: half a second", "half a second"),
+    ("telemetry: 30 m for 19 m", "the number 30 m is not a cited fact's value"),
+    ("telemetry: 25 m for 19 m, rounded too far", "the number 25 m is not"),
+    ("telemetry: 19.4 m, false precision", "the number 19.4 m is not"),
+    ("telemetry: 2 km/h for 8", "the number 2 km/h is not"),
+    ("telemetry: 5 km/h for a 3 km/h difference", "the number 5 km/h is not"),
+    ("telemetry: brake point said the wrong way round", "19 m later is the wrong way round"),
+    ("telemetry: advice the wrong way", "19 m earlier is the wrong way round"),
+    ("telemetry: minimum speed said the wrong way round", "8 km/h more is the wrong way round"),
+    ("telemetry: C5's numbers at C7", "the number 19 m belongs to C5, not C7"),
+    ("telemetry: another car's minimum speed", "the number 98 km/h is not car 7's"),
+    ("telemetry: the loss called a gain", "0.090 s is written as a gain"),
+    ("telemetry: a distance without a telemetry fact", "the number 19 m is not"),
+    ("telemetry: the reference's minimum speed said of the car", "106 km/h is the reference car's minimum speed"),
 ])
 def test_each_class_is_caught_for_its_own_reason(case, fragment):
     data = json.loads(corpus.CORPUS.read_text(encoding="utf-8"))
@@ -115,3 +129,35 @@ def test_target_is_reachable_by_construction():
     assert objective.met_in_race(v, p25, 3) is True or objective.met_in_race(v, p25, 1)
     assert objective.met_in_race(v, -1.0, 5) is False
     assert objective.met_in_race(v, float(np.median(v)), 5) is True
+
+
+@pytest.mark.parametrize("said,shown,ok", [
+    (19, 19, True), (20, 19, True), (30, 19, False), (25, 19, False), (10, 12, True), (15, 12, False),
+    (10, 8, True), (2, 8, False), (5, 3, False), (3, 3, True), (100, 98, True), (95, 98, False), (0, 0, True),
+])
+def test_honest_rounding_of_whole_metres_and_km_h(said, shown, ok):
+    """A telemetry fact's metres or km/h as shown, or rounded to the nearest 5 or 10 within a quarter of it."""
+    from kaizenlap.coaching.validate import Tok, _close_whole
+    assert _close_whole(Tok(0, "", float(said), 0, "dist", f"{said} m"), float(shown)) is ok
+    assert not _close_whole(Tok(0, "", float(shown), 1, "dist", f"{shown}.0 m"), float(shown))   # false precision
+
+
+def test_telemetry_fact_quantities_are_read_back_from_the_words_the_facts_write(monkeypatch):
+    """quantities() reads what facts_for_car writes (all three forms), hand-made rows."""
+    from kaizenlap.coaching import telemetry_facts as tf
+    rows = [{"corner": "C5", "n": 7, "n_ref": 7, "brake_m": 180.4, "ref_brake_m": 199.6, "min_kph": 97.6,
+             "ref_min_kph": 106.2, "loss_s": 0.09, "lo": 0.06, "hi": 0.12, "p": 0.01, "q": 0.02, "claimed": True},
+            {"corner": "C9", "n": 7, "n_ref": 7, "brake_m": 900.2, "ref_brake_m": 900.0, "min_kph": 121.0,
+             "ref_min_kph": 124.4, "loss_s": 0.05, "lo": 0.01, "hi": 0.07, "p": 0.01, "q": 0.02, "claimed": True},
+            {"corner": "C2", "n": 7, "n_ref": 7, "brake_m": None, "ref_brake_m": 300.0, "min_kph": 80.2,
+             "ref_min_kph": 79.6, "loss_s": 0.04, "lo": 0.01, "hi": 0.07, "p": 0.01, "q": 0.02, "claimed": True}]
+    monkeypatch.setattr(tf, "corner_tests", lambda doc, car: {"reference": "22", "corners": rows})
+    monkeypatch.setattr(tf, "settings", lambda: {"fdr": 0.05, "max_corners": 3, "level": 0.95})
+    facts = {f["fact_id"]: f for f in tf.facts_for_car({"available": True}, "13")}
+    q5 = tf.quantities("telemetry.C5.loss", facts["telemetry.C5.loss"]["text"])
+    assert q5 == {"corner": "C5", "brake_m": 19.0, "brake_dir": "earlier", "reference": "22", "min_kph": 98.0,
+                  "ref_min_kph": 106.0, "min_kph_diff": -8.0}
+    q9 = tf.quantities("telemetry.C9.loss", facts["telemetry.C9.loss"]["text"])
+    assert q9["brake_m"] == 0.0 and q9["brake_dir"] is None and q9["reference"] == "22" and q9["min_kph_diff"] == -3
+    q2 = tf.quantities("telemetry.C2.loss", facts["telemetry.C2.loss"]["text"])
+    assert "brake_m" not in q2 and q2["min_kph"] == 80 and q2["ref_min_kph"] == 80 and q2["min_kph_diff"] == 0

@@ -419,3 +419,50 @@ def test_coaching_facts_under_no_difference_claim_nothing(vir_doc):
     facts = tf.facts_for_car(doc, "999")
     assert [f["fact_id"] for f in facts] == ["telemetry.no_corner"]
     assert tf.facts_for_car(None, "5") == []
+
+
+def test_the_validator_reads_the_metres_and_km_h_of_real_telemetry_facts(vir_doc):
+    """The validator reads back each claimed telemetry fact's metres and km/h (telemetry_facts.quantities) as the
+    engine's medians; an answer quoting the fact passes, the same answer with the brake difference 11 m off, the
+    minimum speed 6 km/h off or the brake point the wrong way round is refused."""
+    from kaizenlap.coaching import telemetry_facts as tf
+    from kaizenlap.coaching.brief import brief_for_car
+    from kaizenlap.coaching.validate import validate
+    doc, _ = vir_doc
+    ref = tf.reference_car(doc)
+    checked = 0
+    for car in doc["cars"]:
+        if car["car"] == ref["car"]:
+            continue
+        brief = brief_for_car(car["car"], {"telemetry": doc})
+        # what the whole race's documents give the brief (composite, sections, the track's params): its cars, the
+        # reference among them, and the track's corners
+        brief.cars = sorted({*brief.cars, *(str(c["car"]) for c in doc["cars"])})
+        brief.corners = [x["corner"] for x in doc["corners"]]
+        for f in [x for x in brief.facts if x.source == "telemetry" and not x.missing]:
+            q = tf.quantities(f.fact_id, f.text)
+            mine = next(x for x in car["corners"] if x["corner"] == q["corner"])
+            theirs = next(x for x in ref["corners"] if x["corner"] == q["corner"])
+            assert q["min_kph"] == round(mine["min_kph"]["value"]) and q["ref_min_kph"] == round(
+                theirs["min_kph"]["value"])
+            if q.get("brake_dir"):
+                d = mine["brake_m"]["value"] - theirs["brake_m"]["value"]
+                assert q["brake_m"] == round(abs(d)) and q["brake_dir"] == ("earlier" if d < 0 else "later")
+            assert q["reference"] == ref["car"]
+
+            def answer(text):
+                return {"headline": f"Car {car['car']}: time lost at {q['corner']} under braking",
+                        "hypotheses": [{"text": "This likely comes from: " + text, "supported_by": [f.fact_id]}],
+                        "actions": []}
+            assert validate(answer(f.text), brief).ok, validate(answer(f.text), brief).errors
+            wrong = f.text.replace(f"minimum {q['min_kph']:.0f} km/h", f"minimum {q['min_kph'] + 6:.0f} km/h")
+            assert not validate(answer(wrong), brief).ok
+            if q.get("brake_dir") and q["brake_m"] >= 1:
+                far = f.text.replace(f"brakes {q['brake_m']:.0f} m", f"brakes {q['brake_m'] + 11:.0f} m")
+                flip = f.text.replace(f"m {q['brake_dir']} than", "m " + ("later" if q["brake_dir"] == "earlier"
+                                                                            else "earlier") + " than")
+                for bad in (far, flip):
+                    errs = validate(answer(bad), brief).errors
+                    assert errs and any(("wrong way" in e or "not a cited fact" in e) for e in errs), errs
+            checked += 1
+    assert checked >= 4

@@ -30,7 +30,8 @@ def brief_of(d: dict) -> Brief:
 
 def run(path: str | Path | None = None) -> dict:
     """``{right, wrong, caught, false_rejects, catch_rate, false_reject_rate, missed: [case], rejected: [(case,
-    errors)]}`` of the corpus at ``path``."""
+    errors)], telemetry: {wrong, caught, right, false_rejects}}`` of the corpus at ``path`` (``telemetry``: the
+    cases quoting telemetry facts' metres and km/h, named ``telemetry: ...``)."""
     data = json.loads(Path(path or CORPUS).read_text(encoding="utf-8"))
     brief = brief_of(data["brief"])
     missed = [c["case"] for c in data["wrong"] if validate(c["answer"], brief).ok]
@@ -40,6 +41,11 @@ def run(path: str | Path | None = None) -> dict:
         if not r.ok:
             rejected.append((c["case"], r.errors))
     nw, nr = len(data["wrong"]), len(data["right"])
+    tw = [c["case"] for c in data["wrong"] if c["case"].startswith("telemetry:")]
+    tr = [c["case"] for c in data["right"] if c["case"].startswith("telemetry:")]
+    telemetry = {"wrong": len(tw), "caught": len(tw) - sum(c in missed for c in tw), "right": len(tr),
+                 "false_rejects": sum(c in tr for c, _ in rejected)}
     return {"right": nr, "wrong": nw, "caught": nw - len(missed), "false_rejects": len(rejected),
             "catch_rate": (nw - len(missed)) / nw if nw else None,
-            "false_reject_rate": len(rejected) / nr if nr else None, "missed": missed, "rejected": rejected}
+            "false_reject_rate": len(rejected) / nr if nr else None, "missed": missed, "rejected": rejected,
+            "telemetry": telemetry}

@@ -15,6 +15,7 @@ two cars' medians as the engine reports them (``cars[].corners[].brake_m`` ...).
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -105,6 +106,33 @@ def _brake_words(r: dict) -> str:
     return f"brakes {abs(diff):.0f} m {'earlier' if diff < 0 else 'later'} than {{ref}}"
 
 
+BRAKE_TEXT = re.compile(r"\bbrakes (\d+) m (earlier|later) than Car (\S+) into\b")
+SAME_BRAKE_TEXT = re.compile(r"\bbrakes where Car (\S+) does\b")
+SPEED_TEXT = re.compile(r", minimum (\d+) km/h against (\d+)$")
+
+
+def quantities(fact_id: str, text: str) -> dict[str, Any]:
+    """The distances and speeds a telemetry fact's text says (as :func:`facts_for_car` writes them, whole metres
+    and km/h), for the validator: ``corner``; ``reference`` (the reference car, when named); ``brake_m`` (how
+    much earlier or later the car brakes than the reference, m) with ``brake_dir`` (``earlier``/``later``);
+    ``min_kph``, ``ref_min_kph`` (the two cars' minimum speeds) and ``min_kph_diff`` (car minus reference).
+    Keys whose number the text does not give are absent."""
+    out: dict[str, Any] = {}
+    parts = fact_id.split(".")
+    if len(parts) == 3 and parts[0] == "telemetry" and parts[2] == "loss":
+        out["corner"] = parts[1]
+    m = BRAKE_TEXT.search(text)
+    if m:
+        out.update(brake_m=float(m.group(1)), brake_dir=m.group(2), reference=m.group(3))
+    elif SAME_BRAKE_TEXT.search(text):
+        out.update(brake_m=0.0, brake_dir=None, reference=SAME_BRAKE_TEXT.search(text).group(1))
+    m = SPEED_TEXT.search(text)
+    if m:
+        a, b = float(m.group(1)), float(m.group(2))
+        out.update(min_kph=a, ref_min_kph=b, min_kph_diff=a - b)
+    return out
+
+
 def facts_for_car(doc: dict | None, car: str) -> list[dict]:
     """Keyword arguments of the brief's ``_Facts.add`` for ``car``: one fact per claimed corner (the largest losses
     first, at most ``telemetry.max_corners``), or one missing-data fact saying why there is none. Nothing when
@@ -143,4 +171,4 @@ def facts_for_car(doc: dict | None, car: str) -> list[dict]:
     return out
 
 
-__all__ = ["facts_for_car", "corner_tests", "reference_car", "bh", "order_interval"]
+__all__ = ["facts_for_car", "quantities", "corner_tests", "reference_car", "bh", "order_interval"]

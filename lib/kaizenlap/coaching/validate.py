@@ -179,6 +179,9 @@ def _content(text: str, masked: str, brief: Brief, facts: list[Fact], where: str
         return
     if any(p.search(text) for s in brief.sections for p in _section_patterns(s)):
         return
+    known = {c.upper() for c in brief.corners}
+    if any(m.group(0).upper() in known for m in CORNER_REF.finditer(masked)):
+        return                       # a corner of this track
     cited = set()
     for f in facts:
         cited |= _forms(f)
@@ -350,7 +353,7 @@ FUEL = re.compile(r"\bfuel\b", re.I)
 UNIT_OF_METRIC = {"median_section_time_s": {"s"}, "median_lap_time_s": {"s"}, "residual_sd_s": {"s"},
                   "section_loss_s": {"s/lap"}, "median_section_delta_to_field_s": {"s"},
                   "section_time_iqr_s": {"s"}}
-DIRECTIONAL = {"section_loss", "rival", "target", "trend"}
+DIRECTIONAL = {"section_loss", "rival", "target", "trend", "telemetry"}
 
 
 @dataclass
@@ -445,12 +448,49 @@ def _close(tok: Tok, v: float, digits: int) -> bool:
     return abs(x - v) <= 0.1 * v + 1e-12
 
 
+def _close_whole(tok: Tok, v: float) -> bool:
+    """Whether ``tok`` is the whole number ``v`` (metres, km/h as a telemetry fact writes them) as shown, or
+    honestly rounded: ``v`` rounded to the nearest 5 or 10 and within a quarter of it ("~10 m" for 12 m, "20 m"
+    for 19 m; not "30 m" for 19 m nor "5 km/h" for 3). A decimal the fact does not show is false precision."""
+    x, v = abs(tok.value), abs(v)
+    if tok.decimals > 0:
+        return False
+    if x == round(v):
+        return True
+    for step in (5, 10):
+        if x % step == 0 and x == step * math.floor(v / step + 0.5) and abs(x - v) <= 0.25 * v:
+            return True
+    return False
+
+
+def _telemetry_matches(tok: Tok, f: Fact) -> list[tuple[Fact, str]]:
+    """A metre or km/h figure of a telemetry fact (coaching/telemetry_facts.py): the brake point difference in
+    metres; the car's and the reference's minimum speeds and their difference in km/h."""
+    q = _quantities(f)
+    keys = ("brake_m",) if tok.cat == "dist" else ("min_kph", "ref_min_kph", "min_kph_diff")
+    return [(f, k) for k in keys if q.get(k) is not None and (q[k] != 0 or k == "brake_m")
+            and _close_whole(tok, q[k])]
+
+
+def _quantities(f: Fact) -> dict:
+    from kaizenlap.coaching.telemetry_facts import quantities
+    return quantities(f.fact_id, f.text)
+
+
 def matches(tok: Tok, facts: list[Fact]) -> list[tuple[Fact, str]]:
-    """``(fact, how)`` pairs a number can be (how: value | lo | hi | n), unit-compatible."""
+    """``(fact, how)`` pairs a number can be (how: value | lo | hi | n; for a telemetry fact's metres and km/h,
+    ``brake_m``, ``min_kph``, ``ref_min_kph``, ``min_kph_diff``), unit-compatible."""
     out = []
     for f in facts:
-        if tok.cat in ("speed", "dist", "ordinal"):
-            continue                 # no fact is a speed or a distance; an ordinal is no figure
+        if tok.cat in ("speed", "dist"):
+            if f.kind == "telemetry" and not f.missing:
+                out += _telemetry_matches(tok, f)
+            continue                 # only a telemetry fact says a speed or a distance
+        if tok.cat is None and f.kind == "telemetry" and not f.missing and tok.decimals == 0:
+            out += [(f, k) for k in ("brake_m", "min_kph", "ref_min_kph", "min_kph_diff")
+                    if _quantities(f).get(k) and tok.value == abs(_quantities(f)[k])]    # "98 km/h against 106"
+        if tok.cat == "ordinal":
+            continue                 # an ordinal is no figure
         cands = [(f.value, "value"), (f.lo, "lo"), (f.hi, "hi")]
         for v, how in cands:
             if v is None or not math.isfinite(v):
@@ -520,6 +560,32 @@ def _governing(mentions, kind: str, pos: int, sent: tuple[int, int]) -> str | No
     return after[0][3] if after else None
 
 
+def _said_of_other(f: Fact, gcar: str | None, tok: Tok, masked: str, mentions, sent) -> bool:
+    """Whether the number is said of the other car of a fact: the rival of a rival fact."""
+    return gcar is not None and gcar == f.car
+
+
+def _telemetry_ref(f: Fact) -> set[str]:
+    ref = _quantities(f).get("reference") if f.kind == "telemetry" else None
+    return {_label(str(ref))} if ref else set()
+
+
+def _said_of_ref(f: Fact, tok: Tok, mentions, sent) -> bool:
+    """A telemetry fact's time in a sentence whose subject (the first car named) is the reference car: whose
+    loss or gain it is cannot be told from the words, so its direction is not checked."""
+    if f.kind != "telemetry":
+        return False
+    first = next((m[3] for m in mentions if m[2] == "car" and sent[0] <= m[0] < sent[1]), None)
+    return first is not None and _label(first) in _telemetry_ref(f)
+
+
+def _subject_before(mentions, pos: int, clause: tuple[int, int], sent: tuple[int, int]) -> str | None:
+    """The car a number is said of, from the cars named before it only: the first in its clause, else the last
+    before it in the sentence."""
+    cars = [m for m in mentions if m[2] == "car" and sent[0] <= m[0] < pos]
+    return next((m[3] for m in cars if m[0] >= clause[0]), cars[-1][3] if cars else None)
+
+
 def _loss_expected(f: Fact, subject_is_rival: bool) -> bool:
     if f.kind == "rival":
         return (f.value < 0) if subject_is_rival else (f.value > 0)
@@ -555,10 +621,16 @@ def meaning(text: str, brief: Brief, facts: list[Fact], where: str, errors: list
             errors.append(f"{where}: the number {tok.text.strip()} belongs to "
                           f"{', '.join(brief.place(s) for s in sorted(secs))}, not {brief.place(gsec)}")
             continue
+        if all(how in TELEMETRY_HOW for _, how in figures):
+            _telemetry_meaning(tok, figures, masked, mentions, sent, brief, where, errors)
+            continue
         gcar = _subject_car(mentions, tok.start, _clause_span(masked, tok.start), sent)
-        if gcar is not None and not any(_label(gcar) in {_label(brief.car), *([_label(f.car)] if f.car else [])}
-                                        for f, _ in figures):
+        if gcar is not None and not any(_label(gcar) in {_label(brief.car), *([_label(f.car)] if f.car else []),
+                                                         *_telemetry_ref(f)} for f, _ in figures):
             errors.append(f"{where}: the number {tok.text.strip()} is not car {gcar}'s")
+            continue
+        if all(f.kind == "telemetry" for f, _ in figures) and not _telemetry_corner(tok, figures, masked, sent,
+                                                                                    where, errors):
             continue
         values = [(f, how) for f, how in figures if how == "value"]
         if tok.sign and values:
@@ -570,8 +642,9 @@ def meaning(text: str, brief: Brief, facts: list[Fact], where: str, errors: list
         if dirs and len(dirs) == len(figures):
             clause = _clause(masked, tok.start)
             has_loss, has_gain = bool(LOSS_WORDS.search(clause)), bool(GAIN_WORDS.search(clause))
-            if has_loss != has_gain:
-                bad = all(_loss_expected(f, gcar is not None and gcar == f.car) != has_loss for f in dirs)
+            if has_loss != has_gain and not any(_said_of_ref(f, tok, mentions, sent) for f in dirs):
+                bad = all(_loss_expected(f, _said_of_other(f, gcar, tok, masked, mentions, sent)) != has_loss
+                          for f in dirs)
                 if bad:
                     errors.append(f"{where}: {tok.text.strip()} is written as a {'loss' if has_loss else 'gain'} "
                                   f"but its fact says the opposite ({dirs[0].fact_id})")
@@ -581,6 +654,96 @@ def meaning(text: str, brief: Brief, facts: list[Fact], where: str, errors: list
             errors.append(f"{where}: 'mostly' for a share under one half ({tok.text.strip()})")
     _references(masked, brief, where, errors)
     _claims(masked, mentions, brief, where, errors)
+
+
+TELEMETRY_HOW = {"brake_m", "min_kph", "ref_min_kph", "min_kph_diff"}
+EARLY_LATE = re.compile(r"\b(earlier|later|sooner|deeper)\b", re.I)
+MORE_LESS = re.compile(r"\b(more|faster|higher|quicker|less|slower|lower)\b", re.I)
+AGAINST = re.compile(r"\b(against|versus|vs\.?|compared with|to)\s*$", re.I)
+ADVICE = re.compile(r"\b(should|try|trying|aim|aiming|needs?\s+to|must|could|can|would|brake|carry|keep|roll)\b",
+                    re.I)
+DESCRIBES = re.compile(r"\b(brakes|braked|is braking|carries|carried|has|keeps|rolls|takes|is)\b", re.I)
+
+
+def _telemetry_corner(tok: Tok, figures: list[tuple[Fact, str]], masked: str, sent: tuple[int, int], where: str,
+                      errors: list[str]) -> bool:
+    """A telemetry fact's number is said of its corner: the corner named nearest before it in the sentence, else
+    the first after, is the fact's (or none is named). False (with the error) when not."""
+    corners = [(m.start(), m.group(0).upper()) for m in CORNER_REF.finditer(masked) if sent[0] <= m.start() < sent[1]]
+    before = [c for p, c in corners if p < tok.start]
+    after = [c for p, c in corners if p > tok.start]
+    named = before[-1] if before else after[0] if after else None
+    own = {str(_quantities(f).get("corner", "")).upper() for f, _ in figures}
+    if named is not None and named not in own:
+        errors.append(f"{where}: the number {tok.text.strip()} belongs to {', '.join(sorted(own))}, not {named}")
+        return False
+    return True
+
+
+def _telemetry_meaning(tok: Tok, figures: list[tuple[Fact, str]], masked: str, mentions, sent: tuple[int, int],
+                       brief: Brief, where: str, errors: list[str]) -> None:
+    """Rule 15 on a metre or km/h figure of a telemetry fact: said of its corner (the corner named nearest
+    before it in the sentence, else the first after), of the car or its reference car (no third car), and in
+    its direction. A description ("Car 13 brakes 12 m earlier than Car 22") keeps the fact's direction, reversed
+    when the reference car is its subject; advice ("brake 12 m later", "carry 3 km/h more") goes the other way:
+    towards the reference. Advice: a modal or bare verb before the number ("should brake", "could carry"), or
+    a clause with no car before the number and no describing verb ("Braking ~20 m later into C5 ...")."""
+    text = tok.text.strip()
+    if not _telemetry_corner(tok, figures, masked, sent, where, errors):
+        return
+    gcar = _subject_car(mentions, tok.start, _clause_span(masked, tok.start), sent)
+    refs = set().union(*(_telemetry_ref(f) for f, _ in figures))
+    if gcar is not None and _label(gcar) not in {_label(brief.car)} | refs:
+        errors.append(f"{where}: the number {text} is not car {gcar}'s")
+        return
+    x, y = _clause_span(masked, tok.start)
+    subject = _subject_before(mentions, tok.start, (x, y), sent)
+    speeds = [h for _, h in figures if h in ("min_kph", "ref_min_kph")]
+    if speeds and len(speeds) == len(figures):
+        # a minimum speed is its owner's: the car named just before it ("Car 22's 106 km/h"), else the
+        # sentence's subject (the first car named), else the car; "against 106" is the other car's
+        near = [m for m in mentions if m[2] == "car" and m[1] <= tok.start
+                and re.fullmatch(r"['’]s\s*", masked[m[1]:tok.start])]
+        first = next((m[3] for m in mentions if m[2] == "car" and sent[0] <= m[0] < sent[1]), None)
+        owner = near[-1][3] if near else first or brief.car
+        is_ref = _label(owner) in refs and _label(owner) != _label(brief.car)
+        if AGAINST.search(masked[max(x, tok.start - 14):tok.start]):
+            is_ref = not is_ref
+        want = "ref_min_kph" if is_ref else "min_kph"
+        if want not in speeds:
+            whose = "the reference car's" if "ref_min_kph" in speeds else f"car {brief.car}'s"
+            errors.append(f"{where}: the number {text} is {whose} minimum speed, said of "
+                          f"{'the reference car' if is_ref else f'car {brief.car}'}")
+            return
+    subject_is_ref = subject is not None and _label(subject) in refs and _label(subject) != _label(brief.car)
+    clause = masked[x:y]
+    advice = bool(ADVICE.search(masked[x:tok.start])) or (not DESCRIBES.search(clause) and subject is None)
+    for f, how in figures:
+        q = _quantities(f)
+        if how == "brake_m" and q.get("brake_dir"):
+            w = EARLY_LATE.search(masked[tok.start:y])
+            if not w:
+                return
+            said = "earlier" if w.group(1).lower() in ("earlier", "sooner") else "later"
+            want = q["brake_dir"]
+            if advice or subject_is_ref:           # advice: towards the reference; the reference said: reversed
+                want = "later" if want == "earlier" else "earlier"
+            if said != want:
+                errors.append(f"{where}: {text} {said} is the wrong way round: {f.fact_id} says car {brief.car} "
+                              f"brakes {q['brake_m']:.0f} m {q['brake_dir']} than car {q.get('reference')}")
+            return
+        if how == "min_kph_diff" and not any(h in ("min_kph", "ref_min_kph") for _, h in figures):
+            w = MORE_LESS.search(masked[tok.start:y])
+            if not w:
+                return
+            said = "more" if w.group(1).lower() in ("more", "faster", "higher", "quicker") else "less"
+            want = "more" if q["min_kph_diff"] > 0 else "less"
+            if advice or subject_is_ref:
+                want = "less" if want == "more" else "more"
+            if said != want:
+                errors.append(f"{where}: {text} {w.group(1)} is the wrong way round: {f.fact_id} says car "
+                              f"{brief.car}'s minimum is {q['min_kph']:.0f} km/h against {q['ref_min_kph']:.0f}")
+            return
 
 
 def _references(masked: str, brief: Brief, where: str, errors: list[str]) -> None:
