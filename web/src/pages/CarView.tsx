@@ -1,8 +1,8 @@
-import { Suspense, lazy, useEffect, useMemo, useRef, useState } from "react";
+import { Suspense, memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Alert, Box, Button, FormControl, InputLabel, MenuItem, Select, Stack, Switch, FormControlLabel, Typography } from "@mui/material";
 import { Link as RouterLink } from "react-router-dom";
-import { api, sectionTime, type Composite, type Lap, type Quality, type Race, type Recommendation, type Track } from "../api/client";
-import { Async, useApi } from "../components/Async";
+import { api, sectionTime, type CarDetail, type Composite, type Lap, type Quality, type Race, type Recommendation, type S, type Track } from "../api/client";
+import { Async, useApi, type Result } from "../components/Async";
 import { Panel } from "../components/Panel";
 import { TrackMap } from "../components/TrackMap";
 import { fmtTime } from "../format";
@@ -11,12 +11,20 @@ import type { ViewState } from "../urlState";
 import { MEASURES, measureOf, type Measure } from "../measure";
 import { SectionPanel } from "../modes/SectionPanel";
 import { Comparison, RefPicker } from "../components/Compare";
+import { lazyPage } from "../lazyPage";
 
-const SectionsMode = lazy(() => import("../modes/Sections"));
-const WeatherMode = lazy(() => import("../modes/Weather"));
-const PatternsMode = lazy(() => import("../modes/Patterns"));
-const CoachingMode = lazy(() => import("../modes/Coaching"));
-const TelemetryMode = lazy(() => import("../modes/Telemetry"));
+type LapList = S["LapList"];
+
+const SectionsMode = lazyPage(() => import("../modes/Sections"));
+const WeatherMode = lazyPage(() => import("../modes/Weather"));
+const PatternsMode = lazyPage(() => import("../modes/Patterns"));
+const CoachingMode = lazyPage(() => import("../modes/Coaching"));
+const TelemetryMode = lazyPage(() => import("../modes/Telemetry"));
+
+/** The code a car view in ``mode`` needs, loaded ahead (a deep link's). */
+export function preloadMode(mode: ViewState["mode"]): Promise<unknown> {
+  return ({ sections: SectionsMode, weather: WeatherMode, patterns: PatternsMode, coaching: CoachingMode, telemetry: TelemetryMode })[mode].preload();
+}
 
 type Props = { race: Race; track: Track; comp?: Composite; quality?: Quality; state: ViewState; setState: (p: Partial<ViewState>, replace?: boolean) => void };
 
@@ -31,21 +39,37 @@ export function subShares(recs: Recommendation[]): Record<string, number> {
   return out;
 }
 
-export function CarView({ race, track, comp, quality, state, setState }: Props) {
+type BodyProps = Props & { detail: Result<CarDetail>; laps: Result<LapList> };
+
+const NO_RECS: Recommendation[] = [];
+
+export function CarView(props: Props) {
+  const { race, state } = props;
   const car = state.car!;
   const detail = useApi(() => api.car(race.race_id, car), [race.race_id, car]);
   const laps = useApi(() => api.laps(race.race_id, car), [race.race_id, car]);
-  const recs = detail.data?.sections ?? [];
+  useEffect(() => { if (detail.data) performance.mark("kaizenlap:car-ready"); }, [detail.data]);
+  // While the next car's data loads, the view stays as it was (the previous car with its data) rather than
+  // being rendered again with the previous car's data under the next car's number: one render per car switch,
+  // once its data is here (a hovered row has usually fetched it already).
+  const shown = useRef<BodyProps | null>(null);
+  if (!detail.loading || shown.current === null) shown.current = { ...props, detail, laps };
+  return <CarBody {...shown.current} />;
+}
+
+const CarBody = memo(function CarBody({ race, track, comp, quality, state, setState, detail, laps }: BodyProps) {
+  const car = state.car!;
+  const recs = detail.data?.sections ?? NO_RECS;
   const hasSubs = recs.some((r) => r.section_set === "subsections" && r.available !== false);
   const useSubs = state.set ? state.set === "subsections" && hasSubs : false;
   const shares = useMemo(() => subShares(recs), [recs]);
   const measure: Measure = state.rel ? "relative" : "loss";
-  const values = recs.filter((r) => r.section_set === (useSubs ? "subsections" : "sectors") && r.section)
+  const values = useMemo(() => recs.filter((r) => r.section_set === (useSubs ? "subsections" : "sectors") && r.section)
     .map((r) => {
       const e = measureOf(r, measure);
       return { section: r.section!, value: e?.value, est: e, rank: r.rank ?? undefined };
-    });
-  useEffect(() => { if (detail.data) performance.mark("kaizenlap:car-ready"); }, [detail.data]);
+    }), [recs, useSubs, measure]);
+  const selectSection = useCallback((s: string) => setState({ section: s }), [setState]);
 
   return (
     <Async r={detail} what={`car ${car} in ${race.race_id}`}>
@@ -66,13 +90,13 @@ export function CarView({ race, track, comp, quality, state, setState }: Props) 
                 </Stack>
                 <Typography variant="body2" data-testid="measure-explain" sx={{ maxWidth: 550 }}>{MEASURES[measure].explain}</Typography>
                 <MapWithPlayback track={track} comp={comp} laps={laps.data?.items} values={values} measure={measure} useSubs={useSubs}
-                  shares={shares} state={state} setState={setState} carLabel={d.car.car} />
+                  shares={shares} lapNo={state.lap} section={state.section} setState={setState} carLabel={d.car.car} />
               </>
             ) : <Alert severity="info">No traced map for {track.name}.</Alert>}
           </Box>
           <Box sx={{ flexGrow: 1, minWidth: { xs: 0, sm: 320 }, maxWidth: "100%" }}>
             <Suspense fallback={<Typography role="status">Loading…</Typography>}>
-              {state.mode === "sections" && <SectionsMode recs={recs} useSubs={useSubs} measure={measure} onSelect={(s) => setState({ section: s })} selected={state.section} />}
+              {state.mode === "sections" && <SectionsMode recs={recs} useSubs={useSubs} measure={measure} onSelect={selectSection} selected={state.section} />}
               {state.mode === "weather" && <WeatherMode raceId={race.race_id} />}
               {state.mode === "patterns" && <PatternsMode detail={d} laps={laps} selectedLap={state.lap} onLap={(l) => setState({ lap: l })} />}
               {state.mode === "coaching" && <CoachingMode raceId={race.race_id} car={car}
@@ -114,20 +138,20 @@ export function CarView({ race, track, comp, quality, state, setState }: Props) 
       )}
     </Async>
   );
-}
+});
 
 function lapTimes(l: Lap, useSubs: boolean): number[] {
   const names = useSubs ? SUBSECTIONS : [...SECTORS];
   return names.map((s) => Number(sectionTime(l, s)));
 }
 
-function MapWithPlayback({ track, comp, laps, values, measure, useSubs, shares, state, setState, carLabel }:
+const MapWithPlayback = memo(function MapWithPlayback({ track, comp, laps, values, measure, useSubs, shares, lapNo, section, setState, carLabel }:
   { track: Track; comp?: Composite; laps?: Lap[]; values: { section: string; value?: number | null }[]; measure: Measure; useSubs: boolean;
-    shares: Record<string, number>; state: ViewState; setState: Props["setState"]; carLabel: string }) {
+    shares: Record<string, number>; lapNo?: number; section?: string; setState: Props["setState"]; carLabel: string }) {
   const [playing, setPlaying] = useState(false);
   const [t, setT] = useState(0);
   const raf = useRef<number>(0);
-  const lap = laps?.find((l) => l.lap === state.lap);
+  const lap = laps?.find((l) => l.lap === lapNo);
   const ranges = useMemo(() => sectionRanges(track.sector_fractions!, shares), [track.sector_fractions, shares]);
   const names = useSubs ? SUBSECTIONS : [...SECTORS];
   const rs = names.map((s) => ranges[s]);
@@ -151,7 +175,7 @@ function MapWithPlayback({ track, comp, laps, values, measure, useSubs, shares, 
     raf.current = requestAnimationFrame(step);
     return () => cancelAnimationFrame(raf.current);
   }, [playing, ok, total]);
-  useEffect(() => { setT(0); }, [state.lap, useSubs]);
+  useEffect(() => { setT(0); }, [lapNo, useSubs]);
   useEffect(() => { performance.mark("kaizenlap:map-ready"); }, []);
   const markers = ok ? [
     ...(compTimes.every((x) => x > 0) ? [{ f: fractionAtTime(rs, compTimes, t), label: "composite", colour: "#555" }] : []),
@@ -160,12 +184,12 @@ function MapWithPlayback({ track, comp, laps, values, measure, useSubs, shares, 
   return (
     <>
       <TrackMap outline={track.outline!} sectorFractions={track.sector_fractions!} subShare={shares} values={values} measure={measure}
-        useSubsections={useSubs} selected={state.section} onSelect={(s) => setState({ section: s })} markers={markers}
+        useSubsections={useSubs} selected={section} onSelect={(s) => setState({ section: s })} markers={markers}
         title={`${track.name}: car ${carLabel}'s ${MEASURES[measure].title}`} />
       <Stack direction="row" gap={1} alignItems="center" flexWrap="wrap" sx={{ mt: 1 }}>
         <FormControl size="small" sx={{ minWidth: 140 }}>
           <InputLabel id="lap-label">Lap</InputLabel>
-          <Select labelId="lap-label" label="Lap" value={state.lap ?? ""} data-testid="lap-select"
+          <Select labelId="lap-label" label="Lap" value={lapNo ?? ""} data-testid="lap-select"
             onChange={(e) => { const v = String(e.target.value); setState({ lap: v === "" ? undefined : Number(v) }); }}>
             <MenuItem value="">none</MenuItem>
             {(laps ?? []).map((l) => <MenuItem key={l.lap} value={l.lap}>{l.lap}: {fmtTime(l.lap_time_s)}{l.is_clean ? "" : " (excluded)"}</MenuItem>)}
@@ -180,4 +204,4 @@ function MapWithPlayback({ track, comp, laps, values, measure, useSubs, shares, 
       </Stack>
     </>
   );
-}
+});
