@@ -1,8 +1,7 @@
 import { Suspense } from "react";
 import { Link as RouterLink, Route, Routes } from "react-router-dom";
 import { AppBar, Box, Button, CircularProgress, Container, Link, Toolbar, Typography } from "@mui/material";
-import { Season } from "./pages/Season";
-import { resetLayout } from "./components/Panel";
+import { resetLayout } from "./components/layout";
 import { useTitle } from "./title";
 import { lazyPage } from "./lazyPage";
 
@@ -11,6 +10,7 @@ function NotFound() {
   return <Typography data-testid="not-found">Not found: no page at this address. <Link component={RouterLink} to="/">Season</Link></Typography>;
 }
 
+export const Season = lazyPage<object>(() => import("./pages/Season").then((m) => ({ default: m.Season })));
 export const TrackPage = lazyPage(() => import("./pages/TrackPage"));
 export const RacePage = lazyPage(() => import("./pages/RacePage"));
 export const LivePage = lazyPage(() => import("./pages/LivePage"));

@@ -3,7 +3,7 @@ import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { BrowserRouter } from "react-router-dom";
 import { CssBaseline, ThemeProvider, createTheme } from "@mui/material";
-import { App, DriverSeason, RacePage } from "./App";
+import { App, DriverSeason, RacePage, Season, TrackPage } from "./App";
 
 const theme = createTheme({ palette: { primary: { main: "#b00020" }, secondary: { main: "#1d3557" } } });
 
@@ -20,8 +20,9 @@ function render() {
 
 // A deep link renders once its page's code is here: no spinner first, whose Suspense boundary would then hold
 // the page back (React reveals a boundary at the earliest 300 ms after its fallback showed). At most 2 s.
-const page = /^\/race\/[^/]+\/?$/.test(location.pathname) ? RacePage
-  : /^\/car\/[^/]+\/?$/.test(location.pathname) ? DriverSeason : undefined;
+const path = location.pathname;
+const page = /^\/race\/[^/]+\/?$/.test(path) ? RacePage : /^\/car\/[^/]+\/?$/.test(path) ? DriverSeason
+  : /^\/track\/[^/]+\/?$/.test(path) ? TrackPage : path === "/" ? Season : undefined;
 if (page) {
   Promise.race([Promise.all([preloaded, page.preload()]), new Promise((r) => setTimeout(r, 2000))])
     .catch(() => undefined).then(render);
