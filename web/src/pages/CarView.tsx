@@ -12,6 +12,7 @@ import { MEASURES, measureOf, type Measure } from "../measure";
 import { SectionPanel } from "../modes/SectionPanel";
 import { Comparison, RefPicker } from "../components/Compare";
 import { lazyPage } from "../lazyPage";
+import { useAfterPaint } from "../afterPaint";
 
 type LapList = S["LapList"];
 
@@ -70,6 +71,7 @@ const CarBody = memo(function CarBody({ race, track, comp, quality, state, setSt
       return { section: r.section!, value: e?.value, est: e, rank: r.rank ?? undefined };
     }), [recs, useSubs, measure]);
   const selectSection = useCallback((s: string) => setState({ section: s }), [setState]);
+  const later = useAfterPaint();
 
   return (
     <Async r={detail} what={`car ${car} in ${race.race_id}`}>
@@ -120,7 +122,7 @@ const CarBody = memo(function CarBody({ race, track, comp, quality, state, setSt
             </Panel>
           )}
         </Stack>
-        <Box component="section" aria-label="car against car" sx={{ mt: 2, borderTop: "1px solid #ddd", pt: 1 }} data-testid="car-vs-car">
+        {later && <Box component="section" aria-label="car against car" sx={{ mt: 2, borderTop: "1px solid #ddd", pt: 1 }} data-testid="car-vs-car">
           <Stack direction="row" gap={2} alignItems="center" flexWrap="wrap" sx={{ mb: 1 }}>
             <Typography variant="h6" component="h2">Car against car</Typography>
             <Button size="small" variant="outlined" component={RouterLink} data-testid="open-debrief"
@@ -133,7 +135,7 @@ const CarBody = memo(function CarBody({ race, track, comp, quality, state, setSt
             ? <Comparison raceId={race.race_id} track={track} car={car} reference={state.ref} shares={shares} />
             : state.ref ? <Alert severity="warning" sx={{ mt: 1 }}>No car #{state.ref} in this race to compare with.</Alert>
             : <Typography variant="body2" sx={{ mt: 1 }}>Pick a reference car to see, section by section, where car #{car} gains and loses against it.</Typography>}
-        </Box>
+        </Box>}
         </>
       )}
     </Async>

@@ -8,6 +8,7 @@ import { fmtDelta, fmtTime } from "../format";
 import { MODES, parseState, stateToSearch, type Mode, type ViewState } from "../urlState";
 import { CarView, preloadMode } from "./CarView";
 import { lazyPage } from "../lazyPage";
+import { useAfterPaint } from "../afterPaint";
 import { COMPOSITE_DEF } from "../measure";
 import { flagLabel } from "../labels";
 import { useTitle } from "../title";
@@ -202,6 +203,7 @@ export default function RacePage() {
   const { raceId = "" } = useParams();
   const [state, setState] = useViewState();
   const race = useApi(() => api.race(raceId), [raceId]);
+  const later = useAfterPaint();
   useEffect(() => {
     const cars = race.data?.cars;
     if (!cars?.length || race.data?.race_id !== raceId) return;
@@ -244,7 +246,7 @@ export default function RacePage() {
                 <Leaderboard race={r} comp={comp.data} quality={quality.data} selected={state.car}
                   onPick={pick} />
               </Paper>
-              <QualityPanel quality={quality} raceId={raceId} trackId={r.track_id} />
+              {later && <QualityPanel quality={quality} raceId={raceId} trackId={r.track_id} />}
               <Box sx={{ gridArea: "main", minWidth: 0 }} data-testid="race-main">
                 {state.car ? (
                   <>
