@@ -17,6 +17,7 @@ import { useAfterPaint } from "../afterPaint";
 type LapList = S["LapList"];
 
 const SectionsMode = lazyPage(() => import("../modes/Sections"));
+const SectionsView = memo(SectionsMode);
 const WeatherMode = lazyPage(() => import("../modes/Weather"));
 const PatternsMode = lazyPage(() => import("../modes/Patterns"));
 const CoachingMode = lazyPage(() => import("../modes/Coaching"));
@@ -78,27 +79,12 @@ const CarBody = memo(function CarBody({ race, track, comp, quality, state, setSt
       {(d) => (
         <>
         <Stack direction={{ xs: "column", xl: "row" }} gap={2} alignItems="flex-start">
-          <Box sx={{ maxWidth: "100%", minWidth: 0 }}>
-            <Typography variant="h5" component="h2">Car #{d.car.car} <Typography component="span" variant="body2">({d.car.class}) · best {fmtTime(d.car.best_lap_s)} · {d.car.clean_laps} clean laps of {d.car.laps}</Typography></Typography>
-            {state.mode === "telemetry" ? null : track.outline?.length && track.sector_fractions ? (
-              <>
-                <Stack direction="row" flexWrap="wrap" columnGap={1}>
-                  <FormControlLabel control={<Switch checked={useSubs} disabled={!hasSubs}
-                    onChange={(e) => setState({ set: e.target.checked ? "subsections" : "sectors", section: undefined })} />}
-                    label="sub-sectors" />
-                  <FormControlLabel control={<Switch checked={measure === "relative"} data-testid="rel-toggle"
-                    onChange={(e) => setState({ rel: e.target.checked || undefined }, true)} />}
-                    label="relative to the car's overall deficit" />
-                </Stack>
-                <Typography variant="body2" data-testid="measure-explain" sx={{ maxWidth: 550 }}>{MEASURES[measure].explain}</Typography>
-                <MapWithPlayback track={track} comp={comp} laps={laps.data?.items} values={values} measure={measure} useSubs={useSubs}
-                  shares={shares} lapNo={state.lap} section={state.section} setState={setState} carLabel={d.car.car} />
-              </>
-            ) : <Alert severity="info">No traced map for {track.name}.</Alert>}
-          </Box>
+          <CarMap car={d.car} track={track} comp={comp} laps={laps.data?.items} values={values} measure={measure} useSubs={useSubs}
+            hasSubs={hasSubs} shares={shares} lapNo={state.lap} section={state.section} telemetry={state.mode === "telemetry"}
+            setState={setState} />
           <Box sx={{ flexGrow: 1, minWidth: { xs: 0, sm: 320 }, maxWidth: "100%" }}>
             <Suspense fallback={<Typography role="status">Loading…</Typography>}>
-              {state.mode === "sections" && <SectionsMode recs={recs} useSubs={useSubs} measure={measure} onSelect={selectSection} selected={state.section} />}
+              {state.mode === "sections" && <SectionsView recs={recs} useSubs={useSubs} measure={measure} onSelect={selectSection} selected={state.section} />}
               {state.mode === "weather" && <WeatherMode raceId={race.race_id} />}
               {state.mode === "patterns" && <PatternsMode detail={d} laps={laps} selectedLap={state.lap} onLap={(l) => setState({ lap: l })} />}
               {state.mode === "coaching" && <CoachingMode raceId={race.race_id} car={car}
@@ -139,6 +125,34 @@ const CarBody = memo(function CarBody({ race, track, comp, quality, state, setSt
         </>
       )}
     </Async>
+  );
+});
+
+/** The car's heading, the map's switches and the map: memoised, so a reference switch or a mode's own state
+ *  leaves them as they are. */
+const CarMap = memo(function CarMap({ car, track, comp, laps, values, measure, useSubs, hasSubs, shares, lapNo, section, telemetry, setState }:
+  { car: CarDetail["car"]; track: Track; comp?: Composite; laps?: Lap[]; values: { section: string; value?: number | null }[];
+    measure: Measure; useSubs: boolean; hasSubs: boolean; shares: Record<string, number>; lapNo?: number; section?: string;
+    telemetry: boolean; setState: Props["setState"] }) {
+  return (
+    <Box sx={{ maxWidth: "100%", minWidth: 0 }}>
+      <Typography variant="h5" component="h2">Car #{car.car} <Typography component="span" variant="body2">({car.class}) · best {fmtTime(car.best_lap_s)} · {car.clean_laps} clean laps of {car.laps}</Typography></Typography>
+      {telemetry ? null : track.outline?.length && track.sector_fractions ? (
+        <>
+          <Stack direction="row" flexWrap="wrap" columnGap={1}>
+            <FormControlLabel control={<Switch checked={useSubs} disabled={!hasSubs}
+              onChange={(e) => setState({ set: e.target.checked ? "subsections" : "sectors", section: undefined })} />}
+              label="sub-sectors" />
+            <FormControlLabel control={<Switch checked={measure === "relative"} data-testid="rel-toggle"
+              onChange={(e) => setState({ rel: e.target.checked || undefined }, true)} />}
+              label="relative to the car's overall deficit" />
+          </Stack>
+          <Typography variant="body2" data-testid="measure-explain" sx={{ maxWidth: 550 }}>{MEASURES[measure].explain}</Typography>
+          <MapWithPlayback track={track} comp={comp} laps={laps} values={values} measure={measure} useSubs={useSubs}
+            shares={shares} lapNo={lapNo} section={section} setState={setState} carLabel={car.car} />
+        </>
+      ) : <Alert severity="info">No traced map for {track.name}.</Alert>}
+    </Box>
   );
 });
 
