@@ -40,6 +40,7 @@ def site(tmp_path):
     (web / "assets").mkdir(parents=True)
     (web / "index.html").write_text("<!doctype html><div id=root></div>")
     (web / "assets" / "index-DS9ALhGY.js").write_text("console.log(1)")
+    (web / "assets" / "big-AAAAAAAA.js").write_text("const x = 1;\n" * 2000)
     (web / "favicon.txt").write_text("x")
     reports = tmp_path / "reports"
     (reports / "run-1" / "barber-r1").mkdir(parents=True)
@@ -64,6 +65,22 @@ def test_bundle_caching_and_deep_links(site):
     assert site.get("/favicon.txt").headers["cache-control"] == "no-cache"
     assert site.get("/assets/missing-AAAAAAAA.js").status_code == 404      # a missing asset is not the app
     assert site.get("/races/nowhere/summary").headers["content-type"].startswith("application/json")
+
+
+def test_bundle_gzipped_where_accepted(site):
+    import gzip
+    raw = ("const x = 1;\n" * 2000).encode()
+    r = site.get("/assets/big-AAAAAAAA.js", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["content-encoding"] == "gzip" and r.content == raw   # httpx decodes
+    assert int(r.headers["content-length"]) == len(gzip.compress(raw, 6, mtime=0)) < len(raw) // 10
+    assert r.headers["content-type"].startswith("text/javascript") and r.headers["vary"] == "Accept-Encoding"
+    assert "immutable" in r.headers["cache-control"]
+    r = site.get("/assets/big-AAAAAAAA.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in r.headers and r.content == raw and int(r.headers["content-length"]) == len(raw)
+    r = site.get("/assets/index-DS9ALhGY.js", headers={"Accept-Encoding": "gzip"})    # small: as it is
+    assert "content-encoding" not in r.headers and r.text == "console.log(1)"
+    h = site.head("/assets/big-AAAAAAAA.js", headers={"Accept-Encoding": "gzip"})
+    assert h.status_code == 200 and h.content == b""
 
 
 def test_reports_read_only_and_contained(site):

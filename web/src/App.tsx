@@ -1,20 +1,21 @@
-import { Suspense, lazy } from "react";
+import { Suspense } from "react";
 import { Link as RouterLink, Route, Routes } from "react-router-dom";
 import { AppBar, Box, Button, CircularProgress, Container, Link, Toolbar, Typography } from "@mui/material";
-import { Season } from "./pages/Season";
-import { resetLayout } from "./components/Panel";
+import { resetLayout } from "./components/layout";
 import { useTitle } from "./title";
+import { lazyPage } from "./lazyPage";
 
 function NotFound() {
   useTitle("not found");
   return <Typography data-testid="not-found">Not found: no page at this address. <Link component={RouterLink} to="/">Season</Link></Typography>;
 }
 
-const TrackPage = lazy(() => import("./pages/TrackPage"));
-const RacePage = lazy(() => import("./pages/RacePage"));
-const LivePage = lazy(() => import("./pages/LivePage"));
-const DebriefPage = lazy(() => import("./pages/Debrief"));
-const DriverSeason = lazy(() => import("./pages/DriverSeason"));
+export const Season = lazyPage<object>(() => import("./pages/Season").then((m) => ({ default: m.Season })));
+export const TrackPage = lazyPage(() => import("./pages/TrackPage"));
+export const RacePage = lazyPage(() => import("./pages/RacePage"));
+export const LivePage = lazyPage(() => import("./pages/LivePage"));
+export const DebriefPage = lazyPage(() => import("./pages/Debrief"));
+export const DriverSeason = lazyPage(() => import("./pages/DriverSeason"));
 
 export function App() {
   return (

@@ -1,29 +1,31 @@
+import { preloaded } from "./preload";          // first: a deep link's requests start before the rest evaluates
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { BrowserRouter } from "react-router-dom";
 import { CssBaseline, ThemeProvider, createTheme } from "@mui/material";
-import { App } from "./App";
-import { api } from "./api/client";
-
-// Start a deep link's requests now, in parallel with loading the page's code (the cached client hands the
-// same promises to the components): the race page's map does not wait for code, then data, then more data.
-(function preload() {
-  const m = /^\/race\/([^/]+)\/?$/.exec(location.pathname);
-  if (!m) return;
-  const race = decodeURIComponent(m[1]);
-  const car = new URLSearchParams(location.search).get("car");
-  void import("./pages/RacePage");
-  for (const p of [api.race(race), api.composite(race), api.quality(race), api.tracks(),
-    ...(car ? [api.car(race, car), api.laps(race, car)] : [])]) p.catch(() => undefined);
-})();
+import { App, DriverSeason, RacePage, Season, TrackPage } from "./App";
 
 const theme = createTheme({ palette: { primary: { main: "#b00020" }, secondary: { main: "#1d3557" } } });
 
-createRoot(document.getElementById("root")!).render(
-  <StrictMode>
-    <ThemeProvider theme={theme}>
-      <CssBaseline />
-      <BrowserRouter><App /></BrowserRouter>
-    </ThemeProvider>
-  </StrictMode>,
-);
+function render() {
+  createRoot(document.getElementById("root")!).render(
+    <StrictMode>
+      <ThemeProvider theme={theme}>
+        <CssBaseline />
+        <BrowserRouter><App /></BrowserRouter>
+      </ThemeProvider>
+    </StrictMode>,
+  );
+}
+
+// A deep link renders once its page's code is here: no spinner first, whose Suspense boundary would then hold
+// the page back (React reveals a boundary at the earliest 300 ms after its fallback showed). At most 2 s.
+const path = location.pathname;
+const page = /^\/race\/[^/]+\/?$/.test(path) ? RacePage : /^\/car\/[^/]+\/?$/.test(path) ? DriverSeason
+  : /^\/track\/[^/]+\/?$/.test(path) ? TrackPage : path === "/" ? Season : undefined;
+if (page) {
+  Promise.race([Promise.all([preloaded, page.preload()]), new Promise((r) => setTimeout(r, 2000))])
+    .catch(() => undefined).then(render);
+} else {
+  render();
+}

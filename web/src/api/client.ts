@@ -45,11 +45,24 @@ export async function getJson<T>(path: string, signal?: AbortSignal): Promise<T>
   return (await r.json()) as T;
 }
 
+/** A promise that says, once settled, how it settled (React's thenable convention): a view whose data is
+ *  already here renders it at once, without a loading pass. */
+export type Tracked<T> = Promise<T> & { status?: "fulfilled" | "rejected"; value?: T; reason?: unknown };
+
+export function track<T>(p: Promise<T>): Tracked<T> {
+  const t = p as Tracked<T>;
+  if (!("status" in t)) {
+    t.status = undefined;
+    t.then((v) => { t.status = "fulfilled"; t.value = v; }, (e) => { t.status = "rejected"; t.reason = e; });
+  }
+  return t;
+}
+
 /** GET with an in-memory cache per path (the data of a run does not change under the page). */
 export function cached<T>(path: string): Promise<T> {
   let p = cache.get(path) as Promise<T> | undefined;
   if (!p) {
-    p = getJson<T>(path);
+    p = track(getJson<T>(path));
     cache.set(path, p);
     p.catch(() => cache.delete(path));
   }

@@ -1,18 +1,29 @@
-import { useEffect, useState, type ReactNode } from "react";
+import { useEffect, useMemo, useReducer, useRef, type ReactNode } from "react";
 import { Alert, Box, CircularProgress, Typography } from "@mui/material";
-import { ApiError } from "../api/client";
+import { ApiError, track } from "../api/client";
 
 export type Result<T> = { loading: boolean; error?: Error; data?: T };
 
+/** The data of ``fn()`` (called once per change of ``deps``): at once where the promise has already settled
+ *  (the cached client's, say: a deep link's preloaded data, a hovered car), else loading; while the next data
+ *  loads, the previous data stays shown (``loading`` true). One render per change, not a loading pass first. */
 export function useApi<T>(fn: () => Promise<T>, deps: unknown[]): Result<T> {
-  const [r, setR] = useState<Result<T>>({ loading: true });
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  const p = useMemo(() => track(fn()), deps);
+  const [, settled] = useReducer((n: number) => n + 1, 0);
+  const last = useRef<{ p?: Promise<T>; data?: T }>({});
+  const status = p.status;
   useEffect(() => {
+    if (status) return;                  // rendered settled; else re-render once it settles (maybe already has)
     let live = true;
-    setR((old) => ({ loading: true, data: old.data }));
-    fn().then((data) => live && setR({ loading: false, data }), (error) => live && setR({ loading: false, error }));
+    p.then(() => live && settled(), () => live && settled());
     return () => { live = false; };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, deps);
+  }, [p, status]);
+  const prev = status || last.current.p === p ? undefined : last.current.data;    // shown before this change
+  const r = useMemo<Result<T>>(() => status === "fulfilled" ? { loading: false, data: p.value as T }
+    : status === "rejected" ? { loading: false, error: p.reason as Error }
+    : { loading: true, data: prev }, [p, status, prev]);
+  useEffect(() => { if (status) last.current = { p, data: status === "fulfilled" ? p.value : undefined }; }, [p, status]);
   return r;
 }
 

@@ -3,8 +3,9 @@ import { Paper, IconButton, Typography, Box, Drawer, useMediaQuery, useTheme } f
 
 // A panel that stays visible while exploring: drag by its title bar (or move with the arrow keys when
 // the bar has focus); its position is kept in localStorage and kept inside the viewport on resize.
-const KEY = "kaizenlap.panels";
-export const RESET_EVENT = "kaizenlap:reset-layout";
+import { KEY, RESET_EVENT } from "./layout";
+
+export { RESET_EVENT, resetLayout } from "./layout";
 
 type Pos = { x: number; y: number };
 
@@ -22,11 +23,6 @@ const open: string[] = [];
 /** Handles Escape for the panel ``id`` if it is the newest open one; returns whether it closed it. */
 export function escapeCloses(id: string, key: string, stack: readonly string[] = open): boolean {
   return key === "Escape" && stack.length > 0 && stack[stack.length - 1] === id;
-}
-
-export function resetLayout() {
-  localStorage.removeItem(KEY);
-  window.dispatchEvent(new Event(RESET_EVENT));
 }
 
 export function Panel({ id, title, initial, width = 420, onClose, children }:

@@ -1,8 +1,8 @@
-import { Suspense, lazy, useEffect, useMemo, useRef, useState } from "react";
+import { Suspense, memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Alert, Box, Button, FormControl, InputLabel, MenuItem, Select, Stack, Switch, FormControlLabel, Typography } from "@mui/material";
 import { Link as RouterLink } from "react-router-dom";
-import { api, sectionTime, type Composite, type Lap, type Quality, type Race, type Recommendation, type Track } from "../api/client";
-import { Async, useApi } from "../components/Async";
+import { api, sectionTime, type CarDetail, type Composite, type Lap, type Quality, type Race, type Recommendation, type S, type Track } from "../api/client";
+import { Async, useApi, type Result } from "../components/Async";
 import { Panel } from "../components/Panel";
 import { TrackMap } from "../components/TrackMap";
 import { fmtTime } from "../format";
@@ -11,12 +11,22 @@ import type { ViewState } from "../urlState";
 import { MEASURES, measureOf, type Measure } from "../measure";
 import { SectionPanel } from "../modes/SectionPanel";
 import { Comparison, RefPicker } from "../components/Compare";
+import { lazyPage } from "../lazyPage";
+import { useAfterPaint } from "../afterPaint";
 
-const SectionsMode = lazy(() => import("../modes/Sections"));
-const WeatherMode = lazy(() => import("../modes/Weather"));
-const PatternsMode = lazy(() => import("../modes/Patterns"));
-const CoachingMode = lazy(() => import("../modes/Coaching"));
-const TelemetryMode = lazy(() => import("../modes/Telemetry"));
+type LapList = S["LapList"];
+
+const SectionsMode = lazyPage(() => import("../modes/Sections"));
+const SectionsView = memo(SectionsMode);
+const WeatherMode = lazyPage(() => import("../modes/Weather"));
+const PatternsMode = lazyPage(() => import("../modes/Patterns"));
+const CoachingMode = lazyPage(() => import("../modes/Coaching"));
+const TelemetryMode = lazyPage(() => import("../modes/Telemetry"));
+
+/** The code a car view in ``mode`` needs, loaded ahead (a deep link's). */
+export function preloadMode(mode: ViewState["mode"]): Promise<unknown> {
+  return ({ sections: SectionsMode, weather: WeatherMode, patterns: PatternsMode, coaching: CoachingMode, telemetry: TelemetryMode })[mode].preload();
+}
 
 type Props = { race: Race; track: Track; comp?: Composite; quality?: Quality; state: ViewState; setState: (p: Partial<ViewState>, replace?: boolean) => void };
 
@@ -31,48 +41,50 @@ export function subShares(recs: Recommendation[]): Record<string, number> {
   return out;
 }
 
-export function CarView({ race, track, comp, quality, state, setState }: Props) {
+type BodyProps = Props & { detail: Result<CarDetail>; laps: Result<LapList> };
+
+const NO_RECS: Recommendation[] = [];
+
+export function CarView(props: Props) {
+  const { race, state } = props;
   const car = state.car!;
   const detail = useApi(() => api.car(race.race_id, car), [race.race_id, car]);
   const laps = useApi(() => api.laps(race.race_id, car), [race.race_id, car]);
-  const recs = detail.data?.sections ?? [];
+  useEffect(() => { if (detail.data) performance.mark("kaizenlap:car-ready"); }, [detail.data]);
+  // While the next car's data loads, the view stays as it was (the previous car with its data) rather than
+  // being rendered again with the previous car's data under the next car's number: one render per car switch,
+  // once its data is here (a hovered row has usually fetched it already).
+  const shown = useRef<BodyProps | null>(null);
+  if (!detail.loading || shown.current === null) shown.current = { ...props, detail, laps };
+  return <CarBody {...shown.current} />;
+}
+
+const CarBody = memo(function CarBody({ race, track, comp, quality, state, setState, detail, laps }: BodyProps) {
+  const car = state.car!;
+  const recs = detail.data?.sections ?? NO_RECS;
   const hasSubs = recs.some((r) => r.section_set === "subsections" && r.available !== false);
   const useSubs = state.set ? state.set === "subsections" && hasSubs : false;
   const shares = useMemo(() => subShares(recs), [recs]);
   const measure: Measure = state.rel ? "relative" : "loss";
-  const values = recs.filter((r) => r.section_set === (useSubs ? "subsections" : "sectors") && r.section)
+  const values = useMemo(() => recs.filter((r) => r.section_set === (useSubs ? "subsections" : "sectors") && r.section)
     .map((r) => {
       const e = measureOf(r, measure);
       return { section: r.section!, value: e?.value, est: e, rank: r.rank ?? undefined };
-    });
-  useEffect(() => { if (detail.data) performance.mark("kaizenlap:car-ready"); }, [detail.data]);
+    }), [recs, useSubs, measure]);
+  const selectSection = useCallback((s: string) => setState({ section: s }), [setState]);
+  const later = useAfterPaint();
 
   return (
     <Async r={detail} what={`car ${car} in ${race.race_id}`}>
       {(d) => (
         <>
         <Stack direction={{ xs: "column", xl: "row" }} gap={2} alignItems="flex-start">
-          <Box sx={{ maxWidth: "100%", minWidth: 0 }}>
-            <Typography variant="h5" component="h2">Car #{d.car.car} <Typography component="span" variant="body2">({d.car.class}) · best {fmtTime(d.car.best_lap_s)} · {d.car.clean_laps} clean laps of {d.car.laps}</Typography></Typography>
-            {state.mode === "telemetry" ? null : track.outline?.length && track.sector_fractions ? (
-              <>
-                <Stack direction="row" flexWrap="wrap" columnGap={1}>
-                  <FormControlLabel control={<Switch checked={useSubs} disabled={!hasSubs}
-                    onChange={(e) => setState({ set: e.target.checked ? "subsections" : "sectors", section: undefined })} />}
-                    label="sub-sectors" />
-                  <FormControlLabel control={<Switch checked={measure === "relative"} data-testid="rel-toggle"
-                    onChange={(e) => setState({ rel: e.target.checked || undefined }, true)} />}
-                    label="relative to the car's overall deficit" />
-                </Stack>
-                <Typography variant="body2" data-testid="measure-explain" sx={{ maxWidth: 550 }}>{MEASURES[measure].explain}</Typography>
-                <MapWithPlayback track={track} comp={comp} laps={laps.data?.items} values={values} measure={measure} useSubs={useSubs}
-                  shares={shares} state={state} setState={setState} carLabel={d.car.car} />
-              </>
-            ) : <Alert severity="info">No traced map for {track.name}.</Alert>}
-          </Box>
+          <CarMap car={d.car} track={track} comp={comp} laps={laps.data?.items} values={values} measure={measure} useSubs={useSubs}
+            hasSubs={hasSubs} shares={shares} lapNo={state.lap} section={state.section} telemetry={state.mode === "telemetry"}
+            setState={setState} />
           <Box sx={{ flexGrow: 1, minWidth: { xs: 0, sm: 320 }, maxWidth: "100%" }}>
             <Suspense fallback={<Typography role="status">Loading…</Typography>}>
-              {state.mode === "sections" && <SectionsMode recs={recs} useSubs={useSubs} measure={measure} onSelect={(s) => setState({ section: s })} selected={state.section} />}
+              {state.mode === "sections" && <SectionsView recs={recs} useSubs={useSubs} measure={measure} onSelect={selectSection} selected={state.section} />}
               {state.mode === "weather" && <WeatherMode raceId={race.race_id} />}
               {state.mode === "patterns" && <PatternsMode detail={d} laps={laps} selectedLap={state.lap} onLap={(l) => setState({ lap: l })} />}
               {state.mode === "coaching" && <CoachingMode raceId={race.race_id} car={car}
@@ -96,7 +108,7 @@ export function CarView({ race, track, comp, quality, state, setState }: Props) 
             </Panel>
           )}
         </Stack>
-        <Box component="section" aria-label="car against car" sx={{ mt: 2, borderTop: "1px solid #ddd", pt: 1 }} data-testid="car-vs-car">
+        {later && <Box component="section" aria-label="car against car" sx={{ mt: 2, borderTop: "1px solid #ddd", pt: 1 }} data-testid="car-vs-car">
           <Stack direction="row" gap={2} alignItems="center" flexWrap="wrap" sx={{ mb: 1 }}>
             <Typography variant="h6" component="h2">Car against car</Typography>
             <Button size="small" variant="outlined" component={RouterLink} data-testid="open-debrief"
@@ -109,25 +121,53 @@ export function CarView({ race, track, comp, quality, state, setState }: Props) 
             ? <Comparison raceId={race.race_id} track={track} car={car} reference={state.ref} shares={shares} />
             : state.ref ? <Alert severity="warning" sx={{ mt: 1 }}>No car #{state.ref} in this race to compare with.</Alert>
             : <Typography variant="body2" sx={{ mt: 1 }}>Pick a reference car to see, section by section, where car #{car} gains and loses against it.</Typography>}
-        </Box>
+        </Box>}
         </>
       )}
     </Async>
   );
-}
+});
+
+/** The car's heading, the map's switches and the map: memoised, so a reference switch or a mode's own state
+ *  leaves them as they are. */
+const CarMap = memo(function CarMap({ car, track, comp, laps, values, measure, useSubs, hasSubs, shares, lapNo, section, telemetry, setState }:
+  { car: CarDetail["car"]; track: Track; comp?: Composite; laps?: Lap[]; values: { section: string; value?: number | null }[];
+    measure: Measure; useSubs: boolean; hasSubs: boolean; shares: Record<string, number>; lapNo?: number; section?: string;
+    telemetry: boolean; setState: Props["setState"] }) {
+  return (
+    <Box sx={{ maxWidth: "100%", minWidth: 0 }}>
+      <Typography variant="h5" component="h2">Car #{car.car} <Typography component="span" variant="body2">({car.class}) · best {fmtTime(car.best_lap_s)} · {car.clean_laps} clean laps of {car.laps}</Typography></Typography>
+      {telemetry ? null : track.outline?.length && track.sector_fractions ? (
+        <>
+          <Stack direction="row" flexWrap="wrap" columnGap={1}>
+            <FormControlLabel control={<Switch checked={useSubs} disabled={!hasSubs}
+              onChange={(e) => setState({ set: e.target.checked ? "subsections" : "sectors", section: undefined })} />}
+              label="sub-sectors" />
+            <FormControlLabel control={<Switch checked={measure === "relative"} data-testid="rel-toggle"
+              onChange={(e) => setState({ rel: e.target.checked || undefined }, true)} />}
+              label="relative to the car's overall deficit" />
+          </Stack>
+          <Typography variant="body2" data-testid="measure-explain" sx={{ maxWidth: 550 }}>{MEASURES[measure].explain}</Typography>
+          <MapWithPlayback track={track} comp={comp} laps={laps} values={values} measure={measure} useSubs={useSubs}
+            shares={shares} lapNo={lapNo} section={section} setState={setState} carLabel={car.car} />
+        </>
+      ) : <Alert severity="info">No traced map for {track.name}.</Alert>}
+    </Box>
+  );
+});
 
 function lapTimes(l: Lap, useSubs: boolean): number[] {
   const names = useSubs ? SUBSECTIONS : [...SECTORS];
   return names.map((s) => Number(sectionTime(l, s)));
 }
 
-function MapWithPlayback({ track, comp, laps, values, measure, useSubs, shares, state, setState, carLabel }:
+const MapWithPlayback = memo(function MapWithPlayback({ track, comp, laps, values, measure, useSubs, shares, lapNo, section, setState, carLabel }:
   { track: Track; comp?: Composite; laps?: Lap[]; values: { section: string; value?: number | null }[]; measure: Measure; useSubs: boolean;
-    shares: Record<string, number>; state: ViewState; setState: Props["setState"]; carLabel: string }) {
+    shares: Record<string, number>; lapNo?: number; section?: string; setState: Props["setState"]; carLabel: string }) {
   const [playing, setPlaying] = useState(false);
   const [t, setT] = useState(0);
   const raf = useRef<number>(0);
-  const lap = laps?.find((l) => l.lap === state.lap);
+  const lap = laps?.find((l) => l.lap === lapNo);
   const ranges = useMemo(() => sectionRanges(track.sector_fractions!, shares), [track.sector_fractions, shares]);
   const names = useSubs ? SUBSECTIONS : [...SECTORS];
   const rs = names.map((s) => ranges[s]);
@@ -151,7 +191,7 @@ function MapWithPlayback({ track, comp, laps, values, measure, useSubs, shares, 
     raf.current = requestAnimationFrame(step);
     return () => cancelAnimationFrame(raf.current);
   }, [playing, ok, total]);
-  useEffect(() => { setT(0); }, [state.lap, useSubs]);
+  useEffect(() => { setT(0); }, [lapNo, useSubs]);
   useEffect(() => { performance.mark("kaizenlap:map-ready"); }, []);
   const markers = ok ? [
     ...(compTimes.every((x) => x > 0) ? [{ f: fractionAtTime(rs, compTimes, t), label: "composite", colour: "#555" }] : []),
@@ -160,12 +200,12 @@ function MapWithPlayback({ track, comp, laps, values, measure, useSubs, shares, 
   return (
     <>
       <TrackMap outline={track.outline!} sectorFractions={track.sector_fractions!} subShare={shares} values={values} measure={measure}
-        useSubsections={useSubs} selected={state.section} onSelect={(s) => setState({ section: s })} markers={markers}
+        useSubsections={useSubs} selected={section} onSelect={(s) => setState({ section: s })} markers={markers}
         title={`${track.name}: car ${carLabel}'s ${MEASURES[measure].title}`} />
       <Stack direction="row" gap={1} alignItems="center" flexWrap="wrap" sx={{ mt: 1 }}>
         <FormControl size="small" sx={{ minWidth: 140 }}>
           <InputLabel id="lap-label">Lap</InputLabel>
-          <Select labelId="lap-label" label="Lap" value={state.lap ?? ""} data-testid="lap-select"
+          <Select labelId="lap-label" label="Lap" value={lapNo ?? ""} data-testid="lap-select"
             onChange={(e) => { const v = String(e.target.value); setState({ lap: v === "" ? undefined : Number(v) }); }}>
             <MenuItem value="">none</MenuItem>
             {(laps ?? []).map((l) => <MenuItem key={l.lap} value={l.lap}>{l.lap}: {fmtTime(l.lap_time_s)}{l.is_clean ? "" : " (excluded)"}</MenuItem>)}
@@ -180,4 +220,4 @@ function MapWithPlayback({ track, comp, laps, values, measure, useSubs, shares, 
       </Stack>
     </>
   );
-}
+});

@@ -1,18 +1,25 @@
-import { Suspense, lazy, memo, useCallback, useMemo, useRef, useState } from "react";
+import { Suspense, memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Link as RouterLink, useLocation, useNavigate, useParams } from "react-router-dom";
-import { Alert, Box, Breadcrumbs, Button, Chip, Link, Paper, Stack, Table, TableBody, TableCell, TableHead, TableRow,
-  ToggleButton, ToggleButtonGroup, Typography } from "@mui/material";
+import { Alert, Box, Breadcrumbs, Button, Chip, Link, Paper, Stack, Table, TableBody, TableHead,
+  ToggleButton, ToggleButtonGroup, Typography, alpha, lighten, type SxProps, type Theme } from "@mui/material";
 import { api, type Car, type Composite, type Quality, type Race } from "../api/client";
-import { Async, useApi } from "../components/Async";
+import { Async, useApi, type Result as AsyncResult } from "../components/Async";
 import { fmtDelta, fmtTime } from "../format";
 import { MODES, parseState, stateToSearch, type Mode, type ViewState } from "../urlState";
-import { CarView } from "./CarView";
+import { CarView, preloadMode } from "./CarView";
+import { lazyPage } from "../lazyPage";
+import { useAfterPaint } from "../afterPaint";
 import { COMPOSITE_DEF } from "../measure";
 import { flagLabel } from "../labels";
 import { useTitle } from "../title";
-import { dnfLaps, results } from "../results";
+import { dnfLaps, results, type Result as Standing } from "../results";
 
-const ReportsList = lazy(() => import("./Reports"));
+const ReportsList = lazyPage(() => import("./Reports"));
+
+/** The code a deep link to ``state`` needs beyond this page's (main.tsx loads it before the first render). */
+export function preloadRace(state: ViewState): Promise<unknown> {
+  return Promise.all([ReportsList.preload(), state.car ? preloadMode(state.mode) : undefined]);
+}
 
 export function fieldTotal(c: Composite | undefined, set = "sectors"): number | undefined {
   const f = c?.field?.find((x) => x.class === "all" && x.section_set === set && x.available);
@@ -41,41 +48,64 @@ function LeaderboardTable({ race, comp, quality, selected, onPick }:
     const pa = res.get(a.car)?.position ?? 999, pb = res.get(b.car)?.position ?? 999;
     return pa - pb || (res.get(b.car)?.laps ?? 0) - (res.get(a.car)?.laps ?? 0) || (a.best_lap_s ?? 1e9) - (b.best_lap_s ?? 1e9);
   });
-  const narrow = { display: { xs: "none", sm: "table-cell" } };
   return (
     <Box sx={{ overflowX: "auto" }}>
-    <Table size="small" aria-label="leaderboard" data-testid="leaderboard" sx={{ "& td, & th": { px: { xs: 0.75, sm: 1 } } }}>
-      <TableHead><TableRow>
-        <TableCell>Pos</TableCell><TableCell>Car</TableCell><TableCell sx={narrow}>Class</TableCell>
-        <TableCell align="right">Laps</TableCell><TableCell>Gap · status</TableCell>
-        <TableCell align="right">Best lap</TableCell><TableCell align="right" sx={narrow}>Clean laps (n)</TableCell>
-        <TableCell align="right" sx={narrow}>Best clean − composite</TableCell>
-      </TableRow></TableHead>
+    <Table size="small" aria-label="leaderboard" data-testid="leaderboard" sx={BOARD_SX}>
+      <TableHead><tr>
+        <th scope="col">Pos</th><th scope="col">Car</th><th scope="col" className="narrow">Class</th>
+        <th scope="col" className="right">Laps</th><th scope="col">Gap · status</th>
+        <th scope="col" className="right">Best lap</th><th scope="col" className="right narrow">Clean laps (n)</th>
+        <th scope="col" className="right narrow">Best clean − composite</th>
+      </tr></TableHead>
       <TableBody>
-        {rows.map((c: Car) => {
-          const r = res.get(c.car);
-          return (
-            <TableRow key={c.car} hover selected={c.car === selected} onClick={() => onPick(c.car)}
-              onPointerEnter={() => { api.car(race.race_id, c.car).catch(() => undefined); }}
-              sx={{ cursor: "pointer" }} data-testid={`car-row-${c.car}`}>
-              <TableCell>{r?.position ?? "–"}</TableCell>
-              <TableCell sx={{ whiteSpace: "nowrap" }}><Link component="button" onClick={() => onPick(c.car)} aria-label={`car ${c.car}`}>#{c.car}</Link>
-                {c.car === selected && <>{" "}<Link component={RouterLink} to={`/car/${encodeURIComponent(c.car)}`} onClick={(e: React.MouseEvent) => e.stopPropagation()}
-                  variant="body2" data-testid="season-link" aria-label={`car ${c.car}'s season`}>season</Link></>}</TableCell>
-              <TableCell sx={narrow}>{c.class ?? "–"}</TableCell>
-              <TableCell align="right">{r?.laps ?? c.laps}</TableCell>
-              <TableCell data-testid={`status-${c.car}`} sx={{ color: r?.dnf ? "error.main" : undefined, whiteSpace: "nowrap" }}>{r?.status ?? "–"}</TableCell>
-              <TableCell align="right">{fmtTime(c.best_lap_s)}</TableCell>
-              <TableCell align="right" sx={narrow}>{c.clean_laps} of {c.laps}</TableCell>
-              <TableCell align="right" sx={narrow}>{total && c.best_clean_lap_s ? fmtDelta(c.best_clean_lap_s - total) : "–"}</TableCell>
-            </TableRow>
-          );
-        })}
+        {rows.map((c: Car) => <LeaderRow key={c.car} raceId={race.race_id} c={c} r={res.get(c.car)} total={total}
+          selected={c.car === selected} onPick={onPick} />)}
       </TableBody>
     </Table>
     </Box>
   );
 }
+
+// The board's rows and cells are plain elements styled once here as MUI's small TableRow (hover, selected) and
+// TableCell draw them (body2 type, 6 px padding, the light divider): 21 rows of 8 cells as styled components
+// cost the race page's first render about a third of its time, and a car switch re-rendered them all.
+const BOARD_SX: SxProps<Theme> = (t: Theme) => ({
+  "& td, & th": { fontFamily: t.typography.body2.fontFamily, fontWeight: t.typography.body2.fontWeight,
+    fontSize: t.typography.body2.fontSize, lineHeight: t.typography.body2.lineHeight, letterSpacing: t.typography.body2.letterSpacing, display: "table-cell", verticalAlign: "inherit", textAlign: "left",
+    color: t.palette.text.primary, padding: "6px 16px", px: { xs: 0.75, sm: 1 },
+    borderBottom: `1px solid ${lighten(alpha(t.palette.divider, 1), 0.88)}` },
+  "& th": { lineHeight: t.typography.pxToRem(24), fontWeight: t.typography.fontWeightMedium },
+  "& .right": { textAlign: "right" },
+  "& .narrow": { display: { xs: "none", sm: "table-cell" } },
+  "& .nowrap": { whiteSpace: "nowrap" },
+  "& td.dnf": { color: t.palette.error.main },
+  "& tr": { color: "inherit", display: "table-row", verticalAlign: "middle", outline: 0 },
+  "& tbody tr": { cursor: "pointer", "&:hover": { backgroundColor: t.palette.action.hover } },
+  "& tbody tr.selected": { backgroundColor: alpha(t.palette.primary.main, t.palette.action.selectedOpacity),
+    "&:hover": { backgroundColor: alpha(t.palette.primary.main, t.palette.action.selectedOpacity + t.palette.action.hoverOpacity) } },
+});
+
+/** One car's row: memoised, so a car switch re-renders the two rows whose selection changed, not the board. */
+const LeaderRow = memo(function LeaderRow({ raceId, c, r, total, selected, onPick }:
+  { raceId: string; c: Car; r?: Standing; total?: number; selected: boolean;
+    onPick: (c: string) => void }) {
+  return (
+    <tr className={selected ? "selected" : undefined} onClick={() => onPick(c.car)}
+      onPointerEnter={() => { api.car(raceId, c.car).catch(() => undefined); api.laps(raceId, c.car).catch(() => undefined); }}
+      data-testid={`car-row-${c.car}`}>
+      <td>{r?.position ?? "–"}</td>
+      <td className="nowrap"><Link component="button" onClick={() => onPick(c.car)} aria-label={`car ${c.car}`}>#{c.car}</Link>
+        {selected && <>{" "}<Link component={RouterLink} to={`/car/${encodeURIComponent(c.car)}`} onClick={(e: React.MouseEvent) => e.stopPropagation()}
+          variant="body2" data-testid="season-link" aria-label={`car ${c.car}'s season`}>season</Link></>}</td>
+      <td className="narrow">{c.class ?? "–"}</td>
+      <td className="right">{r?.laps ?? c.laps}</td>
+      <td data-testid={`status-${c.car}`} className={r?.dnf ? "nowrap dnf" : "nowrap"}>{r?.status ?? "–"}</td>
+      <td className="right">{fmtTime(c.best_lap_s)}</td>
+      <td className="right narrow">{c.clean_laps} of {c.laps}</td>
+      <td className="right narrow">{total && c.best_clean_lap_s ? fmtDelta(c.best_clean_lap_s - total) : "–"}</td>
+    </tr>
+  );
+});
 
 /** What the race page opens on before a car is picked: the result and where to start. */
 export function RaceSummary({ race, comp, quality, onPick }:
@@ -131,10 +161,55 @@ export function QualitySummary({ q }: { q: Quality }) {
   );
 }
 
+// The parts of the page a car or reference switch leaves as they are: memoised, they are not re-rendered.
+const QualityPanel = memo(function QualityPanel({ quality, raceId, trackId }:
+  { quality: AsyncResult<Quality>; raceId: string; trackId?: string | null }) {
+  return (
+    <Paper variant="outlined" sx={{ p: 1, gridArea: "quality", minWidth: 0, alignSelf: "start" }}>
+      <Typography variant="h6" component="h2">Data quality</Typography>
+      <Async r={quality} what="data quality">{(q) => <QualitySummary q={q} />}</Async>
+      <Typography variant="h6" component="h2" sx={{ mt: 2 }}>Reports</Typography>
+      <Suspense fallback={null}><ReportsList raceId={raceId} trackId={trackId ?? undefined} /></Suspense>
+    </Paper>
+  );
+});
+
+const MODE_SX = { color: "#222", "&.Mui-selected, &.Mui-selected:hover": { color: "#fff", bgcolor: "primary.main" } };
+
+const ModePicker = memo(function ModePicker({ mode, setState }: { mode: Mode; setState: (p: Partial<ViewState>) => void }) {
+  return (
+    <ToggleButtonGroup exclusive size="small" value={mode} aria-label="analysis mode"
+      onChange={(_, m: Mode | null) => m && setState({ mode: m })} sx={{ mb: 1, flexWrap: "wrap" }}>
+      {MODES.map((m) => <ToggleButton key={m} value={m} data-testid={`mode-${m}`} sx={MODE_SX}>{m}</ToggleButton>)}
+    </ToggleButtonGroup>
+  );
+});
+
+/** Every car's section documents and laps, one car after the other while the page is idle (in finishing
+ *  the order of their best laps): a car or reference switch then finds its data here instead of waiting on the network. Returns the
+ *  stop. */
+export function prefetchCars(raceId: string, cars: string[]): () => void {
+  let stop = false;
+  const idle = (f: () => void) => (typeof requestIdleCallback === "function" ? requestIdleCallback(f, { timeout: 1000 }) : setTimeout(f, 50));
+  const next = (i: number) => {
+    if (stop || i >= cars.length) return;
+    void Promise.allSettled([api.car(raceId, cars[i]), api.laps(raceId, cars[i])]).then(() => idle(() => next(i + 1)));
+  };
+  idle(() => next(0));
+  return () => { stop = true; };
+}
+
 export default function RacePage() {
   const { raceId = "" } = useParams();
   const [state, setState] = useViewState();
   const race = useApi(() => api.race(raceId), [raceId]);
+  const later = useAfterPaint();
+  useEffect(() => {
+    const cars = race.data?.cars;
+    if (!cars?.length || race.data?.race_id !== raceId) return;
+    const order = [...cars].sort((a, b) => (a.best_lap_s ?? 1e9) - (b.best_lap_s ?? 1e9)).map((c) => c.car);
+    return prefetchCars(raceId, order);
+  }, [race.data, raceId]);
   const comp = useApi(() => api.composite(raceId), [raceId]);
   const quality = useApi(() => api.quality(raceId), [raceId]);
   const tracks = useApi(() => api.tracks(), []);
@@ -171,20 +246,11 @@ export default function RacePage() {
                 <Leaderboard race={r} comp={comp.data} quality={quality.data} selected={state.car}
                   onPick={pick} />
               </Paper>
-              <Paper variant="outlined" sx={{ p: 1, gridArea: "quality", minWidth: 0, alignSelf: "start" }}>
-                <Typography variant="h6" component="h2">Data quality</Typography>
-                <Async r={quality} what="data quality">{(q) => <QualitySummary q={q} />}</Async>
-                <Typography variant="h6" component="h2" sx={{ mt: 2 }}>Reports</Typography>
-                <Suspense fallback={null}><ReportsList raceId={raceId} trackId={r.track_id} /></Suspense>
-              </Paper>
+              {later && <QualityPanel quality={quality} raceId={raceId} trackId={r.track_id} />}
               <Box sx={{ gridArea: "main", minWidth: 0 }} data-testid="race-main">
                 {state.car ? (
                   <>
-                    <ToggleButtonGroup exclusive size="small" value={state.mode} aria-label="analysis mode"
-                      onChange={(_, m: Mode | null) => m && setState({ mode: m })} sx={{ mb: 1, flexWrap: "wrap" }}>
-                      {MODES.map((m) => <ToggleButton key={m} value={m} data-testid={`mode-${m}`}
-                        sx={{ color: "#222", "&.Mui-selected, &.Mui-selected:hover": { color: "#fff", bgcolor: "primary.main" } }}>{m}</ToggleButton>)}
-                    </ToggleButtonGroup>
+                    <ModePicker mode={state.mode} setState={setState} />
                     {track ? <CarView race={r} track={track} comp={comp.data} quality={quality.data} state={state} setState={setState} />
                       : <Async r={tracks} what="track map">{() => <Alert severity="info">No map for this track.</Alert>}</Async>}
                   </>
