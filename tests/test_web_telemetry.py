@@ -111,7 +111,15 @@ def test_telemetry_mode(site, browser):
     assert abs(_numbers(pg.get_by_test_id("read-delta").inner_text())[0] - own["delta_s"][i]) <= 0.0005 + 1e-9
     assert pg.locator("[data-testid=map-along] path").count() == 120
     p.axe("telemetry-own-best")
+    # the lap compared with its best is kept in the URL (&tlap=): a deep link opens that lap (here the best lap
+    # itself, ±0.000 s, since the sample's cars have two complete laps each), and it survives a reload
+    pick = own["reference_lap"]
+    heading = pg.get_by_test_id("telemetry-heading").filter(has_text=f"lap {pick} (")
+    pg.goto(pg.url + f"&tlap={pick}")
+    heading.wait_for()
+    assert f"tlap={pick}" in pg.url and pg.get_by_test_id("lap-difference").inner_text() == "±0.000 s"
     pg.reload()
+    heading.wait_for()
     pg.get_by_test_id("own-best-corners").wait_for()
     pg.get_by_test_id("tref-fastest").click()
     pg.get_by_test_id("delta-trace").wait_for()

@@ -1,8 +1,8 @@
-// Every view state lives in the URL: /race/<race>?car=&mode=&section=&lap=&ref=&tref=
+// Every view state lives in the URL: /race/<race>?car=&mode=&section=&lap=&ref=&tref=&tlap=
 export const MODES = ["sections", "weather", "patterns", "coaching", "telemetry"] as const;
 export type Mode = (typeof MODES)[number];
 export type ViewState = { car?: string; mode: Mode; section?: string; lap?: number; set?: "sectors" | "subsections"; coach?: boolean;
-  rel?: boolean; ref?: string; tref?: string };   // ref: the car the car is compared against; tref: the Telemetry mode's reference lap ("own": the car's own best, a car: that car's best; none: the fastest car's)   // rel: colour by the loss beyond the car's overall deficit instead of the loss to the composite
+  rel?: boolean; ref?: string; tref?: string; tlap?: number };   // ref: the car the car is compared against; tref: the Telemetry mode's reference lap ("own": the car's own best, a car: that car's best; none: the fastest car's)   // rel: colour by the loss beyond the car's overall deficit instead of the loss to the composite
 
 /** Every section name the map and the panels know (sectors, then sub-sections). */
 export const SECTION_NAMES = ["s1", "s2", "s3", "im1a", "im1", "im2a", "im2", "im3a", "fl"] as const;
@@ -12,6 +12,7 @@ export function parseState(search: string): ViewState {
   const mode = q.get("mode");
   const lap = q.get("lap");
   const set = q.get("set");
+  const tlap = q.get("tlap");
   return {
     car: q.get("car") || undefined,
     mode: (MODES as readonly string[]).includes(mode ?? "") ? (mode as Mode) : "sections",
@@ -22,6 +23,8 @@ export function parseState(search: string): ViewState {
     rel: q.get("rel") === "1" ? true : undefined,
     ref: q.get("ref") || undefined,
     tref: q.get("tref") || undefined,
+    // the lap compared with the car's own best (Telemetry mode, tref=own); default: its median clean lap
+    tlap: tlap !== null && /^\d+$/.test(tlap) ? Number(tlap) : undefined,
   };
 }
 
@@ -36,6 +39,7 @@ export function stateToSearch(s: ViewState): string {
   if (s.rel) q.set("rel", "1");
   if (s.ref) q.set("ref", s.ref);
   if (s.tref) q.set("tref", s.tref);
+  if (s.tlap !== undefined) q.set("tlap", String(s.tlap));
   const t = q.toString();
   return t ? `?${t}` : "";
 }

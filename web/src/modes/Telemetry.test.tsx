@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { cleanup, fireEvent, render, waitFor } from "@testing-library/react";
+import { useState } from "react";
 import type { RaceTelemetry, Track } from "../api/client";
 import Telemetry from "./Telemetry";
 import { TrackMap } from "../components/TrackMap";
@@ -38,12 +39,12 @@ function serve(routes: Record<string, [number, unknown]>) {
 describe("Telemetry mode from given API answers", () => {
   it("says there is no telemetry when the API says so", async () => {
     serve({ "/races/none-r1/telemetry": [404, { error: { code: "not_found", message: "no telemetry for this race (none-r1)" } }] });
-    const { findByTestId } = render(<Telemetry raceId="none-r1" car="27" track={TRACK} onRef={() => undefined} />);
+    const { findByTestId } = render(<Telemetry raceId="none-r1" car="27" track={TRACK} onRef={() => undefined} onLap={() => undefined} />);
     expect((await findByTestId("no-telemetry")).textContent).toContain("No telemetry for this race");
   });
   it("draws the traces with the corners named, the delta ending at the lap difference, and one cursor reading every channel", async () => {
     const calls = serve({ "/races/t-r1/telemetry": [200, SUMMARY], "/races/t-r1/cars/27/telemetry": [200, CMP] });
-    const { findByTestId, getByTestId, container } = render(<Telemetry raceId="t-r1" car="27" track={TRACK} onRef={() => undefined} />);
+    const { findByTestId, getByTestId, container } = render(<Telemetry raceId="t-r1" car="27" track={TRACK} onRef={() => undefined} onLap={() => undefined} />);
     const traces = await findByTestId("telemetry-traces");
     expect(calls).toContain("/races/t-r1/cars/27/telemetry");          // no tref: the API's default, the fastest car
     for (const k of ["speed_kph", "throttle_pct", "brake_bar"]) {
@@ -81,11 +82,11 @@ describe("Telemetry mode from given API answers", () => {
   });
   it("asks for the chosen car and says which cars have telemetry when this one has none", async () => {
     const calls = serve({ "/races/t-r1/telemetry": [200, SUMMARY], "/races/t-r1/cars/27/telemetry?ref=11": [200, CMP] });
-    const a = render(<Telemetry raceId="t-r1" car="27" track={TRACK} tref="11" onRef={() => undefined} />);
+    const a = render(<Telemetry raceId="t-r1" car="27" track={TRACK} tref="11" onRef={() => undefined} onLap={() => undefined} />);
     await a.findByTestId("telemetry-traces");
     expect(calls).toContain("/races/t-r1/cars/27/telemetry?ref=11");
     cleanup();
-    const b = render(<Telemetry raceId="t-r1" car="5" track={TRACK} onRef={() => undefined} />);
+    const b = render(<Telemetry raceId="t-r1" car="5" track={TRACK} onRef={() => undefined} onLap={() => undefined} />);
     expect((await b.findByTestId("no-telemetry-car")).textContent).toContain("Cars with telemetry: #27, #11");
   });
   it("against its own best: its median lap against its best lap, another lap on demand, and per corner the medians with their interval and n", async () => {
@@ -99,7 +100,13 @@ describe("Telemetry mode from given API answers", () => {
     const calls = serve({ "/races/t-r1/telemetry": [200, SUMMARY], "/races/t-r1/cars/27/telemetry?ref=27": [200, own],
       "/races/t-r1/cars/27/telemetry?ref=27&lap=12": [200, chosen] });
     const onRef = vi.fn();
-    const { findByTestId, getByTestId, queryByTestId, findByText } = render(<Telemetry raceId="t-r1" car="27" track={TRACK} tref="own" onRef={onRef} />);
+    const onLap = vi.fn();
+    // the lap picked lives in the URL: the page passes it back as tlap
+    function Page() {
+      const [tlap, setTlap] = useState<number | undefined>();
+      return <Telemetry raceId="t-r1" car="27" track={TRACK} tref="own" onRef={onRef} tlap={tlap} onLap={(l) => { onLap(l); setTlap(l); }} />;
+    }
+    const { findByTestId, getByTestId, queryByTestId, findByText } = render(<Page />);
     await findByTestId("telemetry-traces");
     expect(getByTestId("trace-speed_kph").querySelectorAll("polyline[data-who=reference]")).toHaveLength(1);
     expect(getByTestId("trace-speed_kph").querySelectorAll("polyline[data-who=car]")).toHaveLength(1);
@@ -112,6 +119,7 @@ describe("Telemetry mode from given API answers", () => {
     fireEvent.mouseDown(getByTestId("tlap-select").querySelector("[role=combobox]")!);
     fireEvent.click(await findByText(/lap 12, 1:39.900/));
     await findByTestId("no-lap-channels");
+    expect(onLap).toHaveBeenCalledWith(12);
     expect(calls).toContain("/races/t-r1/cars/27/telemetry?ref=27&lap=12");
     expect(getByTestId("trace-speed_kph").querySelectorAll("polyline[data-who=car]")).toHaveLength(0);
     expect(getByTestId("telemetry-heading").textContent).toContain("Car #27's lap 12 (1:39.900) against its best lap");

@@ -14,9 +14,10 @@ import { TelemetryMap } from "./TelemetryMap";
 import { TelemetryReadout } from "./TelemetryReadout";
 import { TelemetryTraces } from "./TelemetryTraces";
 
-type Props = { raceId: string; car: string; track: Track; tref?: string; onRef: (tref: string | undefined) => void };
+type Props = { raceId: string; car: string; track: Track; tref?: string; onRef: (tref: string | undefined) => void;
+  tlap?: number; onLap: (lap: number | undefined) => void };
 
-export default function Telemetry({ raceId, car, track, tref, onRef }: Props) {
+export default function Telemetry({ raceId, car, track, tref, onRef, tlap, onLap }: Props) {
   const summary = useApi(() => api.raceTelemetry(raceId), [raceId]);
   const e = summary.error;
   if (e instanceof ApiError && e.status === 404 && /no telemetry for this race/.test(e.message)) {
@@ -28,7 +29,7 @@ export default function Telemetry({ raceId, car, track, tref, onRef }: Props) {
       <Async r={summary} what="the race's telemetry">
         {(s) => !s.available
           ? <Alert severity="info" data-testid="no-telemetry">No telemetry for this race{s.reason ? `: ${s.reason}` : ""}.</Alert>
-          : <CarTelemetry s={s} raceId={raceId} car={car} track={track} tref={tref} onRef={onRef} />}
+          : <CarTelemetry s={s} raceId={raceId} car={car} track={track} tref={tref} onRef={onRef} tlap={tlap} onLap={onLap} />}
       </Async>
     </Box>
   );
@@ -56,15 +57,13 @@ function RefPicker({ s, car, ref, onRef }: { s: RaceTelemetry; car: string; ref:
   );
 }
 
-function CarTelemetry({ s, raceId, car, track, tref, onRef }: Props & { s: RaceTelemetry }) {
+function CarTelemetry({ s, raceId, car, track, tref, onRef, tlap, onLap }: Props & { s: RaceTelemetry }) {
   const mine = s.cars.find((c) => c.car === car);
   const ref = refOf(tref, car, s.reference_car);
   const refCar = ref.kind === "car" ? ref.car : ref.kind === "own" ? car : undefined;
-  // the lap chosen against its own best, for this race, car and reference only (default: the API's, its median lap)
-  const key = `${raceId}|${car}|${refCar ?? ""}`;
-  const [pick, setPick] = useState<{ key: string; lap?: string }>({ key: "" });
-  const lap = pick.key === key ? pick.lap : undefined;
-  const setLap = (l: string | undefined) => setPick({ key, lap: l });
+  // the lap compared with its own best lives in the URL (&tlap=); only read against its own best (default: the API's, its median lap)
+  const lap = ref.kind === "own" && tlap !== undefined ? String(tlap) : undefined;
+  const setLap = (l: string | undefined) => onLap(l === undefined ? undefined : Number(l));
   const cmp = useApi(() => (mine ? api.carTelemetry(raceId, car, refCar, lap) : Promise.resolve(undefined)), [raceId, car, refCar, lap, !!mine]);
   if (!mine) {
     const with_ = s.cars.map((c) => `#${c.car}`).join(", ");

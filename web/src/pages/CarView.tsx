@@ -90,7 +90,7 @@ const CarBody = memo(function CarBody({ race, track, comp, quality, state, setSt
               {state.mode === "coaching" && <CoachingMode raceId={race.race_id} car={car}
                 onPin={state.coach ? undefined : () => setState({ coach: true })} />}
               {state.mode === "telemetry" && <TelemetryMode raceId={race.race_id} car={car} track={track} tref={state.tref}
-                onRef={(tref) => setState({ tref })} />}
+                onRef={(tref) => setState({ tref, tlap: undefined })} tlap={state.tlap} onLap={(tlap) => setState({ tlap })} />}
             </Suspense>
           </Box>
           {state.coach && (

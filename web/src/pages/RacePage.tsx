@@ -217,7 +217,7 @@ export default function RacePage() {
   useTitle(race.error ? `not found: race ${raceId}` : race.data ? `${track?.name ?? race.data.track_id} race ${race.data.race_number}` : raceId,
     state.car && `car ${state.car}`, state.car && state.mode);
   const pick = useCallback((c: string) => {
-    setState({ car: c, section: undefined, lap: undefined, ref: undefined });
+    setState({ car: c, section: undefined, lap: undefined, ref: undefined, tlap: undefined });
     // stacked layout (below lg): the car's view is under the leaderboard; bring it into view
     if (window.innerWidth < 1200) requestAnimationFrame(() => document.querySelector("[data-testid=race-main]")?.scrollIntoView());
   }, [setState]);
