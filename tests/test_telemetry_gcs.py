@@ -99,6 +99,9 @@ def test_the_object_read_in_ranges_gives_the_files_bytes(barber, tmp_path, monke
     local = read_telemetry(barber / NAME, tmp_path / "disk", limits=limits)
     assert _summary(remote) == _summary(local) and remote.rows > 50_000
     _same_files(remote, local)
+    one = read_telemetry(barber / NAME, tmp_path / "one", limits={**limits, "read_ranges": 1})
+    assert _summary(one) == _summary(local)                         # the ranges give what one stream gives
+    _same_files(one, local)
     starts = sorted({s for _, s, _, _ in spy.calls if s})
     size = (barber / NAME).stat().st_size
     if read_ranges == 2:                   # a request starting near the middle: the second range's first read

@@ -214,6 +214,24 @@ def test_the_buffered_reader_writes_what_the_first_reader_wrote(tmp_path, monkey
         read_telemetry(path, tmp_path / "x", engine="duckdb")
 
 
+def test_the_real_sample_in_two_ranges_gives_the_same_cache(real, tmp_path, monkeypatch):
+    """The real 10,000 rows cut in two byte ranges read in parallel: byte-identical Parquet files and the same
+    ledger as one stream (repeats across the cut: tests/test_telemetry_reader.py's messy file)."""
+    import filecmp
+    import kaizenlap.ingest.telemetry as tel
+    monkeypatch.setattr(tel.os, "cpu_count", lambda: 2)
+    limits = {"read_ranges": 2, "split_min_bytes": 0, "block_bytes": 64 << 10}
+    two = read_telemetry(SAMPLE, tmp_path / "two", limits=limits)
+    one = read_telemetry(SAMPLE, tmp_path / "one", limits={**limits, "read_ranges": 1})
+    assert two.rows == one.rows == 10_000 and two.issues and two.kept < two.rows
+    assert (two.kept, two.channels, two.clock_offset_s, two.bytes_read) == \
+        (one.kept, one.channels, one.clock_offset_s, one.bytes_read)
+    assert [i.to_dict() for i in two.issues] == [i.to_dict() for i in one.issues]
+    assert list(two.files) == list(one.files)
+    assert all(filecmp.cmp(two.files[v], one.files[v], shallow=False) for v in one.files)
+    assert tel._ranges(SAMPLE, None, {**tel.settings(), **limits})[0][1][0] > SAMPLE.stat().st_size // 2
+
+
 def test_car_channels_gives_car_frames_time_base_and_each_channels_readings(real, tmp_path):
     """The engine's fast read (:func:`car_channels`, pyarrow/numpy) against :func:`car_frame` (the pandas pivot)
     on the real sample, and against hand-built truth on a file with the awkward cases: rows out of time order,
