@@ -3,11 +3,14 @@
 The TRD file is long: one value a row (``vehicle_id, telemetry_name, telemetry_value, timestamp, meta_time,
 lap, ...``), the channels at different rates (speed, rpm and lap distance at about 1/5 of the rate of GPS,
 pedals and brakes), the ECU ``timestamp`` on its own clock. :func:`read_telemetry` reads it in blocks with
-pyarrow's streaming CSV reader (straight from a zip member too) and never holds the file: each block is
-checked, its kept rows go to the car's compact in-memory columns (38 bytes a row; past ``buffer_bytes`` they
-spill to a scratch Parquet file per car), then each car is sorted, deduplicated and written once to its
-Parquet file (long: ``timestamp, channel, value, lap, line, offset_ms``). Bad rows are ledger entries naming
-the file and the first line (1-based, the header is line 1), never a crash:
+pyarrow's streaming CSV reader and never holds the file: a file on disk or an object in Cloud Storage
+(``gs://``, ranged reads) is cut at line ends into ``read_ranges`` byte ranges parsed in parallel (pyarrow
+parses without the GIL; the ranges are joined in file order, so the cache and the ledger are what one stream
+gives), a zip member is read as one stream. Each block is checked, its kept rows go to the car's compact
+in-memory columns (38 bytes a row; past ``buffer_bytes`` they spill to a scratch Parquet file per car), then
+each car is sorted, deduplicated and written once to its Parquet file (long: ``timestamp, channel, value, lap,
+line, offset_ms``). Bad rows are ledger entries naming the file and the first line (1-based, the header is
+line 1), never a crash:
 
 * ``telemetry_bad_value``: a value that is not a finite number, or a timestamp that is not a time (dropped);
 * ``telemetry_out_of_range``: a value outside its channel's range in ``params/ingest.yaml: telemetry`` (dropped);
