@@ -3,11 +3,12 @@
 The TRD file is long: one value a row (``vehicle_id, telemetry_name, telemetry_value, timestamp, meta_time,
 lap, ...``), the channels at different rates (speed, rpm and lap distance at about 1/5 of the rate of GPS,
 pedals and brakes), the ECU ``timestamp`` on its own clock. :func:`read_telemetry` reads it in blocks with
-pyarrow's streaming CSV reader and never holds the file: a file on disk or an object in Cloud Storage
-(``gs://``, ranged reads) is cut at line ends into ``read_ranges`` byte ranges parsed in parallel (pyarrow
-parses without the GIL; the ranges are joined in file order, so the cache and the ledger are what one stream
-gives), a zip member is read as one stream. Each block is checked, its kept rows go to the car's compact
-in-memory columns (38 bytes a row; past ``buffer_bytes`` they spill to a scratch Parquet file per car), then
+pyarrow's streaming CSV reader and never holds the file (on disk, in a zip, or in Cloud Storage by ranged
+reads). With ``read_ranges`` > 1 (params/ingest.yaml; 1 by default: on the shared 2 cores two ranges never beat
+one stream, docs/DESIGN.md) a file or an object is cut at line ends into byte ranges parsed in parallel (pyarrow
+parses without the GIL) and joined in file order, so the cache and the ledger are what one stream gives.
+Each block is checked, its kept rows go to the car's compact in-memory columns (38 bytes a row; past
+``buffer_bytes`` they spill to a scratch Parquet file per car), then
 each car is sorted, deduplicated and written once to its Parquet file (long: ``timestamp, channel, value, lap,
 line, offset_ms``). Bad rows are ledger entries naming the file and the first line (1-based, the header is
 line 1), never a crash:
@@ -533,9 +534,9 @@ class _Buffers:
 
 
 def _read_buffered(source: str | Path, out: Path, cfg: dict, generation: int | None = None) -> TelemetryCache:
-    """The reader (``engine="buffered"``): the file cut into ``read_ranges`` byte ranges at line ends
-    (:func:`_ranges`), each read in its own thread by pyarrow's streaming CSV reader (which parses without the
-    GIL) and checked per block as :func:`_read_scratch` checks, the kept rows as numpy arrays per car
+    """The reader (``engine="buffered"``): the file read by pyarrow's streaming CSV reader as one stream, or cut
+    into ``read_ranges`` byte ranges at line ends (:func:`_ranges`), each read in its own thread (pyarrow parses
+    without the GIL), and checked per block as :func:`_read_scratch` checks, the kept rows as numpy arrays per car
     (:class:`_Buffers`); then the ranges joined in file order (lines, channel codes, first-seen order: what one
     stream gives) and per car :func:`_dedup` and one Parquet write. First pass typed (the CSV reader converts
     numbers and times: 15% less CPU); a field it cannot convert (text where a number or a time belongs) restarts
