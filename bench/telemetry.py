@@ -5,7 +5,9 @@ writes: the vehicle model's rows, ~28 cars of 20 laps for 1.5 GB) of ``--size-mb
 race), written under a temporary folder and read, each reader in its own process (peak RSS from VmHWM), one
 after the other in one run:
 
-* ``buffered``: :func:`read_telemetry` as the pipeline calls it (``engine="buffered"``);
+* ``buffered``: :func:`read_telemetry` as the pipeline calls it (``engine="buffered"``, ``read_ranges`` as in
+  params/ingest.yaml);
+* ``buffered-1`` / ``buffered-2``: the same reader on one stream / on two byte ranges parsed in parallel;
 * ``scratch``: the first reader (``engine="scratch"``), kept for this comparison;
 * ``pandas``: a plain ``pandas.read_csv`` of the same file, all 13 columns, in 1,000,000-row chunks (a whole
   read would hold ~10 GB of Python strings on a machine six engineers share); parse only, nothing written;
@@ -45,9 +47,10 @@ if extra:
 os.environ.setdefault("POLARS_MAX_THREADS", str(os.cpu_count()))
 t0, c0 = time.perf_counter(), time.process_time()
 extra_out = {}
-if mode in ("buffered", "scratch"):
+if mode in ("buffered", "buffered-1", "buffered-2", "scratch"):
     from kaizenlap.ingest.telemetry import read_telemetry
-    c = read_telemetry(path, out, engine=mode)
+    c = read_telemetry(path, out, engine=mode.split("-")[0],
+                       limits={"read_ranges": int(mode.split("-")[1])} if "-" in mode else None)
     rows = c.rows
     extra_out = {"cars": len(c.files), "kept": c.kept, "issues": [i.code for i in c.issues]}
 elif mode == "pandas":
@@ -86,7 +89,7 @@ hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(
 print(json.dumps({"wall_s": wall, "cpu_s": cpu, "rows": rows, "peak_rss_mb": hwm / 1024, **extra_out}))
 """
 
-MODES = ("buffered", "scratch", "pandas", "arrow-parse", "polars", "duckdb")
+MODES = ("buffered", "buffered-1", "buffered-2", "scratch", "pandas", "arrow-parse", "polars", "duckdb")
 
 
 def measure(mode: str, path: Path, out: Path, extra: str) -> dict:
@@ -145,7 +148,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mb", type=float, default=1536,
                     help="the generated file's size in 10^6 bytes (1536: a race)")
-    ap.add_argument("--modes", default="buffered,scratch,pandas,arrow-parse,polars,duckdb",
+    ap.add_argument("--modes", default="buffered-1,buffered-2,scratch,pandas,arrow-parse,polars,duckdb",
                     help=f"comma-separated, in order, from {', '.join(MODES)}")
     ap.add_argument("--repeat", type=int, default=1, help="run the list of modes this many times")
     ap.add_argument("--file", help="read this file instead of generating one (kept)")
@@ -170,7 +173,8 @@ def main() -> None:
             print(f"generated {path.stat().st_size / 2**20:.0f} MB, {info['rows']:,} rows, {info['cars']} cars "
                   f"in {time.perf_counter() - t:.1f} s")
         mb = path.stat().st_size / 2**20
-        print(f"file {mb:.0f} MB; cpus {os.cpu_count()}; load {os.getloadavg()[0]:.1f}")
+        print(f"file {mb:.0f} MB; cpus {os.cpu_count()}; load average (1, 5, 15 min) "
+              f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}; {time.strftime('%H:%M:%S UTC', time.gmtime())}")
         for rep in range(args.repeat):
             for mode in modes:
                 if not available(mode, args.extra_path):
@@ -188,7 +192,7 @@ def main() -> None:
                     tail = f"; {r['cars']} cars, {r['kept']:,} rows kept, ledger {r['issues']}"
                 elif "version" in r:
                     tail = f"; {mode} {r['version']}"
-                print(f"{mode:12s}: {r['rows']:,} rows in {r['wall_s']:5.1f} s = {mb / r['wall_s']:4.0f} MB/s; "
+                print(f"{mode:12s}: {r['rows']:,} rows in {r['wall_s']:5.2f} s = {mb / r['wall_s']:4.0f} MB/s; "
                       f"CPU {r['cpu_s']:5.1f} s; peak RSS {r['peak_rss_mb']:5.0f} MB; load {before:.1f} -> {after:.1f}"
                       + tail, flush=True)
                 shutil.rmtree(out, ignore_errors=True)

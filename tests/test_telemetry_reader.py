@@ -128,12 +128,15 @@ def _messy(tmp_path, bad_text: bool) -> tuple[Path, dict]:
     values out of range, not finite or missing; ``bad_text`` adds a value that is not a number. Returns the
     file and the counts the construction implies (the truth the ledger must give)."""
     rng = np.random.default_rng(7)
-    lines, truth = [HEADER], {"rows": 0, "bad": 0, "out": 0, "dup": 0}
+    lines, truth = [HEADER], {"rows": 0, "bad": 0, "out": 0, "dup": 0, "unknown": 0}
     for run in range(60):
         car = ("GR86-004-013", "GR86-010-022")[run % 2]
         for tick in reversed(range(run // 2 * 5, run // 2 * 5 + 5)):
             ts = f"2025-09-05T00:{tick // 50:02d}:{tick % 50 * 1.2:06.3f}Z"
-            for ch in ("aps", "pbrake_f", "speed"):
+            # late in the file (past its middle: the second range when it is read in two), the channels in
+            # another order, and channels first named there, one the project does not know
+            late = ("oil_temp", "gear") if run >= 45 else ()
+            for ch in (*late, *(("aps", "pbrake_f", "speed")[::1 if run < 30 else -1])):
                 value = f"{rng.uniform(0, 100):.3f}"
                 if (run, tick, ch) == (7, 18, "speed"):
                     value = "400"                                  # out of range
@@ -144,7 +147,12 @@ def _messy(tmp_path, bad_text: bool) -> tuple[Path, dict]:
                 elif bad_text and (run, tick, ch) == (50, 126, "aps"):
                     value = "fast"
                     truth["bad"] += 1
-                lines.append(row(ch, value, ts, vehicle=car, lap=str(1 + tick // 40)))
+                elif ch == "gear":
+                    value = str(tick % 6 + 1)
+                truth["unknown"] += ch == "oil_temp"
+                stamp = "not a time" if bad_text and (run, tick, ch) == (47, 117, "speed") else ts
+                truth["bad"] += stamp != ts
+                lines.append(row(ch, value, stamp, vehicle=car, lap=str(1 + tick // 40)))
                 truth["rows"] += 1
     for k in (5, 6):                                               # car 13's ticks 5 and 6 again, later on
         ts = f"2025-09-05T00:00:{k * 1.2:06.3f}Z"
@@ -158,23 +166,40 @@ def _messy(tmp_path, bad_text: bool) -> tuple[Path, dict]:
 
 @pytest.mark.parametrize("bad_text", [False, True])
 @pytest.mark.parametrize("buffer_bytes", [1, 512 << 20])
-def test_the_buffered_reader_writes_what_the_first_reader_wrote(tmp_path, monkeypatch, bad_text, buffer_bytes):
+@pytest.mark.parametrize("read_ranges", [1, 2])
+def test_the_buffered_reader_writes_what_the_first_reader_wrote(tmp_path, monkeypatch, bad_text, buffer_bytes,
+                                                                 read_ranges):
     """engine="buffered" (the default) against engine="scratch" (the first reader, an independent
-    implementation: pandas sort and deduplication) and the construction's counts; small blocks so that cars,
-    repeats and bad rows fall in different blocks; buffer_bytes=1 spills every block to the scratch file."""
+    implementation: pandas sort and deduplication, one stream) and the construction's counts; small blocks so
+    that cars, repeats and bad rows fall in different blocks; buffer_bytes=1 spills every block to the scratch
+    file; read_ranges=2 cuts the file in two byte ranges read in parallel (channels first named, a bad time and
+    repeats of the first half's rows in the second)."""
     import kaizenlap.ingest.telemetry as tel
+    monkeypatch.setattr(tel.os, "cpu_count", lambda: 2)
     path, truth = _messy(tmp_path, bad_text)
-    passes = []
-    real_pass = tel._read_pass
-    monkeypatch.setattr(tel, "_read_pass", lambda *a, typed: passes.append(typed) or real_pass(*a, typed=typed))
-    limits = {"block_bytes": 2048, "buffer_bytes": buffer_bytes}
+    passes, cuts = [], []
+    real_pass, real_ranges = tel._read_pass, tel._ranges
+    monkeypatch.setattr(tel, "_read_pass", lambda *a, typed, **kw: passes.append(typed) or
+                        real_pass(*a, typed=typed, **kw))
+    monkeypatch.setattr(tel, "_ranges", lambda *a: cuts.append(real_ranges(*a)) or cuts[-1])
+    limits = {"block_bytes": 2048, "buffer_bytes": buffer_bytes, "read_ranges": read_ranges, "split_min_bytes": 0}
     new = read_telemetry(path, tmp_path / "new", limits=limits)
+    assert [len(c[0]) for c in cuts] == [read_ranges] * len(passes)
+    if read_ranges == 2:                               # cut at a line end, the second range after the header
+        (a, n), (b, m) = cuts[0][0]
+        data = path.read_bytes()
+        assert a == 0 and b == n and b + m == len(data) and data[b - 1:b] == b"\n" and len(data) // 2 <= b
+        assert cuts[0][1] == HEADER.split(",")
     old = read_telemetry(path, tmp_path / "old", limits=limits, engine="scratch")
     assert passes == ([True, False] if bad_text else [True])      # text in a number column: read again as text
     assert new.rows == truth["rows"] and new.kept == truth["rows"] - truth["bad"] - truth["out"] - truth["dup"]
     got = {i.code: int(i.message.split()[0]) for i in new.issues}
     assert got == {"telemetry_bad_value": truth["bad"], "telemetry_out_of_range": truth["out"],
-                   "telemetry_duplicate_rows": truth["dup"]}
+                   "telemetry_duplicate_rows": truth["dup"], "telemetry_unknown_channel": truth["unknown"]}
+    lines = path.read_text().splitlines()
+    for issue in new.issues:                            # the line named is the first such row of the file
+        assert issue.line > 2 and lines[issue.line - 1].split(",")[8] in ("aps", "pbrake_f", "speed", "oil_temp")
+    assert list(new.channels) == ["aps", "pbrake_f", "speed", "oil_temp", "gear"]
     assert (new.rows, new.kept, new.channels, new.clock_offset_s) == (old.rows, old.kept, old.channels,
                                                                         old.clock_offset_s)
     assert [(i.code, i.file, i.line, i.column, i.message) for i in new.issues] == \
@@ -184,9 +209,27 @@ def test_the_buffered_reader_writes_what_the_first_reader_wrote(tmp_path, monkey
         a, b = pd.read_parquet(new.files[vehicle]), pd.read_parquet(old.files[vehicle])
         pd.testing.assert_frame_equal(a, b)
         assert a["timestamp"].is_monotonic_increasing
-    assert not list((tmp_path / "new").glob("*.part"))
+    assert not list((tmp_path / "new").glob("*.part*"))
     with pytest.raises(ValueError):
         read_telemetry(path, tmp_path / "x", engine="duckdb")
+
+
+def test_the_real_sample_in_two_ranges_gives_the_same_cache(real, tmp_path, monkeypatch):
+    """The real 10,000 rows cut in two byte ranges read in parallel: byte-identical Parquet files and the same
+    ledger as one stream (repeats across the cut: tests/test_telemetry_reader.py's messy file)."""
+    import filecmp
+    import kaizenlap.ingest.telemetry as tel
+    monkeypatch.setattr(tel.os, "cpu_count", lambda: 2)
+    limits = {"read_ranges": 2, "split_min_bytes": 0, "block_bytes": 64 << 10}
+    two = read_telemetry(SAMPLE, tmp_path / "two", limits=limits)
+    one = read_telemetry(SAMPLE, tmp_path / "one", limits={**limits, "read_ranges": 1})
+    assert two.rows == one.rows == 10_000 and two.issues and two.kept < two.rows
+    assert (two.kept, two.channels, two.clock_offset_s, two.bytes_read) == \
+        (one.kept, one.channels, one.clock_offset_s, one.bytes_read)
+    assert [i.to_dict() for i in two.issues] == [i.to_dict() for i in one.issues]
+    assert list(two.files) == list(one.files)
+    assert all(filecmp.cmp(two.files[v], one.files[v], shallow=False) for v in one.files)
+    assert tel._ranges(SAMPLE, None, {**tel.settings(), **limits})[0][1][0] > SAMPLE.stat().st_size // 2
 
 
 def test_car_channels_gives_car_frames_time_base_and_each_channels_readings(real, tmp_path):

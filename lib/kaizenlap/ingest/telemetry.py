@@ -3,11 +3,15 @@
 The TRD file is long: one value a row (``vehicle_id, telemetry_name, telemetry_value, timestamp, meta_time,
 lap, ...``), the channels at different rates (speed, rpm and lap distance at about 1/5 of the rate of GPS,
 pedals and brakes), the ECU ``timestamp`` on its own clock. :func:`read_telemetry` reads it in blocks with
-pyarrow's streaming CSV reader (straight from a zip member too) and never holds the file: each block is
-checked, its kept rows go to the car's compact in-memory columns (38 bytes a row; past ``buffer_bytes`` they
-spill to a scratch Parquet file per car), then each car is sorted, deduplicated and written once to its
-Parquet file (long: ``timestamp, channel, value, lap, line, offset_ms``). Bad rows are ledger entries naming
-the file and the first line (1-based, the header is line 1), never a crash:
+pyarrow's streaming CSV reader and never holds the file (on disk, in a zip, or in Cloud Storage by ranged
+reads). With ``read_ranges`` > 1 (params/ingest.yaml; 1 by default: on the shared 2 cores two ranges never beat
+one stream, docs/DESIGN.md) a file or an object is cut at line ends into byte ranges parsed in parallel (pyarrow
+parses without the GIL) and joined in file order, so the cache and the ledger are what one stream gives.
+Each block is checked, its kept rows go to the car's compact in-memory columns (38 bytes a row; past
+``buffer_bytes`` they spill to a scratch Parquet file per car), then
+each car is sorted, deduplicated and written once to its Parquet file (long: ``timestamp, channel, value, lap,
+line, offset_ms``). Bad rows are ledger entries naming the file and the first line (1-based, the header is
+line 1), never a crash:
 
 * ``telemetry_bad_value``: a value that is not a finite number, or a timestamp that is not a time (dropped);
 * ``telemetry_out_of_range``: a value outside its channel's range in ``params/ingest.yaml: telemetry`` (dropped);
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import zipfile
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -108,23 +113,176 @@ class _Counted:
         pass
 
 
-def _open(source: str | Path) -> tuple[BinaryIO, str, list]:
-    """``source``: a CSV path or ``archive.zip!member``. Returns the stream, its display name and what to close."""
+def _gcs_object(url: str, generation: int | None = None):
+    """``gs://bucket/name`` as a :class:`kaizenlap.ingest.gcs.GcsObject` (pinned to ``generation`` if given)."""
+    from kaizenlap.ingest import gcs
+    bucket, name = gcs.parse_url(url)
+    if not name:
+        raise FileNotFoundError(f"no object name in {url!r}")
+    return gcs.GcsObject(bucket, name, generation)
+
+
+class _ObjectStream:
+    """A Cloud Storage object read forward by ranged requests: each ``read(n)`` one request for the next ``n``
+    bytes (the CSV reader asks a block at a time), nothing kept; ``seek`` moves where the next one starts. Each
+    request from a fresh handle of the object (``obj.blob()``: no request), so the generation it is pinned to
+    holds for every one (the client rewrites a handle's generation from each download's headers)."""
+
+    def __init__(self, obj) -> None:
+        self.obj, self.pos = obj, 0
+
+    def read(self, size: int = -1) -> bytes:
+        from google.api_core.exceptions import RequestRangeNotSatisfiable
+        if size is None or size < 0:
+            raise ValueError("an object is read in ranges, never whole")
+        if size == 0:
+            return b""
+        try:
+            data = self.obj.blob().download_as_bytes(start=self.pos, end=self.pos + size - 1, checksum=None)
+        except RequestRangeNotSatisfiable:         # at or past the end
+            return b""
+        self.pos += len(data)
+        return data
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        if whence != 0:
+            raise ValueError("only absolute seeks")
+        self.pos = pos
+        return pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def _gcs_stream(obj, chunk_bytes: int, zip_file: bool = False) -> BinaryIO:
+    """A Cloud Storage object as a stream of ranged reads: a zip through the client's seekable reader (``chunk_bytes``
+    a request, one chunk held, for the zip directory's small seeks and reads); a CSV by :class:`_ObjectStream`."""
+    if zip_file:
+        return obj.blob().open("rb", chunk_size=chunk_bytes)
+    return _ObjectStream(obj)
+
+
+def _open(source: str | Path, generation: int | None = None,
+          chunk_bytes: int = 16 << 20) -> tuple[BinaryIO, str, list]:
+    """``source``: a CSV path, ``archive.zip!member`` (``outer.zip!inner.zip!member``), or the same in Cloud
+    Storage (``gs://bucket/name``, ``gs://bucket/x.zip!member``: read through ranged requests of ``chunk_bytes``,
+    never downloaded whole; ``generation`` pins the object). Returns the stream, its display name and what to
+    close."""
     text = str(source)
+    remote = text.startswith("gs://")
     if "!" in text and text.split("!", 1)[0].lower().endswith(".zip"):
         outer, member = text.split("!", 1)
-        zf = zipfile.ZipFile(outer)
+        if remote:
+            outer_fh = _gcs_stream(_gcs_object(outer, generation), chunk_bytes, zip_file=True)
+            zf = zipfile.ZipFile(outer_fh)
+            closers = [zf, outer_fh]
+        else:
+            zf = zipfile.ZipFile(outer)
+            closers = [zf]
+        shown = outer.rsplit("/", 1)[-1]
         if "!" in member and member.split("!", 1)[0].lower().endswith(".zip"):
             # a member of a zip inside the zip (outer.zip!inner.zip!member): the inner zip read as a stream
             inner_name, member = member.split("!", 1)
             inner_fh = zf.open(inner_name)
             inner = zipfile.ZipFile(inner_fh)
             fh = inner.open(member)
-            return fh, f"{Path(outer).name}!{inner_name}!{member}", [fh, inner, inner_fh, zf]
+            return fh, f"{shown}!{inner_name}!{member}", [fh, inner, inner_fh, *closers]
         fh = zf.open(member)
-        return fh, f"{Path(outer).name}!{member}", [fh, zf]
+        return fh, f"{shown}!{member}", [fh, *closers]
+    if remote:
+        fh = _gcs_stream(_gcs_object(text, generation), chunk_bytes)
+        return fh, text.rsplit("/", 1)[-1], [fh]
     fh = open(text, "rb")
     return fh, Path(text).name, [fh]
+
+
+class _Range:
+    """At most ``length`` bytes of ``fh`` from where it stands (a byte range of the file, for a reader)."""
+
+    def __init__(self, fh: BinaryIO, length: int | None) -> None:
+        self.fh, self.left = fh, length
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left is None:
+            return self.fh.read(size)
+        if size is None or size < 0 or size > self.left:
+            size = self.left
+        data = self.fh.read(size) if size else b""
+        self.left -= len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+def _size(source: str | Path, generation: int | None) -> int | None:
+    """The size in bytes of a file that can be opened again at any offset (a plain file, a Cloud Storage
+    object); None for a zip member (read as one stream)."""
+    text = str(source)
+    if "!" in text and text.split("!", 1)[0].lower().endswith(".zip"):
+        return None
+    if text.startswith("gs://"):
+        blob = _gcs_object(text, generation).blob()
+        blob.reload()
+        return blob.size
+    st = os.stat(text)
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def _ranges(source: str | Path, generation: int | None, cfg: dict) -> tuple[list[tuple[int, int | None]], list]:
+    """Where the file is cut for the parallel reader: ``[(start, length), ...]`` at line ends (the first range
+    from byte 0, the header included) and the header's column names for the ranges after the first. One range
+    (``[(0, None)]``, read as one stream) for a zip member, a file under ``split_min_bytes`` or over
+    ``max_file_bytes``, ``read_ranges: 1``, or a header or cut point without a line end within 1 MiB."""
+    n = max(1, min(int(cfg.get("read_ranges", 1)), os.cpu_count() or 1))
+    whole = [(0, None)], []
+    if n < 2:
+        return whole
+    size = _size(source, generation)
+    if size is None or size < int(cfg.get("split_min_bytes", 0)) or size > int(cfg["max_file_bytes"]):
+        return whole
+    probe = 1 << 20
+    fh, _, closers = _open(source, generation, chunk_bytes=probe)
+    try:
+        head = fh.read(probe)
+        end = head.find(b"\n")
+        if end < 0:
+            return whole
+        names = pacsv.read_csv(pa.py_buffer(head[: end + 1]),
+                               read_options=pacsv.ReadOptions(block_size=probe)).column_names
+        cuts = [0]
+        for k in range(1, n):
+            at = max(size * k // n, cuts[-1], end + 1)
+            fh.seek(at - 1)                      # from the byte before: a cut right after a line end stays there
+            window = fh.read(probe)
+            nl = window.find(b"\n")
+            if nl < 0:
+                return whole
+            cut = at + nl
+            if cut >= size:
+                break
+            if cut > cuts[-1]:
+                cuts.append(cut)
+    finally:
+        for c in closers:
+            c.close()
+    if len(cuts) < 2:
+        return whole
+    bounds = cuts + [size]
+    return [(a, b - a) for a, b in zip(bounds[:-1], bounds[1:])], names
 
 
 USED = ("lap", "meta_time", "telemetry_name", "telemetry_value", "timestamp", "vehicle_id")
@@ -138,11 +296,13 @@ _TYPED = {"lap": pa.float64(), "meta_time": pa.timestamp("ms", tz="UTC"), "telem
           "timestamp": pa.timestamp("ms", tz="UTC")}
 
 
-def _batches(stream: BinaryIO, block_bytes: int, typed: bool = False) -> Iterator[pa.RecordBatch]:
+def _batches(stream: BinaryIO, block_bytes: int, typed: bool = False,
+             column_names: list | None = None) -> Iterator[pa.RecordBatch]:
     """The file in blocks, only the columns used: names as dictionaries (a few dozen distinct), the rest as
     text checked and converted per block (a bad field costs its row, never the file). ``typed``: numbers and
-    times converted by the CSV reader itself, in its threads (a field it cannot convert raises)."""
-    read = pacsv.ReadOptions(block_size=block_bytes, use_threads=True)
+    times converted by the CSV reader itself, in its threads (a field it cannot convert raises).
+    ``column_names``: a range of the file after its first (no header line; the header's names)."""
+    read = pacsv.ReadOptions(block_size=block_bytes, use_threads=True, column_names=column_names)
     types = {c: _TYPED.get(c, pa.string()) if typed else pa.string() for c in USED}
     types.update(telemetry_name=pa.dictionary(pa.int32(), pa.string()),
                  vehicle_id=pa.dictionary(pa.int32(), pa.string()))
@@ -197,8 +357,9 @@ ENGINES = ("buffered", "scratch")
 
 
 def read_telemetry(source: str | Path, out_dir: str | Path, *, limits: dict | None = None,
-                   engine: str = "buffered") -> TelemetryCache:
-    """Stream ``source`` (a CSV or ``zip!member``) into ``out_dir/<vehicle>.parquet`` (long format: timestamp,
+                   engine: str = "buffered", generation: int | None = None) -> TelemetryCache:
+    """Stream ``source`` (a CSV or ``zip!member``, on disk or in Cloud Storage: ``gs://bucket/name``, pinned
+    to ``generation`` when given) into ``out_dir/<vehicle>.parquet`` (long format: timestamp,
     channel, value, lap, the file line; sorted by time, duplicates dropped). Never raises for bad content: it
     becomes ledger entries on the returned cache; an unreadable or over-limit file is one ``unreadable_file`` /
     ``over_limit`` entry (what was read before it is kept).
@@ -209,7 +370,7 @@ def read_telemetry(source: str | Path, out_dir: str | Path, *, limits: dict | No
     deduplicated with pandas; kept for bench/telemetry.py). Both write the same cache and the same ledger."""
     cfg = {**settings(), **(limits or {})}
     if engine == "buffered":
-        return _read_buffered(source, Path(out_dir), cfg)
+        return _read_buffered(source, Path(out_dir), cfg, generation)
     if engine == "scratch":
         return _read_scratch(source, Path(out_dir), cfg)
     raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
@@ -249,8 +410,9 @@ def _read_scratch(source: str | Path, out: Path, cfg: dict) -> TelemetryCache:
             good_np = good.to_numpy(zero_copy_only=False)
             if not good_np.all():
                 bad = ~good_np
-                column = "telemetry_value" if not pc.all(ok_value).as_py() else "timestamp"
-                _count(counts["bad_value"], int(bad.sum()), _first_line(bad, lines), column)
+                j = int(np.argmax(bad))
+                column = _bad_column(ok_value.to_numpy(zero_copy_only=False), ts, col["vehicle_id"], j)
+                _count(counts["bad_value"], int(bad.sum()), int(lines[j]), column)
             lap, _ = _numbers(col["lap"])
             meta = _times(col["meta_time"])
             names = col["telemetry_name"]
@@ -324,10 +486,11 @@ _PART = pa.schema([("timestamp", pa.int64()), ("channel", pa.int32()), ("value",
 
 class _Buffers:
     """Each car's checked rows as numpy chunks (38 bytes a row), in file order; past ``limit`` bytes they are
-    appended to the car's scratch Parquet file and the memory freed, so a file of any size is never held."""
+    appended to the car's scratch Parquet file (``<car>.parquet.part``, ``.part<tag>`` for a range after the
+    first) and the memory freed, so a file of any size is never held."""
 
-    def __init__(self, out: Path, limit: int) -> None:
-        self.out, self.limit, self.nbytes = out, limit, 0
+    def __init__(self, out: Path, limit: int, tag: str = "") -> None:
+        self.out, self.limit, self.nbytes, self.tag = out, limit, 0, tag
         self.chunks: dict[str, list[tuple[np.ndarray, ...]]] = {}
         self.writers: dict[str, pq.ParquetWriter] = {}
 
@@ -349,14 +512,15 @@ class _Buffers:
         self.nbytes = 0
 
     def _part(self, vehicle: str) -> Path:
-        return self.out / f"{_safe(vehicle)}.parquet.part"
+        return self.out / f"{_safe(vehicle)}.parquet.part{self.tag}"
 
     def close(self) -> None:
         for w in self.writers.values():
             w.close()
 
-    def take(self, vehicle: str) -> tuple[np.ndarray, ...]:
-        """The car's rows in file order (what was spilled, then what is buffered); the buffers freed."""
+    def take(self, vehicle: str) -> tuple[np.ndarray, ...] | None:
+        """The car's rows in file order (what was spilled, then what is buffered); the buffers freed. None
+        when this range holds none of the car's rows."""
         parts = []
         if vehicle in self.writers:
             part = self._part(vehicle)
@@ -364,125 +528,246 @@ class _Buffers:
             parts.append(tuple(t.column(i).to_numpy() for i in range(t.num_columns)))
             part.unlink()
         parts.extend(self.chunks.pop(vehicle, []))
+        if not parts:
+            return None
         return tuple(np.concatenate(c) for c in zip(*parts))
 
 
-def _read_buffered(source: str | Path, out: Path, cfg: dict) -> TelemetryCache:
-    """The reader (``engine="buffered"``): per block, the checks of :func:`_read_scratch`, then the kept rows
-    as numpy arrays per car (:class:`_Buffers`); at the end per car :func:`_dedup` and one Parquet write.
-    First pass typed (the CSV reader converts numbers and times: 15% less CPU); a field it cannot convert
-    (text where a number or a time belongs) restarts the file as text, checked field by field."""
+def _read_buffered(source: str | Path, out: Path, cfg: dict, generation: int | None = None) -> TelemetryCache:
+    """The reader (``engine="buffered"``): the file read by pyarrow's streaming CSV reader as one stream, or cut
+    into ``read_ranges`` byte ranges at line ends (:func:`_ranges`), each read in its own thread (pyarrow parses
+    without the GIL), and checked per block as :func:`_read_scratch` checks, the kept rows as numpy arrays per car
+    (:class:`_Buffers`); then the ranges joined in file order (lines, channel codes, first-seen order: what one
+    stream gives) and per car :func:`_dedup` and one Parquet write. First pass typed (the CSV reader converts
+    numbers and times: 15% less CPU); a field it cannot convert (text where a number or a time belongs) restarts
+    the file as text, checked field by field."""
     try:
-        return _read_pass(source, out, cfg, typed=True)
+        return _read_pass(source, out, cfg, typed=True, generation=generation)
     except _Untyped:
-        return _read_pass(source, out, cfg, typed=False)
+        return _read_pass(source, out, cfg, typed=False, generation=generation)
 
 
-def _read_pass(source: str | Path, out: Path, cfg: dict, typed: bool) -> TelemetryCache:
-    out.mkdir(parents=True, exist_ok=True)
-    cache = TelemetryCache(out)
+class _Scan:
+    """One byte range of the file read and checked: its rows, its ledger counts (lines counted from the range's
+    first row: line 2 is its first row), its own channel vocabulary (codes in the order it first saw them), its
+    cars' buffers, and how it stopped (None: at its end)."""
+
+    def __init__(self, out: Path, limit: int, tag: str) -> None:
+        self.buffers = _Buffers(out, limit, tag)
+        self.counts: dict[str, list] = {k: [0, None, None] for k in _LABELS}
+        self.vocab: list[str] = []
+        self.code_of: dict[str, int] = {}
+        self.lo: list[float] = []
+        self.hi: list[float] = []
+        self.rows = 0
+        self.bytes = 0
+        self.stop: tuple | None = None
+        self.name = ""
+
+
+def _scan(scan: _Scan, source: str | Path, start: int, length: int | None, names: list, cfg: dict,
+          typed: bool, first_range: bool, generation: int | None, n_ranges: int) -> None:
+    """Read one range into ``scan`` in blocks of ``block_bytes / n_ranges`` (the parse's memory grows with its
+    block: two 8 MiB readers hold what one 16 MiB reader holds). Never raises: an error is ``scan.stop``."""
     ranges = {k: tuple(map(float, v)) for k, v in cfg["channels"].items()}
-    vocab: list[str] = []                     # channel names, in the order first seen
-    code_of: dict[str, int] = {}
-    lo_all, hi_all = [], []                   # each channel's range (NaN: a channel the project does not know)
-    buffers = _Buffers(out, int(cfg["buffer_bytes"]))
-    counts: dict[str, list] = {k: [0, None, None] for k in _LABELS}
+    block = max(1, int(cfg["block_bytes"]) // n_ranges)
     closers: list = []
-    name = Path(str(source)).name
     stream = None
     try:
-        fh, name, closers = _open(source)
-        stream = _Counted(fh, int(cfg["max_file_bytes"]))
+        fh, scan.name, closers = _open(source, generation, chunk_bytes=block)
+        if start:
+            fh.seek(start)
+        stream = _Counted(_Range(fh, length), int(cfg["max_file_bytes"]))
         offset = 0
-        for batch in _batches(stream, int(cfg["block_bytes"]), typed):
+        for batch in _batches(stream, block, typed, None if first_range else names):
             n = batch.num_rows
-            cache.rows += n
+            scan.rows += n
             col = {c: batch.column(batch.schema.get_field_index(c)) for c in USED}
-            if offset == 0:
+            if offset == 0 and first_range:
                 absent = [c for c in REQUIRED if pc.all(pc.is_null(col[c])).as_py()]
                 if absent:
-                    cache.issues.append(Issue("missing_column", f"telemetry without {', '.join(absent)}",
-                                              file=name, line=1, column=absent[0]))
-                    return cache
+                    scan.stop = ("missing", Issue("missing_column", f"telemetry without {', '.join(absent)}",
+                                                  file=scan.name, line=1, column=absent[0]))
+                    return
             first = offset + 2                # the block's first line (the header is line 1)
             offset += n
-            value, ok_value = _numbers(col["telemetry_value"])
-            ts = _times(col["timestamp"])
-            names, vehicles = col["telemetry_name"], col["vehicle_id"]
-            good = pc.and_(pc.and_(ok_value, pc.is_valid(ts)), pc.and_(pc.is_valid(vehicles), pc.is_valid(names)))
-            good_np = good.to_numpy(zero_copy_only=False)
-            all_good = bool(good_np.all())
-            if not all_good:
-                bad = ~good_np
-                column = "telemetry_value" if not pc.all(ok_value).as_py() else "timestamp"
-                _count(counts["bad_value"], int(bad.sum()), first + int(np.argmax(bad)), column)
-            for ch in names.dictionary.to_pylist():
-                if ch not in code_of:
-                    code_of[ch] = len(vocab)
-                    vocab.append(ch)
-                    lo_all.append(ranges.get(ch, (np.nan, np.nan))[0])
-                    hi_all.append(ranges.get(ch, (np.nan, np.nan))[1])
-            # a null name (a bad row, never kept) points past the vocabulary, at a NaN range
-            remap = np.array([code_of[c] for c in names.dictionary.to_pylist()] + [len(vocab)], dtype=np.int32)
-            ch_codes = remap[pc.fill_null(names.indices, len(remap) - 1).to_numpy(zero_copy_only=False)]
-            lo, hi = np.array(lo_all + [np.nan])[ch_codes], np.array(hi_all + [np.nan])[ch_codes]
-            v = value.to_numpy(zero_copy_only=False)
-            known = ~np.isnan(lo)
-            unknown = good_np & ~known
-            if unknown.any():
-                _count(counts["unknown"], int(unknown.sum()), first + int(np.argmax(unknown)), "telemetry_name")
-            with np.errstate(invalid="ignore"):
-                outside = good_np & known & ((v < lo) | (v > hi))
-            if outside.any():
-                _count(counts["out_of_range"], int(outside.sum()), first + int(np.argmax(outside)),
-                       "telemetry_value")
-                keep = good_np & ~outside
-            else:
-                keep = good_np
-            if not keep.any():
-                continue
-            lap, _ = _numbers(col["lap"])
-            lap_np = lap.to_numpy(zero_copy_only=False)
-            with np.errstate(invalid="ignore"):
-                lap_i = np.where(np.isfinite(lap_np) & (np.abs(lap_np) < 2**31 - 1), lap_np, _NO_LAP).astype(np.int32)
-            ts_ms = pc.fill_null(pc.cast(ts, pa.int64()), 0).to_numpy(zero_copy_only=False)
-            meta = pc.cast(_times(col["meta_time"]), pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64)
-            cols = (ts_ms, ch_codes, v, lap_i, np.arange(first, first + n, dtype=np.int64), meta - ts_ms)
-            vcodes = pc.fill_null(vehicles.indices, -1).to_numpy(zero_copy_only=False)
-            vvocab = vehicles.dictionary.to_pylist()
-            if not (keep.all() and all_good):
-                cols, vcodes = tuple(c[keep] for c in cols), vcodes[keep]
-            if len(vcodes) and vcodes[0] == vcodes[-1] and (vcodes == vcodes[0]).all():
-                buffers.add(vvocab[vcodes[0]], cols)         # a block of one car: the real file's order
-                continue
-            order = np.argsort(vcodes, kind="stable")
-            codes, starts = np.unique(vcodes[order], return_index=True)
-            for code, lo_i, hi_i in zip(codes, starts, list(starts[1:]) + [len(order)]):
-                idx = order[lo_i:hi_i]
-                buffers.add(vvocab[code], tuple(c[idx] for c in cols))
+            _check_block(scan, col, first, n, ranges)
     except OverflowError:
-        cache.issues.append(Issue("over_limit", f"telemetry over {cfg['max_file_bytes']} bytes "
-                                  "(params/ingest.yaml telemetry.max_file_bytes); not read further", file=name))
+        scan.stop = ("over_limit", None)
     except pa.ArrowInvalid as exc:
-        if typed:
-            _discard(buffers)
-            raise _Untyped() from exc
-        cache.issues.append(Issue("unreadable_file", f"telemetry could not be read: {exc}", file=name))
+        scan.stop = ("invalid", exc)
     except (OSError, KeyError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
-        cache.issues.append(Issue("unreadable_file", f"telemetry could not be read: {exc}", file=name))
+        scan.stop = ("unreadable", exc)
+    except Exception as exc:  # noqa: BLE001 - a Cloud Storage client error is this file's error
+        if type(exc).__module__.split(".")[0] not in ("google", "requests", "urllib3"):
+            scan.stop = ("raise", exc)
+        else:
+            scan.stop = ("unreadable", exc)
     finally:
-        buffers.close()
+        scan.buffers.close()
         for c in closers:
             c.close()
-    cache.bytes_read = stream.n if stream is not None else 0
+        scan.bytes = stream.n if stream is not None else 0
+
+
+def _bad_column(ok_value: np.ndarray, ts: pa.Array, vehicles: pa.Array, j: int) -> str:
+    """The column that makes row ``j`` of a block bad (its value, else its time, else its car or channel)."""
+    if not ok_value[j]:
+        return "telemetry_value"
+    if not ts[j].is_valid:
+        return "timestamp"
+    return "vehicle_id" if not vehicles[j].is_valid else "telemetry_name"
+
+
+def _check_block(scan: _Scan, col: dict, first: int, n: int, ranges: dict) -> None:
+    """One block's checks (ledger counts on ``scan``) and its kept rows to the cars' buffers."""
+    value, ok_value = _numbers(col["telemetry_value"])
+    ts = _times(col["timestamp"])
+    names, vehicles = col["telemetry_name"], col["vehicle_id"]
+    good = pc.and_(pc.and_(ok_value, pc.is_valid(ts)), pc.and_(pc.is_valid(vehicles), pc.is_valid(names)))
+    good_np = good.to_numpy(zero_copy_only=False)
+    all_good = bool(good_np.all())
+    if not all_good:
+        bad = ~good_np
+        j = int(np.argmax(bad))
+        _count(scan.counts["bad_value"], int(bad.sum()), first + j,
+               _bad_column(ok_value.to_numpy(zero_copy_only=False), ts, vehicles, j))
+    block_names = names.dictionary.to_pylist()
+    for ch in block_names:
+        if ch not in scan.code_of:
+            scan.code_of[ch] = len(scan.vocab)
+            scan.vocab.append(ch)
+            scan.lo.append(ranges.get(ch, (np.nan, np.nan))[0])
+            scan.hi.append(ranges.get(ch, (np.nan, np.nan))[1])
+    # a null name (a bad row, never kept) points past the vocabulary, at a NaN range
+    remap = np.array([scan.code_of[c] for c in block_names] + [len(scan.vocab)], dtype=np.int32)
+    ch_codes = remap[pc.fill_null(names.indices, len(remap) - 1).to_numpy(zero_copy_only=False)]
+    lo, hi = np.array(scan.lo + [np.nan])[ch_codes], np.array(scan.hi + [np.nan])[ch_codes]
+    v = value.to_numpy(zero_copy_only=False)
+    known = ~np.isnan(lo)
+    unknown = good_np & ~known
+    if unknown.any():
+        _count(scan.counts["unknown"], int(unknown.sum()), first + int(np.argmax(unknown)), "telemetry_name")
+    with np.errstate(invalid="ignore"):
+        outside = good_np & known & ((v < lo) | (v > hi))
+    if outside.any():
+        _count(scan.counts["out_of_range"], int(outside.sum()), first + int(np.argmax(outside)), "telemetry_value")
+        keep = good_np & ~outside
+    else:
+        keep = good_np
+    if not keep.any():
+        return
+    lap, _ = _numbers(col["lap"])
+    lap_np = lap.to_numpy(zero_copy_only=False)
+    with np.errstate(invalid="ignore"):
+        lap_i = np.where(np.isfinite(lap_np) & (np.abs(lap_np) < 2**31 - 1), lap_np, _NO_LAP).astype(np.int32)
+    ts_ms = pc.fill_null(pc.cast(ts, pa.int64()), 0).to_numpy(zero_copy_only=False)
+    meta = pc.cast(_times(col["meta_time"]), pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64)
+    cols = (ts_ms, ch_codes, v, lap_i, np.arange(first, first + n, dtype=np.int64), meta - ts_ms)
+    vcodes = pc.fill_null(vehicles.indices, -1).to_numpy(zero_copy_only=False)
+    vvocab = vehicles.dictionary.to_pylist()
+    if not (keep.all() and all_good):
+        cols, vcodes = tuple(c[keep] for c in cols), vcodes[keep]
+    if len(vcodes) and vcodes[0] == vcodes[-1] and (vcodes == vcodes[0]).all():
+        scan.buffers.add(vvocab[vcodes[0]], cols)         # a block of one car: the real file's order
+        return
+    order = np.argsort(vcodes, kind="stable")
+    codes, starts = np.unique(vcodes[order], return_index=True)
+    for code, lo_i, hi_i in zip(codes, starts, list(starts[1:]) + [len(order)]):
+        idx = order[lo_i:hi_i]
+        scan.buffers.add(vvocab[code], tuple(c[idx] for c in cols))
+
+
+def _read_pass(source: str | Path, out: Path, cfg: dict, typed: bool,
+               generation: int | None = None) -> TelemetryCache:
+    out.mkdir(parents=True, exist_ok=True)
+    cache = TelemetryCache(out)
+    name = Path(str(source)).name
+    try:
+        cuts, header = _ranges(source, generation, cfg)
+    except Exception as exc:  # noqa: BLE001 - the file cannot be examined: one unreadable_file entry
+        if isinstance(exc, (OSError, KeyError, zipfile.BadZipFile, UnicodeDecodeError, pa.ArrowInvalid)) or \
+                type(exc).__module__.split(".")[0] in ("google", "requests", "urllib3"):
+            cache.issues.append(Issue("unreadable_file", f"telemetry could not be read: {exc}", file=name))
+            return cache
+        raise
+    limit = int(cfg["buffer_bytes"]) // len(cuts)
+    scans = [_Scan(out, limit, str(i) if i else "") for i in range(len(cuts))]
+    args = [(scan, source, a, n, header, cfg, typed, i == 0, generation, len(cuts)) for i, (scan, (a, n)) in
+            enumerate(zip(scans, cuts))]
+    if len(scans) == 1:
+        _scan(*args[0])
+    else:
+        with ThreadPoolExecutor(max_workers=len(scans)) as pool:
+            for f in [pool.submit(_scan, *a) for a in args]:
+                f.result()
+    # the ranges in file order, as one stream would have seen them: a range that stopped ends the file there
+    used: list[_Scan] = []
+    for scan in scans:
+        used.append(scan)
+        name = scan.name or name
+        cache.rows += scan.rows
+        cache.bytes_read += scan.bytes
+        if scan.stop is None:
+            continue
+        kind, detail = scan.stop
+        if kind == "raise" or (kind == "invalid" and typed):
+            for s in scans:
+                _discard(s.buffers)
+            if kind == "raise":
+                raise detail
+            raise _Untyped() from detail
+        if kind == "missing":
+            for s in scans:
+                _discard(s.buffers)
+            cache.issues.append(detail)
+            return cache
+        if kind == "over_limit":
+            cache.issues.append(Issue("over_limit", f"telemetry over {cfg['max_file_bytes']} bytes "
+                                      "(params/ingest.yaml telemetry.max_file_bytes); not read further", file=name))
+        else:
+            cache.issues.append(Issue("unreadable_file", f"telemetry could not be read: {detail}", file=name))
+        break
+    for scan in scans[len(used):]:
+        _discard(scan.buffers)
+    # one vocabulary (the first range's codes unchanged), lines from the file's start, cars in first-seen order
+    vocab: list[str] = []
+    code_of: dict[str, int] = {}
+    counts: dict[str, list] = {k: [0, None, None] for k in _LABELS}
+    remaps, bases, base = [], [], 0
+    for scan in used:
+        for ch in scan.vocab:
+            if ch not in code_of:
+                code_of[ch] = len(vocab)
+                vocab.append(ch)
+        remaps.append(np.array([code_of[c] for c in scan.vocab] + [0], dtype=np.int32))
+        bases.append(base)
+        for key, (n, line, column) in scan.counts.items():
+            if n:
+                _count(counts[key], n, line + base, column)
+        base += scan.rows
+    vehicles = list(dict.fromkeys(v for scan in used for v in scan.buffers.chunks))
+
+    def take(vehicle: str) -> tuple[np.ndarray, ...]:
+        parts = []
+        for scan, remap, b in zip(used, remaps, bases):
+            cols = scan.buffers.take(vehicle)
+            if cols is None:
+                continue
+            ts_ms, ch, v, lap_i, line, off = cols
+            if b:
+                ch, line = remap[ch], line + b
+            parts.append((ts_ms, ch, v, lap_i, line, off))
+        return parts[0] if len(parts) == 1 else tuple(np.concatenate(c) for c in zip(*parts))
+
     names_arr = pa.array(vocab, pa.string())
     per_channel = np.zeros(len(vocab), dtype=np.int64)
     # cars finished two at a time (numpy sorts and the Parquet write release the GIL), at most two in memory
     # beyond the buffers; cars in the order the file first names them
     with ThreadPoolExecutor(max_workers=max(1, min(2, os.cpu_count() or 1))) as pool:
         pending: deque = deque()
-        for vehicle in list(buffers.chunks):
-            pending.append(pool.submit(_finish, vehicle, buffers.take(vehicle), out, names_arr))
+        for vehicle in vehicles:
+            pending.append(pool.submit(_finish, vehicle, take(vehicle), out, names_arr))
             if len(pending) >= 2:
                 _collect(pending.popleft().result(), cache, counts, per_channel)
         while pending:

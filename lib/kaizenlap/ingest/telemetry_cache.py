@@ -1,4 +1,5 @@
-"""A race's telemetry in the per-race cache: the file discovery listed (``Race.telemetry``) streamed once by
+"""A race's telemetry in the per-race cache: the file discovery listed (``Race.telemetry``: on disk, in a zip, or
+in Cloud Storage, where the object is streamed by ranged reads at the generation listed) streamed once by
 :func:`kaizenlap.ingest.telemetry.read_telemetry` into ``<cache>/telemetry/<race>-<key>/`` (one Parquet file per
 car) with a manifest (``cache.json``: the cars' files, the rows read and kept, the channels, the clock offsets and
 the ledger entries). The key hashes the file's name and cheap fingerprint (size and time, the zip member's CRC),
@@ -55,6 +56,16 @@ def _restore(folder: Path) -> TelemetryCache:
                           bytes_read=m["bytes_read"])
 
 
+def _generation(tel: dict) -> int | None:
+    """The generation a Cloud Storage object was listed at (its fingerprint ``object:<size>:<generation>``), so
+    the reader streams the bytes the listing saw; None for a file on disk or a zip member."""
+    fp = str(tel.get("fingerprint") or "")
+    if tel.get("remote") and fp.startswith("object:"):
+        generation = fp.split(":")[2]
+        return int(generation) if generation.isdigit() else None
+    return None
+
+
 def race_telemetry(race, root: str | Path | None = None) -> tuple[TelemetryCache | None, bool]:
     """``(cache, reused)`` of ``race``'s telemetry (None when the race has none): read from the per-race cache
     when it is there, else streamed from the file into it. Never raises for bad content: the reader's ledger
@@ -71,7 +82,7 @@ def race_telemetry(race, root: str | Path | None = None) -> tuple[TelemetryCache
             shutil.rmtree(folder, ignore_errors=True)
     tmp = base / f".{folder.name}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    cache = reader.read_telemetry(tel["location"], tmp)
+    cache = reader.read_telemetry(tel["location"], tmp, generation=_generation(tel))
     for issue in cache.issues:                       # the file as the race's ledger names it
         issue.file = tel["file"]
     write_json(tmp / MANIFEST, _manifest(cache, tel))
