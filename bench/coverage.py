@@ -3,8 +3,9 @@
 of misses below and above, median width and n, per statistic and section set; then the split-half calibration
 (no truth needed) on the sample and on the real races, for the pairs split (neighbouring laps two by two,
 alternating) and the odd/even split (kaizenlap.coverage; docs/DATA_REFERENCE.md §10.5 shows the tables).
-Old (Normal trend model) and new (smoothed residual bootstrap, ``bootstrap.order_stat_draws``) order-statistic
-intervals side by side, with the load average (timings on a shared machine). The track composite (each track's
+Old (smoothed residual bootstrap, centred on the draws' mean) and new (the same draws, bootstrap-t:
+``bootstrap.studentized``) order-statistic intervals side by side; the truth includes the generator's outlier
+guard (``coverage.guarded_noise``), with the load average (timings on a shared machine). The track composite (each track's
 races pooled): coverage of the sample's truth and, on the real races, median widths beside each race alone, old
 (the races pooled as one) and new (each race its own level, ``bootstrap.race_offset``; §10.1). Prints figures;
 asserts nothing.
@@ -26,7 +27,9 @@ from kaizenlap.engines.common import engine_settings
 from kaizenlap.ingest.loader import load
 from kaizenlap.sample import write_season
 
-METHODS = {"old": "normal", "new": "residual"}
+# Order-statistic intervals, old (the smoothed residual bootstrap, centred on the draws' mean) and new (the same
+# draws, bootstrap-t: each draw scaled by its own spread, ``bootstrap.studentized``; DATA_REFERENCE 10.5).
+METHODS = {"old": {"bootstrap.studentized": False}, "new": {"bootstrap.studentized": True}}
 
 
 def print_coverage(tables: dict) -> None:
@@ -34,7 +37,7 @@ def print_coverage(tables: dict) -> None:
     print("| statistic | section set | intervals (n) | coverage | truth below | truth above | median width (s) | "
           "median abs error (s) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    old, new = (tables[k].set_index(["statistic", "section_set"]) for k in METHODS)
+    old, new = (tables[k].set_index(["statistic", "section_set"]) for k in ("old", "new"))
     for key, r in new.iterrows():
         o = old.loc[key]
         print(f"| `{key[0]}` | {key[1]} | {int(r.n_intervals)} | {o.coverage:.1%} → {r.coverage:.1%} | "
@@ -62,11 +65,18 @@ def main() -> None:
     tables = {}
     for tag, how in ({} if args.track_only else METHODS).items():
         t = time.perf_counter()
-        with engine_settings({"bootstrap.order_stat_draws": how}):
-            tables[tag] = coverage.coverage_table(coverage.coverage_rows(sample, seed=args.seed, draws=args.draws))
+        with engine_settings(how):
+            tables["rows_" + tag] = coverage.coverage_rows(sample, seed=args.seed, draws=args.draws)
+            tables[tag] = coverage.coverage_table(tables["rows_" + tag])
         print(f"{tag} ({how}): ingest + engines + truth ({args.draws} draws) {time.perf_counter() - t:.1f} s")
     if not args.track_only:
         print_coverage(tables)
+        t = tables["raw_old"] = coverage.coverage_table(tables["rows_old"].assign(truth=tables["rows_old"]
+                                                                                  ["truth_unguarded"]))
+        print("\nThe old intervals against the truth without the generator's outlier guard (the rule before):")
+        for _, r in t[t["statistic"].isin(["best_k", "personal_best_k", "personal_composite"])].iterrows():
+            print(f"| `{r.statistic}` | {r.section_set} | {int(r.n_intervals)} | {r.coverage:.1%} | "
+                  f"{r.miss_below:.1%} | {r.miss_above:.1%} |")
     track_cov = {}
     for tag, flag in (("old", False), ("new", True)):
         with engine_settings({"bootstrap.race_offset": flag}):
@@ -109,7 +119,7 @@ def main() -> None:
         for split in coverage.SPLITS:
             for tag, how in METHODS.items():
                 t = time.perf_counter()
-                with engine_settings({"bootstrap.order_stat_draws": how}):
+                with engine_settings(how):
                     cols[(src, split, tag)] = coverage.split_half_table(coverage.split_half_rows(rr, split)).set_index(
                         ["statistic", "section_set"])
                 print(f"split-half {src} {split} {tag}: {time.perf_counter() - t:.1f} s")

@@ -25,8 +25,64 @@ def _to_set(x: np.ndarray, set_name: str) -> np.ndarray:
     return x if set_name == "subsections" else x[..., 0::2] + x[..., 1::2]
 
 
+def theil_sen_z(lap: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`kaizenlap.ingest.flags.trend_residual_z` over many draws at once: ``t`` (draws, laps) lap times at
+    lap numbers ``lap``; the Theil-Sen line (median of the pairwise slopes; intercept median(t) - slope *
+    median(lap)), the residuals' modified z and their MAD_normal. Returns (z (draws, laps), scale (draws,))."""
+    lap = np.asarray(lap, float)
+    i, j = np.triu_indices(len(lap), 1)
+    keep = lap[j] != lap[i]
+    i, j = i[keep], j[keep]
+    slope = np.median((t[:, j] - t[:, i]) / (lap[j] - lap[i]), axis=1)
+    icpt = np.median(t, axis=1) - slope * np.median(lap)
+    r = t - (icpt[:, None] + slope[:, None] * lap[None])
+    med = np.median(r, axis=1, keepdims=True)
+    scale = 1.482602218505602 * np.median(np.abs(r - med), axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (r - med) / scale[:, None]
+    return z, scale
+
+
+def guarded_noise(sim, car, laps: np.ndarray, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """The generator's noise at a car's laps ``laps`` (lap numbers), ``draws`` times: sigma_dj * clip(z, +-2.5)
+    and then the generator's outlier guard (``sample.RaceSim.simulate``/``_outliers``), which the recorded laps
+    went through: on the car's eligible laps (not lap 1, FCY, pit, deleted, glitch or missing-sector laps; at
+    least 5) a lap whose lap time is more than 3 modified z from the car's Theil-Sen trend has its noise shrunk
+    (x 0.4, the first two rounds) or moved to z = 2.5 (later rounds). The guard thins both tails of the noise a
+    car's laps show; a truth drawn without it (the rule before issue 19 item 5) is lower than the recorded laps'
+    expectation for minima (the fast tail it thins) and put misses of best-k and the personal composite below
+    the interval twice as often. Laps outside the eligible set keep their unguarded noise. Shape
+    (draws, len(laps), 6)."""
+    glitch = {g[0] for g in car.glitch}
+    elig = np.array([k for k in range(1, car.laps + 1) if not sim.basic(car, k) and k not in car.deleted
+                     and k not in car.deleted_hidden and k not in glitch and k not in car.missing_sectors], int)
+    laps = np.asarray(laps, int)
+    extra = np.setdiff1d(laps, elig)
+    every = np.concatenate([elig, extra])
+    eta = np.clip(rng.standard_normal((draws, len(every), 6)), -2.5, 2.5) * car.noise
+    if len(elig) >= 5:
+        det = car.ms[elig - 1].sum(axis=1) / 1000.0 - car.eta[elig - 1].sum(axis=1)
+        frac = sim.base / sim.R
+        e = eta[:, :len(elig)]
+        for it in range(20):
+            z, scale = theil_sen_z(elig, det[None] + e.sum(axis=2))
+            out = (np.abs(z) > 3.0) & np.isfinite(z) & (scale[:, None] > 0)
+            if not out.any():
+                break
+            if it < 2:
+                e[out] *= 0.4
+            else:
+                excess = np.where(out, (z - np.sign(z) * 2.5) * scale[:, None], 0.0)
+                e -= excess[..., None] * frac
+        eta[:, :len(elig)] = e
+    pos = {k: i for i, k in enumerate(every)}
+    return eta[:, [pos[k] for k in laps]]
+
+
 def coverage_rows(races: dict, seed: int = 2025, draws: int = 300) -> pd.DataFrame:
-    """One row per interval: race, car, section set, section, statistic, lo, hi, value, truth, n.
+    """One row per interval: race, car, section set, section, statistic, lo, hi, value, truth, n; and
+    truth_unguarded, the truth without the generator's outlier guard (the rule before issue 19 item 5;
+    :func:`guarded_noise`).
 
     ``races``: ingested sample races by race id (``kaizenlap.ingest.load`` of ``write_season(seed)``)."""
     c = cfg()
@@ -53,19 +109,23 @@ def coverage_rows(races: dict, seed: int = 2025, draws: int = 300) -> pd.DataFra
                     continue            # sectors without sub-sections: no per-sub-section truth
                 ks = full["lap"].to_numpy(int) - 1
                 det = car.ms[ks] / 1000.0 - car.eta[ks]                       # (n, 6) deterministic part
-                z = np.clip(rng.standard_normal((draws, *det.shape)), -2.5, 2.5) * car.noise
+                z = guarded_noise(sim, car, ks + 1, draws, rng)
                 sim_x = _to_set(det[None] + z, set_name)
+                # the truth before issue 19 item 5: the noise law without the generator's outlier guard
+                sim_u = _to_set(det[None] + np.clip(rng.standard_normal(z.shape), -2.5, 2.5) * car.noise, set_name)
                 secs = {x["section"]: x for x in s["sections"]}
                 names = [col[:-2] for col in cols]
                 ref = np.array([secs[nm]["composite_s"] for nm in names])
                 typ = np.array([secs[nm]["field_typical_s"] for nm in names])
                 truth = {st: v.mean(axis=0) for st, v in sections.section_stats(sim_x, ref, typ, k).items()}
+                unguarded = {st: v.mean(axis=0) for st, v in sections.section_stats(sim_u, ref, typ, k).items()}
                 for j, nm in enumerate(names):
                     for st in sections.STATS:
                         e = secs[nm][st]
                         rows.append({"race_id": rid, "car": entry["car"], "section_set": set_name, "section": nm,
                                      "statistic": st, "value": e["value"], "lo": e.get("lo"), "hi": e.get("hi"),
-                                     "truth": float(truth[st][j]), "n": e["n"]})
+                                     "truth": float(truth[st][j]), "truth_unguarded": float(unguarded[st][j]),
+                                     "n": e["n"]})
                 cc = cbycar[entry["car"]][set_name]
                 for st, fn in (("personal_composite", lambda a: a.min(axis=-2).sum(axis=-1)),
                                ("personal_best_k", lambda a: np.median(np.sort(a, axis=-2)[..., :k, :],
@@ -73,7 +133,8 @@ def coverage_rows(races: dict, seed: int = 2025, draws: int = 300) -> pd.DataFra
                     e = cc["personal_composite" if st == "personal_composite" else "best_k"]
                     rows.append({"race_id": rid, "car": entry["car"], "section_set": set_name, "section": "lap",
                                  "statistic": st, "value": e["value"], "lo": e.get("lo"), "hi": e.get("hi"),
-                                 "truth": float(fn(sim_x).mean()), "n": e["n"]})
+                                 "truth": float(fn(sim_x).mean()), "truth_unguarded": float(fn(sim_u).mean()),
+                                 "n": e["n"]})
     return pd.DataFrame(rows)
 
 
@@ -110,9 +171,8 @@ def track_coverage_rows(races: dict, seed: int = 2025, draws: int = 300) -> pd.D
                 det = np.concatenate([cars[r][entry["car"]].ms[f["lap"].to_numpy(int) - 1] / 1000.0
                                       - cars[r][entry["car"]].eta[f["lap"].to_numpy(int) - 1]
                                       for r, f in full.groupby("race_id", sort=True)])
-                noise = np.concatenate([np.tile(cars[r][entry["car"]].noise, (len(f), 1))
-                                        for r, f in full.groupby("race_id", sort=True)])
-                z = np.clip(rng.standard_normal((draws, *det.shape)), -2.5, 2.5) * noise
+                z = np.concatenate([guarded_noise(sims[r], cars[r][entry["car"]], f["lap"].to_numpy(int), draws, rng)
+                                    for r, f in full.groupby("race_id", sort=True)], axis=1)
                 sim_x = _to_set(det[None] + z, set_name)
                 for st, key, fn in stats:
                     e = entry[set_name][key]

@@ -280,6 +280,69 @@ def centred_interval(point: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, n
     return point - q_hi, point - q_lo
 
 
+def trend_design(lap: np.ndarray, race: np.ndarray | None = None) -> np.ndarray:
+    """The trend model's design matrix (laps x parameters): an intercept and a slope on lap number; with
+    ``race`` (several races, the track scope) per race its own intercept and slope (its intercept only where the
+    race has fewer than 3 laps), as :func:`race_fits`."""
+    lap = np.asarray(lap, float)
+    if race is None or len(np.unique(race)) < 2:
+        return np.column_stack([np.ones(len(lap)), lap - lap.mean()])
+    race = np.asarray(race).astype(str)
+    cols = []
+    for g in np.unique(race):
+        m = (race == g).astype(float)
+        cols.append(m)
+        if m.sum() >= 3:
+            cols.append(m * (lap - lap[race == g].mean()))
+    return np.column_stack(cols)
+
+
+def residual_scale(x: np.ndarray, lap: np.ndarray, race: np.ndarray | None = None) -> np.ndarray:
+    """Per section, the residual SD of section times ``x`` (..., laps, sections) about their own trend model
+    (:func:`trend_design`, refitted on each leading slice: a draw of the bootstrap gets its own fit), degrees of
+    freedom n - p. Shape (..., sections)."""
+    A = trend_design(lap, race)
+    n, p = A.shape
+    M = np.eye(n) - A @ np.linalg.pinv(A)
+    r = np.einsum("ij,...jk->...ik", M, x)
+    dof = max(n - np.linalg.matrix_rank(A), 1)
+    if cfg()["bootstrap"].get("studentize_scale", "lower") == "sd":
+        return np.sqrt((r ** 2).sum(axis=-2) / dof)
+    d = np.minimum(r - np.median(r, axis=-2, keepdims=True), 0.0)
+    return np.sqrt(2 * (d ** 2).sum(axis=-2) / dof)
+
+
+def scale_ratio(x: np.ndarray, lap: np.ndarray, draws: np.ndarray, race: np.ndarray | None = None) -> np.ndarray:
+    """Per draw, (s / s*)^lam, the same for every section: s = sqrt(sum over sections of the squared residual
+    scales of the car's laps ``x``), s* that of the draw (:func:`residual_scale`, refitted on the draw; ``race``:
+    the track scope's model, as :func:`interval_draws` drew it), lam = ``bootstrap.studentize_power``; all ones
+    with ``bootstrap.studentized: false``. Pooled over the sections: one section's scale from 3-10 residuals (a
+    half of a short race) is too unsteady a divisor (per section, the real split-half SD(z) fell to 0.51-0.80;
+    DATA_REFERENCE 10.5). Shape (reps, sections)."""
+    b = cfg()["bootstrap"]
+    if not b.get("studentized", True):
+        return np.ones((draws.shape[0], x.shape[1]))
+    if not (b.get("race_offset", True) and race is not None and len(np.unique(race)) > 1):
+        race = None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.sqrt((residual_scale(x, lap, race) ** 2).sum(axis=-1)
+                        / (residual_scale(draws, lap, race) ** 2).sum(axis=-1)) ** float(b.get("studentize_power", 1.0))
+    ratio = np.where(np.isfinite(ratio), ratio, 1.0)
+    return np.repeat(ratio[:, None], x.shape[1], axis=1)
+
+
+def studentized(terms: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    """Bootstrap-t draws of per-section statistics ``terms`` (reps, sections): mean + (term - mean) * ratio
+    (:func:`scale_ratio`); :func:`centred_interval` of these (or of their sum over sections, for a lap) is the
+    bootstrap-t interval point - q(t*) * s with t* = (term* - mean) / s*. An order statistic's error and the
+    spread of the laps it came from go together (a car whose fast laps were unlucky shows a slower best-k and a
+    tighter spread: correlation -0.2 to -0.4 between the error and the interval's width on the sample); dividing
+    each draw by its own spread carries that into the interval, where the plain draws put the truth below the
+    interval 2-4x as often as above (docs/DATA_REFERENCE.md 10.5)."""
+    m = terms.mean(axis=0)
+    return m + (terms - m) * ratio
+
+
 def median_of_k_fastest(k: int) -> Callable[[np.ndarray], np.ndarray]:
     """Per section, the median of the k fastest values; summed over sections when 2-D."""
     def stat(x: np.ndarray) -> np.ndarray:

@@ -20,7 +20,8 @@ from kaizenlap.core.jsonclean import plain
 from kaizenlap.core.laptime import format_lap
 from kaizenlap.engines.common import (NOT_ENOUGH, SECTION_SETS, Estimate, centred_interval, cfg, clean, clean_sections,
                                       interval_draws, interval_lap_draws, median_of_k_fastest, min_stat, not_enough,
-                                      rng, trend_model_draws, trend_model_fit)
+                                      rng, scale_ratio, studentized, trend_model_draws,
+                                      trend_model_fit)
 
 ALL_CLASSES = "all"
 
@@ -127,7 +128,7 @@ def car_composites(laps: pd.DataFrame, cols: list[str], salt: str, lap_laps: pd.
     race = full["race_id"].astype(str).to_numpy() if "race_id" in full else None
     idraws = interval_draws(x, lap, salt, race=race)
     method = ("smoothed residual bootstrap (per section: the car's OLS lap trend + its resampled residuals), "
-              "interval centred on the observed value")
+              "each draw scaled by its own spread (bootstrap-t), interval centred on the observed value")
     p_sum = float(min_stat(x[None])[0])
     times = lap_laps["lap_time_s"].dropna()
     best = float(times.min()) if len(times) else float(full["lap_time_s"].min())
@@ -136,7 +137,8 @@ def car_composites(laps: pd.DataFrame, cols: list[str], salt: str, lap_laps: pd.
     others = lap_laps.loc[~lap_laps.index.isin(full.index)].dropna(subset=["lap_time_s"])
     # The bounded statistic in every draw: a lap without every split can be faster than the sections' sum (a
     # lap with them never is: a sum of minima is at most any lap's sum).
-    bounded = min_stat(idraws)
+    ratio = scale_ratio(x, lap, idraws, race)            # bootstrap-t: each section's term by its draw's spread
+    bounded = studentized(idraws.min(axis=1), ratio).sum(axis=-1)
     other_laps = others["lap"].to_numpy(float)
     other_sim = (interval_lap_draws(x, lap, other_laps, idraws.shape[0], salt, race=race,
                                     other_race=others["race_id"].astype(str).to_numpy() if race is not None else None,
@@ -150,7 +152,8 @@ def car_composites(laps: pd.DataFrame, cols: list[str], salt: str, lap_laps: pd.
                   + "; laps without every split simulated as whole laps and the minimum taken in every draw")
     stat = median_of_k_fastest(k)
     pk = float(stat(x[None])[0])
-    lo, hi = centred_interval(np.array(pk), stat(idraws))
+    lo, hi = centred_interval(np.array(pk), studentized(np.median(np.sort(idraws, axis=1)[:, :k], axis=1),
+                                                        ratio).sum(axis=-1))
     bk = Estimate(round(pk, 3), float(lo), float(hi), n, f"sum over sections of the median of the car's {k} fastest "
                                                         f"clean times; {method}")
     gain = potential_gain_vs_noise(x, lap, others["lap"].to_numpy(float), best - round(p, 3), draws, salt)

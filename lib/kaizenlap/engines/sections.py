@@ -26,7 +26,7 @@ import pandas as pd
 from kaizenlap.core.ids import doc_id, lap_key
 from kaizenlap.core.jsonclean import plain
 from kaizenlap.engines.common import (SECTION_SET_OF, fmt3, SECTION_SETS, Estimate, centred_interval, cfg, clean_sections,
-                                      interval_draws, not_enough, rng)
+                                      interval_draws, not_enough, rng, scale_ratio, studentized)
 from kaizenlap.ingest.flags import SECTION_REASONS, sections_clean
 from kaizenlap.engines.composite import field_composite
 
@@ -66,7 +66,8 @@ def section_stats(a: np.ndarray, reference: np.ndarray, typical: np.ndarray, k: 
 ORDER_STATS = ("best_k", "pace_gap")     # intervals from the trend-model residual bootstrap
 METHOD = {st: "percentile bootstrap over the car's clean laps" for st in STATS}
 METHOD.update({st: "smoothed residual bootstrap (per section: the car's OLS lap trend + its resampled residuals), "
-                   "interval centred on the observed value" for st in ORDER_STATS})
+                   "each draw scaled by its own spread (bootstrap-t), interval centred on the observed value"
+               for st in ORDER_STATS})
 
 
 def car_section_stats(x: np.ndarray, reference: np.ndarray, typical: np.ndarray, salt: str,
@@ -97,8 +98,9 @@ def car_section_stats(x: np.ndarray, reference: np.ndarray, typical: np.ndarray,
     lap = np.arange(len(x), dtype=float) if lap is None else np.asarray(lap, float)
     draws = interval_draws(x, lap, salt)
     pdist = section_stats(draws, reference, typical, k)
+    ratio = scale_ratio(x, lap, draws)
     for name in ORDER_STATS:
-        lo, hi = centred_interval(point[name], pdist[name])
+        lo, hi = centred_interval(point[name], studentized(pdist[name], ratio))
         out[name] = (point[name], lo, hi)
     return out
 

@@ -374,6 +374,32 @@ def temperature_model(d: pd.DataFrame, unit: pd.Series, cluster: pd.Series,
     return {**out, "identifiable": True}
 
 
+def within_lap_precision(d: pd.DataFrame, unit: pd.Series, race: pd.Series | None = None) -> dict:
+    """What is left to identify a temperature slope from once the field's lap shape is free: ``lap_time_s ~
+    track_temp_c + C(unit) + C(unit):lap + C(race x lap)`` over the model's rows (:func:`identifying_rows`), one
+    level per lap number (any field-wide shape: start, restart, last laps, a cloud passing the whole field). The
+    temperature then varies only between cars on the same lap (they cross the line minutes apart). Returns
+    ``temp_within_lap_sd_c`` (the temperature's residual on the other columns), ``se_floor_s_per_c`` (the slope's
+    SE with independent noise; clustering only widens it) and ``n``; a true slope well under 2x this floor
+    cannot be shown by any model that leaves the field's lap shape free."""
+    unit = pd.Series(unit, index=d.index).astype(str)
+    keep = identifying_rows(d, unit)
+    d, unit = d[keep], unit[keep]
+    race_s = pd.Series("race", index=d.index) if race is None else pd.Series(race, index=keep.index)[keep].astype(str)
+    U = pd.get_dummies(unit, dtype=float).to_numpy()
+    lap = d["lap"].to_numpy(float)
+    L = pd.get_dummies(race_s + "|" + d["lap"].astype(int).astype(str), dtype=float).to_numpy()[:, 1:]
+    Z = np.column_stack([U, U * (lap - lap.mean())[:, None], L])
+    temp, y = d["track_temp_c"].to_numpy(float), d["lap_time_s"].to_numpy(float)
+    X = np.column_stack([temp, Z])
+    res = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
+    dof = max(len(y) - np.linalg.matrix_rank(X), 1)
+    t_res = temp - Z @ np.linalg.lstsq(Z, temp, rcond=None)[0]
+    ss = float(t_res @ t_res)
+    return {"n": int(len(y)), "temp_within_lap_sd_c": float(np.sqrt(ss / max(len(y) - 1, 1))),
+            "se_floor_s_per_c": float(np.sqrt(res @ res / dof / ss)) if ss > 0 else float("inf")}
+
+
 def added_variable(d: pd.DataFrame, unit: pd.Series) -> pd.DataFrame:
     """The temperature model's added-variable view (Frisch-Waugh-Lovell): lap time and track temperature,
     each with the unit levels, lap trends and the field's lap shape (:func:`controls`) regressed out
