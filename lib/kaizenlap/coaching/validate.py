@@ -37,6 +37,7 @@ from pydantic import ValidationError
 from kaizenlap.coaching import conf
 from kaizenlap.coaching.brief import Brief, _label, fmt, section_label
 from kaizenlap.coaching.model import Fact, Synthesis
+from kaizenlap.coaching.telemetry_facts import quantities
 
 NUMBER = re.compile(r"(?<![A-Za-z0-9_.])([-+−]?)(\d+:\d{2}(?:\.\d+)?|\d+(?:\.\d+)?)(?![A-Za-z0-9_]|\.\d)")
 CAR_REF = re.compile(r"(?:\bcar\s*(?:no\.?\s*|number\s*)?#?|#)(\d+(?:-\d+)?)(?![.:]\d)\b", re.I)
@@ -473,7 +474,6 @@ def _telemetry_matches(tok: Tok, f: Fact) -> list[tuple[Fact, str]]:
 
 
 def _quantities(f: Fact) -> dict:
-    from kaizenlap.coaching.telemetry_facts import quantities
     return quantities(f.fact_id, f.text)
 
 

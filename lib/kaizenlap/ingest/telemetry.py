@@ -49,6 +49,7 @@ import pyarrow.parquet as pq
 
 from kaizenlap.core import params
 from kaizenlap.core.ledger import Issue
+from kaizenlap.ingest import gcs
 
 COLUMNS = ("expire_at", "lap", "meta_event", "meta_session", "meta_source", "meta_time", "original_vehicle_id",
            "outing", "telemetry_name", "telemetry_value", "timestamp", "vehicle_id", "vehicle_number")
@@ -115,7 +116,6 @@ class _Counted:
 
 def _gcs_object(url: str, generation: int | None = None):
     """``gs://bucket/name`` as a :class:`kaizenlap.ingest.gcs.GcsObject` (pinned to ``generation`` if given)."""
-    from kaizenlap.ingest import gcs
     bucket, name = gcs.parse_url(url)
     if not name:
         raise FileNotFoundError(f"no object name in {url!r}")
