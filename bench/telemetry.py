@@ -149,16 +149,26 @@ def measure_engine(path: Path, tmp: Path, impl: str) -> dict:
     return json.loads(proc.stdout)
 
 
-def print_coverage(seed: int, draws: int) -> None:
+def print_coverage(seed: int, draws: int, plan: str = "") -> None:
     """Recovery and interval coverage on the sample season's telemetry races (issue 22's third target;
-    :func:`kaizenlap.coverage.sample_telemetry_coverage`, DATA_REFERENCE 10.7)."""
+    :func:`kaizenlap.coverage.sample_telemetry_coverage`, DATA_REFERENCE 10.7). ``plan`` ("track:race:cars:laps,
+    ...", e.g. "vir:1:20:9"): the same season's timing with telemetry written for those races instead of the
+    sample's (more cars and laps than ``make sample`` holds: more intervals, another n)."""
     import numpy as np
 
     from kaizenlap import coverage
-    from kaizenlap.sample import write_season
+    from kaizenlap.sample import ZIP_DATE, write_season
+    from kaizenlap.sample_telemetry import write_telemetry
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="kaizenlap-telcov-") as tmp:
-        truth = write_season(Path(tmp) / "season", seed=seed)
+        if plan:
+            spec = {(t, int(r)): {"cars": int(c), "laps": int(n)}
+                    for t, r, c, n in (x.split(":") for x in plan.split(",") if x)}
+            truth = write_season(Path(tmp) / "season", seed=seed, telemetry=False)
+            write_telemetry(Path(tmp) / "season", truth["races"], seed, ZIP_DATE, spec)
+            print(f"telemetry plan {plan} (not the sample's)")
+        else:
+            truth = write_season(Path(tmp) / "season", seed=seed)
         res = coverage.sample_telemetry_coverage(str(Path(tmp) / "season"), truth, str(Path(tmp) / "cache"), seed,
                                                  draws)
     races = ", ".join(f"{rid} ({sum(len(c['laps']) for c in d['cars'])} laps of {len(d['cars'])} cars)"
@@ -201,9 +211,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2025, help="the sample season's seed (coverage section)")
     ap.add_argument("--draws", type=int, default=200,
                     help="laps drawn from the generator's law per car for the coverage's truth")
+    ap.add_argument("--coverage-plan", default="",
+                    help="track:race:cars:laps,... telemetry races for the coverage section instead of the sample's "
+                         "(e.g. vir:1:20:9)")
     args = ap.parse_args()
     if not args.no_coverage:
-        print_coverage(args.seed, args.draws)
+        print_coverage(args.seed, args.draws, args.coverage_plan)
     if args.coverage_only:
         return
     modes = [m for m in args.modes.split(",") if m]
