@@ -23,7 +23,12 @@ a load over 2 slows every wall figure). Then the telemetry engine per race on th
 per-car cache, then :func:`kaizenlap.engines.telemetry.analyse` on the cache (no timing: laps unmatched), each
 implementation (``--engine-impls``: ``pandas``, the first, then ``arrow``, the default) timed in its own process
 one after the other, wall and CPU s, with the cars, laps and time per lap, scaled to a 1.5 GB race, and whether
-their documents are identical. Prints figures; asserts nothing. Targets: the buffered reader >= 150 MB/s, peak RSS <= 2048 MB; the engine <= 5 s a race.
+their documents are identical.
+
+First (``--coverage-only``: only), the third target: the sample season's telemetry races through the engine, the
+per-lap recovery errors (brake onset, minimum speed, per-corner delta) and the coverage of the per-car medians'
+intervals against the generator's truth (kaizenlap.coverage.sample_telemetry_coverage). Prints figures; asserts
+nothing. Targets: the buffered reader >= 150 MB/s, peak RSS <= 2048 MB; the engine <= 5 s a race.
 """
 from __future__ import annotations
 
@@ -144,6 +149,49 @@ def measure_engine(path: Path, tmp: Path, impl: str) -> dict:
     return json.loads(proc.stdout)
 
 
+def print_coverage(seed: int, draws: int, plan: str = "") -> None:
+    """Recovery and interval coverage on the sample season's telemetry races (issue 22's third target;
+    :func:`kaizenlap.coverage.sample_telemetry_coverage`, DATA_REFERENCE 10.7). ``plan`` ("track:race:cars:laps,
+    ...", e.g. "vir:1:20:9"): the same season's timing with telemetry written for those races instead of the
+    sample's (more cars and laps than ``make sample`` holds: more intervals, another n)."""
+    import numpy as np
+
+    from kaizenlap import coverage
+    from kaizenlap.sample import ZIP_DATE, write_season
+    from kaizenlap.sample_telemetry import write_telemetry
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="kaizenlap-telcov-") as tmp:
+        if plan:
+            spec = {(t, int(r)): {"cars": int(c), "laps": int(n)}
+                    for t, r, c, n in (x.split(":") for x in plan.split(",") if x)}
+            truth = write_season(Path(tmp) / "season", seed=seed, telemetry=False)
+            write_telemetry(Path(tmp) / "season", truth["races"], seed, ZIP_DATE, spec)
+            print(f"telemetry plan {plan} (not the sample's)")
+        else:
+            truth = write_season(Path(tmp) / "season", seed=seed)
+        res = coverage.sample_telemetry_coverage(str(Path(tmp) / "season"), truth, str(Path(tmp) / "cache"), seed,
+                                                 draws)
+    races = ", ".join(f"{rid} ({sum(len(c['laps']) for c in d['cars'])} laps of {len(d['cars'])} cars)"
+                      for rid, d in res["docs"].items())
+    print(f"sample season (seed {seed}) telemetry races: {races}")
+    target = {"brake_m": (5.0, "m"), "min_kph": (1.0, "km/h"), "delta_s": (0.02, "s")}
+    for q, e in res["recovery"].items():
+        a = np.abs(np.asarray(e, float))
+        print(f"recovery {q:8s}: n={len(a)} corner-laps, |error| median {np.median(a):.4f}, max {a.max():.4f} "
+              f"{target[q][1]} (target {target[q][0]:g} {target[q][1]})")
+    nf = coverage.telemetry_coverage_table(res["rows_noise_free"]).set_index("quantity")
+    print(f"interval coverage (per car and corner: the median over clean laps, its order-statistic interval; truth "
+          f"the median of the generator's lap distribution, {draws} draws; target 85-99%):")
+    print("| quantity | intervals | covering | coverage | stated | truth below / above | share of laps below the "
+          "truth | rank dispersion | inner interval (stated) | coverage, noise-free truth |")
+    print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: |")
+    for r in coverage.telemetry_coverage_table(res["rows"]).itertuples():
+        print(f"| `{r.quantity}` | {r.n_intervals} | {r.n_covering} | {r.coverage:.1%} | {r.stated:.1%} | "
+              f"{r.miss_below} / {r.miss_above} | {r.share_below:.3f} | {r.rank_dispersion:.2f} | {r.inner:.1%} "
+              f"({r.inner_stated:.1%}) | {nf.loc[r.quantity, 'coverage']:.1%} |")
+    print(f"coverage section: {time.perf_counter() - t0:.1f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mb", type=float, default=1536,
@@ -157,7 +205,20 @@ def main() -> None:
     ap.add_argument("--engine-impls", default="pandas,arrow",
                     help="the engine's implementations to time, in order (analyse(impl=...)): pandas (the first: "
                          "pandas pivot to the wide frame) and arrow (pyarrow/numpy per channel)")
+    ap.add_argument("--coverage-only", action="store_true",
+                    help="only the recovery and interval coverage on the sample season (no big file)")
+    ap.add_argument("--no-coverage", action="store_true", help="skip the recovery and coverage section")
+    ap.add_argument("--seed", type=int, default=2025, help="the sample season's seed (coverage section)")
+    ap.add_argument("--draws", type=int, default=200,
+                    help="laps drawn from the generator's law per car for the coverage's truth")
+    ap.add_argument("--coverage-plan", default="",
+                    help="track:race:cars:laps,... telemetry races for the coverage section instead of the sample's "
+                         "(e.g. vir:1:20:9)")
     args = ap.parse_args()
+    if not args.no_coverage:
+        print_coverage(args.seed, args.draws, args.coverage_plan)
+    if args.coverage_only:
+        return
     modes = [m for m in args.modes.split(",") if m]
     bad = [m for m in modes if m not in MODES]
     if bad:

@@ -265,3 +265,103 @@ def test_the_median_lap_and_every_lap_against_the_cars_own_best(analysed):
                 assert abs(out["lap_delta_s"] - (lap["duration_s"] - tr["best_lap"]["duration_s"])) < 1e-4
                 n += 1
     assert n >= 30
+
+
+# ----------------------------------------------------------------------------- interval coverage (issue 22 target)
+
+def test_coverage_table_counts_by_hand():
+    """The pure table on hand-made intervals: 3 of 4 cover, one miss with the truth below; ranks by hand."""
+    from kaizenlap import coverage as cv
+    rows = pd.DataFrame({"quantity": ["brake_m"] * 4, "value": [10.0, 20, 30, 40], "lo": [9.0, 19, 29, 41],
+                         "hi": [11.0, 21, 31, 43], "truth": [10.5, 19, 31.0, 40.5], "n": [7] * 4,
+                         "stated": [127 / 128] * 4, "rank": [1] * 4, "laps_below": [4, 0, 7, 0],
+                         "laps_n": [7] * 4})
+    r = cv.telemetry_coverage_table(rows).iloc[0]
+    assert (r.n_intervals, r.n_covering, r.miss_below, r.miss_above) == (4, 3, 1, 0)
+    assert r.coverage == 0.75 and r.share_below == 11 / 28
+    assert r.inner == 0.25                                   # only 4 laps below: 2..5 laps on either side
+    assert abs(r.rank_dispersion - (0.25 + 12.25 * 3) / 7) < 1e-12     # sum (b - 3.5)^2 / sum 7/4
+    assert abs(r.inner_stated - 0.875) < 1e-12              # 1 - 2 P(Bin(7, 1/2) <= 1) = 1 - 16/128
+
+
+def test_the_truth_of_a_median_is_the_median_of_the_laps_it_is_taken_over():
+    """Rows from a two-lap pool: the truth is the median of the pooled lap values; the delta's truth takes the
+    reference lap's recorded segment time off; a quantity without a value in the document gives no row."""
+    from kaizenlap import coverage as cv
+    doc = {"race_id": "x-r1", "params": {"level": 0.95}, "cars": [{
+        "car": "7", "reference": {"lap": 3},
+        "laps": [{"lap": 3, "is_clean": True, "corners": [{"brake_m": 99.5, "delta_s": 0.0}]},
+                 {"lap": 4, "is_clean": True, "corners": [{"brake_m": 103.0, "delta_s": 0.2}]},
+                 {"lap": 5, "is_clean": False, "corners": [{"brake_m": 150.0, "delta_s": 9.0}]}],
+        "corners": [{"corner": "C1", "brake_m": {"value": 101.25, "lo": 99.5, "hi": 103.0, "n": 2},
+                     "delta_s": {"value": 0.1, "lo": 0.0, "hi": 0.2, "n": 2}, "min_kph": {"value": None}}]}]}
+    truth = {"7": {k: {"C1": {"brake_m": np.array([99.0, 101.0]), "segment_s": np.array([10.05, 10.15])}}
+                   for k in (3, 4, 5)}}
+    observed = {"7": {"per_lap": [{"lap": 3, "corners": [[100.0, 80.0, 0, 0, 0, 10.0]]}]}}
+    rows = cv.telemetry_coverage_rows(doc, truth, observed).set_index("quantity")
+    assert set(rows.index) == {"brake_m", "delta_s"}
+    assert rows.loc["brake_m", "truth"] == 100.0 and rows.loc["brake_m", "laps_below"] == 1
+    assert abs(rows.loc["delta_s", "truth"] - 0.1) < 1e-12 and rows.loc["delta_s", "laps_below"] == 1
+    assert rows.loc["brake_m", "stated"] == 0.5                     # n = 2: the only interval is (min, max)
+    assert cv.telemetry_coverage_rows(doc, truth).set_index("quantity").index.tolist() == ["brake_m"]
+
+
+@pytest.fixture(scope="module")
+def coverage_result(season, tmp_path_factory):
+    from kaizenlap import coverage as cv
+    out, truth, _ = season
+    return cv.sample_telemetry_coverage(str(out), truth, str(tmp_path_factory.mktemp("cov")), 2025, 200)
+
+
+def test_interval_coverage_on_the_sample_truth(coverage_result):
+    """Issue 22's target: the per-car medians' intervals cover the truth (the median of the generator's own lap
+    distribution; DATA_REFERENCE 10.7) 85-99% of the time for brake onset, minimum speed and the per-corner
+    delta. The sample has one race with medians (VIR race 1: 5 cars x 10 corners, 7 clean laps each), so each
+    quantity has 50 intervals, and at n = 7 the 95% rule's interval is (min, max), stated 98.4%: every one of 50
+    covers with probability 0.984^50 = 0.45, so a calibrated interval reads 100% about half the time. Measured:
+    brake onset 98% (49/50), minimum speed 100%, delta 100%: the two at 100% are above the target's 99% and are
+    reported so (bench/telemetry.py); what is asserted for them is what calibration implies: at least 85%, a miss
+    count the stated coverage makes likely, the truth at the middle of the laps, and the next narrower interval
+    (x_(2), x_(6), stated 87.5%) covering as stated."""
+    from scipy.stats import binom
+
+    from kaizenlap import coverage as cv
+    tab = cv.telemetry_coverage_table(coverage_result["rows"]).set_index("quantity")
+    for q in ("brake_m", "min_kph", "delta_s"):
+        r = tab.loc[q]
+        n, misses = int(r.n_intervals), int(r.n_intervals - r.n_covering)
+        assert n == 50 and abs(r.stated - 126 / 128) < 1e-12         # n = 7: 1 - 2 / 2^7
+        assert r.coverage >= 0.85, (q, r.coverage)
+        assert binom.cdf(misses, n, 1 - r.stated) > 0.005 and binom.sf(misses - 1, n, 1 - r.stated) > 0.005, (q, misses)
+        assert 0.4 < r.share_below < 0.6, (q, r.share_below)
+        inner = int(round(r.inner * n))
+        assert binom.cdf(inner, n, r.inner_stated) > 0.005 and binom.sf(inner - 1, n, r.inner_stated) > 0.005, \
+            (q, r.inner)
+    assert 0.85 <= tab.loc["brake_m", "coverage"] <= 0.99                   # 98%: inside the target band
+    # the other quantities with intervals (the noise-free truth as a second reading): at least 85%, except where
+    # the minimum is (min_m: the engine places it ~2.5 m after the apex, DATA_REFERENCE 10.7)
+    nf = cv.telemetry_coverage_table(coverage_result["rows_noise_free"]).set_index("quantity")
+    for q in ("brake_peak_bar", "pickup_m", "exit_kph"):
+        assert tab.loc[q, "coverage"] >= 0.85 and nf.loc[q, "coverage"] >= 0.85, q
+    assert tab.loc["min_m", "coverage"] < 0.5 and tab.loc["min_m", "miss_below"] >= 45
+    rec = {q: np.abs(e).max() for q, e in coverage_result["recovery"].items()}
+    assert rec["brake_m"] < 5 and rec["min_kph"] < 1 and rec["delta_s"] < 0.02
+
+
+def test_interval_coverage_inside_the_band_with_nine_laps_a_car(tmp_path):
+    """The same season's timing with telemetry for 15 cars x 9 clean laps at VIR race 1 (``bench/telemetry.py
+    --coverage-plan vir:1:15:9``; not written by ``make sample``): 150 intervals a quantity, n = 9, stated 96.1%
+    (x_(2), x_(8)). Brake onset, minimum speed and the per-corner delta each cover the truth 85-99% (measured
+    93.3%, 95.3%, 96.7% with 100 draws), with misses on both sides."""
+    from kaizenlap import coverage as cv
+    from kaizenlap.sample import ZIP_DATE
+    from kaizenlap.sample_telemetry import write_telemetry
+    truth = write_season(tmp_path / "s", seed=2025, telemetry=False)
+    write_telemetry(tmp_path / "s", truth["races"], 2025, ZIP_DATE, {("vir", 1): {"cars": 15, "laps": 9}})
+    res = cv.sample_telemetry_coverage(str(tmp_path / "s"), truth, str(tmp_path / "c"), 2025, 100)
+    tab = cv.telemetry_coverage_table(res["rows"]).set_index("quantity")
+    for q in ("brake_m", "min_kph", "delta_s"):
+        r = tab.loc[q]
+        assert r.n_intervals == 150 and abs(r.stated - (1 - 20 / 512)) < 1e-12          # 1 - 2 P(Bin(9) <= 1)
+        assert 0.85 <= r.coverage <= 0.99, (q, r.coverage)
+        assert r.miss_below >= 1 and r.miss_above >= 1, q

@@ -10,11 +10,18 @@ over the draws is its truth (for best-k it depends on n, so it is computed at th
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
+from kaizenlap import sample_telemetry as stel
+from kaizenlap.core import params
+from kaizenlap.core.median_interval import order_rank
 from kaizenlap.engines import composite, sections
+from kaizenlap.engines import telemetry as te
 from kaizenlap.engines.common import SECTION_SETS, cfg
+from kaizenlap.ingest.loader import load
 from kaizenlap.sample import SUBS, simulate_season
 
 SUB_COLS = [f"{s}_s" for s in SUBS]
@@ -320,3 +327,219 @@ def split_half_table(rows: pd.DataFrame) -> pd.DataFrame:
                     "sd_z": float(np.std(z, ddof=1)) if len(z) > 1 else float("nan"),
                     "beyond_1_96": float((np.abs(z) > Z95).mean()) if len(z) else float("nan")})
     return pd.DataFrame(out)
+
+
+# ------------------------------------------------------------------ telemetry medians (issue 22; DATA_REFERENCE 10.7)
+
+TELEMETRY_QUANTITIES = ("brake_m", "brake_peak_bar", "min_kph", "min_m", "pickup_m", "exit_kph", "delta_s")
+
+
+def timing_laws(seed: int = 2025) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """{race id: {car: (lap times without noise (s), noise SD per sub-section (s))}}: each lap's recorded
+    sub-section times minus the timing generator's simulated noise ``eta`` (sample.Car.eta), summed (index 0 is
+    lap 1), and the law that noise is drawn from (``Car.noise * clip(z, -2.5, 2.5)`` per sub-section)."""
+    out: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    for pair in simulate_season(seed):
+        for s in pair:
+            out[f"{s.tid}-r{s.race_no}"] = {c.car: (c.ms.sum(axis=1) / 1000.0 - c.eta.sum(axis=1),
+                                                    np.asarray(c.noise, float)) for c in s.cars}
+    return out
+
+
+def _measured(tr, prof: dict, pickup: np.ndarray) -> np.ndarray:
+    """One unscaled profile measured as the generator measures its laps: per corner [brake_m, brake peak (bar),
+    min_kph, min_m, pickup_m, exit_kph, segment_s] (NaN: no braking), the peak being the highest front pressure
+    between the brake point and the apex."""
+    out = []
+    for a, r in zip(tr.apex, stel.lap_truth(tr, prof, tr.apex + pickup)):
+        zone = ((tr.s - r[0]) % tr.L <= (a - r[0]) % tr.L) if r[0] is not None else np.zeros(len(tr.s), bool)
+        peak = float(prof["brake"][zone].max()) if zone.any() else np.nan
+        out.append([np.nan if r[0] is None else r[0], peak, r[1], r[2], r[3], r[4], r[5]])
+    return np.array(out, float)
+
+
+_COLS = ("brake_m", "brake_peak_bar", "min_kph", "min_m", "pickup_m", "exit_kph", "segment_s")
+_POWER = (0, 2, 1, 0, 0, 1, -1)          # each column scales with k ** power when the speeds scale by k
+
+
+def telemetry_truth(race: dict, laws: dict[str, tuple[np.ndarray, np.ndarray]], seed: int = 2025,
+                    draws: int = 0) -> dict[str, dict]:
+    """What each lap of each car is worth, per quantity and corner, under the generator (``sample_telemetry``),
+    as values to take the median of. ``race``: a race of ground_truth.json with its ``telemetry`` key;
+    ``laws``: the race's :func:`timing_laws`.
+
+    ``draws=0``, the *noise-free* value: the car's nominal parameters (``car_parameters``, made feasible as the
+    generator does) give one profile, scaled to each lap's noise-free lap time (speeds by k = the profile's time
+    / the lap time, times by 1 / k, pressures by k^2, distances unchanged) and measured as the generator
+    measures its laps (``lap_truth``). ``draws > 0``, the *lap distribution*: ``draws`` laps of the generator's
+    own law (``lap_parameters``: the per-lap noise on minimum speed, deceleration and pick-up, made feasible)
+    each scaled to the lap's noise-free time plus a redrawn timing noise: the median of these is the car's
+    typical value with the vehicle model's systematic effects (a brake point is not linear in the speeds).
+
+    Returns {car: {lap: {corner: {quantity: array of values}}}} (``segment_s`` for the per-corner deltas)."""
+    tracks = params.tracks()
+    tid = race["track_id"]
+    tix = sorted(tracks).index(tid)
+    tr = stel.Track(tracks[tid])
+    v_top, a_full = stel._calibrated(tr)
+    out = {}
+    for car, tel in race["telemetry"]["cars"].items():
+        info = race["cars"][car]
+        chassis = int(info["vehicle_id"].split("-")[1])
+        nom = stel.car_parameters(tr, seed, tix, chassis, float(info["pace_fraction"]))
+        nom["vmin"] = stel.feasible(tr, nom["vmin"], nom["decel"], nom["pickup"], v_top, a_full)
+        rng = np.random.default_rng([seed, 22_900, chassis])
+        sets = [nom] if draws == 0 else [stel.lap_parameters(nom, rng) for _ in range(draws)]
+        meas, totals = [], []
+        for lp in sets:
+            vmin = lp["vmin"] if draws == 0 else stel.feasible(tr, lp["vmin"], lp["decel"], lp["pickup"], v_top, a_full)
+            prof = stel.lap_profile(tr, vmin, lp["decel"], lp["pickup"], None, v_top, a_full)
+            meas.append(_measured(tr, prof, lp["pickup"]))
+            totals.append(float(prof["total"]))
+        meas, totals = np.array(meas), np.array(totals)             # (draws, corners, columns), (draws,)
+        det, sd = laws[car]
+        laps = {}
+        for k in range(tel["file_window_laps"][0], tel["file_window_laps"][1] + 1):
+            lap_t = np.full(len(sets), det[k - 1])
+            if draws:
+                lap_t = lap_t + (np.clip(rng.standard_normal((len(sets), len(sd))), -2.5, 2.5) * sd).sum(axis=1)
+            scale = totals / lap_t
+            laps[k] = {n: {q: meas[:, i, j] * scale ** p for j, (q, p) in enumerate(zip(_COLS, _POWER))}
+                       for i, n in enumerate(tr.names)}
+        out[car] = laps
+    return out
+
+
+def telemetry_coverage_rows(doc: dict, truth: dict[str, dict], observed: dict[str, dict] | None = None
+                            ) -> pd.DataFrame:
+    """One row per interval of the telemetry document ``doc`` (``telemetry.analyse``; per car and corner, each
+    quantity's median with its order-statistic interval): race, car, corner, quantity, value, lo, hi, n, the
+    interval's stated coverage, its truth, and how many of the laps behind it lie below the truth. The truth of
+    a median is the median of ``truth`` (:func:`telemetry_truth`) pooled over the laps the engine used (its
+    clean complete laps). For ``delta_s`` the reference is the engine's (the car's best lap, as measured), so
+    its truth is the median of the laps' segment times minus the reference lap's recorded one (``observed``: the
+    race's ``telemetry.cars`` of ground_truth.json, per lap ``corners[i][5]``); without ``observed`` no delta
+    rows."""
+    level = float(doc.get("params", {}).get("level", 0.95))
+    rows = []
+    for car in doc.get("cars", []):
+        t = truth.get(car.get("car"))
+        if t is None or not car.get("corners"):
+            continue
+        pool = [r["lap"] for r in car["laps"] if r.get("is_clean") and r.get("lap") is not None]
+        ref_lap = (car.get("reference") or {}).get("lap")
+        ref_obs = None
+        if observed is not None and ref_lap is not None:
+            ref_obs = next(p for p in observed[car["car"]]["per_lap"] if p["lap"] == ref_lap)["corners"]
+        for i, item in enumerate(car["corners"]):
+            name = item["corner"]
+            for q in TELEMETRY_QUANTITIES:
+                e = item.get(q) or {}
+                if e.get("value") is None:
+                    continue
+                if q == "delta_s":
+                    if ref_obs is None:
+                        continue
+                    vals = np.concatenate([t[k][name]["segment_s"] for k in pool]) - ref_obs[i][5]
+                else:
+                    vals = np.concatenate([t[k][name][q] for k in pool])
+                if not len(vals) or np.isnan(vals).any():
+                    continue
+                n = int(e["n"])
+                tv = float(np.median(vals))
+                laps = np.array([r["corners"][i][q] for r in car["laps"] if r.get("lap") in pool
+                                 and r["corners"][i].get(q) is not None], float)
+                rows.append({"race_id": doc.get("race_id"), "car": car["car"], "corner": name, "quantity": q,
+                             "value": e["value"], "lo": e.get("lo"), "hi": e.get("hi"), "n": n,
+                             "stated": order_rank(n, level)[1], "rank": order_rank(n, level)[0], "truth": tv,
+                             "laps_below": int((laps < tv).sum()), "laps_n": int(len(laps))})
+    return pd.DataFrame(rows, columns=["race_id", "car", "corner", "quantity", "value", "lo", "hi", "n", "stated",
+                                       "rank", "truth", "laps_below", "laps_n"])
+
+
+def telemetry_coverage_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per quantity: intervals (n), how many contain the truth, misses with the truth below the interval and
+    above it (counts), coverage, the intervals' stated coverage (mean), median width and median |value - truth|;
+    and where the truth falls among each interval's own lap values: ``share_below`` (the share of the laps
+    below it, 0.5 when the truth is the laps' median) and ``rank_dispersion`` (the variance of the count of laps
+    below it over the binomial's n/4: 1 when each lap is below the truth with probability 1/2 independently;
+    below 1, the truth sits more centrally among the laps than that and the intervals cover more than stated;
+    above 1, less); ``inner``: the coverage the next narrower order-statistic interval (x_(j+1), x_(n-j)) of the
+    same laps would have (the truth has at least j + 1 laps on either side), and ``inner_stated`` its stated
+    coverage: with few intervals of a high stated coverage (n = 7: 98.4%) a miss is rare either way, the inner
+    interval's misses say more about calibration."""
+    from scipy.stats import binom
+    out = []
+    for q in TELEMETRY_QUANTITIES:
+        g = rows[rows["quantity"] == q]
+        h = g[g["lo"].notna() & g["hi"].notna()]
+        if not len(g):
+            continue
+        inside = int(((h["lo"] <= h["truth"]) & (h["truth"] <= h["hi"])).sum())
+        out.append({"quantity": q, "n_intervals": int(len(h)), "n_covering": inside,
+                    "miss_below": int((h["truth"] < h["lo"]).sum()), "miss_above": int((h["truth"] > h["hi"]).sum()),
+                    "coverage": inside / len(h) if len(h) else float("nan"),
+                    "stated": float(h["stated"].mean()) if len(h) else float("nan"),
+                    "median_width": float((h["hi"] - h["lo"]).median()) if len(h) else float("nan"),
+                    "median_abs_error": float((g["value"] - g["truth"]).abs().median()),
+                    "share_below": float(g["laps_below"].sum() / g["laps_n"].sum()),
+                    "rank_dispersion": float(((g["laps_below"] - g["laps_n"] / 2) ** 2).sum()
+                                             / (g["laps_n"] / 4).sum()),
+                    "inner": float(((g["laps_below"] >= g["rank"] + 1)
+                                    & (g["laps_n"] - g["laps_below"] >= g["rank"] + 1)).mean()),
+                    "inner_stated": float(np.mean([1 - 2 * binom.cdf(j, m, 0.5) for j, m in zip(g["rank"], g["n"])]))})
+    return pd.DataFrame(out)
+
+
+def telemetry_recovery(doc: dict, observed: dict[str, dict]) -> dict[str, list[float]]:
+    """Per-lap errors of the engine against the generator's per-lap truth (``observed``: the race's
+    ``telemetry.cars`` of ground_truth.json): brake onset (m), minimum speed (km/h) and the per-corner delta to
+    the car's reference lap (s), each lap and corner once (tests/test_telemetry_truth.py asserts 5 m / 1 km/h /
+    0.02 s)."""
+    errs: dict[str, list[float]] = {"brake_m": [], "min_kph": [], "delta_s": []}
+    for car in doc.get("cars", []):
+        if car.get("car") not in observed or not car.get("reference"):
+            continue
+        per = {p["lap"]: p for p in observed[car["car"]]["per_lap"]}
+        ref = per.get(car["reference"]["lap"])
+        for lap in car["laps"]:
+            p = per.get(lap["lap"])
+            if p is None or ref is None:
+                continue
+            for i, x in enumerate(lap["corners"]):
+                brake, vmin, *_, seg = p["corners"][i]
+                if brake is not None and x.get("brake_m") is not None:
+                    errs["brake_m"].append(x["brake_m"] - brake)
+                if x.get("min_kph") is not None:
+                    errs["min_kph"].append(x["min_kph"] - vmin)
+                if x.get("delta_s") is not None:
+                    errs["delta_s"].append(x["delta_s"] - (seg - ref["corners"][i][5]))
+    return errs
+
+
+def sample_telemetry_coverage(season: str, truth: dict, cache_root: str, seed: int = 2025,
+                              draws: int = 200) -> dict:
+    """The sample season's telemetry races (``season``: a folder :func:`kaizenlap.sample.write_season` wrote,
+    ``truth`` what it returned) through the telemetry engine, and the coverage of its intervals: {"rows": one
+    per interval against the lap distribution's truth (``draws``), "rows_noise_free": against the noise-free
+    truth, "recovery": per-lap errors (:func:`telemetry_recovery`), "docs": the engine's documents}."""
+    with_tel = [r for r in truth["races"] if "telemetry" in r]
+    races, _ = load([Path(season)], use_cache=False, race_ids=[r["race_id"] for r in with_tel])
+    laws = timing_laws(seed)
+    by_id = {r["race_id"]: r for r in with_tel}
+    out: dict = {"rows": [], "rows_noise_free": [], "recovery": {}, "docs": {}}
+    for race in sorted(races, key=lambda r: r.race_id):
+        src = te.find_telemetry(season, race.track_id, int(race.race_id.rsplit("r", 1)[1]))
+        cache = te.load(src, Path(cache_root) / race.race_id)
+        doc = te.analyse(cache, race.laps, params.tracks()[race.track_id], race.race_id)
+        obs = by_id[race.race_id]["telemetry"]["cars"]
+        out["docs"][race.race_id] = doc
+        for key, d in (("rows", draws), ("rows_noise_free", 0)):
+            r = telemetry_coverage_rows(doc, telemetry_truth(by_id[race.race_id], laws[race.race_id], seed, d), obs)
+            if len(r):
+                out[key].append(r)
+        for q, e in telemetry_recovery(doc, obs).items():
+            out["recovery"].setdefault(q, []).extend(e)
+    for key in ("rows", "rows_noise_free"):
+        out[key] = pd.concat(out[key], ignore_index=True) if out[key] else telemetry_coverage_rows({}, {})
+    return out
