@@ -17,6 +17,11 @@ timing lap times), a run of consecutive crossings is placed as one: ``c_j = c_0 
 cumulative lap times), ``c_0`` the middle of the values every crossing allows (or the median of the lap-trigger
 estimates). What cannot be computed (a partial lap at either end, a car without a number, laps not matched to
 the timing, a corner without braking) is said per car and lap in ``not_computed``, never a number.
+
+Section check: on every lap matched to the timing, the telemetry's S1/S2/S3 (time at the lines where S2 and S3
+start, from ``sector_lengths_m``) minus the official ones; a lap departing from its car's median difference by
+more than ``section_tolerance_s`` is flagged ``section_mismatch`` and not used (``is_clean`` false); the race's
+summary is ``section_check`` (:func:`section_check_summary`).
 """
 from __future__ import annotations
 
@@ -251,6 +256,102 @@ def lap_corners(s_tick, brake, throttle, s_v, t_v, v_kph, apex, bounds, c: dict)
     return out
 
 
+# ----------------------------------------------------------------------------- section times against the timing
+
+SECTOR_KEYS = ("s1", "s2", "s3")
+SECTION_FLAG = "section_mismatch"   # the lap's reason code when its telemetry section times disagree
+
+
+def sector_lines(track: dict) -> np.ndarray | None:
+    """Distances (m from the S/F line) where S2 and S3 start: the cumulative ``sector_lengths_m`` of the track's
+    params, scaled so the three add up to ``length_m``; None when the track lists no sector lengths."""
+    lengths = track.get("sector_lengths_m")
+    if not lengths or len(lengths) != 3:
+        return None
+    lengths = np.asarray(lengths, float)
+    return np.cumsum(lengths)[:2] * float(track["length_m"]) / lengths.sum()
+
+
+def sector_errors(s: np.ndarray, t: np.ndarray, duration_s: float, lines: np.ndarray,
+                  official: tuple) -> dict:
+    """One lap's section times from its distance axis against the official ones. ``s``/``t``: the lap's distance
+    (m) and time since its start crossing (s), increasing; ``lines``: where S2 and S3 start (m); ``official``: the
+    timing's S1, S2, S3 (s; NaN or None where missing). Telemetry S1 = t(line 2), S2 = t(line 3) - t(line 2),
+    S3 = the lap's duration - t(line 3) (t linear between ticks). ``error_s`` = telemetry - official per sector
+    (None where the official time is missing)."""
+    ta, tb = np.interp(np.asarray(lines, float), s, t)
+    tel = [float(ta), float(tb - ta), float(duration_s - tb)]
+    off = [None if x is None or not np.isfinite(float(x)) else float(x) for x in official]
+    err = [None if o is None else round(v - o, 4) for v, o in zip(tel, off)]
+    return {"telemetry_s": [round(v, 4) for v in tel], "official_s": off, "error_s": err}
+
+
+def check_sections(laps: list[dict], tolerance_s: float, min_laps: int) -> dict:
+    """A car's section check, flags set on its laps (in place). Over the laps with all three errors (``checked``):
+    the car's usual difference per sector, ``offset_s`` = the median error (what the sector lines' positions on
+    the distance axis and the car's line make systematic), and per lap ``residual_s`` = error - offset; a lap
+    with any |residual| > ``tolerance_s`` gets ``sector_flag`` = :data:`SECTION_FLAG`. Fewer than ``min_laps``
+    checked laps: no offset, nothing flagged (one lap's error cannot be told from the car's own)."""
+    checked = [r for r in laps if r.get("sectors") and None not in r["sectors"]["error_s"]]
+    out: dict[str, Any] = {"n_laps": len(checked), "offset_s": None, "n_flagged": 0}
+    if len(checked) < min_laps:
+        return out
+    e = np.array([r["sectors"]["error_s"] for r in checked], float)
+    off = np.median(e, axis=0)
+    out["offset_s"] = [round(float(x), 4) for x in off]
+    for r, row in zip(checked, e):
+        res = row - off
+        r["sectors"]["residual_s"] = [round(float(x), 4) for x in res]
+        r["sector_flag"] = SECTION_FLAG if np.abs(res).max() > tolerance_s else None
+        out["n_flagged"] += bool(r["sector_flag"])
+    return out
+
+
+def section_check_summary(cars: list[dict], tolerance_s: float) -> dict:
+    """The race's reconciliation: laps checked (complete laps matched to the timing with all three official
+    sector times), per sector the median and largest |error| and |residual| (s; the residual over the laps of
+    cars with an offset), the laps flagged with their errors and residuals."""
+    checked = [(car, lap) for car in cars for lap in car.get("laps", [])
+               if lap.get("sectors") and None not in lap["sectors"]["error_s"]]
+    out: dict[str, Any] = {"tolerance_s": float(tolerance_s), "n_laps": len(checked), "sectors": []}
+
+    def stat(v):
+        v = np.abs(np.asarray(v, float))
+        return (float(np.median(v)), float(np.max(v))) if len(v) else (None, None)
+    for i, k in enumerate(SECTOR_KEYS):
+        err = [lap["sectors"]["error_s"][i] for _, lap in checked]
+        res = [lap["sectors"]["residual_s"][i] for _, lap in checked if "residual_s" in lap["sectors"]]
+        (me, xe), (mr, xr) = stat(err), stat(res)
+        out["sectors"].append({"sector": k.upper(), "n": len(err), "median_abs_error_s": me, "max_abs_error_s": xe,
+                               "n_residual": len(res), "median_abs_residual_s": mr, "max_abs_residual_s": xr})
+    flagged = [{"vehicle_id": car["vehicle_id"], "car": car["car"], "lap": lap["lap"],
+                "error_s": lap["sectors"]["error_s"], "residual_s": lap["sectors"]["residual_s"]}
+               for car, lap in checked if lap.get("sector_flag")]
+    out["n_flagged"] = len(flagged)
+    out["flagged"] = flagged
+    return out
+
+
+def section_check_table(doc: dict) -> pd.DataFrame:
+    """The race's reconciliation as a table for the notebook: per sector the laps checked, the median and
+    largest |telemetry - official| (s) and the same for the lap's departure from its car's usual difference
+    (what flags a lap beyond ``tolerance_s``)."""
+    rows = [{"sector": x["sector"], "laps": x["n"], "median |error| s": x["median_abs_error_s"],
+             "max |error| s": x["max_abs_error_s"], "laps vs car's usual": x["n_residual"],
+             "median |departure| s": x["median_abs_residual_s"], "max |departure| s": x["max_abs_residual_s"]}
+            for x in (doc.get("section_check") or {}).get("sectors", [])]
+    return pd.DataFrame(rows)
+
+
+def section_flagged_table(doc: dict) -> pd.DataFrame:
+    """The laps flagged (not used): car, lap, error and departure per sector (s)."""
+    rows = [{"car": x["car"] or x["vehicle_id"], "lap": x["lap"],
+             **{f"{k.upper()} error s": e for k, e in zip(SECTOR_KEYS, x["error_s"])},
+             **{f"{k.upper()} departure s": e for k, e in zip(SECTOR_KEYS, x["residual_s"])}}
+            for x in (doc.get("section_check") or {}).get("flagged", [])]
+    return pd.DataFrame(rows)
+
+
 # ----------------------------------------------------------------------------- one car
 
 def lap_channels(s_v, v_kph, s_tick, brake, throttle, t_of_s, length: float, step: float) -> dict:
@@ -320,8 +421,12 @@ def analyse_car(path: str | Path, vehicle: str, timing: pd.DataFrame | None, tra
         g = timing[timing["car"].astype(str) == number]
         own = {int(r.lap): float(r.lap_time_s) for r in g.itertuples() if pd.notna(r.lap_time_s)}
         clean = {int(r.lap): bool(r.is_clean) for r in g.itertuples()}
+        official = ({int(r.lap): tuple(getattr(r, f"{k}_s") for k in SECTOR_KEYS) for r in g.itertuples()}
+                    if all(f"{k}_s" in g.columns for k in SECTOR_KEYS) else {})
     else:
-        clean = {}
+        clean, official = {}, {}
+    lines = sector_lines(track)
+    tol = float(c["section_tolerance_s"])
     offset = _match(bounds_t, own, float(c["lap_match_tolerance_s"])) if own else None
     if number is None:
         nc(None, "timing", f"vehicle {vehicle} carries no car number: laps not matched to the timing, "
@@ -383,6 +488,11 @@ def analyse_car(path: str | Path, vehicle: str, timing: pd.DataFrame | None, tra
                "is_clean": clean.get(lap_no) if offset is not None else None,
                "crossing_basis": b0["basis"], "scale_to_length": k,
                "corners": [{"corner": n, **x} for n, x in zip(names, per)]}
+        if offset is not None and lines is not None and lap_no in official:
+            rec["sectors"] = sector_errors(*t_of_s, rec["duration_s"], lines, official[lap_no])
+            if None in rec["sectors"]["error_s"]:
+                miss = [k.upper() for k, e in zip(SECTOR_KEYS, rec["sectors"]["error_s"]) if e is None]
+                nc(lap_no, "sections", f"official {', '.join(miss)} missing: section times not checked")
         if lapdist is not None:
             td, d = lapdist
             sel = (td >= c0) & (td < c1)
@@ -394,6 +504,21 @@ def analyse_car(path: str | Path, vehicle: str, timing: pd.DataFrame | None, tra
         entry["laps"].append(rec)
         traces[b0["lap"]] = t_of_s
         arrays[b0["lap"]] = (s_v, v_k, s_tick, brake, thr)
+    # section times against the official ones: a lap whose error departs from the car's own by more than the
+    # tolerance is flagged and not used (medians, reference, typical lap, claims)
+    if offset is not None and lines is not None:
+        entry["section_check"] = check_sections(entry["laps"], tol, int(c["section_min_laps"]))
+        for r in entry["laps"]:
+            if r.get("sector_flag"):
+                errs = ", ".join(f"{k.upper()} {e:+.3f} s" for k, e in zip(SECTOR_KEYS, r["sectors"]["residual_s"]))
+                nc(r["lap"], "lap", f"telemetry section times disagree with the official ones by more than {tol:g} s "
+                                    f"beyond the car's usual difference ({errs}): lap not used")
+                r["is_clean"] = False
+        if entry["section_check"]["offset_s"] is None and entry["section_check"]["n_laps"]:
+            nc(None, "sections", f"{entry['section_check']['n_laps']} laps with official section times, fewer than "
+                                 f"{int(c.get('section_min_laps', 3))}: errors shown, no lap flagged")
+    elif lines is None:
+        nc(None, "sections", f"no sector_lengths_m for {track.get('track_id')}: section times not checked")
     # reference: the best clean complete lap (timing time), else the shortest complete lap
     cands = [r for r in entry["laps"] if r["is_clean"]] or entry["laps"]
     if not cands:
@@ -489,6 +614,9 @@ def analyse(telemetry: TelemetryCache | dict[str, str | Path], laps: pd.DataFram
         return plain(doc)
     cars = [analyse_car(p, v, laps, track, c, impl) for v, p in sorted(files.items())]
     doc["cars"] = cars
+    doc["section_check"] = section_check_summary(cars, float(c["section_tolerance_s"]))
+    if sector_lines(track) is None:
+        doc["section_check"]["reason"] = f"no sector_lengths_m for {track.get('track_id')} in params/tracks"
     doc["available"] = any(car.get("corners") for car in cars)
     if not doc["available"]:
         doc["reason"] = "no car has a complete lap"
