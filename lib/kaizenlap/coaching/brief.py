@@ -16,6 +16,7 @@ from kaizenlap.core.laptime import format_lap
 from kaizenlap.coaching import objective as obj
 from kaizenlap.coaching import read
 from kaizenlap.coaching import telemetry_facts
+from kaizenlap.coaching import traffic
 from kaizenlap.coaching.model import Fact
 
 SECTION_RE_NAMES = ("s1", "s2", "s3", "im1a", "im1", "im2a", "im2", "im3a", "fl")
@@ -326,7 +327,9 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
     for tf in telemetry_facts.facts_for_car(telemetry, car):       # telemetry: coaching/telemetry_facts.py
         facts.add(**tf)
 
-    # --- the objective (objective.pick_objective: one rule), its rival and its target
+    # --- traffic at the entry of every sure section loss (coaching/traffic.py), then the objective
+    # (objective.pick_objective: one rule), its rival and its target
+    _traffic_facts(facts, car, sections, place)
     objective = obj.pick_objective([f for _, f in facts.items])
     rival = _objective_facts(facts, objective, car, sections, place)
     ahead = _ahead_facts(facts, car, rival, quality, sections, place)
@@ -341,6 +344,49 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
                  sections=known, laps=list(range(1, lap_hi + 1)), places=places,
                  corners=[x["name"] for x in obj.track_corners(track_id)], objective=objective,
                  rival=rival["car"] if rival else None, rival_ahead=ahead["car"] if ahead else None)
+
+
+def _traffic_facts(facts: _Facts, car: str, sections: dict | None, place) -> None:
+    """For every section loss whose interval lies above zero, where some of the car's clean laps entered the
+    section in traffic (coaching/traffic.py): ``traffic.{sec}.laps`` (how many) and ``traffic.{sec}.clear_loss``
+    (the section loss on the other laps, §10.2's formula, value None where too few are left); ``traffic.gap``, the
+    gap that counts, once. Nothing without crossing times in the sections document."""
+    order = {f.fact_id: k[1] for k, f in facts.items}
+    sure = [f for _, f in facts.items if f.kind == "section_loss" and f.lo is not None and f.value is not None
+            and f.lo > 0]
+    if not sure or not (sections or {}).get("crossings"):
+        return
+    gap = float(cfg()["traffic"]["gap_s"])
+    min_laps = int(params.load("engines")["min_clean_laps"])
+    said = False
+    for f in sure:
+        sec = f.section
+        laps = traffic.traffic_laps(car, sec, sections)
+        got = traffic.section_loss_on(car, sec, sections, exclude=laps) if laps else None
+        if got is None or not got["n_out"]:
+            continue
+        if not said:
+            facts.add("traffic.gap", "traffic", "sections",
+                      f"a lap is in traffic at a section when it crosses the section's entry line less than "
+                      f"{fmt(gap, 1)} s behind another car that then goes through the section slower than this car's "
+                      "median there", gap, "s", order=99)
+            said = True
+        total = got["n"] + got["n_out"]
+        facts.add(f"traffic.{sec}.laps", "traffic", "sections",
+                  f"{place(sec)}: {got['n_out']} of the car's {total} clean laps entered it in traffic (less than "
+                  f"{fmt(gap, 1)} s behind a car that went through it slower than this car's median there)",
+                  got["n_out"], "laps", n=total, section=sec, order=order[f.fact_id])
+        if got["value"] is None:
+            facts.add(f"traffic.{sec}.clear_loss", "traffic", "sections",
+                      f"{place(sec)} out of traffic: only {got['n']} clean laps, too few (statistics need {min_laps}) "
+                      "to tell its loss from traffic", None, "s/lap", n=got["n"], section=sec, order=order[f.fact_id])
+        else:
+            v = got["value"]
+            facts.add(f"traffic.{sec}.clear_loss", "traffic", "sections",
+                      f"{place(sec)} on the car's {got['n']} clean laps out of traffic at its entry: {fmt(abs(v), 3)} "
+                      f"s/lap {'slower' if v >= 0 else 'quicker'} there than the car's overall pace to the field "
+                      f"predicts ({_ci(got, 's/lap')})" + _significance(got, got["lo"] > 0),
+                      v, "s/lap", got["n"], got["lo"], got["hi"], section=sec, order=order[f.fact_id])
 
 
 def _signed(v: float, slower: str = "slower", quicker: str = "quicker") -> str:

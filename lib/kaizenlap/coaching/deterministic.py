@@ -48,6 +48,32 @@ def _cause(brief: Brief, sec: str) -> list[dict]:
     return []
 
 
+def _within(brief: Brief) -> tuple[str, list[str]]:
+    """How the traffic rule reads: "within a second of a slower car" (coaching/traffic.py; params traffic)."""
+    t = conf.load("coaching")["traffic"]
+    gap = brief.fact("traffic.gap")
+    who = "a slower car" if t["rule"] == "slower_ahead" else "another car"
+    if gap is None or abs(gap.value - 1.0) < 1e-9:
+        return f"within a second of {who}", []
+    return f"within {_v(brief, gap.fact_id)} s of {who}", [gap.fact_id]
+
+
+def _traffic_said(brief: Brief, sec: str) -> tuple[str, list[str]]:
+    """What traffic did to ``sec``'s loss, for a sentence that already names the section: the laps in traffic and
+    the loss on the others."""
+    n, clear = brief.fact(f"traffic.{sec}.laps"), brief.fact(f"traffic.{sec}.clear_loss")
+    within, ids = _within(brief)
+    head = f"{_v(brief, n.fact_id)} of its {n.n} clean laps there began {within}"
+    if clear.value is None:
+        return (head + f"; the {clear.n} laps out of traffic are too few to tell the loss from traffic",
+                [n.fact_id, clear.fact_id, *ids])
+    way = "slower" if clear.value >= 0 else "quicker"
+    zero = "which may be zero" if clear.lo <= 0 <= clear.hi else "clear of zero"
+    return (head + f"; on the {clear.n} laps out of traffic it is {fmt(abs(clear.value), clear.digits)} s/lap {way} "
+                   f"than the car's overall pace predicts (95% CI {fmt(clear.lo, 3)} to {fmt(clear.hi, 3)}), {zero}",
+            [n.fact_id, clear.fact_id, *ids])
+
+
 def _sure(f) -> bool:
     return f is not None and f.lo is not None and f.hi is not None and (f.lo > 0 or f.hi < 0)
 
@@ -87,6 +113,17 @@ def synthesize(brief: Brief) -> Synthesis:
                                        f"lost to lap-to-lap spread there against {_v(brief, pg.fact_id)} s/lap off "
                                        "the field's best on its best laps (intervals apart).",
                                "supported_by": [top.fact_id, pg.fact_id, cc.fact_id]})
+        if brief.fact(f"traffic.{sec}.laps") is not None:
+            said, ids = _traffic_said(brief, sec)
+            hypotheses.append({"text": f"The loss in {P} is likely the driver's, not traffic: {said}.",
+                               "supported_by": [top.fact_id, *ids]})
+        for other in o.traffic:
+            if brief.fact(f"traffic.{other}.laps") is not None:
+                said, ids = _traffic_said(brief, other)
+                hypotheses.append({"text": f"The time lost in {brief.place(other)} likely came in traffic, not from "
+                                           f"the driver: {said}.",
+                                   "supported_by": [f"sections.{other}.section_loss", *ids]})
+                break
         rg = brief.fact(f"rival.{sec}.gain")
         if rival is not None and rg is not None and _sure(rg) and rg.value > 0:
             hypotheses.append({"text": f"{car_label(rival.car)}, the nearest faster car, likely shows what is "
@@ -136,15 +173,31 @@ def synthesize(brief: Brief) -> Synthesis:
                 ref = (f" {car_label(rival.car)} gains {_v(brief, rg.fact_id)} s/lap on you there: study its line "
                        "and speed through those corners.")
                 ev.append(rg.fact_id)
-            now = f"{fmt(abs(med.value), med.digits)} s {'quicker' if med.value < 0 else 'slower'}"
+            reached = f"a quarter of your {p25.n} clean laps there did it"
+            if med.value < 0:
+                # a car already quicker than the field there (a front-runner): say so, the gain is its own best quarter
+                text = (f"In {P}: already {fmt(abs(med.value), med.digits)} s quicker than the field's median on the "
+                        f"same lap; the time left is in your best quarter of laps: {fmt(abs(p25.value), p25.digits)} s "
+                        f"{way}, as the median of {stint} clean laps in a row ({reached}).")
+            else:
+                text = (f"In {P}: aim for {fmt(abs(p25.value), p25.digits)} s {way} than the field's median on the same "
+                        f"lap, as the median of {stint} clean laps in a row ({reached}; your race median was "
+                        f"{fmt(abs(med.value), med.digits)} s slower).")
             actions.append({"section": sec,
-                            "action": f"In {P}: bring your time there to {fmt(abs(p25.value), p25.digits)} s {way} "
-                                      f"than the field's median on the same lap, or better, as the median of {stint} "
-                                      f"clean laps (your better laps there already do it; your race median was "
-                                      f"{now})." + ref,
+                            "action": text + ref,
                             "measure": {"metric": "median_section_delta_to_field_s",
                                         "target": round(p25.value, p25.digits), "over_laps": stint},
                             "evidence": ev})
+    elif o is not None and o.traffic and brief.fact(f"traffic.{o.traffic[0]}.laps") is not None:
+        places = [brief.place(x) for x in o.traffic if brief.fact(f"traffic.{x}.laps") is not None]
+        headline = (f"{car}: no objective for the driver this race: the time lost in {' and '.join(places[:2])} came "
+                    f"on laps spent {_within(brief)[0]}")
+        for x in o.traffic[:2]:
+            if brief.fact(f"traffic.{x}.laps") is not None:
+                said, ids = _traffic_said(brief, x)
+                hypotheses.append({"text": f"The time lost in {brief.place(x)} likely came in traffic, not from the "
+                                           f"driver: {said}.",
+                                   "supported_by": [f"sections.{x}.section_loss", *ids]})
     else:
         top = losses[0] if losses else None
         if top is not None:

@@ -15,9 +15,12 @@ Three pure pieces the brief builds on:
 The rule (``pick_objective``), in order:
 
 1. fewer clean laps than the engines need -> no objective (``kind: none``);
-2. candidates: the car's section losses whose 95% interval lies wholly above zero (a section loss beyond the
-   car's overall deficit, DATA_REFERENCE §10.2); none -> no objective, no action;
-3. the candidate with the largest lower bound (the sections engine's ranking: large *and* sure);
+2. candidates: the car's section losses whose 95% interval lies wholly above zero (time lost in a section beyond
+   what the car's overall pace predicts, DATA_REFERENCE §10.2); none -> no objective, no action;
+3. the candidate with the largest lower bound (the sections engine's ranking: large *and* sure) that is not seen
+   only in traffic (:func:`in_traffic_only`: recomputed on the laps out of traffic at the section's entry line,
+   coaching/traffic.py, it no longer clears zero); every candidate seen only in traffic -> no objective for the
+   driver, said as such (``traffic`` lists the sections passed over);
 4. its diagnosis: ``consistency`` when that section's consistency-cost interval lies wholly above its pace-gap
    interval, ``pace`` when the pace-gap interval lies wholly above the consistency-cost one, else ``section``
    (the loss is sure, its split into pace and consistency is not);
@@ -275,10 +278,27 @@ class Objective:
     section: str | None = None
     diagnosis: str | None = None    # pace | consistency | section (sure loss, split not sure)
     fact_ids: list[str] = field(default_factory=list)
-    rule: str = "largest lower bound of a section loss whose 95% interval lies above zero (DATA_REFERENCE 11.6)"
+    rule: str = "largest lower bound of a section loss whose 95% interval lies above zero and holds on the laps " \
+                "out of traffic (DATA_REFERENCE 11.6)"
+    traffic: list[str] = field(default_factory=list)   # sure losses passed over: seen only on laps in traffic
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def in_traffic_only(loss, clear, laps=None) -> bool:
+    """Whether a sure section loss (``loss``, a ``section_loss`` fact) is seen only in traffic. ``clear`` (its
+    ``traffic.{sec}.clear_loss`` fact) is the loss recomputed on the clean laps out of traffic at the section's
+    entry line (coaching/traffic.py), ``laps`` (``traffic.{sec}.laps``) how many laps were left out: seen only in
+    traffic when the recomputed interval reaches zero while the estimate is smaller than over all laps (the
+    traffic laps made it; a loss as large out of traffic whose interval only widened with fewer laps stays the
+    driver's), or, where too few laps are left to recompute it, when most of the laps were in traffic. No
+    ``clear`` fact (no lap in traffic): False."""
+    if clear is None:
+        return False
+    if clear.value is None or clear.lo is None:
+        return laps is not None and laps.value is not None and laps.value > clear.n
+    return clear.lo <= 0 and clear.value < loss.value
 
 
 def pick_objective(facts: list) -> Objective:
@@ -288,9 +308,20 @@ def pick_objective(facts: list) -> Objective:
         return Objective("none", "too few clean laps for section statistics")
     sure = [f for f in facts if f.kind == "section_loss" and f.lo is not None and f.value is not None and f.lo > 0]
     if not sure:
-        return Objective("none", "no section loses time beyond the car's overall deficit with its interval clear "
-                                 "of zero")
-    top = max(sure, key=lambda f: (f.lo, f.value))
+        return Objective("none", "no section loses time beyond what the car's overall pace predicts with its "
+                                 "interval clear of zero")
+    traffic, top = [], None
+    for f in sorted(sure, key=lambda f: (f.lo, f.value), reverse=True):
+        if in_traffic_only(f, by_id.get(f"traffic.{f.section}.clear_loss"), by_id.get(f"traffic.{f.section}.laps")):
+            traffic.append(f.section)
+            continue
+        top = f
+        break
+    if top is None:
+        return Objective("none", f"{len(sure)} section loss(es) clear of zero, each seen only on laps in traffic",
+                         fact_ids=[x for s in traffic for x in (f"sections.{s}.section_loss",
+                                                               f"traffic.{s}.clear_loss", f"traffic.{s}.laps")],
+                         traffic=traffic)
     pg, cc = by_id.get(f"sections.{top.section}.pace_gap"), by_id.get(f"sections.{top.section}.consistency_cost")
     diagnosis = "section"
     if pg is not None and cc is not None and None not in (pg.lo, pg.hi, cc.lo, cc.hi):
@@ -299,5 +330,7 @@ def pick_objective(facts: list) -> Objective:
         elif pg.lo > cc.hi:
             diagnosis = "pace"
     ids = [top.fact_id] + [f.fact_id for f in (pg, cc) if f is not None and diagnosis != "section"]
-    return Objective("section", f"{len(sure)} section loss(es) clear of zero; this one has the largest lower bound",
-                     section=top.section, diagnosis=diagnosis, fact_ids=ids)
+    why = f"{len(sure)} section loss(es) clear of zero; this one has the largest lower bound"
+    if traffic:
+        why += f" of those not seen only in traffic ({len(traffic)} passed over)"
+    return Objective("section", why, section=top.section, diagnosis=diagnosis, fact_ids=ids, traffic=traffic)
