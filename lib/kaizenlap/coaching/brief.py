@@ -330,6 +330,7 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
     # --- traffic at the entry of every sure section loss (coaching/traffic.py), then the objective
     # (objective.pick_objective: one rule), its rival and its target
     _traffic_facts(facts, car, sections, place)
+    _split_facts(facts, car, sections, place)
     objective = obj.pick_objective([f for _, f in facts.items])
     rival = _objective_facts(facts, objective, car, sections, place)
     ahead = _ahead_facts(facts, car, rival, quality, sections, place)
@@ -344,6 +345,28 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
                  sections=known, laps=list(range(1, lap_hi + 1)), places=places,
                  corners=[x["name"] for x in obj.track_corners(track_id)], objective=objective,
                  rival=rival["car"] if rival else None, rival_ahead=ahead["car"] if ahead else None)
+
+
+def _split_facts(facts: _Facts, car: str, sections: dict | None, place) -> None:
+    """For every section loss whose interval lies above zero: its pace part and spread part, both beyond what the
+    car's overall pace predicts (``sections.{sec}.pace_part``, ``.spread_part``; objective.loss_split), which the
+    objective's diagnosis compares. Ranked with the section losses (the objective's text reads them)."""
+    k = int(params.load("engines")["best_k"])
+    order = {f.fact_id: key[1] for key, f in facts.items}
+    for f in [f for _, f in facts.items if f.kind == "section_loss" and f.lo is not None and f.value is not None
+              and f.lo > 0]:
+        sp = obj.loss_split(car, f.section, sections)
+        if sp is None:
+            continue
+        for key, what in (("pace", f"the pace part of its section loss (its {k} best times there against the field's "
+                                   "typical time, beyond what its overall pace predicts)"),
+                          ("spread", f"the spread part of its section loss (its typical time there against its {k} "
+                                     "best, beyond what its overall spread predicts)")):
+            e = sp[key]
+            facts.add(f"sections.{f.section}.{key}_part", "section_detail", "sections",
+                      f"{place(f.section)}: {what} {fmt(e['value'], 3)} s/lap ({_ci(e, 's/lap')})",
+                      e["value"], "s/lap", e["n"], e["lo"], e["hi"], section=f.section, order=order[f.fact_id],
+                      priority="section_loss")
 
 
 def _traffic_facts(facts: _Facts, car: str, sections: dict | None, place) -> None:

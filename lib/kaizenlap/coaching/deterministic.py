@@ -102,17 +102,14 @@ def synthesize(brief: Brief) -> Synthesis:
         top = brief.fact(f"sections.{sec}.section_loss")
         headline = (f"{car}: objective {P}: {_v(brief, top.fact_id)} s/lap slower there than the car's overall pace "
                     f"predicts (95% CI {fmt(top.lo, 3)} to {fmt(top.hi, 3)}, n={top.n} clean laps)")
-        pg, cc = brief.fact(f"sections.{sec}.pace_gap"), brief.fact(f"sections.{sec}.consistency_cost")
-        if o.diagnosis == "pace":
-            hypotheses.append({"text": f"The loss in {P} is likely pace, not spread: even its best times there are "
-                                       f"{_v(brief, pg.fact_id)} s/lap off the field's best, against "
-                                       f"{_v(brief, cc.fact_id)} s/lap lost to lap-to-lap spread (intervals apart).",
-                               "supported_by": [top.fact_id, pg.fact_id, cc.fact_id]})
-        elif o.diagnosis == "consistency":
-            hypotheses.append({"text": f"The loss in {P} is likely spread, not pace: {_v(brief, cc.fact_id)} s/lap "
-                                       f"lost to lap-to-lap spread there against {_v(brief, pg.fact_id)} s/lap off "
-                                       "the field's best on its best laps (intervals apart).",
-                               "supported_by": [top.fact_id, pg.fact_id, cc.fact_id]})
+        pp, sp = brief.fact(f"sections.{sec}.pace_part"), brief.fact(f"sections.{sec}.spread_part")
+        if o.diagnosis in ("pace", "consistency") and pp is not None and sp is not None:
+            split = (f"of the loss there beyond the car's overall pace, {_v(brief, pp.fact_id)} s/lap is in its best "
+                     f"times (95% CI {fmt(pp.lo, 3)} to {fmt(pp.hi, 3)}) and {_v(brief, sp.fact_id)} s/lap in its "
+                     f"lap-to-lap spread (95% CI {fmt(sp.lo, 3)} to {fmt(sp.hi, 3)})")
+            what = "pace, not spread" if o.diagnosis == "pace" else "spread, not pace"
+            hypotheses.append({"text": f"The loss in {P} is likely {what}: {split}.",
+                               "supported_by": [top.fact_id, pp.fact_id, sp.fact_id]})
         if brief.fact(f"traffic.{sec}.laps") is not None:
             said, ids = _traffic_said(brief, sec)
             hypotheses.append({"text": f"The loss in {P} is likely the driver's, not traffic: {said}.",

@@ -21,9 +21,10 @@ The rule (``pick_objective``), in order:
    only in traffic (:func:`in_traffic_only`: recomputed on the laps out of traffic at the section's entry line,
    coaching/traffic.py, it no longer clears zero); every candidate seen only in traffic -> no objective for the
    driver, said as such (``traffic`` lists the sections passed over);
-4. its diagnosis: ``consistency`` when that section's consistency-cost interval lies wholly above its pace-gap
-   interval, ``pace`` when the pace-gap interval lies wholly above the consistency-cost one, else ``section``
-   (the loss is sure, its split into pace and consistency is not);
+4. its diagnosis, from the loss's split into a pace part and a spread part, both section-local
+   (:func:`loss_split`; the pace gap and consistency cost of the engine carry the car's whole deficit):
+   ``consistency`` when the spread part's interval lies wholly above the pace part's, ``pace`` when the reverse,
+   else ``section`` (the loss is sure, its split is not);
 5. its target: for ``pace`` and ``section`` the car's own 25th percentile of its time there against the field's
    median on the same lap (reached on a quarter of its clean laps: reachable), with the nearest faster car's
    gain there as the reference; for ``consistency`` the field's median spread (interquartile range) there.
@@ -260,6 +261,47 @@ def targets(car: str, section: str, sections_doc: dict | None) -> dict | None:
             "field_iqr": float(np.median(spreads)), "field_cars": len(spreads), "n": len(a[2])}
 
 
+def loss_split(car: str, section: str, sections_doc: dict | None, reps: int | None = None) -> dict | None:
+    """The section loss (§10.2) split into its pace and spread parts, both section-local (beyond the car's overall
+    pace, as the loss itself): with ``b`` the median of the car's k fastest times per section (``best_k``), ``m``
+    the median, ``F`` the field's typical time and ``w = F_s / ΣF``,
+
+        pace part   = (b_s − F_s) − w · Σ(b − F)
+        spread part = (m_s − b_s) − w · Σ(m − b)          (pace part + spread part = section loss)
+
+    over the car's clean laps of the set; 95% percentile bootstrap of the laps (paired across sections;
+    ``objective.bootstrap_reps``, seeded by car and section). ``{pace: {value, lo, hi, n}, spread: {...}}`` or
+    None. The whole deficit is taken out of both, so a car slow everywhere is not called a pace problem in every
+    section (issue 20)."""
+    from kaizenlap.coaching import traffic
+
+    set_name = traffic.SET_OF.get(str(section))
+    got = traffic.car_laps(car, set_name, sections_doc) if set_name and sections_doc else None
+    k = int(conf.load("engines")["best_k"])
+    if got is None or len(got[0]) < max(_min_laps(), k):
+        return None
+    _, x, F = got
+    j = traffic.SETS[set_name].index(str(section))
+    w = F / F.sum()
+
+    def parts(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        med = np.median(a, axis=-2)
+        bk = np.median(np.sort(a, axis=-2)[..., :k, :], axis=-2)
+        pace = (bk - F) - (bk - F).sum(axis=-1, keepdims=True) * w
+        spread = (med - bk) - (med - bk).sum(axis=-1, keepdims=True) * w
+        return pace[..., j], spread[..., j]
+
+    n = len(x)
+    reps = int(cfg()["bootstrap_reps"] if reps is None else reps)
+    bp, bs = parts(x[_rng("split", str(car), str(section)).integers(0, n, (reps, n))])
+    p, sp = parts(x)
+    out = {}
+    for name, v, b in (("pace", p, bp), ("spread", sp, bs)):
+        lo, hi = np.quantile(b, [0.025, 0.975])
+        out[name] = {"value": float(v), "lo": float(lo), "hi": float(hi), "n": n}
+    return out
+
+
 def met_in_race(values: np.ndarray, target: float, window: int, stat: str = "median") -> bool:
     """Whether any ``window`` consecutive clean laps (``values`` in lap order) have their median (or IQR) at
     or below ``target``: the check bench/coaching.py reports (a target no car reaches is no target)."""
@@ -322,14 +364,14 @@ def pick_objective(facts: list) -> Objective:
                          fact_ids=[x for s in traffic for x in (f"sections.{s}.section_loss",
                                                                f"traffic.{s}.clear_loss", f"traffic.{s}.laps")],
                          traffic=traffic)
-    pg, cc = by_id.get(f"sections.{top.section}.pace_gap"), by_id.get(f"sections.{top.section}.consistency_cost")
+    pp, sp = by_id.get(f"sections.{top.section}.pace_part"), by_id.get(f"sections.{top.section}.spread_part")
     diagnosis = "section"
-    if pg is not None and cc is not None and None not in (pg.lo, pg.hi, cc.lo, cc.hi):
-        if cc.lo > pg.hi:
+    if pp is not None and sp is not None and None not in (pp.lo, pp.hi, sp.lo, sp.hi):
+        if sp.lo > pp.hi:
             diagnosis = "consistency"
-        elif pg.lo > cc.hi:
+        elif pp.lo > sp.hi:
             diagnosis = "pace"
-    ids = [top.fact_id] + [f.fact_id for f in (pg, cc) if f is not None and diagnosis != "section"]
+    ids = [top.fact_id] + [f.fact_id for f in (pp, sp) if f is not None and diagnosis != "section"]
     why = f"{len(sure)} section loss(es) clear of zero; this one has the largest lower bound"
     if traffic:
         why += f" of those not seen only in traffic ({len(traffic)} passed over)"

@@ -196,7 +196,7 @@ def traffic_laps(car: str, section: str, sections_doc: dict | None) -> set[int]:
     return set(hit[1].get((str(car), str(section)), set()))
 
 
-def _car_laps(car: str, set_name: str, sections_doc: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def car_laps(car: str, set_name: str, sections_doc: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """The car's laps clean for section statistics with every section of the set timed: (lap numbers,
     times [laps, sections], the field's typical time per section), or None."""
     entry = next((e for e in sections_doc.get("cars") or [] if str(e.get("car")) == str(car)), None)
@@ -250,7 +250,7 @@ def section_loss_on(car: str, section: str, sections_doc: dict | None, exclude: 
     set_name = SET_OF.get(str(section))
     if set_name is None or not sections_doc:
         return None
-    got = _car_laps(car, set_name, sections_doc)
+    got = car_laps(car, set_name, sections_doc)
     if got is None:
         return None
     laps, x, typical = got
