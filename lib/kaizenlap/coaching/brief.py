@@ -121,7 +121,8 @@ class _Facts:
         items = sorted(self.items, key=lambda t: t[0])
         keep = [f for _, f in items if f.missing] + [f for _, f in items if not f.missing]
         keep = keep[:max(max_facts, sum(f.missing for f in keep))]
-        ordered = [f for _, f in items if f in keep]
+        kept = {id(f) for f in keep}            # by identity: comparing Fact models field by field is slow
+        ordered = [f for _, f in items if id(f) in kept]
         for i, f in enumerate(ordered, start=1):
             f.rank = i
         return ordered
@@ -329,8 +330,7 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
 
     # --- traffic at the entry of every sure section loss (coaching/traffic.py), then the objective
     # (objective.pick_objective: one rule), its rival and its target
-    _traffic_facts(facts, car, sections, place)
-    _split_facts(facts, car, sections, place)
+    _candidate_facts(facts, car, sections, place)
     objective = obj.pick_objective([f for _, f in facts.items])
     rival = _objective_facts(facts, objective, car, sections, place)
     ahead = _ahead_facts(facts, car, rival, quality, sections, place)
@@ -347,14 +347,28 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
                  rival=rival["car"] if rival else None, rival_ahead=ahead["car"] if ahead else None)
 
 
-def _split_facts(facts: _Facts, car: str, sections: dict | None, place) -> None:
-    """For every section loss whose interval lies above zero: its pace part and spread part, both beyond what the
+def _candidate_facts(facts: _Facts, car: str, sections: dict | None, place) -> None:
+    """The facts :func:`~.objective.pick_objective` reads about its candidates, in its order (largest lower bound
+    first), computed only as far as it looks: traffic for each candidate until one is not seen only in traffic,
+    then that one's pace and spread parts (its diagnosis)."""
+    sure = sorted((f for _, f in facts.items if f.kind == "section_loss" and f.lo is not None and f.value is not None
+                   and f.lo > 0), key=lambda f: (f.lo, f.value), reverse=True)
+    for f in sure:
+        _traffic_facts(facts, car, sections, place, [f])
+        by_id = {x.fact_id: x for _, x in facts.items}
+        if not obj.in_traffic_only(f, by_id.get(f"traffic.{f.section}.clear_loss"),
+                                   by_id.get(f"traffic.{f.section}.laps")):
+            _split_facts(facts, car, sections, place, [f])
+            return
+
+
+def _split_facts(facts: _Facts, car: str, sections: dict | None, place, losses: list) -> None:
+    """For the section losses ``losses`` (intervals above zero): the pace part and spread part, both beyond what the
     car's overall pace predicts (``sections.{sec}.pace_part``, ``.spread_part``; objective.loss_split), which the
     objective's diagnosis compares. Ranked with the section losses (the objective's text reads them)."""
     k = int(params.load("engines")["best_k"])
     order = {f.fact_id: key[1] for key, f in facts.items}
-    for f in [f for _, f in facts.items if f.kind == "section_loss" and f.lo is not None and f.value is not None
-              and f.lo > 0]:
+    for f in losses:
         sp = obj.loss_split(car, f.section, sections)
         if sp is None:
             continue
@@ -369,19 +383,17 @@ def _split_facts(facts: _Facts, car: str, sections: dict | None, place) -> None:
                       priority="section_loss")
 
 
-def _traffic_facts(facts: _Facts, car: str, sections: dict | None, place) -> None:
-    """For every section loss whose interval lies above zero, where some of the car's clean laps entered the
+def _traffic_facts(facts: _Facts, car: str, sections: dict | None, place, sure: list) -> None:
+    """For the section losses ``sure`` (intervals above zero), where some of the car's clean laps entered the
     section in traffic (coaching/traffic.py): ``traffic.{sec}.laps`` (how many) and ``traffic.{sec}.clear_loss``
     (the section loss on the other laps, §10.2's formula, value None where too few are left); ``traffic.gap``, the
     gap that counts, once. Nothing without crossing times in the sections document."""
     order = {f.fact_id: k[1] for k, f in facts.items}
-    sure = [f for _, f in facts.items if f.kind == "section_loss" and f.lo is not None and f.value is not None
-            and f.lo > 0]
     if not sure or not (sections or {}).get("crossings"):
         return
     gap = float(cfg()["traffic"]["gap_s"])
     min_laps = int(params.load("engines")["min_clean_laps"])
-    said = False
+    said = any(f.fact_id == "traffic.gap" for _, f in facts.items)
     for f in sure:
         sec = f.section
         laps = traffic.traffic_laps(car, sec, sections)

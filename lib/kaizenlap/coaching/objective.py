@@ -284,9 +284,11 @@ def loss_split(car: str, section: str, sections_doc: dict | None, reps: int | No
     j = traffic.SETS[set_name].index(str(section))
     w = F / F.sum()
 
+    mid = [(k - 1) // 2] if k % 2 else [k // 2 - 1, k // 2]      # best-k = the median of the k smallest
+
     def parts(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         med = np.median(a, axis=-2)
-        bk = np.median(np.sort(a, axis=-2)[..., :k, :], axis=-2)
+        bk = np.partition(a, mid, axis=-2)[..., mid, :].mean(axis=-2)
         pace = (bk - F) - (bk - F).sum(axis=-1, keepdims=True) * w
         spread = (med - bk) - (med - bk).sum(axis=-1, keepdims=True) * w
         return pace[..., j], spread[..., j]
