@@ -110,7 +110,8 @@ def synthesize(brief: Brief) -> Synthesis:
             what = "pace, not spread" if o.diagnosis == "pace" else "spread, not pace"
             hypotheses.append({"text": f"The loss in {P} is likely {what}: {split}.",
                                "supported_by": [top.fact_id, pp.fact_id, sp.fact_id]})
-        if brief.fact(f"traffic.{sec}.laps") is not None:
+        busy = brief.fact(f"traffic.{sec}.laps")
+        if busy is not None and busy.value >= busy.n / 4:      # said where a quarter of the laps or more were
             said, ids = _traffic_said(brief, sec)
             hypotheses.append({"text": f"The loss in {P} is likely the driver's, not traffic: {said}.",
                                "supported_by": [top.fact_id, *ids]})
