@@ -108,6 +108,7 @@ def quality(label: str, inputs) -> None:
     by = {i.race_id: i for i in inputs}
     cars = 0
     objectives, diagnoses = Counter(), Counter()
+    traffic_none = traffic_moved = traffic_cars = 0
     bad_actions = actions = overlap = mostly = fuel = repeat = 0
     met = tried = 0
     shapes = []
@@ -134,6 +135,10 @@ def quality(label: str, inputs) -> None:
             objectives[o.get("kind")] += 1
             if o.get("diagnosis"):
                 diagnoses[o["diagnosis"]] += 1
+            if o.get("traffic"):
+                traffic_cars += 1
+                traffic_none += o.get("kind") == "none"
+                traffic_moved += o.get("kind") == "section"
             for a in car["actions"]:
                 actions += 1
                 sl = facts.get(f"sections.{a['section']}.section_loss")
@@ -155,8 +160,9 @@ def quality(label: str, inputs) -> None:
                     facts.get(i, {}).get("unit") == "share" and (facts[i]["value"] or 0) < 0.5 for i in h["supported_by"])
                 fuel += "fuel" in t.lower()
                 if re.search(r"not spread|not pace|more from pace|more from inconsistency", t):
-                    pg = next((facts[i] for i in h["supported_by"] if i.endswith(".pace_gap")), None)
-                    cc = next((facts[i] for i in h["supported_by"] if i.endswith(".consistency_cost")), None)
+                    pg = next((facts[i] for i in h["supported_by"] if i.endswith((".pace_gap", ".pace_part"))), None)
+                    cc = next((facts[i] for i in h["supported_by"]
+                               if i.endswith((".consistency_cost", ".spread_part"))), None)
                     if pg and cc and not (pg["lo"] > cc["hi"] or cc["lo"] > pg["hi"]):
                         overlap += 1
         if n_race:
@@ -164,6 +170,8 @@ def quality(label: str, inputs) -> None:
     print(f"coaching quality, {label}: {cars} car-races, {sum(objectives.values())} with enough clean laps")
     print(f"  objectives: {objectives.get('section', 0)} a section ({dict(diagnoses)}), {objectives.get('none', 0)} none "
           "(said plainly, no action)")
+    print(f"  sure section losses seen only in traffic (coaching/traffic.py): {traffic_cars} cars; {traffic_none} left "
+          f"with no objective for the driver, {traffic_moved} moved to their next sure loss")
     print(f"  actions on findings that fail their bar: {bad_actions} of {actions} (target 0)")
     print(f"  pace-or-spread stated where the intervals overlap: {overlap} (target 0); 'mostly' under one half: "
           f"{mostly}; fuel load: {fuel}; 'repeat the car's own best': {repeat}")

@@ -77,15 +77,19 @@ def test_pick_objective_one_rule():
     # the largest LOWER bound wins, not the largest value
     facts = [F("sections.im2.section_loss", 0.40, 0.01, 0.8, "im2"),
              F("sections.fl.section_loss", 0.20, 0.12, 0.28, "fl"),
-             F("sections.fl.pace_gap", 0.30, 0.25, 0.35, "fl", "section_detail"),
-             F("sections.fl.consistency_cost", 0.05, 0.01, 0.09, "fl", "section_detail")]
+             F("sections.fl.pace_part", 0.16, 0.12, 0.20, "fl", "section_detail"),
+             F("sections.fl.spread_part", 0.04, 0.01, 0.09, "fl", "section_detail")]
     o = objective.pick_objective(facts)
     assert (o.kind, o.section, o.diagnosis) == ("section", "fl", "pace")
-    facts[2], facts[3] = F("sections.fl.pace_gap", 0.05, 0.01, 0.09, "fl", "section_detail"), \
-        F("sections.fl.consistency_cost", 0.30, 0.25, 0.35, "fl", "section_detail")
+    facts[2], facts[3] = F("sections.fl.pace_part", 0.04, 0.01, 0.09, "fl", "section_detail"), \
+        F("sections.fl.spread_part", 0.16, 0.12, 0.20, "fl", "section_detail")
     assert objective.pick_objective(facts).diagnosis == "consistency"
-    facts[3] = F("sections.fl.consistency_cost", 0.08, 0.02, 0.35, "fl", "section_detail")
+    facts[3] = F("sections.fl.spread_part", 0.08, 0.02, 0.35, "fl", "section_detail")
     assert objective.pick_objective(facts).diagnosis == "section"      # intervals overlap: no direction
+    # the engine's pace gap and consistency cost (which carry the car's whole deficit) no longer decide it
+    gap_only = facts[:2] + [F("sections.fl.pace_gap", 0.30, 0.25, 0.35, "fl", "section_detail"),
+                            F("sections.fl.consistency_cost", 0.05, 0.01, 0.09, "fl", "section_detail")]
+    assert objective.pick_objective(gap_only).diagnosis == "section"
     lim = Fact(fact_id="limit.clean_laps", text="x", value=3, unit="laps", source="t", kind="limit", missing=True)
     assert objective.pick_objective([lim, *facts]).kind == "none"
 

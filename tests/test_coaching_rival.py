@@ -113,3 +113,28 @@ def test_deterministic_text_names_the_car_ahead_and_passes_the_validator(doc):
     assert len(said) == 1 and "Car 5" in said[0].text and "rival_ahead.im2.gain" in said[0].supported_by
     r = validate(syn.model_dump(), b)
     assert r.ok, r.errors
+
+
+def test_a_front_runner_is_coached_as_one(doc):
+    """Car 9 is 0.5 s/sub-section quicker than the field's median everywhere; given a sure IM2 loss it is told it is
+    already quicker than the field there and aims for its own best quarter, without "deficit" or "your better laps
+    already do it" (issue 20: texts that read oddly for a car faster than the field)."""
+    import copy
+
+    d = copy.deepcopy(doc)
+    nine = next(e for e in d["cars"] if e["car"] == "9")
+    item = next(i for i in nine["subsections"]["sections"] if i["section"] == "im2")
+    item["section_loss"] = {"value": 0.3, "lo": 0.2, "hi": 0.4, "n": LAPS}
+    b = build_brief("9", composite=None, sections=d, weather=None, pattern=None, quality=quality())
+    assert b.objective.section == "im2" and b.rival is None          # the fastest car: no nearest faster car
+    med, p25 = b.fact("target.im2.median"), b.fact("target.im2.p25")
+    # in IM2 the field's median on a lap is the mean of cars 1 and 22 there (offsets -0.2 and -0.4/6 of six cars)
+    assert med.value == pytest.approx(-0.5 + (0.2 + 0.4 / 6) / 2, abs=0.03)
+    syn = deterministic.synthesize(b)
+    (a,) = syn.actions
+    assert a.action.startswith("In IM2: already ") and f"{abs(med.value):.3f} s quicker" in a.action
+    assert f"{abs(p25.value):.3f} s quicker" in a.action and f"a quarter of your {p25.n} clean laps" in a.action
+    text = " ".join([syn.headline, *(h.text for h in syn.hypotheses), a.action])
+    assert "already do it" not in text and "deficit" not in text
+    r = validate(syn.model_dump(), b)
+    assert r.ok, r.errors

@@ -16,6 +16,7 @@ from kaizenlap.core.laptime import format_lap
 from kaizenlap.coaching import objective as obj
 from kaizenlap.coaching import read
 from kaizenlap.coaching import telemetry_facts
+from kaizenlap.coaching import traffic
 from kaizenlap.coaching.model import Fact
 
 SECTION_RE_NAMES = ("s1", "s2", "s3", "im1a", "im1", "im2a", "im2", "im3a", "fl")
@@ -120,7 +121,8 @@ class _Facts:
         items = sorted(self.items, key=lambda t: t[0])
         keep = [f for _, f in items if f.missing] + [f for _, f in items if not f.missing]
         keep = keep[:max(max_facts, sum(f.missing for f in keep))]
-        ordered = [f for _, f in items if f in keep]
+        kept = {id(f) for f in keep}            # by identity: comparing Fact models field by field is slow
+        ordered = [f for _, f in items if id(f) in kept]
         for i, f in enumerate(ordered, start=1):
             f.rank = i
         return ordered
@@ -326,7 +328,9 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
     for tf in telemetry_facts.facts_for_car(telemetry, car):       # telemetry: coaching/telemetry_facts.py
         facts.add(**tf)
 
-    # --- the objective (objective.pick_objective: one rule), its rival and its target
+    # --- traffic at the entry of every sure section loss (coaching/traffic.py), then the objective
+    # (objective.pick_objective: one rule), its rival and its target
+    _candidate_facts(facts, car, sections, place)
     objective = obj.pick_objective([f for _, f in facts.items])
     rival = _objective_facts(facts, objective, car, sections, place)
     ahead = _ahead_facts(facts, car, rival, quality, sections, place)
@@ -341,6 +345,83 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
                  sections=known, laps=list(range(1, lap_hi + 1)), places=places,
                  corners=[x["name"] for x in obj.track_corners(track_id)], objective=objective,
                  rival=rival["car"] if rival else None, rival_ahead=ahead["car"] if ahead else None)
+
+
+def _candidate_facts(facts: _Facts, car: str, sections: dict | None, place) -> None:
+    """The facts :func:`~.objective.pick_objective` reads about its candidates, in its order (largest lower bound
+    first), computed only as far as it looks: traffic for each candidate until one is not seen only in traffic,
+    then that one's pace and spread parts (its diagnosis)."""
+    sure = sorted((f for _, f in facts.items if f.kind == "section_loss" and f.lo is not None and f.value is not None
+                   and f.lo > 0), key=lambda f: (f.lo, f.value), reverse=True)
+    for f in sure:
+        _traffic_facts(facts, car, sections, place, [f])
+        by_id = {x.fact_id: x for _, x in facts.items}
+        if not obj.in_traffic_only(f, by_id.get(f"traffic.{f.section}.clear_loss"),
+                                   by_id.get(f"traffic.{f.section}.laps")):
+            _split_facts(facts, car, sections, place, [f])
+            return
+
+
+def _split_facts(facts: _Facts, car: str, sections: dict | None, place, losses: list) -> None:
+    """For the section losses ``losses`` (intervals above zero): the pace part and spread part, both beyond what the
+    car's overall pace predicts (``sections.{sec}.pace_part``, ``.spread_part``; objective.loss_split), which the
+    objective's diagnosis compares. Ranked with the section losses (the objective's text reads them)."""
+    k = int(params.load("engines")["best_k"])
+    order = {f.fact_id: key[1] for key, f in facts.items}
+    for f in losses:
+        sp = obj.loss_split(car, f.section, sections)
+        if sp is None:
+            continue
+        for key, what in (("pace", f"the pace part of its section loss (its {k} best times there against the field's "
+                                   "typical time, beyond what its overall pace predicts)"),
+                          ("spread", f"the spread part of its section loss (its typical time there against its {k} "
+                                     "best, beyond what its overall spread predicts)")):
+            e = sp[key]
+            facts.add(f"sections.{f.section}.{key}_part", "section_detail", "sections",
+                      f"{place(f.section)}: {what} {fmt(e['value'], 3)} s/lap ({_ci(e, 's/lap')})",
+                      e["value"], "s/lap", e["n"], e["lo"], e["hi"], section=f.section, order=order[f.fact_id],
+                      priority="section_loss")
+
+
+def _traffic_facts(facts: _Facts, car: str, sections: dict | None, place, sure: list) -> None:
+    """For the section losses ``sure`` (intervals above zero), where some of the car's clean laps entered the
+    section in traffic (coaching/traffic.py): ``traffic.{sec}.laps`` (how many) and ``traffic.{sec}.clear_loss``
+    (the section loss on the other laps, §10.2's formula, value None where too few are left); ``traffic.gap``, the
+    gap that counts, once. Nothing without crossing times in the sections document."""
+    order = {f.fact_id: k[1] for k, f in facts.items}
+    if not sure or not (sections or {}).get("crossings"):
+        return
+    gap = float(cfg()["traffic"]["gap_s"])
+    min_laps = int(params.load("engines")["min_clean_laps"])
+    said = any(f.fact_id == "traffic.gap" for _, f in facts.items)
+    for f in sure:
+        sec = f.section
+        laps = traffic.traffic_laps(car, sec, sections)
+        got = traffic.section_loss_on(car, sec, sections, exclude=laps) if laps else None
+        if got is None or not got["n_out"]:
+            continue
+        if not said:
+            facts.add("traffic.gap", "traffic", "sections",
+                      f"a lap is in traffic at a section when it crosses the section's entry line less than "
+                      f"{fmt(gap, 1)} s behind another car that then goes through the section slower than this car's "
+                      "median there", gap, "s", order=99)
+            said = True
+        total = got["n"] + got["n_out"]
+        facts.add(f"traffic.{sec}.laps", "traffic", "sections",
+                  f"{place(sec)}: {got['n_out']} of the car's {total} clean laps entered it in traffic (less than "
+                  f"{fmt(gap, 1)} s behind a car that went through it slower than this car's median there)",
+                  got["n_out"], "laps", n=total, section=sec, order=order[f.fact_id])
+        if got["value"] is None:
+            facts.add(f"traffic.{sec}.clear_loss", "traffic", "sections",
+                      f"{place(sec)} out of traffic: only {got['n']} clean laps, too few (statistics need {min_laps}) "
+                      "to tell its loss from traffic", None, "s/lap", n=got["n"], section=sec, order=order[f.fact_id])
+        else:
+            v = got["value"]
+            facts.add(f"traffic.{sec}.clear_loss", "traffic", "sections",
+                      f"{place(sec)} on the car's {got['n']} clean laps out of traffic at its entry: {fmt(abs(v), 3)} "
+                      f"s/lap {'slower' if v >= 0 else 'quicker'} there than the car's overall pace to the field "
+                      f"predicts ({_ci(got, 's/lap')})" + _significance(got, got["lo"] > 0),
+                      v, "s/lap", got["n"], got["lo"], got["hi"], section=sec, order=order[f.fact_id])
 
 
 def _signed(v: float, slower: str = "slower", quicker: str = "quicker") -> str:

@@ -48,6 +48,32 @@ def _cause(brief: Brief, sec: str) -> list[dict]:
     return []
 
 
+def _within(brief: Brief) -> tuple[str, list[str]]:
+    """How the traffic rule reads: "within a second of a slower car" (coaching/traffic.py; params traffic)."""
+    t = conf.load("coaching")["traffic"]
+    gap = brief.fact("traffic.gap")
+    who = "a slower car" if t["rule"] == "slower_ahead" else "another car"
+    if gap is None or abs(gap.value - 1.0) < 1e-9:
+        return f"within a second of {who}", []
+    return f"within {_v(brief, gap.fact_id)} s of {who}", [gap.fact_id]
+
+
+def _traffic_said(brief: Brief, sec: str) -> tuple[str, list[str]]:
+    """What traffic did to ``sec``'s loss, for a sentence that already names the section: the laps in traffic and
+    the loss on the others."""
+    n, clear = brief.fact(f"traffic.{sec}.laps"), brief.fact(f"traffic.{sec}.clear_loss")
+    within, ids = _within(brief)
+    head = f"{_v(brief, n.fact_id)} of its {n.n} clean laps there began {within}"
+    if clear.value is None:
+        return (head + f"; the {clear.n} laps out of traffic are too few to tell the loss from traffic",
+                [n.fact_id, clear.fact_id, *ids])
+    way = "slower" if clear.value >= 0 else "quicker"
+    zero = "which may be zero" if clear.lo <= 0 <= clear.hi else "clear of zero"
+    return (head + f"; on the {clear.n} laps out of traffic it is {fmt(abs(clear.value), clear.digits)} s/lap {way} "
+                   f"than the car's overall pace predicts (95% CI {fmt(clear.lo, 3)} to {fmt(clear.hi, 3)}), {zero}",
+            [n.fact_id, clear.fact_id, *ids])
+
+
 def _sure(f) -> bool:
     return f is not None and f.lo is not None and f.hi is not None and (f.lo > 0 or f.hi < 0)
 
@@ -76,17 +102,26 @@ def synthesize(brief: Brief) -> Synthesis:
         top = brief.fact(f"sections.{sec}.section_loss")
         headline = (f"{car}: objective {P}: {_v(brief, top.fact_id)} s/lap slower there than the car's overall pace "
                     f"predicts (95% CI {fmt(top.lo, 3)} to {fmt(top.hi, 3)}, n={top.n} clean laps)")
-        pg, cc = brief.fact(f"sections.{sec}.pace_gap"), brief.fact(f"sections.{sec}.consistency_cost")
-        if o.diagnosis == "pace":
-            hypotheses.append({"text": f"The loss in {P} is likely pace, not spread: even its best times there are "
-                                       f"{_v(brief, pg.fact_id)} s/lap off the field's best, against "
-                                       f"{_v(brief, cc.fact_id)} s/lap lost to lap-to-lap spread (intervals apart).",
-                               "supported_by": [top.fact_id, pg.fact_id, cc.fact_id]})
-        elif o.diagnosis == "consistency":
-            hypotheses.append({"text": f"The loss in {P} is likely spread, not pace: {_v(brief, cc.fact_id)} s/lap "
-                                       f"lost to lap-to-lap spread there against {_v(brief, pg.fact_id)} s/lap off "
-                                       "the field's best on its best laps (intervals apart).",
-                               "supported_by": [top.fact_id, pg.fact_id, cc.fact_id]})
+        pp, sp = brief.fact(f"sections.{sec}.pace_part"), brief.fact(f"sections.{sec}.spread_part")
+        if o.diagnosis in ("pace", "consistency") and pp is not None and sp is not None:
+            split = (f"of the loss there beyond the car's overall pace, {_v(brief, pp.fact_id)} s/lap is in its best "
+                     f"times (95% CI {fmt(pp.lo, 3)} to {fmt(pp.hi, 3)}) and {_v(brief, sp.fact_id)} s/lap in its "
+                     f"lap-to-lap spread (95% CI {fmt(sp.lo, 3)} to {fmt(sp.hi, 3)})")
+            what = "pace, not spread" if o.diagnosis == "pace" else "spread, not pace"
+            hypotheses.append({"text": f"The loss in {P} is likely {what}: {split}.",
+                               "supported_by": [top.fact_id, pp.fact_id, sp.fact_id]})
+        busy = brief.fact(f"traffic.{sec}.laps")
+        if busy is not None and busy.value >= busy.n / 4:      # said where a quarter of the laps or more were
+            said, ids = _traffic_said(brief, sec)
+            hypotheses.append({"text": f"The loss in {P} is likely the driver's, not traffic: {said}.",
+                               "supported_by": [top.fact_id, *ids]})
+        for other in o.traffic:
+            if brief.fact(f"traffic.{other}.laps") is not None:
+                said, ids = _traffic_said(brief, other)
+                hypotheses.append({"text": f"The time lost in {brief.place(other)} likely came in traffic, not from "
+                                           f"the driver: {said}.",
+                                   "supported_by": [f"sections.{other}.section_loss", *ids]})
+                break
         rg = brief.fact(f"rival.{sec}.gain")
         if rival is not None and rg is not None and _sure(rg) and rg.value > 0:
             hypotheses.append({"text": f"{car_label(rival.car)}, the nearest faster car, likely shows what is "
@@ -136,15 +171,31 @@ def synthesize(brief: Brief) -> Synthesis:
                 ref = (f" {car_label(rival.car)} gains {_v(brief, rg.fact_id)} s/lap on you there: study its line "
                        "and speed through those corners.")
                 ev.append(rg.fact_id)
-            now = f"{fmt(abs(med.value), med.digits)} s {'quicker' if med.value < 0 else 'slower'}"
+            reached = f"a quarter of your {p25.n} clean laps there did it"
+            if med.value < 0:
+                # a car already quicker than the field there (a front-runner): say so, the gain is its own best quarter
+                text = (f"In {P}: already {fmt(abs(med.value), med.digits)} s quicker than the field's median on the "
+                        f"same lap; the time left is in your best quarter of laps: {fmt(abs(p25.value), p25.digits)} s "
+                        f"{way}, as the median of {stint} clean laps in a row ({reached}).")
+            else:
+                text = (f"In {P}: aim for {fmt(abs(p25.value), p25.digits)} s {way} than the field's median on the same "
+                        f"lap, as the median of {stint} clean laps in a row ({reached}; your race median was "
+                        f"{fmt(abs(med.value), med.digits)} s slower).")
             actions.append({"section": sec,
-                            "action": f"In {P}: bring your time there to {fmt(abs(p25.value), p25.digits)} s {way} "
-                                      f"than the field's median on the same lap, or better, as the median of {stint} "
-                                      f"clean laps (your better laps there already do it; your race median was "
-                                      f"{now})." + ref,
+                            "action": text + ref,
                             "measure": {"metric": "median_section_delta_to_field_s",
                                         "target": round(p25.value, p25.digits), "over_laps": stint},
                             "evidence": ev})
+    elif o is not None and o.traffic and brief.fact(f"traffic.{o.traffic[0]}.laps") is not None:
+        places = [brief.place(x) for x in o.traffic if brief.fact(f"traffic.{x}.laps") is not None]
+        headline = (f"{car}: no objective for the driver this race: the time lost in {' and '.join(places[:2])} came "
+                    f"on laps spent {_within(brief)[0]}")
+        for x in o.traffic[:2]:
+            if brief.fact(f"traffic.{x}.laps") is not None:
+                said, ids = _traffic_said(brief, x)
+                hypotheses.append({"text": f"The time lost in {brief.place(x)} likely came in traffic, not from the "
+                                           f"driver: {said}.",
+                                   "supported_by": [f"sections.{x}.section_loss", *ids]})
     else:
         top = losses[0] if losses else None
         if top is not None:

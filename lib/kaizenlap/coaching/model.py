@@ -102,6 +102,8 @@ class Objective(BaseModel):
     rival: Optional[str] = Field(None, description="the nearest faster car of the class, when there is one")
     rival_ahead: Optional[str] = Field(None, description="the car ahead at the flag in the class (official "
                                        "results), where it is not the nearest faster car; null for the winner")
+    traffic: list[str] = Field(default_factory=list, description="sections whose loss was clear of zero but seen "
+                               "only on laps in traffic (coaching/traffic.py): passed over, not blamed on the driver")
 
 
 class FollowUp(BaseModel):

@@ -15,12 +15,16 @@ Three pure pieces the brief builds on:
 The rule (``pick_objective``), in order:
 
 1. fewer clean laps than the engines need -> no objective (``kind: none``);
-2. candidates: the car's section losses whose 95% interval lies wholly above zero (a section loss beyond the
-   car's overall deficit, DATA_REFERENCE §10.2); none -> no objective, no action;
-3. the candidate with the largest lower bound (the sections engine's ranking: large *and* sure);
-4. its diagnosis: ``consistency`` when that section's consistency-cost interval lies wholly above its pace-gap
-   interval, ``pace`` when the pace-gap interval lies wholly above the consistency-cost one, else ``section``
-   (the loss is sure, its split into pace and consistency is not);
+2. candidates: the car's section losses whose 95% interval lies wholly above zero (time lost in a section beyond
+   what the car's overall pace predicts, DATA_REFERENCE §10.2); none -> no objective, no action;
+3. the candidate with the largest lower bound (the sections engine's ranking: large *and* sure) that is not seen
+   only in traffic (:func:`in_traffic_only`: recomputed on the laps out of traffic at the section's entry line,
+   coaching/traffic.py, it no longer clears zero); every candidate seen only in traffic -> no objective for the
+   driver, said as such (``traffic`` lists the sections passed over);
+4. its diagnosis, from the loss's split into a pace part and a spread part, both section-local
+   (:func:`loss_split`; the pace gap and consistency cost of the engine carry the car's whole deficit):
+   ``consistency`` when the spread part's interval lies wholly above the pace part's, ``pace`` when the reverse,
+   else ``section`` (the loss is sure, its split is not);
 5. its target: for ``pace`` and ``section`` the car's own 25th percentile of its time there against the field's
    median on the same lap (reached on a quarter of its clean laps: reachable), with the nearest faster car's
    gain there as the reference; for ``consistency`` the field's median spread (interquartile range) there.
@@ -257,6 +261,49 @@ def targets(car: str, section: str, sections_doc: dict | None) -> dict | None:
             "field_iqr": float(np.median(spreads)), "field_cars": len(spreads), "n": len(a[2])}
 
 
+def loss_split(car: str, section: str, sections_doc: dict | None, reps: int | None = None) -> dict | None:
+    """The section loss (§10.2) split into its pace and spread parts, both section-local (beyond the car's overall
+    pace, as the loss itself): with ``b`` the median of the car's k fastest times per section (``best_k``), ``m``
+    the median, ``F`` the field's typical time and ``w = F_s / ΣF``,
+
+        pace part   = (b_s − F_s) − w · Σ(b − F)
+        spread part = (m_s − b_s) − w · Σ(m − b)          (pace part + spread part = section loss)
+
+    over the car's clean laps of the set; 95% percentile bootstrap of the laps (paired across sections;
+    ``objective.bootstrap_reps``, seeded by car and section). ``{pace: {value, lo, hi, n}, spread: {...}}`` or
+    None. The whole deficit is taken out of both, so a car slow everywhere is not called a pace problem in every
+    section (issue 20)."""
+    from kaizenlap.coaching import traffic
+
+    set_name = traffic.SET_OF.get(str(section))
+    got = traffic.car_laps(car, set_name, sections_doc) if set_name and sections_doc else None
+    k = int(conf.load("engines")["best_k"])
+    if got is None or len(got[0]) < max(_min_laps(), k):
+        return None
+    _, x, F = got
+    j = traffic.SETS[set_name].index(str(section))
+    w = F / F.sum()
+
+    mid = [(k - 1) // 2] if k % 2 else [k // 2 - 1, k // 2]      # best-k = the median of the k smallest
+
+    def parts(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        med = np.median(a, axis=-2)
+        bk = np.partition(a, mid, axis=-2)[..., mid, :].mean(axis=-2)
+        pace = (bk - F) - (bk - F).sum(axis=-1, keepdims=True) * w
+        spread = (med - bk) - (med - bk).sum(axis=-1, keepdims=True) * w
+        return pace[..., j], spread[..., j]
+
+    n = len(x)
+    reps = int(cfg()["bootstrap_reps"] if reps is None else reps)
+    bp, bs = parts(x[_rng("split", str(car), str(section)).integers(0, n, (reps, n))])
+    p, sp = parts(x)
+    out = {}
+    for name, v, b in (("pace", p, bp), ("spread", sp, bs)):
+        lo, hi = np.quantile(b, [0.025, 0.975])
+        out[name] = {"value": float(v), "lo": float(lo), "hi": float(hi), "n": n}
+    return out
+
+
 def met_in_race(values: np.ndarray, target: float, window: int, stat: str = "median") -> bool:
     """Whether any ``window`` consecutive clean laps (``values`` in lap order) have their median (or IQR) at
     or below ``target``: the check bench/coaching.py reports (a target no car reaches is no target)."""
@@ -275,10 +322,27 @@ class Objective:
     section: str | None = None
     diagnosis: str | None = None    # pace | consistency | section (sure loss, split not sure)
     fact_ids: list[str] = field(default_factory=list)
-    rule: str = "largest lower bound of a section loss whose 95% interval lies above zero (DATA_REFERENCE 11.6)"
+    rule: str = "largest lower bound of a section loss whose 95% interval lies above zero and holds on the laps " \
+                "out of traffic (DATA_REFERENCE 11.6)"
+    traffic: list[str] = field(default_factory=list)   # sure losses passed over: seen only on laps in traffic
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def in_traffic_only(loss, clear, laps=None) -> bool:
+    """Whether a sure section loss (``loss``, a ``section_loss`` fact) is seen only in traffic. ``clear`` (its
+    ``traffic.{sec}.clear_loss`` fact) is the loss recomputed on the clean laps out of traffic at the section's
+    entry line (coaching/traffic.py), ``laps`` (``traffic.{sec}.laps``) how many laps were left out: seen only in
+    traffic when the recomputed interval reaches zero while the estimate is smaller than over all laps (the
+    traffic laps made it; a loss as large out of traffic whose interval only widened with fewer laps stays the
+    driver's), or, where too few laps are left to recompute it, when most of the laps were in traffic. No
+    ``clear`` fact (no lap in traffic): False."""
+    if clear is None:
+        return False
+    if clear.value is None or clear.lo is None:
+        return laps is not None and laps.value is not None and laps.value > clear.n
+    return clear.lo <= 0 and clear.value < loss.value
 
 
 def pick_objective(facts: list) -> Objective:
@@ -288,16 +352,29 @@ def pick_objective(facts: list) -> Objective:
         return Objective("none", "too few clean laps for section statistics")
     sure = [f for f in facts if f.kind == "section_loss" and f.lo is not None and f.value is not None and f.lo > 0]
     if not sure:
-        return Objective("none", "no section loses time beyond the car's overall deficit with its interval clear "
-                                 "of zero")
-    top = max(sure, key=lambda f: (f.lo, f.value))
-    pg, cc = by_id.get(f"sections.{top.section}.pace_gap"), by_id.get(f"sections.{top.section}.consistency_cost")
+        return Objective("none", "no section loses time beyond what the car's overall pace predicts with its "
+                                 "interval clear of zero")
+    traffic, top = [], None
+    for f in sorted(sure, key=lambda f: (f.lo, f.value), reverse=True):
+        if in_traffic_only(f, by_id.get(f"traffic.{f.section}.clear_loss"), by_id.get(f"traffic.{f.section}.laps")):
+            traffic.append(f.section)
+            continue
+        top = f
+        break
+    if top is None:
+        return Objective("none", f"{len(sure)} section loss(es) clear of zero, each seen only on laps in traffic",
+                         fact_ids=[x for s in traffic for x in (f"sections.{s}.section_loss",
+                                                               f"traffic.{s}.clear_loss", f"traffic.{s}.laps")],
+                         traffic=traffic)
+    pp, sp = by_id.get(f"sections.{top.section}.pace_part"), by_id.get(f"sections.{top.section}.spread_part")
     diagnosis = "section"
-    if pg is not None and cc is not None and None not in (pg.lo, pg.hi, cc.lo, cc.hi):
-        if cc.lo > pg.hi:
+    if pp is not None and sp is not None and None not in (pp.lo, pp.hi, sp.lo, sp.hi):
+        if sp.lo > pp.hi:
             diagnosis = "consistency"
-        elif pg.lo > cc.hi:
+        elif pp.lo > sp.hi:
             diagnosis = "pace"
-    ids = [top.fact_id] + [f.fact_id for f in (pg, cc) if f is not None and diagnosis != "section"]
-    return Objective("section", f"{len(sure)} section loss(es) clear of zero; this one has the largest lower bound",
-                     section=top.section, diagnosis=diagnosis, fact_ids=ids)
+    ids = [top.fact_id] + [f.fact_id for f in (pp, sp) if f is not None and diagnosis != "section"]
+    why = f"{len(sure)} section loss(es) clear of zero; this one has the largest lower bound"
+    if traffic:
+        why += f" of those not seen only in traffic ({len(traffic)} passed over)"
+    return Objective("section", why, section=top.section, diagnosis=diagnosis, fact_ids=ids, traffic=traffic)

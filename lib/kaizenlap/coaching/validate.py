@@ -354,7 +354,7 @@ FUEL = re.compile(r"\bfuel\b", re.I)
 UNIT_OF_METRIC = {"median_section_time_s": {"s"}, "median_lap_time_s": {"s"}, "residual_sd_s": {"s"},
                   "section_loss_s": {"s/lap"}, "median_section_delta_to_field_s": {"s"},
                   "section_time_iqr_s": {"s"}}
-DIRECTIONAL = {"section_loss", "rival", "target", "trend", "telemetry"}
+DIRECTIONAL = {"section_loss", "rival", "target", "trend", "telemetry", "traffic"}
 
 
 @dataclass
@@ -767,7 +767,9 @@ def _references(masked: str, brief: Brief, where: str, errors: list[str]) -> Non
 def _claims(masked: str, mentions, brief: Brief, where: str, errors: list[str]) -> None:
     loss = {f.section: f for f in brief.facts if f.kind == "section_loss" and f.section}
     objective = getattr(brief, "objective", None)
-    sure = [f for f in loss.values() if f.lo is not None and f.lo > 0]
+    in_traffic = {str(s).lower() for s in getattr(objective, "traffic", None) or []}
+    # a sure loss seen only in traffic (objective.in_traffic_only) is not the driver's: "no objective" may be said
+    sure = [f for f in loss.values() if f.lo is not None and f.lo > 0 and str(f.section).lower() not in in_traffic]
     for a, b in _sentences(masked):
         sent = masked[a:b]
         for rx, kind in ((STRENGTH_CLAIM, "strength"), (WEAKNESS_CLAIM, "weakness")):

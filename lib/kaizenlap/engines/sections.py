@@ -165,7 +165,11 @@ def analyse(laps: pd.DataFrame, race_id: str) -> dict:
            "params": {"best_k": c["best_k"], "bootstrap": c["bootstrap"], "min_clean_laps": c["min_clean_laps"]},
            "reference": {k: v for k, v in ref_docs.items()},
            "cars": sorted(cars, key=lambda e: e["car"]),
-           "laps": per_lap.to_dict(orient="records")}
+           "laps": per_lap.to_dict(orient="records"),
+           # each car-lap's race clock at the finish line and its lap time: the timing-line crossings the coaching's
+           # traffic rule reads (coaching/traffic.py; DATA_REFERENCE 10.2)
+           "crossings": laps[["car", "lap", "elapsed_s", "lap_time_s"]].to_dict(orient="records")
+           if {"elapsed_s", "lap_time_s"} <= set(laps.columns) else []}
     return plain(doc)
 
 
