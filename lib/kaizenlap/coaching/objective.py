@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from kaizenlap.core import params
-from kaizenlap.coaching import conf
+from kaizenlap.coaching import conf, traffic
 
 SUBS_OF_SECTOR = {"s1": ("im1a", "im1"), "s2": ("im2a", "im2"), "s3": ("im3a", "fl")}
 SECTOR_OF = {sub: sec for sec, subs in SUBS_OF_SECTOR.items() for sub in subs}
@@ -273,7 +273,6 @@ def loss_split(car: str, section: str, sections_doc: dict | None, reps: int | No
     ``objective.bootstrap_reps``, seeded by car and section). ``{pace: {value, lo, hi, n}, spread: {...}}`` or
     None. The whole deficit is taken out of both, so a car slow everywhere is not called a pace problem in every
     section (issue 20)."""
-    from kaizenlap.coaching import traffic
 
     set_name = traffic.SET_OF.get(str(section))
     got = traffic.car_laps(car, set_name, sections_doc) if set_name and sections_doc else None
@@ -354,18 +353,18 @@ def pick_objective(facts: list) -> Objective:
     if not sure:
         return Objective("none", "no section loses time beyond what the car's overall pace predicts with its "
                                  "interval clear of zero")
-    traffic, top = [], None
+    in_traffic, top = [], None
     for f in sorted(sure, key=lambda f: (f.lo, f.value), reverse=True):
         if in_traffic_only(f, by_id.get(f"traffic.{f.section}.clear_loss"), by_id.get(f"traffic.{f.section}.laps")):
-            traffic.append(f.section)
+            in_traffic.append(f.section)
             continue
         top = f
         break
     if top is None:
         return Objective("none", f"{len(sure)} section loss(es) clear of zero, each seen only on laps in traffic",
-                         fact_ids=[x for s in traffic for x in (f"sections.{s}.section_loss",
+                         fact_ids=[x for s in in_traffic for x in (f"sections.{s}.section_loss",
                                                                f"traffic.{s}.clear_loss", f"traffic.{s}.laps")],
-                         traffic=traffic)
+                         traffic=in_traffic)
     pp, sp = by_id.get(f"sections.{top.section}.pace_part"), by_id.get(f"sections.{top.section}.spread_part")
     diagnosis = "section"
     if pp is not None and sp is not None and None not in (pp.lo, pp.hi, sp.lo, sp.hi):
@@ -375,6 +374,6 @@ def pick_objective(facts: list) -> Objective:
             diagnosis = "pace"
     ids = [top.fact_id] + [f.fact_id for f in (pp, sp) if f is not None and diagnosis != "section"]
     why = f"{len(sure)} section loss(es) clear of zero; this one has the largest lower bound"
-    if traffic:
-        why += f" of those not seen only in traffic ({len(traffic)} passed over)"
-    return Objective("section", why, section=top.section, diagnosis=diagnosis, fact_ids=ids, traffic=traffic)
+    if in_traffic:
+        why += f" of those not seen only in traffic ({len(in_traffic)} passed over)"
+    return Objective("section", why, section=top.section, diagnosis=diagnosis, fact_ids=ids, traffic=in_traffic)
