@@ -748,6 +748,9 @@ class RaceTelemetry(BaseModel):
     not_computed: int = Field(0, description="values that could not be computed (the engine's document lists why)")
     issues: list[Doc] = Field(default_factory=list, description="telemetry rows set aside by the reader: code, "
                                                                 "message, file, first line")
+    section_check: Optional[Doc] = Field(None, description="telemetry sector times against the official S1-S3 on "
+                                         "every lap matched to the timing: tolerance_s, n_laps, per sector the median "
+                                         "and largest error, the laps flagged (DATA_REFERENCE 10.7)")
 
 
 class TelemetryChannels(BaseModel):

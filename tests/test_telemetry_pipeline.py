@@ -224,6 +224,11 @@ def test_race_telemetry_endpoint_equals_the_engine_and_the_truth(client):
                 assert abs(item["brake_m"]["value"] - brake) < 5.0
                 checked += 1
     assert checked > 20
+    # the reconciliation with the official sector times is served: the 35 complete laps of the 5 cars checked,
+    # none flagged (the generated laps are clean), S1-S3
+    sc = body["section_check"]
+    assert sc == summary["section_check"] and sc["n_laps"] == 35 and sc["n_flagged"] == 0, sc
+    assert [x["sector"] for x in sc["sectors"]] == ["S1", "S2", "S3"] and all(x["n"] == 35 for x in sc["sectors"])
     assert body["reference_car"] == min(body["cars"], key=lambda x: x["reference"]["time_s"])["car"]
     assert len(r.content) < 200_000
 

@@ -163,7 +163,7 @@ async def race_telemetry(request: Request, race_id: str = id_path("race id")):
                 "reason": doc.get("reason"), "length_m": doc.get("length_m"),
                 "reference_car": telemetry_views.fastest(doc.get("cars", [])),
                 "corners": doc.get("corners", []), "cars": cars, "not_computed": len(doc.get("not_computed") or []),
-                "issues": doc.get("issues") or []}
+                "issues": doc.get("issues") or [], "section_check": doc.get("section_check")}
     return await respond(request, M.RaceTelemetry, produce)
 
 

@@ -53,7 +53,7 @@ def summary(doc: dict) -> dict:
                   "track_id": doc.get("track_id"), "car": None, "lap": None, "available": bool(doc.get("available")),
                   "reason": doc.get("reason"), "length_m": doc.get("length_m"), "corners": doc.get("corners", []),
                   "cars": cars, "not_computed": doc.get("not_computed", []), "issues": doc.get("issues", []),
-                  "level": (doc.get("params") or {}).get("level")})
+                  "level": (doc.get("params") or {}).get("level"), "section_check": doc.get("section_check")})
 
 
 def _lap_key(lap: dict) -> str:

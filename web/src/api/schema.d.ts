@@ -1737,6 +1737,8 @@ export interface components {
             reference_car?: string | null;
             /** Run Id */
             run_id: string;
+            /** @description telemetry sector times against the official S1-S3 on every lap matched to the timing: tolerance_s, n_laps, per sector the median and largest error, the laps flagged (DATA_REFERENCE 10.7) */
+            section_check?: components["schemas"]["Doc"] | null;
             /** Track Id */
             track_id?: string | null;
         };
