@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,17 +141,12 @@ def measure(b, base: str, cars: list[str], season_cars: list[str], rate: float) 
 
 
 def serve(store: str, dist: Path) -> tuple[subprocess.Popen, str]:
-    from test_web_e2e import CSP, SERVER, _free_port
+    from test_web_e2e import CSP, SERVER, _free_port, wait_healthy
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-c", SERVER.format(root=str(ROOT), store=store, dist=str(dist),
                                                                    csp=CSP, port=port)], cwd=str(ROOT))
     base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base + "/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.2)
+    wait_healthy(base)
     return proc, base
 
 

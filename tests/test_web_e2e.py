@@ -68,6 +68,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_healthy(base: str, tries: int = 100) -> bool:
+    """Whether the app at ``base`` answers /health within ``tries`` x 0.2 s."""
+    for _ in range(tries):
+        try:
+            urllib.request.urlopen(base + "/health", timeout=1)
+            return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
 def publish_sample_store(tmp: Path, run_id: str, tracks: tuple[str, ...] = ("barber",),
                          settings: dict | None = None) -> tuple[str, dict]:
     """The sample season's races of ``tracks`` (written afresh: a ``data/sample`` of an older generator is never
@@ -112,13 +123,7 @@ def site(tmp_path_factory):
     (tmp / "reports" / "run-e2e" / "index.html").write_text("<h1>run</h1>")
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=str(ROOT))
     base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base + "/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
+    if not wait_healthy(base):
         proc.kill()
         pytest.fail("serve did not start")
     yield base, docs

@@ -90,7 +90,21 @@ class TelemetryCache:
     bytes_read: int = 0
 
 
-class _Counted:
+class _Wrapper:
+    """A read-only binary stream over another one, which its owner closes (what pyarrow's reader asks of it)."""
+
+    def readable(self) -> bool:
+        return True
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+class _Counted(_Wrapper):
     """A binary stream that counts the bytes read through it (for the limits and the bench)."""
 
     def __init__(self, fh: BinaryIO, limit: int) -> None:
@@ -102,16 +116,6 @@ class _Counted:
         if self.n > self.limit:
             raise OverflowError(f"over {self.limit} bytes")
         return data
-
-    def readable(self) -> bool:
-        return True
-
-    @property
-    def closed(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
 
 
 def _gcs_object(url: str, generation: int | None = None):
@@ -202,7 +206,7 @@ def _open(source: str | Path, generation: int | None = None,
     return fh, Path(text).name, [fh]
 
 
-class _Range:
+class _Range(_Wrapper):
     """At most ``length`` bytes of ``fh`` from where it stands (a byte range of the file, for a reader)."""
 
     def __init__(self, fh: BinaryIO, length: int | None) -> None:
@@ -216,16 +220,6 @@ class _Range:
         data = self.fh.read(size) if size else b""
         self.left -= len(data)
         return data
-
-    def readable(self) -> bool:
-        return True
-
-    @property
-    def closed(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
 
 
 def _size(source: str | Path, generation: int | None) -> int | None:
