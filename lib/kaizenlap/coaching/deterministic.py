@@ -78,6 +78,50 @@ def _sure(f) -> bool:
     return f is not None and f.lo is not None and f.hi is not None and (f.lo > 0 or f.hi < 0)
 
 
+def _pace_to(brief: Brief, fact) -> str:
+    """" Over a whole lap Car 17 is 0.200 s quicker by median clean lap (n=15)." from a ``rival.car`` or
+    ``rival_ahead.car`` fact (value: this car's median clean lap minus the other's)."""
+    if fact.value is None:
+        return ""
+    return (f" Over a whole lap {car_label(fact.car)} is {fmt(abs(fact.value), fact.digits)} s "
+            f"{'quicker' if fact.value >= 0 else 'slower'} by median clean lap (n={fact.n}).")
+
+
+def _rivals(brief: Brief, car: str, sec: str | None, said_before: list[dict]) -> list[dict]:
+    """Where the nearest faster car, and the car ahead at the flag, gain on ``car`` with the interval clear of
+    zero: the largest such section other than the objective ``sec`` (said apart), and the car ahead's gain in
+    ``sec`` or its largest. With no objective (``sec`` None) each car's lap pace against this one is said too,
+    so a car with nothing sure of its own still reads where its rivals are quicker."""
+    out: list[dict] = []
+    rival = brief.fact("rival.car")
+    if rival is not None:
+        clear = [f for f in brief.facts if f.fact_id.startswith("rival.") and f.section and f.section != sec
+                 and _sure(f) and f.value > 0]
+        if clear:
+            big = max(clear, key=lambda f: f.value)
+            said = any(rival.fact_id in h["supported_by"] for h in said_before)
+            pace = _pace_to(brief, rival) if sec is None else ""
+            who = f"Elsewhere {car_label(rival.car)}" if said else \
+                f"{car_label(rival.car)} (the nearest faster car)"
+            out.append({"text": f"{who} likely gains the most on {car} in {brief.place(big.section)}: "
+                                f"{_v(brief, big.fact_id)} s/lap (95% CI {fmt(big.lo, 3)} to "
+                                f"{fmt(big.hi, 3)}, n={big.n}).{pace}",
+                        "supported_by": [big.fact_id, rival.fact_id]})
+    ahead = brief.fact("rival_ahead.car")        # the car ahead at the flag, where it is another car
+    if ahead is not None:
+        clear = [f for f in brief.facts if f.fact_id.startswith("rival_ahead.") and f.section and _sure(f)
+                 and f.value > 0]
+        here = next((f for f in clear if f.section == sec), None)
+        big = here or (max(clear, key=lambda f: f.value) if clear else None)
+        if big is not None:
+            pace = _pace_to(brief, ahead) if sec is None else ""
+            out.append({"text": f"{car_label(ahead.car)}, the car ahead at the flag, likely gains "
+                                f"{_v(brief, big.fact_id)} s/lap on {car} in {brief.place(big.section)}"
+                                f" (95% CI {fmt(big.lo, 3)} to {fmt(big.hi, 3)}, n={big.n}).{pace}",
+                        "supported_by": [big.fact_id, ahead.fact_id]})
+    return out
+
+
 def synthesize(brief: Brief) -> Synthesis:
     """One objective (``brief.objective``, chosen by :func:`~.objective.pick_objective`), said first; its
     evidence as hypotheses; one action that matches the diagnosis with a target the car reaches on its better
@@ -129,29 +173,7 @@ def synthesize(brief: Brief) -> Synthesis:
                                        f"(95% CI {fmt(rg.lo, 3)} to {fmt(rg.hi, 3)}, n={rg.n}).",
                                "supported_by": [rg.fact_id, rival.fact_id]})
         hypotheses += _cause(brief, sec)
-        if rival is not None:
-            clear = [f for f in brief.facts if f.fact_id.startswith("rival.") and f.section and f.section != sec
-                     and _sure(f) and f.value > 0]
-            if clear:
-                big = max(clear, key=lambda f: f.value)
-                said = any(rival.fact_id in h["supported_by"] for h in hypotheses)
-                who = f"Elsewhere {car_label(rival.car)}" if said else \
-                    f"{car_label(rival.car)} (the nearest faster car)"
-                hypotheses.append({"text": f"{who} likely gains the most on {car} in {brief.place(big.section)}: "
-                                           f"{_v(brief, big.fact_id)} s/lap (95% CI {fmt(big.lo, 3)} to "
-                                           f"{fmt(big.hi, 3)}, n={big.n}).",
-                                   "supported_by": [big.fact_id, rival.fact_id]})
-        ahead = brief.fact("rival_ahead.car")        # the car ahead at the flag, where it is another car
-        if ahead is not None:
-            clear = [f for f in brief.facts if f.fact_id.startswith("rival_ahead.") and f.section and _sure(f)
-                     and f.value > 0]
-            here = next((f for f in clear if f.section == sec), None)
-            big = here or (max(clear, key=lambda f: f.value) if clear else None)
-            if big is not None:
-                hypotheses.append({"text": f"{car_label(ahead.car)}, the car ahead at the flag, likely gains "
-                                           f"{_v(brief, big.fact_id)} s/lap on {car} in {brief.place(big.section)}"
-                                           f" (95% CI {fmt(big.lo, 3)} to {fmt(big.hi, 3)}, n={big.n}).",
-                                   "supported_by": [big.fact_id, ahead.fact_id]})
+        hypotheses += _rivals(brief, car, sec, hypotheses)
         p25, med = brief.fact(f"target.{sec}.p25"), brief.fact(f"target.{sec}.median")
         sp, fsp = brief.fact(f"target.{sec}.spread"), brief.fact(f"target.{sec}.field_spread")
         if o.diagnosis == "consistency" and sp is not None and fsp is not None and sp.value > fsp.value:
@@ -200,12 +222,13 @@ def synthesize(brief: Brief) -> Synthesis:
         top = losses[0] if losses else None
         if top is not None:
             headline = (f"{car}: no objective this race: no section loses time beyond the car's overall pace with "
-                        f"its interval clear of zero (the largest, {brief.place(top.section)}, "
+                        f"its interval clear of zero (the closest, {brief.place(top.section)}, "
                         f"{_v(brief, top.fact_id)} s/lap, 95% CI {fmt(top.lo, 3)} to {fmt(top.hi, 3)}, n={top.n})"
                         if top.lo is not None else
                         f"{car}: no objective this race: no section loss has an interval")
         else:
             headline = f"{car}: no objective this race: no section statistics"
+        hypotheses += _rivals(brief, car, None, hypotheses)
     if gain is not None and gain.value is not None:
         headline += f"; best clean lap {_v(brief, gain.fact_id)} s off the personal composite"
     strong = [f for f in losses if f.hi is not None and f.hi < 0]
@@ -217,14 +240,16 @@ def synthesize(brief: Brief) -> Synthesis:
                            "supported_by": [best.fact_id]})
     drv, rsd = brief.fact("pattern.inconsistency_driver"), brief.fact("pattern.residual_sd")
     if drv is not None and rsd is not None and drv.section in brief.sections and drv.value is not None:
-        most = "mostly from" if drv.value >= 0.5 else "more from"
+        # "mostly from X" where X holds half the variance or more, else "more from X than from any other section"
+        most = f"mostly from {brief.place(drv.section)}" if drv.value >= 0.5 else \
+            f"more from {brief.place(drv.section)} than from any other section"
         pct = brief.fact("pattern.consistency_percentile")
         rank = ""
         if pct is not None and pct.value is not None and (pct.value <= 25 or pct.value >= 75):
             rank = (", among the steadiest quarter of the field" if pct.value >= 75 else
                     ", among the least steady quarter of the field")
-        hypotheses.append({"text": f"Lap-to-lap variation may come {most} {brief.place(drv.section)} than from any "
-                                   f"other section ({_v(brief, drv.fact_id)} of lap-time variance); the lap-to-lap SD "
+        hypotheses.append({"text": f"Lap-to-lap variation may come {most} ({_v(brief, drv.fact_id)} of lap-time "
+                                   f"variance); the lap-to-lap SD "
                                    f"around the car's own trend is {_v(brief, rsd.fact_id)} s over {rsd.n} clean "
                                    f"laps{rank}.",
                            "supported_by": [drv.fact_id, rsd.fact_id]})

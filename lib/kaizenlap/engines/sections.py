@@ -252,9 +252,12 @@ def documents(doc: dict) -> list[dict]:
             for item in s["sections"]:
                 loss, gap, cons = item["loss"], item["pace_gap"], item["consistency_cost"]
                 own = item.get("section_loss") or {}
-                msg = (f"{item['section'].upper()} (rank {item['rank']}): {fmt3(own.get('value'))} s per lap beyond "
-                       f"the car's overall deficit (95% CI {fmt3(own.get('lo'))} to {fmt3(own.get('hi'))}, "
-                       f"n={item['n']})" + ("" if item["significant"] else ", not significant")
+                v = own.get("value")
+                way = "slower" if v is None or v >= 0 else "quicker"
+                msg = (f"{item['section'].upper()} (rank {item['rank']}): {fmt3(None if v is None else abs(v))} s/lap "
+                       f"{way} there than the car's overall pace predicts (95% CI {fmt3(own.get('lo'))} to "
+                       f"{fmt3(own.get('hi'))}, n={item['n']} clean laps)"
+                       + ("" if item["significant"] else ", an interval that includes zero")
                        + f"; {fmt3(loss['value'])} s slower than the field's best (95% CI {fmt3(loss['lo'])} to "
                        f"{fmt3(loss['hi'])}): pace {fmt3(gap['value'])} s, consistency {fmt3(cons['value'])} s")
                 out.append({"id": doc_id(race_id, car["car"], "a", set_name, item["section"]), **common,
