@@ -377,7 +377,7 @@ def test_map_colour_is_time_lost_to_the_composite(site, browser):
         pg.get_by_test_id("rel-toggle").locator("input").click()
         pg.wait_for_url("**rel=1**")
         assert _reddest_settles(pg, rel) == rel
-        assert "beyond the car's overall deficit" in pg.get_by_test_id("map-legend").inner_text()
+        assert "slower than the car's overall pace predicts" in pg.get_by_test_id("map-legend").inner_text()
         assert "Relative" in pg.get_by_test_id("measure-explain").inner_text()
         pg.reload()
         pg.locator("[data-testid=track-map] path[data-section]").first.wait_for()

@@ -38,7 +38,7 @@ class SeasonFinish(M.Doc):
 class SeasonFinding(M.Doc):
     section: str
     set: str = Field(description="sectors or subsections")
-    section_loss: M.Estimate = Field(description="s/lap lost in the section beyond the car's overall deficit")
+    section_loss: M.Estimate = Field(description="s/lap lost in the section relative to the car's overall pace (DATA_REFERENCE 10.2)")
 
 
 class SeasonPrevious(M.Doc):

@@ -13,8 +13,8 @@ export const MEASURES: Record<Measure, { legend: string; explain: string; title:
     explain: "Red: time lost per lap to the composite in the section (the car's median clean lap there minus the composite); the strongest red loses most.",
   },
   relative: {
-    legend: "loss beyond the car's overall deficit (s/lap)",
-    title: "section loss beyond its overall deficit",
+    legend: "slower than the car's overall pace predicts (s/lap)",
+    title: "section loss relative to the car's overall pace",
     explain: "Relative: the loss left after spreading the car's whole-lap deficit over the sections by their length; red = weaker here than elsewhere, blue = relatively stronger (it may still lose time).",
   },
 };

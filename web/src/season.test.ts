@@ -23,7 +23,7 @@ describe("a car's season in words", () => {
     expect(consistencyText(est(0.21594, 0.16317, 0.31933, 20))).toBe(
       "lap-to-lap spread 0.216 s around its own trend (95% CI 0.163 to 0.319, n=20)");
     expect(findingText({ section: "im2", set: "subsections", section_loss: est(0.1783, 0.081, 0.2122, 20) })).toBe(
-      "IM2: 0.178 s/lap lost beyond the car's overall deficit (95% CI +0.081 to +0.212, n=20)");
+      "IM2: 0.178 s/lap slower there than the car's overall pace predicts (95% CI +0.081 to +0.212, n=20)");
     expect(findingText(null)).toBe("no section clearly weaker than the car's overall pace");
   });
   it("last race's finding: held, did not hold, nothing to check, first race here", () => {
@@ -32,7 +32,7 @@ describe("a car's season in words", () => {
       .toBe("Held: Race 1's weakest section IM3A (0.303 s/lap, n=20) lost 0.296 s/lap here (95% CI +0.269 to +0.315, n=24) again. "
         + "A section picked at random would have held with a chance of 33%.");
     expect(previousText({ race_id: "barber-r1", finding, held: false, now: est(0.02, -0.05, 0.09, 24), chance: 0 }, "Race 1"))
-      .toMatch(/^Did not hold: .* not clearly more than the car's overall deficit\. .* chance of 0%\.$/);
+      .toMatch(/^Did not hold: .* not clearly slower than the car's overall pace predicts\. .* chance of 0%\.$/);
     expect(previousText({ race_id: "barber-r1", finding: null, held: null, now: null, chance: null }, "Race 1"))
       .toBe("Race 1 showed no section clearly weaker than the car's overall pace: nothing to check.");
     expect(previousText(null)).toBe("First race at this track this season: no earlier finding to check.");

@@ -44,11 +44,11 @@ export function consistencyText(e: Estimate | null | undefined): string {
   return `lap-to-lap spread ${e.value.toFixed(3)} s around its own trend (${ci(e, (x) => x.toFixed(3))}n=${e.n})`;
 }
 
-/** "IM2: 0.178 s/lap lost beyond the car's overall deficit (95% CI +0.081 to +0.212, n=20)" */
+/** "IM2: 0.178 s/lap slower there than the car's overall pace predicts (95% CI +0.081 to +0.212, n=20)" */
 export function findingText(f: Finding | null | undefined): string {
   if (!f) return "no section clearly weaker than the car's overall pace";
   const e = f.section_loss;
-  return `${f.section.toUpperCase()}: ${has(e.value) ? e.value.toFixed(3) : "–"} s/lap lost beyond the car's overall deficit (${ci(e, (x) => fmtDelta(x))}n=${e.n})`;
+  return `${f.section.toUpperCase()}: ${has(e.value) ? e.value.toFixed(3) : "–"} s/lap slower there than the car's overall pace predicts (${ci(e, (x) => fmtDelta(x))}n=${e.n})`;
 }
 
 /** Whether the previous race's finding at this track held here, in words. */
@@ -62,7 +62,7 @@ export function previousText(p: Previous | null | undefined, prevName?: string):
   const nowText = now && has(now.value) ? `${now.value.toFixed(3)} s/lap here (${ci(now, (x) => fmtDelta(x))}n=${now.n})` : "no figure here";
   const chance = has(p.chance) ? ` A section picked at random would have held with a chance of ${Math.round(p.chance * 100)}%.` : "";
   if (p.held === true) return `Held: ${where}'s weakest section ${s} (${before.value?.toFixed(3)} s/lap, n=${before.n}) lost ${nowText} again.${chance}`;
-  if (p.held === false) return `Did not hold: ${where}'s weakest section ${s} (${before.value?.toFixed(3)} s/lap, n=${before.n}) lost ${nowText}, not clearly more than the car's overall deficit.${chance}`;
+  if (p.held === false) return `Did not hold: ${where}'s weakest section ${s} (${before.value?.toFixed(3)} s/lap, n=${before.n}) lost ${nowText}, not clearly slower than the car's overall pace predicts.${chance}`;
   return `${where}'s weakest section ${s}: no figure for it here.`;
 }
 

@@ -2,7 +2,7 @@
 export const MODES = ["sections", "weather", "patterns", "coaching", "telemetry"] as const;
 export type Mode = (typeof MODES)[number];
 export type ViewState = { car?: string; mode: Mode; section?: string; lap?: number; set?: "sectors" | "subsections"; coach?: boolean;
-  rel?: boolean; ref?: string; tref?: string; tlap?: number };   // ref: the car the car is compared against; tref: the Telemetry mode's reference lap ("own": the car's own best, a car: that car's best; none: the fastest car's)   // rel: colour by the loss beyond the car's overall deficit instead of the loss to the composite
+  rel?: boolean; ref?: string; tref?: string; tlap?: number };   // ref: the car the car is compared against; tref: the Telemetry mode's reference lap ("own": the car's own best, a car: that car's best; none: the fastest car's)   // rel: colour by the loss relative to the car's overall pace instead of the loss to the composite
 
 /** Every section name the map and the panels know (sectors, then sub-sections). */
 export const SECTION_NAMES = ["s1", "s2", "s3", "im1a", "im1", "im2a", "im2", "im3a", "fl"] as const;

@@ -1996,7 +1996,7 @@ export interface components {
         SeasonFinding: {
             /** Section */
             section: string;
-            /** @description s/lap lost in the section beyond the car's overall deficit */
+            /** @description s/lap lost in the section relative to the car's overall pace (DATA_REFERENCE 10.2) */
             section_loss: components["schemas"]["Estimate"];
             /**
              * Set

@@ -59,7 +59,7 @@ describe("map colouring and legend from given data", () => {
       useSubsections={false} title="test" />);
     expect(reddest()).toBe("s1");
     expect(col("s3")).toBe(diverging(-0.07, 0.1));
-    expect(getByTestId("map-legend").textContent).toContain("beyond the car's overall deficit");
+    expect(getByTestId("map-legend").textContent).toContain("slower than the car's overall pace predicts");
     expect(orderRows(recs, "sectors", "relative").map((r) => r.section)).toEqual(["s1", "s2", "s3"]);
     expect(sequential(-0.1, 0.5)).toBe("rgb(235, 235, 235)");          // a gain is not painted as a loss
   });

@@ -15,7 +15,7 @@ export function SectionPanel({ section, laps, comp, car, recs }:
   return (
     <>
       <Typography variant="body2">Composite: {fmtTime(compS)} (n={f?.n_laps ?? 0} clean laps) · own best-k: {rec?.best_k ? fmtTimeEst(rec.best_k) : "n/a"}</Typography>
-      <Typography variant="body2" data-testid="section-loss">Lost to the composite: {rec?.loss ? fmtEst(rec.loss, "s/lap") : "n/a"} · beyond the car's overall deficit: {rec?.section_loss ? fmtEst(rec.section_loss, "s/lap") : "n/a"}</Typography>
+      <Typography variant="body2" data-testid="section-loss">Lost to the composite: {rec?.loss ? fmtEst(rec.loss, "s/lap") : "n/a"} · relative to the car's overall pace: {rec?.section_loss ? fmtEst(rec.section_loss, "s/lap") : "n/a"}</Typography>
       <Async r={laps} what={`laps of car ${car}`} empty={(d) => (d.items.length ? null : "No laps.")}>
         {(d) => (
           <Table size="small" aria-label={`car ${car} laps in ${section}`} data-testid="section-laps">

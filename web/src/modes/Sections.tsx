@@ -7,7 +7,7 @@ import { COMPOSITE_DEF, type Measure } from "../measure";
 function relativeLabel(r: Recommendation): string {
   if (r.significant) return "";
   const hi = r.section_loss?.hi;
-  return typeof hi === "number" && hi < 0 ? " (relative strength)" : " (n.s.)";
+  return typeof hi === "number" && hi < 0 ? " (relative strength)" : " (within noise)";
 }
 
 /** Rows of one section set, ordered as the map colours them: by loss to the composite (largest first), or by
@@ -33,7 +33,7 @@ export default function Sections({ recs, useSubs, onSelect, selected, measure = 
       <Box sx={{ overflowX: "auto" }}>
       <Table size="small" aria-label="section ranking" data-testid="section-ranking">
         <TableHead><TableRow><TableCell>{rel ? "Rank (relative)" : "Rank (loss)"}</TableCell><TableCell>Section</TableCell>
-          <TableCell>Lost to the composite, s/lap</TableCell><TableCell>Beyond the car's overall deficit</TableCell></TableRow></TableHead>
+          <TableCell>Lost to the composite, s/lap</TableCell><TableCell>Relative to the car's overall pace, s/lap</TableCell></TableRow></TableHead>
         <TableBody>
           {rows.map((r, i) => (
             <TableRow key={r.id} hover selected={r.section === selected} onClick={() => onSelect(r.section!)} sx={{ cursor: "pointer" }}>
@@ -46,7 +46,7 @@ export default function Sections({ recs, useSubs, onSelect, selected, measure = 
         </TableBody>
       </Table>
       </Box>
-      <Typography variant="caption" component="p">Click a row or a section on the map for its laps. The {COMPOSITE_DEF}. Beyond the car's overall deficit: the loss left once the car's whole-lap deficit is spread over the sections by their length; n.s.: its 95% interval includes zero; relative strength: the whole interval is below zero (the car may still lose time there).</Typography>
+      <Typography variant="caption" component="p">Click a row or a section on the map for its laps. The {COMPOSITE_DEF}. Relative to the car's overall pace: the loss left once the car's whole-lap gap to the composite is spread over the sections by their length; within noise: its 95% interval includes zero; relative strength: the whole interval is below zero (the car may still lose time there).</Typography>
     </>
   );
 }

@@ -145,7 +145,7 @@ const CarMap = memo(function CarMap({ car, track, comp, laps, values, measure, u
               label="sub-sectors" />
             <FormControlLabel control={<Switch checked={measure === "relative"} data-testid="rel-toggle"
               onChange={(e) => setState({ rel: e.target.checked || undefined }, true)} />}
-              label="relative to the car's overall deficit" />
+              label="relative to the car's overall pace" />
           </Stack>
           <Typography variant="body2" data-testid="measure-explain" sx={{ maxWidth: 550 }}>{MEASURES[measure].explain}</Typography>
           <MapWithPlayback track={track} comp={comp} laps={laps} values={values} measure={measure} useSubs={useSubs}
