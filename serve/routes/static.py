@@ -80,7 +80,9 @@ async def web(request: Request, path: str):
     # Cache-Control comes from the SecurityHeaders front (params/serve.yaml: /assets/* content-hashed and
     # immutable, everything else no-cache): one place for the rule.
     media = GZIP_TYPES.get(target.suffix.lower())
-    if media and request.method == "GET" and "gzip" in request.headers.get("accept-encoding", ""):
+    # a Range request gets its bytes of the file as it is (ranges of a gzip copy would be ranges of other bytes)
+    if media and request.method == "GET" and "range" not in request.headers \
+            and "gzip" in request.headers.get("accept-encoding", ""):
         gz = await anyio.to_thread.run_sync(_gzipped, target)
         if gz is not None:
             return Response(gz, media_type=media, headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
