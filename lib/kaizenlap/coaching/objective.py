@@ -38,6 +38,7 @@ import numpy as np
 
 from kaizenlap.core import params
 from kaizenlap.coaching import conf, traffic
+from kaizenlap.core.section_formulas import beyond_overall, best_k
 
 SUBS_OF_SECTOR = {"s1": ("im1a", "im1"), "s2": ("im2a", "im2"), "s3": ("im3a", "fl")}
 SECTOR_OF = {sub: sec for sec, subs in SUBS_OF_SECTOR.items() for sub in subs}
@@ -281,16 +282,10 @@ def loss_split(car: str, section: str, sections_doc: dict | None, reps: int | No
         return None
     _, x, F = got
     j = traffic.SETS[set_name].index(str(section))
-    w = F / F.sum()
-
-    mid = [(k - 1) // 2] if k % 2 else [k // 2 - 1, k // 2]      # best-k = the median of the k smallest
 
     def parts(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        med = np.median(a, axis=-2)
-        bk = np.partition(a, mid, axis=-2)[..., mid, :].mean(axis=-2)
-        pace = (bk - F) - (bk - F).sum(axis=-1, keepdims=True) * w
-        spread = (med - bk) - (med - bk).sum(axis=-1, keepdims=True) * w
-        return pace[..., j], spread[..., j]
+        med, bk = np.median(a, axis=-2), best_k(a, k)
+        return beyond_overall(bk - F, F)[..., j], beyond_overall(med - bk, F)[..., j]
 
     n = len(x)
     reps = int(cfg()["bootstrap_reps"] if reps is None else reps)

@@ -25,6 +25,7 @@ import pandas as pd
 
 from kaizenlap.core.ids import doc_id, lap_key
 from kaizenlap.core.jsonclean import plain
+from kaizenlap.core.section_formulas import beyond_overall, best_k
 from kaizenlap.engines.common import (SECTION_SET_OF, fmt3, SECTION_SETS, Estimate, centred_interval, cfg, clean_sections,
                                       interval_draws, not_enough, rng, scale_ratio, studentized)
 from kaizenlap.ingest.flags import SECTION_REASONS, sections_clean
@@ -56,9 +57,8 @@ def lap_sections(laps: pd.DataFrame, reference: dict[str, float]) -> pd.DataFram
 def section_stats(a: np.ndarray, reference: np.ndarray, typical: np.ndarray, k: int) -> dict[str, np.ndarray]:
     """Every statistic per section of ``a`` (shape (..., n laps, sections)); reductions over the lap axis."""
     med = np.median(a, axis=-2)
-    bk = np.median(np.sort(a, axis=-2)[..., :k, :], axis=-2)
-    dev = med - typical
-    section_loss = dev - dev.sum(axis=-1, keepdims=True) * typical / typical.sum()
+    bk = best_k(a, k)
+    section_loss = beyond_overall(med - typical, typical)
     return {"median": med, "best_k": bk, "pace_gap": bk - reference, "consistency_cost": med - bk,
             "loss": med - reference, "section_loss": section_loss}
 
