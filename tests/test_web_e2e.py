@@ -478,6 +478,11 @@ def phone_fits(pg, full_page: bool = False):
     screenshot under reports/ui/phone-NAME.png."""
     def fits(name: str) -> None:
         pg.wait_for_timeout(200)
+        for _ in range(20):                 # a tap that scrolls the view: let the scroll settle before the shot
+            y = pg.evaluate("window.scrollY")
+            pg.wait_for_timeout(100)
+            if pg.evaluate("window.scrollY") == y:
+                break
         sw = pg.evaluate("document.documentElement.scrollWidth")
         assert sw <= PHONE["width"], (name, sw)
         assert pg.evaluate(SMALL_TEXT) == [], name
