@@ -174,6 +174,16 @@ def print_coverage(seed: int, draws: int, plan: str = "") -> None:
     races = ", ".join(f"{rid} ({sum(len(c['laps']) for c in d['cars'])} laps of {len(d['cars'])} cars)"
                       for rid, d in res["docs"].items())
     print(f"sample season (seed {seed}) telemetry races: {races}")
+    for rid, d in res["docs"].items():         # the section check: telemetry S1-S3 against the official ones
+        sc = d.get("section_check") or {}
+        per = "; ".join(f"{x['sector']} |error| median {x['median_abs_error_s']:.4f}, max {x['max_abs_error_s']:.4f}"
+                        for x in sc.get("sectors", []) if x.get("n"))
+        dep = max((x["max_abs_residual_s"] for x in sc.get("sectors", []) if x.get("n_residual")), default=None)
+        print(f"reconciliation {rid}: n={sc.get('n_laps', 0)} laps, telemetry minus official sector time (s): {per}; "
+              f"largest departure from the car's usual difference "
+              f"{'n/a (too few laps a car)' if dep is None else f'{dep:.4f}'}; "
+              f"{sc.get('n_beyond_raw', 0)} laps beyond {sc.get('tolerance_s', 0):g} s against zero, "
+              f"{sc.get('n_flagged', 0)} flagged")
     target = {"brake_m": (5.0, "m"), "min_kph": (1.0, "km/h"), "delta_s": (0.02, "s")}
     for q, e in res["recovery"].items():
         a = np.abs(np.asarray(e, float))

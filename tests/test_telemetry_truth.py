@@ -352,7 +352,7 @@ def test_interval_coverage_inside_the_band_with_nine_laps_a_car(tmp_path):
     """The same season's timing with telemetry for 15 cars x 9 clean laps at VIR race 1 (``bench/telemetry.py
     --coverage-plan vir:1:15:9``; not written by ``make sample``): 150 intervals a quantity, n = 9, stated 96.1%
     (x_(2), x_(8)). Brake onset, minimum speed and the per-corner delta each cover the truth 85-99% (measured
-    93.3%, 95.3%, 96.7% with 100 draws), with misses on both sides."""
+    96.0%, 93.3%, 96.7% with 100 draws, generator version 4), with misses on both sides."""
     from kaizenlap import coverage as cv
     from kaizenlap.sample import ZIP_DATE
     from kaizenlap.sample_telemetry import write_telemetry

@@ -335,31 +335,36 @@ TELEMETRY_QUANTITIES = ("brake_m", "brake_peak_bar", "min_kph", "min_m", "pickup
 
 
 def timing_laws(seed: int = 2025) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """{race id: {car: (lap times without noise (s), noise SD per sub-section (s))}}: each lap's recorded
-    sub-section times minus the timing generator's simulated noise ``eta`` (sample.Car.eta), summed (index 0 is
-    lap 1), and the law that noise is drawn from (``Car.noise * clip(z, -2.5, 2.5)`` per sub-section)."""
+    """{race id: {car: (sub-section times without noise (s; laps x 6, row 0 is lap 1), noise SD per sub-section
+    (s))}}: each lap's recorded sub-section times minus the timing generator's simulated noise ``eta``
+    (sample.Car.eta), and the law that noise is drawn from (``Car.noise * clip(z, -2.5, 2.5)`` per
+    sub-section)."""
     out: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for pair in simulate_season(seed):
         for s in pair:
-            out[f"{s.tid}-r{s.race_no}"] = {c.car: (c.ms.sum(axis=1) / 1000.0 - c.eta.sum(axis=1),
-                                                    np.asarray(c.noise, float)) for c in s.cars}
+            out[f"{s.tid}-r{s.race_no}"] = {c.car: (c.ms / 1000.0 - c.eta, np.asarray(c.noise, float))
+                                            for c in s.cars}
     return out
 
 
-def _measured(tr, prof: dict, pickup: np.ndarray) -> np.ndarray:
-    """One unscaled profile measured as the generator measures its laps: per corner [brake_m, brake peak (bar),
+def _measured(tr, prof: dict, pickup: np.ndarray, zones: list | None = None) -> np.ndarray:
+    """One profile measured as the generator measures its laps: per corner [brake_m, brake peak (bar),
     min_kph, min_m, pickup_m, exit_kph, segment_s] (NaN: no braking), the peak being the highest front pressure
-    between the brake point and the apex."""
-    out = []
-    for a, r in zip(tr.apex, stel.lap_truth(tr, prof, tr.apex + pickup)):
-        zone = ((tr.s - r[0]) % tr.L <= (a - r[0]) % tr.L) if r[0] is not None else np.zeros(len(tr.s), bool)
-        peak = float(prof["brake"][zone].max()) if zone.any() else np.nan
-        out.append([np.nan if r[0] is None else r[0], peak, r[1], r[2], r[3], r[4], r[5]])
-    return np.array(out, float)
+    between the brake point and the apex (``zones``: those grid points per corner, :func:`_zones`, when the
+    same brake points are measured many times)."""
+    rows = stel.lap_truth(tr, prof, tr.apex + pickup)
+    zones = _zones(tr, rows) if zones is None else zones
+    return np.array([[np.nan if r[0] is None else r[0], float(prof["brake"][z].max()) if len(z) else np.nan,
+                      r[1], r[2], r[3], r[4], r[5]] for r, z in zip(rows, zones)], float)
+
+
+def _zones(tr, rows: list) -> list[np.ndarray]:
+    """Per corner the grid points from its brake point (``rows[i][0]``, :func:`lap_truth`) to its apex."""
+    return [np.flatnonzero((tr.s - r[0]) % tr.L <= (a - r[0]) % tr.L) if r[0] is not None else np.array([], int)
+            for a, r in zip(tr.apex, rows)]
 
 
 _COLS = ("brake_m", "brake_peak_bar", "min_kph", "min_m", "pickup_m", "exit_kph", "segment_s")
-_POWER = (0, 2, 1, 0, 0, 1, -1)          # each column scales with k ** power when the speeds scale by k
 
 
 def telemetry_truth(race: dict, laws: dict[str, tuple[np.ndarray, np.ndarray]], seed: int = 2025,
@@ -369,11 +374,12 @@ def telemetry_truth(race: dict, laws: dict[str, tuple[np.ndarray, np.ndarray]], 
     ``laws``: the race's :func:`timing_laws`.
 
     ``draws=0``, the *noise-free* value: the car's nominal parameters (``car_parameters``, made feasible as the
-    generator does) give one profile, scaled to each lap's noise-free lap time (speeds by k = the profile's time
-    / the lap time, times by 1 / k, pressures by k^2, distances unchanged) and measured as the generator
-    measures its laps (``lap_truth``). ``draws > 0``, the *lap distribution*: ``draws`` laps of the generator's
-    own law (``lap_parameters``: the per-lap noise on minimum speed, deceleration and pick-up, made feasible)
-    each scaled to the lap's noise-free time plus a redrawn timing noise: the median of these is the car's
+    generator does) give one profile, scaled as the generator scales its laps to each lap's noise-free
+    sub-section times (``section_weights``: a time multiplier per timing section, blended across the lines; a
+    race without timing lines: one factor to the noise-free lap time) and measured as the generator measures its
+    laps (``lap_truth``). ``draws > 0``, the *lap distribution*: ``draws`` laps of the generator's own law
+    (``lap_parameters``: the per-lap noise on minimum speed, deceleration and pick-up, made feasible) each scaled
+    to the lap's noise-free sub-section times plus a redrawn timing noise: the median of these is the car's
     typical value with the vehicle model's systematic effects (a brake point is not linear in the speeds).
 
     Returns {car: {lap: {corner: {quantity: array of values}}}} (``segment_s`` for the per-corner deltas)."""
@@ -382,6 +388,8 @@ def telemetry_truth(race: dict, laws: dict[str, tuple[np.ndarray, np.ndarray]], 
     tix = sorted(tracks).index(tid)
     tr = stel.Track(tracks[tid])
     v_top, a_full = stel._calibrated(tr)
+    lines = np.asarray(race["subsection_lines_m"], float) if race.get("subsection_lines_m") else None
+    basis = None if lines is None else stel.pace_basis(tr, lines)
     out = {}
     for car, tel in race["telemetry"]["cars"].items():
         info = race["cars"][car]
@@ -390,22 +398,28 @@ def telemetry_truth(race: dict, laws: dict[str, tuple[np.ndarray, np.ndarray]], 
         nom["vmin"] = stel.feasible(tr, nom["vmin"], nom["decel"], nom["pickup"], v_top, a_full)
         rng = np.random.default_rng([seed, 22_900, chassis])
         sets = [nom] if draws == 0 else [stel.lap_parameters(nom, rng) for _ in range(draws)]
-        meas, totals = [], []
+        envs = []
         for lp in sets:
             vmin = lp["vmin"] if draws == 0 else stel.feasible(tr, lp["vmin"], lp["decel"], lp["pickup"], v_top, a_full)
-            prof = stel.lap_profile(tr, vmin, lp["decel"], lp["pickup"], None, v_top, a_full)
-            meas.append(_measured(tr, prof, lp["pickup"]))
-            totals.append(float(prof["total"]))
-        meas, totals = np.array(meas), np.array(totals)             # (draws, corners, columns), (draws,)
-        det, sd = laws[car]
+            env = stel.envelope(tr, vmin, lp["decel"], lp["pickup"], v_top, a_full)
+            inv_a = None if lines is None else np.linalg.inv(stel.section_matrix(tr, env["v0"], basis, lines))
+            envs.append((env, inv_a, lp["pickup"]))
+        det, sd = laws[car]                                          # (laps, 6) s, (6,) s
         laps = {}
-        for k in range(tel["file_window_laps"][0], tel["file_window_laps"][1] + 1):
-            lap_t = np.full(len(sets), det[k - 1])
+        zones: list = [None] * len(envs)        # a draw's brake points do not move with its scaling
+        for k in range(tel["laps"][0], tel["laps"][1] + 1):          # the complete laps in the file
+            target = np.tile(det[k - 1], (len(sets), 1))
             if draws:
-                lap_t = lap_t + (np.clip(rng.standard_normal((len(sets), len(sd))), -2.5, 2.5) * sd).sum(axis=1)
-            scale = totals / lap_t
-            laps[k] = {n: {q: meas[:, i, j] * scale ** p for j, (q, p) in enumerate(zip(_COLS, _POWER))}
-                       for i, n in enumerate(tr.names)}
+                target = target + np.clip(rng.standard_normal((len(sets), len(sd))), -2.5, 2.5) * sd
+            meas = []
+            for d, ((env, inv_a, pickup), tt) in enumerate(zip(envs, target)):
+                w_s = (inv_a @ tt) @ basis if lines is not None else np.full(len(tr.s), tt.sum() / env["total0"])
+                prof = stel.finish_profile(tr, env, w_s)
+                if zones[d] is None:
+                    zones[d] = _zones(tr, stel.lap_truth(tr, prof, tr.apex + pickup))
+                meas.append(_measured(tr, prof, pickup, zones[d]))
+            meas = np.array(meas)                                    # (draws, corners, columns)
+            laps[k] = {n: {q: meas[:, i, j] for j, q in enumerate(_COLS)} for i, n in enumerate(tr.names)}
         out[car] = laps
     return out
 

@@ -23,9 +23,9 @@ import numpy as np
 
 from kaizenlap.core import params
 from kaizenlap.ingest.flags import trend_residual_z
-from kaizenlap.sample_telemetry import write_telemetry
+from kaizenlap.sample_telemetry import base_subsections, timing_lines, write_telemetry
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 SUBS = ("im1a", "im1", "im2a", "im2", "im3a", "fl")      # ingest's sub-section keys, track order
 SUB_STEMS = ("IM1a", "IM1", "IM2a", "IM2", "IM3a", "FL")  # TRD column stems
 
@@ -235,7 +235,13 @@ class RaceSim:
         share /= share.sum()
         split = rng_t.uniform(0.35, 0.65, 3)
         self.split = split
-        self.base = np.array([x for i in range(3) for x in (share[i] * split[i], share[i] * (1 - split[i]))]) * self.R
+        # base sub-section times: the vehicle model's nominal lap at this track between the timing lines (the
+        # sub-section line at the fraction `split` of each sector's length), so the timing and the sample's
+        # telemetry share one geometry; a track without corners or sector lengths: the drawn shares
+        self.lines = timing_lines(track, split)
+        model = base_subsections(track, split)
+        self.base = model if model is not None else \
+            np.array([x for i in range(3) for x in (share[i] * split[i], share[i] * (1 - split[i]))]) * self.R
         self.gamma = TEMP_COEF_FRACTION * self.R
         self.rng = rng = _rng(seed, tix, race_no)
         rnd, sunday = CALENDAR[self.tid]
@@ -1030,6 +1036,7 @@ def _truth(sim: RaceSim, files: list[str], amended: int) -> dict[str, Any]:
             "best_lap_s": _r(b[1] / 1000, 3) if b else None, "best_lap_number": b[0] if b else None,
             "lap_times_s": [_r(sim.lap_ms(c, k) / 1000, 3) for k in range(1, c.laps + 1)],
             "ecu_offset_s": _r(c.ecu_offset_ms / 1000, 3), "ecu_lap_offset": c.ecu_lap_offset,
+            "subsection_ms": [[int(x) for x in c.ms[k - 1]] for k in range(1, c.laps + 1)],
         }
 
     def per_car(attr):
@@ -1044,6 +1051,7 @@ def _truth(sim: RaceSim, files: list[str], amended: int) -> dict[str, Any]:
         "reference_lap_s": sim.R,
         "base_subsection_s": {s: _r(v) for s, v in zip(SUBS, sim.base)},
         "subsection_split": [_r(x) for x in sim.split],
+        "subsection_lines_m": None if sim.lines is None else [_r(x, 3) for x in sim.lines],
         "temp_coefficient_s_per_c": _r(sim.gamma, 5), "temp_ref_c": TEMP_REF_C,
         "track_temp_c": {"start": _r(sim.track_temp(0), 2), "end": _r(sim.track_temp(last / 1000), 2),
                          "drift_per_duration": _r(sim.tdrift, 3), "duration_s": _r(sim.duration_est, 1)},

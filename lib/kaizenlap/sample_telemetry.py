@@ -23,12 +23,17 @@ minimum speed at the apex; before it braking at a constant deceleration D (taper
 last :data:`TAPER_M` metres: trail braking) from the brake point where the braking curve meets the
 acceleration curve; after it a maintenance phase (throttle :data:`MAINT_PCT`) to the throttle pick-up point,
 then full throttle ``d(v^2)/ds = 2 A (1 - v^2 / V^2)``. The speed is the lowest of every corner's curves (the
-brake point is where the braking curve takes over). Each lap's profile is then scaled (v * k) so that
-``sum(ds / v)`` equals the lap's time from the sample's timing files (``lap_times_s``) to well under 1 ms; a
-scaled profile keeps its distances (brake points, pick-ups). Per car: min speeds from the car's pace and a
-per-corner skill, D and pick-up per corner; per lap small noise on each. The truth records, per car and
-corner, the nominal brake point, min speed and pick-up, and per lap every measured quantity
-(:data:`LAP_COLUMNS`) computed on the generator's own 1 m profile.
+brake point is where the braking curve takes over). Each lap's profile then takes the lap's six recorded
+sub-section times (``subsection_ms`` of the race's truth, the timing files' IM1a ... FL) between the timing lines
+(:func:`timing_lines`): speed ``v0(s) / w(s)``, ``w`` one time multiplier per sub-section blended linearly across
+each inner line over :data:`RAMP_M` (:func:`pace_basis`), solved exactly (:func:`section_weights`: each
+sub-section's time is linear in the multipliers); without sub-section times (:func:`write_big`) one factor to the
+lap time. A scaled profile keeps its distances (brake points, pick-ups). The timing generator's base sub-section
+times are this model's nominal lap (:func:`base_subsections`), so timing and telemetry share one geometry and the
+multipliers stay near the car's pace. Per car: min speeds from the car's pace and a per-corner skill, D and
+pick-up per corner; per lap small noise on each. The truth records, per car and corner, the nominal brake point,
+min speed and pick-up, and per lap every measured quantity (:data:`LAP_COLUMNS`) computed on the generator's own
+1 m profile, with the lap's sub-section times and multipliers.
 """
 from __future__ import annotations
 
@@ -77,6 +82,7 @@ GEARS = (3.626, 2.188, 1.541, 1.213, 1.000, 0.767)
 FINAL_DRIVE, WHEEL_R = 4.1, 0.316
 WHEELBASE, STEER_RATIO = 2.575, 13.5
 STEP_M = 1.0
+RAMP_M = 60.0          # the pace of two timing sections blends linearly over this many metres across their line
 LAP_COLUMNS = ("brake_m", "min_kph", "min_m", "pickup_m", "exit_kph", "segment_s")
 
 
@@ -169,48 +175,134 @@ def feasible(tr: Track, vmin: np.ndarray, decel: np.ndarray, pickup: np.ndarray,
     return vmin
 
 
-def lap_profile(tr: Track, vmin, decel, pickup, lap_time_s: float | None = None, v_top: float = V_TOP,
-                a_full: float = A_FULL) -> dict[str, np.ndarray]:
-    """One lap on the 1 m grid: speed (m/s), time from the line (s), throttle (%), front brake (bar),
-    longitudinal acceleration (m/s^2); scaled so the lap takes ``lap_time_s`` (``scale`` = the factor on v)."""
-    fwd, brk, x, y = _curves(tr, np.asarray(vmin, float), np.asarray(decel, float), np.asarray(pickup, float),
-                             v_top, a_full)
+def _grid_time(tr: Track, inv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Time from the line (s) at every grid point and at the lap's end, from 1 / speed on the grid (trapezoid,
+    the closing step from the last grid point back to the line); ``inv`` may hold several rows."""
+    ds = tr.L / len(tr.s)
+    t = np.concatenate([np.zeros(inv.shape[:-1] + (1,)), np.cumsum((inv[..., :-1] + inv[..., 1:]) / 2 * ds, -1)], -1)
+    return t, t[..., -1] + (inv[..., -1] + inv[..., 0]) / 2 * ds
+
+
+def timing_lines(track: dict, split) -> np.ndarray | None:
+    """The lap's timing lines, m from the S/F line: 0, the end of IM1a, the start of S2, the end of IM2a, the
+    start of S3, the end of IM3a, the lap length. The sector lines are the telemetry engine's
+    (``engines.telemetry.sector_lines``: the cumulative ``sector_lengths_m`` scaled to ``length_m``); each
+    sector's sub-section line at the fraction ``split[i]`` of its length. None without three sector lengths."""
+    lengths = track.get("sector_lengths_m")
+    if not lengths or len(lengths) != 3:
+        return None
+    L = float(track["length_m"])
+    edges = np.concatenate([[0.0], np.cumsum(np.asarray(lengths, float))]) * L / float(np.sum(lengths))
+    out = []
+    for i in range(3):
+        out += [edges[i], edges[i] + float(split[i]) * (edges[i + 1] - edges[i])]
+    return np.array(out + [L])
+
+
+def pace_basis(tr: Track, lines: np.ndarray) -> np.ndarray:
+    """(sections, grid): the weight of each timing section's pace at every grid point, a partition of unity: 1
+    inside section j, moving linearly to the next section's over :data:`RAMP_M` metres centred on each inner
+    line (the speed does not jump at a timing line); no ramp at the S/F line (each lap is its own profile)."""
+    n = len(lines) - 1
+    s = tr.s
+    phi = np.ones((n, len(s)))
+    for j in range(n):
+        if j > 0:
+            phi[j] *= np.clip((s - (lines[j] - RAMP_M / 2)) / RAMP_M, 0, 1)
+        if j < n - 1:
+            phi[j] *= np.clip(((lines[j + 1] + RAMP_M / 2) - s) / RAMP_M, 0, 1)
+    return phi
+
+
+def section_weights(tr: Track, v0: np.ndarray, basis: np.ndarray, lines: np.ndarray,
+                    targets: np.ndarray) -> np.ndarray:
+    """The time multipliers ``w`` (one per timing section) with which the profile ``v0`` (m/s on the grid) takes
+    ``targets`` (s) between consecutive ``lines``: speed ``v0 / w(s)``, ``w(s) = sum_j w_j basis_j(s)``. The time
+    between two lines is linear in ``w`` (``A w``, ``A[j, i]`` the time of ``basis_i / v0`` between lines j and
+    j + 1, on the grid as :func:`_grid_time` integrates it), so ``w = A^-1 targets`` exactly."""
+    return np.linalg.solve(section_matrix(tr, v0, basis, lines), np.asarray(targets, float))
+
+
+def section_matrix(tr: Track, v0: np.ndarray, basis: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """``A[j, i]``: the time of ``basis_i / v0`` between ``lines[j]`` and ``lines[j + 1]`` (:func:`section_weights`)."""
+    t, total = _grid_time(tr, basis / v0[None, :])
+    s_at = np.append(tr.s, tr.L)
+    at = np.array([np.interp(lines, s_at, np.append(ti, tt)) for ti, tt in zip(t, total)])   # (basis, lines)
+    return np.diff(at, axis=1).T
+
+
+def times_at(tr: Track, prof: dict, x: np.ndarray) -> np.ndarray:
+    """A profile's time from the line (s) at distances ``x`` (m; linear between grid points)."""
+    return np.interp(np.asarray(x, float), np.append(tr.s, tr.L), np.append(prof["t"], prof["total"]))
+
+
+def envelope(tr: Track, vmin, decel, pickup, v_top: float = V_TOP, a_full: float = A_FULL) -> dict:
+    """The unscaled speed profile (``v0``, m/s on the grid) and what does not change when it is scaled: which
+    curve holds at each point, the braking deceleration (m/s^2), the brake points (m) where each braking curve
+    takes over, the distance after each corner's apex and its pick-up."""
+    decel = np.asarray(decel, float)
+    pickup = np.asarray(pickup, float)
+    fwd, brk, x, y = _curves(tr, np.asarray(vmin, float), decel, pickup, v_top, a_full)
     allc = np.concatenate([fwd, brk])
     which = np.argmin(allc, axis=0)
-    v = np.sqrt(allc[which, np.arange(len(tr.s))])
+    cols = np.arange(len(tr.s))
+    v0 = np.sqrt(allc[which, cols])
     n = len(tr.apex)
     ds = tr.L / len(tr.s)
-    inv = 1 / v
-    t = np.concatenate([[0.0], np.cumsum((inv[:-1] + inv[1:]) / 2 * ds)])
-    total = t[-1] + (inv[-1] + inv[0]) / 2 * ds
-    scale = 1.0 if lap_time_s is None else total / lap_time_s
-    v, t, total = v * scale, t / scale, total / scale
     braking = which >= n
     ci = np.where(braking, which - n, which)
-    cols = np.arange(len(tr.s))
-    decel = np.where(braking, np.where(y[ci, cols] <= TAPER_M, np.asarray(decel)[ci] * y[ci, cols] / TAPER_M,
-                                       np.asarray(decel)[ci]), 0.0) * scale ** 2
-    pressure = BAR_PER_MS2 * decel
-    # brake points: where the braking curve falls below the curve before it (linear between grid points); the
-    # pressure rises over BRAKE_RAMP_S from each
+    dec = np.where(braking, np.where(y[ci, cols] <= TAPER_M, decel[ci] * y[ci, cols] / TAPER_M, decel[ci]), 0.0)
     starts = np.flatnonzero(braking & ~np.roll(braking, 1))
     points = []
     for j in starts:
         g0 = allc[which[j], j - 1] - allc[which[j - 1], j - 1]
         g1 = allc[which[j], j] - allc[which[j - 1], j]
-        bp = tr.s[j - 1] + ds * (g0 / (g0 - g1) if g0 > g1 else 1.0) - (tr.L if j == 0 else 0.0)
-        points.append(bp)
+        points.append(tr.s[j - 1] + ds * (g0 / (g0 - g1) if g0 > g1 else 1.0) - (tr.L if j == 0 else 0.0))
+    return {"v0": v0, "braking": braking, "decel": dec, "starts": starts, "brake_points": np.array(points),
+            "after_apex": x[ci, cols], "pickup_at": pickup[ci], "total0": float(_grid_time(tr, 1 / v0)[1])}
+
+
+def finish_profile(tr: Track, env: dict, w_s: np.ndarray) -> dict[str, np.ndarray]:
+    """The profile ``env`` (:func:`envelope`) with its speeds divided by ``w_s`` (the time multiplier at each
+    grid point): time from the line, throttle (%), front brake (bar; the deceleration scales as speed^2),
+    longitudinal acceleration (m/s^2)."""
+    ds = tr.L / len(tr.s)
+    v = env["v0"] / w_s
+    t, total = _grid_time(tr, 1 / v)
+    pressure = BAR_PER_MS2 * env["decel"] / w_s ** 2
+    for j, bp in zip(env["starts"], env["brake_points"]):     # the pressure rises over BRAKE_RAMP_S from each
         ramp_m = max(v[j] * BRAKE_RAMP_S, ds)
         k = np.arange(j, j + int(ramp_m / ds) + 2) % len(v)
         pressure[k] *= np.clip(((tr.s[j] + np.arange(len(k)) * ds) - bp) / ramp_m, 0, 1)
-    xa = x[ci, cols]
-    pk = np.asarray(pickup, float)[ci]
+    xa, pk = env["after_apex"], env["pickup_at"]
     ramp = np.maximum(v * THROTTLE_RAMP_S, ds)
-    throttle = np.where(braking, 0.0, np.where(xa <= pk, MAINT_PCT,
-                                               np.minimum(100.0, MAINT_PCT + (100 - MAINT_PCT) * (xa - pk) / ramp)))
+    throttle = np.where(env["braking"], 0.0, np.where(
+        xa <= pk, MAINT_PCT, np.minimum(100.0, MAINT_PCT + (100 - MAINT_PCT) * (xa - pk) / ramp)))
     acc = np.gradient(v ** 2 / 2, ds)
-    return {"v": v, "t": t, "total": total, "scale": scale, "throttle": throttle, "brake": pressure,
-            "acc": acc, "braking": braking, "brake_points": np.array(points)}
+    return {"v": v, "t": t, "total": float(total), "scale": env["total0"] / float(total), "throttle": throttle,
+            "brake": pressure, "acc": acc, "braking": env["braking"], "brake_points": env["brake_points"],
+            "w": w_s}
+
+
+def lap_profile(tr: Track, vmin, decel, pickup, lap_time_s: float | None = None, v_top: float = V_TOP,
+                a_full: float = A_FULL, sections: tuple | None = None) -> dict[str, np.ndarray]:
+    """One lap on the 1 m grid: speed (m/s), time from the line (s), throttle (%), front brake (bar),
+    longitudinal acceleration (m/s^2). Scaled so the lap takes ``lap_time_s`` (one factor on every speed;
+    ``scale`` = the unscaled lap time / the lap time), or, with ``sections`` = (basis, lines, targets), so each
+    timing section takes its target time (:func:`section_weights`; ``section_scale`` = 1 / w_j per section)."""
+    env = envelope(tr, vmin, decel, pickup, v_top, a_full)
+    w = None
+    if sections is not None:
+        basis, lines, targets = sections
+        w = section_weights(tr, env["v0"], basis, lines, targets)
+        w_s = w @ basis
+    elif lap_time_s is not None:
+        w_s = np.full(len(tr.s), lap_time_s / env["total0"])
+    else:
+        w_s = np.ones(len(tr.s))
+    prof = finish_profile(tr, env, w_s)
+    prof["section_scale"] = None if w is None else 1 / w
+    return prof
 
 
 def lap_truth(tr: Track, prof: dict, pickup_abs: np.ndarray) -> list[list[float | None]]:
@@ -267,6 +359,30 @@ def _calibrated(tr: Track) -> tuple[float, float]:
     return V_TOP * k, A_FULL * k * k
 
 
+_BASE: dict[tuple, np.ndarray | None] = {}
+
+
+def base_subsections(track: dict, split) -> np.ndarray | None:
+    """The timing generator's base sub-section times (s; IM1a, IM1, IM2a, IM2, IM3a, FL): the track's nominal
+    lap of the vehicle model (corner speeds from the outline, :data:`DECEL`, :data:`PICKUP_M`, calibrated to
+    ``reference_lap_s`` by :func:`_calibrated` and scaled to it exactly) timed between :func:`timing_lines`.
+    None for a track without corners or three sector lengths (the generator then draws the shares)."""
+    key = (track["track_id"], float(track["length_m"]), float(track["reference_lap_s"]),
+           tuple(track.get("sector_lengths_m") or ()), len(track.get("corners") or ()),
+           tuple(round(float(x), 12) for x in split))
+    if key not in _BASE:
+        lines = timing_lines(track, split)
+        if lines is None or not track.get("corners"):
+            _BASE[key] = None
+        else:
+            tr = Track(track)
+            v_top, a_full = _calibrated(tr)
+            n = len(tr.apex)
+            prof = lap_profile(tr, tr.v_base, np.full(n, DECEL), np.full(n, PICKUP_M), tr.R, v_top, a_full)
+            _BASE[key] = np.diff(times_at(tr, prof, lines))
+    return None if _BASE[key] is None else _BASE[key].copy()
+
+
 # ----------------------------------------------------------------------------- the car's time line
 
 def _vehicle_number(vid: str) -> int:
@@ -308,10 +424,14 @@ def _q(x: np.ndarray, step: float) -> np.ndarray:
 
 def car_rows(tr: Track, race: dict, car: str, first: int, n_laps: int, nominal: dict, throttle_name: str,
              gps: tuple[float, float] | None, seed: int, v_top: float, a_full: float,
-             tick_rng: np.random.Generator, lap_times: list[float] | None = None) -> tuple[bytes, dict]:
-    """One car's rows (CSV text) for laps first..first+n_laps-1 (+ EDGE_S either side) and its truth."""
+             tick_rng: np.random.Generator, lap_times: list[float] | None = None,
+             timing: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[bytes, dict]:
+    """One car's rows (CSV text) for laps first..first+n_laps-1 (+ EDGE_S either side) and its truth. With
+    ``timing`` = (lines, basis) (:func:`timing_lines`, :func:`pace_basis`) and the car's recorded sub-section
+    times (``subsection_ms`` of the race's truth), each lap takes its six sub-section times; else its lap time."""
     info = race["cars"][car]
     times = list(info["lap_times_s"]) if lap_times is None else lap_times
+    sub_ms = info.get("subsection_ms") if (timing is not None and lap_times is None) else None
     start_ms = np.datetime64(race["start_utc"].rstrip("Z"), "ms").astype("int64")
     lap_ms = np.rint(np.asarray(times) * 1000).astype(np.int64)
     cross = start_ms + np.concatenate([[0], np.cumsum(lap_ms)])          # start of lap k at cross[k-1]
@@ -321,13 +441,19 @@ def car_rows(tr: Track, race: dict, car: str, first: int, n_laps: int, nominal: 
         r = _rng(seed, 22_100, info["grid"], k, _vehicle_number(info["vehicle_id"]))
         lp = lap_parameters(nominal, r)
         lp["vmin"] = feasible(tr, lp["vmin"], lp["decel"], lp["pickup"], v_top, a_full)
-        prof = lap_profile(tr, lp["vmin"], lp["decel"], lp["pickup"], lap_ms[k - 1] / 1000, v_top, a_full)
+        sections = None if sub_ms is None else (timing[1], timing[0], np.asarray(sub_ms[k - 1], float) / 1000)
+        prof = lap_profile(tr, lp["vmin"], lp["decel"], lp["pickup"], lap_ms[k - 1] / 1000, v_top, a_full, sections)
         segs.append((k, prof))
         if first <= k < first + n_laps:
-            truth_laps.append({"lap": k, "car_lap": k + info["ecu_lap_offset"], "lap_time_s": times[k - 1],
-                               "scale": round(float(prof["scale"]), 6),
-                               "integrated_lap_s": round(float(prof["total"]), 6),
-                               "corners": lap_truth(tr, prof, tr.apex + lp["pickup"])})
+            rec = {"lap": k, "car_lap": k + info["ecu_lap_offset"], "lap_time_s": times[k - 1],
+                   "scale": round(float(prof["scale"]), 6), "integrated_lap_s": round(float(prof["total"]), 6)}
+            if sections is not None:
+                rec["subsection_s"] = [round(float(x), 3) for x in sections[2]]
+                rec["integrated_subsection_s"] = [round(float(x), 6) for x in np.diff(times_at(tr, prof, timing[0]))]
+                rec["subsection_scale"] = [round(float(x), 6) for x in prof["section_scale"]]
+            rec["apex_scale"] = [round(float(x), 6) for x in 1 / np.interp(tr.apex, tr.s, prof["w"])]
+            rec["corners"] = lap_truth(tr, prof, tr.apex + lp["pickup"])
+            truth_laps.append(rec)
     # one time line: ms since the epoch (float) at every grid point of every lap
     T = np.concatenate([cross[k - 1] + prof["t"] * 1000 for k, prof in segs] + [[cross[laps[-1]]]])
     S = np.concatenate([tr.s + i * tr.L for i, _ in enumerate(segs)] + [[len(segs) * tr.L]])
@@ -443,6 +569,8 @@ def race_telemetry(race: dict, seed: int, n_cars: int, n_laps: int) -> tuple[byt
     tr = Track(tracks[tid])
     v_top, a_full = _calibrated(tr)
     throttle = THROTTLE.get(tid, "aps")
+    lines = np.asarray(race["subsection_lines_m"], float) if race.get("subsection_lines_m") else None
+    timing = None if lines is None else (lines, pace_basis(tr, lines))
     r = _rng(seed, 22_200 + tix, race["race_number"])
     chosen = _choose(race, n_cars, n_laps, r)
     parts, cars = [HEADER], {}
@@ -452,13 +580,12 @@ def race_telemetry(race: dict, seed: int, n_cars: int, n_laps: int) -> tuple[byt
         nominal = car_parameters(tr, seed, tix, chassis, float(info["pace_fraction"]))
         nominal["vmin"] = feasible(tr, nominal["vmin"], nominal["decel"], nominal["pickup"], v_top, a_full)
         text, truth = car_rows(tr, race, car, first, n_laps, nominal, throttle, GPS.get(tid), seed, v_top, a_full,
-                               _rng(seed, 22_300 + tix, race["race_number"], chassis))
+                               _rng(seed, 22_300 + tix, race["race_number"], chassis), timing=timing)
         parts.append(text)
-        scales = [lap["scale"] for lap in truth["per_lap"]]
-        k = float(np.median(scales))
-        truth["nominal"] = {name: {"brake_m": None, "min_kph": round(float(nominal["vmin"][i] * k * 3.6), 3),
+        k = np.median([lap["apex_scale"] for lap in truth["per_lap"]], axis=0)     # per corner, at its apex
+        truth["nominal"] = {name: {"brake_m": None, "min_kph": round(float(nominal["vmin"][i] * k[i] * 3.6), 3),
                                    "pickup_m": round(float(tr.apex[i] + nominal["pickup"][i]), 2),
-                                   "decel_ms2": round(float(nominal["decel"][i] * k * k), 3)}
+                                   "decel_ms2": round(float(nominal["decel"][i] * k[i] * k[i]), 3)}
                             for i, name in enumerate(tr.names)}
         nom = lap_profile(tr, nominal["vmin"], nominal["decel"], nominal["pickup"], None, v_top, a_full)
         for name, row in zip(tr.names, lap_truth(tr, nom, tr.apex + nominal["pickup"])):
@@ -469,6 +596,7 @@ def race_telemetry(race: dict, seed: int, n_cars: int, n_laps: int) -> tuple[byt
              "tick_ms": list(TICK_MS), "slow_every": SLOW_EVERY, "ecu_behind_ms": ECU_BEHIND_MS,
              "corners": [{"name": n, "distance_m": float(a)} for n, a in zip(tr.names, tr.apex)],
              "segments_m": [round(float(b), 1) for b in tr.bounds],
+             "timing_lines_m": None if lines is None else [round(float(x), 3) for x in lines],
              "lap_columns": list(LAP_COLUMNS), "exit_m": EXIT_M,
              "model": {"v_top_ms": round(v_top, 3), "a_full_ms2": round(a_full, 3), "taper_m": TAPER_M,
                        "maintenance_throttle_pct": MAINT_PCT, "throttle_ramp_s": THROTTLE_RAMP_S,
