@@ -146,7 +146,7 @@ def test_theil_sen_z_is_the_ingest_rule():
 
 def test_truth_noise_goes_through_the_generators_outlier_guard():
     """Issue 19 item 5: the generator shrinks the noise of any lap its Theil-Sen rule would flag, which thins both
-    tails of the noise the recorded laps carry (lap-sum z: SD 0.949, 1.67% below -2, against 0.986 and 2.1% for
+    tails of the noise the recorded laps carry (lap-sum z: SD 0.948, 1.47% below -2, against 0.986 and 2.07% for
     the law without the guard). The truth's redraws (coverage.guarded_noise) go through the same guard: they
     match the recorded laps (the old truth, without it, was lower than the recorded laps' expectation for
     minima and put misses of best-k and the personal composite below the interval)."""
@@ -169,8 +169,15 @@ def test_truth_noise_goes_through_the_generators_outlier_guard():
                 plain.append((np.clip(rng.standard_normal((20, len(elig), 6)), -2.5, 2.5) * car.noise).sum(-1)
                              .ravel() / norm)
     rec, guarded, plain = (np.concatenate(a) for a in (rec, guarded, plain))
-    assert abs(guarded.std() - rec.std()) < 0.015 < plain.std() - rec.std() - 0.015
-    assert abs((guarded < -2).mean() - (rec < -2).mean()) < 0.002 < (plain < -2).mean() - (rec < -2).mean()
+    # Bounds from the recorded laps' own sampling error (one season, ~5,600 laps: SD to +-0.009, the share below
+    # -2 to +-0.0017): the redraws must sit within 3 standard errors of the recorded laps, the unguarded law
+    # beyond them. (A fixed 0.002 on the share was 1.2 standard errors: any change to the sample's laps moved it.)
+    n = len(rec)
+    se_sd = rec.std() / np.sqrt(2 * n)
+    assert abs(guarded.std() - rec.std()) < 3 * se_sd < plain.std() - rec.std()
+    tail = (rec < -2).mean()
+    se_tail = np.sqrt(tail * (1 - tail) / n)
+    assert abs((guarded < -2).mean() - tail) < 3 * se_tail < (plain < -2).mean() - tail
 
 
 def test_order_statistic_misses_are_centred_on_a_hand_made_truth():
