@@ -40,7 +40,7 @@ import numpy as np
 
 from kaizenlap.core import params
 from kaizenlap.coaching import conf, traffic
-from kaizenlap.core.section_formulas import beyond_overall, best_k
+from kaizenlap.core.section_formulas import beyond_overall, best_k, median as fast_median
 
 SUBS_OF_SECTOR = {"s1": ("im1a", "im1"), "s2": ("im2a", "im2"), "s3": ("im3a", "fl")}
 SECTOR_OF = {sub: sec for sec, subs in SUBS_OF_SECTOR.items() for sub in subs}
@@ -235,8 +235,8 @@ def rival_gain(car: str, rival: str, section: str, sections_doc: dict | None) ->
     x, y = a[2], b[2]
     reps = int(cfg()["bootstrap_reps"])
     r = _rng(str(car), str(rival), section)
-    bx = np.median(x[r.integers(0, len(x), (reps, len(x)))], axis=1)
-    by = np.median(y[r.integers(0, len(y), (reps, len(y)))], axis=1)
+    bx = fast_median(x[r.integers(0, len(x), (reps, len(x)))], axis=1)
+    by = fast_median(y[r.integers(0, len(y), (reps, len(y)))], axis=1)
     lo, hi = np.quantile(bx - by, [0.025, 0.975])
     return {"value": float(np.median(x) - np.median(y)), "lo": float(lo), "hi": float(hi), "n": len(x),
             "n_rival": len(y)}
@@ -288,7 +288,7 @@ def loss_split(car: str, section: str, sections_doc: dict | None, reps: int | No
     j = traffic.SETS[set_name].index(str(section))
 
     def parts(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        med, bk = np.median(a, axis=-2), best_k(a, k)
+        med, bk = fast_median(a, axis=-2), best_k(a, k)
         return beyond_overall(bk - F, F)[..., j], beyond_overall(med - bk, F)[..., j]
 
     n = len(x)
@@ -307,7 +307,7 @@ _SCATTER_CACHE: dict[tuple[int, str], tuple[dict, dict]] = {}
 
 def scatter(a: np.ndarray) -> np.ndarray:
     """Lap-to-lap scatter per section of ``a`` (..., laps, sections): the mean absolute deviation from the median."""
-    return np.abs(a - np.median(a, axis=-2, keepdims=True)).mean(axis=-2)
+    return np.abs(a - fast_median(a, axis=-2, keepdims=True)).mean(axis=-2)
 
 
 def _field_relative(sections_doc: dict, set_name: str) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
