@@ -149,17 +149,19 @@ def synthesize(brief: Brief) -> Synthesis:
                     f"predicts (95% CI {fmt(top.lo, 3)} to {fmt(top.hi, 3)}, n={top.n} clean laps)")
         pp, se = brief.fact(f"sections.{sec}.pace_part"), brief.fact(f"sections.{sec}.scatter_excess")
         if o.diagnosis in ("pace", "consistency") and pp is not None and se is not None:
-            best = (f"its best times there are {fmt(abs(pp.value), 3)} s/lap "
-                    f"{'slower' if pp.value >= 0 else 'quicker'} than its overall pace predicts "
-                    f"(95% CI {fmt(pp.lo, 3)} to {fmt(pp.hi, 3)}, n={pp.n})")
-            spread = (f"its lap-to-lap scatter there is {fmt(abs(se.value), 3)} s "
-                      f"{'wider' if se.value >= 0 else 'narrower'} than its scatter elsewhere and the field's there "
-                      f"predict (95% CI {fmt(se.lo, 3)} to {fmt(se.hi, 3)})")
+            pace_ci = f"95% CI {fmt(pp.lo, 3)} to {fmt(pp.hi, 3)}, n={pp.n}"
+            scatter_ci = f"95% CI {fmt(se.lo, 3)} to {fmt(se.hi, 3)}"
             if o.diagnosis == "pace":
-                text = f"The loss in {P} is likely pace, not scatter: {best}, while {spread}."
+                text = (f"The loss in {P} is likely pace, not scatter: its best times there are "
+                        f"{_v(brief, pp.fact_id)} s/lap slower than its overall pace predicts ({pace_ci}), while its "
+                        "lap-to-lap scatter there is no wider than its scatter elsewhere and the field's there "
+                        f"predict, within noise ({_v(brief, se.fact_id)} s, {scatter_ci}).")
             else:
-                text = (f"The loss in {P} is likely scatter, not pace: {spread}, while {best}: the car has the "
-                        "speed there and loses it on the laps that miss it.")
+                text = (f"The loss in {P} is likely scatter, not pace: its lap-to-lap scatter there is "
+                        f"{_v(brief, se.fact_id)} s wider than its scatter elsewhere and the field's there predict "
+                        f"({scatter_ci}), while its best times there are no slower than its overall pace predicts, "
+                        f"within noise ({_v(brief, pp.fact_id)} s/lap, {pace_ci}): the car has the speed there and "
+                        "loses it on the laps that miss it.")
             hypotheses.append({"text": text, "supported_by": [top.fact_id, pp.fact_id, se.fact_id]})
         busy = brief.fact(f"traffic.{sec}.laps")
         if busy is not None and busy.value >= busy.n / 4:      # said where a quarter of the laps or more were
