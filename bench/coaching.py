@@ -110,6 +110,7 @@ def quality(label: str, inputs) -> None:
     objectives, diagnoses = Counter(), Counter()
     traffic_none = traffic_moved = traffic_cars = 0
     bad_actions = actions = overlap = mostly = fuel = repeat = 0
+    stated = Counter()
     met = tried = 0
     shapes = []
     rows = []
@@ -159,7 +160,15 @@ def quality(label: str, inputs) -> None:
                 mostly += bool(re.search(r"\bmostly\b", t)) and any(
                     facts.get(i, {}).get("unit") == "share" and (facts[i]["value"] or 0) < 0.5 for i in h["supported_by"])
                 fuel += "fuel" in t.lower()
-                if re.search(r"not spread|not pace|more from pace|more from inconsistency", t):
+                pp = next((facts[i] for i in h["supported_by"] if i.endswith(".pace_part")), None)
+                se = next((facts[i] for i in h["supported_by"] if i.endswith(".scatter_excess")), None)
+                if se is not None and pp is not None and re.search(r"not scatter|not pace", t):
+                    # the rule (objective.diagnose): one interval above zero, the other not
+                    says = "pace" if "not scatter" in t else "consistency"
+                    holds = (pp["lo"] > 0 and se["lo"] <= 0) if says == "pace" else (se["lo"] > 0 and pp["lo"] <= 0)
+                    overlap += not holds
+                    stated[says] += 1
+                elif re.search(r"not spread|not pace|more from pace|more from inconsistency", t):
                     pg = next((facts[i] for i in h["supported_by"] if i.endswith((".pace_gap", ".pace_part"))), None)
                     cc = next((facts[i] for i in h["supported_by"]
                                if i.endswith((".consistency_cost", ".spread_part"))), None)
@@ -173,7 +182,9 @@ def quality(label: str, inputs) -> None:
     print(f"  sure section losses seen only in traffic (coaching/traffic.py): {traffic_cars} cars; {traffic_none} left "
           f"with no objective for the driver, {traffic_moved} moved to their next sure loss")
     print(f"  actions on findings that fail their bar: {bad_actions} of {actions} (target 0)")
-    print(f"  pace-or-spread stated where the intervals overlap: {overlap} (target 0); 'mostly' under one half: "
+    print(f"  pace-or-scatter stated where the intervals do not say so (objective.diagnose; before: the pace and "
+          f"spread parts overlap): {overlap} (target 0), of {sum(stated.values())} stated ({dict(stated)})")
+    print(f"  'mostly' under one half: "
           f"{mostly}; fuel load: {fuel}; 'repeat the car's own best': {repeat}")
     print(f"  targets met in the race they came from (any {params.load('coaching')['synthesis']['stint_laps']} "
           f"consecutive clean laps, spread targets over {params.load('coaching')['objective']['spread_laps']}): "

@@ -78,14 +78,24 @@ def test_pick_objective_one_rule():
     facts = [F("sections.im2.section_loss", 0.40, 0.01, 0.8, "im2"),
              F("sections.fl.section_loss", 0.20, 0.12, 0.28, "fl"),
              F("sections.fl.pace_part", 0.16, 0.12, 0.20, "fl", "section_detail"),
-             F("sections.fl.spread_part", 0.04, 0.01, 0.09, "fl", "section_detail")]
+             F("sections.fl.scatter_excess", 0.01, -0.02, 0.04, "fl", "section_detail")]
     o = objective.pick_objective(facts)
+    # best times there slow (pace part above zero), scatter within noise: pace
     assert (o.kind, o.section, o.diagnosis) == ("section", "fl", "pace")
-    facts[2], facts[3] = F("sections.fl.pace_part", 0.04, 0.01, 0.09, "fl", "section_detail"), \
-        F("sections.fl.spread_part", 0.16, 0.12, 0.20, "fl", "section_detail")
+    assert o.fact_ids == ["sections.fl.section_loss", "sections.fl.pace_part", "sections.fl.scatter_excess"]
+    # best times not slow, scatter there wider than the car's elsewhere and the field's there predict: consistency
+    facts[2], facts[3] = F("sections.fl.pace_part", 0.04, -0.03, 0.09, "fl", "section_detail"), \
+        F("sections.fl.scatter_excess", 0.10, 0.05, 0.16, "fl", "section_detail")
     assert objective.pick_objective(facts).diagnosis == "consistency"
-    facts[3] = F("sections.fl.spread_part", 0.08, 0.02, 0.35, "fl", "section_detail")
-    assert objective.pick_objective(facts).diagnosis == "section"      # intervals overlap: no direction
+    facts[2] = F("sections.fl.pace_part", 0.04, 0.01, 0.09, "fl", "section_detail")
+    assert objective.pick_objective(facts).diagnosis == "section"      # both clear zero: no single cause
+    facts[2], facts[3] = F("sections.fl.pace_part", 0.04, -0.03, 0.09, "fl", "section_detail"), \
+        F("sections.fl.scatter_excess", 0.03, -0.01, 0.07, "fl", "section_detail")
+    assert objective.pick_objective(facts).diagnosis == "section"      # neither: no direction
+    # the old split alone (spread part above pace part, no scatter measure) no longer decides it
+    split_only = facts[:2] + [F("sections.fl.pace_part", 0.04, 0.01, 0.09, "fl", "section_detail"),
+                              F("sections.fl.spread_part", 0.16, 0.12, 0.20, "fl", "section_detail")]
+    assert objective.pick_objective(split_only).diagnosis == "section"
     # the engine's pace gap and consistency cost (which carry the car's whole deficit) no longer decide it
     gap_only = facts[:2] + [F("sections.fl.pace_gap", 0.30, 0.25, 0.35, "fl", "section_detail"),
                             F("sections.fl.consistency_cost", 0.05, 0.01, 0.09, "fl", "section_detail")]

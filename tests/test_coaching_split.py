@@ -52,7 +52,9 @@ def test_a_slow_car_losing_a_section_on_most_but_not_all_laps_is_diagnosed_sprea
     assert pp.lo <= 0.05 and sp.lo > pp.hi
     assert b.objective.diagnosis == "consistency"
     syn = deterministic.synthesize(b)
-    assert any("likely spread, not pace" in h.text for h in syn.hypotheses)
+    se = b.fact("sections.im2.scatter_excess")
+    assert se.lo > 0 and se.value == pytest.approx(se.value)
+    assert any("likely scatter, not pace" in h.text for h in syn.hypotheses)
     assert syn.actions[0].measure.metric == "section_time_iqr_s"
     assert validate(syn.model_dump(), b).ok
 
@@ -63,5 +65,5 @@ def test_a_constant_loss_in_a_section_is_diagnosed_pace(doc):
     pp = b.fact("sections.im2.pace_part")
     assert pp.lo <= 0.3 * (1 - 25 / 100) <= pp.hi + 0.02      # 0.3 s less its share of the car's own deficit
     syn = deterministic.synthesize(b)
-    assert any("likely pace, not spread" in h.text for h in syn.hypotheses)
+    assert any("likely pace, not scatter" in h.text for h in syn.hypotheses)
     assert validate(syn.model_dump(), b).ok

@@ -19,3 +19,18 @@ def test_beyond_overall_shares_the_whole_lap_deviation_by_typical_time():
     assert np.allclose(beyond_overall(dev, F), [0.1, 0.0, -0.1])
     assert abs(beyond_overall(dev, F).sum()) < 1e-12       # the parts of a whole-lap deficit add up to zero
     assert np.allclose(beyond_overall(np.ones((4, 3)) * F / 100, F), 0)   # a car slow in proportion: nothing
+
+
+def test_median_is_numpys_bit_for_bit():
+    """The sort-based median the coaching's bootstraps use gives numpy's median exactly (odd and even counts,
+    2-D and 3-D, keepdims), so documents are unchanged by it; hand case: (1, 3, 2, 10) -> 2.5."""
+    import numpy as np
+
+    from kaizenlap.core.section_formulas import median
+    assert median(np.array([[1.0, 3.0, 2.0, 10.0]]), axis=1).tolist() == [2.5]
+    r = np.random.default_rng(3)
+    for n in range(1, 26):
+        for shape, axis in (((200, n), 1), ((50, n, 6), -2), ((n, 6), -2)):
+            a = np.round(r.normal(20, 0.3, shape), 3)
+            for keep in (False, True):
+                assert np.array_equal(median(a, axis=axis, keepdims=keep), np.median(a, axis=axis, keepdims=keep))

@@ -25,7 +25,7 @@ from kaizenlap.core import params
 from kaizenlap.ingest.flags import trend_residual_z
 from kaizenlap.sample_telemetry import base_subsections, timing_lines, write_telemetry
 
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 SUBS = ("im1a", "im1", "im2a", "im2", "im3a", "fl")      # ingest's sub-section keys, track order
 SUB_STEMS = ("IM1a", "IM1", "IM2a", "IM2", "IM3a", "FL")  # TRD column stems
 
@@ -49,6 +49,11 @@ START_FRACTION = (0.001, 0.002)   # laps 2 and 3: + U(0.1, 0.2) % of the referen
 SEGMENT_FRACTION = (0.0015, 0.003)  # two laps after a restart (FCY races) or of a local yellow (mid-race): + U(0.15, 0.3) %
 FINAL_FRACTION = (0.0, 0.0)       # the last two laps: none (a push to the flag moved the consistency truth)
 ZIP_DATE = (2025, 11, 1, 12, 0, 0)
+# A consistency problem (per driver and track, both races; own random streams, so every other draw is unchanged):
+# in one sub-section (never the weakest) the car makes a mistake of |N(0, 1)| x U(0.25, 0.45) s on every green
+# lap (clipped at 2.5): its best times there are as good as its pace says, its typical time and scatter are not.
+CONSISTENCY_PROBLEM_P = 0.08
+CONSISTENCY_SCALE_S = (0.25, 0.45)
 
 # Which irregularity goes where (each appears in at least one race).
 QUIRKS: dict[str, dict[int, set[str]]] = {
@@ -191,6 +196,9 @@ class Car:
     glitch: list[tuple[int, int]] = field(default_factory=list)      # (lap, sub-section index)
     missing_sectors: list[int] = field(default_factory=list)
     missing_sub: list[int] = field(default_factory=list)
+    spread_sub: int | None = None          # consistency problem: the sub-section (index), or None
+    spread_scale: float = 0.0              # its mistake scale (s): |N(0, 1)| x this, every green lap
+    mistake: np.ndarray | None = None      # the simulated mistake time [laps] in spread_sub (s); not in eta
     eta: np.ndarray | None = None          # the simulated noise [laps, 6] (s)
     # results of the simulation
     ms: np.ndarray | None = None           # recorded sub-section ms [laps, 6]
@@ -322,6 +330,10 @@ class RaceSim:
             cars.append(Car("", d, skill, weakest, loss, trend, noise, 0,
                             int(rng.integers(-800, 800)), int(rng.integers(0, 3)),
                             float(rng.uniform(-2.0, 2.0))))
+            rc = _rng(self.seed, self.tix, 0, d.chassis, sum(map(ord, d.number + d.last)), 91)   # own stream
+            if rc.random() < CONSISTENCY_PROBLEM_P:
+                cars[-1].spread_sub = int([j for j in range(6) if j != weakest][int(rc.integers(5))])
+                cars[-1].spread_scale = float(rc.uniform(*CONSISTENCY_SCALE_S))
             qual.append(float(skill.sum() + loss + rng.normal(0, 0.25)))
         for g, i in enumerate(np.argsort(qual, kind="stable")):
             cars[i].grid = g
@@ -416,6 +428,8 @@ class RaceSim:
         rows = (self.base * (1 + self.race_effect_frac) + c.skill + np.outer((c.trend + self.evolution) * (k - 1), frac)
                 + eta)
         rows[:, c.weakest] += c.weakest_loss
+        if c.spread_sub is not None:
+            rows[:, c.spread_sub] += c.mistake[:N]
         rows[0, 0] += 0.6 * (0.04 * self.R + 0.35 * c.grid)          # lap 1: start and grid position
         rows[0, 1] += 0.4 * (0.04 * self.R + 0.35 * c.grid)
         rows[green & np.isin(k - 1, self.fcy), 0] += 0.015 * self.R  # restart lap
@@ -453,6 +467,9 @@ class RaceSim:
             n = c.dnf_lap or self.n_laps
             z = np.clip(self.rng.standard_normal((n, 6)), -2.5, 2.5)
             eta[c.car] = z * c.noise
+            if c.spread_sub is not None:   # own stream per car: the draws above are unchanged
+                rm = _rng(self.seed, self.tix, self.race_no, 79, c.d.chassis)
+                c.mistake = np.abs(np.clip(rm.standard_normal(n), -2.5, 2.5)) * c.spread_scale
         for it in range(20):
             for c in self.cars:
                 self._simulate_car(c, eta[c.car])
@@ -465,6 +482,8 @@ class RaceSim:
                     # outlier, move the lap to |modified z| = 2.5 instead
                     if it < 2:
                         eta[c.car][k - 1] *= 0.4
+                        if c.mistake is not None:
+                            c.mistake[k - 1] *= 0.4
                     else:
                         eta[c.car][k - 1] -= excess * self.base / self.R
                     changed = True
@@ -1032,6 +1051,9 @@ def _truth(sim: RaceSim, files: list[str], amended: int) -> dict[str, Any]:
             "weakest_subsection": SUBS[c.weakest], "weakest_loss_s": _r(c.weakest_loss),
             "trend_s_per_lap": _r(c.trend, 5),
             "noise_sd_s": {s: _r(v) for s, v in zip(SUBS, c.noise)},
+            "consistency_problem": None if c.spread_sub is None else {
+                "subsection": SUBS[c.spread_sub], "mistake_scale_s": _r(c.spread_scale),
+                "mistake_s": [_r(x, 3) for x in c.mistake[:c.laps]]},
             "laps": c.laps, "status": "retired" if c.dnf_lap is not None else "finished",
             "best_lap_s": _r(b[1] / 1000, 3) if b else None, "best_lap_number": b[0] if b else None,
             "lap_times_s": [_r(sim.lap_ms(c, k) / 1000, 3) for k in range(1, c.laps + 1)],

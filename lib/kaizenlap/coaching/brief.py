@@ -364,11 +364,22 @@ def _candidate_facts(facts: _Facts, car: str, sections: dict | None, place) -> N
 
 def _split_facts(facts: _Facts, car: str, sections: dict | None, place, losses: list) -> None:
     """For the section losses ``losses`` (intervals above zero): the pace part and spread part, both beyond what the
-    car's overall pace predicts (``sections.{sec}.pace_part``, ``.spread_part``; objective.loss_split), which the
-    objective's diagnosis compares. Ranked with the section losses (the objective's text reads them)."""
+    car's overall pace predicts (``sections.{sec}.pace_part``, ``.spread_part``; objective.loss_split), and the
+    car's lap-to-lap scatter there beyond what its scatter elsewhere and the field's there predict
+    (``sections.{sec}.scatter_excess``; objective.scatter_excess): the objective's diagnosis reads the pace part and
+    the scatter (objective.diagnose). Ranked with the section losses (the objective's text reads them)."""
     k = int(params.load("engines")["best_k"])
     order = {f.fact_id: key[1] for key, f in facts.items}
     for f in losses:
+        se = obj.scatter_excess(car, f.section, sections)
+        if se is not None:
+            facts.add(f"sections.{f.section}.scatter_excess", "section_detail", "sections",
+                      f"{place(f.section)}: the car's lap-to-lap scatter there (average distance of its times from "
+                      f"their median, each against the field's median on the same lap) is {fmt(se['scatter'], 3)} s "
+                      f"against the field's {fmt(se['field'], 3)} s; beyond what its scatter elsewhere and the "
+                      f"field's there predict: {fmt(se['value'], 3)} s ({_ci(se, 's')})",
+                      se["value"], "s", se["n"], se["lo"], se["hi"], section=f.section, order=order[f.fact_id],
+                      priority="section_loss")
         sp = obj.loss_split(car, f.section, sections)
         if sp is None:
             continue
@@ -469,6 +480,12 @@ def _objective_facts(facts: _Facts, objective, car: str, sections: dict | None, 
                       f"field's median on the same lap, or better (its 25th percentile)", t["p25"], "s", n=t["n"],
                       section=sec, order=0)
             if objective.diagnosis == "consistency":
+                facts.add(f"target.{sec}.best", "target", "sections",
+                          f"{place(sec)}: the car's best time there {format_lap(t['best_s'])} over {t['n']} clean "
+                          "laps", t["best_s"], "s", n=t["n"], section=sec, order=4)
+                facts.add(f"target.{sec}.typical", "target", "sections",
+                          f"{place(sec)}: the car's median time there {format_lap(round(t['median_s'], 3))} over "
+                          f"{t['n']} clean laps", round(t["median_s"], 3), "s", n=t["n"], section=sec, order=5)
                 facts.add(f"target.{sec}.spread", "target", "sections",
                           f"{place(sec)}: spread of the car's times there (middle half of its laps) "
                           f"{fmt(t['iqr'], 3)} s over {t['n']} clean laps", t["iqr"], "s", n=t["n"], section=sec,

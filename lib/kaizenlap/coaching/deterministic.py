@@ -9,6 +9,7 @@ from kaizenlap.coaching import conf
 from kaizenlap.coaching.brief import Brief, car_label, fmt
 from kaizenlap.coaching.model import Synthesis
 from kaizenlap.coaching.objective import pick_objective
+from kaizenlap.core.laptime import format_lap
 
 LABEL = "deterministic (rule-based from the engines' facts, no language model)"
 
@@ -146,14 +147,22 @@ def synthesize(brief: Brief) -> Synthesis:
         top = brief.fact(f"sections.{sec}.section_loss")
         headline = (f"{car}: objective {P}: {_v(brief, top.fact_id)} s/lap slower there than the car's overall pace "
                     f"predicts (95% CI {fmt(top.lo, 3)} to {fmt(top.hi, 3)}, n={top.n} clean laps)")
-        pp, sp = brief.fact(f"sections.{sec}.pace_part"), brief.fact(f"sections.{sec}.spread_part")
-        if o.diagnosis in ("pace", "consistency") and pp is not None and sp is not None:
-            split = (f"of the loss there beyond the car's overall pace, {_v(brief, pp.fact_id)} s/lap is in its best "
-                     f"times (95% CI {fmt(pp.lo, 3)} to {fmt(pp.hi, 3)}) and {_v(brief, sp.fact_id)} s/lap in its "
-                     f"lap-to-lap spread (95% CI {fmt(sp.lo, 3)} to {fmt(sp.hi, 3)})")
-            what = "pace, not spread" if o.diagnosis == "pace" else "spread, not pace"
-            hypotheses.append({"text": f"The loss in {P} is likely {what}: {split}.",
-                               "supported_by": [top.fact_id, pp.fact_id, sp.fact_id]})
+        pp, se = brief.fact(f"sections.{sec}.pace_part"), brief.fact(f"sections.{sec}.scatter_excess")
+        if o.diagnosis in ("pace", "consistency") and pp is not None and se is not None:
+            pace_ci = f"95% CI {fmt(pp.lo, 3)} to {fmt(pp.hi, 3)}, n={pp.n}"
+            scatter_ci = f"95% CI {fmt(se.lo, 3)} to {fmt(se.hi, 3)}"
+            if o.diagnosis == "pace":
+                text = (f"The loss in {P} is likely pace, not scatter: its best times there are "
+                        f"{_v(brief, pp.fact_id)} s/lap slower than its overall pace predicts ({pace_ci}), while its "
+                        "lap-to-lap scatter there is no wider than its scatter elsewhere and the field's there "
+                        f"predict, within noise ({_v(brief, se.fact_id)} s, {scatter_ci}).")
+            else:
+                text = (f"The loss in {P} is likely scatter, not pace: its lap-to-lap scatter there is "
+                        f"{_v(brief, se.fact_id)} s wider than its scatter elsewhere and the field's there predict "
+                        f"({scatter_ci}), while its best times there are no slower than its overall pace predicts, "
+                        f"within noise ({_v(brief, pp.fact_id)} s/lap, {pace_ci}): the car has the speed there and "
+                        "loses it on the laps that miss it.")
+            hypotheses.append({"text": text, "supported_by": [top.fact_id, pp.fact_id, se.fact_id]})
         busy = brief.fact(f"traffic.{sec}.laps")
         if busy is not None and busy.value >= busy.n / 4:      # said where a quarter of the laps or more were
             said, ids = _traffic_said(brief, sec)
@@ -178,13 +187,22 @@ def synthesize(brief: Brief) -> Synthesis:
         sp, fsp = brief.fact(f"target.{sec}.spread"), brief.fact(f"target.{sec}.field_spread")
         if o.diagnosis == "consistency" and sp is not None and fsp is not None and sp.value > fsp.value:
             n = int(oc["spread_laps"])
+            best, typ = brief.fact(f"target.{sec}.best"), brief.fact(f"target.{sec}.typical")
+            ref, ev = "", [sp.fact_id, fsp.fact_id, top.fact_id]
+            if best is not None and typ is not None:
+                ref = (f" Your best there is {format_lap(best.value)} s, your median {format_lap(typ.value)} s: the "
+                       "speed is there, the laps that miss it cost the time.")
+                ev += [best.fact_id, typ.fact_id]
+            text = (f"In {P}: make it repeatable: the same braking point, turn-in and throttle point every lap."
+                    f"{ref} Bring the middle half of your times there from {_v(brief, sp.fact_id)} s to the field's "
+                    f"median, {_v(brief, fsp.fact_id)} s, over {n} clean laps in a row.")
+            if len(text) > 400:          # the document's limit (model.Action): the reference goes first
+                text, ev = text.replace(ref, ""), ev[:3]
             actions.append({"section": sec,
-                            "action": f"In {P}: narrow the spread of your times there (middle half of laps) from "
-                                      f"{_v(brief, sp.fact_id)} s to the field's median spread, "
-                                      f"{_v(brief, fsp.fact_id)} s, over {n} clean laps in a row.",
+                            "action": text,
                             "measure": {"metric": "section_time_iqr_s", "target": round(fsp.value, fsp.digits),
                                         "over_laps": n},
-                            "evidence": [sp.fact_id, fsp.fact_id, top.fact_id]})
+                            "evidence": ev})
         elif p25 is not None and med is not None:
             way = "quicker" if p25.value < 0 else "slower"
             ref = ""

@@ -21,13 +21,15 @@ The rule (``pick_objective``), in order:
    only in traffic (:func:`in_traffic_only`: recomputed on the laps out of traffic at the section's entry line,
    coaching/traffic.py, it no longer clears zero); every candidate seen only in traffic -> no objective for the
    driver, said as such (``traffic`` lists the sections passed over);
-4. its diagnosis, from the loss's split into a pace part and a spread part, both section-local
-   (:func:`loss_split`; the pace gap and consistency cost of the engine carry the car's whole deficit):
-   ``consistency`` when the spread part's interval lies wholly above the pace part's, ``pace`` when the reverse,
-   else ``section`` (the loss is sure, its split is not);
+4. its diagnosis (:func:`diagnose`), from the pace part of the loss (:func:`loss_split`: its best times there,
+   beyond what its overall pace predicts) and its scatter there (:func:`scatter_excess`: its lap-to-lap scatter
+   there, beyond what its scatter elsewhere and the field's scatter there predict): ``consistency`` when the scatter's
+   interval lies above zero and the pace part's does not, ``pace`` when the reverse, else ``section`` (the loss is
+   sure, its cause is not: both, or neither);
 5. its target: for ``pace`` and ``section`` the car's own 25th percentile of its time there against the field's
    median on the same lap (reached on a quarter of its clean laps: reachable), with the nearest faster car's
-   gain there as the reference; for ``consistency`` the field's median spread (interquartile range) there.
+   gain there as the reference; for ``consistency`` the field's median spread (interquartile range) there, with the
+   car's own best time there as the repeatable reference.
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ import numpy as np
 
 from kaizenlap.core import params
 from kaizenlap.coaching import conf, traffic
-from kaizenlap.core.section_formulas import beyond_overall, best_k
+from kaizenlap.core.section_formulas import beyond_overall, best_k, median as fast_median
 
 SUBS_OF_SECTOR = {"s1": ("im1a", "im1"), "s2": ("im2a", "im2"), "s3": ("im3a", "fl")}
 SECTOR_OF = {sub: sec for sec, subs in SUBS_OF_SECTOR.items() for sub in subs}
@@ -233,8 +235,8 @@ def rival_gain(car: str, rival: str, section: str, sections_doc: dict | None) ->
     x, y = a[2], b[2]
     reps = int(cfg()["bootstrap_reps"])
     r = _rng(str(car), str(rival), section)
-    bx = np.median(x[r.integers(0, len(x), (reps, len(x)))], axis=1)
-    by = np.median(y[r.integers(0, len(y), (reps, len(y)))], axis=1)
+    bx = fast_median(x[r.integers(0, len(x), (reps, len(x)))], axis=1)
+    by = fast_median(y[r.integers(0, len(y), (reps, len(y)))], axis=1)
     lo, hi = np.quantile(bx - by, [0.025, 0.975])
     return {"value": float(np.median(x) - np.median(y)), "lo": float(lo), "hi": float(hi), "n": len(x),
             "n_rival": len(y)}
@@ -251,7 +253,8 @@ def iqr(v: np.ndarray) -> float:
 
 def targets(car: str, section: str, sections_doc: dict | None) -> dict | None:
     """The car's time in ``section`` against the field's median on the same lap: ``median``, ``p25`` (the
-    pace target), ``iqr`` (its spread) and the field's median ``field_iqr`` over cars with enough laps; n."""
+    pace target), ``iqr`` (its spread) and the field's median ``field_iqr`` over cars with enough laps; n; and its
+    own times there, ``best_s`` and ``median_s`` (the consistency action's reference)."""
     rel = relative_laps(sections_doc)
     a = rel.get((str(car), section))
     min_laps = _min_laps()
@@ -259,7 +262,8 @@ def targets(car: str, section: str, sections_doc: dict | None) -> dict | None:
         return None
     spreads = [iqr(v[2]) for (c, s), v in rel.items() if s == section and len(v[2]) >= min_laps]
     return {"median": float(np.median(a[2])), "p25": float(np.quantile(a[2], 0.25)), "iqr": iqr(a[2]),
-            "field_iqr": float(np.median(spreads)), "field_cars": len(spreads), "n": len(a[2])}
+            "field_iqr": float(np.median(spreads)), "field_cars": len(spreads), "n": len(a[2]),
+            "best_s": float(np.min(a[1])), "median_s": float(np.median(a[1]))}
 
 
 def loss_split(car: str, section: str, sections_doc: dict | None, reps: int | None = None) -> dict | None:
@@ -284,7 +288,7 @@ def loss_split(car: str, section: str, sections_doc: dict | None, reps: int | No
     j = traffic.SETS[set_name].index(str(section))
 
     def parts(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        med, bk = np.median(a, axis=-2), best_k(a, k)
+        med, bk = fast_median(a, axis=-2), best_k(a, k)
         return beyond_overall(bk - F, F)[..., j], beyond_overall(med - bk, F)[..., j]
 
     n = len(x)
@@ -296,6 +300,92 @@ def loss_split(car: str, section: str, sections_doc: dict | None, reps: int | No
         lo, hi = np.quantile(b, [0.025, 0.975])
         out[name] = {"value": float(v), "lo": float(lo), "hi": float(hi), "n": n}
     return out
+
+
+_SCATTER_CACHE: dict[tuple[int, str], tuple[dict, dict]] = {}
+
+
+def scatter(a: np.ndarray) -> np.ndarray:
+    """Lap-to-lap scatter per section of ``a`` (..., laps, sections): the mean absolute deviation from the median."""
+    return np.abs(a - fast_median(a, axis=-2, keepdims=True)).mean(axis=-2)
+
+
+def _field_relative(sections_doc: dict, set_name: str) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """car -> its clean laps with every section of the set timed, each time less the field's median there on the
+    same lap (lap numbers with at least ``objective.min_cars_per_lap`` such cars; so track evolution and the field's
+    slow laps cancel), and the field's scatter per section (median over the cars with enough laps). Memoised."""
+    hit = _SCATTER_CACHE.get((id(sections_doc), set_name))
+    if hit is not None and hit[0] is sections_doc:
+        return hit[1]
+    wide = traffic._clean_wide(sections_doc, set_name)
+    by_lap: dict[int, list[np.ndarray]] = {}
+    for laps, x in wide.values():
+        for lap, row in zip(laps, x):
+            by_lap.setdefault(int(lap), []).append(row)
+    need = int(cfg()["min_cars_per_lap"])
+    med = {lap: np.median(np.asarray(rows), axis=0) for lap, rows in by_lap.items() if len(rows) >= need}
+    rel = {}
+    for car, (laps, x) in wide.items():
+        keep = np.array([int(lap) in med for lap in laps], bool)
+        if keep.any():
+            rel[car] = x[keep] - np.array([med[int(lap)] for lap in laps[keep]])
+    min_laps = _min_laps()
+    got = [scatter(v) for v in rel.values() if len(v) >= min_laps]
+    out = (rel, np.median(np.asarray(got), axis=0) if got else None)
+    if len(_SCATTER_CACHE) > 64:
+        _SCATTER_CACHE.clear()
+    _SCATTER_CACHE[(id(sections_doc), set_name)] = (sections_doc, out)
+    return out
+
+
+def scatter_excess(car: str, section: str, sections_doc: dict | None, reps: int | None = None) -> dict | None:
+    """How much wider the car's lap-to-lap scatter is in ``section`` than its scatter elsewhere and the field's
+    scatter there predict (a race engineer's "inconsistent there"): with ``d`` the car's scatter per section
+    (:func:`scatter` of its times less the field's median on the same lap) and ``f`` the field's (median over the
+    cars), §10.2's "beyond the car's overall" applied to the scatter,
+
+        scatter excess = (d_s − f_s) − Σ(d − f) · f_s / Σf = d_s − f_s · Σd / Σf
+
+    (a car twice as scattered as the field everywhere has 0 in every section; the excesses of a car sum to 0);
+    95% percentile bootstrap of the car's laps (paired across sections; ``objective.bootstrap_reps``, seeded by
+    car and section), the field's scatter held fixed. ``{value, lo, hi, n, scatter, field}`` (s) or None."""
+    set_name = traffic.SET_OF.get(str(section))
+    if not set_name or not sections_doc:
+        return None
+    rel, f = _field_relative(sections_doc, set_name)
+    x = rel.get(str(car))
+    if x is None or f is None or len(x) < _min_laps() or not f.sum() > 0:
+        return None
+    j = traffic.SETS[set_name].index(str(section))
+    n = len(x)
+    reps = int(cfg()["bootstrap_reps"] if reps is None else reps)
+    d = scatter(x)
+    b = beyond_overall(scatter(x[_rng("scatter", str(car), str(section)).integers(0, n, (reps, n))]) - f, f)[..., j]
+    lo, hi = np.quantile(b, [0.025, 0.975])
+    return {"value": float(beyond_overall(d - f, f)[j]), "lo": float(lo), "hi": float(hi), "n": n,
+            "scatter": float(d[j]), "field": float(f[j])}
+
+
+def diagnose(pace, scatter_fact) -> str:
+    """A sure section loss's diagnosis from its pace part (:func:`loss_split`) and its scatter excess
+    (:func:`scatter_excess`), each with ``lo``: ``consistency`` when the scatter excess's interval lies above zero
+    and the pace part's does not (its best times there are as quick as its overall pace predicts; the scatter
+    costs the time), ``pace`` when the reverse, else ``section`` (both, or neither: the loss is sure, its cause
+    is not)."""
+    if pace is None or scatter_fact is None:
+        return "section"
+    p, s = _lo(pace), _lo(scatter_fact)
+    if p is None or s is None:
+        return "section"
+    if s > 0 and p <= 0:
+        return "consistency"
+    if p > 0 and s <= 0:
+        return "pace"
+    return "section"
+
+
+def _lo(x) -> float | None:
+    return x.get("lo") if isinstance(x, dict) else getattr(x, "lo", None)
 
 
 def met_in_race(values: np.ndarray, target: float, window: int, stat: str = "median") -> bool:
@@ -360,14 +450,9 @@ def pick_objective(facts: list) -> Objective:
                          fact_ids=[x for s in in_traffic for x in (f"sections.{s}.section_loss",
                                                                f"traffic.{s}.clear_loss", f"traffic.{s}.laps")],
                          traffic=in_traffic)
-    pp, sp = by_id.get(f"sections.{top.section}.pace_part"), by_id.get(f"sections.{top.section}.spread_part")
-    diagnosis = "section"
-    if pp is not None and sp is not None and None not in (pp.lo, pp.hi, sp.lo, sp.hi):
-        if sp.lo > pp.hi:
-            diagnosis = "consistency"
-        elif pp.lo > sp.hi:
-            diagnosis = "pace"
-    ids = [top.fact_id] + [f.fact_id for f in (pp, sp) if f is not None and diagnosis != "section"]
+    pp, se = by_id.get(f"sections.{top.section}.pace_part"), by_id.get(f"sections.{top.section}.scatter_excess")
+    diagnosis = diagnose(pp, se)
+    ids = [top.fact_id] + [f.fact_id for f in (pp, se) if f is not None and diagnosis != "section"]
     why = f"{len(sure)} section loss(es) clear of zero; this one has the largest lower bound"
     if in_traffic:
         why += f" of those not seen only in traffic ({len(in_traffic)} passed over)"

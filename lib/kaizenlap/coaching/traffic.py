@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from kaizenlap.coaching import conf
-from kaizenlap.core.section_formulas import beyond_overall
+from kaizenlap.core.section_formulas import beyond_overall, median as fast_median
 
 LINES = ("L0", "L1", "L2", "L3", "L4", "L5")
 # the line a section starts at (its entry), per section
@@ -238,7 +238,7 @@ def _clean_wide(sections_doc: dict, set_name: str) -> dict[str, tuple[np.ndarray
 
 def _section_loss(x: np.ndarray, typical: np.ndarray) -> np.ndarray:
     """§10.2's section loss per section of ``x`` (..., laps, sections): (median − F) − Σ(median − F) · F / ΣF."""
-    return beyond_overall(np.median(x, axis=-2) - typical, typical)
+    return beyond_overall(fast_median(x, axis=-2) - typical, typical)
 
 
 def section_loss_on(car: str, section: str, sections_doc: dict | None, exclude: set[int] = frozenset(),

@@ -141,15 +141,35 @@ def _build_patterns(brief: Brief) -> list:
     return [t[1:] for t in ordered]
 
 
+_SCANS: dict[tuple, tuple[str, list, list]] = {}
+
+
 def scan(text: str, brief: Brief) -> tuple[str, list[tuple[int, int, str, str]]]:
     """``(masked, mentions)``: ``text`` with the brief's car and section names replaced by :data:`MASK`
-    characters (same length, so positions hold) and where each was: ``(start, end, "car"|"section", key)``."""
+    characters (same length, so positions hold) and where each was: ``(start, end, "car"|"section", key)``.
+    One pass of each pattern (its matches are what ``sub`` would replace); memoised by the text and the names,
+    as a validation scans each text three times."""
+    pats = _name_patterns(brief, tagged=True)
+    key = (text, id(pats))
+    hit = _SCANS.get(key)
+    if hit is not None and hit[2] is pats:
+        return hit[0], list(hit[1])
     mentions = []
-    for rx, kind, key in _name_patterns(brief, tagged=True):
-        for m in rx.finditer(text):
-            mentions.append((m.start(), m.end(), kind, key))
-        text = rx.sub(lambda m: MASK * len(m.group(0)), text)
-    return text, sorted(mentions)
+    for rx, kind, name in pats:
+        spans = [m.span() for m in rx.finditer(text)]
+        if not spans:
+            continue
+        parts, at = [], 0
+        for a, b in spans:
+            parts += [text[at:a], MASK * (b - a)]
+            at = b
+            mentions.append((a, b, kind, name))
+        text = "".join(parts) + text[at:]
+    out = (text, sorted(mentions))
+    if len(_SCANS) > 4096:
+        _SCANS.clear()
+    _SCANS[key] = (*out, pats)
+    return out[0], list(out[1])
 
 
 def mask_names(text: str, brief: Brief) -> str:
