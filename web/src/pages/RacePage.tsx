@@ -1,4 +1,4 @@
-import { Suspense, memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { Suspense, memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { Link as RouterLink, useLocation, useNavigate, useParams } from "react-router-dom";
 import { Alert, Box, Breadcrumbs, Button, Chip, Link, Paper, Stack, Table, TableBody, TableHead,
   ToggleButton, ToggleButtonGroup, Typography, alpha, lighten, type SxProps, type Theme } from "@mui/material";
@@ -216,11 +216,24 @@ export default function RacePage() {
   const track = tracks.data?.items.find((t) => t.track_id === race.data?.track_id);
   useTitle(race.error ? `not found: race ${raceId}` : race.data ? `${track?.name ?? race.data.track_id} race ${race.data.race_number}` : raceId,
     state.car && `car ${state.car}`, state.car && state.mode);
+  // Stacked layout (below lg, a phone): the car's view is under the leaderboard. Once a car's view has been
+  // rendered with its data (a tap, back/forward, a deep link), its top (the mode buttons, then the car's heading
+  // and map) is brought to the top of the screen; a scroll made before then is lost as the view grows.
+  const shownCar = useRef(state.car);
+  shownCar.current = state.car;
+  const toCar = useCallback(() => {
+    if (window.innerWidth < 1200) document.querySelector("[data-testid=race-main]")?.scrollIntoView();
+  }, []);
+  // Back/forward to a car: the browser would restore the entry's old scroll position after the view has been
+  // scrolled to the car (its restoration runs after the popstate handlers, where the view renders); an entry
+  // with a car leaves the scroll to the page (the mode is kept per history entry; any other page gets it back).
+  const entry = useLocation().key;
+  useLayoutEffect(() => { history.scrollRestoration = state.car ? "manual" : "auto"; }, [state.car, entry]);
+  useEffect(() => () => { history.scrollRestoration = "auto"; }, []);
   const pick = useCallback((c: string) => {
+    if (c === shownCar.current) { toCar(); return; }           // the car already shown: its view is there now
     setState({ car: c, section: undefined, lap: undefined, ref: undefined, tlap: undefined });
-    // stacked layout (below lg): the car's view is under the leaderboard; bring it into view
-    if (window.innerWidth < 1200) requestAnimationFrame(() => document.querySelector("[data-testid=race-main]")?.scrollIntoView());
-  }, [setState]);
+  }, [setState, toCar]);
   return (
     <>
       <Breadcrumbs aria-label="breadcrumb">
@@ -246,16 +259,18 @@ export default function RacePage() {
                 <Leaderboard race={r} comp={comp.data} quality={quality.data} selected={state.car}
                   onPick={pick} />
               </Paper>
-              {later && <QualityPanel quality={quality} raceId={raceId} trackId={r.track_id} />}
               <Box sx={{ gridArea: "main", minWidth: 0 }} data-testid="race-main">
                 {state.car ? (
                   <>
                     <ModePicker mode={state.mode} setState={setState} />
-                    {track ? <CarView race={r} track={track} comp={comp.data} quality={quality.data} state={state} setState={setState} />
+                    {track ? <CarView race={r} track={track} comp={comp.data} quality={quality.data} state={state} setState={setState} onShown={toCar} />
                       : <Async r={tracks} what="track map">{() => <Alert severity="info">No map for this track.</Alert>}</Async>}
                   </>
                 ) : <RaceSummary race={r} comp={comp.data} quality={quality.data} onPick={pick} />}
               </Box>
+              {/* after the car in the DOM too, as on a phone's screen: the browser's scroll anchoring keeps the first
+                  element in sight where it is; were this panel first, a growing car view above it scrolled the page */}
+              {later && <QualityPanel quality={quality} raceId={raceId} trackId={r.track_id} />}
             </Box>
           </>
         )}
