@@ -144,7 +144,7 @@ const CarMap = memo(function CarMap({ car, track, comp, laps, values, measure, u
     telemetry: boolean; setState: Props["setState"] }) {
   return (
     <Box sx={{ maxWidth: "100%", minWidth: 0 }}>
-      <Typography variant="h5" component="h2" data-testid="car-heading">Car #{car.car} <Typography component="span" variant="body2">({car.class}) · best {fmtTime(car.best_lap_s)} · {car.clean_laps} clean laps of {car.laps}</Typography></Typography>
+      <h2 className="kl-h5" data-testid="car-heading">Car #{car.car} <span className="kl-body2">({car.class}) · best {fmtTime(car.best_lap_s)} · {car.clean_laps} clean laps of {car.laps}</span></h2>
       {telemetry ? null : track.outline?.length && track.sector_fractions ? (
         <>
           <Stack direction="row" flexWrap="wrap" columnGap={1}>
@@ -155,7 +155,7 @@ const CarMap = memo(function CarMap({ car, track, comp, laps, values, measure, u
               onChange={(e) => setState({ rel: e.target.checked || undefined }, true)} />}
               label="relative to the car's overall pace" />
           </Stack>
-          <Typography variant="body2" data-testid="measure-explain" sx={{ maxWidth: 550 }}>{MEASURES[measure].explain}</Typography>
+          <p className="kl-body2" data-testid="measure-explain" style={{ maxWidth: 550 }}>{MEASURES[measure].explain}</p>
           <MapWithPlayback track={track} comp={comp} laps={laps} values={values} measure={measure} useSubs={useSubs}
             shares={shares} lapNo={lapNo} section={section} setState={setState} carLabel={car.car} />
         </>

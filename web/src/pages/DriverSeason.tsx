@@ -3,12 +3,13 @@
 // the same track held, and the coaching objective — each race linking into that race's car view.
 import { useEffect } from "react";
 import { Link as RouterLink, useLocation, useNavigate, useParams } from "react-router-dom";
-import { Alert, Box, Breadcrumbs, Chip, Link, Paper, Stack, Typography } from "@mui/material";
+import { Alert, Box, Chip, Link, Paper, Stack, Typography } from "@mui/material";
 import { api, type CarSeason, type SeasonRace, type Track } from "../api/client";
 import { Async, useApi } from "../components/Async";
 import { fmtDelta, fmtTime, lapTimesInText } from "../format";
 import { consistencyText, findingText, finishText, has, paceText, previousText, raceName, recurring } from "../season";
 import { useTitle } from "../title";
+import { Crumbs } from "../components/Crumbs";
 
 /** A track's name in at most 12 characters: "Barber Motorsports Park" -> "Barber", "Circuit of the Americas" -> "COTA". */
 export function shortName(name: string): string {
@@ -121,11 +122,9 @@ export default function DriverSeason() {
   const select = (race?: string) => nav({ pathname: loc.pathname, search: race ? `?race=${encodeURIComponent(race)}` : "" }, { replace: true });
   return (
     <>
-      <Breadcrumbs aria-label="breadcrumbs" sx={{ mb: 1 }}>
-        <Link component={RouterLink} to="/">Season</Link>
-        <Typography>car {car}</Typography>
-      </Breadcrumbs>
-      <Typography variant="h4" component="h1" gutterBottom>Car #{car}: its season</Typography>
+      <div style={{ marginBottom: 8 }}><Crumbs>{[<RouterLink key="s" className="kl-link" to="/">Season</RouterLink>,
+        <span key="c">car {car}</span>]}</Crumbs></div>
+      <h1 className="kl-h4 kl-gutter">Car #{car}: its season</h1>
       <Async r={r} what={`car ${car}`}>
         {(d) => d.races.length ? <SeasonView d={d} tracks={tracks.data?.items} selected={selected} onSelect={select} />
           : <Alert severity="info">Car {car} ran no race of this season.</Alert>}
