@@ -2,7 +2,7 @@ import { preloaded } from "./preload";          // first: a deep link's requests
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { BrowserRouter } from "react-router-dom";
-import { CssBaseline, ThemeProvider, createTheme } from "@mui/material";
+import { ThemeProvider, createTheme } from "@mui/material";
 import { App, DriverSeason, RacePage, Season, TrackPage } from "./App";
 import "./shell.css";
 
@@ -12,7 +12,6 @@ function render() {
   createRoot(document.getElementById("root")!).render(
     <StrictMode>
       <ThemeProvider theme={theme}>
-        <CssBaseline />
         <BrowserRouter><App /></BrowserRouter>
       </ThemeProvider>
     </StrictMode>,

@@ -147,20 +147,28 @@ const CarMap = memo(function CarMap({ car, track, comp, laps, values, measure, u
       <h2 className="kl-h5" data-testid="car-heading">Car #{car.car} <span className="kl-body2">({car.class}) · best {fmtTime(car.best_lap_s)} · {car.clean_laps} clean laps of {car.laps}</span></h2>
       {telemetry ? null : track.outline?.length && track.sector_fractions ? (
         <>
-          <Stack direction="row" flexWrap="wrap" columnGap={1}>
-            <FormControlLabel control={<Switch checked={useSubs} disabled={!hasSubs}
-              onChange={(e) => setState({ set: e.target.checked ? "subsections" : "sectors", section: undefined })} />}
-              label="sub-sectors" />
-            <FormControlLabel control={<Switch checked={measure === "relative"} data-testid="rel-toggle"
-              onChange={(e) => setState({ rel: e.target.checked || undefined }, true)} />}
-              label="relative to the car's overall pace" />
-          </Stack>
+          <MapSwitches useSubs={useSubs} hasSubs={hasSubs} measure={measure} setState={setState} />
           <p className="kl-body2" data-testid="measure-explain" style={{ maxWidth: 550 }}>{MEASURES[measure].explain}</p>
           <MapWithPlayback track={track} comp={comp} laps={laps} values={values} measure={measure} useSubs={useSubs}
             shares={shares} lapNo={lapNo} section={section} setState={setState} carLabel={car.car} />
         </>
       ) : <Alert severity="info">No traced map for {track.name}.</Alert>}
     </Box>
+  );
+});
+
+/** The map's two switches: memoised, so a car switch (same settings) leaves their MUI components as they are. */
+const MapSwitches = memo(function MapSwitches({ useSubs, hasSubs, measure, setState }:
+  { useSubs: boolean; hasSubs: boolean; measure: Measure; setState: Props["setState"] }) {
+  return (
+    <Stack direction="row" flexWrap="wrap" columnGap={1}>
+      <FormControlLabel control={<Switch checked={useSubs} disabled={!hasSubs}
+        onChange={(e) => setState({ set: e.target.checked ? "subsections" : "sectors", section: undefined })} />}
+        label="sub-sectors" />
+      <FormControlLabel control={<Switch checked={measure === "relative"} data-testid="rel-toggle"
+        onChange={(e) => setState({ rel: e.target.checked || undefined }, true)} />}
+        label="relative to the car's overall pace" />
+    </Stack>
   );
 });
 
