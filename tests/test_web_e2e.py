@@ -532,6 +532,46 @@ def test_phone_layout(site, browser):
     ctx.close()
 
 
+CAR_TOP = """(c) => { const h = [...document.querySelectorAll('[data-testid=race-main] h2')]
+        .find((e) => e.textContent.startsWith('Car #' + c + ' '));
+    const m = document.querySelector('[data-testid=track-map]');
+    return [h ? h.getBoundingClientRect().top : null, m ? m.getBoundingClientRect().top : null]; }"""
+
+
+def test_phone_a_tapped_car_opens_at_its_heading(site, browser):
+    """At 390x844 a tapped car's view opens at its top: the car's heading within the first 150 px of the screen
+    (the mode buttons above it) and its map starting on the screen, not the bottom of the view (the scroll ran
+    before the view had rendered, then the page grew). The same on a second tap, back, forward and a deep link."""
+    base, docs = site
+    ctx = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    pg = ctx.new_page()
+    fits = phone_fits(pg)
+    cars = sorted({d["car"] for d in next(r for r in docs["races"] if r["id"] == "barber-r1")["cars"]})
+
+    def at_top(car: str, how: str) -> None:
+        pg.locator("[data-testid=race-main] h2", has_text=f"Car #{car} ").wait_for()
+        pg.locator("[data-testid=track-map] path[data-section]").first.wait_for()
+        fits(f"car-tap-{how}")
+        head, mp = pg.evaluate(CAR_TOP, car)
+        assert 0 <= head <= 150, (how, car, head)
+        assert head < mp < PHONE["height"], (how, car, mp)
+
+    pg.goto(f"{base}/race/barber-r1")
+    pg.get_by_test_id("race-summary").wait_for()
+    pg.get_by_test_id(f"car-row-{cars[1]}").tap()
+    at_top(cars[1], "first")
+    pg.evaluate("window.scrollTo(0, 0)")
+    pg.get_by_test_id(f"car-row-{cars[3]}").tap()
+    at_top(cars[3], "second")
+    pg.go_back()
+    at_top(cars[1], "back")
+    pg.go_forward()
+    at_top(cars[3], "forward")
+    pg.goto(f"{base}/race/barber-r1?car={cars[2]}")
+    at_top(cars[2], "deeplink")
+    ctx.close()
+
+
 def test_weather_evidence_on_an_identifiable_race(site, browser):
     base, docs = site
     w = next(d for d in docs["ml_weather_recommendations"] if d["id"] == "cota-r1~weather")

@@ -1,6 +1,6 @@
 import { Suspense } from "react";
 import { Link as RouterLink, Route, Routes } from "react-router-dom";
-import { AppBar, Box, Button, CircularProgress, Container, Link, Toolbar, Typography } from "@mui/material";
+import { Box, CircularProgress, Link, Typography } from "@mui/material";
 import { resetLayout } from "./components/layout";
 import { useTitle } from "./title";
 import { lazyPage } from "./lazyPage";
@@ -20,20 +20,20 @@ export const DriverSeason = lazyPage(() => import("./pages/DriverSeason"));
 export function App() {
   return (
     <>
-      <Link href="#main" className="skip-link" data-testid="skip-link"
-        sx={{ position: "absolute", left: 8, top: -48, zIndex: 2000, bgcolor: "#fff", color: "#000", p: 1, border: "2px solid #1d3557",
-          "&:focus": { top: 8 } }}
+      <a href="#main" className="skip-link kl-skip" data-testid="skip-link"
         onClick={(e: React.MouseEvent) => { e.preventDefault(); const m = document.getElementById("main"); m?.focus(); m?.scrollIntoView(); }}>
-        Skip to content</Link>
-      <AppBar position="static" color="secondary">
-        <Toolbar variant="dense" sx={{ gap: { xs: 1, sm: 2 } }}>
-          <Link component={RouterLink} to="/" color="inherit" underline="none"><Typography variant="h6" component="span">KaizenLap</Typography></Link>
-          <Typography variant="body2" sx={{ flexGrow: 1, visibility: { xs: "hidden", sm: "visible" }, width: { xs: 0, sm: "auto" }, overflow: "hidden", whiteSpace: "nowrap" }}>GR Cup driver coaching</Typography>
-          <Button color="inherit" size="small" onClick={resetLayout} data-testid="reset-layout">Reset layout</Button>
-          <Link href="/docs" color="inherit" variant="body2">API docs</Link>
-        </Toolbar>
-      </AppBar>
-      <Container maxWidth="xl" component="main" id="main" tabIndex={-1} sx={{ py: 2, outline: "none" }}>
+        Skip to content</a>
+      {/* plain elements styled in shell.css (MUI's AppBar, Toolbar, Link, Button and Container as they drew them):
+          the shell is on every page's first render */}
+      <header className="kl-appbar">
+        <div className="kl-toolbar">
+          <RouterLink to="/" className="kl-brand"><span className="kl-h6">KaizenLap</span></RouterLink>
+          <p className="kl-body2 kl-tagline">GR Cup driver coaching</p>
+          <button type="button" className="kl-button" onClick={resetLayout} data-testid="reset-layout">Reset layout</button>
+          <a href="/docs" className="kl-body2 kl-docs">API docs</a>
+        </div>
+      </header>
+      <main className="kl-main" id="main" tabIndex={-1}>
         <Suspense fallback={<Box role="status" sx={{ p: 2 }}><CircularProgress size={20} aria-label="loading" /></Box>}>
           <Routes>
             <Route path="/" element={<Season />} />
@@ -45,7 +45,7 @@ export function App() {
             <Route path="*" element={<NotFound />} />
           </Routes>
         </Suspense>
-      </Container>
+      </main>
     </>
   );
 }

@@ -2,8 +2,9 @@ import { preloaded } from "./preload";          // first: a deep link's requests
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { BrowserRouter } from "react-router-dom";
-import { CssBaseline, ThemeProvider, createTheme } from "@mui/material";
+import { ThemeProvider, createTheme } from "@mui/material";
 import { App, DriverSeason, RacePage, Season, TrackPage } from "./App";
+import "./shell.css";
 
 const theme = createTheme({ palette: { primary: { main: "#b00020" }, secondary: { main: "#1d3557" } } });
 
@@ -11,7 +12,6 @@ function render() {
   createRoot(document.getElementById("root")!).render(
     <StrictMode>
       <ThemeProvider theme={theme}>
-        <CssBaseline />
         <BrowserRouter><App /></BrowserRouter>
       </ThemeProvider>
     </StrictMode>,

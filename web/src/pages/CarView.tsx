@@ -1,4 +1,4 @@
-import { Suspense, memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { Suspense, memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { Alert, Box, Button, FormControl, InputLabel, MenuItem, Select, Stack, Switch, FormControlLabel, Typography } from "@mui/material";
 import { Link as RouterLink } from "react-router-dom";
 import { api, sectionTime, type CarDetail, type Composite, type Lap, type Quality, type Race, type Recommendation, type S, type Track } from "../api/client";
@@ -28,7 +28,10 @@ export function preloadMode(mode: ViewState["mode"]): Promise<unknown> {
   return ({ sections: SectionsMode, weather: WeatherMode, patterns: PatternsMode, coaching: CoachingMode, telemetry: TelemetryMode })[mode].preload();
 }
 
-type Props = { race: Race; track: Track; comp?: Composite; quality?: Quality; state: ViewState; setState: (p: Partial<ViewState>, replace?: boolean) => void };
+type Props = { race: Race; track: Track; comp?: Composite; quality?: Quality; state: ViewState; setState: (p: Partial<ViewState>, replace?: boolean) => void;
+  /** Called once a car's view has been rendered with its data (its heading and map laid out), per car shown:
+   *  the place to bring the view into sight, not before (the view then still grows, and the scroll is lost). */
+  onShown?: (car: string) => void };
 
 export function subShares(recs: Recommendation[]): Record<string, number> {
   const typ = new Map(recs.filter((r) => r.section_set === "subsections").map((r) => [r.section!, Number(r.field_typical_s)]));
@@ -56,6 +59,11 @@ export function CarView(props: Props) {
   // once its data is here (a hovered row has usually fetched it already).
   const shown = useRef<BodyProps | null>(null);
   if (!detail.loading || shown.current === null) shown.current = { ...props, detail, laps };
+  // the car whose view is on the screen with its data (or its error): a layout effect, so the view is scrolled
+  // to before it is painted; the children's DOM (heading, map) is in place when a parent's layout effect runs
+  const ready = shown.current.detail.loading ? undefined : shown.current.state.car;
+  const { onShown } = props;
+  useLayoutEffect(() => { if (ready) onShown?.(ready); }, [ready]); // eslint-disable-line react-hooks/exhaustive-deps
   return <CarBody {...shown.current} />;
 }
 
@@ -136,23 +144,31 @@ const CarMap = memo(function CarMap({ car, track, comp, laps, values, measure, u
     telemetry: boolean; setState: Props["setState"] }) {
   return (
     <Box sx={{ maxWidth: "100%", minWidth: 0 }}>
-      <Typography variant="h5" component="h2">Car #{car.car} <Typography component="span" variant="body2">({car.class}) · best {fmtTime(car.best_lap_s)} · {car.clean_laps} clean laps of {car.laps}</Typography></Typography>
+      <h2 className="kl-h5" data-testid="car-heading">Car #{car.car} <span className="kl-body2">({car.class}) · best {fmtTime(car.best_lap_s)} · {car.clean_laps} clean laps of {car.laps}</span></h2>
       {telemetry ? null : track.outline?.length && track.sector_fractions ? (
         <>
-          <Stack direction="row" flexWrap="wrap" columnGap={1}>
-            <FormControlLabel control={<Switch checked={useSubs} disabled={!hasSubs}
-              onChange={(e) => setState({ set: e.target.checked ? "subsections" : "sectors", section: undefined })} />}
-              label="sub-sectors" />
-            <FormControlLabel control={<Switch checked={measure === "relative"} data-testid="rel-toggle"
-              onChange={(e) => setState({ rel: e.target.checked || undefined }, true)} />}
-              label="relative to the car's overall pace" />
-          </Stack>
-          <Typography variant="body2" data-testid="measure-explain" sx={{ maxWidth: 550 }}>{MEASURES[measure].explain}</Typography>
+          <MapSwitches useSubs={useSubs} hasSubs={hasSubs} measure={measure} setState={setState} />
+          <p className="kl-body2" data-testid="measure-explain" style={{ maxWidth: 550 }}>{MEASURES[measure].explain}</p>
           <MapWithPlayback track={track} comp={comp} laps={laps} values={values} measure={measure} useSubs={useSubs}
             shares={shares} lapNo={lapNo} section={section} setState={setState} carLabel={car.car} />
         </>
       ) : <Alert severity="info">No traced map for {track.name}.</Alert>}
     </Box>
+  );
+});
+
+/** The map's two switches: memoised, so a car switch (same settings) leaves their MUI components as they are. */
+const MapSwitches = memo(function MapSwitches({ useSubs, hasSubs, measure, setState }:
+  { useSubs: boolean; hasSubs: boolean; measure: Measure; setState: Props["setState"] }) {
+  return (
+    <Stack direction="row" flexWrap="wrap" columnGap={1}>
+      <FormControlLabel control={<Switch checked={useSubs} disabled={!hasSubs}
+        onChange={(e) => setState({ set: e.target.checked ? "subsections" : "sectors", section: undefined })} />}
+        label="sub-sectors" />
+      <FormControlLabel control={<Switch checked={measure === "relative"} data-testid="rel-toggle"
+        onChange={(e) => setState({ rel: e.target.checked || undefined }, true)} />}
+        label="relative to the car's overall pace" />
+    </Stack>
   );
 });
 

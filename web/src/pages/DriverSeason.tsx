@@ -3,12 +3,13 @@
 // the same track held, and the coaching objective — each race linking into that race's car view.
 import { useEffect } from "react";
 import { Link as RouterLink, useLocation, useNavigate, useParams } from "react-router-dom";
-import { Alert, Box, Breadcrumbs, Chip, Link, Paper, Stack, Typography } from "@mui/material";
+import { Alert, Box, Chip, Stack, Typography } from "@mui/material";
 import { api, type CarSeason, type SeasonRace, type Track } from "../api/client";
 import { Async, useApi } from "../components/Async";
 import { fmtDelta, fmtTime, lapTimesInText } from "../format";
 import { consistencyText, findingText, finishText, has, paceText, previousText, raceName, recurring } from "../season";
 import { useTitle } from "../title";
+import { Crumbs } from "../components/Crumbs";
 
 /** A track's name in at most 12 characters: "Barber Motorsports Park" -> "Barber", "Circuit of the Americas" -> "COTA". */
 export function shortName(name: string): string {
@@ -59,31 +60,29 @@ function RaceCard({ r, car, tracks, prevName, selected, onSelect }:
   const obj = r.objective;
   const prev = r.previous;
   return (
-    <Paper variant="outlined" component="section" aria-labelledby={`h-${r.race_id}`} data-testid={`season-race-${r.race_id}`}
-      sx={{ p: { xs: 1.5, sm: 2 }, borderColor: selected ? "primary.main" : undefined, borderWidth: selected ? 2 : 1 }}>
-      <Stack direction="row" flexWrap="wrap" alignItems="baseline" gap={1}>
-        <Typography variant="h6" component="h2" id={`h-${r.race_id}`}>
-          <Link component={RouterLink} to={to} data-testid={`season-open-${r.race_id}`}>{name}</Link>
-        </Typography>
-        <Typography variant="body2">{r.date ?? ""}{r.class ? ` · ${r.class}` : ""}</Typography>
-        <Link component="button" variant="body2" onClick={onSelect} aria-pressed={selected}
-          data-testid={`season-select-${r.race_id}`}>{selected ? "highlighted" : "highlight on the chart"}</Link>
-      </Stack>
-      <Box component="dl" sx={{ m: 0, display: "grid", gridTemplateColumns: { xs: "1fr", sm: "11rem 1fr" }, columnGap: 2, rowGap: 0.5,
-        "& dt": { fontWeight: 600 }, "& dd": { m: 0, mb: { xs: 1, sm: 0 } } }}>
+    <section aria-labelledby={`h-${r.race_id}`} data-testid={`season-race-${r.race_id}`} className={selected ? "kl-card selected" : "kl-card"}>
+      <div className="kl-row">
+        <h2 className="kl-h6" id={`h-${r.race_id}`}>
+          <RouterLink className="kl-link" to={to} data-testid={`season-open-${r.race_id}`}>{name}</RouterLink>
+        </h2>
+        <p className="kl-body2">{r.date ?? ""}{r.class ? ` · ${r.class}` : ""}</p>
+        <button type="button" className="kl-link kl-body2" onClick={onSelect} aria-pressed={selected}
+          data-testid={`season-select-${r.race_id}`}>{selected ? "highlighted" : "highlight on the chart"}</button>
+      </div>
+      <dl className="kl-facts">
         <dt>Finish</dt><dd data-testid="season-finish">{finishText(r.finish)}; best lap {fmtTime(r.best_lap_s)}</dd>
         <dt>Pace vs the field</dt><dd data-testid="season-pace">{paceText(r.pace_gap)}</dd>
         <dt>Consistency</dt><dd data-testid="season-consistency">{consistencyText(r.consistency)}</dd>
         <dt>Weakest section</dt><dd data-testid="season-finding">{findingText(r.finding)}</dd>
         <dt>Objective</dt><dd data-testid="season-objective">{obj?.action
-          ? <>{lapTimesInText(obj.action)} <Link component={RouterLink} to={`${to}&mode=coaching`}>coaching</Link></>
+          ? <>{lapTimesInText(obj.action)} <RouterLink className="kl-link" to={`${to}&mode=coaching`}>coaching</RouterLink></>
           : "no coaching published for this race"}</dd>
         <dt>Last race's finding</dt><dd data-testid="season-previous">
           {prev && <Chip size="small" sx={{ mr: 1 }} label={prev.held === true ? "held" : prev.held === false ? "did not hold" : "nothing to check"}
             variant={prev.held === true ? "filled" : "outlined"} />}
           {previousText(prev, prevName)}</dd>
-      </Box>
-    </Paper>
+      </dl>
+    </section>
   );
 }
 
@@ -121,11 +120,9 @@ export default function DriverSeason() {
   const select = (race?: string) => nav({ pathname: loc.pathname, search: race ? `?race=${encodeURIComponent(race)}` : "" }, { replace: true });
   return (
     <>
-      <Breadcrumbs aria-label="breadcrumbs" sx={{ mb: 1 }}>
-        <Link component={RouterLink} to="/">Season</Link>
-        <Typography>car {car}</Typography>
-      </Breadcrumbs>
-      <Typography variant="h4" component="h1" gutterBottom>Car #{car}: its season</Typography>
+      <div style={{ marginBottom: 8 }}><Crumbs>{[<RouterLink key="s" className="kl-link" to="/">Season</RouterLink>,
+        <span key="c">car {car}</span>]}</Crumbs></div>
+      <h1 className="kl-h4 kl-gutter">Car #{car}: its season</h1>
       <Async r={r} what={`car ${car}`}>
         {(d) => d.races.length ? <SeasonView d={d} tracks={tracks.data?.items} selected={selected} onSelect={select} />
           : <Alert severity="info">Car {car} ran no race of this season.</Alert>}

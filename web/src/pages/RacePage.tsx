@@ -1,7 +1,7 @@
-import { Suspense, memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { Suspense, memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { Link as RouterLink, useLocation, useNavigate, useParams } from "react-router-dom";
-import { Alert, Box, Breadcrumbs, Button, Chip, Link, Paper, Stack, Table, TableBody, TableHead,
-  ToggleButton, ToggleButtonGroup, Typography, alpha, lighten, type SxProps, type Theme } from "@mui/material";
+import { Alert, Box, Button, Chip, Link, Paper, Stack, Table, TableBody, TableHead,
+  Typography, alpha, lighten, type SxProps, type Theme } from "@mui/material";
 import { api, type Car, type Composite, type Quality, type Race } from "../api/client";
 import { Async, useApi, type Result as AsyncResult } from "../components/Async";
 import { fmtDelta, fmtTime } from "../format";
@@ -11,6 +11,7 @@ import { lazyPage } from "../lazyPage";
 import { useAfterPaint } from "../afterPaint";
 import { COMPOSITE_DEF } from "../measure";
 import { flagLabel } from "../labels";
+import { Crumbs } from "../components/Crumbs";
 import { useTitle } from "../title";
 import { dnfLaps, results, type Result as Standing } from "../results";
 
@@ -94,7 +95,7 @@ const LeaderRow = memo(function LeaderRow({ raceId, c, r, total, selected, onPic
       onPointerEnter={() => { api.car(raceId, c.car).catch(() => undefined); api.laps(raceId, c.car).catch(() => undefined); }}
       data-testid={`car-row-${c.car}`}>
       <td>{r?.position ?? "–"}</td>
-      <td className="nowrap"><Link component="button" onClick={() => onPick(c.car)} aria-label={`car ${c.car}`}>#{c.car}</Link>
+      <td className="nowrap"><button type="button" className="kl-link" onClick={() => onPick(c.car)} aria-label={`car ${c.car}`}>#{c.car}</button>
         {selected && <>{" "}<Link component={RouterLink} to={`/car/${encodeURIComponent(c.car)}`} onClick={(e: React.MouseEvent) => e.stopPropagation()}
           variant="body2" data-testid="season-link" aria-label={`car ${c.car}'s season`}>season</Link></>}</td>
       <td className="narrow">{c.class ?? "–"}</td>
@@ -174,14 +175,13 @@ const QualityPanel = memo(function QualityPanel({ quality, raceId, trackId }:
   );
 });
 
-const MODE_SX = { color: "#222", "&.Mui-selected, &.Mui-selected:hover": { color: "#fff", bgcolor: "primary.main" } };
-
+// plain buttons styled in shell.css as MUI's small ToggleButtonGroup drew them: on the page's first render
 const ModePicker = memo(function ModePicker({ mode, setState }: { mode: Mode; setState: (p: Partial<ViewState>) => void }) {
   return (
-    <ToggleButtonGroup exclusive size="small" value={mode} aria-label="analysis mode"
-      onChange={(_, m: Mode | null) => m && setState({ mode: m })} sx={{ mb: 1, flexWrap: "wrap" }}>
-      {MODES.map((m) => <ToggleButton key={m} value={m} data-testid={`mode-${m}`} sx={MODE_SX}>{m}</ToggleButton>)}
-    </ToggleButtonGroup>
+    <div role="group" aria-label="analysis mode" className="kl-modes">
+      {MODES.map((m) => <button key={m} type="button" aria-pressed={m === mode} data-testid={`mode-${m}`}
+        onClick={() => { if (m !== mode) setState({ mode: m }); }}>{m}</button>)}
+    </div>
   );
 });
 
@@ -216,46 +216,61 @@ export default function RacePage() {
   const track = tracks.data?.items.find((t) => t.track_id === race.data?.track_id);
   useTitle(race.error ? `not found: race ${raceId}` : race.data ? `${track?.name ?? race.data.track_id} race ${race.data.race_number}` : raceId,
     state.car && `car ${state.car}`, state.car && state.mode);
+  // Stacked layout (below lg, a phone): the car's view is under the leaderboard. Once a car's view has been
+  // rendered with its data (a tap, back/forward, a deep link), its top (the mode buttons, then the car's heading
+  // and map) is brought to the top of the screen; a scroll made before then is lost as the view grows.
+  const shownCar = useRef(state.car);
+  shownCar.current = state.car;
+  const toCar = useCallback(() => {
+    if (window.innerWidth < 1200) document.querySelector("[data-testid=race-main]")?.scrollIntoView();
+  }, []);
+  // Back/forward to a car: the browser would restore the entry's old scroll position after the view has been
+  // scrolled to the car (its restoration runs after the popstate handlers, where the view renders); an entry
+  // with a car leaves the scroll to the page (the mode is kept per history entry; any other page gets it back).
+  const entry = useLocation().key;
+  useLayoutEffect(() => { history.scrollRestoration = state.car ? "manual" : "auto"; }, [state.car, entry]);
+  useEffect(() => () => { history.scrollRestoration = "auto"; }, []);
   const pick = useCallback((c: string) => {
+    if (c === shownCar.current) { toCar(); return; }           // the car already shown: its view is there now
     setState({ car: c, section: undefined, lap: undefined, ref: undefined, tlap: undefined });
-    // stacked layout (below lg): the car's view is under the leaderboard; bring it into view
-    if (window.innerWidth < 1200) requestAnimationFrame(() => document.querySelector("[data-testid=race-main]")?.scrollIntoView());
-  }, [setState]);
+  }, [setState, toCar]);
   return (
     <>
-      <Breadcrumbs aria-label="breadcrumb">
-        <Link component={RouterLink} to="/">Season</Link>
-        {race.data && <Link component={RouterLink} to={`/track/${race.data.track_id}`}>{track?.name ?? race.data.track_id}</Link>}
-        <Typography>{raceId}</Typography>
-        {state.car && <Typography>car {state.car}</Typography>}
-      </Breadcrumbs>
+      <Crumbs>{[
+        <RouterLink key="s" className="kl-link" to="/">Season</RouterLink>,
+        race.data && <RouterLink key="t" className="kl-link" to={`/track/${race.data.track_id}`}>{track?.name ?? race.data.track_id}</RouterLink>,
+        <span key="r">{raceId}</span>,
+        state.car && <span key="c">car {state.car}</span>,
+      ]}</Crumbs>
       <Async r={race} what={`race ${raceId}`}>
         {(r) => (
           <>
-            <Typography variant="h4" component="h1" sx={{ mt: 1 }}>{track?.name ?? r.track_id} — race {r.race_number}</Typography>
-            <Typography variant="body2" gutterBottom>{r.date ?? "date unknown"} · {r.n_cars} cars · {r.n_laps} laps ({r.n_clean} clean)
-              {" · "}<Link component={RouterLink} to={`/race/${encodeURIComponent(raceId)}/live`} data-testid="watch-live">Watch live / replay</Link></Typography>
+            <h1 className="kl-h4" style={{ marginTop: 8 }}>{track?.name ?? r.track_id} — race {r.race_number}</h1>
+            <p className="kl-body2 kl-gutter">{r.date ?? "date unknown"} · {r.n_cars} cars · {r.n_laps} laps ({r.n_clean} clean)
+              {" · "}<RouterLink className="kl-link" to={`/race/${encodeURIComponent(raceId)}/live`} data-testid="watch-live">Watch live / replay</RouterLink></p>
             {/* phone: the car picker first, then the car (or the summary), then quality and reports;
                 wide: the leaderboard and quality on the left, the car on the right */}
             <Box sx={{ display: "grid", gap: 2, alignItems: "start",
               gridTemplateColumns: { xs: "minmax(0, 1fr)", lg: "560px minmax(0, 1fr)" },
               gridTemplateAreas: { xs: '"board" "main" "quality"', lg: '"board main" "quality main"' } }}>
               <Paper variant="outlined" sx={{ p: 1, gridArea: "board", minWidth: 0 }} data-testid="board">
-                <Typography variant="h6" component="h2">Leaderboard</Typography>
-                <Typography variant="caption" component="p">Pos: finishing position in the official results; {COMPOSITE_DEF}{fieldTotal(comp.data) ? ` (${fmtTime(fieldTotal(comp.data))}, n=${comp.data?.n_clean} clean laps)` : ""}.</Typography>
+                <h2 className="kl-h6">Leaderboard</h2>
+                <p className="kl-caption">Pos: finishing position in the official results; {COMPOSITE_DEF}{fieldTotal(comp.data) ? ` (${fmtTime(fieldTotal(comp.data))}, n=${comp.data?.n_clean} clean laps)` : ""}.</p>
                 <Leaderboard race={r} comp={comp.data} quality={quality.data} selected={state.car}
                   onPick={pick} />
               </Paper>
-              {later && <QualityPanel quality={quality} raceId={raceId} trackId={r.track_id} />}
               <Box sx={{ gridArea: "main", minWidth: 0 }} data-testid="race-main">
                 {state.car ? (
                   <>
                     <ModePicker mode={state.mode} setState={setState} />
-                    {track ? <CarView race={r} track={track} comp={comp.data} quality={quality.data} state={state} setState={setState} />
+                    {track ? <CarView race={r} track={track} comp={comp.data} quality={quality.data} state={state} setState={setState} onShown={toCar} />
                       : <Async r={tracks} what="track map">{() => <Alert severity="info">No map for this track.</Alert>}</Async>}
                   </>
                 ) : <RaceSummary race={r} comp={comp.data} quality={quality.data} onPick={pick} />}
               </Box>
+              {/* after the car in the DOM too, as on a phone's screen: the browser's scroll anchoring keeps the first
+                  element in sight where it is; were this panel first, a growing car view above it scrolled the page */}
+              {later && <QualityPanel quality={quality} raceId={raceId} trackId={r.track_id} />}
             </Box>
           </>
         )}
