@@ -89,6 +89,10 @@ def test_split_half_on_the_real_races(real_races):
     t = coverage.split_half_table(rows).set_index(["statistic", "section_set"])
     for st in ("best_k", "personal_best_k", "personal_composite"):
         assert 0.8 <= t.loc[(st, "sectors"), "sd_z"] <= 1.2, t.to_string()
+    # the consistency cost's ratio interval, compared on the log scale (coverage.RATIO_STATS): 1.04 / 1.05
+    assert (rows.loc[rows["statistic"] == "consistency_cost", "scale"] == "log").all()
+    for set_name in ("sectors", "subsections"):
+        assert 0.8 <= t.loc[("consistency_cost", set_name), "sd_z"] <= 1.2, t.to_string()
 
 
 def test_order_statistic_intervals_follow_a_skewed_noise():
