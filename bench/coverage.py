@@ -4,7 +4,8 @@ of misses below and above, median width and n, per statistic and section set; th
 (no truth needed) on the sample and on the real races, for the pairs split (neighbouring laps two by two,
 alternating) and the odd/even split (kaizenlap.coverage; docs/DATA_REFERENCE.md §10.5 shows the tables).
 Old (smoothed residual bootstrap, centred on the draws' mean) and new (the same draws, bootstrap-t:
-``bootstrap.studentized``) order-statistic intervals side by side; the truth includes the generator's outlier
+``bootstrap.studentized``) order-statistic intervals side by side, and the consistency cost's percentile bootstrap
+(old) beside its ratio pivot (new, ``bootstrap.consistency_interval``; split-half z on the log scale); the truth includes the generator's outlier
 guard (``coverage.guarded_noise``), with the load average (timings on a shared machine). The track composite (each track's
 races pooled): coverage of the sample's truth and, on the real races, median widths beside each race alone, old
 (the races pooled as one) and new (each race its own level, ``bootstrap.race_offset``; §10.1). Prints figures;
@@ -29,7 +30,10 @@ from kaizenlap.sample import write_season
 
 # Order-statistic intervals, old (the smoothed residual bootstrap, centred on the draws' mean) and new (the same
 # draws, bootstrap-t: each draw scaled by its own spread, ``bootstrap.studentized``; DATA_REFERENCE 10.5).
-METHODS = {"old": {"bootstrap.studentized": False}, "new": {"bootstrap.studentized": True}}
+# The consistency cost: old the percentile bootstrap of the laps, new the same draws with a ratio pivot
+# (``bootstrap.consistency_interval``, ``common.ratio_interval``; its split-half z on the log scale).
+METHODS = {"old": {"bootstrap.studentized": False, "bootstrap.consistency_interval": "percentile"},
+           "new": {"bootstrap.studentized": True, "bootstrap.consistency_interval": "ratio"}}
 
 
 def print_coverage(tables: dict) -> None:

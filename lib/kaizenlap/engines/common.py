@@ -280,6 +280,24 @@ def centred_interval(point: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, n
     return point - q_hi, point - q_lo
 
 
+def ratio_interval(point: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Interval for the expectation C of a spread statistic (a non-negative scale, such as the consistency cost):
+    the ratio pivot c / C, its law read from the draws as c* / mean(c*): [c / q97.5, c / q2.5] of c* / mean(c*).
+    A scale's error is multiplicative (a car whose laps happened to bunch shows a small cost *and* draws of a small
+    cost, so an interval of fixed offsets around c is narrow exactly when c is too low), so the interval is c times
+    a factor. Where the observed value, the draws' mean or their lower quantile is not positive (a car whose
+    median equals its best-k: a ratio interval would be [0, 0]) the :func:`centred_interval` of the draws is used,
+    its lower end at least 0 (a spread's expectation is never negative)."""
+    alpha = (1 - cfg()["bootstrap"]["level"]) / 2
+    m = dist.mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q_lo, q_hi = np.quantile(dist / m, [alpha, 1 - alpha], axis=0)
+        lo, hi = point / q_hi, point / q_lo
+    c_lo, c_hi = centred_interval(point, dist)
+    ok = (point > 0) & (m > 0) & (q_lo > 0) & np.isfinite(lo) & np.isfinite(hi)
+    return np.where(ok, lo, np.maximum(c_lo, 0.0)), np.where(ok, hi, c_hi)
+
+
 def trend_design(lap: np.ndarray, race: np.ndarray | None = None) -> np.ndarray:
     """The trend model's design matrix (laps x parameters): an intercept and a slope on lap number; with
     ``race`` (several races, the track scope) per race its own intercept and slope (its intercept only where the

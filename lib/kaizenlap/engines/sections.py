@@ -27,7 +27,7 @@ from kaizenlap.core.ids import doc_id, lap_key
 from kaizenlap.core.jsonclean import plain
 from kaizenlap.core.section_formulas import beyond_overall, best_k
 from kaizenlap.engines.common import (SECTION_SET_OF, fmt3, SECTION_SETS, Estimate, centred_interval, cfg, clean_sections,
-                                      interval_draws, not_enough, rng, scale_ratio, studentized)
+                                      interval_draws, not_enough, ratio_interval, rng, scale_ratio, studentized)
 from kaizenlap.ingest.flags import SECTION_REASONS, sections_clean
 from kaizenlap.engines.composite import field_composite
 
@@ -68,6 +68,18 @@ METHOD = {st: "percentile bootstrap over the car's clean laps" for st in STATS}
 METHOD.update({st: "smoothed residual bootstrap (per section: the car's OLS lap trend + its resampled residuals), "
                    "each draw scaled by its own spread (bootstrap-t), interval centred on the observed value"
                for st in ORDER_STATS})
+RATIO_METHOD = ("smoothed residual bootstrap (per section: the car's OLS lap trend + its resampled residuals), "
+                "ratio pivot: the observed value divided by the quantiles of draw / mean of the draws")
+
+
+def consistency_ratio() -> bool:
+    """``bootstrap.consistency_interval``: ``ratio`` (default; the trend-model draws, ratio pivot,
+    :func:`kaizenlap.engines.common.ratio_interval`) or ``percentile`` (the percentile bootstrap of the laps, the
+    rule up to issue 19 item 5, whose misses all fell above: DATA_REFERENCE 10.5)."""
+    rule = cfg()["bootstrap"].get("consistency_interval", "ratio")
+    if rule not in ("ratio", "percentile"):
+        raise ValueError(f"bootstrap.consistency_interval: {rule!r}; known: ratio, percentile")
+    return rule == "ratio"
 
 
 def car_section_stats(x: np.ndarray, reference: np.ndarray, typical: np.ndarray, salt: str,
@@ -102,11 +114,18 @@ def car_section_stats(x: np.ndarray, reference: np.ndarray, typical: np.ndarray,
     for name in ORDER_STATS:
         lo, hi = centred_interval(point[name], studentized(pdist[name], ratio))
         out[name] = (point[name], lo, hi)
+    if consistency_ratio():
+        # The consistency cost (median - best-k) is a spread: from the same trend-model draws, a ratio pivot. A
+        # cost that came out small comes with draws of a small cost, so an additive interval is narrow exactly
+        # when the value is too low: the percentile bootstrap of the laps put every miss above (DATA_REFERENCE 10.5).
+        lo, hi = ratio_interval(point["consistency_cost"], pdist["consistency_cost"])
+        out["consistency_cost"] = (point["consistency_cost"], lo, hi)
     return out
 
 
 def analyse(laps: pd.DataFrame, race_id: str) -> dict:
     c = cfg()
+    ratio_rule = consistency_ratio()
     pool = clean_sections(laps)
     reference, ref_docs = {}, {}
     for set_name, cols in SECTION_SETS.items():
@@ -142,7 +161,8 @@ def analyse(laps: pd.DataFrame, race_id: str) -> dict:
                         "field_typical_s": float(typical[set_name][j])}
                 for name in STATS:
                     p, lo, hi = st[name]
-                    item[name] = Estimate(float(p[j]), float(lo[j]), float(hi[j]), n, METHOD[name]).to_dict()
+                    how = RATIO_METHOD if name == "consistency_cost" and ratio_rule else METHOD[name]
+                    item[name] = Estimate(float(p[j]), float(lo[j]), float(hi[j]), n, how).to_dict()
                 item["significant"] = bool(st["section_loss"][1][j] > 0)
                 sections.append(item)
             sections.sort(key=lambda s: s["section_loss"]["lo"], reverse=True)
