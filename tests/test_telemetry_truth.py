@@ -352,7 +352,8 @@ def test_interval_coverage_inside_the_band_with_nine_laps_a_car(tmp_path):
     """The same season's timing with telemetry for 15 cars x 9 clean laps at VIR race 1 (``bench/telemetry.py
     --coverage-plan vir:1:15:9``; not written by ``make sample``): 150 intervals a quantity, n = 9, stated 96.1%
     (x_(2), x_(8)). Brake onset, minimum speed and the per-corner delta each cover the truth 85-99% (measured
-    96.0%, 93.3%, 96.7% with 100 draws, generator version 4), with misses on both sides."""
+    98.0%, 94.0%, 96.0% with 100 draws, generator version 5), with misses on both sides (brake onset had
+    0 below / 6 above before the midpoint rule, DATA_REFERENCE 10.7)."""
     from kaizenlap import coverage as cv
     from kaizenlap.sample import ZIP_DATE
     from kaizenlap.sample_telemetry import write_telemetry

@@ -210,7 +210,12 @@ def lap_corners(s_tick, brake, throttle, s_v, t_v, v_kph, apex, bounds, c: dict)
                 starts = starts[s_tick[w[starts]] <= a]
                 if len(starts) and starts[-1] > 0:
                     k = int(starts[-1])
-                    rec["brake_m"] = _crossing(s_tick, brake, thr_b, int(w[k]))
+                    # midway between the last tick at or under the threshold and the first over it: the
+                    # pressure jumps to tens of bar within a tick or two, so where in that gap it crossed is
+                    # unknown and (the ticks' phase being arbitrary) equally likely anywhere; a line between
+                    # the two ticks put it near the earlier one (0.28-0.39 m early on the sample, DATA_REFERENCE 10.7)
+                    j = int(w[k])
+                    rec["brake_m"] = float(0.5 * (s_tick[j - 1] + s_tick[j]))
                     below = np.flatnonzero(~above[k:])
                     end = k + int(below[0]) if len(below) else len(w)
                     rec["brake_peak_bar"] = float(np.max(brake[w[k:end]]))
