@@ -112,7 +112,8 @@ def main() -> None:
         print("| track | section set | statistic | cars | race 1 alone | race 2 alone | pooled old → new |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
         for (_, r), (_, q) in zip(tw["new"].iterrows(), tw["old"].iterrows()):
-            alone = [r[c] for c in r.index if c.endswith("_s") and c != "pooled_s"][:2]
+            # each race's own column (the frame holds every track's races: r1, r2 of this row's track only)
+            alone = [r[c] for c in sorted(r.index) if c.startswith(f"{r.track}-r") and c.endswith("_s")][:2]
             print(f"| {r.track} | {r.section_set} | `{r.statistic}` | {r.cars} | "
                   + " | ".join("–" if pd.isna(v) else f"{v:.3f}" for v in alone)
                   + f" | {q.pooled_s:.3f} → {r.pooled_s:.3f} |")
