@@ -193,7 +193,7 @@ def synthesize(brief: Brief) -> Synthesis:
                 ref = (f" Your best there is {format_lap(best.value)} s, your median {format_lap(typ.value)} s: the "
                        "speed is there, the laps that miss it cost the time.")
                 ev += [best.fact_id, typ.fact_id]
-            text = (f"In {P}: make it repeatable: the same braking point, turn-in and throttle point every lap."
+            text = (f"In {P}: {conf.load('coaching')['advice']['consistency']}"
                     f"{ref} Bring the middle half of your times there from {_v(brief, sp.fact_id)} s to the field's "
                     f"median, {_v(brief, fsp.fact_id)} s, over {n} clean laps in a row.")
             if len(text) > 400:          # the document's limit (model.Action): the reference goes first
