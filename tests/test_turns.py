@@ -159,3 +159,13 @@ def test_validator_turn_numbers_in_labels_are_no_figures_and_stray_turns_are_cau
     bad["headline"] = f"{label} is where to look first; Turn 25 is the key."
     errors = validate(json.dumps(bad), brief).errors
     assert any("'Turn 25' is no corner" in e for e in errors), errors
+
+
+def test_report_names_the_action_section_in_turns():
+    from kaizenlap.coaching.report import car_markdown
+
+    car = {"car": "7", "track_id": "cota", "headline": "h", "generator": {"label": "deterministic", "validation": "ok"},
+           "hypotheses": [], "actions": [{"section": "im1a", "action": "a", "evidence": ["x"],
+                                          "measure": {"metric": "m", "target": 1.0, "over_laps": 5}}]}
+    assert "action \\[IM1A \\(Turn 1\\)\\]" in car_markdown(car)              # Markdown-escaped brackets
+    assert "action \\[IM1A \\(first part of S1, C1\u2013C3\\)\\]" in car_markdown({**car, "track_id": "barber"})
