@@ -110,14 +110,15 @@ def main(argv=None) -> int:
         edges = np.cumsum([0.0, *tp["sector_lengths_m"]])
         inner = sorted([*edges[1:3], *(m for m, _ in lines)])
         cuts = np.array([0.0, *inner, edges[-1]])
-        print(f"{tid}: {len(placed)} turns; sub-section lines {[f'{m:.0f} m' + ('' if s else ' (not snapped)') for m, s in lines]}")
+        shown = [f"{m:.0f} m" + ("" if s else " (not snapped)") for m, s in lines]
+        print(f"{tid}: {len(placed)} turns; sub-section lines {shown}")
         for p in placed:
             part = PARTS[min(int(np.searchsorted(cuts, p.distance_m, side='right')) - 1, 5)] if lines else \
                 f"S{int(np.searchsorted(edges, p.distance_m, side='right'))}"
             c = U.nearest_corner_m(p.distance_m, tp.get("corners") or [], tp["length_m"])
             a_deg = U.heading_change_deg(tp["outline"], p.fraction, WINDOW_M / tp["length_m"])
-            print(f"  turn {p.number:>4s} {p.distance_m:7.0f} m  {part:5s} {'R' if a_deg > 0 else 'L'}{abs(a_deg):4.0f} deg"
-                  f"  label {p.offset_m:3.0f} m off the track  nearest curvature peak {c:+5.0f} m")
+            print(f"  turn {p.number:>4s} {p.distance_m:7.0f} m  {part:5s} "
+                  f"{'R' if a_deg > 0 else 'L'}{abs(a_deg):4.0f} deg  label {p.offset_m:3.0f} m off the track  nearest curvature peak {c:+5.0f} m")
         text = block(tid, tp, placed, lines, source)
         path = params.params_dir() / "tracks" / f"{tid}.yaml"
         if a.check:

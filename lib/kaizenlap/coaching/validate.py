@@ -784,8 +784,9 @@ def _references(masked: str, brief: Brief, where: str, errors: list[str]) -> Non
     for m in TURN_REF.finditer(masked):
         if official and all(g.lower() in official for g in m.groups() if g):
             continue                 # the track's official turn numbers (params/tracks turns)
+        named = [*(f"Turn {t}" for t in getattr(brief, "turns", None) or []), *brief.corners]
         errors.append(f"{where}: {m.group(0)!r} is no corner of the brief (its corners: "
-                      f"{', '.join([*(f'Turn {t}' for t in getattr(brief, 'turns', None) or []), *brief.corners]) or 'none listed'})")
+                      f"{', '.join(named) or 'none listed'})")
     known = {c.upper() for c in brief.corners}
     for m in CORNER_REF.finditer(masked):
         if m.group(0).upper() not in known:

@@ -41,8 +41,8 @@ def turn_key(number: str) -> tuple[int, str]:
 
 def text_labels(pdf: str | Path, page: int = 0) -> list[tuple[str, float, float]]:
     """``[(text, u, v)]``: every turn number (digits, optionally one letter) in ``page``'s text layer that lies on
-    the map image (or overhangs its edge by up to 5%), at its box's centre as fractions of the largest image's width and height (the area the tracer
-    renders, :func:`.trace.render_map`)."""
+    the map image (or overhangs its edge by up to 5%), at its box's centre as fractions of the largest image's
+    width and height (the area the tracer renders, :func:`.trace.render_map`)."""
     import pymupdf
 
     doc = pymupdf.open(str(pdf))
