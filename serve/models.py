@@ -67,6 +67,13 @@ class Point(Doc):
     y: float
 
 
+class TrackTurn(BaseModel):
+    number: str = Field(description="the turn's number as the official map prints it ('7', '3A', '12a')")
+    distance_m: float = Field(description="ESTIMATED distance from the S/F line, metres (placed from the official map)")
+    name: Optional[str] = Field(None, description="the corner's published name, where it has one")
+    direction: Optional[Literal["L", "R"]] = Field(None, description="as drawn on the official map; none for a kink")
+
+
 class Track(Doc):
     track_id: str
     name: str
@@ -80,6 +87,11 @@ class Track(Doc):
                           "the unit box (x right, y down), starting at the finish line in the direction of travel")
     sector_fractions: Optional[list[float]] = Field(
         None, description="fraction of the outline's length at which S2 and S3 start (S1 starts at 0)")
+    turns: Optional[list[TrackTurn]] = Field(
+        None, description="the official turns at their estimated distance from the S/F line; null where none is placed")
+    section_labels: Optional[dict[str, str]] = Field(
+        None, description="section (s1..s3, im1a..fl) -> its name in turns, e.g. 'IM1A (Turns 1–3)': the wording "
+                          "coaching uses; null without turns")
     races: list[str] = Field(default_factory=list)
 
 

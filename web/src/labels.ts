@@ -17,3 +17,10 @@ export const FLAG_LABELS: Record<string, string> = {
 export function flagLabel(code: string): string {
   return FLAG_LABELS[code] ?? code.replace(/_/g, " ");
 }
+
+/** A section as a race engineer names it: the track's served label in official turns ("IM1A (Turns 1–3)",
+ *  the tracks endpoint's `section_labels`, the same words coaching uses); the code in capitals where the track
+ *  has none (its turns are not placed). */
+export function sectionLabel(section: string, track?: { section_labels?: Record<string, string> | null } | null): string {
+  return track?.section_labels?.[section.toLowerCase()] ?? section.toUpperCase();
+}

@@ -44,4 +44,14 @@ describe("a car's season in words", () => {
     expect(recurring([r("b1", "barber", "im3a"), r("b2", "barber", "im3a"), r("c1", "cota", "im3a"), r("c2", "cota")], tracks))
       .toEqual(["IM3A at Barber (2 races)"]);
   });
+  it("a section is named in official turns where the track serves its labels (the tracks endpoint's section_labels)", () => {
+    const cota = { track_id: "cota", name: "COTA", section_labels: { im3a: "IM3A (Turns 12–15)", im2: "IM2 (Turns 10–11)" } } as never;
+    const finding = { section: "im3a", set: "subsections", section_loss: est(0.303, 0.239, 0.337, 20) };
+    expect(findingText(finding, cota)).toMatch(/^IM3A \(Turns 12–15\): 0\.303 s\/lap slower/);
+    expect(previousText({ race_id: "cota-r1", finding, held: true, now: est(0.296, 0.269, 0.315, 24), chance: null }, "Race 1", cota))
+      .toContain("weakest section IM3A (Turns 12–15) (0.303 s/lap");
+    const r = (race_id: string, track_id: string, section?: string) => ({ race_id, track_id,
+      finding: section ? { section, set: "subsections", section_loss: est(0.2, 0.1, 0.3, 20) } : null }) as unknown as SeasonRace;
+    expect(recurring([r("c1", "cota", "im2"), r("c2", "cota", "im2")], [cota])).toEqual(["IM2 (Turns 10–11) at COTA (2 races)"]);
+  });
 });

@@ -2,6 +2,7 @@
 // the weakest section and whether the previous race's finding at the track held. Every number with its n and,
 // where estimated, its 95% interval.
 import type { Estimate, SeasonRace, Track } from "./api/client";
+import { sectionLabel } from "./labels";
 import { fmtDelta } from "./format";
 
 type Finish = SeasonRace["finish"];
@@ -45,18 +46,18 @@ export function consistencyText(e: Estimate | null | undefined): string {
 }
 
 /** "IM2: 0.178 s/lap slower there than the car's overall pace predicts (95% CI +0.081 to +0.212, n=20)" */
-export function findingText(f: Finding | null | undefined): string {
+export function findingText(f: Finding | null | undefined, track?: Track): string {
   if (!f) return "no section clearly weaker than the car's overall pace";
   const e = f.section_loss;
-  return `${f.section.toUpperCase()}: ${has(e.value) ? e.value.toFixed(3) : "–"} s/lap slower there than the car's overall pace predicts (${ci(e, (x) => fmtDelta(x))}n=${e.n})`;
+  return `${sectionLabel(f.section, track)}: ${has(e.value) ? e.value.toFixed(3) : "–"} s/lap slower there than the car's overall pace predicts (${ci(e, (x) => fmtDelta(x))}n=${e.n})`;
 }
 
 /** Whether the previous race's finding at this track held here, in words. */
-export function previousText(p: Previous | null | undefined, prevName?: string): string {
+export function previousText(p: Previous | null | undefined, prevName?: string, track?: Track): string {
   if (!p) return "First race at this track this season: no earlier finding to check.";
   const where = prevName ?? "The previous race here";
   if (!p.finding) return `${where} showed no section clearly weaker than the car's overall pace: nothing to check.`;
-  const s = p.finding.section.toUpperCase();
+  const s = sectionLabel(p.finding.section, track);
   const before = p.finding.section_loss;
   const now = p.now;
   const nowText = now && has(now.value) ? `${now.value.toFixed(3)} s/lap here (${ci(now, (x) => fmtDelta(x))}n=${now.n})` : "no figure here";
@@ -75,7 +76,8 @@ export function recurring(races: SeasonRace[], tracks?: Track[]): string[] {
   }
   return [...count].filter(([, n]) => n >= 2).map(([k, n]) => {
     const [t, s] = k.split("|");
-    return `${s.toUpperCase()} at ${tracks?.find((x) => x.track_id === t)?.name ?? t} (${n} races)`;
+    const tr = tracks?.find((x) => x.track_id === t);
+    return `${sectionLabel(s, tr)} at ${tr?.name ?? t} (${n} races)`;
   });
 }
 

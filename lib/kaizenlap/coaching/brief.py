@@ -72,6 +72,7 @@ class Brief:
     laps: list[int] = field(default_factory=list)          # the car's lap numbers
     places: dict[str, str] = field(default_factory=dict)   # section -> its name in corners ("IM2A (first part ...)")
     corners: list[str] = field(default_factory=list)       # the track's corner names (params/tracks)
+    turns: list[str] = field(default_factory=list)         # the track's official turn numbers (params/tracks)
     objective: obj.Objective | None = None                 # the one objective (objective.pick_objective)
     rival: str | None = None                               # the nearest faster car of the class
     rival_ahead: str | None = None                         # the car ahead at the flag, where it is another car
@@ -93,6 +94,7 @@ class Brief:
                 "n_clean": self.n_clean, "n_laps": self.n_laps, "cars": self.cars, "sections": self.sections,
                 "laps": [min(self.laps), max(self.laps)] if self.laps else [],
                 "facts": [f.model_dump() for f in self.facts], "places": self.places, "corners": self.corners,
+                **({"turns": self.turns} if self.turns else {}),
                 "objective": self.objective.to_dict() if self.objective else None, "rival": self.rival,
                 **({"rival_ahead": self.rival_ahead} if self.rival_ahead else {})}
 
@@ -343,7 +345,8 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
     return Brief(race_id=race_id or "", track_id=track_id, car=str(car), car_class=car_class, n_clean=n_clean,
                  n_laps=n_laps, facts=ranked, cars=sorted({str(car), *read.cars(composite), *read.cars(sections)}),
                  sections=known, laps=list(range(1, lap_hi + 1)), places=places,
-                 corners=[x["name"] for x in obj.track_corners(track_id)], objective=objective,
+                 corners=[x["name"] for x in obj.track_corners(track_id)],
+                 turns=[t["number"] for t in obj.track_turns(track_id)], objective=objective,
                  rival=rival["car"] if rival else None, rival_ahead=ahead["car"] if ahead else None)
 
 

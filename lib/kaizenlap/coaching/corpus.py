@@ -23,7 +23,8 @@ def brief_of(d: dict) -> Brief:
                  n_clean=int(d.get("n_clean") or 0), n_laps=int(d.get("n_laps") or 0),
                  facts=[Fact.model_validate(f) for f in d["facts"]], cars=[str(c) for c in d.get("cars") or []],
                  sections=list(d.get("sections") or []), laps=list(range(lo, hi + 1)), places=d.get("places") or {},
-                 corners=list(d.get("corners") or []), rival=d.get("rival"),
+                 corners=list(d.get("corners") or []), turns=[str(t) for t in d.get("turns") or []],
+                 rival=d.get("rival"),
                  objective=Objective(**{k: v for k, v in o.items() if k in Objective.__dataclass_fields__})
                  if o else None)
 

@@ -2,10 +2,10 @@
 
 Three pure pieces the brief builds on:
 
-* :func:`section_places` — where a section is, in corners: each track's ``corners`` (params/tracks/<id>.yaml,
-  names in lap order at a distance from the S/F line) placed in the sectors by ``sector_lengths_m``; a
-  sub-section is the first or second part of its sector (its own boundary is not measured, so it is given the
-  sector's corners);
+* :func:`section_places` — where a section is, in turns: the track's official turns (params/tracks/<id>.yaml
+  ``turns``, placed from the official map) in the sectors and sub-sections that hold them (``IM1A (Turns 1–4)``);
+  a track without them (Barber) by its traced ``corners`` C1.. in the sectors, a sub-section as the first or
+  second part of its sector;
 * :func:`relative_laps`, :func:`rival_of`, :func:`ahead_at_flag`, :func:`rival_gain`, :func:`targets` — per lap,
   a car's section time against the field's median on the same lap (so track evolution cancels); the nearest
   faster car of the class by median clean lap and the car ahead at the flag (official results), and what each
@@ -41,6 +41,7 @@ import numpy as np
 from kaizenlap.core import params
 from kaizenlap.coaching import conf, traffic
 from kaizenlap.core.section_formulas import beyond_overall, best_k, median as fast_median
+from kaizenlap.tracks import turns as turn_labels
 
 SUBS_OF_SECTOR = {"s1": ("im1a", "im1"), "s2": ("im2a", "im2"), "s3": ("im3a", "fl")}
 SECTOR_OF = {sub: sec for sec, subs in SUBS_OF_SECTOR.items() for sub in subs}
@@ -61,6 +62,11 @@ def track_corners(track_id: str | None) -> list[dict]:
         return []
     t = params.tracks().get(str(track_id)) or {}
     return [{"name": str(c["name"]), "distance_m": float(c["distance_m"])} for c in t.get("corners") or []]
+
+
+def track_turns(track_id: str | None) -> list[dict]:
+    """The track's official turns (``[{number, distance_m, name?, direction?}]``, lap order; empty without)."""
+    return turn_labels.official_turns(params.tracks().get(str(track_id)) or {}) if track_id else []
 
 
 def sector_corners(track_id: str | None) -> dict[str, list[str]]:
@@ -85,9 +91,14 @@ def _span(names: list[str]) -> str:
 
 
 def section_places(track_id: str | None, sections: list[str]) -> dict[str, str]:
-    """Section -> how coaching names it: ``S2 (C5–C8)``, ``IM2A (first part of S2, C5–C8)``; the code alone
-    where the track lists no corners (the corners are params facts; C1.. are numbered in lap order, not the
-    official turn numbers)."""
+    """Section -> how coaching names it. Where the track's official turns are placed (params/tracks
+    ``turns``, :func:`kaizenlap.tracks.turns.section_labels`): ``IM1A (Turns 1–4)``, ``S3 (Turns 12–14, Canada
+    Corner)``. Else by the traced corners: ``S2 (C5–C8)``, ``IM2A (first part of S2, C5–C8)`` (C1.. in lap
+    order, not the official turn numbers); the code alone where the track lists neither."""
+    t = params.tracks().get(str(track_id)) or {} if track_id else {}
+    official = turn_labels.section_labels(t)
+    if official:
+        return {str(s): official.get(str(s).lower(), str(s).upper()) for s in sections}
     corners = sector_corners(track_id)
     out = {}
     for s in sections:

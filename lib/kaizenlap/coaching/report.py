@@ -11,6 +11,7 @@ import re
 import pandas as pd
 
 from kaizenlap.coaching.brief import brief_for_car, race_cars
+from kaizenlap.coaching.objective import section_places
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
@@ -92,7 +93,9 @@ def car_markdown(car: dict, people: dict | None = None) -> str:
              f"*generator: {md_escape(g['label'])}; validation: {md_escape(g['validation'])}*"]
     lines += [f"- hypothesis ({md_escape(h['confidence'])}): {md_escape(h['text'])} "
               f"{md_code(', '.join(h['supported_by']))}" for h in car["hypotheses"]]
-    lines += [f"- action \\[{md_escape((a['section'] or 'lap').upper())}\\]: {md_escape(a['action'])} — measure "
+    where = section_places(car.get("track_id"), [a["section"] for a in car["actions"] if a.get("section")])
+    lines += [f"- action \\[{md_escape(where.get(a['section'], a['section'].upper()) if a['section'] else 'LAP')}\\]: "
+              f"{md_escape(a['action'])} — measure "
               f"{md_code(a['measure']['metric'])} target {md_escape(a['measure']['target'])} over "
               f"{md_escape(a['measure']['over_laps'])} laps {md_code(', '.join(a['evidence']))}"
               for a in car["actions"]]

@@ -9,8 +9,10 @@ Rules, each a message in the result when broken:
    facts it cites (value, lo, hi or n; a signed value may be written without its sign); in the headline,
    any fact of the brief. An action's text may also say its own ``over_laps``. ``m:ss.sss`` is read as
    seconds. Numbers in ``validator.allowed_numbers`` (the interval level) need no fact.
-4. Every car (``car 13``, ``#13``), lap (``lap 7``) and section (``S2``, ``IM1a``, ``FL``) named exists in the
-   brief; an action's ``section`` too.
+4. Every car (``car 13``, ``#13``), lap (``lap 7``), section (``S2``, ``IM1a``, ``FL``) and turn (``Turn 5``,
+   ``Turns 1–4``, ``T5``: one of the track's official turns, params/tracks ``turns``) named exists in the brief;
+   an action's ``section`` too. A section's name in turns (``IM1A (Turns 1–4)``, the brief's ``places``) is one
+   name: its turn numbers are no figures.
 5. A hypothesis is worded as one: it contains a hedge (``validator.hedges``).
 6. An action's measure is testable: a known metric, a finite target equal to a cited fact's value at its
    display rounding, ``over_laps`` ≥ 1.
@@ -203,6 +205,9 @@ def _content(text: str, masked: str, brief: Brief, facts: list[Fact], where: str
     known = {c.upper() for c in brief.corners}
     if any(m.group(0).upper() in known for m in CORNER_REF.finditer(masked)):
         return                       # a corner of this track
+    official = {str(t).lower() for t in getattr(brief, "turns", None) or []}
+    if official and any(all(g.lower() in official for g in m.groups() if g) for m in TURN_REF.finditer(masked)):
+        return                       # an official turn of this track
     cited = set()
     for f in facts:
         cited |= _forms(f)
@@ -353,7 +358,7 @@ WORD_CARD = re.compile(rf"\b((?:{'|'.join(_TENS)})(?:[\s-](?:{_CARD_WORDS}))?|"
                        r"tenths?|hundredths?)\b", re.I)
 ORDINAL_LAP = re.compile(rf"\b(\d+)(?:st|nd|rd|th)\s+lap\b|\b({'|'.join(_ORD)})\s+lap\b|\blap\s+({_CARD})\b", re.I)
 POSITION_REF = re.compile(r"\bP(\d+)\b|\b(\d+)(?:st|nd|rd|th)\s+place\b|\bposition\s+(\d+)\b")
-TURN_REF = re.compile(r"\b(?:T(\d+)|turns?\s+(\d+)(?:\s*(?:-|–|to|and)\s*(\d+))?)\b", re.I)
+TURN_REF = re.compile(r"\b(?:T(\d+[a-z]?)|turns?\s+(\d+[a-z]?)(?:\s*(?:-|–|to|and)\s*(\d+[a-z]?))?)\b", re.I)
 CORNER_REF = re.compile(r"\bC(\d+)\b")
 
 LOSS_WORDS = re.compile(r"\b(slower|slow|lose|loses|losing|lost|loss|losses|costs?|costing|deficit|behind|"
@@ -775,9 +780,13 @@ def _references(masked: str, brief: Brief, where: str, errors: list[str]) -> Non
             errors.append(f"{where}: lap {g} ({m.group(0)}) is not a lap of car {brief.car}")
     for m in POSITION_REF.finditer(masked):
         errors.append(f"{where}: a position ({m.group(0)}) is no fact of the brief")
+    official = {str(t).lower() for t in getattr(brief, "turns", None) or []}
     for m in TURN_REF.finditer(masked):
+        if official and all(g.lower() in official for g in m.groups() if g):
+            continue                 # the track's official turn numbers (params/tracks turns)
+        named = [*(f"Turn {t}" for t in getattr(brief, "turns", None) or []), *brief.corners]
         errors.append(f"{where}: {m.group(0)!r} is no corner of the brief (its corners: "
-                      f"{', '.join(brief.corners) or 'none listed'})")
+                      f"{', '.join(named) or 'none listed'})")
     known = {c.upper() for c in brief.corners}
     for m in CORNER_REF.finditer(masked):
         if m.group(0).upper() not in known:

@@ -20,6 +20,7 @@ from kaizenlap.core.jsonclean import plain
 from kaizenlap.ingest.flags import FLAG_CODES
 from kaizenlap.ingest.laps import SECTIONS
 from kaizenlap.ingest.reconcile import best_laps   # the one best-lap rule (inspect's reconciliation uses it too)
+from kaizenlap.tracks import turns as official
 
 LAP_FIELDS = ("number", "class", "driver_name", "team", "manufacturer", "lap_time_s", "s1_s", "s2_s", "s3_s",
               "im1a_s", "im1_s", "im2a_s", "im2_s", "im3a_s", "fl_s", "elapsed_s", "hour_local_s", "crossing_utc",
@@ -50,6 +51,10 @@ def track_documents(race_ids_by_track: dict[str, list[str]]) -> list[dict]:
             "outline": [{"x": float(p[0]), "y": float(p[1])} if isinstance(p, (list, tuple)) else p
                         for p in outline] if outline else None,
             "sector_fractions": list(t["sector_fractions"]) if t.get("sector_fractions") else None,
+            # The official turns placed on the lap (ESTIMATED distances, scripts/place_turns.py) and each
+            # section's name in them ("IM1A (Turns 1–4)"): the one wording coaching, reports and the app use.
+            "turns": official.official_turns(t) or None,
+            "section_labels": official.section_labels(t) or None,
             "races": sorted(race_ids_by_track.get(track_id, [])),
         }))
     return out

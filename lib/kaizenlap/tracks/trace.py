@@ -43,6 +43,9 @@ class Trace:
     snapped: dict[str, bool] = field(default_factory=dict)   # each timing line found on a map mark?
     band_px: float = 0.0
     image_size: tuple[int, int] = (0, 0)
+    origin_px: tuple[float, float] = (0.0, 0.0)   # outline = (pixel x, y - origin_px) / scale_px (map labels)
+    scale_px: float = 1.0
+    mark_fractions: list[float] = field(default_factory=list)   # every mark found on the centreline (lap fraction)
 
     def sector_ratios(self) -> list[float]:
         f1, f2 = self.sector_fractions
@@ -281,16 +284,22 @@ def trace_image(track_id: str, rgb: np.ndarray, cfg: dict[str, Any], source: str
     if a > b:
         smooth = smooth[::-1].copy()
         idx = {k: len(smooth) - 1 - i for k, i in idx.items()}
+        candidates = [len(smooth) - 1 - i for i in candidates]
     smooth = np.roll(smooth, -idx["sf"], axis=0)
+    candidates = sorted((i - idx["sf"]) % len(smooth) for i in candidates)
     idx = {k: (i - idx["sf"]) % len(smooth) for k, i in idx.items()}
     frac = polyline_fractions(smooth)
     fractions = [float(frac[idx["i1"]]), float(frac[idx["i2"]])]
     pts, _ = resample_closed(smooth, int(n_points or cfg.get("points", 240)))
     xy = pts[:, ::-1]                              # (row, col) -> (x, y), y down as in SVG
-    xy = xy - xy.min(axis=0)
-    xy = xy / xy.max()
+    origin = xy.min(axis=0)
+    xy = xy - origin
+    scale = float(xy.max())
+    xy = xy / scale
     return Trace(track_id=track_id, source=source, outline=xy, sector_fractions=fractions, snapped=snapped,
-                 band_px=band_px, image_size=(rgb.shape[1], rgb.shape[0]))
+                 band_px=band_px, image_size=(rgb.shape[1], rgb.shape[0]),
+                 origin_px=(float(origin[0]), float(origin[1])), scale_px=scale,
+                 mark_fractions=[float(frac[i]) for i in candidates])
 
 
 def find_map(trd_root: str | Path, pattern: str) -> Path:

@@ -2359,6 +2359,13 @@ export interface components {
             /** Reference Lap S */
             reference_lap_s?: number | null;
             /**
+             * Section Labels
+             * @description section (s1..s3, im1a..fl) -> its name in turns, e.g. 'IM1A (Turns 1–3)': the wording coaching uses; null without turns
+             */
+            section_labels?: {
+                [key: string]: string;
+            } | null;
+            /**
              * Sector Fractions
              * @description fraction of the outline's length at which S2 and S3 start (S1 starts at 0)
              */
@@ -2372,6 +2379,11 @@ export interface components {
             timezone?: string | null;
             /** Track Id */
             track_id: string;
+            /**
+             * Turns
+             * @description the official turns at their estimated distance from the S/F line; null where none is placed
+             */
+            turns?: components["schemas"]["TrackTurn"][] | null;
         } & {
             [key: string]: unknown;
         };
@@ -2381,6 +2393,29 @@ export interface components {
             items: components["schemas"]["Track"][];
             /** Run Id */
             run_id: string;
+        };
+        /** TrackTurn */
+        TrackTurn: {
+            /**
+             * Direction
+             * @description as drawn on the official map; none for a kink
+             */
+            direction?: ("L" | "R") | null;
+            /**
+             * Distance M
+             * @description ESTIMATED distance from the S/F line, metres (placed from the official map)
+             */
+            distance_m: number;
+            /**
+             * Name
+             * @description the corner's published name, where it has one
+             */
+            name?: string | null;
+            /**
+             * Number
+             * @description the turn's number as the official map prints it ('7', '3A', '12a')
+             */
+            number: string;
         };
         /** TrendPivot */
         TrendPivot: {

@@ -35,6 +35,13 @@ describe("map colouring and legend from given data", () => {
     expect(legend.textContent).toContain("+0.20");
     expect(legend.textContent).toContain("0.00");
   });
+  it("names each section in official turns where the track serves its labels", () => {
+    const { container } = render(<TrackMap outline={square} sectorFractions={[0.25, 0.5]} values={values}
+      measure="relative" useSubsections={false} title="test" sectionLabels={{ s1: "S1 (Turns 1–4)" }} />);
+    const aria = (s: string) => container.querySelector(`path[data-section=${s}]`)!.getAttribute("aria-label");
+    expect(aria("s1")).toMatch(/^S1 \(Turns 1–4\): /);
+    expect(aria("s2")).toMatch(/^S2: /);                   // no label served: the code
+  });
   it("by default colours seconds lost to the composite: the most-lost section is the strongest red", () => {
     const est = (value: number, lo = value - 0.05, hi = value + 0.05) => ({ value, lo, hi, n: 20, method: "", note: null });
     // the winner's case: S3 loses most to the composite, yet less than its overall deficit predicts

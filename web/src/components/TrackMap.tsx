@@ -22,6 +22,7 @@ type Props = {
   colourOf?: (v: SectionValue | undefined) => string;   // overrides the measure's scale (e.g. who is faster where)
   labelOf?: (s: string, v: SectionValue | undefined) => string;   // the section's words for screen readers and the tooltip
   legend?: ReactNode;                                 // replaces the measure's legend
+  sectionLabels?: Record<string, string> | null;      // the track's sections in official turns (tracks endpoint)
   along?: { from: number; to: number; colour: string }[];   // colours the outline stretch by stretch (fractions of the
                                                       // lap, e.g. by the running delta) instead of by section; the
                                                       // sections are then not drawn as buttons (``legend`` says the scale)
@@ -31,7 +32,7 @@ const SIZE = 520;
 const PAD = 24;
 
 export function TrackMap({ outline, sectorFractions, subShare, values, measure = "loss", useSubsections, selected, onSelect,
-  markers, title, width = SIZE, colourOf, labelOf, legend, along }: Props) {
+  markers, title, width = SIZE, colourOf, labelOf, legend, along, sectionLabels }: Props) {
   const scaleColour = measure === "relative" ? diverging : sequential;
   const [hover, setHover] = useState<string | null>(null);
   const ranges = useMemo(() => sectionRanges(sectorFractions, subShare), [sectorFractions, subShare]);
@@ -43,7 +44,7 @@ export function TrackMap({ outline, sectorFractions, subShare, values, measure =
   const height = h * scale + 2 * PAD;
   const hv = hover ? byName.get(hover) : undefined;
   const colour = (v: SectionValue | undefined) => (colourOf ? colourOf(v) : scaleColour(v?.value, max));
-  const words = (s: string, v: SectionValue | undefined) => (labelOf ? labelOf(s, v) : `${s.toUpperCase()}: ${v?.est ? fmtEst(v.est) : "no estimate"}`);
+  const words = (s: string, v: SectionValue | undefined) => (labelOf ? labelOf(s, v) : `${sectionLabels?.[s] ?? s.toUpperCase()}: ${v?.est ? fmtEst(v.est) : "no estimate"}`);
   const tipW = hover ? Math.min(SIZE, Math.max(320, words(hover, hv).length * 7 + 16)) : 320;   // about 7 px a character at 13 px
   const tip = hover ? pointAt(outline, (ranges[hover][0] + ranges[hover][1]) / 2) : null;
   return (

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { evidenceFor, factLine, isRange, measureText, type Fact } from "./Coaching";
+import { evidenceFor, factLine, isRange, measureText, sectionName, type Fact } from "./Coaching";
 
 describe("coaching facts", () => {
   const range: Fact = { fact_id: "weather.track_temp_range", text: "track temperature 31.2 to 44.8 °C through the race",
@@ -42,5 +42,16 @@ describe("coaching as advice", () => {
   it("the evidence is the facts the objective cites, in the document's order, missing ones left out", () => {
     expect(evidenceFor(d, d.actions[0]).map((f) => f.fact_id)).toEqual(["sections.im3a.section_loss", "sections.im3a.best_k"]);
     expect(evidenceFor(d, { action: "x", section: "im1" }).map((f) => f.fact_id)).toEqual(["sections.im1.section_loss"]);
+  });
+});
+
+describe("sections in official turns", () => {
+  it("the objective's served place, else the track's label, else the code", () => {
+    const track = { track_id: "road-america", name: "Road America", section_labels: { s3: "S3 (Turns 12–14, Canada Corner)" } } as never;
+    const d = { track_id: "road-america", objective: { section: "im2", place: "IM2 (Turns 8–11, Carousel, The Kink)" } };
+    expect(sectionName(d, "im2", track)).toBe("IM2 (Turns 8–11, Carousel, The Kink)");
+    expect(sectionName(d, "s3", track)).toBe("S3 (Turns 12–14, Canada Corner)");
+    expect(sectionName(d, "fl", track)).toBe("FL");
+    expect(sectionName({}, "im1a")).toBe("IM1A");
   });
 });

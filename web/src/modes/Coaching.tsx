@@ -4,6 +4,8 @@ import { api } from "../api/client";
 import { Async, useApi } from "../components/Async";
 import { fmtTime, lapTimesInText } from "../format";
 import { previousText } from "../season";
+import { sectionLabel } from "../labels";
+import type { Track } from "../api/client";
 
 export type Fact = { fact_id: string; text: string; value?: number | null; unit?: string; n?: number; lo?: number | null; hi?: number | null; digits?: number; missing?: boolean };
 
@@ -27,7 +29,8 @@ export function factLine(f: Fact): string {
   return f.n ? `${text} (n=${f.n}${bounds})` : text;
 }
 export type Doc = {
-  headline?: string; facts?: Fact[];
+  track_id?: string | null; headline?: string; facts?: Fact[];
+  objective?: { section?: string | null; place?: string | null } | null;
   hypotheses?: { text: string; supported_by?: string[]; confidence?: string | number }[];
   actions?: { section?: string; action: string; measure?: { metric?: string; target?: number | string; over_laps?: number }; evidence?: string[] }[];
   generator?: { kind?: string; label?: string; model?: string; prompt_version?: string; validation?: string; fallback_reason?: string | null };
@@ -35,8 +38,13 @@ export type Doc = {
 
 type Action = NonNullable<Doc["actions"]>[number];
 
-/** A section id as coaching writes it: upper case ("IM3A"). */
-const sec = (s?: string | null) => (s ? s.toUpperCase() : "");
+/** A section as coaching writes it: the track's served label in official turns ("IM1A (Turns 1–3)"), else the
+ *  code in capitals ("IM3A"); the document's own objective place where it names that section. */
+export function sectionName(d: Doc, s?: string | null, track?: Track): string {
+  if (!s) return "";
+  if (d.objective?.section === s && d.objective.place) return d.objective.place;
+  return sectionLabel(s, track);
+}
 
 /** An action's measure in words: "target: median IM3A time 11.177 s over the next 5 laps", "target: median
  * IM3A time 0.364 s slower than the field's median there over the next 5 laps", "target: spread of the middle
@@ -46,7 +54,7 @@ export function measureText(a: Action): string {
   if (!m || m.target === undefined || m.target === null) return "";
   const t = typeof m.target === "number" ? fmtTime(m.target) : String(m.target);
   const s = typeof m.target === "number" && m.target < 60 ? " s" : "";
-  const where = sec(a.section) || "section";
+  const where = a.section ? a.section.toUpperCase() : "section";
   let what: string;
   if (m.metric === "median_section_time_s") what = `median ${where} time ${t}${s}`;
   else if (m.metric === "median_section_delta_to_field_s" && typeof m.target === "number")
@@ -67,7 +75,7 @@ export function evidenceFor(d: Doc, a?: Action): Fact[] {
 }
 
 /** Last race's finding for this race (the season's check of the previous race at this track). */
-function FollowUp({ raceId, car }: { raceId: string; car: string }) {
+function FollowUp({ raceId, car, track }: { raceId: string; car: string; track?: Track }) {
   const r = useApi(() => api.carSeason(car), [car]);
   if (r.loading && !r.data) return <Typography variant="body2">Loading last race's finding…</Typography>;
   const races = r.data?.races ?? [];
@@ -75,12 +83,13 @@ function FollowUp({ raceId, car }: { raceId: string; car: string }) {
   if (!me) return <Typography variant="body2">No season record for car {car}.</Typography>;
   const prev = me.previous;
   const p = prev ? races.find((x) => x.race_id === prev.race_id) : undefined;
-  return <Typography variant="body2">{previousText(prev, p ? `Race ${p.race_number}` : undefined)}{" "}
+  return <Typography variant="body2">{previousText(prev, p ? `Race ${p.race_number}` : undefined, track)}{" "}
     <Link component={RouterLink} to={`/car/${encodeURIComponent(car)}?race=${encodeURIComponent(raceId)}`} data-testid="coaching-season-link">Car {car}'s season</Link></Typography>;
 }
 
 export default function Coaching({ raceId, car, onPin }: { raceId: string; car: string; onPin?: () => void }) {
   const r = useApi(() => api.coaching(raceId, car), [raceId, car]);
+  const tracks = useApi(() => api.tracks(), []);
   return (
     <>
     {onPin && <Button size="small" variant="outlined" onClick={onPin} sx={{ mb: 1 }} data-testid="pin-coaching">Keep visible as a panel</Button>}
@@ -88,6 +97,8 @@ export default function Coaching({ raceId, car, onPin }: { raceId: string; car: 
       {(page) => {
         if (!page.items.length) return <Alert severity="info" data-testid="coaching-empty">No coaching has been published for car {car} in this race yet: the coaching collection of the store is empty. The facts behind it are in the other three modes.</Alert>;
         const d = page.items[0] as unknown as Doc;
+        const track = tracks.data?.items.find((t) => t.track_id === d.track_id);
+        const sec = (x?: string | null) => sectionName(d, x, track);
         const g = d.generator ?? {};
         const [first, ...more] = d.actions ?? [];
         const evidence = evidenceFor(d, first);
@@ -110,7 +121,7 @@ export default function Coaching({ raceId, car, onPin }: { raceId: string; car: 
               <List dense data-testid="coaching-more-actions">{more.map((a, i) => <ListItem key={i}>{a.section ? `${sec(a.section)}: ` : ""}{lapTimesInText(a.action)}{a.measure ? ` (${measureText(a)})` : ""}</ListItem>)}</List>
             </>}
             <Typography variant="subtitle1" component="h4" sx={{ mt: 1 }}>Last race's finding</Typography>
-            <Box data-testid="coaching-followup"><FollowUp raceId={raceId} car={car} /></Box>
+            <Box data-testid="coaching-followup"><FollowUp raceId={raceId} car={car} track={track} /></Box>
             <Box component="details" sx={{ mt: 1.5, "& summary": { cursor: "pointer", fontSize: 14 } }} data-testid="coaching-sources">
               <summary>Sources: the {(d.facts ?? []).length} facts behind this advice, with their ids</summary>
               <List dense data-testid="coaching-facts">{(d.facts ?? []).map((f) => <ListItem key={f.fact_id}>[{f.fact_id}] {factLine(f)}</ListItem>)}</List>

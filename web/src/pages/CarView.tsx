@@ -215,7 +215,7 @@ const MapWithPlayback = memo(function MapWithPlayback({ track, comp, laps, value
   ] : [];
   return (
     <>
-      <TrackMap outline={track.outline!} sectorFractions={track.sector_fractions!} subShare={shares} values={values} measure={measure}
+      <TrackMap outline={track.outline!} sectorFractions={track.sector_fractions!} sectionLabels={track.section_labels} subShare={shares} values={values} measure={measure}
         useSubsections={useSubs} selected={section} onSelect={(s) => setState({ section: s })} markers={markers}
         title={`${track.name}: car ${carLabel}'s ${MEASURES[measure].title}`} />
       <Stack direction="row" gap={1} alignItems="center" flexWrap="wrap" sx={{ mt: 1 }}>

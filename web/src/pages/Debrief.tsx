@@ -133,7 +133,7 @@ function DebriefSheet({ raceId, car, reference, raceName, date, track, cars, qua
                       <Stack direction="row" gap={2} alignItems="flex-start" sx={{ mt: 1 }}>
                         {track?.outline?.length && track.sector_fractions ? (
                           <Box sx={{ flex: "0 0 300px" }}>
-                            <TrackMap outline={track.outline} sectorFractions={track.sector_fractions} subShare={shares} values={values}
+                            <TrackMap outline={track.outline} sectorFractions={track.sector_fractions} sectionLabels={track.section_labels} subShare={shares} values={values}
                               useSubsections={subs} width={300} title={`${track.name}: car ${car}'s ${MEASURES.loss.title}`} />
                           </Box>
                         ) : null}

@@ -73,14 +73,14 @@ function RaceCard({ r, car, tracks, prevName, selected, onSelect }:
         <dt>Finish</dt><dd data-testid="season-finish">{finishText(r.finish)}; best lap {fmtTime(r.best_lap_s)}</dd>
         <dt>Pace vs the field</dt><dd data-testid="season-pace">{paceText(r.pace_gap)}</dd>
         <dt>Consistency</dt><dd data-testid="season-consistency">{consistencyText(r.consistency)}</dd>
-        <dt>Weakest section</dt><dd data-testid="season-finding">{findingText(r.finding)}</dd>
+        <dt>Weakest section</dt><dd data-testid="season-finding">{findingText(r.finding, tracks?.find((t) => t.track_id === r.track_id))}</dd>
         <dt>Objective</dt><dd data-testid="season-objective">{obj?.action
           ? <>{lapTimesInText(obj.action)} <RouterLink className="kl-link" to={`${to}&mode=coaching`}>coaching</RouterLink></>
           : "no coaching published for this race"}</dd>
         <dt>Last race's finding</dt><dd data-testid="season-previous">
           {prev && <Chip size="small" sx={{ mr: 1 }} label={prev.held === true ? "held" : prev.held === false ? "did not hold" : "nothing to check"}
             variant={prev.held === true ? "filled" : "outlined"} />}
-          {previousText(prev, prevName)}</dd>
+          {previousText(prev, prevName, tracks?.find((t) => t.track_id === r.track_id))}</dd>
       </dl>
     </section>
   );
