@@ -408,6 +408,9 @@ class PlaceboChecked(Doc):
 class PaceVsTrackTemp(PlaceboChecked):
     available: bool
     n: int = 0
+    cars: Optional[int] = Field(None, description="cars in the within-race model")
+    units: Optional[int] = Field(None, description="car units (a level and a lap trend each)")
+    model: Optional[str] = Field(None, description="the model in words (formula, standard errors, placebo rule)")
     slope_s_per_c: Optional[Estimate] = None
     reason: Optional[str] = None
     note: Optional[str] = None
@@ -433,6 +436,19 @@ class WeatherTrackModel(Recommendation, PlaceboChecked):
     note: Optional[str] = None
 
 
+class WeatherCondition(Doc):
+    """One sensor over the race window: its range, mean, first and last reading and drift (DATA_REFERENCE §10.3)."""
+    label: str = Field(description="the sensor in words with its unit, e.g. 'air temperature (°C)'")
+    n: int = Field(description="readings with a value")
+    available: bool
+    min: Optional[float] = None
+    max: Optional[float] = None
+    mean: Optional[float] = None
+    first: Optional[float] = None
+    last: Optional[float] = None
+    drift_per_hour: Optional[float] = Field(None, description="least-squares slope of the readings per hour")
+
+
 class Weather(Recommendation, PlaceboChecked):
     """A race's weather document (``scope`` race) with its track's pooled model as ``track_model``."""
     usable: Optional[bool] = None
@@ -444,7 +460,8 @@ class Weather(Recommendation, PlaceboChecked):
     weather_rows: Optional[int] = None
     races: Optional[list[str]] = None
     params: Optional[dict[str, float]] = None
-    conditions: Optional[dict[str, Doc]] = None
+    conditions: Optional[dict[str, WeatherCondition]] = Field(
+        None, description="per sensor (air_temp_c, track_temp_c, humidity_pct, wind_speed_kph, pressure_hpa)")
     series: Optional[WeatherSeries] = None
     pace_vs_track_temp: Optional[PaceVsTrackTemp] = None
     track_model: Optional[WeatherTrackModel] = None
@@ -467,9 +484,15 @@ class CoachingFact(Doc):
     n: int = 0
     lo: Optional[float] = None
     hi: Optional[float] = None
+    digits: int = Field(3, description="decimals the value is displayed (and checked) at")
     source: Optional[str] = None
+    kind: Optional[str] = Field(None, description="limit, section_loss, potential, consistency, trend, "
+                                "section_detail, weather, data, rival, target")
     missing: bool = False
     section: Optional[str] = None
+    lap: Optional[int] = None
+    car: Optional[str] = Field(None, description="another car the fact is about (the rival), else null")
+    rank: int = Field(0, description="1 = the fact that matters most")
 
 
 class CoachingHypothesis(Doc):
@@ -501,6 +524,38 @@ class CoachingGenerator(Doc):
     attempts: int = 0
     validation: Literal["accepted", "repaired", "fallback"]
     fallback_reason: Optional[str] = None
+    errors: list[str] = Field(default_factory=list, description="validator messages of rejected answers")
+    cached: bool = False
+    latency_s: Optional[float] = None
+    prompt_tokens: Optional[int] = None
+    completion_tokens: Optional[int] = None
+    brief_hash: Optional[str] = None
+
+
+class CoachingObjective(Doc):
+    """The one objective (DATA_REFERENCE §11.6): the section chosen, or why none was."""
+    kind: Literal["section", "none"]
+    reason: str
+    section: Optional[str] = None
+    place: Optional[str] = Field(None, description="the section in corners, e.g. 'IM2A (first part of S2, C5–C8)'")
+    diagnosis: Optional[Literal["pace", "consistency", "section"]] = None
+    fact_ids: list[str] = Field(default_factory=list)
+    rule: str = ""
+    rival: Optional[str] = Field(None, description="the nearest faster car of the class")
+    rival_ahead: Optional[str] = Field(None, description="the car ahead at the flag in the class")
+    traffic: list[str] = Field(default_factory=list, description="sections whose loss was clear of zero but seen "
+                               "only on laps in traffic: passed over, not blamed on the driver")
+
+
+class CoachingFollowUp(Doc):
+    """Race 1's finding checked on this race (DATA_REFERENCE §11.7)."""
+    race_id: str = Field(description="the earlier race of the weekend")
+    section: str
+    place: Optional[str] = None
+    race1: Estimate = Field(description="race 1's section loss there")
+    race2: Optional[Estimate] = Field(None, description="this race's section loss there, null without statistics")
+    held: bool
+    text: str
 
 
 class Coaching(Recommendation):
@@ -511,6 +566,8 @@ class Coaching(Recommendation):
     hypotheses: list[CoachingHypothesis]
     actions: list[CoachingAction]
     generator: CoachingGenerator
+    objective: Optional[CoachingObjective] = None
+    follow_up: Optional[CoachingFollowUp] = None
 
 
 class RecommendationPage(BaseModel):

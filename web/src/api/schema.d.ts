@@ -603,6 +603,7 @@ export interface components {
             field_size?: number | null;
             /** Field Typical S */
             field_typical_s?: number | null;
+            follow_up?: components["schemas"]["CoachingFollowUp"] | null;
             generator: components["schemas"]["CoachingGenerator"];
             /** Headline */
             headline: string;
@@ -640,6 +641,7 @@ export interface components {
             n_clean: number;
             /** N Laps */
             n_laps?: number | null;
+            objective?: components["schemas"]["CoachingObjective"] | null;
             /**
              * Others
              * @description the other rated cars
@@ -721,10 +723,28 @@ export interface components {
          * @description A fact the coaching cites: the engines' number (value, 95% interval lo/hi where estimated, n).
          */
         CoachingFact: {
+            /**
+             * Car
+             * @description another car the fact is about (the rival), else null
+             */
+            car?: string | null;
+            /**
+             * Digits
+             * @description decimals the value is displayed (and checked) at
+             * @default 3
+             */
+            digits: number;
             /** Fact Id */
             fact_id: string;
             /** Hi */
             hi?: number | null;
+            /**
+             * Kind
+             * @description limit, section_loss, potential, consistency, trend, section_detail, weather, data, rival, target
+             */
+            kind?: string | null;
+            /** Lap */
+            lap?: number | null;
             /** Lo */
             lo?: number | null;
             /**
@@ -737,6 +757,12 @@ export interface components {
              * @default 0
              */
             n: number;
+            /**
+             * Rank
+             * @description 1 = the fact that matters most
+             * @default 0
+             */
+            rank: number;
             /** Section */
             section?: string | null;
             /** Source */
@@ -753,6 +779,31 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * CoachingFollowUp
+         * @description Race 1's finding checked on this race (DATA_REFERENCE §11.7).
+         */
+        CoachingFollowUp: {
+            /** Held */
+            held: boolean;
+            /** Place */
+            place?: string | null;
+            /** @description race 1's section loss there */
+            race1: components["schemas"]["Estimate"];
+            /** @description this race's section loss there, null without statistics */
+            race2?: components["schemas"]["Estimate"] | null;
+            /**
+             * Race Id
+             * @description the earlier race of the weekend
+             */
+            race_id: string;
+            /** Section */
+            section: string;
+            /** Text */
+            text: string;
+        } & {
+            [key: string]: unknown;
+        };
         /** CoachingGenerator */
         CoachingGenerator: {
             /**
@@ -760,8 +811,22 @@ export interface components {
              * @default 0
              */
             attempts: number;
+            /** Brief Hash */
+            brief_hash?: string | null;
+            /**
+             * Cached
+             * @default false
+             */
+            cached: boolean;
+            /** Completion Tokens */
+            completion_tokens?: number | null;
             /** Endpoint */
             endpoint?: string | null;
+            /**
+             * Errors
+             * @description validator messages of rejected answers
+             */
+            errors?: string[];
             /** Fallback Reason */
             fallback_reason?: string | null;
             /**
@@ -771,8 +836,12 @@ export interface components {
             kind: "deterministic" | "openai_chat" | "llama_cpp";
             /** Label */
             label: string;
+            /** Latency S */
+            latency_s?: number | null;
             /** Model */
             model?: string | null;
+            /** Prompt Tokens */
+            prompt_tokens?: number | null;
             /** Prompt Version */
             prompt_version?: string | null;
             /**
@@ -808,6 +877,52 @@ export interface components {
             over_laps: number;
             /** Target */
             target: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * CoachingObjective
+         * @description The one objective (DATA_REFERENCE §11.6): the section chosen, or why none was.
+         */
+        CoachingObjective: {
+            /** Diagnosis */
+            diagnosis?: ("pace" | "consistency" | "section") | null;
+            /** Fact Ids */
+            fact_ids?: string[];
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "section" | "none";
+            /**
+             * Place
+             * @description the section in corners, e.g. 'IM2A (first part of S2, C5–C8)'
+             */
+            place?: string | null;
+            /** Reason */
+            reason: string;
+            /**
+             * Rival
+             * @description the nearest faster car of the class
+             */
+            rival?: string | null;
+            /**
+             * Rival Ahead
+             * @description the car ahead at the flag in the class
+             */
+            rival_ahead?: string | null;
+            /**
+             * Rule
+             * @default
+             */
+            rule: string;
+            /** Section */
+            section?: string | null;
+            /**
+             * Traffic
+             * @description sections whose loss was clear of zero but seen only on laps in traffic: passed over, not blamed on the driver
+             */
+            traffic?: string[];
         } & {
             [key: string]: unknown;
         };
@@ -1481,12 +1596,22 @@ export interface components {
         PaceVsTrackTemp: {
             /** Available */
             available: boolean;
+            /**
+             * Cars
+             * @description cars in the within-race model
+             */
+            cars?: number | null;
             evidence?: components["schemas"]["WeatherEvidence"] | null;
             /**
              * Lap Shape Degree
              * @description degree of the field's lap shape (Legendre P2..P_degree)
              */
             lap_shape_degree?: number | null;
+            /**
+             * Model
+             * @description the model in words (formula, standard errors, placebo rule)
+             */
+            model?: string | null;
             /**
              * N
              * @default 0
@@ -1525,6 +1650,11 @@ export interface components {
              */
             se_clusters?: string | null;
             slope_s_per_c?: components["schemas"]["Estimate"] | null;
+            /**
+             * Units
+             * @description car units (a level and a lap trend each)
+             */
+            units?: number | null;
             /** Vif Track Temp */
             vif_track_temp?: number | null;
         } & {
@@ -2416,9 +2546,12 @@ export interface components {
             class?: string | null;
             /** Composite S */
             composite_s?: number | null;
-            /** Conditions */
+            /**
+             * Conditions
+             * @description per sensor (air_temp_c, track_temp_c, humidity_pct, wind_speed_kph, pressure_hpa)
+             */
             conditions?: {
-                [key: string]: components["schemas"]["Doc"];
+                [key: string]: components["schemas"]["WeatherCondition"];
             } | null;
             /** @description residual_sd_s with its 95% interval */
             consistency?: components["schemas"]["Estimate"] | null;
@@ -2606,6 +2739,41 @@ export interface components {
             vif_track_temp_with_race?: number | null;
             /** Weather Rows */
             weather_rows?: number | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * WeatherCondition
+         * @description One sensor over the race window: its range, mean, first and last reading and drift (DATA_REFERENCE §10.3).
+         */
+        WeatherCondition: {
+            /** Available */
+            available: boolean;
+            /**
+             * Drift Per Hour
+             * @description least-squares slope of the readings per hour
+             */
+            drift_per_hour?: number | null;
+            /** First */
+            first?: number | null;
+            /**
+             * Label
+             * @description the sensor in words with its unit, e.g. 'air temperature (°C)'
+             */
+            label: string;
+            /** Last */
+            last?: number | null;
+            /** Max */
+            max?: number | null;
+            /** Mean */
+            mean?: number | null;
+            /** Min */
+            min?: number | null;
+            /**
+             * N
+             * @description readings with a value
+             */
+            n: number;
         } & {
             [key: string]: unknown;
         };

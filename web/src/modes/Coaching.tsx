@@ -1,6 +1,6 @@
 import { Link as RouterLink } from "react-router-dom";
 import { Alert, Box, Button, Chip, Link, List, ListItem, Paper, Typography } from "@mui/material";
-import { api } from "../api/client";
+import { api, type S } from "../api/client";
 import { Async, useApi } from "../components/Async";
 import { fmtTime, lapTimesInText } from "../format";
 import { previousText } from "../season";
@@ -26,11 +26,13 @@ export function factLine(f: Fact): string {
     : `, 95% CI ${f.lo!.toFixed(d)} to ${f.hi!.toFixed(d)}`) : "";
   return f.n ? `${text} (n=${f.n}${bounds})` : text;
 }
+/** The fields of a coaching document these views read; the API's typed document (S["Coaching"], fetched by
+ *  api.coaching) is assignable to it as it stands, no cast. */
 export type Doc = {
   headline?: string; facts?: Fact[];
   hypotheses?: { text: string; supported_by?: string[]; confidence?: string | number }[];
-  actions?: { section?: string; action: string; measure?: { metric?: string; target?: number | string; over_laps?: number }; evidence?: string[] }[];
-  generator?: { kind?: string; label?: string; model?: string; prompt_version?: string; validation?: string; fallback_reason?: string | null };
+  actions?: { section?: string | null; action: string; measure?: { metric?: string; target?: number | string; over_laps?: number }; evidence?: string[] }[];
+  generator?: S["CoachingGenerator"];
 };
 
 type Action = NonNullable<Doc["actions"]>[number];
@@ -85,9 +87,8 @@ export default function Coaching({ raceId, car, onPin }: { raceId: string; car: 
     <>
     {onPin && <Button size="small" variant="outlined" onClick={onPin} sx={{ mb: 1 }} data-testid="pin-coaching">Keep visible as a panel</Button>}
     <Async r={r} what="coaching">
-      {(page) => {
-        if (!page.items.length) return <Alert severity="info" data-testid="coaching-empty">No coaching has been published for car {car} in this race yet: the coaching collection of the store is empty. The facts behind it are in the other three modes.</Alert>;
-        const d = page.items[0] as unknown as Doc;
+      {(d) => {
+        if (!d) return <Alert severity="info" data-testid="coaching-empty">No coaching has been published for car {car} in this race yet: the coaching collection of the store is empty. The facts behind it are in the other three modes.</Alert>;
         const g = d.generator ?? {};
         const [first, ...more] = d.actions ?? [];
         const evidence = evidenceFor(d, first);
