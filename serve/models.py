@@ -701,11 +701,24 @@ class LiveCar(Doc):
     note: Optional[LiveNote] = None
 
 
+class LiveFieldBest(Doc):
+    """The field's fastest so far: a lap, or one section."""
+    time_s: Optional[float] = None
+    lap: Optional[int] = None
+    car: Optional[str] = None
+
+
+class LiveAnalysis(Doc):
+    leader_lap: Optional[int] = Field(None, description="the leader lap the engines last ran at")
+    laps: Optional[int] = None
+    clean_laps: Optional[int] = None
+
+
 class LiveField(BaseModel):
-    best_lap: Optional[Doc] = None
-    sections: dict[str, Doc] = Field(default_factory=dict, description="the fastest time so far per section")
+    best_lap: Optional[LiveFieldBest] = None
+    sections: dict[str, LiveFieldBest] = Field(default_factory=dict, description="the fastest time so far per section")
     composite: Optional[dict[str, Doc]] = Field(None, description="field composite per section set (clean laps)")
-    analysis: Optional[Doc] = Field(None, description="the leader lap the engines last ran at, laps, clean laps")
+    analysis: Optional[LiveAnalysis] = Field(None, description="the leader lap the engines last ran at, laps, clean laps")
 
 
 class LiveState(Doc):

@@ -1259,6 +1259,20 @@ export interface components {
             /** Run Id */
             run_id: string;
         };
+        /** LiveAnalysis */
+        LiveAnalysis: {
+            /** Clean Laps */
+            clean_laps?: number | null;
+            /** Laps */
+            laps?: number | null;
+            /**
+             * Leader Lap
+             * @description the leader lap the engines last ran at
+             */
+            leader_lap?: number | null;
+        } & {
+            [key: string]: unknown;
+        };
         /** LiveCar */
         LiveCar: {
             /** Best Lap */
@@ -1376,8 +1390,8 @@ export interface components {
         /** LiveField */
         LiveField: {
             /** @description the leader lap the engines last ran at, laps, clean laps */
-            analysis?: components["schemas"]["Doc"] | null;
-            best_lap?: components["schemas"]["Doc"] | null;
+            analysis?: components["schemas"]["LiveAnalysis"] | null;
+            best_lap?: components["schemas"]["LiveFieldBest"] | null;
             /**
              * Composite
              * @description field composite per section set (clean laps)
@@ -1390,8 +1404,22 @@ export interface components {
              * @description the fastest time so far per section
              */
             sections?: {
-                [key: string]: components["schemas"]["Doc"];
+                [key: string]: components["schemas"]["LiveFieldBest"];
             };
+        };
+        /**
+         * LiveFieldBest
+         * @description The field's fastest so far: a lap, or one section.
+         */
+        LiveFieldBest: {
+            /** Car */
+            car?: string | null;
+            /** Lap */
+            lap?: number | null;
+            /** Time S */
+            time_s?: number | null;
+        } & {
+            [key: string]: unknown;
         };
         /** LiveFlag */
         LiveFlag: {
