@@ -203,7 +203,64 @@ class FieldComposite(Doc):
     reason: Optional[str] = None
 
 
+class CarCompositeSection(Doc):
+    fastest_s: float = Field(description="the car's fastest clean time in the section")
+    best_k_s: float = Field(description="the median of the car's k fastest clean times there")
+
+
+class CarCompositeSet(Doc):
+    """One car's composite over one section set (DATA_REFERENCE §10.1): personal composite and best-k with
+    their intervals, the bound by the best clean lap, and the potential gain tested against noise."""
+    n: int = Field(description="the car's laps clean for section statistics with every section of the set")
+    personal_composite: Estimate
+    best_k: Estimate
+    sections_sum_s: Optional[float] = None
+    best_clean_lap_s: Optional[float] = None
+    bounded_by: Optional[str] = Field(None, description="'sections' or 'best_clean_lap'")
+    potential_gain_s: Optional[float] = None
+    noise_gap_expected_s: Optional[float] = None
+    noise_gap_p95_s: Optional[float] = None
+    potential_gain_beats_noise: bool = False
+    potential_gain_excess_s: Optional[float] = None
+    potential_gain_p_value: Optional[float] = None
+    potential_gain_method: Optional[str] = None
+    composite_races: Optional[list[str]] = Field(None, description="track scope: the races of the composite's times")
+    median_lap_by_race_s: Optional[dict[str, float]] = Field(None, description="track scope: median clean lap per race")
+    sections: Optional[dict[str, CarCompositeSection]] = None
+
+
+class CarComposite(Doc):
+    """A car's entry in a composite document."""
+    car: str
+    number: Optional[str] = None
+    class_: Optional[str] = Field(None, alias="class")
+    race_id: Optional[str] = None
+    n_laps: int = 0
+    n_clean: int = 0
+    n_clean_sections: Optional[int] = None
+    best_clean_lap_s: Optional[float] = None
+    sectors: Optional[CarCompositeSet] = None
+    subsections: Optional[CarCompositeSet] = None
+
+
+class RaceLevel(Doc):
+    field_median_lap_s: Optional[float] = Field(None, description="the field's median clean lap in the race")
+    n_laps: int = 0
+    offset_s: Optional[float] = Field(None, description="the race's level against the reference race")
+    offset_n_cars: Optional[int] = Field(None, description="cars the offset is measured on")
+
+
+class RaceLevels(Doc):
+    """Track scope: each race at its own level (DATA_REFERENCE §10.1)."""
+    reference_race: Optional[str] = None
+    races: dict[str, RaceLevel] = Field(default_factory=dict)
+    note: Optional[str] = None
+
+
 class Composite(Doc):
+    id: Optional[str] = None
+    engine: Optional[str] = None
+    params: Optional[dict] = Field(None, description="the engine settings the document was computed with")
     scope: str
     race_id: Optional[str] = None
     track_id: Optional[str] = None
@@ -213,8 +270,9 @@ class Composite(Doc):
     n_clean_sections: Optional[int] = Field(None, description="laps clean for section statistics (splits present "
                                                                "and consistent)")
     field: list[FieldComposite] = Field(default_factory=list)
-    cars: list[Doc] = Field(default_factory=list)
+    cars: list[CarComposite] = Field(default_factory=list)
     invariants: dict[str, bool] = Field(default_factory=dict)
+    race_levels: Optional[RaceLevels] = Field(None, description="track scope: each race's level")
 
 
 class Issue(Doc):
@@ -581,7 +639,7 @@ class CarDetail(BaseModel):
     run_id: str
     race_id: str
     car: Car
-    composite: Optional[Doc] = Field(None, description="the car's entry in the race's composite document")
+    composite: Optional[CarComposite] = Field(None, description="the car's entry in the race's composite document")
     pattern: Optional[Recommendation] = None
     sections: list[Recommendation] = Field(default_factory=list, description="car-scope section recommendations")
 

@@ -506,7 +506,7 @@ def test_passed_through_documents_match_the_response_models(real_docs, mini_docs
     from serve import models as M
     checks = {"laps": M.Lap, "ml_section_recommendations": M.Recommendation,
               "ml_weather_recommendations": M.Weather, "ml_pattern_recommendations": M.Recommendation,
-              "coaching_insights": M.Coaching}
+              "coaching_insights": M.Coaching, "best_case_composites": M.Composite}
     for docs, _ in (real_docs, mini_docs):
         for coll, model in checks.items():
             adapter = TypeAdapter(model)

@@ -511,11 +511,116 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * CarComposite
+         * @description A car's entry in a composite document.
+         */
+        CarComposite: {
+            /** Best Clean Lap S */
+            best_clean_lap_s?: number | null;
+            /** Car */
+            car: string;
+            /** Class */
+            class?: string | null;
+            /**
+             * N Clean
+             * @default 0
+             */
+            n_clean: number;
+            /** N Clean Sections */
+            n_clean_sections?: number | null;
+            /**
+             * N Laps
+             * @default 0
+             */
+            n_laps: number;
+            /** Number */
+            number?: string | null;
+            /** Race Id */
+            race_id?: string | null;
+            sectors?: components["schemas"]["CarCompositeSet"] | null;
+            subsections?: components["schemas"]["CarCompositeSet"] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** CarCompositeSection */
+        CarCompositeSection: {
+            /**
+             * Best K S
+             * @description the median of the car's k fastest clean times there
+             */
+            best_k_s: number;
+            /**
+             * Fastest S
+             * @description the car's fastest clean time in the section
+             */
+            fastest_s: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * CarCompositeSet
+         * @description One car's composite over one section set (DATA_REFERENCE §10.1): personal composite and best-k with
+         *     their intervals, the bound by the best clean lap, and the potential gain tested against noise.
+         */
+        CarCompositeSet: {
+            /** Best Clean Lap S */
+            best_clean_lap_s?: number | null;
+            best_k: components["schemas"]["Estimate"];
+            /**
+             * Bounded By
+             * @description 'sections' or 'best_clean_lap'
+             */
+            bounded_by?: string | null;
+            /**
+             * Composite Races
+             * @description track scope: the races of the composite's times
+             */
+            composite_races?: string[] | null;
+            /**
+             * Median Lap By Race S
+             * @description track scope: median clean lap per race
+             */
+            median_lap_by_race_s?: {
+                [key: string]: number;
+            } | null;
+            /**
+             * N
+             * @description the car's laps clean for section statistics with every section of the set
+             */
+            n: number;
+            /** Noise Gap Expected S */
+            noise_gap_expected_s?: number | null;
+            /** Noise Gap P95 S */
+            noise_gap_p95_s?: number | null;
+            personal_composite: components["schemas"]["Estimate"];
+            /**
+             * Potential Gain Beats Noise
+             * @default false
+             */
+            potential_gain_beats_noise: boolean;
+            /** Potential Gain Excess S */
+            potential_gain_excess_s?: number | null;
+            /** Potential Gain Method */
+            potential_gain_method?: string | null;
+            /** Potential Gain P Value */
+            potential_gain_p_value?: number | null;
+            /** Potential Gain S */
+            potential_gain_s?: number | null;
+            /** Sections */
+            sections?: {
+                [key: string]: components["schemas"]["CarCompositeSection"];
+            } | null;
+            /** Sections Sum S */
+            sections_sum_s?: number | null;
+        } & {
+            [key: string]: unknown;
+        };
         /** CarDetail */
         CarDetail: {
             car: components["schemas"]["Car"];
             /** @description the car's entry in the race's composite document */
-            composite?: components["schemas"]["Doc"] | null;
+            composite?: components["schemas"]["CarComposite"] | null;
             pattern?: components["schemas"]["Recommendation"] | null;
             /** Race Id */
             race_id: string;
@@ -949,9 +1054,13 @@ export interface components {
         /** Composite */
         Composite: {
             /** Cars */
-            cars?: components["schemas"]["Doc"][];
+            cars?: components["schemas"]["CarComposite"][];
+            /** Engine */
+            engine?: string | null;
             /** Field */
             field?: components["schemas"]["FieldComposite"][];
+            /** Id */
+            id?: string | null;
             /** Invariants */
             invariants?: {
                 [key: string]: boolean;
@@ -971,8 +1080,17 @@ export interface components {
              * @default 0
              */
             n_laps: number;
+            /**
+             * Params
+             * @description the engine settings the document was computed with
+             */
+            params?: {
+                [key: string]: unknown;
+            } | null;
             /** Race Id */
             race_id?: string | null;
+            /** @description track scope: each race's level */
+            race_levels?: components["schemas"]["RaceLevels"] | null;
             /** Races */
             races?: string[];
             /** Scope */
@@ -1814,6 +1932,47 @@ export interface components {
             status: string;
             /** Track Id */
             track_id: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** RaceLevel */
+        RaceLevel: {
+            /**
+             * Field Median Lap S
+             * @description the field's median clean lap in the race
+             */
+            field_median_lap_s?: number | null;
+            /**
+             * N Laps
+             * @default 0
+             */
+            n_laps: number;
+            /**
+             * Offset N Cars
+             * @description cars the offset is measured on
+             */
+            offset_n_cars?: number | null;
+            /**
+             * Offset S
+             * @description the race's level against the reference race
+             */
+            offset_s?: number | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * RaceLevels
+         * @description Track scope: each race at its own level (DATA_REFERENCE §10.1).
+         */
+        RaceLevels: {
+            /** Note */
+            note?: string | null;
+            /** Races */
+            races?: {
+                [key: string]: components["schemas"]["RaceLevel"];
+            };
+            /** Reference Race */
+            reference_race?: string | null;
         } & {
             [key: string]: unknown;
         };
