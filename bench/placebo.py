@@ -28,10 +28,11 @@ def _rate(m: dict) -> str:
 
 
 def main() -> None:
+    from kaizenlap.core.environment import env
     from kaizenlap.engines import weather
     from kaizenlap.ingest.loader import load
     warnings.simplefilter("ignore")
-    trd = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("KAIZENLAP_TRD", ROOT.parent / "shared" / "trd"))
+    trd = Path(sys.argv[1] if len(sys.argv) > 1 else env("KAIZENLAP_TRD") or ROOT.parent / "shared" / "trd")
     races, _ = load([trd], use_cache=False)
     cap = weather.cfg()["weather"]["placebo_max_rate"]
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}; placebo cap {cap:.0%}")

@@ -9,7 +9,6 @@ sector_lengths_m. --check writes nothing and exits 1 when a committed outline di
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -17,13 +16,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
 from kaizenlap.core import params  # noqa: E402
+from kaizenlap.core.environment import env  # noqa: E402
 from kaizenlap.tracks import trace as T  # noqa: E402
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("tracks", nargs="*")
-    ap.add_argument("--trd", default=os.environ.get("KAIZENLAP_TRD", str(ROOT.parent / "shared" / "trd")))
+    ap.add_argument("--trd", default=env("KAIZENLAP_TRD") or str(ROOT.parent / "shared" / "trd"))
     ap.add_argument("--check", action="store_true")
     a = ap.parse_args(argv)
     tracks = params.tracks()

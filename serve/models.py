@@ -215,7 +215,64 @@ class FieldComposite(Doc):
     reason: Optional[str] = None
 
 
+class CarCompositeSection(Doc):
+    fastest_s: float = Field(description="the car's fastest clean time in the section")
+    best_k_s: float = Field(description="the median of the car's k fastest clean times there")
+
+
+class CarCompositeSet(Doc):
+    """One car's composite over one section set (DATA_REFERENCE §10.1): personal composite and best-k with
+    their intervals, the bound by the best clean lap, and the potential gain tested against noise."""
+    n: int = Field(description="the car's laps clean for section statistics with every section of the set")
+    personal_composite: Estimate
+    best_k: Estimate
+    sections_sum_s: Optional[float] = None
+    best_clean_lap_s: Optional[float] = None
+    bounded_by: Optional[str] = Field(None, description="'sections' or 'best_clean_lap'")
+    potential_gain_s: Optional[float] = None
+    noise_gap_expected_s: Optional[float] = None
+    noise_gap_p95_s: Optional[float] = None
+    potential_gain_beats_noise: bool = False
+    potential_gain_excess_s: Optional[float] = None
+    potential_gain_p_value: Optional[float] = None
+    potential_gain_method: Optional[str] = None
+    composite_races: Optional[list[str]] = Field(None, description="track scope: the races of the composite's times")
+    median_lap_by_race_s: Optional[dict[str, float]] = Field(None, description="track scope: median clean lap per race")
+    sections: Optional[dict[str, CarCompositeSection]] = None
+
+
+class CarComposite(Doc):
+    """A car's entry in a composite document."""
+    car: str
+    number: Optional[str] = None
+    class_: Optional[str] = Field(None, alias="class")
+    race_id: Optional[str] = None
+    n_laps: int = 0
+    n_clean: int = 0
+    n_clean_sections: Optional[int] = None
+    best_clean_lap_s: Optional[float] = None
+    sectors: Optional[CarCompositeSet] = None
+    subsections: Optional[CarCompositeSet] = None
+
+
+class RaceLevel(Doc):
+    field_median_lap_s: Optional[float] = Field(None, description="the field's median clean lap in the race")
+    n_laps: int = 0
+    offset_s: Optional[float] = Field(None, description="the race's level against the reference race")
+    offset_n_cars: Optional[int] = Field(None, description="cars the offset is measured on")
+
+
+class RaceLevels(Doc):
+    """Track scope: each race at its own level (DATA_REFERENCE §10.1)."""
+    reference_race: Optional[str] = None
+    races: dict[str, RaceLevel] = Field(default_factory=dict)
+    note: Optional[str] = None
+
+
 class Composite(Doc):
+    id: Optional[str] = None
+    engine: Optional[str] = None
+    params: Optional[dict] = Field(None, description="the engine settings the document was computed with")
     scope: str
     race_id: Optional[str] = None
     track_id: Optional[str] = None
@@ -225,8 +282,9 @@ class Composite(Doc):
     n_clean_sections: Optional[int] = Field(None, description="laps clean for section statistics (splits present "
                                                                "and consistent)")
     field: list[FieldComposite] = Field(default_factory=list)
-    cars: list[Doc] = Field(default_factory=list)
+    cars: list[CarComposite] = Field(default_factory=list)
     invariants: dict[str, bool] = Field(default_factory=dict)
+    race_levels: Optional[RaceLevels] = Field(None, description="track scope: each race's level")
 
 
 class Issue(Doc):
@@ -420,6 +478,9 @@ class PlaceboChecked(Doc):
 class PaceVsTrackTemp(PlaceboChecked):
     available: bool
     n: int = 0
+    cars: Optional[int] = Field(None, description="cars in the within-race model")
+    units: Optional[int] = Field(None, description="car units (a level and a lap trend each)")
+    model: Optional[str] = Field(None, description="the model in words (formula, standard errors, placebo rule)")
     slope_s_per_c: Optional[Estimate] = None
     reason: Optional[str] = None
     note: Optional[str] = None
@@ -445,6 +506,19 @@ class WeatherTrackModel(Recommendation, PlaceboChecked):
     note: Optional[str] = None
 
 
+class WeatherCondition(Doc):
+    """One sensor over the race window: its range, mean, first and last reading and drift (DATA_REFERENCE §10.3)."""
+    label: str = Field(description="the sensor in words with its unit, e.g. 'air temperature (°C)'")
+    n: int = Field(description="readings with a value")
+    available: bool
+    min: Optional[float] = None
+    max: Optional[float] = None
+    mean: Optional[float] = None
+    first: Optional[float] = None
+    last: Optional[float] = None
+    drift_per_hour: Optional[float] = Field(None, description="least-squares slope of the readings per hour")
+
+
 class Weather(Recommendation, PlaceboChecked):
     """A race's weather document (``scope`` race) with its track's pooled model as ``track_model``."""
     usable: Optional[bool] = None
@@ -456,7 +530,8 @@ class Weather(Recommendation, PlaceboChecked):
     weather_rows: Optional[int] = None
     races: Optional[list[str]] = None
     params: Optional[dict[str, float]] = None
-    conditions: Optional[dict[str, Doc]] = None
+    conditions: Optional[dict[str, WeatherCondition]] = Field(
+        None, description="per sensor (air_temp_c, track_temp_c, humidity_pct, wind_speed_kph, pressure_hpa)")
     series: Optional[WeatherSeries] = None
     pace_vs_track_temp: Optional[PaceVsTrackTemp] = None
     track_model: Optional[WeatherTrackModel] = None
@@ -479,9 +554,15 @@ class CoachingFact(Doc):
     n: int = 0
     lo: Optional[float] = None
     hi: Optional[float] = None
+    digits: int = Field(3, description="decimals the value is displayed (and checked) at")
     source: Optional[str] = None
+    kind: Optional[str] = Field(None, description="limit, section_loss, potential, consistency, trend, "
+                                "section_detail, weather, data, rival, target")
     missing: bool = False
     section: Optional[str] = None
+    lap: Optional[int] = None
+    car: Optional[str] = Field(None, description="another car the fact is about (the rival), else null")
+    rank: int = Field(0, description="1 = the fact that matters most")
 
 
 class CoachingHypothesis(Doc):
@@ -513,6 +594,38 @@ class CoachingGenerator(Doc):
     attempts: int = 0
     validation: Literal["accepted", "repaired", "fallback"]
     fallback_reason: Optional[str] = None
+    errors: list[str] = Field(default_factory=list, description="validator messages of rejected answers")
+    cached: bool = False
+    latency_s: Optional[float] = None
+    prompt_tokens: Optional[int] = None
+    completion_tokens: Optional[int] = None
+    brief_hash: Optional[str] = None
+
+
+class CoachingObjective(Doc):
+    """The one objective (DATA_REFERENCE §11.6): the section chosen, or why none was."""
+    kind: Literal["section", "none"]
+    reason: str
+    section: Optional[str] = None
+    place: Optional[str] = Field(None, description="the section in corners, e.g. 'IM2A (first part of S2, C5–C8)'")
+    diagnosis: Optional[Literal["pace", "consistency", "section"]] = None
+    fact_ids: list[str] = Field(default_factory=list)
+    rule: str = ""
+    rival: Optional[str] = Field(None, description="the nearest faster car of the class")
+    rival_ahead: Optional[str] = Field(None, description="the car ahead at the flag in the class")
+    traffic: list[str] = Field(default_factory=list, description="sections whose loss was clear of zero but seen "
+                               "only on laps in traffic: passed over, not blamed on the driver")
+
+
+class CoachingFollowUp(Doc):
+    """Race 1's finding checked on this race (DATA_REFERENCE §11.7)."""
+    race_id: str = Field(description="the earlier race of the weekend")
+    section: str
+    place: Optional[str] = None
+    race1: Estimate = Field(description="race 1's section loss there")
+    race2: Optional[Estimate] = Field(None, description="this race's section loss there, null without statistics")
+    held: bool
+    text: str
 
 
 class Coaching(Recommendation):
@@ -523,6 +636,8 @@ class Coaching(Recommendation):
     hypotheses: list[CoachingHypothesis]
     actions: list[CoachingAction]
     generator: CoachingGenerator
+    objective: Optional[CoachingObjective] = None
+    follow_up: Optional[CoachingFollowUp] = None
 
 
 class RecommendationPage(BaseModel):
@@ -536,7 +651,7 @@ class CarDetail(BaseModel):
     run_id: str
     race_id: str
     car: Car
-    composite: Optional[Doc] = Field(None, description="the car's entry in the race's composite document")
+    composite: Optional[CarComposite] = Field(None, description="the car's entry in the race's composite document")
     pattern: Optional[Recommendation] = None
     sections: list[Recommendation] = Field(default_factory=list, description="car-scope section recommendations")
 
@@ -656,11 +771,24 @@ class LiveCar(Doc):
     note: Optional[LiveNote] = None
 
 
+class LiveFieldBest(Doc):
+    """The field's fastest so far: a lap, or one section."""
+    time_s: Optional[float] = None
+    lap: Optional[int] = None
+    car: Optional[str] = None
+
+
+class LiveAnalysis(Doc):
+    leader_lap: Optional[int] = Field(None, description="the leader lap the engines last ran at")
+    laps: Optional[int] = None
+    clean_laps: Optional[int] = None
+
+
 class LiveField(BaseModel):
-    best_lap: Optional[Doc] = None
-    sections: dict[str, Doc] = Field(default_factory=dict, description="the fastest time so far per section")
+    best_lap: Optional[LiveFieldBest] = None
+    sections: dict[str, LiveFieldBest] = Field(default_factory=dict, description="the fastest time so far per section")
     composite: Optional[dict[str, Doc]] = Field(None, description="field composite per section set (clean laps)")
-    analysis: Optional[Doc] = Field(None, description="the leader lap the engines last ran at, laps, clean laps")
+    analysis: Optional[LiveAnalysis] = Field(None, description="the leader lap the engines last ran at, laps, clean laps")
 
 
 class LiveState(Doc):

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from kaizenlap.core.environment import env
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 # Tests never write the developer's cache.
@@ -12,7 +14,7 @@ os.environ.setdefault("KAIZENLAP_CACHE", tempfile.mkdtemp(prefix="kaizenlap-test
 os.environ.setdefault("GCE_METADATA_HOST", "127.0.0.1:9")
 os.environ.setdefault("GCE_METADATA_IP", "127.0.0.1:9")
 
-TRD = Path(os.environ.get("KAIZENLAP_TRD", ROOT.parent / "shared" / "trd"))
+TRD = Path(env("KAIZENLAP_TRD") or ROOT.parent / "shared" / "trd")
 
 
 @pytest.fixture(scope="session")

@@ -58,3 +58,18 @@ def test_notebook_cell_ids_are_unique_and_engine_settings_are_a_parameter():
 def test_environment_yml_installs_the_tested_versions():
     text = (Path(__file__).resolve().parents[1] / "environment.yml").read_text(encoding="utf-8")
     assert "- -c constraints.txt" in text and "-e .[dev,lab]" in text
+
+
+def test_the_notebooks_show_text_columns_whole():
+    """Every engine notebook sets the display options (kaizenlap.lab.setup_display), under which a text
+    column (a lap's reasons, a message) is shown whole, not cut at pandas' 50 characters."""
+    import pandas as pd
+
+    from kaizenlap import lab
+    for path in NOTEBOOKS:
+        assert "nb.setup_display()" in path.read_text(encoding="utf-8"), path.name
+    text = "caution; after_caution; pit_in: a reason of more than fifty characters, shown whole"
+    with pd.option_context("display.max_colwidth", 50):
+        lab.setup_display()
+        shown = pd.DataFrame({"exclusion_reasons": [text]})._repr_html_()
+    assert text in shown

@@ -392,7 +392,7 @@ def test_map_colour_is_time_lost_to_the_composite(site, browser):
     p.ctx.close()
 
 
-def test_fixes_titles_panels_reports_tracks(site, browser):
+def test_panels_titles_skip_link_and_report_links(site, browser):
     """Issue 21 item 2: an unknown section opens nothing; Escape closes a panel; the consistency rank in
     whole cars; lap numbers on the lap chart; a range is not a CI; every view sets its title (also after
     going back); a skip link first; the run's and the track's reports linked; track pages pass axe."""

@@ -137,3 +137,18 @@ def test_serve_finds_the_reports_of_run_reports_dir(tmp_path, monkeypatch):
     assert cli.main(["serve", "--store", f"sqlite:///{tmp_path / 'store.db'}"]) == 0
     with TestClient(seen["app"]) as client:
         assert client.get(f"/reports/{run_id}/barber-r1/index.json").status_code == 200
+
+
+def test_the_web_client_reads_api_data_through_the_schema_types():
+    """The web views use the types generated from the API's schema (web/src/api/schema.d.ts): no API document
+    is cast to a hand-made shape (``as unknown as``, ``Record<string, unknown>``), which is what hid the
+    coaching fields the response models did not declare. The JSON Patch helper (live/jsonPatch.ts) works on
+    any JSON and is not API data."""
+    casts = []
+    for path in sorted((ROOT / "web" / "src").rglob("*.ts*")):
+        if path.name.endswith((".test.ts", ".test.tsx", ".d.ts")) or path.name == "jsonPatch.ts":
+            continue
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if "as unknown as" in line or "Record<string, unknown>" in line or re.search(r"\bas Record<", line):
+                casts.append(f"{path.relative_to(ROOT)}:{i}")
+    assert casts == []

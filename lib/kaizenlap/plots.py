@@ -18,6 +18,7 @@ from matplotlib.lines import Line2D
 
 from kaizenlap.core import params
 from kaizenlap.core.laptime import format_lap
+from kaizenlap.ingest.flags import FLAG_CODES
 
 STYLE = "whitegrid"
 CONTEXT = "notebook"
@@ -25,10 +26,10 @@ CONTEXT = "notebook"
 # Sections in track order (columns of the heatmaps).
 SECTION_ORDER = ["s1", "s2", "s3", "im1a", "im1", "im2a", "im2", "im3a", "fl"]
 
-# Marker per exclusion reason (the first reason of ``exclusion_reasons`` decides); see docs/DATA_REFERENCE.md.
-REASON_MARKERS = {"first_lap": "s", "caution": "X", "after_caution": "P", "deleted": "D", "pit_in": "v",
-                  "pit_out": "^", "missing_sectors": "<", "sector_sum": ">", "slow": "*", "glitch": "h",
-                  "outlier": "o"}
+# Marker per exclusion reason (the first reason of ``exclusion_reasons`` decides), in the order of the flag
+# vocabulary (kaizenlap.ingest.flags.FLAG_CODES, imported, not copied): a new flag without a marker here fails
+# at import (strict zip) instead of being drawn as another flag's marker.
+REASON_MARKERS = dict(zip(FLAG_CODES, ("s", "X", "D", "P", "v", "^", "<", ">", "*", "h", "o"), strict=True))
 
 
 @contextlib.contextmanager

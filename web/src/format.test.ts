@@ -6,6 +6,7 @@ describe("time formatting as the timing sheets write it", () => {
     expect(fmtTime(98.279)).toBe("1:38.279");
     expect(fmtTime(60)).toBe("1:00.000");
     expect(fmtTime(59.9996)).toBe("1:00.000");      // rounds to the millisecond first
+    expect(fmtTime(119.9999)).toBe("2:00.000");     // never 1:60.000 (core/laptime.format_lap: the same rule)
     expect(fmtTime(27.9)).toBe("27.900");
     expect(fmtTime(3725.5)).toBe("62:05.500");
     expect(fmtTime(null)).toBe("–");

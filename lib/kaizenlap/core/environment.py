@@ -22,6 +22,7 @@ VARIABLES: dict[str, str] = {
     "KAIZENLAP_CACHE": "the parse and coaching caches (default .kaizenlap/cache)",
     "KAIZENLAP_MODELS": "where the packaged GGUF model is assembled (default .kaizenlap/models)",
     "KAIZENLAP_FIRESTORE_EMULATOR": "the Firestore emulator binary (tests, bench)",
+    "KAIZENLAP_TRD": "the real TRD files the tests, benches and scripts read (default ../shared/trd)",
     "KAIZENLAP_POINTER_TTL_S": "how long `serve` trusts the store's active-run pointer (s)",
     "KAIZENLAP_API_MAX_AGE_S": "Cache-Control max-age of API responses (s)",
     "PORT": "the port `serve` listens on (Cloud Run sets it)",

@@ -24,6 +24,7 @@ import threading
 import time
 from pathlib import Path
 
+from kaizenlap.core.atomic import write_text
 from kaizenlap.core.paths import repo_root
 from kaizenlap.pipeline import provenance as provenance_mod
 from kaizenlap.tasks.model import TaskError
@@ -56,9 +57,7 @@ def ensure_kernel() -> Path:
             target = kdir / "kernel.json"
             text = json.dumps(spec, indent=1)
             if not target.exists() or target.read_text() != text:
-                tmp = kdir / f"kernel.json.{os.getpid()}.tmp"
-                tmp.write_text(text)
-                os.replace(tmp, target)
+                write_text(target, text)
         except OSError:
             continue
         paths = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p and p != str(base)]
@@ -127,10 +126,7 @@ def export_html(ipynb: Path, target: Path, nb=None, provenance: dict | None = No
     prov = provenance_mod.redact_value(prov, roots)
     body, _ = _exporter().from_notebook_node(provenance_mod.redact_notebook(nb, roots),
                                              resources={"kaizenlap_provenance": provenance_mod.render(prov)})
-    tmp = target.with_suffix(".html.tmp")
-    tmp.write_text(body, encoding="utf-8")
-    os.replace(tmp, target)
-    return target
+    return write_text(target, body)
 
 
 # ------------------------------------------------------------------------------------------ warm kernels

@@ -175,9 +175,9 @@ def run(data: list[str | os.PathLike] | None = None, race_ids: list[str] | None 
 
     def start(task: Task) -> None:
         nonlocal executor
-        broken = [k for k in task.after if by_key[k].status == "failed"]
+        broken = planner.blocked_by(task, {t.key for t in tasks if t.status == "failed"})
         if broken:
-            task.fail(TaskError(ename="DependencyFailed", evalue=f"not executed: {', '.join(broken)} failed"))
+            task.fail(TaskError(**planner.dependency_failed(broken)))
             finish(task)
             return
         hit = None if force else reuse.find_reusable(task, previous)

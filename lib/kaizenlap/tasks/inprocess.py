@@ -12,7 +12,7 @@ from kaizenlap.ingest.race_files import load_race, load_track
 from kaizenlap.store.base import COLLECTIONS
 from kaizenlap.store.ingest_documents import ingest_documents, quality_document
 from kaizenlap.tasks.model import Task
-from kaizenlap.tasks.plan import blocked_by, plan_tasks
+from kaizenlap.tasks.plan import blocked_by, dependency_failed, plan_tasks
 from kaizenlap.tasks.registry import registry
 
 
@@ -35,8 +35,7 @@ def execute(races: Iterable, engines: list[str] | None = None, options: dict | N
         s = reg[t.name]
         broken = blocked_by(t, failed)
         if broken:
-            t.fail({"ename": "DependencyFailed", "evalue": f"not executed: {', '.join(broken)} failed",
-                    "traceback": ""})
+            t.fail({**dependency_failed(broken), "traceback": ""})
             failed.add(t.key)
             continue
         subject_races = sorted((by_id[r] for r in t.race_ids), key=lambda r: r.race_number)

@@ -181,6 +181,11 @@ def blocked_by(task: Task, failed: set[str]) -> list[str]:
     return [k for k in task.after if k in failed]
 
 
+def dependency_failed(broken: list[str]) -> dict[str, str]:
+    """The error of a task that fails unrun because the tasks ``broken`` (:func:`blocked_by`) failed."""
+    return {"ename": "DependencyFailed", "evalue": f"not executed: {', '.join(broken)} failed"}
+
+
 def plan_tasks(races: list, race_ids: list[str], engines: list[str] | None = None, options: dict | None = None,
                data: list | None = None, store_url: str | None = None) -> list[Task]:
     """Every task of the run, in dependency order (race tasks in race order, then one per track and task

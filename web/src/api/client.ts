@@ -69,6 +69,21 @@ export function cached<T>(path: string): Promise<T> {
   return p;
 }
 
+/** As :func:`cached`, with a 404 read as "none" (``null``): a document that may not have been published. */
+export function cachedOrNone<T>(path: string): Promise<T | null> {
+  const key = `${path} (or none)`;
+  let p = cache.get(key) as Promise<T | null> | undefined;
+  if (!p) {
+    p = track(getJson<T>(path).catch((err: unknown) => {
+      if (err instanceof ApiError && err.status === 404) return null;
+      throw err;
+    }));
+    cache.set(key, p);
+    p.catch(() => cache.delete(key));
+  }
+  return p;
+}
+
 const e = encodeURIComponent;
 export const api = {
   tracks: () => cached<S["TrackList"]>("/tracks"),
@@ -79,8 +94,8 @@ export const api = {
   weather: (id: string) => cached<S["Weather"]>(`/races/${e(id)}/weather`),
   car: (id: string, car: string) => cached<CarDetail>(`/races/${e(id)}/cars/${e(car)}`),
   laps: (id: string, car: string) => cached<S["LapList"]>(`/races/${e(id)}/cars/${e(car)}/laps`),
-  coaching: (id: string, car: string) =>
-    cached<S["RecommendationPage"]>(`/recommendations?type=coaching&race_id=${e(id)}&car=${e(car)}&limit=50`),
+  /** The car's coaching document (typed by the schema's Coaching); null where none was published. */
+  coaching: (id: string, car: string) => cachedOrNone<S["Coaching"]>(`/races/${e(id)}/cars/${e(car)}/coaching`),
   cars: () => cached<S["SeasonCarList"]>("/cars"),
   carSeason: (car: string) => cached<CarSeason>(`/cars/${e(car)}/season`),
   /** 404 "no telemetry for this race" where the race has none. */

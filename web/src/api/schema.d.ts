@@ -511,11 +511,116 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * CarComposite
+         * @description A car's entry in a composite document.
+         */
+        CarComposite: {
+            /** Best Clean Lap S */
+            best_clean_lap_s?: number | null;
+            /** Car */
+            car: string;
+            /** Class */
+            class?: string | null;
+            /**
+             * N Clean
+             * @default 0
+             */
+            n_clean: number;
+            /** N Clean Sections */
+            n_clean_sections?: number | null;
+            /**
+             * N Laps
+             * @default 0
+             */
+            n_laps: number;
+            /** Number */
+            number?: string | null;
+            /** Race Id */
+            race_id?: string | null;
+            sectors?: components["schemas"]["CarCompositeSet"] | null;
+            subsections?: components["schemas"]["CarCompositeSet"] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** CarCompositeSection */
+        CarCompositeSection: {
+            /**
+             * Best K S
+             * @description the median of the car's k fastest clean times there
+             */
+            best_k_s: number;
+            /**
+             * Fastest S
+             * @description the car's fastest clean time in the section
+             */
+            fastest_s: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * CarCompositeSet
+         * @description One car's composite over one section set (DATA_REFERENCE §10.1): personal composite and best-k with
+         *     their intervals, the bound by the best clean lap, and the potential gain tested against noise.
+         */
+        CarCompositeSet: {
+            /** Best Clean Lap S */
+            best_clean_lap_s?: number | null;
+            best_k: components["schemas"]["Estimate"];
+            /**
+             * Bounded By
+             * @description 'sections' or 'best_clean_lap'
+             */
+            bounded_by?: string | null;
+            /**
+             * Composite Races
+             * @description track scope: the races of the composite's times
+             */
+            composite_races?: string[] | null;
+            /**
+             * Median Lap By Race S
+             * @description track scope: median clean lap per race
+             */
+            median_lap_by_race_s?: {
+                [key: string]: number;
+            } | null;
+            /**
+             * N
+             * @description the car's laps clean for section statistics with every section of the set
+             */
+            n: number;
+            /** Noise Gap Expected S */
+            noise_gap_expected_s?: number | null;
+            /** Noise Gap P95 S */
+            noise_gap_p95_s?: number | null;
+            personal_composite: components["schemas"]["Estimate"];
+            /**
+             * Potential Gain Beats Noise
+             * @default false
+             */
+            potential_gain_beats_noise: boolean;
+            /** Potential Gain Excess S */
+            potential_gain_excess_s?: number | null;
+            /** Potential Gain Method */
+            potential_gain_method?: string | null;
+            /** Potential Gain P Value */
+            potential_gain_p_value?: number | null;
+            /** Potential Gain S */
+            potential_gain_s?: number | null;
+            /** Sections */
+            sections?: {
+                [key: string]: components["schemas"]["CarCompositeSection"];
+            } | null;
+            /** Sections Sum S */
+            sections_sum_s?: number | null;
+        } & {
+            [key: string]: unknown;
+        };
         /** CarDetail */
         CarDetail: {
             car: components["schemas"]["Car"];
             /** @description the car's entry in the race's composite document */
-            composite?: components["schemas"]["Doc"] | null;
+            composite?: components["schemas"]["CarComposite"] | null;
             pattern?: components["schemas"]["Recommendation"] | null;
             /** Race Id */
             race_id: string;
@@ -603,6 +708,7 @@ export interface components {
             field_size?: number | null;
             /** Field Typical S */
             field_typical_s?: number | null;
+            follow_up?: components["schemas"]["CoachingFollowUp"] | null;
             generator: components["schemas"]["CoachingGenerator"];
             /** Headline */
             headline: string;
@@ -640,6 +746,7 @@ export interface components {
             n_clean: number;
             /** N Laps */
             n_laps?: number | null;
+            objective?: components["schemas"]["CoachingObjective"] | null;
             /**
              * Others
              * @description the other rated cars
@@ -721,10 +828,28 @@ export interface components {
          * @description A fact the coaching cites: the engines' number (value, 95% interval lo/hi where estimated, n).
          */
         CoachingFact: {
+            /**
+             * Car
+             * @description another car the fact is about (the rival), else null
+             */
+            car?: string | null;
+            /**
+             * Digits
+             * @description decimals the value is displayed (and checked) at
+             * @default 3
+             */
+            digits: number;
             /** Fact Id */
             fact_id: string;
             /** Hi */
             hi?: number | null;
+            /**
+             * Kind
+             * @description limit, section_loss, potential, consistency, trend, section_detail, weather, data, rival, target
+             */
+            kind?: string | null;
+            /** Lap */
+            lap?: number | null;
             /** Lo */
             lo?: number | null;
             /**
@@ -737,6 +862,12 @@ export interface components {
              * @default 0
              */
             n: number;
+            /**
+             * Rank
+             * @description 1 = the fact that matters most
+             * @default 0
+             */
+            rank: number;
             /** Section */
             section?: string | null;
             /** Source */
@@ -753,6 +884,31 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * CoachingFollowUp
+         * @description Race 1's finding checked on this race (DATA_REFERENCE §11.7).
+         */
+        CoachingFollowUp: {
+            /** Held */
+            held: boolean;
+            /** Place */
+            place?: string | null;
+            /** @description race 1's section loss there */
+            race1: components["schemas"]["Estimate"];
+            /** @description this race's section loss there, null without statistics */
+            race2?: components["schemas"]["Estimate"] | null;
+            /**
+             * Race Id
+             * @description the earlier race of the weekend
+             */
+            race_id: string;
+            /** Section */
+            section: string;
+            /** Text */
+            text: string;
+        } & {
+            [key: string]: unknown;
+        };
         /** CoachingGenerator */
         CoachingGenerator: {
             /**
@@ -760,8 +916,22 @@ export interface components {
              * @default 0
              */
             attempts: number;
+            /** Brief Hash */
+            brief_hash?: string | null;
+            /**
+             * Cached
+             * @default false
+             */
+            cached: boolean;
+            /** Completion Tokens */
+            completion_tokens?: number | null;
             /** Endpoint */
             endpoint?: string | null;
+            /**
+             * Errors
+             * @description validator messages of rejected answers
+             */
+            errors?: string[];
             /** Fallback Reason */
             fallback_reason?: string | null;
             /**
@@ -771,8 +941,12 @@ export interface components {
             kind: "deterministic" | "openai_chat" | "llama_cpp";
             /** Label */
             label: string;
+            /** Latency S */
+            latency_s?: number | null;
             /** Model */
             model?: string | null;
+            /** Prompt Tokens */
+            prompt_tokens?: number | null;
             /** Prompt Version */
             prompt_version?: string | null;
             /**
@@ -811,6 +985,52 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * CoachingObjective
+         * @description The one objective (DATA_REFERENCE §11.6): the section chosen, or why none was.
+         */
+        CoachingObjective: {
+            /** Diagnosis */
+            diagnosis?: ("pace" | "consistency" | "section") | null;
+            /** Fact Ids */
+            fact_ids?: string[];
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "section" | "none";
+            /**
+             * Place
+             * @description the section in corners, e.g. 'IM2A (first part of S2, C5–C8)'
+             */
+            place?: string | null;
+            /** Reason */
+            reason: string;
+            /**
+             * Rival
+             * @description the nearest faster car of the class
+             */
+            rival?: string | null;
+            /**
+             * Rival Ahead
+             * @description the car ahead at the flag in the class
+             */
+            rival_ahead?: string | null;
+            /**
+             * Rule
+             * @default
+             */
+            rule: string;
+            /** Section */
+            section?: string | null;
+            /**
+             * Traffic
+             * @description sections whose loss was clear of zero but seen only on laps in traffic: passed over, not blamed on the driver
+             */
+            traffic?: string[];
+        } & {
+            [key: string]: unknown;
+        };
         /** Component */
         Component: {
             /** Car */
@@ -834,9 +1054,13 @@ export interface components {
         /** Composite */
         Composite: {
             /** Cars */
-            cars?: components["schemas"]["Doc"][];
+            cars?: components["schemas"]["CarComposite"][];
+            /** Engine */
+            engine?: string | null;
             /** Field */
             field?: components["schemas"]["FieldComposite"][];
+            /** Id */
+            id?: string | null;
             /** Invariants */
             invariants?: {
                 [key: string]: boolean;
@@ -856,8 +1080,17 @@ export interface components {
              * @default 0
              */
             n_laps: number;
+            /**
+             * Params
+             * @description the engine settings the document was computed with
+             */
+            params?: {
+                [key: string]: unknown;
+            } | null;
             /** Race Id */
             race_id?: string | null;
+            /** @description track scope: each race's level */
+            race_levels?: components["schemas"]["RaceLevels"] | null;
             /** Races */
             races?: string[];
             /** Scope */
@@ -1144,6 +1377,20 @@ export interface components {
             /** Run Id */
             run_id: string;
         };
+        /** LiveAnalysis */
+        LiveAnalysis: {
+            /** Clean Laps */
+            clean_laps?: number | null;
+            /** Laps */
+            laps?: number | null;
+            /**
+             * Leader Lap
+             * @description the leader lap the engines last ran at
+             */
+            leader_lap?: number | null;
+        } & {
+            [key: string]: unknown;
+        };
         /** LiveCar */
         LiveCar: {
             /** Best Lap */
@@ -1261,8 +1508,8 @@ export interface components {
         /** LiveField */
         LiveField: {
             /** @description the leader lap the engines last ran at, laps, clean laps */
-            analysis?: components["schemas"]["Doc"] | null;
-            best_lap?: components["schemas"]["Doc"] | null;
+            analysis?: components["schemas"]["LiveAnalysis"] | null;
+            best_lap?: components["schemas"]["LiveFieldBest"] | null;
             /**
              * Composite
              * @description field composite per section set (clean laps)
@@ -1275,8 +1522,22 @@ export interface components {
              * @description the fastest time so far per section
              */
             sections?: {
-                [key: string]: components["schemas"]["Doc"];
+                [key: string]: components["schemas"]["LiveFieldBest"];
             };
+        };
+        /**
+         * LiveFieldBest
+         * @description The field's fastest so far: a lap, or one section.
+         */
+        LiveFieldBest: {
+            /** Car */
+            car?: string | null;
+            /** Lap */
+            lap?: number | null;
+            /** Time S */
+            time_s?: number | null;
+        } & {
+            [key: string]: unknown;
         };
         /** LiveFlag */
         LiveFlag: {
@@ -1481,12 +1742,22 @@ export interface components {
         PaceVsTrackTemp: {
             /** Available */
             available: boolean;
+            /**
+             * Cars
+             * @description cars in the within-race model
+             */
+            cars?: number | null;
             evidence?: components["schemas"]["WeatherEvidence"] | null;
             /**
              * Lap Shape Degree
              * @description degree of the field's lap shape (Legendre P2..P_degree)
              */
             lap_shape_degree?: number | null;
+            /**
+             * Model
+             * @description the model in words (formula, standard errors, placebo rule)
+             */
+            model?: string | null;
             /**
              * N
              * @default 0
@@ -1525,6 +1796,11 @@ export interface components {
              */
             se_clusters?: string | null;
             slope_s_per_c?: components["schemas"]["Estimate"] | null;
+            /**
+             * Units
+             * @description car units (a level and a lap trend each)
+             */
+            units?: number | null;
             /** Vif Track Temp */
             vif_track_temp?: number | null;
         } & {
@@ -1656,6 +1932,47 @@ export interface components {
             status: string;
             /** Track Id */
             track_id: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** RaceLevel */
+        RaceLevel: {
+            /**
+             * Field Median Lap S
+             * @description the field's median clean lap in the race
+             */
+            field_median_lap_s?: number | null;
+            /**
+             * N Laps
+             * @default 0
+             */
+            n_laps: number;
+            /**
+             * Offset N Cars
+             * @description cars the offset is measured on
+             */
+            offset_n_cars?: number | null;
+            /**
+             * Offset S
+             * @description the race's level against the reference race
+             */
+            offset_s?: number | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * RaceLevels
+         * @description Track scope: each race at its own level (DATA_REFERENCE §10.1).
+         */
+        RaceLevels: {
+            /** Note */
+            note?: string | null;
+            /** Races */
+            races?: {
+                [key: string]: components["schemas"]["RaceLevel"];
+            };
+            /** Reference Race */
+            reference_race?: string | null;
         } & {
             [key: string]: unknown;
         };
@@ -2451,9 +2768,12 @@ export interface components {
             class?: string | null;
             /** Composite S */
             composite_s?: number | null;
-            /** Conditions */
+            /**
+             * Conditions
+             * @description per sensor (air_temp_c, track_temp_c, humidity_pct, wind_speed_kph, pressure_hpa)
+             */
             conditions?: {
-                [key: string]: components["schemas"]["Doc"];
+                [key: string]: components["schemas"]["WeatherCondition"];
             } | null;
             /** @description residual_sd_s with its 95% interval */
             consistency?: components["schemas"]["Estimate"] | null;
@@ -2641,6 +2961,41 @@ export interface components {
             vif_track_temp_with_race?: number | null;
             /** Weather Rows */
             weather_rows?: number | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * WeatherCondition
+         * @description One sensor over the race window: its range, mean, first and last reading and drift (DATA_REFERENCE §10.3).
+         */
+        WeatherCondition: {
+            /** Available */
+            available: boolean;
+            /**
+             * Drift Per Hour
+             * @description least-squares slope of the readings per hour
+             */
+            drift_per_hour?: number | null;
+            /** First */
+            first?: number | null;
+            /**
+             * Label
+             * @description the sensor in words with its unit, e.g. 'air temperature (°C)'
+             */
+            label: string;
+            /** Last */
+            last?: number | null;
+            /** Max */
+            max?: number | null;
+            /** Mean */
+            mean?: number | null;
+            /** Min */
+            min?: number | null;
+            /**
+             * N
+             * @description readings with a value
+             */
+            n: number;
         } & {
             [key: string]: unknown;
         };

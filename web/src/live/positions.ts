@@ -51,7 +51,7 @@ export function runningCars(state: LiveState | undefined): LiveCar[] {
 /** Every running car's estimated place on the map at the state's clock. */
 export function carSpots(state: LiveState | undefined, ranges: Record<string, [number, number]>): CarSpot[] {
   if (!state || state.t_s == null) return [];
-  const fieldSecs = (state.field?.sections ?? {}) as Record<string, { time_s?: number | null }>;
+  const fieldSecs = state.field?.sections ?? {};
   const out: CarSpot[] = [];
   for (const c of runningCars(state)) {
     const p = carFraction(c, state.t_s, ranges, fieldSecs);

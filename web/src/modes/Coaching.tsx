@@ -1,6 +1,6 @@
 import { Link as RouterLink } from "react-router-dom";
 import { Alert, Box, Button, Chip, Link, List, ListItem, Paper, Typography } from "@mui/material";
-import { api } from "../api/client";
+import { api, type S } from "../api/client";
 import { Async, useApi } from "../components/Async";
 import { fmtTime, lapTimesInText } from "../format";
 import { previousText } from "../season";
@@ -28,12 +28,14 @@ export function factLine(f: Fact): string {
     : `, 95% CI ${f.lo!.toFixed(d)} to ${f.hi!.toFixed(d)}`) : "";
   return f.n ? `${text} (n=${f.n}${bounds})` : text;
 }
+/** The fields of a coaching document these views read; the API's typed document (S["Coaching"], fetched by
+ *  api.coaching) is assignable to it as it stands, no cast. */
 export type Doc = {
   track_id?: string | null; headline?: string; facts?: Fact[];
   objective?: { section?: string | null; place?: string | null } | null;
   hypotheses?: { text: string; supported_by?: string[]; confidence?: string | number }[];
-  actions?: { section?: string; action: string; measure?: { metric?: string; target?: number | string; over_laps?: number }; evidence?: string[] }[];
-  generator?: { kind?: string; label?: string; model?: string; prompt_version?: string; validation?: string; fallback_reason?: string | null };
+  actions?: { section?: string | null; action: string; measure?: { metric?: string; target?: number | string; over_laps?: number }; evidence?: string[] }[];
+  generator?: S["CoachingGenerator"];
 };
 
 type Action = NonNullable<Doc["actions"]>[number];
@@ -94,9 +96,8 @@ export default function Coaching({ raceId, car, onPin }: { raceId: string; car: 
     <>
     {onPin && <Button size="small" variant="outlined" onClick={onPin} sx={{ mb: 1 }} data-testid="pin-coaching">Keep visible as a panel</Button>}
     <Async r={r} what="coaching">
-      {(page) => {
-        if (!page.items.length) return <Alert severity="info" data-testid="coaching-empty">No coaching has been published for car {car} in this race yet: the coaching collection of the store is empty. The facts behind it are in the other three modes.</Alert>;
-        const d = page.items[0] as unknown as Doc;
+      {(d) => {
+        if (!d) return <Alert severity="info" data-testid="coaching-empty">No coaching has been published for car {car} in this race yet: the coaching collection of the store is empty. The facts behind it are in the other three modes.</Alert>;
         const track = tracks.data?.items.find((t) => t.track_id === d.track_id);
         const sec = (x?: string | null) => sectionName(d, x, track);
         const g = d.generator ?? {};

@@ -31,7 +31,7 @@ export function LapChart({ laps, selected, onLap }: { laps: Lap[]; selected?: nu
       <text x={W / 2} y={H - 4} fontSize={11} textAnchor="middle">lap (off-scale laps drawn at the top edge)</text>
       <polyline fill="none" stroke="#999" points={laps.filter((l) => l.lap_time_s).map((l) => `${x(l.lap)},${y(l.lap_time_s!)}`).join(" ")} />
       {laps.filter((l) => l.lap_time_s).map((l) => {
-        const f = (l.flags ?? {}) as Record<string, boolean>;
+        const f = l.flags ?? {};
         const m = MARKS.find(([k]) => f[k]);
         return <circle key={l.lap} cx={x(l.lap)} cy={y(l.lap_time_s!)} r={l.lap === selected ? 6 : 4}
           fill={l.is_clean ? "#b00020" : m ? m[2] : "#fff"} stroke={m ? m[2] : "#b00020"} strokeWidth={1.5}

@@ -5,15 +5,13 @@ import { fmtEst, fmtNum } from "../format";
 import { ConditionsChart } from "./ConditionsChart";
 import { PaceTempChart } from "./PaceTempChart";
 
-type Cond = { label?: string; n?: number; available?: boolean; min?: number; max?: number; mean?: number; first?: number; last?: number; drift_per_hour?: number };
-
 export default function Weather({ raceId }: { raceId: string }) {
   const r = useApi(() => api.weather(raceId), [raceId]);
   return (
     <Async r={r} what={`weather of ${raceId}`}>
       {(w) => {
         if (!w.usable) return <Alert severity="info" data-testid="weather">Weather not usable: {String(w.reason ?? w.message)}</Alert>;
-        const cond = (w.conditions ?? {}) as Record<string, Cond>;
+        const cond = w.conditions ?? {};
         const p = w.pace_vs_track_temp;
         const tm = w.track_model;
         return (

@@ -117,8 +117,7 @@ function DebriefSheet({ raceId, car, reference, raceName, date, track, cars, qua
                 · best lap {fmtTime(d.car.best_lap_s)} (lap {d.car.best_lap_number ?? "–"}) · {d.car.clean_laps} clean laps of {d.car.laps}
               </Typography>
               <Async r={coaching} what="coaching">
-                {(page) => {
-                  const doc = page.items[0] as unknown as Doc | undefined;
+                {(doc) => {
                   if (!doc) return <Alert severity="info" data-testid="debrief-objective">No coaching has been published for car #{car} in this race.</Alert>;
                   const { facts, limits } = debriefFacts(doc);
                   return (
