@@ -16,6 +16,7 @@ from kaizenlap.tracks import turns as U
 
 ROOT = Path(__file__).resolve().parents[1]
 TRD = ROOT.parent / "shared" / "trd"
+TELEMETRY = ROOT.parent / "shared" / "trd-telemetry-sample" / "R1_barber_telemetry_data_sample.csv"
 TRACKS = params.tracks()
 PLACED = sorted(t for t, p in TRACKS.items() if p.get("turns"))
 
@@ -28,6 +29,84 @@ def _sector(tp: dict, d: float) -> str:
 def test_six_tracks_placed_barber_left_out_with_its_reason():
     assert PLACED == ["cota", "indianapolis", "road-america", "sebring", "sonoma", "vir"]
     assert "NOT PLACED" in (ROOT / "params" / "tracks" / "barber.yaml").read_text(encoding="utf-8")
+    ev = TRACKS["barber"]["turns_evidence"]
+    assert ev["status"] == "not placed" and not TRACKS["barber"].get("turns")
+    assert sorted(ev["counts"]) == [14, 15, 16, 17]        # the published counts disagree: why it is not placed
+
+
+def test_bends_of_a_hand_made_square():
+    # a square traced clockwise on the map (y down), 300 m a side, from a corner: four 90-degree right bends,
+    # the one at the S/F line found across it; the same square the other way round: four left bends
+    c = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]], float)
+    sq = np.vstack([np.linspace(c[i], c[i + 1], 50, endpoint=False) for i in range(4)])
+    got = U.bends(sq, [1 / 3, 2 / 3], [400.0, 400.0, 400.0])
+    assert [(round(d), s, round(a)) for d, s, a in got] == [(0, "R", 90), (300, "R", 90), (600, "R", 90),
+                                                            (900, "R", 90)]
+    back = U.bends(sq[::-1], [1 / 3, 2 / 3], [400.0, 400.0, 400.0])
+    assert [s for _, s, _ in back] == ["L"] * 4 and [round(a) for _, _, a in back] == [90] * 4
+    assert np.allclose(np.diff([d for d, _, _ in back]), 300.0)
+
+
+def test_barber_outline_bends_as_recorded_and_as_the_guides_describe_turns_1_to_5():
+    tp = TRACKS["barber"]
+    got = U.bends(np.asarray(tp["outline"], float), tp["sector_fractions"], tp["sector_lengths_m"])
+    assert [[round(d), s, round(a)] for d, s, a in got] == tp["turns_evidence"]["outline_bends"]
+    # the turns every source agrees on: 1 left, 2-3 one right-hand arc, 4 right over the crest, 5 the left hairpin
+    # (the sharpest left of the lap): 1-4 in S1, the hairpin just past the S1/S2 line
+    sides = [s for _, s, _ in got[:5]]
+    assert sides == ["L", "R", "R", "R", "L"] and got[4][2] == max(a for _, s, a in got if s == "L")
+    assert got[3][0] < tp["sector_lengths_m"][0] < got[4][0] < tp["sector_lengths_m"][0] + 100
+
+
+def _telemetry_bends(path: Path, length_m: float) -> list[tuple[float, str, float, float]]:
+    """``[(metres, side, degrees, median steering)]`` of the sample's GPS trace: heading change over +-40 m
+    (8 steps of 5 m), a bend the extreme of its side within +-30 m; metres from the lap-distance channel scaled
+    by ``length_m`` / 3715 (the channel reads at least 3,715 m a lap)."""
+    import pandas as pd
+
+    df = pd.read_csv(path)
+    df = df[df["lap"] == 2]
+    w = df.pivot_table(index="timestamp", columns="telemetry_name", values="telemetry_value", aggfunc="first")
+    w = w.sort_index()
+    ts = pd.to_datetime(w.index).astype("int64").to_numpy() / 1e9
+    ld = w["Laptrigger_lapdist_dls"].dropna()
+    lapdist = np.interp(ts, pd.to_datetime(ld.index).astype("int64").to_numpy() / 1e9, ld.to_numpy())
+    lat, lon = w["VBOX_Lat_Min"].ffill().to_numpy(), w["VBOX_Long_Minutes"].ffill().to_numpy()
+    x = np.radians(lon - lon[0]) * 6371000.0 * np.cos(np.radians(lat[0]))
+    y = np.radians(lat - lat[0]) * 6371000.0
+    s = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(x), np.diff(y)))])
+    keep = np.concatenate([[True], np.diff(s) > 0.01])
+    grid = np.arange(0.0, s[keep][-1], 5.0)
+    gx, gy = (np.interp(grid, s[keep], v[keep]) for v in (x, y))
+    head = np.unwrap(np.arctan2(np.gradient(gy), np.gradient(gx)))
+    dh = -np.degrees(head[16:] - head[:-16])                     # over +-40 m; + = clockwise = right-hander
+    at = grid[8:-8]
+    steer = np.interp(at, s[keep], w["Steering_Angle"].ffill().to_numpy()[keep])
+    metres = np.interp(at, s[keep], lapdist[keep]) * length_m / 3715.0
+    out = []
+    for i in range(len(dh)):
+        near = dh[max(0, i - 6):i + 7]
+        if abs(dh[i]) >= 15 and dh[i] == (near.max() if dh[i] > 0 else near.min()):
+            out.append((float(metres[i]), "R" if dh[i] > 0 else "L", float(abs(dh[i])),
+                        float(np.median(steer[max(0, i - 8):i + 9]))))
+    return out
+
+
+@pytest.mark.skipif(not TELEMETRY.is_file(), reason="the TRD telemetry sample is not on this machine")
+def test_barber_outline_s3_matches_the_real_telemetry():
+    # an independent check of the traced outline (and so of the bends the published lists were compared with):
+    # the sample covers S3 of one lap; its GPS bends are the outline's, side for side, within 30 m (20 m seen)
+    tp = TRACKS["barber"]
+    tel = _telemetry_bends(TELEMETRY, tp["length_m"])
+    assert [[round(d), s, round(a)] for d, s, a, _ in tel] == tp["turns_evidence"]["telemetry_s3_bends"]
+    for _, side, _, steer in tel:                                 # steering: positive to the left
+        assert (steer > 0) == (side == "L"), (side, steer)
+    s3 = [b for b in tp["turns_evidence"]["outline_bends"] if b[0] >= sum(tp["sector_lengths_m"][:2])]
+    for d, side, _, _ in tel:
+        assert any(b[1] == side and abs(b[0] - d) <= 30 for b in s3), (d, side)
+    for d, side, deg in s3:
+        if deg >= 40:
+            assert any(t[1] == side and abs(t[0] - d) <= 30 for t in tel), (d, side)
 
 
 @pytest.mark.parametrize("tid", PLACED)

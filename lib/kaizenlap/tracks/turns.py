@@ -152,6 +152,41 @@ def heading_change_deg(outline: np.ndarray, fraction: float, window: float, chor
     return float(np.degrees(np.arctan2(cross, dot).sum()))
 
 
+def bends(outline: np.ndarray, sector_fractions: list[float], sector_lengths_m: list[float],
+          window_m: float = 40.0, min_deg: float = 15.0, step_m: float = 5.0,
+          apart_m: float = 30.0) -> list[tuple[float, str, float]]:
+    """The outline's bends in lap order: ``[(metres from the S/F line, 'L' | 'R', degrees)]``. The heading
+    change over ``+-window_m`` (:func:`heading_change_deg`, R positive) is sampled every ``step_m``; a bend is a
+    sample of at least ``min_deg`` that is the extreme of its sign within ``+-apart_m`` (a long arc can give
+    two); adjacent such samples (a plateau: a sharp or constant-radius corner) are one bend, at their middle,
+    also across the S/F line. Metres piecewise by the timing lines, as :func:`fraction_to_m`. Used where a
+    track's official turns are not placed (Barber) to compare the published turn lists with the outline."""
+    length = float(sum(sector_lengths_m))
+    fp = np.cumsum([0.0, *map(float, sector_lengths_m)])
+    xp = [0.0, *map(float, sector_fractions), 1.0]
+    ds = np.arange(0.0, length, step_m)
+    n = len(ds)
+    a = np.round([heading_change_deg(outline, float(np.interp(d, fp, xp)), window_m / length) for d in ds], 6)
+    k = max(1, int(round(apart_m / step_m)))
+    peak = [abs(a[i]) >= min_deg and a[i] == (max if a[i] > 0 else min)(a[[(i + j) % n for j in range(-k, k + 1)]])
+            for i in range(n)]
+    groups: list[list[int]] = []                 # runs of adjacent peak samples of one sign
+    for i in range(n):
+        if peak[i]:
+            if groups and groups[-1][-1] == i - 1 and np.sign(a[i]) == np.sign(a[i - 1]):
+                groups[-1].append(i)
+            else:
+                groups.append([i])
+    if len(groups) > 1 and groups[0][0] == 0 and groups[-1][-1] == n - 1 and np.sign(a[0]) == np.sign(a[-1]):
+        groups[0] = [i - n for i in groups.pop()] + groups[0]      # one bend across the S/F line
+    out = []
+    for g in groups:
+        d = float(np.mean([ds[i % n] - (length if i < 0 else 0.0) for i in g]) % length)
+        deg = float(np.abs(a[[i % n for i in g]]).max())
+        out.append((d, "R" if a[g[0] % n] > 0 else "L", deg))
+    return sorted(out)
+
+
 def place_lines(hints: list[tuple[float, float]], outline: np.ndarray, image_size: tuple[int, int],
                 origin_px: tuple[float, float], scale_px: float, mark_fractions: list[float],
                 sector_fractions: list[float], sector_lengths_m: list[float],
