@@ -656,14 +656,55 @@ class CarDetail(BaseModel):
     sections: list[Recommendation] = Field(default_factory=list, description="car-scope section recommendations")
 
 
+class TaskFailure(BaseModel):
+    """Why a task failed: the failing cell (notebook executor) and the exception."""
+    ename: str
+    evalue: str = ""
+    cell_index: Optional[int] = None
+    exec_count: Optional[int] = None
+    source: Optional[str] = Field(None, description="the failing cell's source (at most 1,000 characters)")
+
+
+class FailedTask(BaseModel):
+    task: str = Field(description="the task's key, e.g. 'coaching:barber-r1'")
+    race_id: Optional[str] = None
+    error: Union[TaskFailure, str, None] = Field(None, description="the failure: the notebook executor's record, "
+                                                 "or 'Name: message' from the in-process executor")
+    traceback: Optional[str] = None
+
+
+class CarriedForFailed(BaseModel):
+    """A failed task's documents as the previously active run served them (issue 18: never fewer served)."""
+    task: str
+    part: str = Field(description="the store part, '<race or track>.<task>'")
+    carried: bool = Field(description="true: the earlier run's documents are served for it; false: see reason")
+    from_run: Optional[str] = None
+    counts: dict[str, int] = Field(default_factory=dict, description="documents carried, per collection")
+    reason: Optional[str] = Field(None, description="why nothing was carried")
+
+
+class RunCarried(BaseModel):
+    """What this run serves from an earlier run: a subset run's unchanged parts and failed tasks' documents."""
+    from_run: Optional[str] = None
+    parts: list[str] = Field(default_factory=list)
+    counts: dict[str, int] = Field(default_factory=dict)
+    for_failed: list[CarriedForFailed] = Field(default_factory=list)
+
+
 class Run(Doc):
     run_id: str
-    status: str
+    status: str = Field(description="writing, complete or failed")
     started_at: Optional[str] = None
     finished_at: Optional[str] = None
+    heartbeat_at: Optional[str] = None
     counts: dict[str, int] = Field(default_factory=dict)
     data_version: Optional[str] = None
-    failed_tasks: list[Doc] = Field(default_factory=list)
+    code_version: Optional[str] = None
+    format_version: Optional[int] = None
+    failed_tasks: list[FailedTask] = Field(default_factory=list)
+    carried: Optional[RunCarried] = None
+    parts: list[str] = Field(default_factory=list, description="the store parts the run is made of")
+    meta: dict = Field(default_factory=dict, description="what the writer recorded: races, engines, provenance")
 
 
 class RunList(BaseModel):
@@ -784,10 +825,29 @@ class LiveAnalysis(Doc):
     clean_laps: Optional[int] = None
 
 
+class LiveCompositePart(BaseModel):
+    section: str
+    time_s: float
+    car: str
+    lap: Optional[int] = None
+    race_id: Optional[str] = None
+    n_laps: Optional[int] = Field(None, description="clean laps with a time in this section")
+
+
+class LiveComposite(BaseModel):
+    """The field's best-case lap so far over one section set: the fastest clean time of each section, summed."""
+    available: bool
+    reason: Optional[str] = None
+    total_s: Optional[float] = None
+    n_laps: Optional[int] = None
+    components: list[LiveCompositePart] = Field(default_factory=list)
+
+
 class LiveField(BaseModel):
     best_lap: Optional[LiveFieldBest] = None
     sections: dict[str, LiveFieldBest] = Field(default_factory=dict, description="the fastest time so far per section")
-    composite: Optional[dict[str, Doc]] = Field(None, description="field composite per section set (clean laps)")
+    composite: Optional[dict[str, LiveComposite]] = Field(None, description="field composite per section set "
+                                                          "(clean laps)")
     analysis: Optional[LiveAnalysis] = Field(None, description="the leader lap the engines last ran at, laps, clean laps")
 
 
@@ -867,10 +927,51 @@ class TelemetryCornerStats(Doc):
     delta_s: Optional[Estimate] = Field(None, description="time lost to the car's own best lap in the corner, s")
 
 
+class TelemetryReferenceLap(BaseModel):
+    basis: str = Field(description="how the lap was chosen, e.g. 'best clean lap'")
+    lap: Optional[int] = Field(None, description="the lap number in the timing files")
+    car_lap: Optional[int] = Field(None, description="the lap counter the car's telemetry carries")
+    time_s: Optional[float] = None
+
+
+class TelemetryReaderIssue(BaseModel):
+    code: str
+    message: str
+    file: Optional[str] = None
+    line: Optional[int] = None
+
+
+class TelemetrySectorCheck(BaseModel):
+    sector: str
+    n: int
+    median_abs_error_s: Optional[float] = None
+    max_abs_error_s: Optional[float] = None
+    n_residual: int = 0
+    median_abs_residual_s: Optional[float] = None
+    max_abs_residual_s: Optional[float] = None
+
+
+class TelemetryFlaggedLap(BaseModel):
+    vehicle_id: str
+    car: Optional[str] = None
+    lap: int
+    error_s: Optional[list[Optional[float]]] = Field(None, description="S1-S3: telemetry - official, s")
+    residual_s: Optional[list[Optional[float]]] = None
+
+
+class TelemetrySectionCheck(BaseModel):
+    tolerance_s: float
+    n_laps: int
+    n_flagged: int = 0
+    n_beyond_raw: Optional[int] = None
+    sectors: list[TelemetrySectorCheck] = Field(default_factory=list)
+    flagged: list[TelemetryFlaggedLap] = Field(default_factory=list)
+
+
 class TelemetryCar(Doc):
     car: Optional[str] = None
     vehicle_id: str
-    reference: Optional[Doc] = Field(None, description="the car's best clean lap: lap, time_s, basis")
+    reference: Optional[TelemetryReferenceLap] = Field(None, description="the car's best clean lap")
     n_laps_used: Optional[int] = None
     corners: list[TelemetryCornerStats] = Field(default_factory=list)
 
@@ -886,9 +987,9 @@ class RaceTelemetry(BaseModel):
     corners: list[TelemetryCornerInfo]
     cars: list[TelemetryCar]
     not_computed: int = Field(0, description="values that could not be computed (the engine's document lists why)")
-    issues: list[Doc] = Field(default_factory=list, description="telemetry rows set aside by the reader: code, "
-                                                                "message, file, first line")
-    section_check: Optional[Doc] = Field(None, description="telemetry sector times against the official S1-S3 on "
+    issues: list[TelemetryReaderIssue] = Field(default_factory=list, description="telemetry rows set aside by "
+                                               "the reader: code, message, file, first line")
+    section_check: Optional[TelemetrySectionCheck] = Field(None, description="telemetry sector times against the official S1-S3 on "
                                          "every lap matched to the timing: tolerance_s, n_laps, per sector the median "
                                          "and largest error, the laps flagged (DATA_REFERENCE 10.7)")
 

@@ -12,6 +12,7 @@ import threading
 import time
 
 import pytest
+from model_support import undeclared
 from hypothesis import HealthCheck, settings
 
 from test_store_support import (BACKENDS, ROOT, firestore_emulator, mini_docs, mini_races,  # noqa: F401
@@ -517,22 +518,7 @@ def test_passed_through_documents_match_the_response_models(real_docs, mini_docs
                 assert _without_added_nulls(again, d) == d, (coll, d["id"])
                 # every field a document carries, at every depth (a coaching fact, its generator), is declared
                 # (typed in the OpenAPI schema), not passed through as an undeclared extra
-                assert _undeclared(validated) == set(), (coll, d["id"])
-
-
-def _undeclared(value, where: str = "") -> set[str]:
-    """The paths of the fields a validated model holds only as extras (``extra="allow"``), at any depth."""
-    from pydantic import BaseModel
-    if isinstance(value, BaseModel):
-        out = {f"{where}.{k}".lstrip(".") for k in (value.model_extra or {})}
-        for name in type(value).model_fields:
-            out |= _undeclared(getattr(value, name), f"{where}.{name}")
-        return out
-    if isinstance(value, (list, tuple)):
-        return set().union(*(_undeclared(v, f"{where}[]") for v in value)) if value else set()
-    if isinstance(value, dict):
-        return set().union(*(_undeclared(v, f"{where}.{k}") for k, v in value.items())) if value else set()
-    return set()
+                assert undeclared(validated) == set(), (coll, d["id"])
 
 
 def _without_added_nulls(validated, original):

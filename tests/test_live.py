@@ -602,10 +602,9 @@ def test_a_firestore_client_listens_to_the_live_events(feed, tmp_path, request):
 
 
 def test_the_live_field_is_declared_by_the_response_model(feed):
-    """The field's fastest lap and sections and the engines' last analysis are typed in the API's schema
+    """The field's fastest lap, sections, composite and the engines' last analysis are typed in the API's schema
     (serve.models.LiveField), not passed through as undeclared extras the web then casts."""
-    from pydantic import BaseModel
-
+    from model_support import undeclared
     from serve import models as M
     st = LiveState(feed.meta(), analysis_every=1)
     with engine_settings(FAST):
@@ -616,13 +615,5 @@ def test_the_live_field_is_declared_by_the_response_model(feed):
     snap = st.snapshot()
     assert snap["field"]["best_lap"] and snap["field"]["sections"] and snap["field"]["analysis"]
     field = M.LiveState.model_validate(snap).field
-
-    def undeclared(v, where):
-        if isinstance(v, BaseModel):
-            return {f"{where}.{k}" for k in (v.model_extra or {})} | set().union(
-                *(undeclared(getattr(v, n), f"{where}.{n}") for n in type(v).model_fields))
-        if isinstance(v, dict):
-            return set().union(*(undeclared(x, f"{where}.{k}") for k, x in v.items()))
-        return set()
-    parts = {"best_lap": field.best_lap, "sections": field.sections, "analysis": field.analysis}
-    assert set().union(*(undeclared(v, k) for k, v in parts.items())) == set()
+    assert snap["field"]["composite"], "no field composite to check"
+    assert undeclared(field, "field") == set()

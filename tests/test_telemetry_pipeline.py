@@ -196,6 +196,31 @@ def client(request, published, tmp_path_factory):
     store.close()
 
 
+def test_runs_and_telemetry_bodies_declare_every_field(client):
+    """The run record (failed tasks, what was carried) and the telemetry document are typed in the OpenAPI schema
+    at every depth, not passed through as undeclared extras (issue 17 item 6)."""
+    from pydantic import TypeAdapter
+    from model_support import undeclared
+    from serve import models as M
+    c, _, _ = client
+    for path, model in (("/runs", M.RunList), ("/races/vir-r1/telemetry", M.RaceTelemetry)):
+        r = c.get(path)
+        assert r.status_code == 200, (path, r.text[:200])
+        body = r.json()
+        assert undeclared(TypeAdapter(model).validate_python(body)) == set(), path
+    # a run with a failed task and a carried part, as the executors record them, is typed too
+    run = {"run_id": "r2", "status": "complete", "parts": ["ingest"], "meta": {"races": ["vir-r1"]},
+           "failed_tasks": [{"task": "vir-r1/coaching", "race_id": "vir-r1",
+                             "error": {"ename": "CellTimeoutError", "evalue": "a cell ran past 120 s",
+                                       "cell_index": 3, "exec_count": 3, "source": "doc = analyse(race)"}},
+                            {"task": "coaching:vir-r1", "race_id": "vir-r1", "error": "ValueError: x",
+                             "traceback": "Traceback ..."}],
+           "carried": {"from_run": "r1", "parts": [], "counts": {},
+                       "for_failed": [{"task": "vir-r1/coaching", "part": "vir-r1.coaching", "carried": True,
+                                       "from_run": "r1", "counts": {"coaching_insights": 5}}]}}
+    assert undeclared(TypeAdapter(M.Run).validate_python(run)) == set()
+
+
 def _truth_medians(tel_truth: dict, car: str, i: int) -> tuple[float, float]:
     per = tel_truth["cars"][car]["per_lap"]
     return (float(np.median([p["corners"][i][0] for p in per if p["corners"][i][0] is not None])),

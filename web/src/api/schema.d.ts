@@ -660,6 +660,38 @@ export interface components {
             run_id: string;
         };
         /**
+         * CarriedForFailed
+         * @description A failed task's documents as the previously active run served them (issue 18: never fewer served).
+         */
+        CarriedForFailed: {
+            /**
+             * Carried
+             * @description true: the earlier run's documents are served for it; false: see reason
+             */
+            carried: boolean;
+            /**
+             * Counts
+             * @description documents carried, per collection
+             */
+            counts?: {
+                [key: string]: number;
+            };
+            /** From Run */
+            from_run?: string | null;
+            /**
+             * Part
+             * @description the store part, '<race or track>.<task>'
+             */
+            part: string;
+            /**
+             * Reason
+             * @description why nothing was carried
+             */
+            reason?: string | null;
+            /** Task */
+            task: string;
+        };
+        /**
          * Coaching
          * @description Coaching for one car-race (``type: coaching``); the full schema is serve/schemas/coaching.schema.json.
          */
@@ -1118,10 +1150,6 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
-        /** Doc */
-        Doc: {
-            [key: string]: unknown;
-        };
         /** ErrorBody */
         ErrorBody: {
             error: components["schemas"]["ErrorDetail"];
@@ -1177,24 +1205,6 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
-        /**
-         * FailedTask
-         * @description A task of the active run that failed, and whether the app serves its documents from an earlier run.
-         */
-        FailedTask: {
-            /**
-             * Reason
-             * @description why none are served
-             */
-            reason?: string | null;
-            /**
-             * Served From Run
-             * @description the earlier run whose documents for this task are served; null: none are served
-             */
-            served_from_run?: string | null;
-            /** Task */
-            task: string;
-        };
         /** FieldComposite */
         FieldComposite: {
             /** Available */
@@ -1242,7 +1252,7 @@ export interface components {
              * Failed Tasks
              * @description tasks of the active run that failed
              */
-            failed_tasks?: components["schemas"]["FailedTask"][];
+            failed_tasks?: components["schemas"]["serve__models__FailedTask__1"][];
             /** Published At */
             published_at?: string | null;
             /**
@@ -1457,6 +1467,40 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * LiveComposite
+         * @description The field's best-case lap so far over one section set: the fastest clean time of each section, summed.
+         */
+        LiveComposite: {
+            /** Available */
+            available: boolean;
+            /** Components */
+            components?: components["schemas"]["LiveCompositePart"][];
+            /** N Laps */
+            n_laps?: number | null;
+            /** Reason */
+            reason?: string | null;
+            /** Total S */
+            total_s?: number | null;
+        };
+        /** LiveCompositePart */
+        LiveCompositePart: {
+            /** Car */
+            car: string;
+            /** Lap */
+            lap?: number | null;
+            /**
+             * N Laps
+             * @description clean laps with a time in this section
+             */
+            n_laps?: number | null;
+            /** Race Id */
+            race_id?: string | null;
+            /** Section */
+            section: string;
+            /** Time S */
+            time_s: number;
+        };
         /** LiveEstimate */
         LiveEstimate: {
             /** Hi */
@@ -1515,7 +1559,7 @@ export interface components {
              * @description field composite per section set (clean laps)
              */
             composite?: {
-                [key: string]: components["schemas"]["Doc"];
+                [key: string]: components["schemas"]["LiveComposite"];
             } | null;
             /**
              * Sections
@@ -2034,7 +2078,7 @@ export interface components {
              * Issues
              * @description telemetry rows set aside by the reader: code, message, file, first line
              */
-            issues?: components["schemas"]["Doc"][];
+            issues?: components["schemas"]["TelemetryReaderIssue"][];
             /** Length M */
             length_m?: number | null;
             /**
@@ -2055,7 +2099,7 @@ export interface components {
             /** Run Id */
             run_id: string;
             /** @description telemetry sector times against the official S1-S3 on every lap matched to the timing: tolerance_s, n_laps, per sector the median and largest error, the laps flagged (DATA_REFERENCE 10.7) */
-            section_check?: components["schemas"]["Doc"] | null;
+            section_check?: components["schemas"]["TelemetrySectionCheck"] | null;
             /** Track Id */
             track_id?: string | null;
         };
@@ -2261,6 +2305,9 @@ export interface components {
         };
         /** Run */
         Run: {
+            carried?: components["schemas"]["RunCarried"] | null;
+            /** Code Version */
+            code_version?: string | null;
             /** Counts */
             counts?: {
                 [key: string]: number;
@@ -2268,17 +2315,52 @@ export interface components {
             /** Data Version */
             data_version?: string | null;
             /** Failed Tasks */
-            failed_tasks?: components["schemas"]["Doc"][];
+            failed_tasks?: components["schemas"]["serve__models__FailedTask__2"][];
             /** Finished At */
             finished_at?: string | null;
+            /** Format Version */
+            format_version?: number | null;
+            /** Heartbeat At */
+            heartbeat_at?: string | null;
+            /**
+             * Meta
+             * @description what the writer recorded: races, engines, provenance
+             */
+            meta?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Parts
+             * @description the store parts the run is made of
+             */
+            parts?: string[];
             /** Run Id */
             run_id: string;
             /** Started At */
             started_at?: string | null;
-            /** Status */
+            /**
+             * Status
+             * @description writing, complete or failed
+             */
             status: string;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * RunCarried
+         * @description What this run serves from an earlier run: a subset run's unchanged parts and failed tasks' documents.
+         */
+        RunCarried: {
+            /** Counts */
+            counts?: {
+                [key: string]: number;
+            };
+            /** For Failed */
+            for_failed?: components["schemas"]["CarriedForFailed"][];
+            /** From Run */
+            from_run?: string | null;
+            /** Parts */
+            parts?: string[];
         };
         /** RunList */
         RunList: {
@@ -2449,6 +2531,28 @@ export interface components {
             /** Url */
             url: string;
         };
+        /**
+         * TaskFailure
+         * @description Why a task failed: the failing cell (notebook executor) and the exception.
+         */
+        TaskFailure: {
+            /** Cell Index */
+            cell_index?: number | null;
+            /** Ename */
+            ename: string;
+            /**
+             * Evalue
+             * @default
+             */
+            evalue: string;
+            /** Exec Count */
+            exec_count?: number | null;
+            /**
+             * Source
+             * @description the failing cell's source (at most 1,000 characters)
+             */
+            source?: string | null;
+        };
         /** TelemetryCar */
         TelemetryCar: {
             /** Car */
@@ -2457,8 +2561,8 @@ export interface components {
             corners?: components["schemas"]["TelemetryCornerStats"][];
             /** N Laps Used */
             n_laps_used?: number | null;
-            /** @description the car's best clean lap: lap, time_s, basis */
-            reference?: components["schemas"]["Doc"] | null;
+            /** @description the car's best clean lap */
+            reference?: components["schemas"]["TelemetryReferenceLap"] | null;
             /** Vehicle Id */
             vehicle_id: string;
         } & {
@@ -2624,6 +2728,22 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** TelemetryFlaggedLap */
+        TelemetryFlaggedLap: {
+            /** Car */
+            car?: string | null;
+            /**
+             * Error S
+             * @description S1-S3: telemetry - official, s
+             */
+            error_s?: (number | null)[] | null;
+            /** Lap */
+            lap: number;
+            /** Residual S */
+            residual_s?: (number | null)[] | null;
+            /** Vehicle Id */
+            vehicle_id: string;
+        };
         /** TelemetryLapChoice */
         TelemetryLapChoice: {
             /** Duration S */
@@ -2642,6 +2762,75 @@ export interface components {
              * @description `best` (its best clean lap), `median` (its median clean lap)
              */
             role?: string | null;
+        };
+        /** TelemetryReaderIssue */
+        TelemetryReaderIssue: {
+            /** Code */
+            code: string;
+            /** File */
+            file?: string | null;
+            /** Line */
+            line?: number | null;
+            /** Message */
+            message: string;
+        };
+        /** TelemetryReferenceLap */
+        TelemetryReferenceLap: {
+            /**
+             * Basis
+             * @description how the lap was chosen, e.g. 'best clean lap'
+             */
+            basis: string;
+            /**
+             * Car Lap
+             * @description the lap counter the car's telemetry carries
+             */
+            car_lap?: number | null;
+            /**
+             * Lap
+             * @description the lap number in the timing files
+             */
+            lap?: number | null;
+            /** Time S */
+            time_s?: number | null;
+        };
+        /** TelemetrySectionCheck */
+        TelemetrySectionCheck: {
+            /** Flagged */
+            flagged?: components["schemas"]["TelemetryFlaggedLap"][];
+            /** N Beyond Raw */
+            n_beyond_raw?: number | null;
+            /**
+             * N Flagged
+             * @default 0
+             */
+            n_flagged: number;
+            /** N Laps */
+            n_laps: number;
+            /** Sectors */
+            sectors?: components["schemas"]["TelemetrySectorCheck"][];
+            /** Tolerance S */
+            tolerance_s: number;
+        };
+        /** TelemetrySectorCheck */
+        TelemetrySectorCheck: {
+            /** Max Abs Error S */
+            max_abs_error_s?: number | null;
+            /** Max Abs Residual S */
+            max_abs_residual_s?: number | null;
+            /** Median Abs Error S */
+            median_abs_error_s?: number | null;
+            /** Median Abs Residual S */
+            median_abs_residual_s?: number | null;
+            /** N */
+            n: number;
+            /**
+             * N Residual
+             * @default 0
+             */
+            n_residual: number;
+            /** Sector */
+            sector: string;
         };
         /** TelemetryTypical */
         TelemetryTypical: {
@@ -3287,6 +3476,41 @@ export interface components {
             vif_track_temp_with_race?: number | null;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * FailedTask
+         * @description A task of the active run that failed, and whether the app serves its documents from an earlier run.
+         */
+        serve__models__FailedTask__1: {
+            /**
+             * Reason
+             * @description why none are served
+             */
+            reason?: string | null;
+            /**
+             * Served From Run
+             * @description the earlier run whose documents for this task are served; null: none are served
+             */
+            served_from_run?: string | null;
+            /** Task */
+            task: string;
+        };
+        /** FailedTask */
+        serve__models__FailedTask__2: {
+            /**
+             * Error
+             * @description the failure: the notebook executor's record, or 'Name: message' from the in-process executor
+             */
+            error?: components["schemas"]["TaskFailure"] | string | null;
+            /** Race Id */
+            race_id?: string | null;
+            /**
+             * Task
+             * @description the task's key, e.g. 'coaching:barber-r1'
+             */
+            task: string;
+            /** Traceback */
+            traceback?: string | null;
         };
     };
     responses: never;
