@@ -75,6 +75,7 @@ class TrackTurn(BaseModel):
 
 
 class Track(Doc):
+    id: Optional[str] = Field(None, description="the document id (the track id)")
     track_id: str
     name: str
     timezone: Optional[str] = None
@@ -110,14 +111,30 @@ class Car(Doc):
     best_lap_number: Optional[int] = None
     best_clean_lap_s: Optional[float] = None
     best_clean_lap_number: Optional[int] = None
+    team: Optional[str] = None
+    driver_name: Optional[str] = None
+    manufacturer: Optional[str] = None
+
+
+class ResultsUsed(BaseModel):
+    file: Optional[str] = Field(None, description="the results file, relative to the data folder")
+    status: Optional[str] = Field(None, description="official or provisional")
+    reason: Optional[str] = Field(None, description="why this file was chosen")
 
 
 class RaceSummary(Doc):
+    id: Optional[str] = Field(None, description="the document id (the race id)")
     race_id: str
     track_id: str
     race_number: int
     status: str
     date: Optional[str] = None
+    date_source: Optional[str] = Field(None, description="where the date came from: weather, lap_events, meta_event")
+    weather_rows: Optional[int] = Field(None, description="weather readings available")
+    lap_event_offset_s: Optional[float] = Field(None, description="median ECU lap-trigger offset vs the timing "
+                                                "line, s")
+    results_used: dict[str, ResultsUsed] = Field(default_factory=dict, description="per results role "
+                                                 "(results_overall, results_class): the file used and why")
     n_laps: int = 0
     n_clean: int = 0
     n_cars: int = 0
@@ -127,6 +144,8 @@ class RaceSummary(Doc):
 
 class Race(RaceSummary):
     cars: list[Car] = Field(default_factory=list)
+    files: dict[str, list[str]] = Field(default_factory=dict, description="the race's files by role, relative to "
+                                        "the data folder")
 
 
 class RaceList(BaseModel):
@@ -323,7 +342,9 @@ class ReconciledCar(Doc):
 
 
 class Quality(Doc):
+    id: Optional[str] = Field(None, description="the document id (the race id)")
     race_id: str
+    track_id: Optional[str] = None
     status: str
     n_laps: int = 0
     n_clean: int = 0
@@ -486,6 +507,7 @@ class PaceVsTrackTemp(PlaceboChecked):
     note: Optional[str] = None
     evidence: Optional[WeatherEvidence] = None
     vif_track_temp: Optional[float] = None
+    temp_span_c: Optional[float] = Field(None, description="the track temperature's range on the model's laps, °C")
 
 
 class WeatherTrackModel(Recommendation, PlaceboChecked):
@@ -643,7 +665,8 @@ class Coaching(Recommendation):
 class RecommendationPage(BaseModel):
     run_id: str
     count: int
-    items: list[Recommendation]
+    items: list[Union[Weather, Coaching, Recommendation]] = Field(
+        description="section and pattern recommendations, weather documents and coaching, by ?type=")
     next_cursor: Optional[str] = Field(None, description="pass as ?cursor= for the next page; null on the last")
 
 
@@ -1003,6 +1026,7 @@ class TelemetryChannels(BaseModel):
 class TelemetryCornerDelta(Doc):
     corner: str
     distance_m: float
+    segment_m: Optional[list[float]] = Field(None, description="the part of the lap the corner owns, m")
     delta_s: Optional[float] = Field(None, description="car segment time - reference segment time, s (adds up "
                                                        "to lap_delta_s over the corners)")
     brake_m: Optional[float] = None

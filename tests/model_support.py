@@ -1,4 +1,7 @@
 """What a response model holds only as an undeclared extra (``extra="allow"``): served but not typed."""
+import re
+
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 
@@ -14,3 +17,20 @@ def undeclared(value, where: str = "") -> set[str]:
     if isinstance(value, dict):
         return set().union(*(undeclared(v, f"{where}.{k}") for k, v in value.items())) if value else set()
     return set()
+
+
+def get_routes(routes, prefix: str = ""):
+    """``(path, route)`` for every GET route with a response model, through included routers at any depth."""
+    for r in routes:
+        if isinstance(r, APIRoute):
+            if "GET" in r.methods and r.response_model is not None:
+                yield prefix + r.path, r
+            continue
+        sub = getattr(r, "router", None) or getattr(r, "original_router", None)
+        if sub is not None:
+            yield from get_routes(sub.routes, prefix + (getattr(r, "prefix", "") or ""))
+
+
+def fill(path: str, values: dict[str, str]) -> str:
+    """``path`` with its ``{name}`` parameters filled from ``values`` (KeyError names one not given)."""
+    return re.sub(r"\{(\w+)(:\w+)?\}", lambda m: values[m.group(1)], path)

@@ -501,13 +501,19 @@ export interface components {
              * @default 0
              */
             clean_laps: number;
+            /** Driver Name */
+            driver_name?: string | null;
             /**
              * Laps
              * @default 0
              */
             laps: number;
+            /** Manufacturer */
+            manufacturer?: string | null;
             /** Number */
             number?: string | null;
+            /** Team */
+            team?: string | null;
         } & {
             [key: string]: unknown;
         };
@@ -1841,6 +1847,11 @@ export interface components {
             se_clusters?: string | null;
             slope_s_per_c?: components["schemas"]["Estimate"] | null;
             /**
+             * Temp Span C
+             * @description the track temperature's range on the model's laps, °C
+             */
+            temp_span_c?: number | null;
+            /**
              * Units
              * @description car units (a level and a lap trend each)
              */
@@ -1919,6 +1930,11 @@ export interface components {
             };
             /** Exclusions */
             exclusions?: components["schemas"]["Exclusion"][];
+            /**
+             * Id
+             * @description the document id (the race id)
+             */
+            id?: string | null;
             /** Issues */
             issues?: components["schemas"]["Issue"][];
             /**
@@ -1937,6 +1953,8 @@ export interface components {
             reconciliation?: components["schemas"]["ReconciledCar"][];
             /** Status */
             status: string;
+            /** Track Id */
+            track_id?: string | null;
         } & {
             [key: string]: unknown;
         };
@@ -1949,10 +1967,32 @@ export interface components {
             /** Date */
             date?: string | null;
             /**
+             * Date Source
+             * @description where the date came from: weather, lap_events, meta_event
+             */
+            date_source?: string | null;
+            /**
+             * Files
+             * @description the race's files by role, relative to the data folder
+             */
+            files?: {
+                [key: string]: string[];
+            };
+            /**
              * Has Weather
              * @default false
              */
             has_weather: boolean;
+            /**
+             * Id
+             * @description the document id (the race id)
+             */
+            id?: string | null;
+            /**
+             * Lap Event Offset S
+             * @description median ECU lap-trigger offset vs the timing line, s
+             */
+            lap_event_offset_s?: number | null;
             /**
              * N Cars
              * @default 0
@@ -1972,10 +2012,22 @@ export interface components {
             race_id: string;
             /** Race Number */
             race_number: number;
+            /**
+             * Results Used
+             * @description per results role (results_overall, results_class): the file used and why
+             */
+            results_used?: {
+                [key: string]: components["schemas"]["ResultsUsed"];
+            };
             /** Status */
             status: string;
             /** Track Id */
             track_id: string;
+            /**
+             * Weather Rows
+             * @description weather readings available
+             */
+            weather_rows?: number | null;
         } & {
             [key: string]: unknown;
         };
@@ -2036,10 +2088,25 @@ export interface components {
             /** Date */
             date?: string | null;
             /**
+             * Date Source
+             * @description where the date came from: weather, lap_events, meta_event
+             */
+            date_source?: string | null;
+            /**
              * Has Weather
              * @default false
              */
             has_weather: boolean;
+            /**
+             * Id
+             * @description the document id (the race id)
+             */
+            id?: string | null;
+            /**
+             * Lap Event Offset S
+             * @description median ECU lap-trigger offset vs the timing line, s
+             */
+            lap_event_offset_s?: number | null;
             /**
              * N Cars
              * @default 0
@@ -2059,10 +2126,22 @@ export interface components {
             race_id: string;
             /** Race Number */
             race_number: number;
+            /**
+             * Results Used
+             * @description per results role (results_overall, results_class): the file used and why
+             */
+            results_used?: {
+                [key: string]: components["schemas"]["ResultsUsed"];
+            };
             /** Status */
             status: string;
             /** Track Id */
             track_id: string;
+            /**
+             * Weather Rows
+             * @description weather readings available
+             */
+            weather_rows?: number | null;
         } & {
             [key: string]: unknown;
         };
@@ -2246,8 +2325,11 @@ export interface components {
         RecommendationPage: {
             /** Count */
             count: number;
-            /** Items */
-            items: components["schemas"]["Recommendation"][];
+            /**
+             * Items
+             * @description section and pattern recommendations, weather documents and coaching, by ?type=
+             */
+            items: (components["schemas"]["Weather"] | components["schemas"]["Coaching"] | components["schemas"]["Recommendation"])[];
             /**
              * Next Cursor
              * @description pass as ?cursor= for the next page; null on the last
@@ -2302,6 +2384,24 @@ export interface components {
             official_position?: number | null;
         } & {
             [key: string]: unknown;
+        };
+        /** ResultsUsed */
+        ResultsUsed: {
+            /**
+             * File
+             * @description the results file, relative to the data folder
+             */
+            file?: string | null;
+            /**
+             * Reason
+             * @description why this file was chosen
+             */
+            reason?: string | null;
+            /**
+             * Status
+             * @description official or provisional
+             */
+            status?: string | null;
         };
         /** Run */
         Run: {
@@ -2683,6 +2783,11 @@ export interface components {
             ref_exit_kph?: number | null;
             /** Ref Min Kph */
             ref_min_kph?: number | null;
+            /**
+             * Segment M
+             * @description the part of the lap the corner owns, m
+             */
+            segment_m?: number[] | null;
         } & {
             [key: string]: unknown;
         };
@@ -2846,6 +2951,11 @@ export interface components {
         };
         /** Track */
         Track: {
+            /**
+             * Id
+             * @description the document id (the track id)
+             */
+            id?: string | null;
             /**
              * Length M
              * @description lap length, metres
