@@ -178,3 +178,17 @@ def test_progress_endpoint_serves_the_document(real_races, tmp_path):
         assert all(len(c["by_lap"]) == c["laps"] for c in body["cars"])
         assert client.get("/races/nope-r9/progress").json()["error"]["code"] == "not_found"
     store.close()
+
+
+def test_live_order_at_the_flag_is_the_progress_classification(real_races):
+    """One running-order rule (order_key): live mode's order after a real race's last crossing is the progress
+    document's classification, car for car."""
+    from kaizenlap.live.feed import ReplayFeed
+    from kaizenlap.live.state import LiveState
+    for race_id in ("indianapolis-r1",):          # 29 cars, one lapped, five DNF
+        race = real_races[race_id]
+        feed = ReplayFeed(race)
+        st = LiveState(feed.meta(), analysis_every=0)
+        for c in feed.crossings():
+            st.apply(c)
+        assert st.order() == [c["car"] for c in race_progress(race.laps)["cars"]], race_id
