@@ -303,7 +303,7 @@ def test_race_car_map_modes_panel_deeplink(site, browser):
     pg.goto(f"{base}/race/barber-r1?car={car}&lap=5&set=subsections")
     pg.get_by_test_id("marker-car").wait_for()
     assert pg.locator("[data-testid=track-map] path[data-section]").count() == 6     # sub-sectors, approximate
-    assert "approximate" in pg.locator("figcaption").inner_text()
+    assert "approximate" in pg.get_by_test_id("race-main").locator("figcaption").inner_text()
     pg.get_by_test_id("section-ranking").wait_for()
     assert pg.get_by_test_id("section-ranking").locator("tbody tr").count() == 6
     p.axe("car-subsections-playback")
@@ -752,6 +752,13 @@ def test_race_progress_chart(site, browser):
     assert f"#{fastest['car']}" in caption and f"on lap {fastest['best_lap']}" in caption, caption
     assert "not drawn" not in pg.get_by_test_id("race-summary").inner_text()
     assert pg.get_by_test_id("summary-margin").inner_text().startswith("Won by ")
+    # the leaderboard's gap on the lead lap: behind the winner at the line, from the race clock
+    q = {r["car"]: r for r in _api(base, "/races/barber-r1/quality")["reconciliation"]}
+    by = {c["car"]: c for c in prog["cars"]}
+    win = next(c for c, r in q.items() if r["official_position"] == 1)
+    second = next(c for c, r in q.items() if r["official_position"] == 2)
+    gap = by[second]["race_time_s"] - by[win]["race_time_s"]
+    assert pg.get_by_test_id(f"status-{second}").inner_text() == f"lead lap · +{gap:.3f}"
     # right half of the page: the summary and the chart, side by side with the leaderboard
     board, chart = pg.get_by_test_id("board").bounding_box(), pg.get_by_test_id("progress-svg").bounding_box()
     assert chart["x"] > board["x"] + board["width"] and chart["y"] < 1300, (board, chart)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { atLap, cautionSpans, cautionWords, fastestMarks, gapMax, progressSeries, type RaceProgress } from "./progress";
+import { atLap, cautionSpans, cautionWords, fastestMarks, gapMax, progressSeries, timeGaps, type RaceProgress } from "./progress";
 import { RACE } from "./progress.fixture";
 import { roadStory } from "./pages/RacePage";
 
@@ -30,6 +30,12 @@ describe("the race lap by lap: chart data", () => {
     expect(fastestMarks(RACE, "position").map((m) => m.y)).toEqual([1, 2]);
     expect(atLap(RACE.cars![2], 4)).toBeUndefined();
     expect(atLap(RACE.cars![1], 3)?.gap_s).toBe(10);
+  });
+  it("time gaps to the winner at the line, for the cars on its lap only", () => {
+    expect([...timeGaps(RACE, "A")]).toEqual([["A", 0], ["B", 12.5]]);
+    expect([...timeGaps(RACE, "B")]).toEqual([["A", -12.5], ["B", 0]]);         // a penalised car ahead on the road
+    expect(timeGaps(RACE, undefined).size).toBe(0);
+    expect(timeGaps(undefined, "A").size).toBe(0);
   });
   it("the summary's story: the margin at the line, and who crossed first when a penalty changed the result", () => {
     expect(roadStory(RACE, "A")).toEqual({ winTime: 400, margin: "Won by 12.500 s over #B at the line." });

@@ -68,3 +68,16 @@ export function cautionWords(laps: readonly number[]): string {
 export function atLap(c: CarProgress, lap: number) {
   return (c.by_lap ?? []).find((x) => x.lap === lap);
 }
+
+/** Each car's time behind ``winner`` at the line (s), for the cars that completed as many laps: the race clock at
+ *  their last line, before any penalty the officials added (the road's gap). */
+export function timeGaps(doc: RaceProgress | undefined, winner: string | undefined): Map<string, number> {
+  const out = new Map<string, number>();
+  const cars = doc?.cars ?? [];
+  const w = cars.find((c) => c.car === winner);
+  if (!w || typeof w.race_time_s !== "number") return out;
+  for (const c of cars) {
+    if (c.laps === w.laps && typeof c.race_time_s === "number") out.set(c.car, c.race_time_s - w.race_time_s);
+  }
+  return out;
+}

@@ -15,7 +15,7 @@ import { Crumbs } from "../components/Crumbs";
 import { useTitle } from "../title";
 import { dnfLaps, results, type Result as Standing } from "../results";
 import { GapPositionChart } from "../components/GapPositionChart";
-import { type ChartMode, type RaceProgress } from "../progress";
+import { timeGaps, type ChartMode, type RaceProgress } from "../progress";
 
 const ReportsList = lazyPage(() => import("./Reports"));
 
@@ -43,10 +43,11 @@ export function useViewState(): [ViewState, (patch: Partial<ViewState>, replace?
 
 const Leaderboard = memo(LeaderboardTable);
 
-function LeaderboardTable({ race, comp, quality, selected, onPick }:
-  { race: Race; comp?: Composite; quality?: Quality; selected?: string; onPick: (c: string) => void }) {
+function LeaderboardTable({ race, comp, quality, progress, selected, onPick }:
+  { race: Race; comp?: Composite; quality?: Quality; progress?: RaceProgress; selected?: string; onPick: (c: string) => void }) {
   const total = fieldTotal(comp);
   const res = useMemo(() => results(race.cars ?? [], quality), [race.cars, quality]);
+  const gaps = useMemo(() => timeGaps(progress, [...res.values()].find((r) => r.status === "winner")?.car), [progress, res]);
   const rows = [...(race.cars ?? [])].sort((a, b) => {
     const pa = res.get(a.car)?.position ?? 999, pb = res.get(b.car)?.position ?? 999;
     return pa - pb || (res.get(b.car)?.laps ?? 0) - (res.get(a.car)?.laps ?? 0) || (a.best_lap_s ?? 1e9) - (b.best_lap_s ?? 1e9);
@@ -61,7 +62,7 @@ function LeaderboardTable({ race, comp, quality, selected, onPick }:
         <th scope="col" className="right narrow">Best clean − composite</th>
       </tr></TableHead>
       <TableBody>
-        {rows.map((c: Car) => <LeaderRow key={c.car} raceId={race.race_id} c={c} r={res.get(c.car)} total={total}
+        {rows.map((c: Car) => <LeaderRow key={c.car} raceId={race.race_id} c={c} r={res.get(c.car)} total={total} gap={gaps.get(c.car)}
           selected={c.car === selected} onPick={onPick} />)}
       </TableBody>
     </Table>
@@ -89,8 +90,8 @@ const BOARD_SX: SxProps<Theme> = (t: Theme) => ({
 });
 
 /** One car's row: memoised, so a car switch re-renders the two rows whose selection changed, not the board. */
-const LeaderRow = memo(function LeaderRow({ raceId, c, r, total, selected, onPick }:
-  { raceId: string; c: Car; r?: Standing; total?: number; selected: boolean;
+const LeaderRow = memo(function LeaderRow({ raceId, c, r, total, gap, selected, onPick }:
+  { raceId: string; c: Car; r?: Standing; total?: number; gap?: number; selected: boolean;
     onPick: (c: string) => void }) {
   return (
     <tr className={selected ? "selected" : undefined} onClick={() => onPick(c.car)}
@@ -102,7 +103,7 @@ const LeaderRow = memo(function LeaderRow({ raceId, c, r, total, selected, onPic
           variant="body2" data-testid="season-link" aria-label={`car ${c.car}'s season`}>season</Link></>}</td>
       <td className="narrow">{c.class ?? "–"}</td>
       <td className="right">{r?.laps ?? c.laps}</td>
-      <td data-testid={`status-${c.car}`} className={r?.dnf ? "nowrap dnf" : "nowrap"}>{r?.status ?? "–"}</td>
+      <td data-testid={`status-${c.car}`} className={r?.dnf ? "nowrap dnf" : "nowrap"}>{r?.status ?? "–"}{r?.status === "lead lap" && gap !== undefined ? ` · ${fmtDelta(gap)}` : ""}</td>
       <td className="right">{fmtTime(c.best_lap_s)}</td>
       <td className="right narrow">{c.clean_laps} of {c.laps}</td>
       <td className="right narrow">{total && c.best_clean_lap_s ? fmtDelta(c.best_clean_lap_s - total) : "–"}</td>
@@ -296,8 +297,8 @@ export default function RacePage() {
                 : { xs: '"board" "main" "quality"', lg: '"board main" "quality main"' } }}>
               <Paper variant="outlined" sx={{ p: 1, gridArea: "board", minWidth: 0 }} data-testid="board">
                 <h2 className="kl-h6">Leaderboard</h2>
-                <p className="kl-caption">Pos: finishing position in the official results; {COMPOSITE_DEF}{fieldTotal(comp.data) ? ` (${fmtTime(fieldTotal(comp.data))}, n=${comp.data?.n_clean} clean laps)` : ""}.</p>
-                <Leaderboard race={r} comp={comp.data} quality={quality.data} selected={state.car}
+                <p className="kl-caption">Pos: finishing position in the official results; gap: behind the winner at the line, s (the timing's race clock, before penalties); {COMPOSITE_DEF}{fieldTotal(comp.data) ? ` (${fmtTime(fieldTotal(comp.data))}, n=${comp.data?.n_clean} clean laps)` : ""}.</p>
+                <Leaderboard race={r} comp={comp.data} quality={quality.data} progress={progress.data} selected={state.car}
                   onPick={pick} />
               </Paper>
               <Box sx={{ gridArea: "main", minWidth: 0 }} data-testid="race-main">
