@@ -202,14 +202,14 @@ const QualityPanel = memo(function QualityPanel({ quality, raceId, trackId }:
 
 /** The race lap by lap (gap to the leader or position), its mode in the URL (``chart=position``). */
 const ProgressPanel = memo(function ProgressPanel({ progress, selected, chart, setState, onPick, sx }:
-  { progress: AsyncResult<RaceProgress>; selected?: string; chart?: "position"; setState: (p: Partial<ViewState>) => void;
+  { progress: AsyncResult<RaceProgress | undefined>; selected?: string; chart?: "position"; setState: (p: Partial<ViewState>) => void;
     onPick: (c: string) => void; sx?: SxProps<Theme> }) {
   const onMode = useCallback((m: ChartMode) => setState({ chart: m === "position" ? "position" : undefined }), [setState]);
   return (
     <Paper variant="outlined" sx={{ p: 1, minWidth: 0, ...sx }} data-testid="progress-panel">
       <h2 className="kl-h6">The race lap by lap</h2>
       <Async r={progress} what="the race lap by lap">
-        {(p) => <GapPositionChart doc={p} mode={chart ?? "gap"} selected={selected} onMode={onMode} onPick={onPick} />}
+        {(p) => p ? <GapPositionChart doc={p} mode={chart ?? "gap"} selected={selected} onMode={onMode} onPick={onPick} /> : null}
       </Async>
     </Paper>
   );
@@ -252,7 +252,14 @@ export default function RacePage() {
   }, [race.data, raceId]);
   const comp = useApi(() => api.composite(raceId), [raceId]);
   const quality = useApi(() => api.quality(raceId), [raceId]);
-  const progress = useApi(() => api.progress(raceId), [raceId]);
+  // the race lap by lap: at once when the page opens on it (no car); with a car, once the car's view has shown
+  // (its map first: the chart then sits under the leaderboard)
+  const [carShown, setCarShown] = useState(false);
+  const wanted = useRef(false);                     // once asked for, kept (the leaderboard's gaps stay)
+  wanted.current ||= !state.car || carShown;
+  const wantProgress = wanted.current;
+  const progress = useApi<RaceProgress | undefined>(() => wantProgress ? api.progress(raceId) : Promise.resolve(undefined),
+    [raceId, wantProgress]);
   const tracks = useApi(() => api.tracks(), []);
   const track = tracks.data?.items.find((t) => t.track_id === race.data?.track_id);
   useTitle(race.error ? `not found: race ${raceId}` : race.data ? `${track?.name ?? race.data.track_id} race ${race.data.race_number}` : raceId,
@@ -271,6 +278,7 @@ export default function RacePage() {
   const entry = useLocation().key;
   useLayoutEffect(() => { history.scrollRestoration = state.car ? "manual" : "auto"; }, [state.car, entry]);
   useEffect(() => () => { history.scrollRestoration = "auto"; }, []);
+  const shown = useCallback(() => { setCarShown(true); toCar(); }, [toCar]);
   const pick = useCallback((c: string) => {
     if (c === shownCar.current) { toCar(); return; }           // the car already shown: its view is there now
     setState({ car: c, section: undefined, lap: undefined, ref: undefined, tlap: undefined });
@@ -305,7 +313,7 @@ export default function RacePage() {
                 {state.car ? (
                   <>
                     <ModePicker mode={state.mode} setState={setState} />
-                    {track ? <CarView race={r} track={track} comp={comp.data} quality={quality.data} state={state} setState={setState} onShown={toCar} />
+                    {track ? <CarView race={r} track={track} comp={comp.data} quality={quality.data} state={state} setState={setState} onShown={shown} />
                       : <Async r={tracks} what="track map">{() => <Alert severity="info">No map for this track.</Alert>}</Async>}
                   </>
                 ) : <Stack gap={2}>
@@ -314,7 +322,7 @@ export default function RacePage() {
                 </Stack>}
               </Box>
               {/* with a car open the chart sits under the leaderboard, the car's line highlighted */}
-              {state.car && <ProgressPanel progress={progress} selected={state.car} chart={state.chart} setState={setState}
+              {state.car && wantProgress && <ProgressPanel progress={progress} selected={state.car} chart={state.chart} setState={setState}
                 onPick={pick} sx={{ gridArea: "chart", alignSelf: "start" }} />}
               {/* after the car in the DOM too, as on a phone's screen: the browser's scroll anchoring keeps the first
                   element in sight where it is; were this panel first, a growing car view above it scrolled the page */}
