@@ -203,6 +203,44 @@ class LapList(BaseModel):
     items: list[Lap]
 
 
+class LapProgress(Doc):
+    """One car at the finish line of one of its laps."""
+    lap: int = Field(description="the lap the car completed at this line")
+    race_time_s: float = Field(description="race time when the car crossed the line (the timing's ELAPSED), s")
+    position: int = Field(description="1 + the cars that crossed the line ending this lap earlier")
+    gap_s: float = Field(description="race time − that of the first car across this line on this lap, s; for a "
+                                     "lapped car it includes the laps it is down")
+    laps_down: int = Field(description="the laps the race leader had completed when the car crossed − this lap")
+
+
+class CarProgress(Doc):
+    car: str
+    number: Optional[str] = None
+    class_: Optional[str] = Field(None, alias="class")
+    final_position: int = Field(description="classification from the timing: most laps, then the earlier race time "
+                                            "at the last line (no penalties)")
+    official_position: Optional[int] = Field(None, description="position in the official results (after "
+                                                               "penalties); null: not classified or no results")
+    laps: int = Field(description="laps completed")
+    race_time_s: Optional[float] = Field(None, description="race time at the car's last line, s")
+    gap_s: Optional[float] = Field(None, description="race time at its last line − the winner's at that lap, s")
+    laps_down: int = Field(0, description="laps fewer than the winner")
+    best_lap_s: Optional[float] = Field(None, description="fastest lap (the one best-lap rule), s")
+    best_lap: Optional[int] = Field(None, description="the lap it was set on")
+    by_lap: list[LapProgress] = Field(default_factory=list)
+
+
+class RaceProgress(Doc):
+    """The race lap by lap (SCHEMA.md race_progress; docs/DATA_REFERENCE.md "Race progress")."""
+    race_id: str
+    track_id: Optional[str] = None
+    leader_laps: int = Field(description="laps the winner on the road completed")
+    winner_time_s: Optional[float] = Field(None, description="the winner's race time at the flag, s")
+    caution_laps: list[int] = Field(default_factory=list, description="laps whose leader crossed the line under "
+                                                                      "a caution (FLAG_AT_FL not green)")
+    cars: list[CarProgress] = Field(default_factory=list, description="in classification order (timing)")
+
+
 class Component(Doc):
     section: str
     time_s: float

@@ -267,7 +267,7 @@ def test_schema_md_documents_every_collection_and_field(mini_docs):
 
 def _split(docs: dict) -> dict[str, dict]:
     """The documents as the pipeline's parts would write them: ingest, then one part per race."""
-    parts: dict[str, dict] = {"ingest": {c: docs[c] for c in ("tracks", "races", "laps", "data_quality")}}
+    parts: dict[str, dict] = {"ingest": {c: docs[c] for c in ("tracks", "races", "laps", "race_progress", "data_quality")}}
     for coll in ("best_case_composites", "ml_section_recommendations", "ml_weather_recommendations",
                  "ml_pattern_recommendations", "coaching_insights"):
         for d in docs[coll]:

@@ -303,7 +303,7 @@ def test_race_car_map_modes_panel_deeplink(site, browser):
     pg.goto(f"{base}/race/barber-r1?car={car}&lap=5&set=subsections")
     pg.get_by_test_id("marker-car").wait_for()
     assert pg.locator("[data-testid=track-map] path[data-section]").count() == 6     # sub-sectors, approximate
-    assert "approximate" in pg.locator("figcaption").inner_text()
+    assert "approximate" in pg.get_by_test_id("race-main").locator("figcaption").inner_text()
     pg.get_by_test_id("section-ranking").wait_for()
     assert pg.get_by_test_id("section-ranking").locator("tbody tr").count() == 6
     p.axe("car-subsections-playback")
@@ -717,3 +717,79 @@ def test_printable_debrief(site, browser):
     assert data.count(b"/Type /Page") - data.count(b"/Type /Pages") == 2
     assert p.csp == [], p.csp
     p.ctx.close()
+
+
+SVG_TEXT_PX = """() => [...document.querySelectorAll('[data-testid=progress-svg] text')].map((t) => {
+    const m = t.ownerSVGElement.getScreenCTM();
+    return parseFloat(getComputedStyle(t).fontSize) * (m ? m.a : 1); })"""
+
+
+def test_race_progress_chart(site, browser):
+    """The race page opens on the race's story: the summary's margin at the line and the race lap by lap, one line
+    per car (gap to the leader, or position: the mode in the URL), the sample's FCY laps shaded, every car's fastest
+    lap marked and the race's fastest larger; a picked car's line is highlighted; at 390x844 the chart fits the
+    width with its text at 12 px or more."""
+    base, docs = site
+    prog = _api(base, "/races/barber-r1/progress")
+    race = next(r for r in docs["races"] if r["id"] == "barber-r1")
+    assert len(prog["cars"]) == race["n_cars"] >= 10
+    p = Page(browser, base)
+    pg = p.page
+    pg.goto(base + "/race/barber-r1")
+    pg.get_by_test_id("progress-svg").wait_for()
+    lines = pg.locator("[data-testid=progress-svg] polyline[data-testid^=progress-line-]")
+    assert lines.count() == len(prog["cars"])
+    assert {lines.nth(i).get_attribute("data-testid")[len("progress-line-"):] for i in range(lines.count())} \
+        == {c["car"] for c in race["cars"]}
+    # the sample's barber r1 has FCY laps (ground truth): shaded as one span per run of consecutive laps
+    assert prog["caution_laps"]
+    runs = sum(1 for i, k in enumerate(prog["caution_laps"]) if i == 0 or prog["caution_laps"][i - 1] != k - 1)
+    assert pg.get_by_test_id("caution-span").count() == runs
+    assert pg.get_by_test_id("fastest-lap-overall").count() == 1
+    assert pg.locator("[data-testid^=fastest-mark-]").count() == sum(1 for c in prog["cars"] if c["best_lap"]) - 1
+    fastest = min((c for c in prog["cars"] if c["best_lap_s"]), key=lambda c: c["best_lap_s"])
+    caption = pg.get_by_test_id("progress-caption").inner_text()
+    assert f"#{fastest['car']}" in caption and f"on lap {fastest['best_lap']}" in caption, caption
+    assert "not drawn" not in pg.get_by_test_id("race-summary").inner_text()
+    assert pg.get_by_test_id("summary-margin").inner_text().startswith("Won by ")
+    # the leaderboard's gap on the lead lap: behind the winner at the line, from the race clock
+    q = {r["car"]: r for r in _api(base, "/races/barber-r1/quality")["reconciliation"]}
+    by = {c["car"]: c for c in prog["cars"]}
+    win = next(c for c, r in q.items() if r["official_position"] == 1)
+    second = next(c for c, r in q.items() if r["official_position"] == 2)
+    gap = by[second]["race_time_s"] - by[win]["race_time_s"]
+    assert pg.get_by_test_id(f"status-{second}").inner_text() == f"lead lap · +{gap:.3f}"
+    # right half of the page: the summary and the chart, side by side with the leaderboard
+    board, chart = pg.get_by_test_id("board").bounding_box(), pg.get_by_test_id("progress-svg").bounding_box()
+    assert chart["x"] > board["x"] + board["width"] and chart["y"] < 1300, (board, chart)
+    p.axe("race-progress")
+    # the mode is in the URL, and a reload keeps it
+    pg.get_by_test_id("chart-position").click()
+    pg.wait_for_url("**chart=position**")
+    assert pg.get_by_test_id("progress-chart").get_attribute("data-mode") == "position"
+    pg.reload()
+    pg.get_by_test_id("progress-svg").wait_for()
+    assert pg.get_by_test_id("progress-chart").get_attribute("data-mode") == "position"
+    # a picked car: its line highlighted (the chart now under the leaderboard), its result in words
+    car = prog["cars"][2]["car"]
+    pg.get_by_test_id(f"car-row-{car}").click()
+    pg.locator(f"[data-testid=progress-line-{car}][data-selected=true]").wait_for()
+    assert pg.locator("[data-testid^=progress-line-][data-selected=true]").count() == 1
+    assert "chart=position" in pg.url and f"car={car}" in pg.url
+    assert pg.get_by_test_id("progress-selected").inner_text().strip().startswith(f"#{car}: P3 on the road")
+    assert p.csp == [], p.csp
+    p.ctx.close()
+    # a phone: the chart fits the 390 px screen, its text at 12 px or more
+    ctx = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    pg = ctx.new_page()
+    pg.goto(base + "/race/barber-r1")
+    pg.get_by_test_id("progress-svg").wait_for()
+    pg.wait_for_timeout(300)                                            # the chart takes its box's width
+    box = pg.get_by_test_id("progress-svg").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    assert pg.locator("[data-testid=progress-svg] polyline[data-testid^=progress-line-]").count() == len(prog["cars"])
+    sizes = pg.evaluate(SVG_TEXT_PX)
+    assert sizes and min(sizes) >= 11.99, sizes
+    pg.get_by_test_id("progress-panel").scroll_into_view_if_needed()
+    phone_fits(pg)("race-progress")
+    ctx.close()

@@ -89,6 +89,14 @@ async def laps(request: Request, race_id: str = id_path("race id"), car: str = i
     return await respond(request, M.LapList, produce)
 
 
+@router.get("/races/{race_id}/progress", response_model=M.RaceProgress)
+async def progress(request: Request, race_id: str = id_path("race id")):
+    """The race lap by lap from the timing's crossing times: per car and lap its race time at the line, position,
+    gap to the leader (s) and laps down; the caution laps; each car's fastest lap and classification."""
+    produce = one(store_of(request), "race_progress", race_id, f"progress of race {race_id!r}", race_id)
+    return await respond(request, M.RaceProgress, produce)
+
+
 @router.get("/races/{race_id}/composite", response_model=M.Composite)
 async def composite(request: Request, race_id: str = id_path("race id")):
     """Best-case composite lap of the race (field, per class, sectors and sub-sections) and per car."""

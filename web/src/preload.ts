@@ -10,7 +10,8 @@ function start(): Promise<unknown> {
     const id = decodeURIComponent(race[1]);
     const state = parseState(location.search);
     for (const p of [api.race(id), api.composite(id), api.quality(id), api.tracks(),
-      ...(state.car ? [api.car(id, state.car), api.laps(id, state.car)] : [])]) p.catch(() => undefined);
+      // the car's data first; without a car the page opens on the race lap by lap
+      ...(state.car ? [api.car(id, state.car), api.laps(id, state.car)] : [api.progress(id)])]) p.catch(() => undefined);
     return import("./pages/RacePage").then((m) => m.preloadRace(state));
   }
   const car = /^\/car\/([^/]+)\/?$/.exec(location.pathname);

@@ -14,17 +14,21 @@ describe("URL state round trip", () => {
       { car: "27", mode: "telemetry", tref: "own" },
       { car: "27", mode: "telemetry", tref: "own", tlap: 12 },
       { car: "27", mode: "telemetry", ref: "5", tref: "11" },
+      { mode: "sections", chart: "position" },
+      { car: "13", mode: "weather", chart: "position" },
     ];
     for (const s of cases) {
       const back = parseState(stateToSearch(s));
-      expect(back).toEqual({ ...s, car: s.car, section: s.section, lap: s.lap, set: s.set, coach: s.coach, rel: s.rel, ref: s.ref, tref: s.tref, tlap: s.tlap });
+      expect(back).toEqual({ ...s, car: s.car, section: s.section, lap: s.lap, set: s.set, coach: s.coach, rel: s.rel, ref: s.ref, tref: s.tref, tlap: s.tlap, chart: s.chart });
       expect(stateToSearch(back)).toBe(stateToSearch(s));
     }
   });
   it("bad values fall back instead of breaking the page", () => {
     expect(parseState("?mode=nonsense&lap=abc&set=x&tlap=x1")).toEqual({ car: undefined, mode: "sections", section: undefined, lap: undefined, set: undefined, coach: undefined, rel: undefined, ref: undefined, tref: undefined, tlap: undefined });
     expect(stateToSearch({ mode: "sections" })).toBe("");
-    expect(parseState("?car=13&section=zz").section).toBeUndefined();       // an unknown section opens no panel
+    expect(parseState("?car=13&section=zz").section).toBeUndefined();
+    expect(parseState("?chart=gap").chart).toBeUndefined();                 // the gap chart is the default
+    expect(parseState("?chart=bogus").chart).toBeUndefined();       // an unknown section opens no panel
     expect(parseState("?car=13&section=im2a").section).toBe("im2a");
   });
 });

@@ -32,6 +32,7 @@ from kaizenlap.engines.common import SECTION_SETS, clean, engine_settings
 from kaizenlap.engines.common import cfg as engine_cfg
 from kaizenlap.ingest.flags import add_flags
 from kaizenlap.ingest.laps import LAP_COLUMNS, SECTIONS
+from kaizenlap.ingest.progress import order_key
 from kaizenlap.live.feed import POINTS, Crossing
 from kaizenlap.live.note import notes as coaching_notes, race_docs
 
@@ -317,7 +318,9 @@ class LiveState:
 
     # --- output -----------------------------------------------------------------------------------------
     def order(self) -> list[str]:
-        return sorted(self.cars, key=lambda car: (-self.pos[car][0], self.pos[car][1], car))
+        """The running order: the one rule (:func:`kaizenlap.ingest.progress.order_key`) the race's progress
+        document uses too."""
+        return sorted(self.cars, key=lambda car: order_key(self.pos[car][0], self.pos[car][1], car))
 
     def snapshot(self) -> dict:
         """The full state (JSON): docs/DATA_REFERENCE.md "Live mode"."""

@@ -13,8 +13,8 @@ from abc import ABC, abstractmethod
 from typing import Any, Iterable, Iterator
 
 # Run-scoped collections, in the order a run is written.
-COLLECTIONS = ("tracks", "races", "laps", "data_quality", "best_case_composites", "ml_section_recommendations",
-               "ml_weather_recommendations", "ml_pattern_recommendations", "telemetry", "coaching_insights")
+COLLECTIONS = ("tracks", "races", "laps", "race_progress", "data_quality", "best_case_composites",
+               "ml_section_recommendations", "ml_weather_recommendations", "ml_pattern_recommendations", "telemetry", "coaching_insights")
 RECOMMENDATION_COLLECTIONS = {"section": "ml_section_recommendations", "weather": "ml_weather_recommendations",
                               "pattern": "ml_pattern_recommendations", "coaching": "coaching_insights"}
 RUNS = "runs"          # one document per run (status, counts, failed tasks, data version)

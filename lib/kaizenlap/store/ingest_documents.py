@@ -19,6 +19,7 @@ from kaizenlap.core.ids import doc_id, lap_key
 from kaizenlap.core.jsonclean import plain
 from kaizenlap.ingest.flags import FLAG_CODES
 from kaizenlap.ingest.laps import SECTIONS
+from kaizenlap.ingest.progress import race_progress
 from kaizenlap.ingest.reconcile import best_laps   # the one best-lap rule (inspect's reconciliation uses it too)
 from kaizenlap.tracks import turns as official
 
@@ -117,6 +118,13 @@ def lap_documents(race) -> list[dict]:
     return out
 
 
+def progress_document(race) -> dict:
+    """The race lap by lap (:func:`kaizenlap.ingest.progress.race_progress`): each car's race time, position, gap
+    to the leader and laps down at every line, the caution laps, each car's fastest lap and classification."""
+    return plain({"id": race.race_id, "race_id": race.race_id, "track_id": race.track_id,
+                  **race_progress(race.laps, race.reconciliation)})
+
+
 def quality_document(race) -> dict:
     issues = [i.to_dict() for i in race.issues]
     excl = race.exclusion_summary().to_dict(orient="records") if len(race.laps) else []
@@ -134,15 +142,17 @@ def quality_document(race) -> dict:
 # --------------------------------------------------------------------------- whole runs
 
 def ingest_documents(races: Iterable) -> dict[str, list[dict]]:
-    """The documents that come from ingest alone: tracks, races, laps and data quality."""
+    """The documents that come from ingest alone: tracks, races, laps, race progress and data quality."""
     races = list(races)
     by_track: dict[str, list[str]] = {}
     for race in races:
         by_track.setdefault(race.track_id, []).append(race.race_id)
-    docs: dict[str, list[dict]] = {"tracks": track_documents(by_track), "races": [], "laps": [], "data_quality": []}
+    docs: dict[str, list[dict]] = {"tracks": track_documents(by_track), "races": [], "laps": [], "race_progress": [],
+                                   "data_quality": []}
     for race in races:
         docs["races"].append(race_document(race))
         docs["laps"].extend(lap_documents(race))
+        docs["race_progress"].append(progress_document(race))
         docs["data_quality"].append(quality_document(race))
     return docs
 

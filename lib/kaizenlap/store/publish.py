@@ -242,7 +242,7 @@ def finish_run(store: Store, run_id: str, *, parts: Iterable[str] | None = None,
     return run
 
 
-INGEST_COLLECTIONS = ("races", "laps", "data_quality")
+INGEST_COLLECTIONS = ("races", "laps", "race_progress", "data_quality")
 
 
 def carry_forward(store: Store, run_id: str, from_run: str, races: set[str]) -> dict:
@@ -252,7 +252,7 @@ def carry_forward(store: Store, run_id: str, from_run: str, races: set[str]) -> 
 
     * A task part of ``from_run`` (``<race or track>.<task>``) that ``run_id`` did not write is copied whole,
       under the same part name.
-    * Ingest documents (races, laps, data quality) of races not in ``races`` are copied as part
+    * Ingest documents (races, laps, race progress, data quality) of races not in ``races`` are copied as part
       ``carried``; the track documents of ``run_id`` list the carried races too.
     * A run published as one part (``all``, :func:`publish_documents`) is carried document by document:
       everything ``run_id`` does not hold, but not the ingest documents of its own races.

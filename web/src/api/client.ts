@@ -1,6 +1,7 @@
 // Typed API client: the types are generated from the API's /openapi.json (web/openapi.json, checked
 // against the live schema by tests/test_web_schema.py) by openapi-typescript at build time.
 import type { components } from "./schema";
+import type { RaceProgress } from "../progress";
 
 export type S = components["schemas"];
 export type Track = S["Track"];
@@ -91,6 +92,8 @@ export const api = {
   race: (id: string) => cached<Race>(`/races/${e(id)}/summary`),
   composite: (id: string) => cached<Composite>(`/races/${e(id)}/composite`),
   quality: (id: string) => cached<Quality>(`/races/${e(id)}/quality`),
+  /** The race lap by lap: every car's position, gap to the leader and laps down at each line; cautions. */
+  progress: (id: string) => cached<RaceProgress>(`/races/${e(id)}/progress`),
   weather: (id: string) => cached<S["Weather"]>(`/races/${e(id)}/weather`),
   car: (id: string, car: string) => cached<CarDetail>(`/races/${e(id)}/cars/${e(car)}`),
   laps: (id: string, car: string) => cached<S["LapList"]>(`/races/${e(id)}/cars/${e(car)}/laps`),

@@ -273,6 +273,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/races/{race_id}/progress": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Progress
+         * @description The race lap by lap from the timing's crossing times: per car and lap its race time at the line, position,
+         *     gap to the leader (s) and laps down; the caution laps; each car's fastest lap and classification.
+         */
+        get: operations["progress_races__race_id__progress_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/races/{race_id}/quality": {
         parameters: {
             query?: never;
@@ -646,6 +667,60 @@ export interface components {
             race_id: string;
             /** Run Id */
             run_id: string;
+        };
+        /** CarProgress */
+        CarProgress: {
+            /**
+             * Best Lap
+             * @description the lap it was set on
+             */
+            best_lap?: number | null;
+            /**
+             * Best Lap S
+             * @description fastest lap (the one best-lap rule), s
+             */
+            best_lap_s?: number | null;
+            /** By Lap */
+            by_lap?: components["schemas"]["LapProgress"][];
+            /** Car */
+            car: string;
+            /** Class */
+            class?: string | null;
+            /**
+             * Final Position
+             * @description classification from the timing: most laps, then the earlier race time at the last line (no penalties)
+             */
+            final_position: number;
+            /**
+             * Gap S
+             * @description race time at its last line − the winner's at that lap, s
+             */
+            gap_s?: number | null;
+            /**
+             * Laps
+             * @description laps completed
+             */
+            laps: number;
+            /**
+             * Laps Down
+             * @description laps fewer than the winner
+             * @default 0
+             */
+            laps_down: number;
+            /** Number */
+            number?: string | null;
+            /**
+             * Official Position
+             * @description position in the official results (after penalties); null: not classified or no results
+             */
+            official_position?: number | null;
+            /**
+             * Race Time S
+             * @description race time at the car's last line, s
+             */
+            race_time_s?: number | null;
+        } & {
+            [key: string]: unknown;
         };
         /** CarSeason */
         CarSeason: {
@@ -1393,6 +1468,39 @@ export interface components {
             /** Run Id */
             run_id: string;
         };
+        /**
+         * LapProgress
+         * @description One car at the finish line of one of its laps.
+         */
+        LapProgress: {
+            /**
+             * Gap S
+             * @description race time − that of the first car across this line on this lap, s; for a lapped car it includes the laps it is down
+             */
+            gap_s: number;
+            /**
+             * Lap
+             * @description the lap the car completed at this line
+             */
+            lap: number;
+            /**
+             * Laps Down
+             * @description the laps the race leader had completed when the car crossed − this lap
+             */
+            laps_down: number;
+            /**
+             * Position
+             * @description 1 + the cars that crossed the line ending this lap earlier
+             */
+            position: number;
+            /**
+             * Race Time S
+             * @description race time when the car crossed the line (the timing's ELAPSED), s
+             */
+            race_time_s: number;
+        } & {
+            [key: string]: unknown;
+        };
         /** LiveAnalysis */
         LiveAnalysis: {
             /** Clean Laps */
@@ -2080,6 +2188,38 @@ export interface components {
             run_id: string;
             /** Track Id */
             track_id?: string | null;
+        };
+        /**
+         * RaceProgress
+         * @description The race lap by lap (SCHEMA.md race_progress; docs/DATA_REFERENCE.md "Race progress").
+         */
+        RaceProgress: {
+            /**
+             * Cars
+             * @description in classification order (timing)
+             */
+            cars?: components["schemas"]["CarProgress"][];
+            /**
+             * Caution Laps
+             * @description laps whose leader crossed the line under a caution (FLAG_AT_FL not green)
+             */
+            caution_laps?: number[];
+            /**
+             * Leader Laps
+             * @description laps the winner on the road completed
+             */
+            leader_laps: number;
+            /** Race Id */
+            race_id: string;
+            /** Track Id */
+            track_id?: string | null;
+            /**
+             * Winner Time S
+             * @description the winner's race time at the flag, s
+             */
+            winner_time_s?: number | null;
+        } & {
+            [key: string]: unknown;
         };
         /** RaceSummary */
         RaceSummary: {
@@ -4410,6 +4550,72 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Composite"];
+                };
+            };
+            /** @description not modified (If-None-Match matched the ETag) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description path or query over the limits of params/serve.yaml */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid parameter */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description store unreachable or nothing published yet */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    progress_races__race_id__progress_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description race id */
+                race_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RaceProgress"];
                 };
             };
             /** @description not modified (If-None-Match matched the ETag) */

@@ -14,6 +14,8 @@ import { flagLabel } from "../labels";
 import { Crumbs } from "../components/Crumbs";
 import { useTitle } from "../title";
 import { dnfLaps, results, type Result as Standing } from "../results";
+import { GapPositionChart } from "../components/GapPositionChart";
+import { timeGaps, type ChartMode, type RaceProgress } from "../progress";
 
 const ReportsList = lazyPage(() => import("./Reports"));
 
@@ -41,10 +43,11 @@ export function useViewState(): [ViewState, (patch: Partial<ViewState>, replace?
 
 const Leaderboard = memo(LeaderboardTable);
 
-function LeaderboardTable({ race, comp, quality, selected, onPick }:
-  { race: Race; comp?: Composite; quality?: Quality; selected?: string; onPick: (c: string) => void }) {
+function LeaderboardTable({ race, comp, quality, progress, selected, onPick }:
+  { race: Race; comp?: Composite; quality?: Quality; progress?: RaceProgress; selected?: string; onPick: (c: string) => void }) {
   const total = fieldTotal(comp);
   const res = useMemo(() => results(race.cars ?? [], quality), [race.cars, quality]);
+  const gaps = useMemo(() => timeGaps(progress, [...res.values()].find((r) => r.status === "winner")?.car), [progress, res]);
   const rows = [...(race.cars ?? [])].sort((a, b) => {
     const pa = res.get(a.car)?.position ?? 999, pb = res.get(b.car)?.position ?? 999;
     return pa - pb || (res.get(b.car)?.laps ?? 0) - (res.get(a.car)?.laps ?? 0) || (a.best_lap_s ?? 1e9) - (b.best_lap_s ?? 1e9);
@@ -59,7 +62,7 @@ function LeaderboardTable({ race, comp, quality, selected, onPick }:
         <th scope="col" className="right narrow">Best clean − composite</th>
       </tr></TableHead>
       <TableBody>
-        {rows.map((c: Car) => <LeaderRow key={c.car} raceId={race.race_id} c={c} r={res.get(c.car)} total={total}
+        {rows.map((c: Car) => <LeaderRow key={c.car} raceId={race.race_id} c={c} r={res.get(c.car)} total={total} gap={gaps.get(c.car)}
           selected={c.car === selected} onPick={onPick} />)}
       </TableBody>
     </Table>
@@ -87,8 +90,8 @@ const BOARD_SX: SxProps<Theme> = (t: Theme) => ({
 });
 
 /** One car's row: memoised, so a car switch re-renders the two rows whose selection changed, not the board. */
-const LeaderRow = memo(function LeaderRow({ raceId, c, r, total, selected, onPick }:
-  { raceId: string; c: Car; r?: Standing; total?: number; selected: boolean;
+const LeaderRow = memo(function LeaderRow({ raceId, c, r, total, gap, selected, onPick }:
+  { raceId: string; c: Car; r?: Standing; total?: number; gap?: number; selected: boolean;
     onPick: (c: string) => void }) {
   return (
     <tr className={selected ? "selected" : undefined} onClick={() => onPick(c.car)}
@@ -100,7 +103,7 @@ const LeaderRow = memo(function LeaderRow({ raceId, c, r, total, selected, onPic
           variant="body2" data-testid="season-link" aria-label={`car ${c.car}'s season`}>season</Link></>}</td>
       <td className="narrow">{c.class ?? "–"}</td>
       <td className="right">{r?.laps ?? c.laps}</td>
-      <td data-testid={`status-${c.car}`} className={r?.dnf ? "nowrap dnf" : "nowrap"}>{r?.status ?? "–"}</td>
+      <td data-testid={`status-${c.car}`} className={r?.dnf ? "nowrap dnf" : "nowrap"}>{r?.status ?? "–"}{r?.status === "lead lap" && gap !== undefined ? ` · ${fmtDelta(gap)}` : ""}</td>
       <td className="right">{fmtTime(c.best_lap_s)}</td>
       <td className="right narrow">{c.clean_laps} of {c.laps}</td>
       <td className="right narrow">{total && c.best_clean_lap_s ? fmtDelta(c.best_clean_lap_s - total) : "–"}</td>
@@ -108,9 +111,29 @@ const LeaderRow = memo(function LeaderRow({ raceId, c, r, total, selected, onPic
   );
 });
 
+/** The race on the road from the timing (the progress document): the winner's race time, the margin to the next
+ *  car at the flag, and, where the officials' result differs from the road (a penalty), who crossed first. */
+export function roadStory(p: RaceProgress | undefined, officialWinner?: string): { winTime?: number; margin?: string } {
+  const cars = p?.cars ?? [];
+  const win = cars.find((c) => c.car === officialWinner) ?? cars[0];
+  const road = cars[0];
+  if (!win || !road) return {};
+  const gap = (a: typeof road, b: typeof road) => a.laps === b.laps && typeof a.race_time_s === "number"
+    && typeof b.race_time_s === "number" ? fmtTime(b.race_time_s - a.race_time_s) : undefined;
+  let margin: string | undefined;
+  if (road.car === win.car) {
+    const next = cars[1], by = next && gap(road, next);
+    margin = by ? `Won by ${by} s over #${next.car} at the line.` : undefined;
+  } else {
+    const by = gap(road, win);
+    margin = `On the road #${road.car} crossed the line first${by ? `, ${by} s ahead of #${win.car}` : ""}; the officials classified it ${road.official_position ? `P${road.official_position}` : "out of the results"} (a penalty).`;
+  }
+  return { winTime: win.race_time_s ?? undefined, margin };
+}
+
 /** What the race page opens on before a car is picked: the result and where to start. */
-export function RaceSummary({ race, comp, quality, onPick }:
-  { race: Race; comp?: Composite; quality?: Quality; onPick: (c: string) => void }) {
+export function RaceSummary({ race, comp, quality, progress, onPick }:
+  { race: Race; comp?: Composite; quality?: Quality; progress?: RaceProgress; onPick: (c: string) => void }) {
   const cars = race.cars ?? [];
   const res = results(cars, quality);
   const byPos = [...res.values()].filter((r) => r.position !== undefined).sort((a, b) => a.position! - b.position!);
@@ -119,17 +142,19 @@ export function RaceSummary({ race, comp, quality, onPick }:
   const dnf = [...res.values()].filter((r) => r.dnf);
   const lapped = [...res.values()].filter((r) => !r.dnf && r.lapsDown > 0);
   const total = fieldTotal(comp);
+  const { winTime, margin } = roadStory(progress, winner?.car);
   return (
     <Paper variant="outlined" sx={{ p: 2 }} data-testid="race-summary">
       <Typography variant="h6" component="h2">Race summary</Typography>
-      {winner ? <Typography data-testid="summary-winner">Winner: car #{winner.car}, {winner.laps} laps.
+      {winner ? <Typography data-testid="summary-winner">Winner: car #{winner.car}, {winner.laps} laps{winTime ? ` in ${fmtTime(winTime)}` : ""}.
         {byPos.length > 2 ? ` Podium: ${byPos.slice(0, 3).map((r) => `#${r.car}`).join(", ")}.` : ""}</Typography> : <Typography>No official result in the published documents.</Typography>}
+      {margin && <Typography data-testid="summary-margin">{margin}</Typography>}
       {fastest && <Typography>Fastest lap: car #{fastest.car}, {fmtTime(fastest.best_lap_s)} (lap {fastest.best_lap_number ?? "–"}).</Typography>}
       {total ? <Typography>Composite lap: {fmtTime(total)} ({COMPOSITE_DEF.replace(/^composite: /, "")}); fastest lap − composite {fastest?.best_lap_s ? fmtDelta(fastest.best_lap_s - total) : "–"} s.</Typography> : null}
       <Typography>{res.size - dnf.length - lapped.length} car{res.size - dnf.length - lapped.length === 1 ? "" : "s"} on the lead lap{lapped.length ? `, ${lapped.length} lapped` : ""}{dnf.length ? `, ${dnf.length} did not finish (${dnf.map((r) => `#${r.car}`).join(", ")})` : ""}.</Typography>
       <Typography variant="body2" sx={{ mt: 1 }}>Pick a car in the leaderboard to see where its lap time goes: the map is coloured by the seconds it loses per lap to the composite in each section.</Typography>
       {winner && <Button variant="contained" size="small" sx={{ mt: 1 }} onClick={() => onPick(winner.car)} data-testid="open-winner">Open the winner, car #{winner.car}</Button>}
-      <Typography variant="caption" component="p" sx={{ mt: 1 }}>Gap to the winner in laps from the official results; a car {"≥"} {dnfLaps(winner?.laps ?? 0)} laps down, or without a classified position, stopped early (DNF). The published documents carry no race time per car, so no time gap; a position-by-lap chart would need every car's laps (one request per car) and is not drawn.</Typography>
+      <Typography variant="caption" component="p" sx={{ mt: 1 }}>Gap to the winner in laps from the official results; a car {"≥"} {dnfLaps(winner?.laps ?? 0)} laps down, or without a classified position, stopped early (DNF). Time gaps are at the finish line, from the timing's race clock (before any penalty the officials added); the chart below draws them lap by lap.</Typography>
     </Paper>
   );
 }
@@ -175,6 +200,21 @@ const QualityPanel = memo(function QualityPanel({ quality, raceId, trackId }:
   );
 });
 
+/** The race lap by lap (gap to the leader or position), its mode in the URL (``chart=position``). */
+const ProgressPanel = memo(function ProgressPanel({ progress, selected, chart, setState, onPick, sx }:
+  { progress: AsyncResult<RaceProgress | undefined>; selected?: string; chart?: "position"; setState: (p: Partial<ViewState>) => void;
+    onPick: (c: string) => void; sx?: SxProps<Theme> }) {
+  const onMode = useCallback((m: ChartMode) => setState({ chart: m === "position" ? "position" : undefined }), [setState]);
+  return (
+    <Paper variant="outlined" sx={{ p: 1, minWidth: 0, ...sx }} data-testid="progress-panel">
+      <h2 className="kl-h6">The race lap by lap</h2>
+      <Async r={progress} what="the race lap by lap">
+        {(p) => p ? <GapPositionChart doc={p} mode={chart ?? "gap"} selected={selected} onMode={onMode} onPick={onPick} /> : null}
+      </Async>
+    </Paper>
+  );
+});
+
 // plain buttons styled in shell.css as MUI's small ToggleButtonGroup drew them: on the page's first render
 const ModePicker = memo(function ModePicker({ mode, setState }: { mode: Mode; setState: (p: Partial<ViewState>) => void }) {
   return (
@@ -212,6 +252,14 @@ export default function RacePage() {
   }, [race.data, raceId]);
   const comp = useApi(() => api.composite(raceId), [raceId]);
   const quality = useApi(() => api.quality(raceId), [raceId]);
+  // the race lap by lap: at once when the page opens on it (no car); with a car, once the car's view has shown
+  // (its map first: the chart then sits under the leaderboard)
+  const [carShown, setCarShown] = useState(false);
+  const wanted = useRef(false);                     // once asked for, kept (the leaderboard's gaps stay)
+  wanted.current ||= !state.car || carShown;
+  const wantProgress = wanted.current;
+  const progress = useApi<RaceProgress | undefined>(() => wantProgress ? api.progress(raceId) : Promise.resolve(undefined),
+    [raceId, wantProgress]);
   const tracks = useApi(() => api.tracks(), []);
   const track = tracks.data?.items.find((t) => t.track_id === race.data?.track_id);
   useTitle(race.error ? `not found: race ${raceId}` : race.data ? `${track?.name ?? race.data.track_id} race ${race.data.race_number}` : raceId,
@@ -230,6 +278,7 @@ export default function RacePage() {
   const entry = useLocation().key;
   useLayoutEffect(() => { history.scrollRestoration = state.car ? "manual" : "auto"; }, [state.car, entry]);
   useEffect(() => () => { history.scrollRestoration = "auto"; }, []);
+  const shown = useCallback(() => { setCarShown(true); toCar(); }, [toCar]);
   const pick = useCallback((c: string) => {
     if (c === shownCar.current) { toCar(); return; }           // the car already shown: its view is there now
     setState({ car: c, section: undefined, lap: undefined, ref: undefined, tlap: undefined });
@@ -252,22 +301,29 @@ export default function RacePage() {
                 wide: the leaderboard and quality on the left, the car on the right */}
             <Box sx={{ display: "grid", gap: 2, alignItems: "start",
               gridTemplateColumns: { xs: "minmax(0, 1fr)", lg: "560px minmax(0, 1fr)" },
-              gridTemplateAreas: { xs: '"board" "main" "quality"', lg: '"board main" "quality main"' } }}>
+              gridTemplateAreas: state.car ? { xs: '"board" "main" "chart" "quality"', lg: '"board main" "chart main" "quality main"' }
+                : { xs: '"board" "main" "quality"', lg: '"board main" "quality main"' } }}>
               <Paper variant="outlined" sx={{ p: 1, gridArea: "board", minWidth: 0 }} data-testid="board">
                 <h2 className="kl-h6">Leaderboard</h2>
-                <p className="kl-caption">Pos: finishing position in the official results; {COMPOSITE_DEF}{fieldTotal(comp.data) ? ` (${fmtTime(fieldTotal(comp.data))}, n=${comp.data?.n_clean} clean laps)` : ""}.</p>
-                <Leaderboard race={r} comp={comp.data} quality={quality.data} selected={state.car}
+                <p className="kl-caption">Pos: finishing position in the official results; gap: behind the winner at the line, s (the timing's race clock, before penalties); {COMPOSITE_DEF}{fieldTotal(comp.data) ? ` (${fmtTime(fieldTotal(comp.data))}, n=${comp.data?.n_clean} clean laps)` : ""}.</p>
+                <Leaderboard race={r} comp={comp.data} quality={quality.data} progress={progress.data} selected={state.car}
                   onPick={pick} />
               </Paper>
               <Box sx={{ gridArea: "main", minWidth: 0 }} data-testid="race-main">
                 {state.car ? (
                   <>
                     <ModePicker mode={state.mode} setState={setState} />
-                    {track ? <CarView race={r} track={track} comp={comp.data} quality={quality.data} state={state} setState={setState} onShown={toCar} />
+                    {track ? <CarView race={r} track={track} comp={comp.data} quality={quality.data} state={state} setState={setState} onShown={shown} />
                       : <Async r={tracks} what="track map">{() => <Alert severity="info">No map for this track.</Alert>}</Async>}
                   </>
-                ) : <RaceSummary race={r} comp={comp.data} quality={quality.data} onPick={pick} />}
+                ) : <Stack gap={2}>
+                  <RaceSummary race={r} comp={comp.data} quality={quality.data} progress={progress.data} onPick={pick} />
+                  <ProgressPanel progress={progress} chart={state.chart} setState={setState} onPick={pick} />
+                </Stack>}
               </Box>
+              {/* with a car open the chart sits under the leaderboard, the car's line highlighted */}
+              {state.car && wantProgress && <ProgressPanel progress={progress} selected={state.car} chart={state.chart} setState={setState}
+                onPick={pick} sx={{ gridArea: "chart", alignSelf: "start" }} />}
               {/* after the car in the DOM too, as on a phone's screen: the browser's scroll anchoring keeps the first
                   element in sight where it is; were this panel first, a growing car view above it scrolled the page */}
               {later && <QualityPanel quality={quality} raceId={raceId} trackId={r.track_id} />}
