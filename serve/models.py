@@ -232,6 +232,7 @@ class CarProgress(Doc):
 
 class RaceProgress(Doc):
     """The race lap by lap (SCHEMA.md race_progress; docs/DATA_REFERENCE.md "Race progress")."""
+    id: Optional[str] = Field(None, description="the document id (the race id)")
     race_id: str
     track_id: Optional[str] = None
     leader_laps: int = Field(description="laps the winner on the road completed")

@@ -2205,6 +2205,11 @@ export interface components {
              */
             caution_laps?: number[];
             /**
+             * Id
+             * @description the document id (the race id)
+             */
+            id?: string | null;
+            /**
              * Leader Laps
              * @description laps the winner on the road completed
              */
