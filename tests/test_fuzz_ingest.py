@@ -78,8 +78,8 @@ HOSTILE = [b"1e30", b"-5", b"2.5", b"", b'"', b"NaN", b"inf", b"9" * 25, b"99999
            b"-1:00.000", b"1:60.000", b"\xff", b"0x10", b"1,5", b" ", b"x" * 300,
            # issue 18: odd car numbers (a slash, a zero-width space, full-width digits, over Firestore's 1,500-byte
            # document id), Latin-1 beside UTF-8, markup from the data
-           b"13/B", "7\u200b".encode(), "\uff10\uff13".encode(), b"9" * 1490, "\u00c9quipe L\u00e9g\u00e8re".encode("latin-1"),
-           b"<script>alert(1)</script>", b".", b"__x__"]
+           b"13/B", "7\u200b".encode(), "\uff10\uff13".encode(), b"9" * 1490,
+           "\u00c9quipe L\u00e9g\u00e8re".encode("latin-1"), b"<script>alert(1)</script>", b".", b"__x__"]
 # Issue 18's car numbers put in the first column (NUMBER of the lap file, the car of most others) of a data line.
 CAR_CASES = [[("field", (0.3, 0), v)] for v in (b"13/B", "7\u200b".encode(), b"9" * 1490, b"__x__", b".")]
 
