@@ -75,6 +75,7 @@ test: setup $(LLM_STAMP) web-test web sample
 
 bench: setup
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/limits.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/coverage.py
 	$(BIN)/python bench/coaching.py

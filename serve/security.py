@@ -18,6 +18,15 @@ def serve_config() -> dict:
     return kparams.load("serve")
 
 
+def security_headers(config: dict) -> list[tuple[bytes, bytes]]:
+    """The headers every response carries (``params/serve.yaml`` ``security``), as ASGI header pairs."""
+    sec = config["security"]
+    return [(b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", sec["referrer_policy"].encode()),
+            (b"x-frame-options", sec["frame_options"].encode()),
+            (b"content-security-policy", " ".join(sec["content_security_policy"].split()).encode())]
+
+
 class SecurityHeaders:
     """Outermost ASGI front: every response gets nosniff, Referrer-Policy, X-Frame-Options and the CSP,
     and a Cache-Control when the route set none: ``/assets/*`` (content-hashed) immutable, other
@@ -25,11 +34,8 @@ class SecurityHeaders:
 
     def __init__(self, app, config: dict) -> None:
         self.app = app
-        sec, cache = config["security"], config["cache"]
-        self.headers = [(b"x-content-type-options", b"nosniff"),
-                        (b"referrer-policy", sec["referrer_policy"].encode()),
-                        (b"x-frame-options", sec["frame_options"].encode()),
-                        (b"content-security-policy", " ".join(sec["content_security_policy"].split()).encode())]
+        cache = config["cache"]
+        self.headers = security_headers(config)
         self.assets, self.html, self.errors = (cache["assets"].encode(), cache["html"].encode(),
                                                cache["errors"].encode())
 

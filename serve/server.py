@@ -8,8 +8,16 @@ connections (503 beyond); ``h11_max_incomplete_event_size`` bounds the header by
 
 Behind Cloud Run the Google front end holds the client connections and forwards whole requests, so these
 limits guard the container when it is reached directly (``make run``, a VM, a tunnel); they cost nothing there.
-uvicorn answers a request it cannot parse with a plain-text 400 before the app (and so the security headers)
-sees it: it carries no content a browser could run, and Cloud Run's front end rejects such requests first.
+Cloud Run's own connection limit is ``--concurrency`` (80 requests per instance, deploy/deploy.sh), below
+``max_connections``.
+
+uvicorn answers a request it cannot parse (a bad request line or header line, an incomplete request over
+``max_header_bytes``) with a plain-text 400 before the app (and so :class:`~serve.security.SecurityHeaders`)
+sees it. Behind Cloud Run it hardly matters: the front end refuses such requests first, and the body is a fixed
+plain-text message, nothing a browser would run. Reached directly it was the one answer without the headers,
+so :meth:`HeaderDeadlineProtocol.send_400_response` adds them (and ``Cache-Control: no-store``). The 503
+uvicorn sends past ``max_connections`` is a fixed text too and stays without them (it is sent from inside
+uvicorn's request handling, not replaceable without copying it).
 """
 from __future__ import annotations
 
@@ -20,6 +28,8 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from kaizenlap.core import params as kparams
+
+from .security import security_headers, serve_config
 
 
 class HeaderDeadlineProtocol(H11Protocol):
@@ -55,6 +65,17 @@ class HeaderDeadlineProtocol(H11Protocol):
         super().on_response_complete()
         if not self.transport.is_closing():
             self._arm()                       # the next request on this connection has its own deadline
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's 400 for a request it cannot parse (its code, its fixed text), with the headers every answer of
+        the app carries and ``Cache-Control`` as the app's errors."""
+        config = serve_config()
+        headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close"),
+                   (b"cache-control", config["cache"]["errors"].encode()), *security_headers(config)]
+        for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+                      h11.Data(data=msg.encode("ascii", errors="replace")), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event))
+        self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

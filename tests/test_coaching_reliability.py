@@ -568,3 +568,104 @@ def test_an_answer_that_drops_the_objective_is_not_used(fast, monkeypatch):
     assert g["validation"] == "fallback" and ("drops the objective" in g["fallback_reason"]
                                               or "belongs to IM2, not IM1" in g["fallback_reason"])
     assert [a["section"] for a in doc["actions"]][:1] == ["im2"]
+
+
+# --------------------------------------------------------------------------- chaos: a real run (item 4, item 5)
+
+class Flaky(BaseHTTPRequestHandler):
+    """A model server that, in mode ``trickle``, answers 200 and then one blank byte (valid leading JSON
+    whitespace) every 0.5 s for as long as the client listens: no read ever waits long enough for a per-read
+    timeout. In mode ``healthy`` it answers at once (with text the validator refuses: the test counts calls)."""
+    mode = "trickle"
+    seen: dict = {"trickle": [], "healthy": []}
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        mode = Flaky.mode
+        Flaky.seen[mode].append(time.monotonic())
+        body = chat_answer(json.dumps({"headline": "", "hypotheses": [], "actions": []}))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body) + (100_000 if mode == "trickle" else 0)))
+        self.end_headers()
+        try:
+            if mode == "healthy":
+                self.wfile.write(body)
+                return
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 600:
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.5)
+        except OSError:              # the client gave up: what the deadline is for
+            pass
+
+
+def test_chaos_a_trickling_model_server_costs_no_car_its_coaching(tmp_path):
+    """The real pipeline on one race of the sample with ``--llm`` at a model server that trickles bytes, the
+    cell timeout cut to 120 s (a coaching cell that outlives it fails its task: the issue's 900 s case) and a
+    call's deadline to 4 s: the run succeeds, the coaching task ends well within the cell timeout, and the API
+    serves coaching for every car of the race (the deterministic text, each fallback with its reason). Then the
+    server is healthy again and the same run is repeated with the same ``--llm``: the coaching task is executed
+    again and asks the model (its fallbacks were not reused), while the engines' results are."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from fastapi.testclient import TestClient
+
+    from kaizenlap.core.paths import repo_root
+    from kaizenlap.sample import write_season
+    from serve.app import create_app
+
+    root = repo_root()
+    write_season(tmp_path / "sample", seed=2025)
+    prm = tmp_path / "params"
+    shutil.copytree(root / "params", prm)
+    shutil.copytree(root / "notebooks", tmp_path / "notebooks")          # they sit beside params/
+    for name, old, new in (("pipeline.yaml", "cell_timeout_s: 900 ", "cell_timeout_s: 120 "),
+                           ("coaching.yaml", "timeout_s: 60 ", "timeout_s: 4 ")):
+        text = (prm / name).read_text()
+        assert old in text, (name, old)
+        (prm / name).write_text(text.replace(old, new, 1))
+    Flaky.mode, Flaky.seen = "trickle", {"trickle": [], "healthy": []}
+    srv = Server(Flaky)
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    cmd = [sys.executable, str(root / "run_pipeline.py"), "run", "--data", str(tmp_path / "sample"), "--races",
+           "barber-r1", "--store", url, "--reports", str(tmp_path / "reports"), "--workers", "2", "--no-reports",
+           "--llm", srv.url + "?model=gemma3"]
+    env = {**os.environ, "KAIZENLAP_PARAMS": str(prm)}
+
+    def run() -> tuple[subprocess.CompletedProcess, dict]:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path, env=env)
+        assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+        latest = json.loads((tmp_path / "reports" / "latest" / "run.json").read_text())
+        return r, {t["key"]: t for t in latest["tasks"]}
+
+    try:
+        _, tasks = run()
+        coaching = tasks["barber-r1/coaching"]
+        assert coaching["status"] == "ok" and coaching["duration_s"] < 60, coaching["duration_s"]
+        assert Flaky.seen["trickle"], "the model server was never asked"
+        with TestClient(create_app(url)) as c:
+            cars = [x["car"] for x in c.get("/races/barber-r1/cars").json()["items"]]
+            assert len(cars) == coaching["headline"]["cars"] > 10
+            for car in cars:
+                r = c.get(f"/races/barber-r1/cars/{car}/coaching")
+                assert r.status_code == 200, (car, r.text[:300])
+                g = r.json()["generator"]
+                assert g["validation"] == "fallback" and g["kind"] == "deterministic", g
+                assert "timeout" in g["fallback_reason"] or "circuit breaker open" in g["fallback_reason"], g
+        assert coaching["headline"]["reusable"] is False
+        # the server is healthy again: the same run asks it again (nothing of the fallbacks is reused)
+        Flaky.mode = "healthy"
+        _, again = run()
+        assert again["barber-r1/coaching"]["status"] == "ok" and not again["barber-r1/coaching"]["reused_from"]
+        assert again["barber-r1/composite"]["status"] == "reused"          # a result that is not a fallback is
+        assert len(Flaky.seen["healthy"]) >= len(cars)
+    finally:
+        srv.close()

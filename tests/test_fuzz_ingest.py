@@ -12,14 +12,16 @@ and replayed first.
 from __future__ import annotations
 
 import io
+import warnings
 import zipfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import minirace
+from kaizenlap.core import ids
 from kaizenlap.ingest import loader as ingest
 from kaizenlap.ingest.loader import load_race
 from kaizenlap.ingest.files import RaceFiles, SourceFile
@@ -73,7 +75,13 @@ def _race_of(files: dict[str, tuple[str, bytes]], root: Path) -> RaceFiles:
 
 
 HOSTILE = [b"1e30", b"-5", b"2.5", b"", b'"', b"NaN", b"inf", b"9" * 25, b"99999999:00:00.000", b'"x\ny"',
-           b"-1:00.000", b"1:60.000", b"\xff", b"0x10", b"1,5", b" ", b"x" * 300]
+           b"-1:00.000", b"1:60.000", b"\xff", b"0x10", b"1,5", b" ", b"x" * 300,
+           # issue 18: odd car numbers (a slash, a zero-width space, full-width digits, over Firestore's 1,500-byte
+           # document id), Latin-1 beside UTF-8, markup from the data
+           b"13/B", "7\u200b".encode(), "\uff10\uff13".encode(), b"9" * 1490,
+           "\u00c9quipe L\u00e9g\u00e8re".encode("latin-1"), b"<script>alert(1)</script>", b".", b"__x__"]
+# Issue 18's car numbers put in the first column (NUMBER of the lap file, the car of most others) of a data line.
+CAR_CASES = [[("field", (0.3, 0), v)] for v in (b"13/B", "7\u200b".encode(), b"9" * 1490, b"__x__", b".")]
 
 MUTATION = st.one_of(
     st.tuples(st.just("field"), st.tuples(st.floats(0, 1), st.integers(0, 60)), st.sampled_from(HOSTILE)),
@@ -135,6 +143,21 @@ def _check(race, files: dict, root: Path) -> None:
             assert issue.file in known, issue                    # every entry names its (real) file
     if race.status == "failed":
         assert any(i.severity == "error" or i.code == "missing_file" for i in race.issues), race.issues
+    # every car kept makes valid ids on both stores and in the API's paths (issue 18, item 3): a car number
+    # that cannot is dropped at ingest with an entry, never left to fail the publishing of the whole run
+    if race.laps is not None and len(race.laps):
+        for car in race.laps["car"].unique():
+            ids.check_id("car", str(car))
+            assert ids.valid_doc_id(ids.doc_id(race.race_id, car, ids.lap_key(1), "im3a")), car
+
+
+def _examples(cases):
+    """``hypothesis.example`` for each case: the inputs of issue 18 tried on every run, besides the random ones."""
+    def deco(fn):
+        for ops in cases:
+            fn = example(ops=ops)(fn)
+        return fn
+    return deco
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -146,6 +169,7 @@ def test_fuzz_one_file_of_a_race(seeds, role, tmp_path):
 
         @FUZZ
         @given(ops=st.lists(MUTATION, min_size=1, max_size=4))
+        @_examples(CAR_CASES)
         def prop(ops):
             name, data = files[role]
             mutated = {**files, role: (name, mutate(data, ops))}
@@ -154,16 +178,36 @@ def test_fuzz_one_file_of_a_race(seeds, role, tmp_path):
         prop()
 
 
-def test_fuzz_zip_of_a_race(seeds, tmp_path):
-    files = seeds[-1]
+def _zip(members: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in files.values():
-            zf.writestr(f"barber/{name}", data)
-    good = buf.getvalue()
-    zp = tmp_path / "barber.zip"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                       # zipfile warns "Duplicate name"
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, data in members.items() if isinstance(members, dict) else members:
+                zf.writestr(name, data)
+    return buf.getvalue()
 
-    @settings(max_examples=40, deadline=None, derandomize=True, database=None,
+
+# Zip layouts (issue 18, item 7): as the TRD ships them; a Windows tool's backslash member paths; a member
+# written twice; the race's zip inside another zip (the flips then hit the inner zip).
+LAYOUTS = ("flat", "backslash", "duplicate", "nested")
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_fuzz_zip_of_a_race(seeds, tmp_path, layout):
+    files = seeds[-1]
+    sep = "\\" if layout == "backslash" else "/"
+    members = [(f"barber{sep}{name}", data) for name, data in files.values()]
+    if layout == "duplicate":
+        members.append(members[0])
+    good = _zip(members)
+    zp = tmp_path / "barber.zip"
+    wrap = (lambda b: _zip({"barber_inner.zip": b})) if layout == "nested" else (lambda b: b)
+    zp.write_bytes(wrap(good))
+    races, _ = ingest.load([zp], use_cache=False)
+    assert [r.race_id for r in races] == ["barber-r1"] and races[0].status == "loaded", layout   # unmutated: read
+
+    @settings(max_examples=40 if layout == "flat" else 12, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     @given(flips=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), min_size=1, max_size=6),
            cut=st.one_of(st.none(), st.floats(0.05, 1)))
@@ -173,10 +217,10 @@ def test_fuzz_zip_of_a_race(seeds, tmp_path):
             b[min(int(where * len(b)), len(b) - 1)] = value
         if cut is not None:
             del b[int(cut * len(b)):]
-        zp.write_bytes(bytes(b))
+        zp.write_bytes(wrap(bytes(b)))
         races, issues = ingest.load([zp], use_cache=False)      # raises = a failing example
-        for i in issues:
-            assert i.file == str(zp), i
+        for i in issues:       # an input-level entry names the zip (or the zip inside it that cannot be read)
+            assert i.file == str(zp) or (layout == "nested" and i.file == f"{zp.name}!barber_inner.zip"), i
         for race in races:
             for i in race.issues:
                 assert i.code != "ingest_error", i

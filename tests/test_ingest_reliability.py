@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import minirace
+from test_store_support import BACKENDS, firestore_emulator, new_store_url  # noqa: F401
 from hostile import write_zip_bomb
 from kaizenlap.core import ids
 from kaizenlap.ingest import files as sources
@@ -73,6 +74,43 @@ def test_car_number_over_firestore_id_limit_drops_that_car_with_file_line_column
     assert r2.status == "loaded" and sorted(r2.laps["car"].unique()) == ["0", "03"] and len(r2.laps) == 16
     for car, lap in zip(r2.laps["car"], r2.laps["lap"]):           # every id built from a kept car is valid
         assert ids.valid_doc_id(ids.doc_id(r2.race_id, car, ids.lap_key(lap), "im3a"))
+
+
+def test_inspect_shows_the_dropped_car_with_its_file_line_and_column(tmp_path, capsys):
+    """``inspect`` on the same season: not silent (the entry, with its file, line and column, under race 2) and
+    exit 0 as the README says (every race loaded; the car dropped is in its race's ledger)."""
+    from kaizenlap.cli import main
+    root, files = _season(tmp_path)
+    _set_numbers(files["sections"], "7", "9" * 1490)
+    assert main(["inspect", str(root), "--no-cache"]) == 0
+    out = capsys.readouterr().out
+    race2 = out[out.index("== barber-r2"):]
+    assert "[error] bad_car_number: car number '9999" in race2 and "(1490 bytes)" in race2
+    assert f"{files['sections'].name}, line 2, column NUMBER)" in race2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_season_with_a_dropped_car_publishes_on_both_stores(tmp_path, request, backend):
+    """The issue's case end to end: a 1,490-byte car number in race 2 once made the store refuse the whole run
+    ("invalid document id ... nothing is published"). Now both races' documents publish, on SQLite and on the
+    Firestore emulator, and race 2 is served with its two other cars."""
+    from fastapi.testclient import TestClient
+
+    from kaizenlap.store import open_store, publish_documents
+    from kaizenlap.tasks.inprocess import documents_for_races
+    from serve.app import create_app
+    root, files = _season(tmp_path)
+    _set_numbers(files["sections"], "7", "9" * 1490)
+    races, _ = _load(root)
+    docs, meta = documents_for_races(list(races.values()))
+    url = new_store_url(backend, tmp_path, request)
+    with open_store(url) as store:
+        publish_documents(store, "run-1", docs, meta)
+    with TestClient(create_app(url)) as c:
+        for rid, cars in (("barber-r1", ["0", "03", "7"]), ("barber-r2", ["0", "03"])):
+            got = sorted(x["car"] for x in c.get(f"/races/{rid}/cars").json()["items"])
+            assert got == cars, (rid, got)
+            assert c.get(f"/races/{rid}/composite").status_code == 200
 
 
 def test_race_whose_every_car_number_is_unusable_fails(tmp_path):

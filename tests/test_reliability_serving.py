@@ -173,14 +173,18 @@ def test_health_names_no_server_path(mini_docs, tmp_path):
 
 
 def test_a_range_header_with_many_ranges_is_bounded(tmp_path):
+    """10,000 one-byte ranges, all inside a 25,031-byte file: answered with at most the file's bytes (Starlette's
+    FileResponse.max_ranges, 100 in the pinned 1.10.0, serves the whole file), not a multipart body of 10,000
+    parts (~1.1 MB; the ranges the old test sent ran past the file's end, so a 416 hid an unbounded server)."""
     web = tmp_path / "web"
     web.mkdir()
-    (web / "index.html").write_text("<!doctype html><title>x</title>" + "x" * 5000)
+    (web / "index.html").write_text("<!doctype html><title>x</title>" + "x" * 25000)
     with TestClient(create_app(f"sqlite:///{tmp_path / 's.db'}", web_dir=web)) as c:
         many = "bytes=" + ",".join(f"{i}-{i}" for i in range(0, 20000, 2))
         r = c.get("/index.html", headers={"Range": many})
-        assert r.status_code in (200, 416) and len(r.content) <= 6000
-        assert c.get("/index.html", headers={"Range": "bytes=0-9"}).status_code == 206    # one range still works
+        assert r.status_code in (200, 416) and len(r.content) <= 25031, (r.status_code, len(r.content))
+        r = c.get("/index.html", headers={"Range": "bytes=0-9"})
+        assert r.status_code == 206 and r.content == b"<!doctype "                # one range still works
 
 
 def _free_port() -> int:
@@ -191,17 +195,19 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def live_server(tmp_path):
-    """The real server (serve.server: uvicorn with the header deadline) on 127.0.0.1, header deadline 1 s."""
+def live_server(tmp_path, request):
+    """The real server (serve.server: uvicorn with the header deadline) on 127.0.0.1, header deadline 1 s (other
+    settings of params/serve.yaml's ``server`` overridden by an indirect parameter)."""
     import threading
     import time
 
     import uvicorn
 
     from serve import server
+    overrides = {"header_timeout_s": 1.0, **getattr(request, "param", {})}
     port = _free_port()
     srv = uvicorn.Server(server.config(create_app(f"sqlite:///{tmp_path / 's.db'}"), "127.0.0.1", port, "warning",
-                                       header_timeout_s=1.0))
+                                       **overrides))
     t = threading.Thread(target=srv.run, daemon=True)
     t.start()
     deadline = time.monotonic() + 10
@@ -210,6 +216,71 @@ def live_server(tmp_path):
     yield port
     srv.should_exit = True
     t.join(timeout=10)
+
+
+def _exchange(port: int, raw: bytes) -> bytes:
+    """``raw`` sent on a new connection; everything the server answers until it closes (5 s at most)."""
+    import socket
+    import time
+    out = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(raw)
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            try:
+                chunk = s.recv(65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
+def _headers(answer: bytes) -> tuple[int, dict]:
+    head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    return int(head[0].split()[1]), {k.strip().lower(): v.strip() for k, v in (h.split(":", 1) for h in head[1:])}
+
+
+SECURITY = ("x-content-type-options", "referrer-policy", "x-frame-options", "content-security-policy")
+
+
+def test_the_servers_own_400_carries_the_security_headers(live_server):
+    """A request uvicorn cannot parse is answered by uvicorn itself, before the app: that 400 carries the same
+    security headers as the app's answers (and is not cached), as do the app's own errors."""
+    for raw in (b"NOT A REQUEST LINE\r\n\r\n", b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+                b"GET /health HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n"):
+        status, headers = _headers(_exchange(live_server, raw))
+        assert status == 400, raw[:40]
+        assert all(h in headers for h in SECURITY) and headers["x-content-type-options"] == "nosniff", headers
+        assert headers["cache-control"] == "no-store" and headers["connection"] == "close"
+    status, headers = _headers(_exchange(live_server, b"DELETE /health HTTP/1.1\r\nHost: x\r\n"
+                                                      b"Connection: close\r\n\r\n"))
+    assert status == 405 and all(h in headers for h in SECURITY)       # the app's own refusal, for comparison
+
+
+@pytest.mark.parametrize("live_server", [{"max_connections": 3}], indirect=True)
+def test_open_connections_are_bounded_and_an_idle_one_is_closed(live_server):
+    """max_connections (uvicorn's limit_concurrency) 3: with three connections held open that send nothing, a
+    fourth client's request is answered 503 at once; the idle ones are closed at the header deadline (1 s), and
+    then a request is served again."""
+    import socket
+    import time
+    idle = [socket.create_connection(("127.0.0.1", live_server), timeout=5) for _ in range(3)]
+    try:
+        time.sleep(0.2)
+        status, _ = _headers(_exchange(live_server, b"GET /nothing-here HTTP/1.1\r\nHost: x\r\n"
+                                                          b"Connection: close\r\n\r\n"))
+        assert status == 503                                 # not the app's answer: the limit's
+        t0 = time.monotonic()
+        for s in idle:
+            assert s.recv(1) == b""                          # closed by the server, not by us
+        assert time.monotonic() - t0 < 3
+    finally:
+        for s in idle:
+            s.close()
+    status, _ = _headers(_exchange(live_server, b"GET /nothing-here HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+    assert status in (200, 404)                              # the app answers again (the SPA or its 404)
 
 
 def test_a_client_that_trickles_its_headers_is_dropped(live_server):
@@ -284,7 +355,9 @@ def test_chaos_a_run_with_a_failing_task_after_a_good_run_serves_everything_it_s
     root = repo_root()
     write_season(tmp_path / "sample", seed=2025)
     url = f"sqlite:///{tmp_path / 'store.db'}"
-    common = ["--data", str(tmp_path / "sample"), "--races", "barber-r1", "barber-r2", "--store", url,
+    # the whole input (Barber's two races), not a subset: a subset run (--races) copies every part it did not
+    # write from the active run anyway (carry_forward), which would hide a failed task's loss
+    common = ["--data", str(tmp_path / "sample" / "barber"), "--store", url,
               "--reports", str(tmp_path / "reports"), "--workers", "2", "--no-reports"]
 
     def run(env=None):
@@ -308,6 +381,7 @@ def test_chaos_a_run_with_a_failing_task_after_a_good_run_serves_everything_it_s
     assert run().returncode == 0
     with TestClient(create_app(url)) as c:
         before = everything(c)
+        before_run = c.get("/health").json()["active_run_id"]
     assert before["pattern"] and before["coaching"]
     params = tmp_path / "params"
     shutil.copytree(root / "params", params)
@@ -316,11 +390,13 @@ def test_chaos_a_run_with_a_failing_task_after_a_good_run_serves_everything_it_s
     assert "trend_fdr: 0.05" in text
     (params / "engines.yaml").write_text(text.replace("trend_fdr: 0.05", "trend_fdr: not-a-number"))
     bad = run({"KAIZENLAP_PARAMS": str(params)})
-    assert bad.returncode == 1 and "the app keeps serving its documents from run" in bad.stderr + bad.stdout
+    assert bad.returncode == 1, (bad.stdout + bad.stderr)[-2000:]
     with TestClient(create_app(url)) as c:
         after = everything(c)
         health = c.get("/health").json()
+        assert health["active_run_id"] != before_run                  # the run with failed tasks is published
     assert after == before
+    assert "the app keeps serving its documents from run" in bad.stderr + bad.stdout
     failed = {f["task"]: f for f in health["failed_tasks"]}
     assert {"barber-r1/pattern", "barber-r2/pattern", "barber-r1/coaching", "barber-r2/coaching"} <= set(failed)
     assert all(f["served_from_run"] for f in failed.values())
