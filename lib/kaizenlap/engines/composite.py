@@ -153,7 +153,7 @@ def car_composites(laps: pd.DataFrame, cols: list[str], salt: str, lap_laps: pd.
     stat = median_of_k_fastest(k)
     pk = float(stat(x[None])[0])
     lo, hi = order_stat_interval(np.array(pk), studentized(np.median(np.sort(idraws, axis=1)[:, :k], axis=1),
-                                                        ratio).sum(axis=-1))
+                                                           ratio).sum(axis=-1))
     bk = Estimate(round(pk, 3), float(lo), float(hi), n, f"sum over sections of the median of the car's {k} fastest "
                                                         f"clean times; {method}")
     gain = potential_gain_vs_noise(x, lap, others["lap"].to_numpy(float), best - round(p, 3), draws, salt)
