@@ -3,10 +3,13 @@
 of misses below and above, median width and n, per statistic and section set; then the split-half calibration
 (no truth needed) on the sample and on the real races, for the pairs split (neighbouring laps two by two,
 alternating) and the odd/even split (kaizenlap.coverage; docs/DATA_REFERENCE.md §10.5 shows the tables).
-Old (smoothed residual bootstrap, centred on the draws' mean) and new (the same draws, bootstrap-t:
-``bootstrap.studentized``) order-statistic intervals side by side, and the consistency cost's percentile bootstrap
-(old) beside its ratio pivot (new, ``bootstrap.consistency_interval``; split-half z on the log scale); the truth includes the generator's outlier
-guard (``coverage.guarded_noise``), with the load average (timings on a shared machine). The track composite (each track's
+Old (today's order-statistic rule before issue 19 item 5's calibration: the smoothed residual bootstrap,
+bootstrap-t, arms [1, 1]) and new (the same draws, each arm times its **calibrated** factor,
+``bootstrap.order_stat_arms``, ``common.order_stat_interval``) side by side; the truth includes the generator's outlier
+guard (``coverage.guarded_noise``), with the load average (timings on a shared machine). The fair real check: each
+real split-half SD(z) beside the SD(z) the same rule reads on the races' model twins (``coverage.model_twins``: the
+real cars' lap numbers, trends and own residual rows, exchangeable noise), and their ratio (1: the real laps agree
+as well as laps where the model holds), with the rule's coverage of the twins' truth. The track composite (each track's
 races pooled): coverage of the sample's truth and, on the real races, median widths beside each race alone, old
 (the races pooled as one) and new (each race its own level, ``bootstrap.race_offset``; §10.1). Prints figures;
 asserts nothing.
@@ -28,12 +31,11 @@ from kaizenlap.engines.common import engine_settings
 from kaizenlap.ingest.loader import load
 from kaizenlap.sample import write_season
 
-# Order-statistic intervals, old (the smoothed residual bootstrap, centred on the draws' mean) and new (the same
-# draws, bootstrap-t: each draw scaled by its own spread, ``bootstrap.studentized``; DATA_REFERENCE 10.5).
-# The consistency cost: old the percentile bootstrap of the laps, new the same draws with a ratio pivot
-# (``bootstrap.consistency_interval``, ``common.ratio_interval``; its split-half z on the log scale).
-METHODS = {"old": {"bootstrap.studentized": False, "bootstrap.consistency_interval": "percentile"},
-           "new": {"bootstrap.studentized": True, "bootstrap.consistency_interval": "ratio"}}
+# Order-statistic intervals, old (the smoothed residual bootstrap-t, arms [1, 1]: the rule up to issue 19 item 5's
+# calibration) and new (params: each arm times its calibrated factor, ``bootstrap.order_stat_arms``;
+# DATA_REFERENCE 10.5). The other intervals are the same in both.
+METHODS = {"old": {"bootstrap.order_stat_arms": [1.0, 1.0]}, "new": {}}
+ORDER_STATS = ("best_k", "personal_best_k", "personal_composite")
 
 
 def print_coverage(tables: dict) -> None:
@@ -144,7 +146,46 @@ def main() -> None:
             cells.append(f"{int(n.loc[key].pairs)} | {o.loc[key].sd_z:.2f} → {n.loc[key].sd_z:.2f} | "
                          f"{o.loc[key].beyond_1_96:.1%} → {n.loc[key].beyond_1_96:.1%}")
         print(f"| `{key[0]}` | {key[1]} | " + " | ".join(cells) + " |")
+    if "real" in sources:
+        fair_check(sources["real"], cols, args)
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def fair_check(real: dict, cols: dict, args) -> None:
+    """The real split-half SD(z) (pairs split) against the SD(z) the same rule reads on the real races' model
+    twins (``coverage.model_twins``), and the rule's coverage of the twins' truth, old → new."""
+    t = time.perf_counter()
+    twins, laws = coverage.model_twins(real, seed=args.seed)
+    ref, cov = {}, {}
+    for tag, how in METHODS.items():
+        with engine_settings(how):
+            ref[tag] = coverage.split_half_table(coverage.split_half_rows(twins)).set_index(["statistic", "section_set"])
+            cov[tag] = coverage.coverage_table(coverage.twin_coverage_rows(twins, laws, draws=args.draws, seed=args.seed)
+                                               ).set_index(["statistic", "section_set"])
+    print(f"\nmodel twins of the real races (split-half and truth, old and new): {time.perf_counter() - t:.1f} s")
+    print("The fair real check (pairs split): real SD(z), the SD(z) of the same rule on the races' model twins (the "
+          "real cars' lap numbers, trends and own residual rows; exchangeable noise) and real / twin, old → new; the "
+          "rule's coverage of the twins' truth (all laps), old → new")
+    print("| statistic | section set | real pairs | real SD(z) | twin pairs | twin SD(z) | real / twin | "
+          "twin coverage | twin truth below | twin truth above |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for key in ref["new"].index:
+        if key[0] not in ORDER_STATS + ("consistency_cost", "median"):
+            continue
+        ro, rn = cols[("real", "pairs", "old")], cols[("real", "pairs", "new")]
+        if key not in rn.index:
+            continue
+        to, tn = ref["old"].loc[key], ref["new"].loc[key]
+        line = (f"| `{key[0]}` | {key[1]} | {int(rn.loc[key].pairs)} | {ro.loc[key].sd_z:.2f} → {rn.loc[key].sd_z:.2f} | "
+                f"{int(tn.pairs)} | {to.sd_z:.2f} → {tn.sd_z:.2f} | {ro.loc[key].sd_z / to.sd_z:.2f} → "
+                f"{rn.loc[key].sd_z / tn.sd_z:.2f} | ")
+        if key in cov["new"].index:
+            o, n = cov["old"].loc[key], cov["new"].loc[key]
+            line += (f"{o.coverage:.1%} → {n.coverage:.1%} | {o.miss_below:.1%} → {n.miss_below:.1%} | "
+                     f"{o.miss_above:.1%} → {n.miss_above:.1%} |")
+        else:
+            line += "– | – | – |"
+        print(line)
 
 
 if __name__ == "__main__":

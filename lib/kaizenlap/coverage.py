@@ -11,6 +11,7 @@ over the draws is its truth (for best-k it depends on n, so it is computed at th
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -330,6 +331,7 @@ def split_half_rows(races: dict, split: str = "pairs") -> pd.DataFrame:
                 continue
             rows.append({"race_id": rid, "car": car, "section_set": set_name, "section": section, "statistic": st,
                          "a": a["value"], "b": b["value"], "n_a": a.get("n"), "n_b": b.get("n"),
+                         "lo_a": a["lo"], "hi_a": a["hi"], "lo_b": b["lo"], "hi_b": b["hi"],
                          "z": diff / se, "scale": "log" if _log_scale(st) else "linear"})
     return pd.DataFrame(rows)
 
@@ -345,6 +347,96 @@ def split_half_table(rows: pd.DataFrame) -> pd.DataFrame:
                     "sd_z": float(np.std(z, ddof=1)) if len(z) > 1 else float("nan"),
                     "beyond_1_96": float((np.abs(z) > Z95).mean()) if len(z) else float("nan")})
     return pd.DataFrame(out)
+
+
+# ------------------------------------------------------------------ the fair real check: model twins of the real races
+
+TWIN_COLS = [*SECTION_SETS["sectors"], *SECTION_SETS["subsections"], "lap_time_s"]
+
+
+def model_twins(races: dict, seed: int = 2025) -> tuple[dict, dict]:
+    """A twin of each real race where the engines' model holds exactly, at the race's own sizes: every car's laps
+    clean for section statistics with every timing column (``TWIN_COLS`` present in the race) keep their lap
+    numbers, and their times are redrawn as the car's own OLS lap trend per column plus whole rows of its own
+    residuals (scaled by sqrt(n / (n - 2))) resampled with replacement: the real cars' lap counts, trends,
+    spreads and skew, with exchangeable noise (no neighbouring-lap correlation, no race-phase effects). A row's
+    sections keep their sums (a lap's sectors add up to its time as on the real lap). Other laps are taken out
+    of every statistic (``is_clean`` and ``is_clean_sections`` false). The split-half check on the twins is the
+    reference of a real split-half SD(z) (DATA_REFERENCE 10.5: at halves of 5-10 laps a calibrated interval reads
+    under 1). Returns (twins: race id -> object with ``laps``, ``status``; laws: race id -> car -> (lap numbers,
+    trend rows, residual rows, columns), the twin's truth)."""
+    min_n = cfg()["min_clean_laps"]
+    twins, laws = {}, {}
+    for rid, race in sorted(races.items()):
+        laps = race.laps
+        if laps is None or not len(laps) or getattr(race, "status", "loaded") != "loaded":
+            continue
+        laps = laps.copy()
+        ok = laps["is_clean"].astype(bool) & laps["is_clean_sections"].astype(bool)
+        cols = [c for c in TWIN_COLS if c in laps and laps.loc[ok, c].notna().mean() > 0.5]
+        full = ok & laps[cols].notna().all(axis=1)
+        rng = np.random.default_rng([seed, 7, sum(map(ord, rid))])
+        keep = pd.Series(False, index=laps.index)
+        laws[rid] = {}
+        for car, g in laps[full].groupby("car", sort=True):
+            if len(g) < min_n:
+                continue
+            x = g[cols].to_numpy(float)
+            lap = g["lap"].to_numpy(float)
+            A = np.column_stack([np.ones(len(lap)), lap - lap.mean()])
+            coef, *_ = np.linalg.lstsq(A, x, rcond=None)
+            fit = A @ coef
+            n = len(x)
+            r = (x - fit) * np.sqrt(n / (n - 2))
+            laps.loc[g.index, cols] = fit + r[rng.integers(0, n, size=n)]
+            keep[g.index] = True
+            laws[rid][car] = (lap, fit, r, cols)
+        for c in ("is_clean", "is_clean_sections"):
+            laps[c] = keep
+        twins[rid] = SimpleNamespace(race_id=rid, laps=laps, status="loaded")
+    return twins, laws
+
+
+def twin_coverage_rows(twins: dict, laws: dict, draws: int = 300, seed: int = 2025) -> pd.DataFrame:
+    """The order-statistic intervals of the model twins (:func:`model_twins`) against the twin's truth: the
+    expectation of the statistic at the car's n under its trend plus its resampled residual rows (``draws``
+    redraws). Rows as :func:`coverage_rows` (best-k per section, personal best-k, personal composite)."""
+    k = cfg()["best_k"]
+    rows = []
+    for rid, race in sorted(twins.items()):
+        sdoc = sections.analyse(race.laps, rid)
+        cdoc = composite.analyse(race.laps, rid)
+        cbycar = {x["car"]: x for x in cdoc["cars"]}
+        rng = np.random.default_rng([seed, 8, sum(map(ord, rid))])
+        for entry in sdoc["cars"]:
+            law = laws[rid].get(entry["car"])
+            if law is None:
+                continue
+            lap, fit, r, cols = law
+            sim = fit[None] + r[rng.integers(0, len(r), size=(draws, len(r)))]
+            for set_name, set_cols in SECTION_SETS.items():
+                s = entry.get(set_name, {})
+                if not s.get("available") or not set(set_cols) <= set(cols):
+                    continue
+                x = sim[..., [cols.index(c) for c in set_cols]]
+                bk = np.median(np.sort(x, axis=1)[:, :k], axis=1)              # (draws, sections)
+                for sec in s["sections"]:
+                    j = set_cols.index(f"{sec['section']}_s")
+                    e = sec["best_k"]
+                    rows.append({"race_id": rid, "car": entry["car"], "section_set": set_name,
+                                 "section": sec["section"], "statistic": "best_k", "value": e["value"],
+                                 "lo": e.get("lo"), "hi": e.get("hi"), "truth": float(bk[:, j].mean()), "n": e["n"]})
+                cc = cbycar.get(entry["car"], {}).get(set_name) or {}
+                for st, key, truth in (("personal_composite", "personal_composite",
+                                        np.minimum(x.min(axis=1).sum(-1), sim[..., cols.index("lap_time_s")].min(1)
+                                                   if "lap_time_s" in cols else np.inf)),
+                                       ("personal_best_k", "best_k", bk.sum(-1))):
+                    e = cc.get(key)
+                    if isinstance(e, dict) and e.get("value") is not None:
+                        rows.append({"race_id": rid, "car": entry["car"], "section_set": set_name, "section": "lap",
+                                     "statistic": st, "value": e["value"], "lo": e.get("lo"), "hi": e.get("hi"),
+                                     "truth": float(np.mean(truth)), "n": e["n"]})
+    return pd.DataFrame(rows)
 
 
 # ------------------------------------------------------------------ telemetry medians (issue 22; DATA_REFERENCE 10.7)

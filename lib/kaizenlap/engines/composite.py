@@ -18,7 +18,7 @@ import pandas as pd
 from kaizenlap.core.ids import doc_id
 from kaizenlap.core.jsonclean import plain
 from kaizenlap.core.laptime import format_lap
-from kaizenlap.engines.common import (NOT_ENOUGH, SECTION_SETS, Estimate, centred_interval, cfg, clean, clean_sections,
+from kaizenlap.engines.common import (NOT_ENOUGH, SECTION_SETS, Estimate, order_stat_interval, cfg, clean, clean_sections,
                                       interval_draws, interval_lap_draws, median_of_k_fastest, min_stat, not_enough,
                                       rng, scale_ratio, studentized, trend_model_draws,
                                       trend_model_fit)
@@ -146,14 +146,14 @@ def car_composites(laps: pd.DataFrame, cols: list[str], salt: str, lap_laps: pd.
                  if len(other_laps) else None)
     if other_sim is not None:
         bounded = np.minimum(bounded, other_sim.min(axis=1))
-    lo, hi = centred_interval(np.array(p), bounded)
+    lo, hi = order_stat_interval(np.array(p), bounded)
     pc = Estimate(round(p, 3), float(lo), float(hi), n,
                   "min(sum of the car's fastest clean time per section, its best clean lap); " + method
                   + "; laps without every split simulated as whole laps and the minimum taken in every draw")
     stat = median_of_k_fastest(k)
     pk = float(stat(x[None])[0])
-    lo, hi = centred_interval(np.array(pk), studentized(np.median(np.sort(idraws, axis=1)[:, :k], axis=1),
-                                                        ratio).sum(axis=-1))
+    lo, hi = order_stat_interval(np.array(pk), studentized(np.median(np.sort(idraws, axis=1)[:, :k], axis=1),
+                                                           ratio).sum(axis=-1))
     bk = Estimate(round(pk, 3), float(lo), float(hi), n, f"sum over sections of the median of the car's {k} fastest "
                                                         f"clean times; {method}")
     gain = potential_gain_vs_noise(x, lap, others["lap"].to_numpy(float), best - round(p, 3), draws, salt)

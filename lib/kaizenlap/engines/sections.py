@@ -26,7 +26,7 @@ import pandas as pd
 from kaizenlap.core.ids import doc_id, lap_key
 from kaizenlap.core.jsonclean import plain
 from kaizenlap.core.section_formulas import beyond_overall, best_k
-from kaizenlap.engines.common import (SECTION_SET_OF, fmt3, SECTION_SETS, Estimate, centred_interval, cfg, clean_sections,
+from kaizenlap.engines.common import (SECTION_SET_OF, fmt3, SECTION_SETS, Estimate, order_stat_interval, cfg, clean_sections,
                                       interval_draws, not_enough, ratio_interval, rng, scale_ratio, studentized)
 from kaizenlap.ingest.flags import SECTION_REASONS, sections_clean
 from kaizenlap.engines.composite import field_composite
@@ -88,7 +88,7 @@ def car_section_stats(x: np.ndarray, reference: np.ndarray, typical: np.ndarray,
     ``reference``: the field composite per section; ``typical``: the field's median per section.
     median, consistency_cost, loss, section_loss: percentile bootstrap of the car's clean laps. best_k and
     pace_gap (order statistics, where the percentile bootstrap undercovers): residual bootstrap under the
-    car's own lap trend (``lap``: the laps' numbers), :func:`centred_interval`."""
+    car's own lap trend (``lap``: the laps' numbers), :func:`order_stat_interval` (calibrated arms)."""
     c = cfg()
     k, reps, level = c["best_k"], c["bootstrap"]["reps"], c["bootstrap"]["level"]
     from scipy import stats as sps
@@ -112,7 +112,7 @@ def car_section_stats(x: np.ndarray, reference: np.ndarray, typical: np.ndarray,
     pdist = section_stats(draws, reference, typical, k)
     ratio = scale_ratio(x, lap, draws)
     for name in ORDER_STATS:
-        lo, hi = centred_interval(point[name], studentized(pdist[name], ratio))
+        lo, hi = order_stat_interval(point[name], studentized(pdist[name], ratio))
         out[name] = (point[name], lo, hi)
     if consistency_ratio():
         # The consistency cost (median - best-k) is a spread: from the same trend-model draws, a ratio pivot. A
