@@ -15,7 +15,6 @@ no turn numbers (Barber) is left without a block.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
 from kaizenlap.core import params  # noqa: E402
+from kaizenlap.core.environment import env  # noqa: E402
 from kaizenlap.tracks import trace as T, turns as U  # noqa: E402
 
 BEGIN = "# --- official turns: written by scripts/place_turns.py from the official map; do not edit by hand ---"
@@ -94,7 +94,7 @@ def write(path: Path, text: str) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("tracks", nargs="*")
-    ap.add_argument("--trd", default=os.environ.get("KAIZENLAP_TRD", str(ROOT.parent / "shared" / "trd")))
+    ap.add_argument("--trd", default=env("KAIZENLAP_TRD") or str(ROOT.parent / "shared" / "trd"))
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--write", action="store_true")
     g.add_argument("--check", action="store_true")

@@ -294,6 +294,16 @@ def order_stat_interval(point: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray
     return point - a * (point - lo), point + b * (hi - point)
 
 
+def order_stat_method() -> str:
+    """How an order statistic's interval is made, in words (an estimate's ``method``; :func:`order_stat_interval`)."""
+    a, b = (float(v) for v in cfg()["bootstrap"].get("order_stat_arms", (1.0, 1.0)))
+    arms = "" if (a, b) == (1.0, 1.0) else \
+        f", its lower arm times {a:g}" + ("" if b == 1.0 else f" and its upper arm times {b:g}") + \
+        " (calibrated on the sample season's truth)"
+    return ("smoothed residual bootstrap (per section: the car's OLS lap trend + its resampled residuals), "
+            "each draw scaled by its own spread (bootstrap-t), interval centred on the observed value" + arms)
+
+
 def ratio_interval(point: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Interval for the expectation C of a spread statistic (a non-negative scale, such as the consistency cost):
     the ratio pivot c / C, its law read from the draws as c* / mean(c*): [c / q97.5, c / q2.5] of c* / mean(c*).

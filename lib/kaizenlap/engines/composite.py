@@ -18,7 +18,7 @@ import pandas as pd
 from kaizenlap.core.ids import doc_id
 from kaizenlap.core.jsonclean import plain
 from kaizenlap.core.laptime import format_lap
-from kaizenlap.engines.common import (NOT_ENOUGH, SECTION_SETS, Estimate, order_stat_interval, cfg, clean, clean_sections,
+from kaizenlap.engines.common import (NOT_ENOUGH, SECTION_SETS, Estimate, order_stat_interval, order_stat_method, cfg, clean, clean_sections,
                                       interval_draws, interval_lap_draws, median_of_k_fastest, min_stat, not_enough,
                                       rng, scale_ratio, studentized, trend_model_draws,
                                       trend_model_fit)
@@ -127,8 +127,7 @@ def car_composites(laps: pd.DataFrame, cols: list[str], salt: str, lap_laps: pd.
     # race, they are not noise; 10.1).
     race = full["race_id"].astype(str).to_numpy() if "race_id" in full else None
     idraws = interval_draws(x, lap, salt, race=race)
-    method = ("smoothed residual bootstrap (per section: the car's OLS lap trend + its resampled residuals), "
-              "each draw scaled by its own spread (bootstrap-t), interval centred on the observed value")
+    method = order_stat_method()
     p_sum = float(min_stat(x[None])[0])
     times = lap_laps["lap_time_s"].dropna()
     best = float(times.min()) if len(times) else float(full["lap_time_s"].min())

@@ -26,8 +26,9 @@ import pandas as pd
 from kaizenlap.core.ids import doc_id, lap_key
 from kaizenlap.core.jsonclean import plain
 from kaizenlap.core.section_formulas import beyond_overall, best_k
-from kaizenlap.engines.common import (SECTION_SET_OF, fmt3, SECTION_SETS, Estimate, order_stat_interval, cfg, clean_sections,
-                                      interval_draws, not_enough, ratio_interval, rng, scale_ratio, studentized)
+from kaizenlap.engines.common import (SECTION_SET_OF, fmt3, SECTION_SETS, Estimate, order_stat_interval,
+                                      order_stat_method, cfg, clean_sections, interval_draws, not_enough,
+                                      ratio_interval, rng, scale_ratio, studentized)
 from kaizenlap.ingest.flags import SECTION_REASONS, sections_clean
 from kaizenlap.engines.composite import field_composite
 
@@ -64,10 +65,7 @@ def section_stats(a: np.ndarray, reference: np.ndarray, typical: np.ndarray, k: 
 
 
 ORDER_STATS = ("best_k", "pace_gap")     # intervals from the trend-model residual bootstrap
-METHOD = {st: "percentile bootstrap over the car's clean laps" for st in STATS}
-METHOD.update({st: "smoothed residual bootstrap (per section: the car's OLS lap trend + its resampled residuals), "
-                   "each draw scaled by its own spread (bootstrap-t), interval centred on the observed value"
-               for st in ORDER_STATS})
+PERCENTILE_METHOD = "percentile bootstrap over the car's clean laps"   # the other statistics (ORDER_STATS: common)
 RATIO_METHOD = ("smoothed residual bootstrap (per section: the car's OLS lap trend + its resampled residuals), "
                 "ratio pivot: the observed value divided by the quantiles of draw / mean of the draws")
 
@@ -126,6 +124,7 @@ def car_section_stats(x: np.ndarray, reference: np.ndarray, typical: np.ndarray,
 def analyse(laps: pd.DataFrame, race_id: str) -> dict:
     c = cfg()
     ratio_rule = consistency_ratio()
+    order_method = order_stat_method()
     pool = clean_sections(laps)
     reference, ref_docs = {}, {}
     for set_name, cols in SECTION_SETS.items():
@@ -161,7 +160,8 @@ def analyse(laps: pd.DataFrame, race_id: str) -> dict:
                         "field_typical_s": float(typical[set_name][j])}
                 for name in STATS:
                     p, lo, hi = st[name]
-                    how = RATIO_METHOD if name == "consistency_cost" and ratio_rule else METHOD[name]
+                    how = RATIO_METHOD if name == "consistency_cost" and ratio_rule else \
+                        order_method if name in ORDER_STATS else PERCENTILE_METHOD
                     item[name] = Estimate(float(p[j]), float(lo[j]), float(hi[j]), n, how).to_dict()
                 item["significant"] = bool(st["section_loss"][1][j] > 0)
                 sections.append(item)
