@@ -9,6 +9,8 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kaizenlap.coaching.model import Objective  # the one objective, as coaching validates it before storing
+
 SectionName = Literal["s1", "s2", "s3", "im1a", "im1", "im2a", "im2", "im3a", "fl"]
 RecType = Literal["section", "weather", "pattern", "coaching"]
 
@@ -663,21 +665,6 @@ class CoachingGenerator(Doc):
     brief_hash: Optional[str] = None
 
 
-class CoachingObjective(Doc):
-    """The one objective (DATA_REFERENCE §11.6): the section chosen, or why none was."""
-    kind: Literal["section", "none"]
-    reason: str
-    section: Optional[str] = None
-    place: Optional[str] = Field(None, description="the section in corners, e.g. 'IM2A (first part of S2, C5–C8)'")
-    diagnosis: Optional[Literal["pace", "consistency", "section"]] = None
-    fact_ids: list[str] = Field(default_factory=list)
-    rule: str = ""
-    rival: Optional[str] = Field(None, description="the nearest faster car of the class")
-    rival_ahead: Optional[str] = Field(None, description="the car ahead at the flag in the class")
-    traffic: list[str] = Field(default_factory=list, description="sections whose loss was clear of zero but seen "
-                               "only on laps in traffic: passed over, not blamed on the driver")
-
-
 class CoachingFollowUp(Doc):
     """Race 1's finding checked on this race (DATA_REFERENCE §11.7)."""
     race_id: str = Field(description="the earlier race of the weekend")
@@ -697,7 +684,7 @@ class Coaching(Recommendation):
     hypotheses: list[CoachingHypothesis]
     actions: list[CoachingAction]
     generator: CoachingGenerator
-    objective: Optional[CoachingObjective] = None
+    objective: Optional[Objective] = None
     follow_up: Optional[CoachingFollowUp] = None
 
 

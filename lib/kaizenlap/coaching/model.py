@@ -95,7 +95,8 @@ class Objective(BaseModel):
     kind: Literal["section", "none"]
     reason: str
     section: Optional[str] = None
-    place: Optional[str] = Field(None, description="the section in corners, e.g. 'IM2A (first part of S2, C5–C8)'")
+    place: Optional[str] = Field(None, description="the section in the track's turns, e.g. 'IM2 (Turns 8–11, "
+                                   "Carousel, The Kink)', or in corners C1… where none are placed")
     diagnosis: Optional[Literal["pace", "consistency", "section"]] = None
     fact_ids: list[str] = Field(default_factory=list)
     rule: str = ""

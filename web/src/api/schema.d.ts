@@ -859,7 +859,7 @@ export interface components {
             n_clean: number;
             /** N Laps */
             n_laps?: number | null;
-            objective?: components["schemas"]["CoachingObjective"] | null;
+            objective?: components["schemas"]["Objective"] | null;
             /**
              * Others
              * @description the other rated cars
@@ -1095,52 +1095,6 @@ export interface components {
             over_laps: number;
             /** Target */
             target: number;
-        } & {
-            [key: string]: unknown;
-        };
-        /**
-         * CoachingObjective
-         * @description The one objective (DATA_REFERENCE §11.6): the section chosen, or why none was.
-         */
-        CoachingObjective: {
-            /** Diagnosis */
-            diagnosis?: ("pace" | "consistency" | "section") | null;
-            /** Fact Ids */
-            fact_ids?: string[];
-            /**
-             * Kind
-             * @enum {string}
-             */
-            kind: "section" | "none";
-            /**
-             * Place
-             * @description the section in corners, e.g. 'IM2A (first part of S2, C5–C8)'
-             */
-            place?: string | null;
-            /** Reason */
-            reason: string;
-            /**
-             * Rival
-             * @description the nearest faster car of the class
-             */
-            rival?: string | null;
-            /**
-             * Rival Ahead
-             * @description the car ahead at the flag in the class
-             */
-            rival_ahead?: string | null;
-            /**
-             * Rule
-             * @default
-             */
-            rule: string;
-            /** Section */
-            section?: string | null;
-            /**
-             * Traffic
-             * @description sections whose loss was clear of zero but seen only on laps in traffic: passed over, not blamed on the driver
-             */
-            traffic?: string[];
         } & {
             [key: string]: unknown;
         };
@@ -1895,6 +1849,50 @@ export interface components {
             slope_s_per_lap?: components["schemas"]["LiveEstimate"] | null;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * Objective
+         * @description The one objective of a car's race (coaching.objective.pick_objective; docs/DATA_REFERENCE.md §11.6).
+         */
+        Objective: {
+            /** Diagnosis */
+            diagnosis?: ("pace" | "consistency" | "section") | null;
+            /** Fact Ids */
+            fact_ids?: string[];
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "section" | "none";
+            /**
+             * Place
+             * @description the section in the track's turns, e.g. 'IM2 (Turns 8–11, Carousel, The Kink)', or in corners C1… where none are placed
+             */
+            place?: string | null;
+            /** Reason */
+            reason: string;
+            /**
+             * Rival
+             * @description the nearest faster car of the class, when there is one
+             */
+            rival?: string | null;
+            /**
+             * Rival Ahead
+             * @description the car ahead at the flag in the class (official results), where it is not the nearest faster car; null for the winner
+             */
+            rival_ahead?: string | null;
+            /**
+             * Rule
+             * @default
+             */
+            rule: string;
+            /** Section */
+            section?: string | null;
+            /**
+             * Traffic
+             * @description sections whose loss was clear of zero but seen only on laps in traffic (coaching/traffic.py): passed over, not blamed on the driver
+             */
+            traffic?: string[];
         };
         /** PaceVsTrackTemp */
         PaceVsTrackTemp: {
