@@ -184,7 +184,9 @@ def _zip(members: dict[str, bytes]) -> bytes:
         warnings.simplefilter("ignore")                       # zipfile warns "Duplicate name"
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
             for name, data in members.items() if isinstance(members, dict) else members:
-                zf.writestr(name, data)
+                # a fixed date: the same bytes every run, so derandomized flips hit the same places
+                zf.writestr(zipfile.ZipInfo(name, date_time=(2025, 9, 6, 12, 0, 0)), data,
+                            compress_type=zipfile.ZIP_DEFLATED)
     return buf.getvalue()
 
 
@@ -219,8 +221,9 @@ def test_fuzz_zip_of_a_race(seeds, tmp_path, layout):
             del b[int(cut * len(b)):]
         zp.write_bytes(wrap(bytes(b)))
         races, issues = ingest.load([zp], use_cache=False)      # raises = a failing example
-        for i in issues:       # an input-level entry names the zip (or the zip inside it that cannot be read)
-            assert i.file == str(zp) or (layout == "nested" and i.file == f"{zp.name}!barber_inner.zip"), i
+        for i in issues:       # an input-level entry names the zip, or the member of it (a zip inside it, or a
+            # file whose mangled name gives no race number) that it is about
+            assert i.file == str(zp) or (i.file or "").startswith(f"{zp.name}!"), i
         for race in races:
             for i in race.issues:
                 assert i.code != "ingest_error", i
