@@ -45,7 +45,6 @@ from kaizenlap.tracks import turns as turn_labels
 
 SUBS_OF_SECTOR = {"s1": ("im1a", "im1"), "s2": ("im2a", "im2"), "s3": ("im3a", "fl")}
 SECTOR_OF = {sub: sec for sec, subs in SUBS_OF_SECTOR.items() for sub in subs}
-PART = {"im1a": "first", "im1": "second", "im2a": "first", "im2": "second", "im3a": "first", "fl": "second"}
 SECTORS = ("s1", "s2", "s3")
 SUBSECTIONS = ("im1a", "im1", "im2a", "im2", "im3a", "fl")
 
@@ -86,7 +85,7 @@ def sector_corners(track_id: str | None) -> dict[str, list[str]]:
 
 def _span(names: list[str]) -> str:
     if not names:
-        return "no corner"
+        return turn_labels.names()["no_corner"]
     return names[0] if len(names) == 1 else f"{names[0]}\u2013{names[-1]}"
 
 
@@ -100,6 +99,7 @@ def section_places(track_id: str | None, sections: list[str]) -> dict[str, str]:
     if official:
         return {str(s): official.get(str(s).lower(), str(s).upper()) for s in sections}
     corners = sector_corners(track_id)
+    w = turn_labels.names()
     out = {}
     for s in sections:
         key = str(s).lower()
@@ -107,10 +107,12 @@ def section_places(track_id: str | None, sections: list[str]) -> dict[str, str]:
         if not corners:
             out[str(s)] = code
         elif key in SECTORS:
-            out[str(s)] = f"{code} ({_span(corners[key])})"
+            out[str(s)] = w["in_corners"].format(code=code, corners=_span(corners[key]))
         elif key in SECTOR_OF:
             sec = SECTOR_OF[key]
-            out[str(s)] = f"{code} ({PART[key]} part of {sec.upper()}, {_span(corners[sec])})"
+            part = w["parts"][turn_labels.SUBS_OF_SECTOR[sec].index(key)]
+            out[str(s)] = w["sub_in_sector_corners"].format(code=code, part=part, sector=sec.upper(),
+                                                            corners=_span(corners[sec]))
         else:
             out[str(s)] = code
     return out

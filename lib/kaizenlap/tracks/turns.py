@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kaizenlap.core import params
+
 TURN_RE = re.compile(r"^(\d+)([A-Za-z]?)$")
 
 
@@ -250,18 +252,24 @@ def section_turns(track: dict) -> dict[str, list[dict]]:
     return out
 
 
+def names() -> dict:
+    """The words sections are named with (params/coaching.yaml ``section_names``)."""
+    return params.load("coaching")["section_names"]
+
+
 def turns_text(turns: list[dict]) -> str:
     """``Turn 5``, ``Turns 1–4``, ``Turns 9–11, Carousel, The Kink`` (names once each, at most three);
-    ``no numbered turn`` for none."""
+    ``no numbered turn`` for none (the words: :func:`names`)."""
+    w = names()
     if not turns:
-        return "no numbered turn"
+        return w["no_turn"]
     nums = [t["number"] for t in turns]
-    text = f"Turn {nums[0]}" if len(nums) == 1 else f"Turns {nums[0]}\u2013{nums[-1]}"
-    names: list[str] = []
+    text = w["turn"].format(n=nums[0]) if len(nums) == 1 else w["turns"].format(first=nums[0], last=nums[-1])
+    named: list[str] = []
     for t in turns:
-        if t.get("name") and t["name"] not in names:
-            names.append(t["name"])
-    return ", ".join([text, *names[:MAX_NAMES]])
+        if t.get("name") and t["name"] not in named:
+            named.append(t["name"])
+    return ", ".join([text, *named[:MAX_NAMES]])
 
 
 def section_labels(track: dict) -> dict[str, str]:
@@ -271,10 +279,12 @@ def section_labels(track: dict) -> dict[str, str]:
     by = section_turns(track)
     if not by:
         return {}
+    w = names()
     out = {}
     for s in SECTORS:
-        out[s] = f"{s.upper()} ({turns_text(by[s])})"
-        for part, sub in zip(("first", "second"), SUBS_OF_SECTOR[s]):
-            out[sub] = (f"{sub.upper()} ({turns_text(by[sub])})" if sub in by
-                        else f"{sub.upper()} ({part} part of {s.upper()}: {turns_text(by[s])})")
+        out[s] = w["in_turns"].format(code=s.upper(), turns=turns_text(by[s]))
+        for part, sub in zip(w["parts"], SUBS_OF_SECTOR[s]):
+            out[sub] = (w["in_turns"].format(code=sub.upper(), turns=turns_text(by[sub])) if sub in by
+                        else w["sub_in_sector_turns"].format(code=sub.upper(), part=part, sector=s.upper(),
+                                                             turns=turns_text(by[s])))
     return out
