@@ -8,8 +8,10 @@ bootstrap-t, arms [1, 1]) and new (the same draws, each arm times its **calibrat
 ``bootstrap.order_stat_arms``, ``common.order_stat_interval``) side by side; the truth includes the generator's outlier
 guard (``coverage.guarded_noise``), with the load average (timings on a shared machine). The fair real check: each
 real split-half SD(z) beside the SD(z) the same rule reads on the races' model twins (``coverage.model_twins``: the
-real cars' lap numbers, trends and own residual rows, exchangeable noise), and their ratio (1: the real laps agree
-as well as laps where the model holds), with the rule's coverage of the twins' truth. The track composite (each track's
+real cars' lap numbers, trends and own residual rows, exchangeable noise; three draws pooled), before (the field's
+shared slow laps resampled as each car's own noise) and now (the field's conditions per lap held fixed), and their
+ratio (1: the real laps agree as well as laps where the model holds), with the rule's coverage of the twins' truth;
+then the share of the residual variance the field's conditions per lap take, real and sample. The track composite (each track's
 races pooled): coverage of the sample's truth and, on the real races, median widths beside each race alone, old
 (the races pooled as one) and new (each race its own level, ``bootstrap.race_offset``; §10.1). Prints figures;
 asserts nothing.
@@ -147,45 +149,63 @@ def main() -> None:
                          f"{o.loc[key].beyond_1_96:.1%} → {n.loc[key].beyond_1_96:.1%}")
         print(f"| `{key[0]}` | {key[1]} | " + " | ".join(cells) + " |")
     if "real" in sources:
+        cols["_sample"] = sample
         fair_check(sources["real"], cols, args)
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
+TWIN_SEEDS = (2025, 1, 2)
+
+
 def fair_check(real: dict, cols: dict, args) -> None:
     """The real split-half SD(z) (pairs split) against the SD(z) the same rule reads on the real races' model
-    twins (``coverage.model_twins``), and the rule's coverage of the twins' truth, old → new."""
-    t = time.perf_counter()
-    twins, laws = coverage.model_twins(real, seed=args.seed)
-    ref, cov = {}, {}
-    for tag, how in METHODS.items():
-        with engine_settings(how):
-            ref[tag] = coverage.split_half_table(coverage.split_half_rows(twins)).set_index(["statistic", "section_set"])
-            cov[tag] = coverage.coverage_table(coverage.twin_coverage_rows(twins, laws, draws=args.draws, seed=args.seed)
-                                               ).set_index(["statistic", "section_set"])
-    print(f"\nmodel twins of the real races (split-half and truth, old and new): {time.perf_counter() - t:.1f} s")
-    print("The fair real check (pairs split): real SD(z), the SD(z) of the same rule on the races' model twins (the "
-          "real cars' lap numbers, trends and own residual rows; exchangeable noise) and real / twin, old → new; the "
-          "rule's coverage of the twins' truth (all laps), old → new")
-    print("| statistic | section set | real pairs | real SD(z) | twin pairs | twin SD(z) | real / twin | "
-          "twin coverage | twin truth below | twin truth above |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for key in ref["new"].index:
-        if key[0] not in ORDER_STATS + ("consistency_cost", "median"):
-            continue
-        ro, rn = cols[("real", "pairs", "old")], cols[("real", "pairs", "new")]
-        if key not in rn.index:
-            continue
-        to, tn = ref["old"].loc[key], ref["new"].loc[key]
-        line = (f"| `{key[0]}` | {key[1]} | {int(rn.loc[key].pairs)} | {ro.loc[key].sd_z:.2f} → {rn.loc[key].sd_z:.2f} | "
-                f"{int(tn.pairs)} | {to.sd_z:.2f} → {tn.sd_z:.2f} | {ro.loc[key].sd_z / to.sd_z:.2f} → "
-                f"{rn.loc[key].sd_z / tn.sd_z:.2f} | ")
-        if key in cov["new"].index:
-            o, n = cov["old"].loc[key], cov["new"].loc[key]
-            line += (f"{o.coverage:.1%} → {n.coverage:.1%} | {o.miss_below:.1%} → {n.miss_below:.1%} | "
-                     f"{o.miss_above:.1%} → {n.miss_above:.1%} |")
-        else:
-            line += "– | – | – |"
-        print(line)
+    twins (``coverage.model_twins``, three draws pooled), and the rule's coverage of the twins' truth, old → new;
+    for the twins before (``field="none"``: the field's shared slow laps resampled as each car's own noise) and now
+    (``field="laps"``: the field's conditions per lap held fixed, as the sample's truth holds them)."""
+    for field, words in (("none", "each car's own trend; the field's shared slow laps resampled as its own noise"),
+                         ("laps", "each car's own trend and the field's conditions per lap, held fixed")):
+        t = time.perf_counter()
+        ref, cov = {}, {}
+        for tag, how in METHODS.items():
+            with engine_settings(how):
+                ref[tag] = coverage.split_half_table(coverage.twin_split_half_rows(
+                    real, seeds=TWIN_SEEDS, field=field)).set_index(["statistic", "section_set"])
+                twins, laws = coverage.model_twins(real, seed=args.seed, field=field)
+                cov[tag] = coverage.coverage_table(coverage.twin_coverage_rows(
+                    twins, laws, draws=args.draws, seed=args.seed)).set_index(["statistic", "section_set"])
+        print(f"\nmodel twins of the real races, field={field!r} (split-half of {len(TWIN_SEEDS)} draws pooled and "
+              f"truth, old and new): {time.perf_counter() - t:.1f} s")
+        print(f"The fair real check (pairs split), twins: {words}. Real SD(z), the SD(z) of the same rule on the "
+              "twins and real / twin, old → new; the rule's coverage of the twins' truth (seed "
+              f"{args.seed}), old → new")
+        print("| statistic | section set | real pairs | real SD(z) | twin pairs | twin SD(z) | real / twin | "
+              "twin coverage | twin truth below | twin truth above |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for key in ref["new"].index:
+            if key[0] not in ORDER_STATS + ("consistency_cost", "median"):
+                continue
+            ro, rn = cols[("real", "pairs", "old")], cols[("real", "pairs", "new")]
+            if key not in rn.index:
+                continue
+            to, tn = ref["old"].loc[key], ref["new"].loc[key]
+            line = (f"| `{key[0]}` | {key[1]} | {int(rn.loc[key].pairs)} | {ro.loc[key].sd_z:.2f} → "
+                    f"{rn.loc[key].sd_z:.2f} | {int(tn.pairs)} | {to.sd_z:.2f} → {tn.sd_z:.2f} | "
+                    f"{ro.loc[key].sd_z / to.sd_z:.2f} → {rn.loc[key].sd_z / tn.sd_z:.2f} | ")
+            if key in cov["new"].index:
+                o, n = cov["old"].loc[key], cov["new"].loc[key]
+                line += (f"{o.coverage:.1%} → {n.coverage:.1%} | {o.miss_below:.1%} → {n.miss_below:.1%} | "
+                         f"{o.miss_above:.1%} → {n.miss_above:.1%} |")
+            else:
+                line += "– | – | – |"
+            print(line)
+    print("\nShare of the residual variance around each car's own lap trend that the field's conditions per lap "
+          "take (1 − var with them / var without; median over the races), real races and the sample:")
+    print("| source | " + " | ".join(f"`{c}`" for c in coverage.TWIN_COLS) + " |")
+    print("| --- | " + " | ".join("---" for _ in coverage.TWIN_COLS) + " |")
+    for name, races in (("real", real), ("sample", cols["_sample"])):
+        share = coverage.field_share(races).median()
+        print(f"| {name} | " + " | ".join("–" if pd.isna(share.get(c)) else f"{share[c]:.1%}"
+                                          for c in coverage.TWIN_COLS) + " |")
 
 
 if __name__ == "__main__":

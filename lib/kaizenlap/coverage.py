@@ -354,18 +354,47 @@ def split_half_table(rows: pd.DataFrame) -> pd.DataFrame:
 TWIN_COLS = [*SECTION_SETS["sectors"], *SECTION_SETS["subsections"], "lap_time_s"]
 
 
-def model_twins(races: dict, seed: int = 2025) -> tuple[dict, dict]:
-    """A twin of each real race where the engines' model holds exactly, at the race's own sizes: every car's laps
+TWIN_FIELDS = ("laps", "none")
+
+
+def field_lap_fit(lap: np.ndarray, car: np.ndarray, x: np.ndarray, min_cars: int) -> tuple[np.ndarray, int]:
+    """Least-squares fit of every timing column (``x``: rows x columns) on each car's level and lap trend (lap
+    minus the car's mean lap) and, with ``min_cars`` > 0, one level per lap number that at least ``min_cars`` cars
+    share (the field's conditions on that lap: a slow lap for everybody, a yellow in one sector, the start, a
+    restart); laps of fewer cars keep no level of their own. Returns (fitted rows, the fit's rank)."""
+    codes, _ = pd.factorize(pd.Series(car).astype(str))
+    U = np.eye(codes.max() + 1)[codes]
+    centred = lap - pd.Series(lap).groupby(codes).transform("mean").to_numpy()
+    D = [U, U * centred[:, None]]
+    if min_cars > 0:
+        laps, counts = np.unique(lap, return_counts=True)
+        shared = laps[counts >= min_cars][1:]                  # the first is in the cars' levels
+        D.append((lap[:, None] == shared[None, :]).astype(float))
+    D = np.column_stack(D)
+    coef, _, rank, _ = np.linalg.lstsq(D, x, rcond=None)
+    return D @ coef, int(rank)
+
+
+def model_twins(races: dict, seed: int = 2025, field: str = "laps") -> tuple[dict, dict]:
+    """A twin of each real race where the engines' model holds, at the race's own sizes: every car's laps
     clean for section statistics with every timing column (``TWIN_COLS`` present in the race) keep their lap
-    numbers, and their times are redrawn as the car's own OLS lap trend per column plus whole rows of its own
-    residuals (scaled by sqrt(n / (n - 2))) resampled with replacement: the real cars' lap counts, trends,
-    spreads and skew, with exchangeable noise (no neighbouring-lap correlation, no race-phase effects). A row's
-    sections keep their sums (a lap's sectors add up to its time as on the real lap). Other laps are taken out
-    of every statistic (``is_clean`` and ``is_clean_sections`` false). The split-half check on the twins is the
-    reference of a real split-half SD(z) (DATA_REFERENCE 10.5: at halves of 5-10 laps a calibrated interval reads
-    under 1). Returns (twins: race id -> object with ``laps``, ``status``; laws: race id -> car -> (lap numbers,
-    trend rows, residual rows, columns), the twin's truth)."""
+    numbers, and their times are redrawn as a fixed part plus whole rows of the car's own residuals resampled
+    with replacement: the real cars' lap counts, trends, spreads and skew, with exchangeable noise. The fixed
+    part is, per column, the least-squares fit of :func:`field_lap_fit`: each car's level and lap trend and,
+    with ``field="laps"``, the field's conditions per lap (a level per lap number that ``weather.field_min_cars``
+    cars or more share), held fixed as the sample's truth holds the race's conditions fixed (``coverage_rows``);
+    ``field="none"``: each car's own OLS trend only (the reference before; the field's shared slow laps then
+    become the car's own resampled noise, and a resample may take one twice or not at all). Residuals are scaled
+    by sqrt(N / (N - rank)) (``"none"``: sqrt(n / (n - 2)) per car). A row's sections keep their sums (a lap's
+    sectors add up to its time as on the real lap). Other laps are taken out of every statistic (``is_clean``
+    and ``is_clean_sections`` false). The split-half check on the twins is the reference of a real split-half
+    SD(z) (DATA_REFERENCE 10.5: at halves of 5-10 laps a calibrated interval reads under 1). Returns (twins:
+    race id -> object with ``laps``, ``status``; laws: race id -> car -> (lap numbers, fixed rows, residual rows,
+    columns), the twin's truth)."""
+    if field not in TWIN_FIELDS:
+        raise ValueError(f"unknown field {field!r}; known: {', '.join(TWIN_FIELDS)}")
     min_n = cfg()["min_clean_laps"]
+    min_cars = int(cfg()["weather"]["field_min_cars"]) if field == "laps" else 0
     twins, laws = {}, {}
     for rid, race in sorted(races.items()):
         laps = race.laps
@@ -376,25 +405,64 @@ def model_twins(races: dict, seed: int = 2025) -> tuple[dict, dict]:
         cols = [c for c in TWIN_COLS if c in laps and laps.loc[ok, c].notna().mean() > 0.5]
         full = ok & laps[cols].notna().all(axis=1)
         rng = np.random.default_rng([seed, 7, sum(map(ord, rid))])
+        sizes = laps[full].groupby("car").size()
+        g = laps[full & laps["car"].isin(sizes[sizes >= min_n].index)].sort_values(["car", "lap"], kind="stable")
         keep = pd.Series(False, index=laps.index)
         laws[rid] = {}
-        for car, g in laps[full].groupby("car", sort=True):
-            if len(g) < min_n:
-                continue
+        if len(g):
             x = g[cols].to_numpy(float)
-            lap = g["lap"].to_numpy(float)
-            A = np.column_stack([np.ones(len(lap)), lap - lap.mean()])
-            coef, *_ = np.linalg.lstsq(A, x, rcond=None)
-            fit = A @ coef
-            n = len(x)
-            r = (x - fit) * np.sqrt(n / (n - 2))
-            laps.loc[g.index, cols] = fit + r[rng.integers(0, n, size=n)]
-            keep[g.index] = True
-            laws[rid][car] = (lap, fit, r, cols)
+            lap, car = g["lap"].to_numpy(float), g["car"].to_numpy()
+            fit, rank = field_lap_fit(lap, car, x, min_cars)
+            resid = x - fit
+            if field == "laps":
+                resid = resid * np.sqrt(len(x) / max(len(x) - rank, 1))
+            for c in pd.unique(car):
+                m = car == c
+                n = int(m.sum())
+                r = resid[m] if field == "laps" else resid[m] * np.sqrt(n / (n - 2))
+                laps.loc[g.index[m], cols] = fit[m] + r[rng.integers(0, n, size=n)]
+                keep[g.index[m]] = True
+                laws[rid][c] = (lap[m], fit[m], r, cols)
         for c in ("is_clean", "is_clean_sections"):
             laps[c] = keep
         twins[rid] = SimpleNamespace(race_id=rid, laps=laps, status="loaded")
     return twins, laws
+
+
+def field_share(races: dict) -> pd.DataFrame:
+    """Per race (rows) and timing column: the share of the residual variance around each car's own level and lap
+    trend that the field's conditions per lap take (:func:`field_lap_fit`), 1 - s2_field / s2_own, each variance
+    on its residual degrees of freedom, over the laps :func:`model_twins` uses."""
+    min_n = cfg()["min_clean_laps"]
+    min_cars = int(cfg()["weather"]["field_min_cars"])
+    out = []
+    for rid, race in sorted(races.items()):
+        laps = race.laps
+        if laps is None or not len(laps) or getattr(race, "status", "loaded") != "loaded":
+            continue
+        ok = laps["is_clean"].astype(bool) & laps["is_clean_sections"].astype(bool)
+        cols = [c for c in TWIN_COLS if c in laps and laps.loc[ok, c].notna().mean() > 0.5]
+        full = ok & laps[cols].notna().all(axis=1)
+        sizes = laps[full].groupby("car").size()
+        g = laps[full & laps["car"].isin(sizes[sizes >= min_n].index)]
+        if not len(g):
+            continue
+        x, lap, car = g[cols].to_numpy(float), g["lap"].to_numpy(float), g["car"].to_numpy()
+        var = []
+        for m in (0, min_cars):
+            fit, rank = field_lap_fit(lap, car, x, m)
+            var.append(((x - fit) ** 2).sum(axis=0) / max(len(x) - rank, 1))
+        out.append(pd.Series(1 - var[1] / var[0], index=cols, name=rid))
+    return pd.DataFrame(out)
+
+
+def twin_split_half_rows(races: dict, seeds: tuple[int, ...] = (2025, 1, 2), field: str = "laps") -> pd.DataFrame:
+    """The split-half rows (:func:`split_half_rows`, pairs split) of the races' model twins (:func:`model_twins`)
+    drawn once per seed and pooled, with the seed in ``twin_seed``: the reference SD(z) of a real split-half
+    check. One twin's SD(z) over ~150 pairs moves by ~0.05 from draw to draw; three draws pooled hold the
+    reference steadier than the real figure it is compared with."""
+    out = [split_half_rows(model_twins(races, seed=s, field=field)[0]).assign(twin_seed=s) for s in seeds]
+    return pd.concat(out, ignore_index=True)
 
 
 def twin_coverage_rows(twins: dict, laws: dict, draws: int = 300, seed: int = 2025) -> pd.DataFrame:
