@@ -182,7 +182,7 @@ def fair_check(real: dict, cols: dict, args) -> None:
               "twin coverage | twin truth below | twin truth above |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for key in ref["new"].index:
-            if key[0] not in ORDER_STATS + ("consistency_cost", "median"):
+            if key[0] not in ORDER_STATS + ("consistency_cost", "median", "consistency_sd", "trend_slope"):
                 continue
             ro, rn = cols[("real", "pairs", "old")], cols[("real", "pairs", "new")]
             if key not in rn.index:

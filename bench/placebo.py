@@ -23,7 +23,10 @@ def _slope(est: dict | None) -> str:
 def _rate(m: dict) -> str:
     r = m.get("placebo_false_positive_rate")
     if m.get("placebo_tries") is None:
-        return "not run"
+        # the model stopped before its placebo check: say at which gate (the slope is not shown either way)
+        v = m.get("vif_track_temp")
+        return ("not run: " + (f"collinear, VIF {v:.1f}" if v is not None else
+                               str(m.get("reason", "no model")).removeprefix("not identifiable: ").split(":")[0][:40]))
     return "—" if r is None else f"{r:.0%} ({m['placebo_significant']}/{m['placebo_identifiable']} of {m['placebo_tries']})"
 
 

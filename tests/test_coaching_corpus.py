@@ -124,10 +124,11 @@ def _doc(times: dict[str, list[float]], cls=None):
 def test_rival_and_its_gain_against_hand_computed_truth():
     rng = np.random.default_rng(1)
     n = 20
-    truth = {"A": 10.0, "B": 10.3, "C": 10.1, "D": 10.0}
+    # five cars: a lap's field median needs five (weather.field_min_cars; E is the slowest and rival of none)
+    truth = {"A": 10.0, "B": 10.3, "C": 10.1, "D": 10.0, "E": 10.5}
     times = {c: list(v + rng.normal(0, 0.02, n)) for c, v in truth.items()}
     doc = _doc(times)
-    # lap pace: A 90.0 < B 90.0+... the sector times make A fastest, then B, C, D (0.5*ord/65 grows with the letter)
+    # lap pace: A 90.0 < B 90.0+... the sector times make A fastest, then B, C, D, E (0.5*ord/65 grows with the letter)
     r = objective.rival_of("C", doc)
     assert r["car"] == "B"
     g = objective.rival_gain("C", "B", "im2", doc)

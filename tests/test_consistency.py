@@ -53,3 +53,39 @@ def test_percentiles_are_whole_numbers():
     doc = pattern.analyse(laps_table({str(c): 0.1 + 0.013 * c for c in range(8)}), "barber-r1")
     for e in doc["cars"]:
         assert isinstance(e["consistency_percentile"], int) and 0 <= e["more_consistent_than"] <= e["others"] == 7
+
+
+def test_one_rated_car_is_not_named_most_consistent():
+    """A car rated alone (the others have too few laps) has no car to be more consistent than: none is named."""
+    cars = [{"car": "7", "available": True, "consistency_n": 20, "residual_sd_s": 0.10},
+            {"car": "8", "available": True, "consistency_n": 5, "residual_sd_s": 0.30}]
+    pick = pattern.most_consistent(cars)
+    assert pick["car"] is None and "no car to compare it with" in pick["reason"]
+
+
+def test_the_coaching_fact_ranks_in_whole_cars_of_the_others():
+    """The brief's rank fact says "more consistent than k of the other n cars" (the car is not one of the field
+    it is ranked against), never a percentage of "the field's 8 cars"."""
+    from kaizenlap.coaching.brief import build_brief
+    doc = pattern.analyse(laps_table({str(c): 0.1 + 0.013 * c for c in range(8)}), "barber-r1")
+    seen = set()
+    for e in doc["cars"]:
+        b = build_brief(e["car"], composite=None, sections=None,
+                        weather={"usable": False, "reason": "no weather file"}, pattern=doc)
+        f = b.fact("pattern.consistency_rank")
+        k = e["more_consistent_than"]
+        seen.add(k)
+        assert f.text == f"on that SD, more consistent than {k} of the other 7 cars" and (f.value, f.n) == (k, 7)
+        assert "%" not in f.text and b.fact("pattern.consistency_percentile") is None
+    assert seen == set(range(8))
+
+
+def test_coaching_field_median_needs_five_cars_on_the_lap():
+    """The coaching objective's field-relative times use the engines' one rule (``weather.field_min_cars``, 5):
+    a lap number only 4 cars ran clean is not a field (it was 3 in params/coaching.yaml before)."""
+    from kaizenlap.coaching import objective
+    recs = [[car, lap, "s1", 30.0 + 0.1 * int(car) + 0.01 * lap, True]
+            for car in map(str, range(6)) for lap in (2, 3, 4) if not (lap == 3 and car in ("0", "1"))]
+    rel = objective.relative_laps({"laps": recs})
+    assert objective.field_min_cars() == 5
+    assert rel[("2", "s1")][0].tolist() == [2, 4] and rel[("0", "s1")][0].tolist() == [2, 4]

@@ -99,6 +99,12 @@ def test_split_half_on_the_real_races(real_races):
         for set_name in ("sectors", "subsections"):
             ratio = t.loc[(st, set_name), "sd_z"] / ref.loc[(st, set_name), "sd_z"]
             assert 0.8 <= ratio <= 1.2, (st, set_name, ratio, t.to_string(), ref.to_string())
+    # the pattern engine's lap-to-lap SD (chi-square interval, log scale) and trend slope are checked too: 0.97 and
+    # 0.80 over ~195 pairs (the Theil-Sen interval is conservative: 0.76 on the sample)
+    assert (rows.loc[rows["statistic"] == "consistency_sd", "scale"] == "log").all()
+    assert t.loc[("consistency_sd", "laps"), "pairs"] >= 150 and t.loc[("trend_slope", "laps"), "pairs"] >= 150
+    assert 0.8 <= t.loc[("consistency_sd", "laps"), "sd_z"] <= 1.2, t.to_string()
+    assert 0.6 <= t.loc[("trend_slope", "laps"), "sd_z"] <= 1.2, t.to_string()
     # the consistency cost's ratio interval, compared on the log scale (coverage.RATIO_STATS): 1.04 / 1.05
     assert (rows.loc[rows["statistic"] == "consistency_cost", "scale"] == "log").all()
     for set_name in ("sectors", "subsections"):

@@ -174,6 +174,29 @@ def test_real_put_together_gain_is_flagged():
     assert Q["potential_gain_s"] <= Q["noise_gap_p95_s"]
 
 
+def test_a_gap_within_noise_is_not_quoted_to_the_driver():
+    """Issue 19 item 3, "otherwise say nothing": where the gap does not beat noise (car Q above) the brief keeps
+    only why there is no claim, without the gap or its noise bound; where it does (car P) the gain is a fact with
+    its value."""
+    import re
+    from kaizenlap.coaching.brief import build_brief
+    rng = np.random.default_rng(7)
+    base = np.array([30.0, 40.0, 30.0])
+    p = base + rng.normal(0, 0.05, (16, 3))
+    for lap, (fast, slow) in {3: (0, 2), 8: (1, 0), 13: (2, 1)}.items():
+        p[lap, fast] -= 0.6
+        p[lap, slow] += 0.7
+    q = base + 0.2 + rng.normal(0, 0.05, (16, 3))
+    doc = composite.analyse(pd.DataFrame(_car_laps("P", p.round(3)) + _car_laps("Q", q.round(3))), "barber-r1")
+    no_weather = {"usable": False, "reason": "no weather file"}
+    bq = build_brief("Q", composite=doc, sections=None, weather=no_weather, pattern=None)
+    lim = bq.fact("limit.potential_gain")
+    assert bq.fact("composite.potential_gain") is None and lim is not None and lim.value is None
+    assert not re.search(r"\d", lim.text), lim.text
+    bp = build_brief("P", composite=doc, sections=None, weather=no_weather, pattern=None)
+    assert bp.fact("limit.potential_gain") is None and bp.fact("composite.potential_gain").value > 1.5
+
+
 def test_missing_split_lap_bounds_personal_composite():
     """A car's fastest lap lacks its splits: it counts as the best clean lap and bounds the personal
     composite; the potential gain is then 0 and never beats noise."""

@@ -105,3 +105,16 @@ def test_real_races_placebo_gate(real_races):
         if doc.get("identifiable"):
             assert doc["placebo_false_positive_rate"] <= cap, tid
     assert checked >= 1
+
+
+def test_the_model_text_says_the_model_that_ran():
+    """The document's model formula is written from the options the model ran with (the lap shape's degree and the
+    SE clusters), not a fixed string: degree 0 / one-way gives no shape term and "clustered by car"."""
+    laps = _race(seed=5)
+    now = weather.pace_vs_track_temp(laps)
+    assert "P2(lap) + P3(lap)" in now["model"] and "two-way" in now["model"]
+    old = weather.pace_vs_track_temp(laps, degree=0, two_way=False, placebo=False)
+    assert "P2" not in old["model"] and "two-way" not in old["model"] and "SE clustered by car" in old["model"]
+    four = weather.pace_vs_track_temp(laps, degree=4, placebo=False)
+    assert "P2(lap) + P3(lap) + P4(lap)" in four["model"]
+    assert weather.shape_terms(3) == "P2(lap) + P3(lap)" and weather.shape_terms(1) == ""

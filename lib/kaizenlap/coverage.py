@@ -19,7 +19,7 @@ import pandas as pd
 from kaizenlap import sample_telemetry as stel
 from kaizenlap.core import params
 from kaizenlap.core.median_interval import order_rank
-from kaizenlap.engines import composite, sections
+from kaizenlap.engines import composite, pattern, sections
 from kaizenlap.engines import telemetry as te
 from kaizenlap.engines.common import SECTION_SETS, cfg
 from kaizenlap.ingest.loader import load
@@ -266,22 +266,37 @@ def _estimates(laps: pd.DataFrame, race_id: str) -> dict[tuple, dict]:
                 e = cc.get(key)
                 if isinstance(e, dict) and e.get("lo") is not None and e.get("hi") is not None:
                     out[(entry["car"], set_name, "lap", st)] = e
+    # the pattern engine's field-relative pace: lap-to-lap SD around the car's trend (chi-square interval) and the
+    # trend's slope (Theil-Sen with its interval); over all the car's clean laps, so the set is "laps"
+    for entry in pattern.analyse(laps, race_id)["cars"]:
+        if not entry.get("available"):
+            continue
+        for st, e in (("consistency_sd", entry.get("consistency")),
+                      ("trend_slope", (entry.get("trend") or {}).get("slope_s_per_lap"))):
+            if isinstance(e, dict) and e.get("lo") is not None and e.get("hi") is not None:
+                out[(entry["car"], "laps", "lap", st)] = e
     return out
 
 
 # Statistics measured against a reference the field sets (the composite, the field's typical lap) are left out of
-# the split-half check: each half has its own field reference, so their difference is not the car's alone.
-SPLIT_HALF_STATS = ("median", "best_k", "consistency_cost", "personal_composite", "personal_best_k")
+# the split-half check: each half has its own field reference, so their difference is not the car's alone. The
+# pattern engine's field-relative pace is in: its reference is the field's median on the same lap, which is the
+# same in a half as in the whole race (a lap number is all in one half).
+SPLIT_HALF_STATS = ("median", "best_k", "consistency_cost", "personal_composite", "personal_best_k",
+                    "consistency_sd", "trend_slope")
 
 # Spreads whose interval is multiplicative (``bootstrap.consistency_interval: ratio``, ``common.ratio_interval``):
 # their split-half z is taken on the log scale, z = log(a / b) / sqrt(se_a^2 + se_b^2), se = log(hi / lo) / (2 *
 # 1.96). On the linear scale the long upper arm of a ratio interval reads as ~2x too wide (SD(z) 0.53 on the sample,
 # where the same intervals cover the truth 93% with misses on both sides; DATA_REFERENCE 10.5).
 RATIO_STATS = ("consistency_cost",)
+# A standard deviation's chi-square interval is multiplicative too (sd * sqrt(df / chi2)): always on the log scale.
+LOG_STATS = ("consistency_sd",)
 
 
 def _log_scale(st: str) -> bool:
-    return st in RATIO_STATS and cfg()["bootstrap"].get("consistency_interval", "ratio") == "ratio"
+    return st in LOG_STATS or (st in RATIO_STATS
+                               and cfg()["bootstrap"].get("consistency_interval", "ratio") == "ratio")
 
 
 SPLITS = ("pairs", "odd_even")

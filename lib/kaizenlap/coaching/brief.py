@@ -234,9 +234,10 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
                           f"car's own lap-to-lap variation alone gives (95% of the time up to {fmt(p95, 3)} s)",
                           gain, "s", n=pc["n"], order=0)
             elif p95 is not None:
+                # the gap itself is not quoted: within noise it is no finding (issue 19 item 3)
                 facts.add("limit.potential_gain", "potential", "composite",
-                          f"best clean lap {fmt(gain, 3)} s off the personal composite, within what the car's "
-                          f"lap-to-lap variation alone gives (up to {fmt(p95, 3)} s): no put-together gain to claim",
+                          "no put-together gain to claim: the best clean lap is no further off the personal "
+                          "composite than the car's own lap-to-lap variation alone puts it",
                           missing=True, order=0)
     field = read.field_composite(composite, "all", comp.get("section_set") or "sectors")
     if field and field.get("available"):
@@ -254,14 +255,15 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
     if pat["available"]:
         n = pat.get("n") or 0
         if pat.get("residual_sd_s") is not None:
-            pct = pat.get("percentile")
+            k, others = pat.get("more_consistent_than"), pat.get("others")
             facts.add("pattern.residual_sd", "consistency", "pattern",
                       f"lap-to-lap SD around the car's own lap trend {fmt(pat['residual_sd_s'], 3)} s over {n} "
                       "clean laps", pat["residual_sd_s"], "s", n=n, order=1)
-            if pct is not None:
-                facts.add("pattern.consistency_percentile", "consistency", "pattern",
-                          f"on that SD, more consistent than {fmt(pct, 0)}% of the field's {pat.get('field_size')} "
-                          "cars", pct, "%", n=pat.get("field_size") or 0, order=2)
+            if k is not None and others:
+                # a whole count of the *other* cars (the car is not one of the field it is ranked against)
+                facts.add("pattern.consistency_rank", "consistency", "pattern",
+                          f"on that SD, more consistent than {int(k)} of the other {int(others)} "
+                          f"car{'' if int(others) == 1 else 's'}", int(k), "cars", n=int(others), order=2)
         if pat.get("driver"):
             share = pat.get("driver_share")
             facts.add("pattern.inconsistency_driver", "consistency", "pattern",

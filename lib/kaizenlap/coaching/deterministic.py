@@ -261,10 +261,11 @@ def synthesize(brief: Brief) -> Synthesis:
         # "mostly from X" where X holds half the variance or more, else "more from X than from any other section"
         most = f"mostly from {brief.place(drv.section)}" if drv.value >= 0.5 else \
             f"more from {brief.place(drv.section)} than from any other section"
-        pct = brief.fact("pattern.consistency_percentile")
+        pct = brief.fact("pattern.consistency_rank")
         rank = ""
-        if pct is not None and pct.value is not None and (pct.value <= 25 or pct.value >= 75):
-            rank = (", among the steadiest quarter of the field" if pct.value >= 75 else
+        share = pct.value / pct.n if pct is not None and pct.value is not None and pct.n else None
+        if share is not None and (share <= 0.25 or share >= 0.75):
+            rank = (", among the steadiest quarter of the field" if share >= 0.75 else
                     ", among the least steady quarter of the field")
         hypotheses.append({"text": f"Lap-to-lap variation may come {most} ({_v(brief, drv.fact_id)} of lap-time "
                                    f"variance); the lap-to-lap SD "

@@ -53,6 +53,13 @@ def cfg() -> dict:
     return conf.load("coaching")["objective"]
 
 
+def field_min_cars() -> int:
+    """Cars a lap number's field median needs: the engines' one rule for field-relative pace
+    (``weather.field_min_cars`` in params/engines.yaml; issue 19 item 4: a lap of fewer cars, or of the car almost
+    alone, is not a field)."""
+    return int(params.load("engines")["weather"]["field_min_cars"])
+
+
 # --------------------------------------------------------------------------- corners
 
 def track_corners(track_id: str | None) -> list[dict]:
@@ -127,7 +134,7 @@ _PACE_CACHE: dict[int, tuple[dict | None, dict]] = {}
 def relative_laps(sections_doc: dict | None) -> dict:
     """``{(car, section): (laps, times, rel)}`` over the car's clean laps (section rule): ``rel`` = the
     section time minus the field's median time in that section on the same lap number (over the cars with a
-    clean time there, at least ``objective.min_cars_per_lap``; laps with fewer are left out). Memoised per
+    clean time there, at least ``weather.field_min_cars`` (:func:`field_min_cars`); laps with fewer are left out). Memoised per
     document object."""
     if not sections_doc or not sections_doc.get("laps"):
         return {}
@@ -141,7 +148,7 @@ def relative_laps(sections_doc: dict | None) -> dict:
     df = df.assign(car=df["car"].astype(str), section=df["section"].astype(str))
     g = df.groupby(["section", "lap"])["time_s"]
     df = df.assign(field=g.transform("median"), cars=g.transform("size"))
-    df = df[df["cars"] >= int(cfg()["min_cars_per_lap"])]
+    df = df[df["cars"] >= field_min_cars()]
     out = {}
     for (car, sec), part in df.sort_values("lap").groupby(["car", "section"], sort=False):
         out[(car, sec)] = (part["lap"].to_numpy(int), part["time_s"].to_numpy(float),
@@ -325,7 +332,7 @@ def scatter(a: np.ndarray) -> np.ndarray:
 
 def _field_relative(sections_doc: dict, set_name: str) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """car -> its clean laps with every section of the set timed, each time less the field's median there on the
-    same lap (lap numbers with at least ``objective.min_cars_per_lap`` such cars; so track evolution and the field's
+    same lap (lap numbers with at least ``weather.field_min_cars`` (:func:`field_min_cars`) such cars; so track evolution and the field's
     slow laps cancel), and the field's scatter per section (median over the cars with enough laps). Memoised."""
     hit = _SCATTER_CACHE.get((id(sections_doc), set_name))
     if hit is not None and hit[0] is sections_doc:
@@ -335,7 +342,7 @@ def _field_relative(sections_doc: dict, set_name: str) -> tuple[dict[str, np.nda
     for laps, x in wide.values():
         for lap, row in zip(laps, x):
             by_lap.setdefault(int(lap), []).append(row)
-    need = int(cfg()["min_cars_per_lap"])
+    need = field_min_cars()
     med = {lap: np.median(np.asarray(rows), axis=0) for lap, rows in by_lap.items() if len(rows) >= need}
     rel = {}
     for car, (laps, x) in wide.items():

@@ -107,7 +107,8 @@ def pattern_car(pattern_doc: dict | None, car: str) -> dict:
     lap trend: the consistency measure the percentile ranks), ``trend`` (Estimate of the field-relative
     slope), ``trend_label`` (``improving`` / ``degrading`` only where the trend survives the race's FDR
     control, else ``no clear trend``), ``trend_q``, ``trend_p``, ``trend_cars`` (cars in the FDR family),
-    ``driver`` (inconsistency driver), ``driver_share``, ``percentile``, ``field_size``."""
+    ``driver`` (inconsistency driver), ``driver_share``, ``percentile``, ``field_size``, ``more_consistent_than``
+    (the other rated cars with a larger residual SD) of ``others``."""
     e = car_entry(pattern_doc, car)
     if e is None:
         return {"available": False, "reason": "no pattern analysis for this car"}
@@ -128,7 +129,8 @@ def pattern_car(pattern_doc: dict | None, car: str) -> dict:
             "trend": estimate(_get(e, "trend", "slope_s_per_lap")), "trend_label": _get(e, "trend", "label"),
             "trend_q": _get(e, "trend", "q_value"), "trend_p": _get(e, "trend", "p_value"), "trend_cars": family,
             "driver": driver, "driver_share": share, "percentile": e.get("consistency_percentile"),
-            "field_size": e.get("field_size")}
+            "field_size": e.get("field_size"), "more_consistent_than": e.get("more_consistent_than"),
+            "others": e.get("others")}
 
 
 # --------------------------------------------------------------------------- weather engine

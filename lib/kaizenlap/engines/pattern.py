@@ -89,7 +89,10 @@ def most_consistent(cars: list[dict]) -> dict:
         return {"car": None, "reason": f"no car has {c['consistency_min_laps']} clean laps to rate"}
     best = rated[0]
     if len(rated) == 1:
-        return {"car": best["car"], "p_value": None, "next": None}
+        # one car rated: nothing to be more consistent than, so no car is named (issue 19 item 4)
+        return {"car": None, "p_value": None, "next": None, "closest": best["car"],
+                "reason": f"only car {best['car']} has {c['consistency_min_laps']} clean laps to rate: no car to "
+                          "compare it with"}
     nxt = rated[1]
     f = (nxt["residual_sd_s"] / best["residual_sd_s"]) ** 2 if best["residual_sd_s"] > 0 else float("inf")
     p = float(stats.f.sf(f, nxt["consistency_n"] - 2, best["consistency_n"] - 2))

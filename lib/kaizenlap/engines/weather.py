@@ -433,15 +433,22 @@ def evidence(d: pd.DataFrame, unit: pd.Series) -> dict:
             "car": [str(c) for c in kept["car"]], "lap": [int(x) for x in kept["lap"]]}
 
 
+def shape_terms(degree: int) -> str:
+    """The field's lap shape in a formula, as :func:`lap_shape` builds it: "P2(lap) + P3(lap)" for degree 3."""
+    return " + ".join(f"P{j}(lap)" for j in range(2, int(degree) + 1))
+
+
 def pace_vs_track_temp(laps: pd.DataFrame, **model) -> dict:
     """The within-race temperature model over the race's clean laps (:func:`temperature_model`; ``model``
     passes its options, bench/placebo.py)."""
     d = laps[laps["is_clean"]].dropna(subset=["track_temp_c", "lap_time_s"])
     key = str(d["race_id"].iloc[0]) if "race_id" in d and len(d) else "race"
     m = temperature_model(d, d["car"], d["car"], key=key, **model)
+    shape = shape_terms(m["lap_shape_degree"])
+    se = "SE clustered two-way by car and lap" if m["se_clusters"] == "car and lap" else "SE clustered by car"
     out = {"available": bool(m.pop("identifiable")), **m,
-           "model": "lap_time_s ~ track_temp_c + C(car) + C(car):lap + P2(lap) + P3(lap), OLS, SE clustered two-way "
-                    "by car and lap; shown only where the placebo false-positive rate is at most "
+           "model": f"lap_time_s ~ track_temp_c + C(car) + C(car):lap{' + ' + shape if shape else ''}, OLS, {se}; "
+                    "shown only where the placebo false-positive rate is at most "
                     f"{cfg()['weather']['placebo_max_rate']:.0%}"}
     if out["available"]:
         out["slope_s_per_c"] = out.pop("track_temp_s_per_c")
@@ -492,12 +499,16 @@ def analyse_track(races: list[tuple[pd.DataFrame, pd.DataFrame]], track_id: str,
     d = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     doc = {"engine": "weather", "scope": "track", "track_id": track_id,
            "races": sorted({str(r) for laps, _ in races for r in laps["race_id"].unique()}),
-           "formula": "lap_time_s ~ track_temp_c + C(car × race) + C(car × race):lap + C(race):(P2(lap) + P3(lap)) "
-                      "(OLS, SE clustered two-way by car number and race × lap; placebo-checked)"}
+           "formula": ""}
     d = d.dropna(subset=["track_temp_c", "lap_time_s"]) if len(d) else pd.DataFrame(
         columns=["track_temp_c", "lap_time_s", "lap", "race_id", "number"])
     number = d["number"].astype(str)
     m = temperature_model(d, d["race_id"].astype(str) + "|" + number, number, race=d["race_id"], key=track_id, **model)
+    shape = shape_terms(m["lap_shape_degree"])
+    se = ("SE clustered two-way by car number and race × lap" if m["se_clusters"] == "car and lap"
+          else "SE clustered by car number")
+    doc["formula"] = ("lap_time_s ~ track_temp_c + C(car × race) + C(car × race):lap"
+                      + (f" + C(race):({shape})" if shape else "") + f" (OLS, {se}; placebo-checked)")
     doc.update(m)
     if m["identifiable"] and m.get("races_with_temp", 1) == 1:
         doc["note"] = "only one race of this track has track temperature: the estimate is within-race only"
