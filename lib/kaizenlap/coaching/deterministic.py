@@ -261,9 +261,9 @@ def synthesize(brief: Brief) -> Synthesis:
         # "mostly from X" where X holds half the variance or more, else "more from X than from any other section"
         most = f"mostly from {brief.place(drv.section)}" if drv.value >= 0.5 else \
             f"more from {brief.place(drv.section)} than from any other section"
-        pct = brief.fact("pattern.consistency_rank")
+        ranked = brief.fact("pattern.consistency_rank")       # value: the other cars it beats, n: the others
         rank = ""
-        share = pct.value / pct.n if pct is not None and pct.value is not None and pct.n else None
+        share = ranked.value / ranked.n if ranked is not None and ranked.value is not None and ranked.n else None
         if share is not None and (share <= 0.25 or share >= 0.75):
             rank = (", among the steadiest quarter of the field" if share >= 0.75 else
                     ", among the least steady quarter of the field")

@@ -134,8 +134,8 @@ _PACE_CACHE: dict[int, tuple[dict | None, dict]] = {}
 def relative_laps(sections_doc: dict | None) -> dict:
     """``{(car, section): (laps, times, rel)}`` over the car's clean laps (section rule): ``rel`` = the
     section time minus the field's median time in that section on the same lap number (over the cars with a
-    clean time there, at least ``weather.field_min_cars`` (:func:`field_min_cars`); laps with fewer are left out). Memoised per
-    document object."""
+    clean time there, at least ``weather.field_min_cars`` (:func:`field_min_cars`); laps with fewer are left
+    out). Memoised per document object."""
     if not sections_doc or not sections_doc.get("laps"):
         return {}
     hit = _REL_CACHE.get(id(sections_doc))
@@ -332,8 +332,9 @@ def scatter(a: np.ndarray) -> np.ndarray:
 
 def _field_relative(sections_doc: dict, set_name: str) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """car -> its clean laps with every section of the set timed, each time less the field's median there on the
-    same lap (lap numbers with at least ``weather.field_min_cars`` (:func:`field_min_cars`) such cars; so track evolution and the field's
-    slow laps cancel), and the field's scatter per section (median over the cars with enough laps). Memoised."""
+    same lap (lap numbers with at least ``weather.field_min_cars`` (:func:`field_min_cars`) such cars; so track
+    evolution and the field's slow laps cancel), and the field's scatter per section (median over the cars with
+    enough laps). Memoised."""
     hit = _SCATTER_CACHE.get((id(sections_doc), set_name))
     if hit is not None and hit[0] is sections_doc:
         return hit[1]
