@@ -154,10 +154,9 @@ def _car_laps(car: str, sections: np.ndarray) -> list[dict]:
     return rows
 
 
-def test_real_put_together_gain_is_flagged():
+def _put_together_doc() -> dict:
     """Car P is steady (0.05 s noise per sector) but on three laps finds 0.6 s in one sector and gives it back
-    elsewhere (a mistake later in the lap): its fastest sectors were never put together, 1.8 s of gain far
-    beyond its noise. Car Q has the same noise and no such laps: not flagged."""
+    elsewhere; car Q has the same noise and no such laps (the composite document of the two)."""
     rng = np.random.default_rng(7)
     base = np.array([30.0, 40.0, 30.0])
     p = base + rng.normal(0, 0.05, (16, 3))
@@ -165,7 +164,14 @@ def test_real_put_together_gain_is_flagged():
         p[lap, fast] -= 0.6
         p[lap, slow] += 0.7
     q = base + 0.2 + rng.normal(0, 0.05, (16, 3))
-    doc = composite.analyse(pd.DataFrame(_car_laps("P", p.round(3)) + _car_laps("Q", q.round(3))), "barber-r1")
+    return composite.analyse(pd.DataFrame(_car_laps("P", p.round(3)) + _car_laps("Q", q.round(3))), "barber-r1")
+
+
+def test_real_put_together_gain_is_flagged():
+    """Car P is steady (0.05 s noise per sector) but on three laps finds 0.6 s in one sector and gives it back
+    elsewhere (a mistake later in the lap): its fastest sectors were never put together, 1.8 s of gain far
+    beyond its noise. Car Q has the same noise and no such laps: not flagged."""
+    doc = _put_together_doc()
     cars = {c["car"]: c["sectors"] for c in doc["cars"]}
     P, Q = cars["P"], cars["Q"]
     assert P["potential_gain_s"] > 1.5 and P["potential_gain_beats_noise"], P
@@ -180,14 +186,7 @@ def test_a_gap_within_noise_is_not_quoted_to_the_driver():
     its value."""
     import re
     from kaizenlap.coaching.brief import build_brief
-    rng = np.random.default_rng(7)
-    base = np.array([30.0, 40.0, 30.0])
-    p = base + rng.normal(0, 0.05, (16, 3))
-    for lap, (fast, slow) in {3: (0, 2), 8: (1, 0), 13: (2, 1)}.items():
-        p[lap, fast] -= 0.6
-        p[lap, slow] += 0.7
-    q = base + 0.2 + rng.normal(0, 0.05, (16, 3))
-    doc = composite.analyse(pd.DataFrame(_car_laps("P", p.round(3)) + _car_laps("Q", q.round(3))), "barber-r1")
+    doc = _put_together_doc()
     no_weather = {"usable": False, "reason": "no weather file"}
     bq = build_brief("Q", composite=doc, sections=None, weather=no_weather, pattern=None)
     lim = bq.fact("limit.potential_gain")
