@@ -390,6 +390,18 @@ def field_lap_fit(lap: np.ndarray, car: np.ndarray, x: np.ndarray, min_cars: int
     return D @ coef, int(rank)
 
 
+def twin_laps(laps: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The laps a model twin is built from, and their timing columns: laps clean for section statistics with
+    every timing column (``TWIN_COLS`` present on most of the race's clean laps) of cars with at least
+    ``min_clean_laps`` of them, ordered by car and lap."""
+    ok = laps["is_clean"].astype(bool) & laps["is_clean_sections"].astype(bool)
+    cols = [c for c in TWIN_COLS if c in laps and laps.loc[ok, c].notna().mean() > 0.5]
+    full = ok & laps[cols].notna().all(axis=1)
+    sizes = laps[full].groupby("car").size()
+    g = laps[full & laps["car"].isin(sizes[sizes >= cfg()["min_clean_laps"]].index)]
+    return g.sort_values(["car", "lap"], kind="stable"), cols
+
+
 def model_twins(races: dict, seed: int = 2025, field: str = "laps") -> tuple[dict, dict]:
     """A twin of each real race where the engines' model holds, at the race's own sizes: every car's laps
     clean for section statistics with every timing column (``TWIN_COLS`` present in the race) keep their lap
@@ -408,7 +420,6 @@ def model_twins(races: dict, seed: int = 2025, field: str = "laps") -> tuple[dic
     columns), the twin's truth)."""
     if field not in TWIN_FIELDS:
         raise ValueError(f"unknown field {field!r}; known: {', '.join(TWIN_FIELDS)}")
-    min_n = cfg()["min_clean_laps"]
     min_cars = int(cfg()["weather"]["field_min_cars"]) if field == "laps" else 0
     twins, laws = {}, {}
     for rid, race in sorted(races.items()):
@@ -416,12 +427,8 @@ def model_twins(races: dict, seed: int = 2025, field: str = "laps") -> tuple[dic
         if laps is None or not len(laps) or getattr(race, "status", "loaded") != "loaded":
             continue
         laps = laps.copy()
-        ok = laps["is_clean"].astype(bool) & laps["is_clean_sections"].astype(bool)
-        cols = [c for c in TWIN_COLS if c in laps and laps.loc[ok, c].notna().mean() > 0.5]
-        full = ok & laps[cols].notna().all(axis=1)
         rng = np.random.default_rng([seed, 7, sum(map(ord, rid))])
-        sizes = laps[full].groupby("car").size()
-        g = laps[full & laps["car"].isin(sizes[sizes >= min_n].index)].sort_values(["car", "lap"], kind="stable")
+        g, cols = twin_laps(laps)
         keep = pd.Series(False, index=laps.index)
         laws[rid] = {}
         if len(g):
@@ -448,18 +455,13 @@ def field_share(races: dict) -> pd.DataFrame:
     """Per race (rows) and timing column: the share of the residual variance around each car's own level and lap
     trend that the field's conditions per lap take (:func:`field_lap_fit`), 1 - s2_field / s2_own, each variance
     on its residual degrees of freedom, over the laps :func:`model_twins` uses."""
-    min_n = cfg()["min_clean_laps"]
     min_cars = int(cfg()["weather"]["field_min_cars"])
     out = []
     for rid, race in sorted(races.items()):
         laps = race.laps
         if laps is None or not len(laps) or getattr(race, "status", "loaded") != "loaded":
             continue
-        ok = laps["is_clean"].astype(bool) & laps["is_clean_sections"].astype(bool)
-        cols = [c for c in TWIN_COLS if c in laps and laps.loc[ok, c].notna().mean() > 0.5]
-        full = ok & laps[cols].notna().all(axis=1)
-        sizes = laps[full].groupby("car").size()
-        g = laps[full & laps["car"].isin(sizes[sizes >= min_n].index)]
+        g, cols = twin_laps(laps)
         if not len(g):
             continue
         x, lap, car = g[cols].to_numpy(float), g["lap"].to_numpy(float), g["car"].to_numpy()
