@@ -89,3 +89,15 @@ def test_coaching_field_median_needs_five_cars_on_the_lap():
     rel = objective.relative_laps({"laps": recs})
     assert objective.field_min_cars() == 5
     assert rel[("2", "s1")][0].tolist() == [2, 4] and rel[("0", "s1")][0].tolist() == [2, 4]
+
+
+def test_the_lap_to_lap_sd_is_told_with_its_interval():
+    """An estimated SD a driver reads carries its 95% interval (the pattern engine's chi-square interval) and n."""
+    from kaizenlap.coaching.brief import build_brief
+    doc = pattern.analyse(laps_table({str(c): 0.1 + 0.013 * c for c in range(8)}), "barber-r1")
+    e = doc["cars"][0]
+    b = build_brief(e["car"], composite=None, sections=None, weather={"usable": False, "reason": "no weather file"},
+                    pattern=doc)
+    f = b.fact("pattern.residual_sd")
+    assert (f.lo, f.hi, f.n) == (e["consistency"]["lo"], e["consistency"]["hi"], e["consistency"]["n"])
+    assert f.lo < f.value < f.hi and "95% CI" in f.text and f"n={f.n} clean laps" in f.text

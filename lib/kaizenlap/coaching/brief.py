@@ -256,9 +256,15 @@ def build_brief(car: str, *, composite: dict | None, sections: dict | None, weat
         n = pat.get("n") or 0
         if pat.get("residual_sd_s") is not None:
             k, others = pat.get("more_consistent_than"), pat.get("others")
-            facts.add("pattern.residual_sd", "consistency", "pattern",
-                      f"lap-to-lap SD around the car's own lap trend {fmt(pat['residual_sd_s'], 3)} s over {n} "
-                      "clean laps", pat["residual_sd_s"], "s", n=n, order=1)
+            ci = pat.get("consistency")                 # the SD's 95% chi-square interval (pattern engine)
+            if ci is not None and ci.get("lo") is not None:
+                facts.add("pattern.residual_sd", "consistency", "pattern",
+                          f"lap-to-lap SD around the car's own lap trend {fmt(pat['residual_sd_s'], 3)} s "
+                          f"({_ci(ci, 's')} clean laps)", pat["residual_sd_s"], "s", ci["n"], ci["lo"], ci["hi"], order=1)
+            else:
+                facts.add("pattern.residual_sd", "consistency", "pattern",
+                          f"lap-to-lap SD around the car's own lap trend {fmt(pat['residual_sd_s'], 3)} s over {n} "
+                          "clean laps", pat["residual_sd_s"], "s", n=n, order=1)
             if k is not None and others:
                 # a whole count of the *other* cars (the car is not one of the field it is ranked against)
                 facts.add("pattern.consistency_rank", "consistency", "pattern",

@@ -269,8 +269,9 @@ def synthesize(brief: Brief) -> Synthesis:
                     ", among the least steady quarter of the field")
         hypotheses.append({"text": f"Lap-to-lap variation may come {most} ({_v(brief, drv.fact_id)} of lap-time "
                                    f"variance); the lap-to-lap SD "
-                                   f"around the car's own trend is {_v(brief, rsd.fact_id)} s over {rsd.n} clean "
-                                   f"laps{rank}.",
+                                   f"around the car's own trend is {_v(brief, rsd.fact_id)} s"
+                                   + (f" (95% CI {fmt(rsd.lo, 3)} to {fmt(rsd.hi, 3)})" if rsd.lo is not None else "")
+                                   + f" over {rsd.n} clean laps{rank}.",
                            "supported_by": [drv.fact_id, rsd.fact_id]})
     trend = brief.fact("pattern.trend")       # present only where the trend survives the race's FDR control
     if trend is not None and trend.value is not None:

@@ -108,7 +108,8 @@ def pattern_car(pattern_doc: dict | None, car: str) -> dict:
     slope), ``trend_label`` (``improving`` / ``degrading`` only where the trend survives the race's FDR
     control, else ``no clear trend``), ``trend_q``, ``trend_p``, ``trend_cars`` (cars in the FDR family),
     ``driver`` (inconsistency driver), ``driver_share``, ``percentile``, ``field_size``, ``more_consistent_than``
-    (the other rated cars with a larger residual SD) of ``others``."""
+    (the other rated cars with a larger residual SD) of ``others``, ``consistency`` (Estimate of that SD with its
+    chi-square interval)."""
     e = car_entry(pattern_doc, car)
     if e is None:
         return {"available": False, "reason": "no pattern analysis for this car"}
@@ -130,7 +131,7 @@ def pattern_car(pattern_doc: dict | None, car: str) -> dict:
             "trend_q": _get(e, "trend", "q_value"), "trend_p": _get(e, "trend", "p_value"), "trend_cars": family,
             "driver": driver, "driver_share": share, "percentile": e.get("consistency_percentile"),
             "field_size": e.get("field_size"), "more_consistent_than": e.get("more_consistent_than"),
-            "others": e.get("others")}
+            "others": e.get("others"), "consistency": estimate(e.get("consistency"))}
 
 
 # --------------------------------------------------------------------------- weather engine
